@@ -1,0 +1,3 @@
+//! Authentication: JWT and API-key schemes.
+
+pub mod jwk;

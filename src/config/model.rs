@@ -1,0 +1,301 @@
+//! The validated configuration: what the gateway runs on after `routes.json` has been checked.
+//!
+//! Cross-references (a route's upstream, auth schemes, rate-limit policies) are resolved to
+//! indices during validation, so the request path never looks a name up.
+
+/// A whole, valid configuration document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub settings: Settings,
+    pub upstreams: Vec<Upstream>,
+    pub auth: Vec<AuthScheme>,
+    pub rate_limits: Vec<RateLimitPolicy>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// How often an isolate re-reads the document from KV.
+    pub reload_s: u64,
+    /// Largest request body forwarded upstream; larger ones are refused with 413.
+    pub max_body_bytes: u64,
+    /// Lower-case header name carrying the request id both ways.
+    pub request_id_header: String,
+    /// Part of every cache key: raising it invalidates every cached entry at once.
+    pub cache_generation: u64,
+    pub admin: Admin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admin {
+    /// Path prefix of the gateway's own endpoints (canonical, no trailing slash).
+    pub path: String,
+    /// Name of the Worker secret holding the admin bearer token.
+    pub token_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    pub name: String,
+    pub targets: Vec<Target>,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub circuit_breaker: Option<CircuitBreakerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub endpoint: Endpoint,
+    pub weight: u32,
+}
+
+/// Where a target lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    /// An absolute URL: `origin` is `scheme://host[:port]`, `base_path` is prefixed to every
+    /// forwarded path (empty, or starting with `/` and without a trailing `/`).
+    Url { origin: String, base_path: String },
+    /// A Worker service binding, addressed through `env` by its binding name.
+    Service { binding: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CircuitBreakerSpec {
+    /// Consecutive failures that open the breaker.
+    pub failures: u32,
+    /// How long an open breaker refuses traffic before letting one probe through.
+    pub cooldown_s: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthScheme {
+    pub name: String,
+    pub kind: AuthKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthKind {
+    Jwt(Box<JwtScheme>),
+    ApiKey(ApiKeyScheme),
+}
+
+/// Signature algorithms a JWT scheme may accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Hs256,
+    Hs384,
+    Hs512,
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+    EdDsa,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 11] = [
+        Algorithm::Hs256,
+        Algorithm::Hs384,
+        Algorithm::Hs512,
+        Algorithm::Rs256,
+        Algorithm::Rs384,
+        Algorithm::Rs512,
+        Algorithm::Ps256,
+        Algorithm::Ps384,
+        Algorithm::Ps512,
+        Algorithm::Es256,
+        Algorithm::EdDsa,
+    ];
+
+    /// The JOSE name (`alg` header value).
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Hs256 => "HS256",
+            Algorithm::Hs384 => "HS384",
+            Algorithm::Hs512 => "HS512",
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Rs384 => "RS384",
+            Algorithm::Rs512 => "RS512",
+            Algorithm::Ps256 => "PS256",
+            Algorithm::Ps384 => "PS384",
+            Algorithm::Ps512 => "PS512",
+            Algorithm::Es256 => "ES256",
+            Algorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtScheme {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub jwks_url: Option<String>,
+    /// Inline public keys (JWK objects), checked by the auth module during validation.
+    pub keys: Vec<serde_json::Value>,
+    /// Name of the Worker secret holding the HMAC key.
+    pub secret: Option<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub leeway_s: u64,
+    /// Claim name → lower-case request header name.
+    pub forward_claims: Vec<(String, String)>,
+    pub max_lifetime_s: Option<u64>,
+    pub typ: Option<String>,
+    pub require_exp: bool,
+    pub token_cookie: Option<String>,
+    pub token_query: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiKeySource {
+    /// Lower-case header name.
+    Header(String),
+    Query(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyScheme {
+    pub source: ApiKeySource,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitPolicy {
+    pub name: String,
+    pub key: RateLimitKey,
+    pub limit: u64,
+    pub window_s: u64,
+    pub burst: u64,
+    pub on_store_error: StoreErrorPolicy,
+}
+
+/// What a rate-limit bucket is keyed on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RateLimitKey {
+    Ip,
+    Claim(String),
+    /// Lower-case header name; a request without it falls back to its IP.
+    Header(String),
+    Consumer,
+    Route,
+    Global,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorPolicy {
+    Allow,
+    Deny,
+}
+
+/// HTTP methods a route may accept, as a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MethodSet(pub u16);
+
+impl MethodSet {
+    pub const NAMES: [&'static str; 7] =
+        ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    pub const ALL: MethodSet = MethodSet((1 << 7) - 1);
+
+    pub fn bit(method: &str) -> Option<u16> {
+        Self::NAMES
+            .iter()
+            .position(|m| *m == method)
+            .map(|i| 1 << i)
+    }
+
+    pub fn contains(self, method: &str) -> bool {
+        Self::bit(method).is_some_and(|b| self.0 & b != 0)
+    }
+
+    pub fn overlaps(self, other: MethodSet) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Method names in a stable order, for `Allow` headers.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, m)| *m)
+    }
+}
+
+/// A route's host condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    Exact(String),
+    /// `*.example.com`, stored as `.example.com`: matches any host ending in it.
+    Suffix(String),
+}
+
+impl HostPattern {
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(h) => h == host,
+            HostPattern::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteAuth {
+    /// Explicitly public.
+    None,
+    /// Indices into [`Config::auth`]; any one may succeed.
+    Schemes(Vec<usize>),
+}
+
+/// A piece of a `rewrite` template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplatePart {
+    Literal(String),
+    /// Position of the parameter in the route's path pattern.
+    Param(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeaderRules {
+    /// Lower-case name → value.
+    pub set: Vec<(String, String)>,
+    /// Lower-case names.
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSpec {
+    pub ttl_s: u64,
+    pub stale_if_error_s: u64,
+    /// Lower-case request header names that are part of the cache key.
+    pub vary: Vec<String>,
+    pub per_consumer: bool,
+    pub max_body_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub id: String,
+    pub methods: MethodSet,
+    pub host: Option<HostPattern>,
+    /// The matchit pattern, as written.
+    pub path: String,
+    /// Parameter names of `path`, in order.
+    pub params: Vec<String>,
+    pub upstream: usize,
+    pub rewrite: Option<Vec<TemplatePart>>,
+    pub auth: RouteAuth,
+    pub scopes: Vec<String>,
+    pub rate_limits: Vec<usize>,
+    pub cache: Option<CacheSpec>,
+    pub request_headers: HeaderRules,
+    pub response_headers: HeaderRules,
+}

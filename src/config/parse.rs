@@ -1,0 +1,1169 @@
+//! Turns a [`Json`] document into a [`Config`], checking every field of the version 1 contract.
+
+use super::json::Json;
+use super::model::*;
+use super::reader::{as_string, index_path, suggest, Errors, Obj};
+use super::ConfigErrors;
+use crate::headers::{is_hop_by_hop, is_safe_value, is_token, GATEWAY_OWNED};
+use crate::path::canonicalize;
+
+const ROOT_FIELDS: &[&str] = &[
+    "version",
+    "settings",
+    "upstreams",
+    "auth",
+    "rate_limits",
+    "routes",
+];
+const SETTINGS_FIELDS: &[&str] = &[
+    "reload_s",
+    "max_body_bytes",
+    "request_id_header",
+    "cache_generation",
+    "admin",
+];
+const ADMIN_FIELDS: &[&str] = &["path", "token_secret"];
+const UPSTREAM_FIELDS: &[&str] = &["targets", "timeout_ms", "retries", "circuit_breaker"];
+const TARGET_FIELDS: &[&str] = &["url", "weight"];
+const BREAKER_FIELDS: &[&str] = &["failures", "cooldown_s"];
+const JWT_FIELDS: &[&str] = &[
+    "type",
+    "issuer",
+    "audiences",
+    "jwks_url",
+    "keys",
+    "secret",
+    "algorithms",
+    "leeway_s",
+    "forward_claims",
+    "max_lifetime_s",
+    "typ",
+    "require_exp",
+    "token_cookie",
+    "token_query",
+];
+const API_KEY_FIELDS: &[&str] = &["type", "header", "query"];
+const RATE_LIMIT_FIELDS: &[&str] = &["key", "limit", "window_s", "burst", "on_store_error"];
+const ROUTE_FIELDS: &[&str] = &[
+    "id",
+    "methods",
+    "host",
+    "path",
+    "upstream",
+    "rewrite",
+    "auth",
+    "scopes",
+    "rate_limits",
+    "cache",
+    "request_headers",
+    "response_headers",
+];
+const CACHE_FIELDS: &[&str] = &[
+    "ttl_s",
+    "stale_if_error_s",
+    "vary",
+    "per_consumer",
+    "max_body_bytes",
+];
+const HEADER_RULE_FIELDS: &[&str] = &["set", "remove"];
+
+const MIB: u64 = 1024 * 1024;
+const YEAR_S: u64 = 365 * 24 * 3600;
+/// Largest integer every JSON implementation reads exactly.
+const MAX_SAFE_INT: u64 = (1 << 53) - 1;
+
+pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
+    let mut errs = Errors::default();
+    let Some(root) = Obj::new(doc, "", ROOT_FIELDS, &mut errs) else {
+        return Err(ConfigErrors(errs.0));
+    };
+    if let Some(v) = root.required("version", &mut errs) {
+        if !matches!(v, Json::Number(n) if n.as_u64() == Some(1)) {
+            errs.push(
+                "version",
+                "unsupported version: this gateway reads version 1",
+            );
+        }
+    }
+    let settings = settings(root.get("settings"), &mut errs);
+    let upstreams = named_map(&root, "upstreams", true, &mut errs, upstream);
+    let auth = named_map(&root, "auth", false, &mut errs, auth_scheme);
+    let rate_limits = named_map(&root, "rate_limits", false, &mut errs, rate_limit);
+    let names = Names {
+        upstreams: declared(&root, "upstreams"),
+        auth_names: declared(&root, "auth"),
+        rate_limit_names: declared(&root, "rate_limits"),
+        auth: &auth,
+        rate_limits: &rate_limits,
+    };
+    let mut routes = Vec::new();
+    match root.required("routes", &mut errs) {
+        Some(Json::Array(items)) => {
+            if items.is_empty() {
+                errs.push("routes", "must contain at least one route");
+            }
+            for (i, item) in items.iter().enumerate() {
+                if let Some(r) = route(item, &index_path("routes", i), &names, &settings, &mut errs)
+                {
+                    routes.push(r);
+                }
+            }
+        }
+        Some(other) => errs.push(
+            "routes",
+            format!("expected an array, found {}", other.kind()),
+        ),
+        None => {}
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    if let Some(Json::Array(items)) = root.get("routes") {
+        for (i, item) in items.iter().enumerate() {
+            if let Json::Object(members) = item {
+                if let Some((_, Json::String(id))) = members.iter().find(|(k, _)| k == "id") {
+                    if seen.contains(&id.as_str()) {
+                        errs.push(
+                            &format!("routes[{i}].id"),
+                            format!("duplicate route id \"{id}\""),
+                        );
+                    }
+                    seen.push(id);
+                }
+            }
+        }
+    }
+    errs.into_result(Config {
+        settings,
+        upstreams,
+        auth,
+        rate_limits,
+        routes,
+    })
+}
+
+/// What routes may refer to. References are checked against the names the document declares
+/// (so an invalid upstream does not also make every route using it "unknown"); indices point
+/// into the parsed lists, which match the declarations whenever the document is valid.
+struct Names<'a> {
+    upstreams: Vec<&'a str>,
+    auth_names: Vec<&'a str>,
+    rate_limit_names: Vec<&'a str>,
+    auth: &'a [AuthScheme],
+    rate_limits: &'a [RateLimitPolicy],
+}
+
+impl Names<'_> {
+    fn auth_kind(&self, name: &str) -> Option<&AuthKind> {
+        self.auth.iter().find(|a| a.name == name).map(|a| &a.kind)
+    }
+    fn rate_limit(&self, name: &str) -> Option<&RateLimitPolicy> {
+        self.rate_limits.iter().find(|r| r.name == name)
+    }
+}
+
+/// Keys of a top-level object, whatever their values.
+fn declared<'a>(root: &Obj<'a>, key: &str) -> Vec<&'a str> {
+    match root.get(key) {
+        Some(Json::Object(members)) => members.iter().map(|(k, _)| k.as_str()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `name` is usable as an upstream, scheme, policy or route name.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+const NAME_RULE: &str = "must be 1-64 characters of letters, digits, '_', '-' or '.'";
+
+/// Reads an object of named entries (`upstreams`, `auth`, `rate_limits`).
+fn named_map<T>(
+    root: &Obj,
+    key: &str,
+    required: bool,
+    errs: &mut Errors,
+    parse: fn(&str, &Json, &str, &mut Errors) -> Option<T>,
+) -> Vec<T> {
+    let value = if required {
+        root.required(key, errs)
+    } else {
+        root.get(key)
+    };
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    let Json::Object(members) = value else {
+        errs.push(key, format!("expected an object, found {}", value.kind()));
+        return Vec::new();
+    };
+    if required && members.is_empty() {
+        errs.push(key, "must define at least one entry");
+    }
+    let mut out = Vec::new();
+    for (name, v) in members {
+        let path = root.field_path(key);
+        let path = super::reader::member_path(&path, name);
+        if !valid_name(name) {
+            errs.push(&path, format!("name {NAME_RULE}"));
+            continue;
+        }
+        if let Some(item) = parse(name, v, &path, errs) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+fn secret_name(value: &str, path: &str, errs: &mut Errors) -> bool {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !ok {
+        errs.push(
+            path,
+            "must be the name of a Worker secret (letters, digits and '_'), never the secret itself",
+        );
+    }
+    ok
+}
+
+/// A header name that configuration may use: a token, stored lower-case.
+fn header_name(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
+    if !is_token(name) {
+        errs.push(path, format!("\"{name}\" is not a valid header name"));
+        return None;
+    }
+    Some(name.to_ascii_lowercase())
+}
+
+/// A header name configuration may set or remove: not one the gateway owns.
+fn settable_header(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
+    let lower = header_name(name, path, errs)?;
+    if is_hop_by_hop(&lower) || GATEWAY_OWNED.contains(&lower.as_str()) {
+        errs.push(
+            path,
+            format!("header \"{lower}\" is managed by the gateway and cannot be configured"),
+        );
+        return None;
+    }
+    Some(lower)
+}
+
+fn settings(value: Option<&Json>, errs: &mut Errors) -> Settings {
+    let mut s = Settings {
+        reload_s: 10,
+        max_body_bytes: 10 * MIB,
+        request_id_header: "x-request-id".into(),
+        cache_generation: 1,
+        admin: Admin {
+            path: "/__gateway".into(),
+            token_secret: None,
+        },
+    };
+    let Some(value) = value else { return s };
+    let Some(o) = Obj::new(value, "settings", SETTINGS_FIELDS, errs) else {
+        return s;
+    };
+    if let Some(v) = o.opt_uint("reload_s", 1, 3600, errs) {
+        s.reload_s = v;
+    }
+    if let Some(v) = o.opt_uint("max_body_bytes", 0, 512 * MIB, errs) {
+        s.max_body_bytes = v;
+    }
+    if let Some(v) = o.opt_string("request_id_header", errs) {
+        if let Some(h) = settable_header(&v, "settings.request_id_header", errs) {
+            s.request_id_header = h;
+        }
+    }
+    if let Some(v) = o.opt_uint("cache_generation", 0, MAX_SAFE_INT, errs) {
+        s.cache_generation = v;
+    }
+    if let Some(admin) = o.get("admin") {
+        if let Some(a) = Obj::new(admin, "settings.admin", ADMIN_FIELDS, errs) {
+            if let Some(p) = a.opt_string("path", errs) {
+                let canonical = canonicalize(&p).ok();
+                if p.len() < 2 || p.ends_with('/') || canonical.as_deref() != Some(p.as_str()) {
+                    errs.push(
+                        "settings.admin.path",
+                        "must be a canonical path like \"/__gateway\" (not \"/\", no trailing slash)",
+                    );
+                } else {
+                    s.admin.path = p;
+                }
+            }
+            if let Some(t) = a.opt_string("token_secret", errs) {
+                if secret_name(&t, "settings.admin.token_secret", errs) {
+                    s.admin.token_secret = Some(t);
+                }
+            }
+        }
+    }
+    s
+}
+
+fn upstream(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Option<Upstream> {
+    let o = Obj::new(value, path, UPSTREAM_FIELDS, errs)?;
+    let mut targets = Vec::new();
+    match o.required("targets", errs) {
+        Some(Json::Array(items)) if !items.is_empty() => {
+            for (i, item) in items.iter().enumerate() {
+                let tpath = index_path(&o.field_path("targets"), i);
+                if let Some(t) = target(item, &tpath, errs) {
+                    targets.push(t);
+                }
+            }
+        }
+        Some(Json::Array(_)) => {
+            errs.push(&o.field_path("targets"), "must list at least one target")
+        }
+        Some(other) => errs.push(
+            &o.field_path("targets"),
+            format!("expected an array, found {}", other.kind()),
+        ),
+        None => {}
+    }
+    let timeout_ms = o.opt_uint("timeout_ms", 1, 300_000, errs).unwrap_or(10_000);
+    let retries = o.opt_uint("retries", 0, 5, errs).unwrap_or(0) as u32;
+    let circuit_breaker = o.get("circuit_breaker").and_then(|v| {
+        let b = Obj::new(v, &o.field_path("circuit_breaker"), BREAKER_FIELDS, errs)?;
+        let failures = b.req_uint("failures", 1, 10_000, errs)? as u32;
+        let cooldown_s = b.req_uint("cooldown_s", 1, 3600, errs)?;
+        Some(CircuitBreakerSpec {
+            failures,
+            cooldown_s,
+        })
+    });
+    if targets.is_empty() {
+        return None;
+    }
+    Some(Upstream {
+        name: name.to_owned(),
+        targets,
+        timeout_ms,
+        retries,
+        circuit_breaker,
+    })
+}
+
+fn target(value: &Json, path: &str, errs: &mut Errors) -> Option<Target> {
+    let o = Obj::new(value, path, TARGET_FIELDS, errs)?;
+    let weight = o.opt_uint("weight", 1, 1000, errs).unwrap_or(1) as u32;
+    let url = o.req_string("url", errs)?;
+    let endpoint = endpoint(&url, &o.field_path("url"), errs)?;
+    Some(Target { endpoint, weight })
+}
+
+/// Parses a target: an absolute http(s) URL without user-info, query or fragment, or
+/// `service:<binding>`.
+pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
+    if let Some(binding) = text.strip_prefix("service:") {
+        if secret_name(binding, path, errs) {
+            return Some(Endpoint::Service {
+                binding: binding.to_owned(),
+            });
+        }
+        return None;
+    }
+    let url = match url::Url::parse(text) {
+        Ok(u) => u,
+        Err(e) => {
+            errs.push(path, format!("\"{text}\" is not an absolute URL ({e})"));
+            return None;
+        }
+    };
+    let problem = if !matches!(url.scheme(), "http" | "https") {
+        Some("scheme must be http or https (or use service:<binding>)")
+    } else if !url.username().is_empty() || url.password().is_some() {
+        Some("must not contain user-info (credentials belong in request_headers and secrets)")
+    } else if url.host_str().is_none_or(str::is_empty) {
+        Some("must name a host")
+    } else if url.query().is_some() || url.fragment().is_some() {
+        Some("must not contain a query or fragment")
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        errs.push(path, format!("\"{text}\": {p}"));
+        return None;
+    }
+    let origin = url.origin().ascii_serialization();
+    let base_path = url.path().trim_end_matches('/').to_owned();
+    if !base_path.is_empty() && canonicalize(&base_path).ok().as_deref() != Some(base_path.as_str())
+    {
+        errs.push(path, format!("\"{text}\": path must be canonical"));
+        return None;
+    }
+    Some(Endpoint::Url { origin, base_path })
+}
+
+fn auth_scheme(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Option<AuthScheme> {
+    let kind = match value {
+        Json::Object(members) => members.iter().find(|(k, _)| k == "type").map(|(_, v)| v),
+        _ => None,
+    };
+    let kind = match kind {
+        Some(Json::String(t)) if t == "jwt" => {
+            AuthKind::Jwt(Box::new(jwt_scheme(value, path, errs)?))
+        }
+        Some(Json::String(t)) if t == "api_key" => {
+            AuthKind::ApiKey(api_key_scheme(value, path, errs)?)
+        }
+        Some(Json::String(t)) => {
+            errs.push(
+                &format!("{path}.type"),
+                format!("unknown auth type \"{t}\" (expected \"jwt\" or \"api_key\")"),
+            );
+            return None;
+        }
+        _ => {
+            Obj::new(value, path, &["type"], errs)?;
+            errs.push(
+                path,
+                "missing required field \"type\" (\"jwt\" or \"api_key\")",
+            );
+            return None;
+        }
+    };
+    Some(AuthScheme {
+        name: name.to_owned(),
+        kind,
+    })
+}
+
+fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> {
+    let o = Obj::new(value, path, JWT_FIELDS, errs)?;
+    let before = errs.0.len();
+    let issuer = o.req_string("issuer", errs).unwrap_or_default();
+    if issuer.is_empty() && o.get("issuer").is_some() {
+        errs.push(&o.field_path("issuer"), "must not be empty");
+    }
+    let mut audiences = Vec::new();
+    if let Some(list) = o
+        .required("audiences", errs)
+        .and_then(|v| super::reader::as_string_list(v, &o.field_path("audiences"), errs))
+    {
+        if list.is_empty() {
+            errs.push(
+                &o.field_path("audiences"),
+                "must list at least one audience",
+            );
+        }
+        for (aud, p) in list {
+            if aud.is_empty() {
+                errs.push(&p, "must not be empty");
+            }
+            audiences.push(aud);
+        }
+    }
+    let jwks_url = o
+        .opt_string("jwks_url", errs)
+        .filter(|u| jwks_url_ok(u, &o.field_path("jwks_url"), errs));
+    let keys = match o.get("keys") {
+        None => Vec::new(),
+        Some(Json::Array(items)) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| {
+                let kpath = index_path(&o.field_path("keys"), i);
+                let v = to_value(k);
+                match crate::auth::jwk::check_public_jwk(&v) {
+                    Ok(()) => Some(v),
+                    Err(e) => {
+                        errs.push(&kpath, e);
+                        None
+                    }
+                }
+            })
+            .collect(),
+        Some(other) => {
+            errs.push(
+                &o.field_path("keys"),
+                format!("expected an array of JWKs, found {}", other.kind()),
+            );
+            Vec::new()
+        }
+    };
+    let secret = o
+        .opt_string("secret", errs)
+        .filter(|s| secret_name(s, &o.field_path("secret"), errs));
+    let mut algorithms = Vec::new();
+    if let Some(list) = o
+        .required("algorithms", errs)
+        .and_then(|v| super::reader::as_string_list(v, &o.field_path("algorithms"), errs))
+    {
+        if list.is_empty() {
+            errs.push(
+                &o.field_path("algorithms"),
+                "must list at least one algorithm",
+            );
+        }
+        for (name, p) in list {
+            match Algorithm::from_name(&name) {
+                Some(a) if !algorithms.contains(&a) => algorithms.push(a),
+                Some(_) => {}
+                None if name.eq_ignore_ascii_case("none") => {
+                    errs.push(&p, "\"none\" (unsigned tokens) is never accepted")
+                }
+                None => {
+                    let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+                    let hint = suggest(&name, &names)
+                        .map(|s| format!(" (did you mean \"{s}\"?)"))
+                        .unwrap_or_else(|| format!(" (supported: {})", names.join(", ")));
+                    errs.push(&p, format!("unsupported algorithm \"{name}\"{hint}"));
+                }
+            }
+        }
+    }
+    let has_hmac = algorithms.iter().any(|a| a.is_hmac());
+    let has_asymmetric = algorithms.iter().any(|a| !a.is_hmac());
+    if has_hmac && secret.is_none() && o.get("secret").is_none() {
+        errs.push(
+            path,
+            "HMAC algorithms (HS*) need \"secret\", the name of a Worker secret",
+        );
+    }
+    if secret.is_some() && !has_hmac && !algorithms.is_empty() {
+        errs.push(
+            &o.field_path("secret"),
+            "a secret is only used with an HMAC algorithm (HS256, HS384, HS512)",
+        );
+    }
+    if has_asymmetric
+        && jwks_url.is_none()
+        && keys.is_empty()
+        && o.get("jwks_url").is_none()
+        && o.get("keys").is_none()
+    {
+        errs.push(path, "public-key algorithms need \"jwks_url\" or \"keys\"");
+    }
+    let leeway_s = o.opt_uint("leeway_s", 0, 600, errs).unwrap_or(60);
+    let mut forward_claims = Vec::new();
+    if let Some(v) = o.get("forward_claims") {
+        let fpath = o.field_path("forward_claims");
+        match v {
+            Json::Object(members) => {
+                for (claim, header) in members {
+                    let hpath = super::reader::member_path(&fpath, claim);
+                    if claim.is_empty() {
+                        errs.push(&hpath, "claim name must not be empty");
+                    }
+                    if let Some(h) = as_string(header, &hpath, errs) {
+                        if let Some(h) = settable_header(&h, &hpath, errs) {
+                            if forward_claims.iter().any(|(_, x)| *x == h) {
+                                errs.push(&hpath, format!("header \"{h}\" is used for two claims"));
+                            }
+                            forward_claims.push((claim.clone(), h));
+                        }
+                    }
+                }
+            }
+            other => errs.push(
+                &fpath,
+                format!(
+                    "expected an object of claim → header, found {}",
+                    other.kind()
+                ),
+            ),
+        }
+    }
+    let max_lifetime_s = o.opt_uint("max_lifetime_s", 1, YEAR_S, errs);
+    let typ = o.opt_string("typ", errs);
+    if typ.as_deref() == Some("") {
+        errs.push(&o.field_path("typ"), "must not be empty");
+    }
+    let require_exp = o.opt_bool("require_exp", errs).unwrap_or(true);
+    let token_cookie = o.opt_string("token_cookie", errs);
+    if let Some(c) = &token_cookie {
+        if !is_token(c) {
+            errs.push(
+                &o.field_path("token_cookie"),
+                format!("\"{c}\" is not a valid cookie name"),
+            );
+        }
+    }
+    let token_query = o.opt_string("token_query", errs);
+    if token_query.as_deref() == Some("") {
+        errs.push(&o.field_path("token_query"), "must not be empty");
+    }
+    if errs.0.len() > before {
+        return None;
+    }
+    Some(JwtScheme {
+        issuer,
+        audiences,
+        jwks_url,
+        keys,
+        secret,
+        algorithms,
+        leeway_s,
+        forward_claims,
+        max_lifetime_s,
+        typ,
+        require_exp,
+        token_cookie,
+        token_query,
+    })
+}
+
+/// JWKS must come over https, except from loopback (local development and tests).
+fn jwks_url_ok(text: &str, path: &str, errs: &mut Errors) -> bool {
+    match url::Url::parse(text) {
+        Ok(u) => {
+            let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            let ok = (u.scheme() == "https" || (u.scheme() == "http" && loopback))
+                && u.username().is_empty()
+                && u.password().is_none();
+            if !ok {
+                errs.push(
+                    path,
+                    format!("\"{text}\" must be an https URL without user-info"),
+                );
+            }
+            ok
+        }
+        Err(e) => {
+            errs.push(path, format!("\"{text}\" is not an absolute URL ({e})"));
+            false
+        }
+    }
+}
+
+fn to_value(j: &Json) -> serde_json::Value {
+    match j {
+        Json::Null => serde_json::Value::Null,
+        Json::Bool(b) => serde_json::Value::Bool(*b),
+        Json::Number(n) => serde_json::Value::Number(n.clone()),
+        Json::String(s) => serde_json::Value::String(s.clone()),
+        Json::Array(a) => serde_json::Value::Array(a.iter().map(to_value).collect()),
+        Json::Object(m) => {
+            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_value(v))).collect())
+        }
+    }
+}
+
+fn api_key_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<ApiKeyScheme> {
+    let o = Obj::new(value, path, API_KEY_FIELDS, errs)?;
+    let header = o.opt_string("header", errs);
+    let query = o.opt_string("query", errs);
+    match (header, query) {
+        (Some(h), None) => {
+            let h = header_name(&h, &o.field_path("header"), errs)?;
+            if h == "authorization"
+                || h == "cookie"
+                || is_hop_by_hop(&h)
+                || GATEWAY_OWNED.contains(&h.as_str())
+            {
+                errs.push(
+                    &o.field_path("header"),
+                    format!("\"{h}\" cannot carry an API key"),
+                );
+                return None;
+            }
+            Some(ApiKeyScheme {
+                source: ApiKeySource::Header(h),
+            })
+        }
+        (None, Some(q)) if !q.is_empty() => Some(ApiKeyScheme {
+            source: ApiKeySource::Query(q),
+        }),
+        (None, Some(_)) => {
+            errs.push(&o.field_path("query"), "must not be empty");
+            None
+        }
+        _ => {
+            errs.push(
+                path,
+                "an api_key scheme needs exactly one of \"header\" or \"query\"",
+            );
+            None
+        }
+    }
+}
+
+fn rate_limit(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Option<RateLimitPolicy> {
+    let o = Obj::new(value, path, RATE_LIMIT_FIELDS, errs)?;
+    let key_text = o.req_string("key", errs);
+    let key = key_text.and_then(|k| {
+        let kpath = o.field_path("key");
+        let key = match k.as_str() {
+            "ip" => Some(RateLimitKey::Ip),
+            "consumer" => Some(RateLimitKey::Consumer),
+            "route" => Some(RateLimitKey::Route),
+            "global" => Some(RateLimitKey::Global),
+            _ => {
+                if let Some(c) = k.strip_prefix("claim:").filter(|c| !c.is_empty()) {
+                    Some(RateLimitKey::Claim(c.to_owned()))
+                } else if let Some(h) = k.strip_prefix("header:") {
+                    header_name(h, &kpath, errs).map(RateLimitKey::Header)
+                } else {
+                    None
+                }
+            }
+        };
+        if key.is_none() && !k.starts_with("header:") {
+            errs.push(
+                &kpath,
+                format!("unknown key \"{k}\" (expected ip, consumer, route, global, claim:<name> or header:<name>)"),
+            );
+        }
+        key
+    });
+    let limit = o.req_uint("limit", 1, 1_000_000_000, errs);
+    let window_s = o.req_uint("window_s", 1, YEAR_S, errs);
+    let burst = o.opt_uint("burst", 1, 1_000_000_000, errs);
+    let on_store_error = match o.opt_string("on_store_error", errs).as_deref() {
+        None | Some("allow") => StoreErrorPolicy::Allow,
+        Some("deny") => StoreErrorPolicy::Deny,
+        Some(other) => {
+            errs.push(
+                &o.field_path("on_store_error"),
+                format!("must be \"allow\" or \"deny\", found \"{other}\""),
+            );
+            return None;
+        }
+    };
+    let (key, limit, window_s) = (key?, limit?, window_s?);
+    Some(RateLimitPolicy {
+        name: name.to_owned(),
+        key,
+        limit,
+        window_s,
+        burst: burst.unwrap_or(limit),
+        on_store_error,
+    })
+}
+
+/// Parameter names of a matchit pattern, or why the pattern is unusable.
+pub fn pattern_params(pattern: &str) -> Result<Vec<String>, String> {
+    if !pattern.starts_with('/') {
+        return Err("must start with /".into());
+    }
+    let mut params: Vec<String> = Vec::new();
+    let mut sample = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest.as_bytes()[open] == b'}' {
+            return Err("unmatched '}'".into());
+        }
+        sample.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or("unclosed '{'")?;
+        let inner = &after[..close];
+        let (catch_all, name) = match inner.strip_prefix('*') {
+            Some(n) => (true, n),
+            None => (false, inner),
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!(
+                "parameter name \"{inner}\" must be letters, digits or '_'"
+            ));
+        }
+        if params.iter().any(|p| p == name) {
+            return Err(format!("parameter \"{name}\" appears twice"));
+        }
+        rest = &after[close + 1..];
+        if catch_all && !rest.is_empty() {
+            return Err(format!("catch-all {{*{name}}} must end the path"));
+        }
+        if catch_all && !sample.ends_with('/') {
+            return Err(format!("catch-all {{*{name}}} must follow a '/'"));
+        }
+        params.push(name.to_owned());
+        sample.push('x');
+    }
+    sample.push_str(rest);
+    if canonicalize(&sample).ok().as_deref() != Some(sample.as_str()) {
+        return Err("must be in canonical form (no '//', dot segments, '\\', ';' or escapes that normalise differently)".into());
+    }
+    Ok(params)
+}
+
+fn template(
+    text: &str,
+    params: &[String],
+    path: &str,
+    errs: &mut Errors,
+) -> Option<Vec<TemplatePart>> {
+    let mut parts = Vec::new();
+    let mut sample = String::new();
+    let mut rest = text;
+    if !text.starts_with('/') {
+        errs.push(path, "must start with /");
+        return None;
+    }
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(TemplatePart::Literal(rest[..open].to_owned()));
+            sample.push_str(&rest[..open]);
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            errs.push(path, "unclosed '{'");
+            return None;
+        };
+        let name = &after[..close];
+        match params.iter().position(|p| p == name) {
+            Some(i) => parts.push(TemplatePart::Param(i)),
+            None => {
+                errs.push(
+                    path,
+                    format!("\"{{{name}}}\" is not a parameter of the route's path"),
+                );
+                return None;
+            }
+        }
+        sample.push('x');
+        rest = &after[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(TemplatePart::Literal(rest.to_owned()));
+        sample.push_str(rest);
+    }
+    if sample.contains(['}', '?', '#'])
+        || canonicalize(&sample).ok().as_deref() != Some(sample.as_str())
+    {
+        errs.push(
+            path,
+            "must be a canonical path template (no '?', '#', '//', dot segments or odd escapes)",
+        );
+        return None;
+    }
+    Some(parts)
+}
+
+fn host_pattern(text: &str, path: &str, errs: &mut Errors) -> Option<HostPattern> {
+    let lower = text.to_ascii_lowercase();
+    let (suffix, name) = match lower.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, lower.as_str()),
+    };
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !valid {
+        errs.push(
+            path,
+            format!(
+                "\"{text}\" must be a host name like api.example.com or *.example.com (no port)"
+            ),
+        );
+        return None;
+    }
+    Some(if suffix {
+        HostPattern::Suffix(format!(".{name}"))
+    } else {
+        HostPattern::Exact(name.to_owned())
+    })
+}
+
+fn header_rules(value: Option<&Json>, path: &str, errs: &mut Errors) -> HeaderRules {
+    let mut rules = HeaderRules::default();
+    let Some(value) = value else { return rules };
+    let Some(o) = Obj::new(value, path, HEADER_RULE_FIELDS, errs) else {
+        return rules;
+    };
+    if let Some(v) = o.get("set") {
+        let spath = o.field_path("set");
+        match v {
+            Json::Object(members) => {
+                for (name, value) in members {
+                    let hpath = super::reader::member_path(&spath, name);
+                    let (Some(name), Some(value)) = (
+                        settable_header(name, &hpath, errs),
+                        as_string(value, &hpath, errs),
+                    ) else {
+                        continue;
+                    };
+                    if !is_safe_value(&value) {
+                        errs.push(
+                            &hpath,
+                            "value must not contain control characters (CR, LF, NUL)",
+                        );
+                        continue;
+                    }
+                    rules.set.push((name, value));
+                }
+            }
+            other => errs.push(
+                &spath,
+                format!(
+                    "expected an object of header → value, found {}",
+                    other.kind()
+                ),
+            ),
+        }
+    }
+    if let Some(list) = o.opt_string_list("remove", errs) {
+        for (name, p) in list {
+            if let Some(name) = settable_header(&name, &p, errs) {
+                rules.remove.push(name);
+            }
+        }
+    }
+    rules
+}
+
+fn route(
+    value: &Json,
+    path: &str,
+    names: &Names,
+    settings: &Settings,
+    errs: &mut Errors,
+) -> Option<Route> {
+    let o = Obj::new(value, path, ROUTE_FIELDS, errs)?;
+    let before = errs.0.len();
+    let id = o.req_string("id", errs).unwrap_or_default();
+    if o.get("id").is_some() && !valid_name(&id) {
+        errs.push(&o.field_path("id"), NAME_RULE);
+    }
+    let methods = match o.opt_string_list("methods", errs) {
+        None => MethodSet::ALL,
+        Some(list) => {
+            if list.is_empty() {
+                errs.push(
+                    &o.field_path("methods"),
+                    "must list at least one method (omit it to allow all)",
+                );
+            }
+            let mut set = MethodSet(0);
+            for (m, p) in list {
+                match MethodSet::bit(&m) {
+                    Some(b) => set.0 |= b,
+                    None => {
+                        let hint = suggest(&m, &MethodSet::NAMES)
+                            .map(|s| format!(" (did you mean \"{s}\"?)"))
+                            .unwrap_or_else(|| {
+                                format!(" (expected one of {})", MethodSet::NAMES.join(", "))
+                            });
+                        errs.push(&p, format!("unsupported method \"{m}\"{hint}"));
+                    }
+                }
+            }
+            set
+        }
+    };
+    let host = o
+        .opt_string("host", errs)
+        .and_then(|h| host_pattern(&h, &o.field_path("host"), errs));
+    let pattern = o.req_string("path", errs);
+    let params = pattern.as_deref().and_then(|p| match pattern_params(p) {
+        Ok(params) => Some(params),
+        Err(e) => {
+            errs.push(&o.field_path("path"), format!("\"{p}\" {e}"));
+            None
+        }
+    });
+    if let Some(p) = &pattern {
+        let admin = &settings.admin.path;
+        if p == admin || p.starts_with(&format!("{admin}/")) {
+            errs.push(
+                &o.field_path("path"),
+                format!("\"{p}\" is inside the gateway's admin path \"{admin}\""),
+            );
+        }
+    }
+    let upstream = o.req_string("upstream", errs).and_then(|u| {
+        let i = names.upstreams.iter().position(|n| *n == u);
+        if i.is_none() {
+            let hint = suggest(&u, &names.upstreams)
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
+            errs.push(
+                &o.field_path("upstream"),
+                format!("unknown upstream \"{u}\"{hint}"),
+            );
+        }
+        i
+    });
+    let rewrite = match (o.opt_string("rewrite", errs), &params) {
+        (Some(t), Some(params)) => template(&t, params, &o.field_path("rewrite"), errs),
+        _ => None,
+    };
+    let auth = route_auth(&o, names, errs);
+    let mut scopes = Vec::new();
+    if let Some(list) = o.opt_string_list("scopes", errs) {
+        for (s, p) in list {
+            if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c.is_control()) {
+                errs.push(&p, "a scope must be non-empty and contain no spaces");
+            } else {
+                scopes.push(s);
+            }
+        }
+        if !scopes.is_empty() && auth == Some(RouteAuth::None) {
+            errs.push(
+                &o.field_path("scopes"),
+                "scopes need authentication, but \"auth\" is \"none\"",
+            );
+        }
+    }
+    let mut rate_limits = Vec::new();
+    if let Some(list) = o.opt_string_list("rate_limits", errs) {
+        for (name, p) in list {
+            let Some(i) = names.rate_limit_names.iter().position(|r| *r == name) else {
+                let hint = suggest(&name, &names.rate_limit_names)
+                    .map(|s| format!(" (did you mean \"{s}\"?)"))
+                    .unwrap_or_default();
+                errs.push(&p, format!("unknown rate limit \"{name}\"{hint}"));
+                continue;
+            };
+            if rate_limits.contains(&i) {
+                errs.push(&p, format!("rate limit \"{name}\" is listed twice"));
+                continue;
+            }
+            rate_limits.push(i);
+            let Some(policy) = names.rate_limit(&name) else {
+                continue;
+            };
+            match (&policy.key, &auth) {
+                (RateLimitKey::Consumer | RateLimitKey::Claim(_), Some(RouteAuth::None)) => {
+                    errs.push(&p, format!("rate limit \"{name}\" is keyed on the consumer, but \"auth\" is \"none\""));
+                }
+                (RateLimitKey::Claim(_), Some(RouteAuth::Schemes(schemes)))
+                    if schemes.iter().any(|s| {
+                        let scheme = names.auth_names.get(*s).copied().unwrap_or("");
+                        !matches!(names.auth_kind(scheme), Some(AuthKind::Jwt(_)))
+                    }) =>
+                {
+                    errs.push(&p, format!("rate limit \"{name}\" is keyed on a JWT claim, but not every scheme of the route is a JWT scheme"));
+                }
+                _ => {}
+            }
+        }
+    }
+    let cache = o
+        .get("cache")
+        .and_then(|v| cache_spec(v, &o.field_path("cache"), errs));
+    if let Some(c) = &cache {
+        if !methods.contains("GET") {
+            errs.push(
+                &o.field_path("cache"),
+                "caching applies to GET and HEAD, and this route accepts neither",
+            );
+        }
+        if c.per_consumer && auth == Some(RouteAuth::None) {
+            errs.push(
+                &o.field_path("cache.per_consumer"),
+                "per-consumer caching needs authentication, but \"auth\" is \"none\"",
+            );
+        }
+    }
+    let request_headers = header_rules(
+        o.get("request_headers"),
+        &o.field_path("request_headers"),
+        errs,
+    );
+    let response_headers = header_rules(
+        o.get("response_headers"),
+        &o.field_path("response_headers"),
+        errs,
+    );
+    if errs.0.len() > before {
+        return None;
+    }
+    Some(Route {
+        id,
+        methods,
+        host,
+        path: pattern?,
+        params: params?,
+        upstream: upstream?,
+        rewrite,
+        auth: auth?,
+        scopes,
+        rate_limits,
+        cache,
+        request_headers,
+        response_headers,
+    })
+}
+
+fn route_auth(o: &Obj, names: &Names, errs: &mut Errors) -> Option<RouteAuth> {
+    let apath = o.field_path("auth");
+    let Some(v) = o.get("auth") else {
+        errs.push(
+            &o.path,
+            "missing required field \"auth\" (a list of schemes, or \"none\" to make the route public)",
+        );
+        return None;
+    };
+    match v {
+        Json::String(s) if s == "none" => Some(RouteAuth::None),
+        Json::String(s) => {
+            errs.push(
+                &apath,
+                format!("expected \"none\" or a list of scheme names, found \"{s}\""),
+            );
+            None
+        }
+        Json::Array(items) => {
+            if items.is_empty() {
+                errs.push(&apath, "must name at least one scheme (or be \"none\")");
+                return None;
+            }
+            let known = &names.auth_names;
+            let mut schemes = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let p = index_path(&apath, i);
+                let Some(name) = as_string(item, &p, errs) else {
+                    continue;
+                };
+                match known.iter().position(|k| *k == name) {
+                    Some(i) if !schemes.contains(&i) => schemes.push(i),
+                    Some(_) => errs.push(&p, format!("scheme \"{name}\" is listed twice")),
+                    None => {
+                        let hint = suggest(&name, known)
+                            .map(|s| format!(" (did you mean \"{s}\"?)"))
+                            .unwrap_or_default();
+                        errs.push(&p, format!("unknown auth scheme \"{name}\"{hint}"));
+                    }
+                }
+            }
+            (schemes.len() == items.len()).then_some(RouteAuth::Schemes(schemes))
+        }
+        other => {
+            errs.push(
+                &apath,
+                format!("expected \"none\" or an array, found {}", other.kind()),
+            );
+            None
+        }
+    }
+}
+
+fn cache_spec(value: &Json, path: &str, errs: &mut Errors) -> Option<CacheSpec> {
+    let o = Obj::new(value, path, CACHE_FIELDS, errs)?;
+    let ttl_s = o.req_uint("ttl_s", 1, YEAR_S, errs);
+    let stale_if_error_s = o.opt_uint("stale_if_error_s", 0, YEAR_S, errs).unwrap_or(0);
+    let mut vary = Vec::new();
+    if let Some(list) = o.opt_string_list("vary", errs) {
+        for (h, p) in list {
+            if let Some(h) = header_name(&h, &p, errs) {
+                if !vary.contains(&h) {
+                    vary.push(h);
+                }
+            }
+        }
+    }
+    let per_consumer = o.opt_bool("per_consumer", errs).unwrap_or(false);
+    let max_body_bytes = o
+        .opt_uint("max_body_bytes", 1, 512 * MIB, errs)
+        .unwrap_or(5 * MIB);
+    Some(CacheSpec {
+        ttl_s: ttl_s?,
+        stale_if_error_s,
+        vary,
+        per_consumer,
+        max_body_bytes,
+    })
+}

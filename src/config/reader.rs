@@ -1,0 +1,246 @@
+//! Typed reading of a [`Json`] document that records every problem with its JSON path.
+//!
+//! Validation collects all errors instead of stopping at the first one, so a user fixing a
+//! routes file sees the whole list in one run of the validator.
+
+use super::json::Json;
+use super::{ConfigError, ConfigErrors};
+
+/// Collects validation errors.
+#[derive(Default)]
+pub struct Errors(pub Vec<ConfigError>);
+
+impl Errors {
+    pub fn push(&mut self, path: &str, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    pub fn into_result<T>(self, value: T) -> Result<T, ConfigErrors> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigErrors(self.0))
+        }
+    }
+}
+
+/// The path of a member of the object at `parent`.
+pub fn member_path(parent: &str, key: &str) -> String {
+    let simple = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    match (parent.is_empty(), simple) {
+        (true, true) => key.to_owned(),
+        (false, true) => format!("{parent}.{key}"),
+        (_, false) => format!("{parent}[{}]", Json::String(key.to_owned()).to_json_text()),
+    }
+}
+
+/// The path of an element of the array at `parent`.
+pub fn index_path(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+impl Json {
+    /// A short JSON rendering of a string, for error messages.
+    pub fn to_json_text(&self) -> String {
+        match self {
+            Json::String(s) => serde_json::Value::String(s.clone()).to_string(),
+            other => other.kind().to_owned(),
+        }
+    }
+}
+
+/// An object whose members have been checked against the set of known field names.
+pub struct Obj<'a> {
+    pub path: String,
+    members: &'a [(String, Json)],
+}
+
+impl<'a> Obj<'a> {
+    /// Reads `value` as an object with the given known fields, reporting unknown ones.
+    pub fn new(value: &'a Json, path: &str, known: &[&str], errs: &mut Errors) -> Option<Obj<'a>> {
+        let Json::Object(members) = value else {
+            errs.push(path, format!("expected an object, found {}", value.kind()));
+            return None;
+        };
+        for (key, _) in members {
+            if !known.contains(&key.as_str()) {
+                let message = match suggest(key, known) {
+                    Some(s) => format!("unknown field \"{key}\" (did you mean \"{s}\"?)"),
+                    None => format!(
+                        "unknown field \"{key}\" (expected one of: {})",
+                        known.join(", ")
+                    ),
+                };
+                errs.push(path, message);
+            }
+        }
+        Some(Obj {
+            path: path.to_owned(),
+            members,
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a Json> {
+        self.members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn field_path(&self, key: &str) -> String {
+        member_path(&self.path, key)
+    }
+
+    /// A member that must be present.
+    pub fn required(&self, key: &str, errs: &mut Errors) -> Option<&'a Json> {
+        let value = self.get(key);
+        if value.is_none() {
+            errs.push(&self.path, format!("missing required field \"{key}\""));
+        }
+        value
+    }
+
+    pub fn opt_string(&self, key: &str, errs: &mut Errors) -> Option<String> {
+        self.get(key)
+            .and_then(|v| as_string(v, &self.field_path(key), errs))
+    }
+
+    pub fn req_string(&self, key: &str, errs: &mut Errors) -> Option<String> {
+        self.required(key, errs)
+            .and_then(|v| as_string(v, &self.field_path(key), errs))
+    }
+
+    /// An optional integer within `[min, max]`; `None` when absent or invalid.
+    pub fn opt_uint(&self, key: &str, min: u64, max: u64, errs: &mut Errors) -> Option<u64> {
+        self.get(key)
+            .and_then(|v| as_uint(v, &self.field_path(key), min, max, errs))
+    }
+
+    pub fn req_uint(&self, key: &str, min: u64, max: u64, errs: &mut Errors) -> Option<u64> {
+        self.required(key, errs)
+            .and_then(|v| as_uint(v, &self.field_path(key), min, max, errs))
+    }
+
+    pub fn opt_bool(&self, key: &str, errs: &mut Errors) -> Option<bool> {
+        match self.get(key) {
+            None => None,
+            Some(Json::Bool(b)) => Some(*b),
+            Some(other) => {
+                errs.push(
+                    &self.field_path(key),
+                    format!("expected true or false, found {}", other.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    /// An optional array of strings; each element is checked by the caller through its path.
+    pub fn opt_string_list(&self, key: &str, errs: &mut Errors) -> Option<Vec<(String, String)>> {
+        self.get(key)
+            .and_then(|v| as_string_list(v, &self.field_path(key), errs))
+    }
+}
+
+pub fn as_string(value: &Json, path: &str, errs: &mut Errors) -> Option<String> {
+    match value {
+        Json::String(s) => Some(s.clone()),
+        other => {
+            errs.push(path, format!("expected a string, found {}", other.kind()));
+            None
+        }
+    }
+}
+
+pub fn as_uint(value: &Json, path: &str, min: u64, max: u64, errs: &mut Errors) -> Option<u64> {
+    let Json::Number(n) = value else {
+        errs.push(path, format!("expected an integer, found {}", value.kind()));
+        return None;
+    };
+    match n.as_u64() {
+        Some(v) if (min..=max).contains(&v) => Some(v),
+        _ if n.is_f64() && n.as_f64().is_some_and(|f| f.fract() != 0.0) => {
+            errs.push(path, format!("expected an integer, found {n}"));
+            None
+        }
+        _ => {
+            errs.push(path, format!("must be between {min} and {max}, found {n}"));
+            None
+        }
+    }
+}
+
+/// Strings of an array, each with its own path for precise follow-up errors.
+pub fn as_string_list(
+    value: &Json,
+    path: &str,
+    errs: &mut Errors,
+) -> Option<Vec<(String, String)>> {
+    let Json::Array(items) = value else {
+        errs.push(
+            path,
+            format!("expected an array of strings, found {}", value.kind()),
+        );
+        return None;
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let item_path = index_path(path, i);
+        if let Some(s) = as_string(item, &item_path, errs) {
+            out.push((s, item_path));
+        }
+    }
+    Some(out)
+}
+
+/// The known name closest to `unknown`, when it is close enough to be a likely typo.
+pub fn suggest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
+    let lower = unknown.to_ascii_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
+        .filter(|(d, k)| {
+            *d <= 2.max(k.len() / 3) || k.to_ascii_lowercase().starts_with(lower.as_str())
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(suggest("ttl", &["ttl_s", "vary"]), Some("ttl_s"));
+        assert_eq!(suggest("metods", &["methods", "path"]), Some("methods"));
+        assert_eq!(suggest("Path", &["methods", "path"]), Some("path"));
+        assert_eq!(suggest("zzzzzz", &["methods", "path"]), None);
+        assert_eq!(suggest("get", &["GET", "POST"]), Some("GET"));
+    }
+
+    #[test]
+    fn paths_quote_unusual_keys() {
+        assert_eq!(member_path("", "routes"), "routes");
+        assert_eq!(member_path("upstreams", "users"), "upstreams.users");
+        assert_eq!(member_path("upstreams", "a b"), "upstreams[\"a b\"]");
+        assert_eq!(index_path("routes", 3), "routes[3]");
+    }
+}

@@ -1,0 +1,230 @@
+//! Every way a request can be refused, and the one place each becomes an HTTP response.
+//!
+//! Bodies are `application/problem+json` (RFC 9457) with a machine-readable `code`, a reason a
+//! person can act on, and the request id. They never carry upstream host names or internals.
+
+use crate::config::MethodSet;
+use crate::path::PathError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayError {
+    BadPath(PathError),
+    BadRequest(&'static str),
+    NotFound,
+    MethodNotAllowed(MethodSet),
+    PayloadTooLarge {
+        limit: u64,
+    },
+    /// Authentication failed; `reason` is safe to show.
+    Unauthorized {
+        reason: String,
+        realm_error: &'static str,
+    },
+    InsufficientScope {
+        missing: String,
+    },
+    RateLimited {
+        policy: String,
+        retry_after_s: u64,
+    },
+    RateLimitUnavailable {
+        policy: String,
+    },
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    CircuitOpen,
+    AdminUnauthorized,
+    /// A failure inside the gateway; `cause` is logged and shown without internals.
+    Internal {
+        cause: String,
+    },
+}
+
+impl GatewayError {
+    pub fn status(&self) -> u16 {
+        match self {
+            GatewayError::BadPath(PathError::TooLong) => 414,
+            GatewayError::BadPath(_) | GatewayError::BadRequest(_) => 400,
+            GatewayError::NotFound => 404,
+            GatewayError::MethodNotAllowed(_) => 405,
+            GatewayError::PayloadTooLarge { .. } => 413,
+            GatewayError::Unauthorized { .. } | GatewayError::AdminUnauthorized => 401,
+            GatewayError::InsufficientScope { .. } => 403,
+            GatewayError::RateLimited { .. } => 429,
+            GatewayError::RateLimitUnavailable { .. } | GatewayError::CircuitOpen => 503,
+            GatewayError::UpstreamTimeout => 504,
+            GatewayError::UpstreamUnreachable => 502,
+            GatewayError::Internal { .. } => 500,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::BadPath(_) => "invalid_path",
+            GatewayError::BadRequest(_) => "bad_request",
+            GatewayError::NotFound => "route_not_found",
+            GatewayError::MethodNotAllowed(_) => "method_not_allowed",
+            GatewayError::PayloadTooLarge { .. } => "payload_too_large",
+            GatewayError::Unauthorized { .. } => "invalid_token",
+            GatewayError::InsufficientScope { .. } => "insufficient_scope",
+            GatewayError::RateLimited { .. } => "rate_limited",
+            GatewayError::RateLimitUnavailable { .. } => "rate_limit_unavailable",
+            GatewayError::UpstreamTimeout => "upstream_timeout",
+            GatewayError::UpstreamUnreachable => "upstream_unreachable",
+            GatewayError::CircuitOpen => "upstream_circuit_open",
+            GatewayError::AdminUnauthorized => "admin_unauthorized",
+            GatewayError::Internal { .. } => "internal_error",
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self.status() {
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            413 => "Content Too Large",
+            414 => "URI Too Long",
+            429 => "Too Many Requests",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            504 => "Gateway Timeout",
+            _ => "Internal Server Error",
+        }
+    }
+
+    pub fn detail(&self) -> String {
+        match self {
+            GatewayError::BadPath(e) => e.reason().to_owned(),
+            GatewayError::BadRequest(r) => (*r).to_owned(),
+            GatewayError::NotFound => "no route matches this request".into(),
+            GatewayError::MethodNotAllowed(allow) => {
+                format!(
+                    "method not allowed; allowed: {}",
+                    allow.names().collect::<Vec<_>>().join(", ")
+                )
+            }
+            GatewayError::PayloadTooLarge { limit } => {
+                format!("request body exceeds {limit} bytes")
+            }
+            GatewayError::Unauthorized { reason, .. } => reason.clone(),
+            GatewayError::InsufficientScope { missing } => {
+                format!("token lacks scope \"{missing}\"")
+            }
+            GatewayError::RateLimited {
+                policy,
+                retry_after_s,
+            } => {
+                format!("rate limit \"{policy}\" exceeded; retry after {retry_after_s} s")
+            }
+            GatewayError::RateLimitUnavailable { policy } => {
+                format!("rate limit \"{policy}\" could not be checked")
+            }
+            GatewayError::UpstreamTimeout => "the upstream did not answer in time".into(),
+            GatewayError::UpstreamUnreachable => "the upstream could not be reached".into(),
+            GatewayError::CircuitOpen => {
+                "the upstream is failing; requests are paused briefly".into()
+            }
+            GatewayError::AdminUnauthorized => "a valid admin token is required".into(),
+            GatewayError::Internal { .. } => "the gateway failed to handle this request".into(),
+        }
+    }
+
+    /// Headers the status requires besides the body's content type.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            GatewayError::MethodNotAllowed(allow) => {
+                vec![("allow", allow.names().collect::<Vec<_>>().join(", "))]
+            }
+            GatewayError::Unauthorized {
+                reason,
+                realm_error,
+            } => vec![(
+                "www-authenticate",
+                format!(
+                    "Bearer error=\"{realm_error}\", error_description=\"{}\"",
+                    quoted_safe(reason)
+                ),
+            )],
+            GatewayError::InsufficientScope { missing } => vec![(
+                "www-authenticate",
+                format!(
+                    "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+                    quoted_safe(missing)
+                ),
+            )],
+            GatewayError::AdminUnauthorized => vec![("www-authenticate", "Bearer".into())],
+            GatewayError::RateLimited { retry_after_s, .. } => {
+                vec![("retry-after", retry_after_s.to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The problem+json body.
+    pub fn body(&self, request_id: &str) -> String {
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.title(),
+            "status": self.status(),
+            "code": self.code(),
+            "detail": self.detail(),
+            "request_id": request_id,
+        });
+        if let GatewayError::RateLimited { policy, .. }
+        | GatewayError::RateLimitUnavailable { policy } = self
+        {
+            body["policy"] = serde_json::Value::String(policy.clone());
+        }
+        body.to_string()
+    }
+}
+
+/// Text safe inside a quoted-string header parameter.
+fn quoted_safe(s: &str) -> String {
+    s.chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_problem_json_with_code_and_request_id() {
+        let e = GatewayError::NotFound;
+        let v: serde_json::Value = serde_json::from_str(&e.body("rid-1")).unwrap();
+        assert_eq!(v["status"], 404);
+        assert_eq!(v["code"], "route_not_found");
+        assert_eq!(v["request_id"], "rid-1");
+    }
+
+    #[test]
+    fn statuses_and_headers() {
+        let e = GatewayError::MethodNotAllowed(MethodSet(0b101));
+        assert_eq!(e.status(), 405);
+        assert_eq!(e.headers(), vec![("allow", "GET, POST".to_string())]);
+        assert_eq!(GatewayError::BadPath(PathError::TooLong).status(), 414);
+        assert_eq!(GatewayError::BadPath(PathError::Backslash).status(), 400);
+        let e = GatewayError::Unauthorized {
+            reason: "bad \"sig\"\r\n".into(),
+            realm_error: "invalid_token",
+        };
+        assert_eq!(
+            e.headers()[0].1,
+            "Bearer error=\"invalid_token\", error_description=\"bad sig\""
+        );
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = GatewayError::Internal {
+            cause: "users-a.internal.example refused".into(),
+        };
+        assert!(!e.body("r").contains("internal.example"));
+    }
+}

@@ -1,0 +1,255 @@
+//! The synchronous part of handling a request: request id and trace context, canonical path,
+//! route match, body limit, the upstream path, and the header edits both ways.
+//!
+//! It reads only the few request facts the platform hands it ([`Inbound`]) and returns data
+//! the platform applies in one go, so the runtime boundary is crossed as little as possible.
+
+use crate::config::{Endpoint, Route, TemplatePart};
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::headers::{connection_tokens, is_hop_by_hop};
+use crate::ids::{is_acceptable_request_id, is_valid_traceparent, IdGenerator};
+use crate::path::canonicalize;
+use crate::router::RouteMatch;
+
+/// The request facts the gateway decides on, read once by the platform.
+#[derive(Debug, Default, Clone)]
+pub struct Inbound<'a> {
+    pub method: &'a str,
+    /// `http` or `https`, as the client connected.
+    pub scheme: &'a str,
+    /// Authority the client addressed (host, maybe with port).
+    pub host: &'a str,
+    /// Raw path of the request URL.
+    pub path: &'a str,
+    /// Raw query without `?`, forwarded unchanged.
+    pub query: Option<&'a str>,
+    /// The address Cloudflare reports (`CF-Connecting-IP`).
+    pub client_ip: Option<&'a str>,
+    pub content_length: Option<&'a str>,
+    pub connection: Option<&'a str>,
+    /// The client's value of `settings.request_id_header`.
+    pub request_id: Option<&'a str>,
+    pub traceparent: Option<&'a str>,
+}
+
+/// Identity of one request across logs, upstream and response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub request_id: String,
+    pub traceparent: String,
+    /// The client's `traceparent` was invalid, so its `tracestate` must not be forwarded.
+    pub drop_tracestate: bool,
+}
+
+impl Trace {
+    pub fn begin(inbound: &Inbound, ids: &mut IdGenerator) -> Trace {
+        let request_id = match inbound.request_id {
+            Some(id) if is_acceptable_request_id(id) => id.to_owned(),
+            _ => ids.request_id(),
+        };
+        let (traceparent, drop_tracestate) = match inbound.traceparent {
+            Some(t) if is_valid_traceparent(t) => (t.to_owned(), false),
+            Some(_) => (ids.new_traceparent(), true),
+            None => (ids.new_traceparent(), false),
+        };
+        Trace {
+            request_id,
+            traceparent,
+            drop_tracestate,
+        }
+    }
+}
+
+/// What the request addresses.
+#[derive(Debug, PartialEq)]
+pub enum Destination {
+    /// The gateway's own endpoints; `rest` is the path below the admin prefix (`/health`).
+    Admin {
+        rest: String,
+    },
+    Route(Routed),
+}
+
+/// A request matched to a route.
+#[derive(Debug, PartialEq)]
+pub struct Routed {
+    pub route: usize,
+    pub canonical_path: String,
+    /// Path (after `rewrite`) and query to append to a target's origin and base path.
+    pub upstream_path: String,
+}
+
+/// Header edits for one message: removals first, then sets (which replace).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct HeaderEdits {
+    pub remove: Vec<String>,
+    pub set: Vec<(String, String)>,
+}
+
+impl Gateway {
+    /// Canonicalises, routes and checks the declared body size.
+    pub fn destination(&self, inbound: &Inbound) -> Result<Destination, GatewayError> {
+        let canonical = canonicalize(inbound.path).map_err(GatewayError::BadPath)?;
+        let admin = &self.config.settings.admin.path;
+        if let Some(rest) = canonical.strip_prefix(admin.as_str()) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return Ok(Destination::Admin {
+                    rest: rest.to_owned(),
+                });
+            }
+        }
+        let (route, params) = match self.router.find(inbound.host, inbound.method, &canonical) {
+            RouteMatch::Found { route, params } => (route, params),
+            RouteMatch::MethodNotAllowed { allow } => {
+                return Err(GatewayError::MethodNotAllowed(allow))
+            }
+            RouteMatch::NotFound => return Err(GatewayError::NotFound),
+        };
+        if let Some(len) = inbound.content_length {
+            let limit = self.config.settings.max_body_bytes;
+            match len.trim().parse::<u64>() {
+                Ok(n) if n > limit => return Err(GatewayError::PayloadTooLarge { limit }),
+                Ok(_) => {}
+                Err(_) => return Err(GatewayError::BadRequest("invalid Content-Length")),
+            }
+        }
+        let r = self.route(route);
+        let mut upstream_path = match &r.rewrite {
+            None => canonical.clone(),
+            Some(parts) => render(parts, &params),
+        };
+        if let Some(q) = inbound.query {
+            upstream_path.push('?');
+            upstream_path.push_str(q);
+        }
+        Ok(Destination::Route(Routed {
+            route,
+            canonical_path: canonical,
+            upstream_path,
+        }))
+    }
+
+    /// Edits that turn the client's request headers into the upstream's.
+    pub fn request_edits(&self, routed: &Routed, inbound: &Inbound, trace: &Trace) -> HeaderEdits {
+        let route = self.route(routed.route);
+        let mut remove = self.request_removals(routed.route).to_vec();
+        if let Some(c) = inbound.connection {
+            remove.extend(connection_tokens(c).filter(|t| !is_protected(t)));
+        }
+        if trace.drop_tracestate {
+            remove.push("tracestate".into());
+        }
+        let mut set: Vec<(String, String)> = route.request_headers.set.clone();
+        if let Some(ip) = inbound.client_ip.filter(|ip| is_ip_literal(ip)) {
+            set.push(("x-forwarded-for".into(), ip.to_owned()));
+        }
+        set.push(("x-forwarded-proto".into(), inbound.scheme.to_owned()));
+        set.push(("x-forwarded-host".into(), inbound.host.to_owned()));
+        set.push((
+            self.config.settings.request_id_header.clone(),
+            trace.request_id.clone(),
+        ));
+        set.push(("traceparent".into(), trace.traceparent.clone()));
+        HeaderEdits { remove, set }
+    }
+
+    /// Edits that turn the upstream's response headers into the client's.
+    pub fn response_edits(
+        &self,
+        route: Option<&Route>,
+        connection: Option<&str>,
+        trace: &Trace,
+    ) -> HeaderEdits {
+        let mut remove: Vec<String> = crate::headers::HOP_BY_HOP
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect();
+        if let Some(c) = connection {
+            remove.extend(connection_tokens(c).filter(|t| !is_protected(t)));
+        }
+        let mut set = Vec::new();
+        if let Some(route) = route {
+            remove.extend(route.response_headers.remove.iter().cloned());
+            set.extend(route.response_headers.set.iter().cloned());
+        }
+        set.push((
+            self.config.settings.request_id_header.clone(),
+            trace.request_id.clone(),
+        ));
+        HeaderEdits { remove, set }
+    }
+
+    /// The full URL for a target of the route's upstream, or the service binding to call.
+    pub fn target_url(&self, routed: &Routed, target: usize) -> (Option<&str>, String) {
+        let upstream = &self.config.upstreams[self.route(routed.route).upstream];
+        match &upstream.targets[target].endpoint {
+            Endpoint::Url { origin, base_path } => {
+                (None, format!("{origin}{base_path}{}", routed.upstream_path))
+            }
+            Endpoint::Service { binding } => (
+                Some(binding.as_str()),
+                format!(
+                    "https://{}{}",
+                    binding.to_ascii_lowercase(),
+                    routed.upstream_path
+                ),
+            ),
+        }
+    }
+}
+
+/// Parts of an absolute request URL as the runtime serialises it:
+/// `(scheme, authority, path, query)`.
+pub fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => before_query.split_at(i),
+        None => (before_query, "/"),
+    };
+    Some((scheme, authority, path, query))
+}
+
+/// Headers a `Connection` token may not remove: the end-to-end ones message framing and the
+/// gateway's own decisions depend on.
+fn is_protected(name: &str) -> bool {
+    !is_hop_by_hop(name)
+        && matches!(
+            name,
+            "content-length"
+                | "content-type"
+                | "content-encoding"
+                | "host"
+                | "authorization"
+                | "cache-control"
+                | "etag"
+                | "last-modified"
+                | "vary"
+                | "date"
+        )
+}
+
+fn render(parts: &[TemplatePart], params: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            TemplatePart::Literal(l) => out.push_str(l),
+            TemplatePart::Param(i) => out.push_str(params.get(*i).copied().unwrap_or("")),
+        }
+    }
+    out
+}
+
+/// Whether `s` looks like an IPv4 or IPv6 address (what Cloudflare reports), so nothing else
+/// ever lands in `X-Forwarded-For`.
+fn is_ip_literal(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 45 && (s.parse::<std::net::IpAddr>().is_ok())
+}
+
+#[cfg(test)]
+mod tests;

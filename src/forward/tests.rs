@@ -1,0 +1,242 @@
+use super::*;
+
+fn gateway(extra_routes: &str) -> Gateway {
+    let doc = format!(
+        r#"{{
+        "version": 1,
+        "settings": {{ "max_body_bytes": 100, "request_id_header": "x-request-id" }},
+        "upstreams": {{
+            "users": {{ "targets": [ {{ "url": "https://users.internal.example/base/" }} ] }},
+            "svc": {{ "targets": [ {{ "url": "service:ORDERS" }} ] }}
+        }},
+        "routes": [
+            {{ "id": "user", "methods": ["GET"], "path": "/v1/users/{{id}}", "upstream": "users",
+               "rewrite": "/users/{{id}}/profile", "auth": "none",
+               "request_headers": {{ "set": {{ "x-api-version": "1" }}, "remove": ["cookie"] }},
+               "response_headers": {{ "set": {{ "x-frame-options": "DENY" }}, "remove": ["server"] }} }},
+            {{ "id": "files", "path": "/files/{{*rest}}", "upstream": "svc", "rewrite": "/f/{{rest}}", "auth": "none" }}
+            {extra_routes}
+        ]
+    }}"#
+    );
+    Gateway::compile(&doc).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn inbound(path: &str) -> Inbound<'_> {
+    Inbound {
+        method: "GET",
+        scheme: "https",
+        host: "api.example.com",
+        path,
+        ..Inbound::default()
+    }
+}
+
+fn routed(g: &Gateway, i: &Inbound) -> Routed {
+    match g.destination(i) {
+        Ok(Destination::Route(r)) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rewrite_base_path_and_query_make_the_upstream_url() {
+    let g = gateway("");
+    let mut i = inbound("/v1/users/%34%32");
+    i.query = Some("b=2&a=1&x=%2F");
+    let r = routed(&g, &i);
+    assert_eq!(r.canonical_path, "/v1/users/42");
+    assert_eq!(
+        g.target_url(&r, 0),
+        (
+            None,
+            "https://users.internal.example/base/users/42/profile?b=2&a=1&x=%2F".to_string()
+        )
+    );
+    let r = routed(&g, &inbound("/files/a/./b/c%20d"));
+    assert_eq!(
+        g.target_url(&r, 0),
+        (Some("ORDERS"), "https://orders/f/a/b/c%20d".to_string())
+    );
+}
+
+#[test]
+fn without_rewrite_the_canonical_path_is_forwarded() {
+    let g = gateway(
+        r#", { "id": "plain", "path": "/plain/{*p}", "upstream": "users", "auth": "none" }"#,
+    );
+    let r = routed(&g, &inbound("/plain//x/../y"));
+    assert_eq!(
+        g.target_url(&r, 0).1,
+        "https://users.internal.example/base/plain/y"
+    );
+}
+
+#[test]
+fn refusals() {
+    let g = gateway("");
+    assert_eq!(
+        g.destination(&inbound("/v1/users/%2e%2e%2fadmin")),
+        Err(GatewayError::BadPath(
+            crate::path::PathError::EncodedSeparator
+        ))
+    );
+    assert_eq!(
+        g.destination(&inbound("/nope")),
+        Err(GatewayError::NotFound)
+    );
+    let mut post = inbound("/v1/users/1");
+    post.method = "POST";
+    assert!(matches!(
+        g.destination(&post),
+        Err(GatewayError::MethodNotAllowed(_))
+    ));
+    let mut big = inbound("/files/x");
+    big.content_length = Some("101");
+    assert_eq!(
+        g.destination(&big),
+        Err(GatewayError::PayloadTooLarge { limit: 100 })
+    );
+    big.content_length = Some("100");
+    assert!(g.destination(&big).is_ok());
+    big.content_length = Some("1e3");
+    assert_eq!(
+        g.destination(&big),
+        Err(GatewayError::BadRequest("invalid Content-Length"))
+    );
+}
+
+#[test]
+fn admin_paths_are_recognised_only_on_segment_boundaries() {
+    let g =
+        gateway(r#", { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#);
+    assert_eq!(
+        g.destination(&inbound("/__gateway/health")),
+        Ok(Destination::Admin {
+            rest: "/health".into()
+        })
+    );
+    assert_eq!(
+        g.destination(&inbound("/x/../__gateway/health")),
+        Ok(Destination::Admin {
+            rest: "/health".into()
+        })
+    );
+    assert!(matches!(
+        g.destination(&inbound("/__gatewayx")),
+        Ok(Destination::Route(_))
+    ));
+}
+
+#[test]
+fn request_edits_strip_hop_by_hop_and_spoofable_headers_then_set_the_gateways() {
+    let g = gateway("");
+    let mut i = inbound("/v1/users/1");
+    i.client_ip = Some("203.0.113.7");
+    i.connection = Some("keep-alive, X-Secret-Internal, content-length");
+    i.request_id = Some("bad id\r\n");
+    let mut ids = IdGenerator::new([9; 32]);
+    let trace = Trace::begin(&i, &mut ids);
+    assert_ne!(trace.request_id, "bad id\r\n");
+    let r = routed(&g, &i);
+    let edits = g.request_edits(&r, &i, &trace);
+    for h in [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "x-forwarded-for",
+        "forwarded",
+        "x-real-ip",
+        "host",
+        "cookie",
+        "x-secret-internal",
+    ] {
+        assert!(
+            edits.remove.iter().any(|x| x == h),
+            "{h} not removed: {:?}",
+            edits.remove
+        );
+    }
+    assert!(!edits.remove.iter().any(|x| x == "content-length"));
+    let set: std::collections::HashMap<_, _> = edits.set.iter().cloned().collect();
+    assert_eq!(set["x-forwarded-for"], "203.0.113.7");
+    assert_eq!(set["x-forwarded-proto"], "https");
+    assert_eq!(set["x-forwarded-host"], "api.example.com");
+    assert_eq!(set["x-api-version"], "1");
+    assert_eq!(set["x-request-id"], trace.request_id);
+    assert!(crate::ids::is_valid_traceparent(&set["traceparent"]));
+}
+
+#[test]
+fn a_non_ip_client_address_never_reaches_x_forwarded_for() {
+    let g = gateway("");
+    let mut i = inbound("/v1/users/1");
+    i.client_ip = Some("1.2.3.4, 5.6.7.8");
+    let trace = Trace::begin(&i, &mut IdGenerator::new([1; 32]));
+    let edits = g.request_edits(&routed(&g, &i), &i, &trace);
+    assert!(edits.set.iter().all(|(k, _)| k != "x-forwarded-for"));
+    assert!(edits.remove.iter().any(|k| k == "x-forwarded-for"));
+}
+
+#[test]
+fn trace_context_is_kept_when_valid_and_restarted_otherwise() {
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut i = inbound("/");
+    i.traceparent = Some(tp);
+    i.request_id = Some("client-id-1");
+    let mut ids = IdGenerator::new([2; 32]);
+    let t = Trace::begin(&i, &mut ids);
+    assert_eq!(
+        (
+            t.traceparent.as_str(),
+            t.request_id.as_str(),
+            t.drop_tracestate
+        ),
+        (tp, "client-id-1", false)
+    );
+    i.traceparent = Some("00-zz");
+    let t = Trace::begin(&i, &mut ids);
+    assert!(t.drop_tracestate && t.traceparent != "00-zz");
+}
+
+#[test]
+fn response_edits() {
+    let g = gateway("");
+    let trace = Trace {
+        request_id: "r1".into(),
+        traceparent: String::new(),
+        drop_tracestate: false,
+    };
+    let e = g.response_edits(Some(g.route(0)), Some("x-internal-debug"), &trace);
+    for h in [
+        "connection",
+        "transfer-encoding",
+        "server",
+        "x-internal-debug",
+    ] {
+        assert!(e.remove.iter().any(|x| x == h), "{h}");
+    }
+    assert!(e.set.contains(&("x-frame-options".into(), "DENY".into())));
+    assert!(e.set.contains(&("x-request-id".into(), "r1".into())));
+}
+
+#[test]
+fn urls_split_into_parts() {
+    assert_eq!(
+        split_url("https://a.example:8443/x/y?q=1&r"),
+        Some(("https", "a.example:8443", "/x/y", Some("q=1&r")))
+    );
+    assert_eq!(split_url("http://h"), Some(("http", "h", "/", None)));
+    assert_eq!(split_url("http://h?x"), Some(("http", "h", "/", Some("x"))));
+    assert_eq!(
+        split_url("http://h/p?"),
+        Some(("http", "h", "/p", Some("")))
+    );
+    assert_eq!(
+        split_url("http://h/p#frag"),
+        Some(("http", "h", "/p", None))
+    );
+    assert_eq!(split_url("nonsense"), None);
+}

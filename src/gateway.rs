@@ -1,0 +1,112 @@
+//! A compiled configuration: the validated document plus everything derived from it once
+//! (router, per-route header plans, digest), so requests do no per-request set-up.
+
+use crate::config::{AuthKind, Config, ConfigError, ConfigErrors, Route};
+use crate::headers::HOP_BY_HOP;
+use crate::router::Router;
+use sha2::{Digest, Sha256};
+
+/// Everything the request path needs from one configuration version.
+#[derive(Debug)]
+pub struct Gateway {
+    pub config: Config,
+    pub router: Router,
+    /// `sha256:` and the first 16 hex digits of the document's hash: its version for humans.
+    pub digest: String,
+    /// Per route: lower-case request headers always removed before forwarding.
+    request_removals: Vec<Vec<String>>,
+}
+
+/// Headers clients may send but the gateway alone decides upstream.
+const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "host",
+];
+
+impl Gateway {
+    /// Validates a document and prepares it for serving; every problem is reported.
+    pub fn compile(text: &str) -> Result<Gateway, ConfigErrors> {
+        let config = Config::from_json(text)?;
+        let router = Router::build(&config).map_err(ConfigErrors)?;
+        let mut unsupported = Vec::new();
+        check_supported(&config, &mut unsupported);
+        if !unsupported.is_empty() {
+            return Err(ConfigErrors(unsupported));
+        }
+        let identity: Vec<String> = config
+            .auth
+            .iter()
+            .filter_map(|a| match &a.kind {
+                AuthKind::Jwt(j) => Some(j.forward_claims.iter().map(|(_, h)| h.clone())),
+                AuthKind::ApiKey(_) => None,
+            })
+            .flatten()
+            .collect();
+        let request_removals = config
+            .routes
+            .iter()
+            .map(|route| {
+                let mut names: Vec<String> = HOP_BY_HOP
+                    .iter()
+                    .chain(CLIENT_FORWARDING_HEADERS.iter())
+                    .map(|h| (*h).to_owned())
+                    .chain(identity.iter().cloned())
+                    .chain(route.request_headers.remove.iter().cloned())
+                    .collect();
+                names.sort();
+                names.dedup();
+                names
+            })
+            .collect();
+        let digest = Sha256::digest(text.as_bytes());
+        let digest = format!(
+            "sha256:{}",
+            digest
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Ok(Gateway {
+            config,
+            router,
+            digest,
+            request_removals,
+        })
+    }
+
+    pub fn route(&self, index: usize) -> &Route {
+        &self.config.routes[index]
+    }
+
+    /// Request headers removed on every request to this route, before the gateway adds its own.
+    pub fn request_removals(&self, route: usize) -> &[String] {
+        &self.request_removals[route]
+    }
+}
+
+/// Features the contract names that this build does not implement yet: using them is an error,
+/// so configuration is never silently ignored.
+fn check_supported(config: &Config, errors: &mut Vec<ConfigError>) {
+    let mut unsupported = |path: String, what: &str| {
+        errors.push(ConfigError {
+            path,
+            message: format!("{what} is not supported yet by this gateway version"),
+        })
+    };
+    for (i, route) in config.routes.iter().enumerate() {
+        if matches!(route.auth, crate::config::RouteAuth::Schemes(_)) {
+            unsupported(format!("routes[{i}].auth"), "authentication");
+        }
+        if !route.rate_limits.is_empty() {
+            unsupported(format!("routes[{i}].rate_limits"), "rate limiting");
+        }
+        if route.cache.is_some() {
+            unsupported(format!("routes[{i}].cache"), "response caching");
+        }
+    }
+}

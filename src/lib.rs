@@ -1,0 +1,19 @@
+//! An edge API gateway for Cloudflare Workers.
+//!
+//! The pure core (configuration, canonical path, routing, header rules, and the decisions of
+//! auth, rate limiting and caching) builds and is tested on the host; `platform` is the thin
+//! edge that touches the Workers runtime and exists only on wasm32.
+
+pub mod auth;
+pub mod balance;
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod gateway;
+pub mod headers;
+pub mod ids;
+pub mod path;
+pub mod router;
+
+#[cfg(target_arch = "wasm32")]
+mod platform;

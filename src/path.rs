@@ -1,0 +1,294 @@
+//! The canonical request path: one spelling per resource, computed once per request.
+//!
+//! Routing, auth, rate-limit keys, cache keys and the forwarded URL all use this one form, so a
+//! path cannot be spelt one way for the gateway's decisions and read another way upstream. Any
+//! spelling whose meaning depends on who decodes it is refused instead of guessed at.
+
+use std::fmt;
+
+/// Longest path accepted, in bytes of the raw request path.
+pub const MAX_PATH_BYTES: usize = 8192;
+
+/// Why a path was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    NotAbsolute,
+    TooLong,
+    /// `%` not followed by two hex digits.
+    MalformedEscape,
+    /// `%2F` or `%5C`: a separator hidden from the router.
+    EncodedSeparator,
+    /// A raw `\`, which some servers treat as `/`.
+    Backslash,
+    /// NUL or another control character, raw or encoded.
+    ControlCharacter,
+    /// `%25` followed by hex digits: decodes differently when decoded twice.
+    DoubleEncoding,
+    /// Escapes that do not decode to UTF-8 (overlong forms among them).
+    InvalidUtf8,
+    /// `;` path parameters, which some servers strip before routing.
+    PathParameter,
+}
+
+impl PathError {
+    pub fn reason(self) -> &'static str {
+        match self {
+            PathError::NotAbsolute => "path must start with /",
+            PathError::TooLong => "path is too long",
+            PathError::MalformedEscape => "malformed percent-escape in path",
+            PathError::EncodedSeparator => "encoded / or \\ in path",
+            PathError::Backslash => "backslash in path",
+            PathError::ControlCharacter => "control character in path",
+            PathError::DoubleEncoding => "double percent-encoding in path",
+            PathError::InvalidUtf8 => "percent-escapes in path are not UTF-8",
+            PathError::PathParameter => "';' path parameters are not accepted",
+        }
+    }
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Characters RFC 3986 allows raw in a path segment besides unreserved ones.
+fn is_raw_pchar(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+    )
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn push_escaped(out: &mut String, b: u8) {
+    out.push('%');
+    out.push(HEX[usize::from(b >> 4)] as char);
+    out.push(HEX[usize::from(b & 15)] as char);
+}
+
+/// Canonicalises one segment (no `/` inside); returns the canonical text and the fully decoded
+/// bytes (for the UTF-8 check).
+fn canonical_segment(raw: &[u8], out: &mut String, decoded: &mut Vec<u8>) -> Result<(), PathError> {
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        match b {
+            b'%' => {
+                let hi = raw.get(i + 1).copied().and_then(hex_value);
+                let lo = raw.get(i + 2).copied().and_then(hex_value);
+                let (Some(hi), Some(lo)) = (hi, lo) else {
+                    return Err(PathError::MalformedEscape);
+                };
+                let v = hi << 4 | lo;
+                match v {
+                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+                    0..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
+                    _ if is_unreserved(v) => out.push(v as char),
+                    _ => push_escaped(out, v),
+                }
+                decoded.push(v);
+                i += 3;
+                continue;
+            }
+            b'\\' => return Err(PathError::Backslash),
+            b';' => return Err(PathError::PathParameter),
+            0..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
+            _ if is_unreserved(b) || is_raw_pchar(b) => out.push(b as char),
+            _ => push_escaped(out, b),
+        }
+        decoded.push(b);
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Whether canonical text holds `%25` followed by two hex digits.
+fn has_double_encoding(segment: &str) -> bool {
+    let b = segment.as_bytes();
+    b.windows(5).any(|w| {
+        w[0] == b'%'
+            && w[1] == b'2'
+            && w[2] == b'5'
+            && hex_value(w[3]).is_some()
+            && hex_value(w[4]).is_some()
+    })
+}
+
+/// The canonical form of a raw request path (without query), or why it is refused.
+///
+/// Unreserved characters are decoded, other escapes are upper-cased, bytes outside RFC 3986's
+/// path characters are escaped, empty segments are merged, and dot segments are removed as in
+/// RFC 3986 §5.2.4 (clamped at the root). A trailing `/` is kept.
+pub fn canonicalize(raw: &str) -> Result<String, PathError> {
+    let bytes = raw.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    if bytes.len() > MAX_PATH_BYTES {
+        return Err(PathError::TooLong);
+    }
+    let mut segments: Vec<String> = Vec::new();
+    let mut decoded = Vec::new();
+    let mut trailing_slash = false;
+    for raw_segment in bytes[1..].split(|b| *b == b'/') {
+        let mut segment = String::with_capacity(raw_segment.len());
+        decoded.clear();
+        canonical_segment(raw_segment, &mut segment, &mut decoded)?;
+        if std::str::from_utf8(&decoded).is_err() {
+            return Err(PathError::InvalidUtf8);
+        }
+        if has_double_encoding(&segment) {
+            return Err(PathError::DoubleEncoding);
+        }
+        match segment.as_str() {
+            "" => trailing_slash = true,
+            "." => trailing_slash = true,
+            ".." => {
+                segments.pop();
+                trailing_slash = true;
+            }
+            _ => {
+                segments.push(segment);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut out = String::with_capacity(raw.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if out.is_empty() || trailing_slash {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(raw: &str) -> String {
+        canonicalize(raw).unwrap_or_else(|e| panic!("{raw}: {e}"))
+    }
+
+    #[test]
+    fn plain_paths_are_unchanged() {
+        for p in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a/b/",
+            "/v1/users/42",
+            "/a:b@c!$&'()*+,=",
+            "/~user/x_y-z.json",
+        ] {
+            assert_eq!(ok(p), p);
+        }
+    }
+
+    #[test]
+    fn unreserved_escapes_are_decoded_and_others_normalised() {
+        assert_eq!(ok("/a/%62"), "/a/b");
+        assert_eq!(ok("/%41%7a%30%2D%5f%7E"), "/Az0-_~");
+        assert_eq!(ok("/a%20b"), "/a%20b");
+        assert_eq!(ok("/a%3fb"), "/a%3Fb");
+        assert_eq!(ok("/caf%c3%a9"), "/caf%C3%A9");
+        assert_eq!(ok("/a%3Bb"), "/a%3Bb");
+        assert_eq!(ok("/100%25"), "/100%25");
+    }
+
+    #[test]
+    fn raw_characters_outside_pchar_are_escaped() {
+        assert_eq!(ok("/a b"), "/a%20b");
+        assert_eq!(ok("/a|b[c]"), "/a%7Cb%5Bc%5D");
+        assert_eq!(ok("/café"), "/caf%C3%A9");
+        assert_eq!(ok("/{x}"), "/%7Bx%7D");
+    }
+
+    #[test]
+    fn dot_segments_are_removed() {
+        assert_eq!(ok("/a/./b"), "/a/b");
+        assert_eq!(ok("/a/../b"), "/b");
+        assert_eq!(ok("/a/b/.."), "/a/");
+        assert_eq!(ok("/a/b/."), "/a/b/");
+        assert_eq!(ok("/../../etc/passwd"), "/etc/passwd");
+        assert_eq!(ok("/a/%2e%2E/b"), "/b");
+        assert_eq!(ok("/a/.%2e/b"), "/b");
+        assert_eq!(ok("/a/%2e/b"), "/a/b");
+        assert_eq!(ok("/.."), "/");
+        assert_eq!(ok("/a/..."), "/a/...");
+        assert_eq!(ok("/a/..b"), "/a/..b");
+    }
+
+    #[test]
+    fn empty_segments_are_merged() {
+        assert_eq!(ok("//admin"), "/admin");
+        assert_eq!(ok("/a//b///c"), "/a/b/c");
+        assert_eq!(ok("/a//"), "/a/");
+        assert_eq!(ok("//"), "/");
+    }
+
+    #[test]
+    fn hostile_forms_are_refused() {
+        let table: &[(&str, PathError)] = &[
+            ("", PathError::NotAbsolute),
+            ("a/b", PathError::NotAbsolute),
+            ("*", PathError::NotAbsolute),
+            ("/a%2fb", PathError::EncodedSeparator),
+            ("/a%2Fb", PathError::EncodedSeparator),
+            ("/a%5cb", PathError::EncodedSeparator),
+            ("/a\\b", PathError::Backslash),
+            ("/..\\admin", PathError::Backslash),
+            ("/a%00b", PathError::ControlCharacter),
+            ("/a\0b", PathError::ControlCharacter),
+            ("/a%0d%0aSet-Cookie:x", PathError::ControlCharacter),
+            ("/a\tb", PathError::ControlCharacter),
+            ("/a%7fb", PathError::ControlCharacter),
+            ("/a%", PathError::MalformedEscape),
+            ("/a%4", PathError::MalformedEscape),
+            ("/a%zz", PathError::MalformedEscape),
+            ("/a%%41", PathError::MalformedEscape),
+            ("/a/%252e%252e/b", PathError::DoubleEncoding),
+            ("/a%252fb", PathError::DoubleEncoding),
+            ("/a/%25%32%65", PathError::DoubleEncoding),
+            ("/a/%25%32%65%25%32%65/admin", PathError::DoubleEncoding),
+            ("/%c0%ae%c0%ae/admin", PathError::InvalidUtf8),
+            ("/%ff", PathError::InvalidUtf8),
+            ("/public/..;/admin", PathError::PathParameter),
+            ("/admin;jsessionid=1", PathError::PathParameter),
+        ];
+        for (raw, want) in table {
+            assert_eq!(canonicalize(raw), Err(*want), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn length_is_bounded() {
+        let long = format!("/{}", "a".repeat(MAX_PATH_BYTES));
+        assert_eq!(canonicalize(&long), Err(PathError::TooLong));
+    }
+
+    #[test]
+    fn canonical_form_is_a_fixed_point() {
+        for raw in ["/a/%62/./c/../d%20e", "//x/%7e/y/", "/caf%c3%a9/%41"] {
+            let once = ok(raw);
+            assert_eq!(ok(&once), once, "{raw}");
+        }
+    }
+}

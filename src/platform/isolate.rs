@@ -1,0 +1,210 @@
+//! Per-isolate state: the configuration in force, its reloads from KV, and id generation.
+//!
+//! A request takes one `Rc<Live>` at its start and uses it to the end, so a reload never mixes
+//! two versions within a request. KV is read at most every `settings.reload_s` seconds; a
+//! document that fails validation is recorded and never applied.
+
+use crate::balance::Breaker;
+use crate::gateway::Gateway;
+use crate::ids::IdGenerator;
+use sha2::{Digest, Sha256};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use worker::Env;
+
+/// The document built into the worker, served when KV holds no valid one.
+pub const EMBEDDED_ROUTES: &str = include_str!("../../routes.json");
+pub const CONFIG_BINDING: &str = "CONFIG";
+pub const CONFIG_KEY: &str = "routes";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Embedded,
+    Kv,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Embedded => "embedded",
+            Source::Kv => "kv",
+        }
+    }
+}
+
+/// A configuration in force, with the run-time state that belongs to it.
+pub struct Live {
+    pub gateway: Gateway,
+    pub source: Source,
+    pub loaded_at_ms: f64,
+    /// Per upstream, per target.
+    pub breakers: RefCell<Vec<Vec<Breaker>>>,
+    /// Request headers the entry reads, newline-joined for one `glue::pick` call.
+    pub inbound_header_names: String,
+}
+
+impl Live {
+    fn new(gateway: Gateway, source: Source, now_ms: f64) -> Live {
+        let breakers = gateway
+            .config
+            .upstreams
+            .iter()
+            .map(|u| vec![Breaker::default(); u.targets.len()])
+            .collect();
+        let inbound_header_names = format!(
+            "content-length\nconnection\n{}\ntraceparent\ncf-connecting-ip",
+            gateway.config.settings.request_id_header
+        );
+        Live {
+            inbound_header_names,
+            gateway,
+            source,
+            loaded_at_ms: now_ms,
+            breakers: RefCell::new(breakers),
+        }
+    }
+}
+
+/// The last document that could not be applied, for the admin health endpoint.
+#[derive(Clone)]
+pub struct ReloadError {
+    pub at_ms: f64,
+    pub digest: Option<String>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Default)]
+struct State {
+    live: Option<Rc<Live>>,
+    /// Hash of the KV text last looked at (applied or refused), to skip re-validating it.
+    kv_seen: Option<[u8; 32]>,
+    last_check_ms: f64,
+    last_error: Option<ReloadError>,
+    ids: Option<IdGenerator>,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+    static REFRESHING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the isolate's id generator, seeding it on first use.
+pub fn with_ids<T>(f: impl FnOnce(&mut IdGenerator) -> T) -> T {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let ids = s.ids.get_or_insert_with(|| {
+            let mut seed = [0u8; 32];
+            if getrandom::fill(&mut seed).is_err() {
+                let now = worker::js_sys::Date::now().to_bits().to_le_bytes();
+                seed[..8].copy_from_slice(&now);
+            }
+            IdGenerator::new(seed)
+        });
+        f(ids)
+    })
+}
+
+pub fn last_error() -> Option<ReloadError> {
+    STATE.with(|s| s.borrow().last_error.clone())
+}
+
+/// The configuration to serve this request with, reloading from KV when due.
+pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Live>, String> {
+    let (live, due) = STATE.with(|s| {
+        let s = s.borrow();
+        let due = match &s.live {
+            None => true,
+            Some(l) => {
+                now_ms - s.last_check_ms >= l.gateway.config.settings.reload_s as f64 * 1000.0
+            }
+        };
+        (s.live.clone(), due)
+    });
+    match live {
+        Some(live) if !due || REFRESHING.with(Cell::get) => return Ok(live),
+        _ => {}
+    }
+    REFRESHING.with(|r| r.set(true));
+    let read = read_kv(env).await;
+    REFRESHING.with(|r| r.set(false));
+    STATE.with(|s| apply(&mut s.borrow_mut(), read, now_ms))
+}
+
+async fn read_kv(env: &Env) -> Result<Option<String>, String> {
+    let kv = env
+        .kv(CONFIG_BINDING)
+        .map_err(|e| format!("KV binding {CONFIG_BINDING}: {e}"))?;
+    kv.get(CONFIG_KEY)
+        .text()
+        .await
+        .map_err(|e| format!("reading KV key {CONFIG_KEY}: {e}"))
+}
+
+fn short_digest(hash: &[u8; 32]) -> String {
+    format!(
+        "sha256:{}",
+        hash.iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+fn apply(
+    s: &mut State,
+    read: Result<Option<String>, String>,
+    now_ms: f64,
+) -> Result<Rc<Live>, String> {
+    s.last_check_ms = now_ms;
+    match read {
+        Ok(Some(text)) => {
+            let hash: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+            let unchanged = s.kv_seen == Some(hash) && s.live.is_some();
+            if !unchanged {
+                s.kv_seen = Some(hash);
+                match Gateway::compile(&text) {
+                    Ok(gateway) => {
+                        s.live = Some(Rc::new(Live::new(gateway, Source::Kv, now_ms)));
+                        s.last_error = None;
+                    }
+                    Err(errors) => {
+                        let errors: Vec<String> =
+                            errors.0.iter().map(ToString::to_string).collect();
+                        worker::console_error!(
+                            "{}",
+                            serde_json::json!({"event": "config_rejected", "source": "kv", "errors": errors})
+                        );
+                        s.last_error = Some(ReloadError {
+                            at_ms: now_ms,
+                            digest: Some(short_digest(&hash)),
+                            errors,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(None) => {
+            s.kv_seen = None;
+            if s.live.as_ref().is_none_or(|l| l.source != Source::Embedded) {
+                s.live = None;
+            }
+        }
+        Err(e) => {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"event": "config_read_failed", "error": e})
+            );
+            s.last_error = Some(ReloadError {
+                at_ms: now_ms,
+                digest: None,
+                errors: vec![e],
+            });
+        }
+    }
+    if s.live.is_none() {
+        let gateway = Gateway::compile(EMBEDDED_ROUTES)
+            .map_err(|e| format!("the embedded routes.json is invalid: {e}"))?;
+        s.live = Some(Rc::new(Live::new(gateway, Source::Embedded, now_ms)));
+    }
+    s.live.clone().ok_or_else(|| "no configuration".to_owned())
+}
