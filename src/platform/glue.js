@@ -23,18 +23,23 @@ function failure(error, state) {
   return "connect:" + String(error && error.message ? error.message : error);
 }
 
-/** A body stream that errors once more than `max` bytes have passed. */
-function limited(body, max, state) {
+/**
+ * A body stream that aborts the upstream request once more than `max` bytes have passed.
+ * Aborting first matters: an errored body alone may end the upstream's chunked body cleanly,
+ * and the upstream would take a truncated body for a whole one.
+ */
+function limited(body, max, state, controller) {
   let seen = 0;
   return body.pipeThrough(
     new TransformStream({
-      transform(chunk, controller) {
+      transform(chunk, stream) {
         seen += chunk.byteLength;
         if (seen > max) {
           state.tooLarge = true;
-          controller.error(new Error("request body too large"));
+          controller.abort();
+          stream.error(new Error("request body too large"));
         } else {
-          controller.enqueue(chunk);
+          stream.enqueue(chunk);
         }
       },
     }),
@@ -50,9 +55,9 @@ export function forward(request, url, remove, set, timeoutMs, limit, fetcher) {
   const method = request.method;
   let body = method === "GET" || method === "HEAD" ? null : request.body;
   const state = { tooLarge: false, timedOut: false };
-  if (body && limit >= 0) body = limited(body, limit, state);
   // The timeout covers waiting for the response head, not streaming its body.
   const controller = new AbortController();
+  if (body && limit >= 0) body = limited(body, limit, state, controller);
   const timer = setTimeout(() => {
     state.timedOut = true;
     controller.abort();

@@ -1,0 +1,29 @@
+// The demo upstream `make dev` starts: a tiny JSON service on 127.0.0.1 that the README's
+// curl examples reach through the gateway.
+//   GET  /users/{id}   -> a user document
+//   *    /echo/...     -> what the upstream received (method, path, headers, body)
+//   GET  /healthz      -> {"ok": true}
+
+import http from "node:http";
+
+const port = Number(process.argv[2] || 8788);
+
+const server = http.createServer(async (req, res) => {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  const body = Buffer.concat(chunks).toString();
+  const url = new URL(req.url, "http://demo");
+  const json = (status, value) => {
+    res.writeHead(status, { "content-type": "application/json", server: "demo-upstream/1.0" });
+    res.end(JSON.stringify(value, null, 2) + "\n");
+  };
+  const user = url.pathname.match(/^\/users\/([^/]+)$/);
+  if (user) return json(200, { id: decodeURIComponent(user[1]), name: `User ${user[1]}`, plan: "pro" });
+  if (url.pathname.startsWith("/echo")) {
+    return json(200, { method: req.method, path: url.pathname, query: url.search, headers: req.headers, body });
+  }
+  if (url.pathname === "/healthz") return json(200, { ok: true });
+  json(404, { error: "no such demo resource" });
+});
+
+server.listen(port, "127.0.0.1", () => console.log(`demo upstream on http://127.0.0.1:${port}`));
