@@ -4,7 +4,7 @@
 //! It reads only the few request facts the platform hands it ([`Inbound`]) and returns data
 //! the platform applies in one go, so the runtime boundary is crossed as little as possible.
 
-use crate::config::{Endpoint, Route, TemplatePart};
+use crate::config::{Endpoint, TemplatePart};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::headers::{connection_tokens, is_hop_by_hop};
@@ -130,18 +130,12 @@ impl Gateway {
         }))
     }
 
-    /// Edits that turn the client's request headers into the upstream's.
-    pub fn request_edits(&self, routed: &Routed, inbound: &Inbound, trace: &Trace) -> HeaderEdits {
-        let route = self.route(routed.route);
-        let mut remove = self.request_removals(routed.route).to_vec();
-        if let Some(c) = inbound.connection {
-            remove.extend(connection_tokens(c).filter(|t| !is_protected(t)));
-        }
-        if trace.drop_tracestate {
-            remove.push("tracestate".into());
-        }
-        let mut set: Vec<(String, String)> = route.request_headers.set.clone();
-        if let Some(ip) = inbound.client_ip.filter(|ip| is_ip_literal(ip)) {
+    /// Per-request edits of the request headers, applied after the route's static ones
+    /// ([`Gateway::route_edits`]): Connection-named headers, and what only the gateway knows.
+    pub fn request_edits(&self, inbound: &Inbound, trace: &Trace) -> HeaderEdits {
+        let remove = request_removals(inbound, trace);
+        let mut set = Vec::with_capacity(5);
+        if let Some(ip) = forwarded_for(inbound) {
             set.push(("x-forwarded-for".into(), ip.to_owned()));
         }
         set.push(("x-forwarded-proto".into(), inbound.scheme.to_owned()));
@@ -154,29 +148,15 @@ impl Gateway {
         HeaderEdits { remove, set }
     }
 
-    /// Edits that turn the upstream's response headers into the client's.
-    pub fn response_edits(
-        &self,
-        route: Option<&Route>,
-        connection: Option<&str>,
-        trace: &Trace,
-    ) -> HeaderEdits {
-        let mut remove: Vec<String> = crate::headers::HOP_BY_HOP
-            .iter()
-            .map(|h| (*h).to_owned())
-            .collect();
-        if let Some(c) = connection {
-            remove.extend(connection_tokens(c).filter(|t| !is_protected(t)));
-        }
-        let mut set = Vec::new();
-        if let Some(route) = route {
-            remove.extend(route.response_headers.remove.iter().cloned());
-            set.extend(route.response_headers.set.iter().cloned());
-        }
-        set.push((
+    /// Per-request edits of the response headers, applied after the route's static ones.
+    pub fn response_edits(&self, connection: Option<&str>, trace: &Trace) -> HeaderEdits {
+        let remove = connection
+            .map(|c| connection_tokens(c).filter(|t| !is_protected(t)).collect())
+            .unwrap_or_default();
+        let set = vec![(
             self.config.settings.request_id_header.clone(),
             trace.request_id.clone(),
-        ));
+        )];
         HeaderEdits { remove, set }
     }
 
@@ -215,23 +195,42 @@ pub fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
     Some((scheme, authority, path, query))
 }
 
-/// Headers a `Connection` token may not remove: the end-to-end ones message framing and the
-/// gateway's own decisions depend on.
+/// The per-request removals of [`Gateway::request_edits`]: headers the client named in
+/// `Connection`, and a `tracestate` whose `traceparent` was refused.
+pub fn request_removals(inbound: &Inbound, trace: &Trace) -> Vec<String> {
+    let mut remove = Vec::new();
+    if let Some(c) = inbound.connection {
+        remove.extend(connection_tokens(c).filter(|t| !is_protected(t)));
+    }
+    if trace.drop_tracestate {
+        remove.push("tracestate".into());
+    }
+    remove
+}
+
+/// End-to-end headers a `Connection` token may not remove: message framing and the
+/// gateway's own decisions depend on them.
+pub const CONNECTION_PROTECTED: [&str; 10] = [
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "host",
+    "authorization",
+    "cache-control",
+    "etag",
+    "last-modified",
+    "vary",
+    "date",
+];
+
 fn is_protected(name: &str) -> bool {
-    !is_hop_by_hop(name)
-        && matches!(
-            name,
-            "content-length"
-                | "content-type"
-                | "content-encoding"
-                | "host"
-                | "authorization"
-                | "cache-control"
-                | "etag"
-                | "last-modified"
-                | "vary"
-                | "date"
-        )
+    !is_hop_by_hop(name) && CONNECTION_PROTECTED.contains(&name)
+}
+
+/// The client address for `X-Forwarded-For`: only what Cloudflare reports, and only if it is
+/// an IP address.
+pub fn forwarded_for<'a>(inbound: &Inbound<'a>) -> Option<&'a str> {
+    inbound.client_ip.filter(|ip| is_ip_literal(ip))
 }
 
 fn render(parts: &[TemplatePart], params: &[&str]) -> String {

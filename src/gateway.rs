@@ -2,6 +2,7 @@
 //! (router, per-route header plans, digest), so requests do no per-request set-up.
 
 use crate::config::{AuthKind, Config, ConfigError, ConfigErrors, Route};
+use crate::forward::HeaderEdits;
 use crate::headers::HOP_BY_HOP;
 use crate::router::Router;
 use sha2::{Digest, Sha256};
@@ -13,8 +14,18 @@ pub struct Gateway {
     pub router: Router,
     /// `sha256:` and the first 16 hex digits of the document's hash: its version for humans.
     pub digest: String,
-    /// Per route: lower-case request headers always removed before forwarding.
-    request_removals: Vec<Vec<String>>,
+    /// Per route: the header edits fixed by configuration.
+    route_edits: Vec<RouteEdits>,
+}
+
+/// A route's static header edits, both ways; per-request edits are applied after them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteEdits {
+    /// Hop-by-hop, client-supplied forwarding and identity headers, and the route's removals;
+    /// then the route's `request_headers.set`.
+    pub request: HeaderEdits,
+    /// Hop-by-hop headers and the route's removals; then its `response_headers.set`.
+    pub response: HeaderEdits,
 }
 
 /// Headers clients may send but the gateway alone decides upstream.
@@ -46,20 +57,36 @@ impl Gateway {
             })
             .flatten()
             .collect();
-        let request_removals = config
+        let route_edits = config
             .routes
             .iter()
             .map(|route| {
-                let mut names: Vec<String> = HOP_BY_HOP
+                let mut request: Vec<String> = HOP_BY_HOP
                     .iter()
                     .chain(CLIENT_FORWARDING_HEADERS.iter())
                     .map(|h| (*h).to_owned())
                     .chain(identity.iter().cloned())
                     .chain(route.request_headers.remove.iter().cloned())
                     .collect();
-                names.sort();
-                names.dedup();
-                names
+                request.sort();
+                request.dedup();
+                let mut response: Vec<String> = HOP_BY_HOP
+                    .iter()
+                    .map(|h| (*h).to_owned())
+                    .chain(route.response_headers.remove.iter().cloned())
+                    .collect();
+                response.sort();
+                response.dedup();
+                RouteEdits {
+                    request: HeaderEdits {
+                        remove: request,
+                        set: route.request_headers.set.clone(),
+                    },
+                    response: HeaderEdits {
+                        remove: response,
+                        set: route.response_headers.set.clone(),
+                    },
+                }
             })
             .collect();
         let digest = Sha256::digest(text.as_bytes());
@@ -75,7 +102,7 @@ impl Gateway {
             config,
             router,
             digest,
-            request_removals,
+            route_edits,
         })
     }
 
@@ -83,9 +110,9 @@ impl Gateway {
         &self.config.routes[index]
     }
 
-    /// Request headers removed on every request to this route, before the gateway adds its own.
-    pub fn request_removals(&self, route: usize) -> &[String] {
-        &self.request_removals[route]
+    /// The route's static header edits.
+    pub fn route_edits(&self, route: usize) -> &RouteEdits {
+        &self.route_edits[route]
     }
 }
 

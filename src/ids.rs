@@ -43,7 +43,10 @@ impl IdGenerator {
 
     /// 32 lower-case hex digits.
     pub fn request_id(&mut self) -> String {
-        format!("{:016x}{:016x}", self.next_u64(), self.next_u64())
+        let mut out = String::with_capacity(32);
+        push_hex(&mut out, self.next_u64());
+        push_hex(&mut out, self.next_u64());
+        out
     }
 
     /// A new `traceparent` starting a trace.
@@ -53,7 +56,23 @@ impl IdGenerator {
             trace.1 = 1;
         }
         let span = self.next_u64().max(1);
-        format!("00-{:016x}{:016x}-{span:016x}-01", trace.0, trace.1)
+        let mut out = String::with_capacity(55);
+        out.push_str("00-");
+        push_hex(&mut out, trace.0);
+        push_hex(&mut out, trace.1);
+        out.push('-');
+        push_hex(&mut out, span);
+        out.push_str("-01");
+        out
+    }
+}
+
+/// Appends `v` as 16 lower-case hex digits (without the formatting machinery: this runs on
+/// every request).
+fn push_hex(out: &mut String, v: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        out.push(DIGITS[((v >> (shift * 4)) & 15) as usize] as char);
     }
 }
 

@@ -117,6 +117,28 @@ fn canonical_segment(raw: &[u8], out: &mut String, decoded: &mut Vec<u8>) -> Res
     Ok(())
 }
 
+/// The common case, checked in one pass: only unreserved and raw path characters, no empty
+/// or dot segments. Such a path is its own canonical form.
+fn is_plainly_canonical(bytes: &[u8]) -> bool {
+    let mut segment_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'/' {
+            if i > 0 && is_empty_or_dot(&bytes[segment_start..i]) {
+                return false;
+            }
+            segment_start = i + 1;
+        } else if !(is_unreserved(b) || is_raw_pchar(b)) {
+            return false;
+        }
+    }
+    let last = &bytes[segment_start..];
+    last.is_empty() || !is_empty_or_dot(last)
+}
+
+fn is_empty_or_dot(segment: &[u8]) -> bool {
+    matches!(segment, b"" | b"." | b"..")
+}
+
 /// Whether canonical text holds `%25` followed by two hex digits.
 fn has_double_encoding(segment: &str) -> bool {
     let b = segment.as_bytes();
@@ -141,6 +163,9 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
     }
     if bytes.len() > MAX_PATH_BYTES {
         return Err(PathError::TooLong);
+    }
+    if is_plainly_canonical(bytes) {
+        return Ok(raw.to_owned());
     }
     let mut segments: Vec<String> = Vec::new();
     let mut decoded = Vec::new();
@@ -282,6 +307,27 @@ mod tests {
     fn length_is_bounded() {
         let long = format!("/{}", "a".repeat(MAX_PATH_BYTES));
         assert_eq!(canonicalize(&long), Err(PathError::TooLong));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_full_algorithm() {
+        for p in [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b.c/",
+            "/.a/..b/c..",
+            "/a/.",
+            "/a/..",
+            "/a//b",
+            "//",
+            "/.",
+            "/a/./b",
+        ] {
+            let fast = is_plainly_canonical(p.as_bytes());
+            let full = canonicalize(p).unwrap();
+            assert_eq!(fast, full == p, "{p}: fast={fast} full={full}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The fetch entry: the order of the request's stages, in one place.
 
 use super::isolate::{self, Live};
-use super::{admin, glue, respond, upstream};
+use super::{admin, glue, respond, upstream, Exchange};
 use crate::error::GatewayError;
 use crate::forward::{split_url, Destination, Inbound, Trace};
 use worker::{event, js_sys, web_sys, Context, Env};
@@ -27,7 +27,7 @@ async fn handle(request: &web_sys::Request, env: &Env) -> web_sys::Response {
     let settings = &live.gateway.config.settings;
     let url = request.url();
     let method = request.method();
-    let picked = glue::pick(&request.headers(), &live.inbound_header_names);
+    let picked = glue::pick(&request.headers(), &live.js_table);
     let mut values = glue::picked(&picked);
     let mut next = || values.next().flatten();
     let (content_length, connection, request_id, traceparent, client_ip) =
@@ -85,30 +85,13 @@ async fn serve(
         }
         Destination::Route(routed) => routed,
     };
-    let edits = gateway.request_edits(&routed, inbound, trace);
-    let response = upstream::send(
+    let exchange = Exchange {
         env,
         live,
-        &routed,
         request,
-        inbound.method,
-        &edits,
-        inbound.content_length.is_some(),
-        now_ms,
-    )
-    .await?;
-    let connection = response.headers().get("connection").ok().flatten();
-    let edits = gateway.response_edits(
-        Some(gateway.route(routed.route)),
-        connection.as_deref(),
+        inbound,
         trace,
-    );
-    glue::relay(
-        &response,
-        &glue::names(&edits.remove),
-        &glue::pairs(&edits.set),
-    )
-    .map_err(|e| GatewayError::Internal {
-        cause: format!("relaying response: {e:?}"),
-    })
+        now_ms,
+    };
+    upstream::send(&exchange, &routed, "").await
 }

@@ -39,8 +39,8 @@ pub struct Live {
     pub loaded_at_ms: f64,
     /// Per upstream, per target.
     pub breakers: RefCell<Vec<Vec<Breaker>>>,
-    /// Request headers the entry reads, newline-joined for one `glue::pick` call.
-    pub inbound_header_names: String,
+    /// The configuration's fixed header edits as a JS table (see `glue::table_for`).
+    pub js_table: wasm_bindgen::JsValue,
 }
 
 impl Live {
@@ -51,12 +51,8 @@ impl Live {
             .iter()
             .map(|u| vec![Breaker::default(); u.targets.len()])
             .collect();
-        let inbound_header_names = format!(
-            "content-length\nconnection\n{}\ntraceparent\ncf-connecting-ip",
-            gateway.config.settings.request_id_header
-        );
         Live {
-            inbound_header_names,
+            js_table: super::glue::table_for(&gateway),
             gateway,
             source,
             loaded_at_ms: now_ms,

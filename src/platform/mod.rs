@@ -7,3 +7,17 @@ mod glue;
 mod isolate;
 mod respond;
 mod upstream;
+
+use crate::forward::{Inbound, Trace};
+use isolate::Live;
+use worker::{web_sys, Env};
+
+/// One request in flight: what every stage after routing reads.
+pub struct Exchange<'a> {
+    pub env: &'a Env,
+    pub live: &'a Live,
+    pub request: &'a web_sys::Request,
+    pub inbound: &'a Inbound<'a>,
+    pub trace: &'a Trace,
+    pub now_ms: f64,
+}

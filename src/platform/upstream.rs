@@ -2,12 +2,13 @@
 
 use super::glue;
 use super::isolate::{self, Live};
+use super::Exchange;
 use crate::balance::choose;
 use crate::config::Upstream;
 use crate::error::GatewayError;
-use crate::forward::{HeaderEdits, Routed};
+use crate::forward::{forwarded_for, request_removals, Routed};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{wasm_bindgen_futures::JsFuture, web_sys, Env};
+use worker::{wasm_bindgen_futures::JsFuture, web_sys};
 
 /// Statuses that count as the target failing: retried (when safe) and fed to the breaker.
 fn is_gateway_failure(status: u16) -> bool {
@@ -34,30 +35,32 @@ fn classify(tag: JsValue) -> Failure {
     }
 }
 
-/// Forwards the request and returns the upstream's response (not yet relayed).
-#[allow(clippy::too_many_arguments)]
+/// Forwards the request and returns the upstream's response, relayed with its header edits.
+/// `extra_set` carries request headers decided by earlier stages (verified identity).
 pub async fn send(
-    env: &Env,
-    live: &Live,
+    x: &Exchange<'_>,
     routed: &Routed,
-    request: &web_sys::Request,
-    method: &str,
-    edits: &HeaderEdits,
-    declared_length: bool,
-    now_ms: f64,
+    extra_set: &str,
 ) -> Result<web_sys::Response, GatewayError> {
+    let Exchange {
+        env,
+        live,
+        request,
+        inbound,
+        trace,
+        now_ms,
+    } = *x;
     let gateway = &live.gateway;
     let route = gateway.route(routed.route);
     let upstream_index = route.upstream;
     let upstream: &Upstream = &gateway.config.upstreams[upstream_index];
-    let remove = glue::names(&edits.remove);
-    let set = glue::pairs(&edits.set);
-    let limit = if declared_length {
+    let extra_remove = glue::names(&request_removals(inbound, trace));
+    let limit = if inbound.content_length.is_some() {
         -1.0
     } else {
         gateway.config.settings.max_body_bytes as f64
     };
-    let attempts = if is_idempotent(method) && !glue::has_body(request) {
+    let attempts = if is_idempotent(inbound.method) && !glue::has_body(request) {
         1 + upstream.retries
     } else {
         1
@@ -93,11 +96,18 @@ pub async fn send(
                 }
             },
         };
-        let outcome = match glue::forward(
+        let outcome = match glue::proxy(
             request,
+            &live.js_table,
+            routed.route as u32,
             &url,
-            &remove,
-            &set,
+            &extra_remove,
+            forwarded_for(inbound).unwrap_or(""),
+            inbound.scheme,
+            inbound.host,
+            &trace.request_id,
+            &trace.traceparent,
+            extra_set,
             upstream.timeout_ms as f64,
             limit,
             &fetcher,
