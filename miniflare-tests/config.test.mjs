@@ -70,7 +70,7 @@ test("an invalid KV document is refused and reported; the last good one keeps se
   assert.equal(reported.config.digest, goodDigest, "the good document is still in force");
   const errors = reported.last_reload_error.errors.join("\n");
   assert.match(errors, /routes\[0\]: missing required field "auth"/);
-  assert.match(errors, /routes\[0\]: unknown field "timeout"/);
+  assert.match(errors, /routes\[0\]\.timeout: unknown field "timeout"/);
   assert.equal((await gw.fetch("/good")).status, 200);
   assert.equal((await gw.fetch("/bad")).status, 404);
 

@@ -2,7 +2,9 @@
 
 use super::json::Json;
 use super::model::*;
-use super::reader::{as_string, index_path, suggest, Errors, Obj};
+use super::reader::{
+    as_object, as_string, as_string_list, index_path, member_path, suggest, Errors, Obj,
+};
 use super::ConfigErrors;
 use crate::headers::{is_hop_by_hop, is_safe_value, is_token, GATEWAY_OWNED};
 use crate::path::canonicalize;
@@ -80,7 +82,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
     if let Some(v) = root.required("version", &mut errs) {
         if !matches!(v, Json::Number(n) if n.as_u64() == Some(1)) {
             errs.push(
-                "version",
+                &root.field_path("version"),
                 "unsupported version: this gateway reads version 1",
             );
         }
@@ -97,39 +99,23 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
         rate_limits: &rate_limits,
     };
     let mut routes = Vec::new();
+    let rpath = root.field_path("routes");
     match root.required("routes", &mut errs) {
         Some(Json::Array(items)) => {
             if items.is_empty() {
-                errs.push("routes", "must contain at least one route");
+                errs.push(&rpath, "must contain at least one route");
             }
+            // Ids of the routes so far, valid or not, so a duplicate is reported with its route.
+            let mut ids = Vec::new();
             for (i, item) in items.iter().enumerate() {
-                if let Some(r) = route(item, &index_path("routes", i), &names, &settings, &mut errs)
-                {
+                let path = index_path(&rpath, i);
+                if let Some(r) = route(item, &path, &names, &settings, &mut ids, &mut errs) {
                     routes.push(r);
                 }
             }
         }
-        Some(other) => errs.push(
-            "routes",
-            format!("expected an array, found {}", other.kind()),
-        ),
+        Some(other) => errs.push(&rpath, format!("expected an array, found {}", other.kind())),
         None => {}
-    }
-    let mut seen: Vec<&str> = Vec::new();
-    if let Some(Json::Array(items)) = root.get("routes") {
-        for (i, item) in items.iter().enumerate() {
-            if let Json::Object(members) = item {
-                if let Some((_, Json::String(id))) = members.iter().find(|(k, _)| k == "id") {
-                    if seen.contains(&id.as_str()) {
-                        errs.push(
-                            &format!("routes[{i}].id"),
-                            format!("duplicate route id \"{id}\""),
-                        );
-                    }
-                    seen.push(id);
-                }
-            }
-        }
     }
     errs.into_result(Config {
         settings,
@@ -192,20 +178,16 @@ fn named_map<T>(
     } else {
         root.get(key)
     };
-    let Some(value) = value else {
-        return Vec::new();
-    };
-    let Json::Object(members) = value else {
-        errs.push(key, format!("expected an object, found {}", value.kind()));
+    let map_path = root.field_path(key);
+    let Some(members) = value.and_then(|v| as_object(v, &map_path, errs)) else {
         return Vec::new();
     };
     if required && members.is_empty() {
-        errs.push(key, "must define at least one entry");
+        errs.push(&map_path, "must define at least one entry");
     }
     let mut out = Vec::new();
     for (name, v) in members {
-        let path = root.field_path(key);
-        let path = super::reader::member_path(&path, name);
+        let path = member_path(&map_path, name);
         if !valid_name(name) {
             errs.push(&path, format!("name {NAME_RULE}"));
             continue;
@@ -217,12 +199,15 @@ fn named_map<T>(
     out
 }
 
+/// Whether `name` is usable as a Worker binding name (secrets and service bindings).
+fn binding_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 fn secret_name(value: &str, path: &str, errs: &mut Errors) -> bool {
-    let ok = !value.is_empty()
-        && value.len() <= 128
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let ok = binding_name(value);
     if !ok {
         errs.push(
             path,
@@ -276,7 +261,7 @@ fn settings(value: Option<&Json>, errs: &mut Errors) -> Settings {
         s.max_body_bytes = v;
     }
     if let Some(v) = o.opt_string("request_id_header", errs) {
-        if let Some(h) = settable_header(&v, "settings.request_id_header", errs) {
+        if let Some(h) = settable_header(&v, &o.field_path("request_id_header"), errs) {
             s.request_id_header = h;
         }
     }
@@ -284,12 +269,12 @@ fn settings(value: Option<&Json>, errs: &mut Errors) -> Settings {
         s.cache_generation = v;
     }
     if let Some(admin) = o.get("admin") {
-        if let Some(a) = Obj::new(admin, "settings.admin", ADMIN_FIELDS, errs) {
+        if let Some(a) = Obj::new(admin, &o.field_path("admin"), ADMIN_FIELDS, errs) {
             if let Some(p) = a.opt_string("path", errs) {
                 let canonical = canonicalize(&p).ok();
                 if p.len() < 2 || p.ends_with('/') || canonical.as_deref() != Some(p.as_str()) {
                     errs.push(
-                        "settings.admin.path",
+                        &a.field_path("path"),
                         "must be a canonical path like \"/__gateway\" (not \"/\", no trailing slash)",
                     );
                 } else {
@@ -297,7 +282,7 @@ fn settings(value: Option<&Json>, errs: &mut Errors) -> Settings {
                 }
             }
             if let Some(t) = a.opt_string("token_secret", errs) {
-                if secret_name(&t, "settings.admin.token_secret", errs) {
+                if secret_name(&t, &a.field_path("token_secret"), errs) {
                     s.admin.token_secret = Some(t);
                 }
             }
@@ -329,15 +314,9 @@ fn upstream(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Option<U
     }
     let timeout_ms = o.opt_uint("timeout_ms", 1, 300_000, errs).unwrap_or(10_000);
     let retries = o.opt_uint("retries", 0, 5, errs).unwrap_or(0) as u32;
-    let circuit_breaker = o.get("circuit_breaker").and_then(|v| {
-        let b = Obj::new(v, &o.field_path("circuit_breaker"), BREAKER_FIELDS, errs)?;
-        let failures = b.req_uint("failures", 1, 10_000, errs)? as u32;
-        let cooldown_s = b.req_uint("cooldown_s", 1, 3600, errs)?;
-        Some(CircuitBreakerSpec {
-            failures,
-            cooldown_s,
-        })
-    });
+    let circuit_breaker = o
+        .get("circuit_breaker")
+        .and_then(|v| circuit_breaker(v, &o.field_path("circuit_breaker"), errs));
     if targets.is_empty() {
         return None;
     }
@@ -350,24 +329,43 @@ fn upstream(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Option<U
     })
 }
 
+/// Every field is read before any is given up on, so each invalid one is reported.
+fn circuit_breaker(value: &Json, path: &str, errs: &mut Errors) -> Option<CircuitBreakerSpec> {
+    let o = Obj::new(value, path, BREAKER_FIELDS, errs)?;
+    let failures = o.req_uint("failures", 1, 10_000, errs);
+    let cooldown_s = o.req_uint("cooldown_s", 1, 3600, errs);
+    Some(CircuitBreakerSpec {
+        failures: failures? as u32,
+        cooldown_s: cooldown_s?,
+    })
+}
+
 fn target(value: &Json, path: &str, errs: &mut Errors) -> Option<Target> {
     let o = Obj::new(value, path, TARGET_FIELDS, errs)?;
+    let endpoint = o
+        .req_string("url", errs)
+        .and_then(|url| endpoint(&url, &o.field_path("url"), errs));
     let weight = o.opt_uint("weight", 1, 1000, errs).unwrap_or(1) as u32;
-    let url = o.req_string("url", errs)?;
-    let endpoint = endpoint(&url, &o.field_path("url"), errs)?;
-    Some(Target { endpoint, weight })
+    Some(Target {
+        endpoint: endpoint?,
+        weight,
+    })
 }
 
 /// Parses a target: an absolute http(s) URL without user-info, query or fragment, or
 /// `service:<binding>`.
 pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
     if let Some(binding) = text.strip_prefix("service:") {
-        if secret_name(binding, path, errs) {
-            return Some(Endpoint::Service {
-                binding: binding.to_owned(),
-            });
+        if !binding_name(binding) {
+            errs.push(
+                path,
+                format!("\"{text}\": service binding name must be letters, digits and '_'"),
+            );
+            return None;
         }
-        return None;
+        return Some(Endpoint::Service {
+            binding: binding.to_owned(),
+        });
     }
     let url = match url::Url::parse(text) {
         Ok(u) => u,
@@ -401,30 +399,25 @@ pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
     Some(Endpoint::Url { origin, base_path })
 }
 
+/// The scheme's `type` decides which fields are known, so without a usable `type` nothing else
+/// is checked (every other member would otherwise be reported as unknown).
 fn auth_scheme(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Option<AuthScheme> {
-    let kind = match value {
-        Json::Object(members) => members.iter().find(|(k, _)| k == "type").map(|(_, v)| v),
-        _ => None,
+    let members = as_object(value, path, errs)?;
+    let Some((_, kind)) = members.iter().find(|(k, _)| k == "type") else {
+        errs.push(
+            path,
+            "missing required field \"type\" (\"jwt\" or \"api_key\")",
+        );
+        return None;
     };
-    let kind = match kind {
-        Some(Json::String(t)) if t == "jwt" => {
-            AuthKind::Jwt(Box::new(jwt_scheme(value, path, errs)?))
-        }
-        Some(Json::String(t)) if t == "api_key" => {
-            AuthKind::ApiKey(api_key_scheme(value, path, errs)?)
-        }
-        Some(Json::String(t)) => {
+    let type_path = member_path(path, "type");
+    let kind = match as_string(kind, &type_path, errs)?.as_str() {
+        "jwt" => AuthKind::Jwt(Box::new(jwt_scheme(value, path, errs)?)),
+        "api_key" => AuthKind::ApiKey(api_key_scheme(value, path, errs)?),
+        t => {
             errs.push(
-                &format!("{path}.type"),
+                &type_path,
                 format!("unknown auth type \"{t}\" (expected \"jwt\" or \"api_key\")"),
-            );
-            return None;
-        }
-        _ => {
-            Obj::new(value, path, &["type"], errs)?;
-            errs.push(
-                path,
-                "missing required field \"type\" (\"jwt\" or \"api_key\")",
             );
             return None;
         }
@@ -438,14 +431,14 @@ fn auth_scheme(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Optio
 fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> {
     let o = Obj::new(value, path, JWT_FIELDS, errs)?;
     let before = errs.0.len();
-    let issuer = o.req_string("issuer", errs).unwrap_or_default();
-    if issuer.is_empty() && o.get("issuer").is_some() {
+    let issuer = o.req_string("issuer", errs);
+    if issuer.as_deref() == Some("") {
         errs.push(&o.field_path("issuer"), "must not be empty");
     }
     let mut audiences = Vec::new();
     if let Some(list) = o
         .required("audiences", errs)
-        .and_then(|v| super::reader::as_string_list(v, &o.field_path("audiences"), errs))
+        .and_then(|v| as_string_list(v, &o.field_path("audiences"), errs))
     {
         if list.is_empty() {
             errs.push(
@@ -494,7 +487,7 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
     let mut algorithms = Vec::new();
     if let Some(list) = o
         .required("algorithms", errs)
-        .and_then(|v| super::reader::as_string_list(v, &o.field_path("algorithms"), errs))
+        .and_then(|v| as_string_list(v, &o.field_path("algorithms"), errs))
     {
         if list.is_empty() {
             errs.push(
@@ -533,12 +526,13 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
             "a secret is only used with an HMAC algorithm (HS256, HS384, HS512)",
         );
     }
-    if has_asymmetric
-        && jwks_url.is_none()
-        && keys.is_empty()
-        && o.get("jwks_url").is_none()
-        && o.get("keys").is_none()
-    {
+    // An empty `keys` array holds no key; an invalid `jwks_url` or key is reported on its own.
+    let no_keys = match o.get("keys") {
+        None => true,
+        Some(Json::Array(items)) => items.is_empty(),
+        Some(_) => false,
+    };
+    if has_asymmetric && o.get("jwks_url").is_none() && no_keys {
         errs.push(path, "public-key algorithms need \"jwks_url\" or \"keys\"");
     }
     let leeway_s = o.opt_uint("leeway_s", 0, 600, errs).unwrap_or(60);
@@ -548,7 +542,7 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
         match v {
             Json::Object(members) => {
                 for (claim, header) in members {
-                    let hpath = super::reader::member_path(&fpath, claim);
+                    let hpath = member_path(&fpath, claim);
                     if claim.is_empty() {
                         errs.push(&hpath, "claim name must not be empty");
                     }
@@ -594,7 +588,7 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
         return None;
     }
     Some(JwtScheme {
-        issuer,
+        issuer: issuer?,
         audiences,
         jwks_url,
         keys,
@@ -717,24 +711,24 @@ fn rate_limit(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Option
     let window_s = o.req_uint("window_s", 1, YEAR_S, errs);
     let burst = o.opt_uint("burst", 1, 1_000_000_000, errs);
     let on_store_error = match o.opt_string("on_store_error", errs).as_deref() {
-        None | Some("allow") => StoreErrorPolicy::Allow,
-        Some("deny") => StoreErrorPolicy::Deny,
+        None | Some("allow") => Some(StoreErrorPolicy::Allow),
+        Some("deny") => Some(StoreErrorPolicy::Deny),
         Some(other) => {
             errs.push(
                 &o.field_path("on_store_error"),
                 format!("must be \"allow\" or \"deny\", found \"{other}\""),
             );
-            return None;
+            None
         }
     };
-    let (key, limit, window_s) = (key?, limit?, window_s?);
+    let limit = limit?;
     Some(RateLimitPolicy {
         name: name.to_owned(),
-        key,
+        key: key?,
         limit,
-        window_s,
+        window_s: window_s?,
         burst: burst.unwrap_or(limit),
-        on_store_error,
+        on_store_error: on_store_error?,
     })
 }
 
@@ -878,13 +872,17 @@ fn header_rules(value: Option<&Json>, path: &str, errs: &mut Errors) -> HeaderRu
         match v {
             Json::Object(members) => {
                 for (name, value) in members {
-                    let hpath = super::reader::member_path(&spath, name);
+                    let hpath = member_path(&spath, name);
                     let (Some(name), Some(value)) = (
                         settable_header(name, &hpath, errs),
                         as_string(value, &hpath, errs),
                     ) else {
                         continue;
                     };
+                    if rules.set.iter().any(|(n, _)| *n == name) {
+                        errs.push(&hpath, once_only(&name, "set"));
+                        continue;
+                    }
                     if !is_safe_value(&value) {
                         errs.push(
                             &hpath,
@@ -906,26 +904,44 @@ fn header_rules(value: Option<&Json>, path: &str, errs: &mut Errors) -> HeaderRu
     }
     if let Some(list) = o.opt_string_list("remove", errs) {
         for (name, p) in list {
-            if let Some(name) = settable_header(&name, &p, errs) {
-                rules.remove.push(name);
+            let Some(name) = settable_header(&name, &p, errs) else {
+                continue;
+            };
+            if rules.remove.contains(&name) {
+                errs.push(&p, once_only(&name, "removed"));
+                continue;
             }
+            rules.remove.push(name);
         }
     }
     rules
 }
 
+/// The error for a header named twice in one list: names differing only in case are one header.
+fn once_only(lower: &str, what: &str) -> String {
+    format!("header \"{lower}\" is {what} twice (header names are case-insensitive)")
+}
+
+/// Reads one route; `ids` holds the ids of the routes before it and receives this one's.
 fn route(
     value: &Json,
     path: &str,
     names: &Names,
     settings: &Settings,
+    ids: &mut Vec<String>,
     errs: &mut Errors,
 ) -> Option<Route> {
     let o = Obj::new(value, path, ROUTE_FIELDS, errs)?;
     let before = errs.0.len();
-    let id = o.req_string("id", errs).unwrap_or_default();
-    if o.get("id").is_some() && !valid_name(&id) {
-        errs.push(&o.field_path("id"), NAME_RULE);
+    let id = o.req_string("id", errs);
+    if let Some(id) = &id {
+        if !valid_name(id) {
+            errs.push(&o.field_path("id"), NAME_RULE);
+        } else if ids.contains(id) {
+            errs.push(&o.field_path("id"), format!("duplicate route id \"{id}\""));
+        } else {
+            ids.push(id.clone());
+        }
     }
     let methods = match o.opt_string_list("methods", errs) {
         None => MethodSet::ALL,
@@ -1041,23 +1057,13 @@ fn route(
             }
         }
     }
-    let cache = o
-        .get("cache")
-        .and_then(|v| cache_spec(v, &o.field_path("cache"), errs));
-    if let Some(c) = &cache {
-        if !methods.contains("GET") {
-            errs.push(
-                &o.field_path("cache"),
-                "caching applies to GET and HEAD, and this route accepts neither",
-            );
+    let cache = o.get("cache").and_then(|v| {
+        let cpath = o.field_path("cache");
+        if let Some(problem) = uncacheable(methods) {
+            errs.push(&cpath, problem);
         }
-        if c.per_consumer && auth == Some(RouteAuth::None) {
-            errs.push(
-                &o.field_path("cache.per_consumer"),
-                "per-consumer caching needs authentication, but \"auth\" is \"none\"",
-            );
-        }
-    }
+        cache_spec(v, &cpath, auth == Some(RouteAuth::None), errs)
+    });
     let request_headers = header_rules(
         o.get("request_headers"),
         &o.field_path("request_headers"),
@@ -1072,7 +1078,7 @@ fn route(
         return None;
     }
     Some(Route {
-        id,
+        id: id?,
         methods,
         host,
         path: pattern?,
@@ -1141,7 +1147,19 @@ fn route_auth(o: &Obj, names: &Names, errs: &mut Errors) -> Option<RouteAuth> {
     }
 }
 
-fn cache_spec(value: &Json, path: &str, errs: &mut Errors) -> Option<CacheSpec> {
+/// Why a route accepting `methods` cannot cache, if it cannot.
+fn uncacheable(methods: MethodSet) -> Option<&'static str> {
+    if methods.contains("GET") {
+        None
+    } else if methods.contains("HEAD") {
+        Some("caching needs the route to accept GET (HEAD is answered from the GET entry)")
+    } else {
+        Some("caching applies to GET and HEAD, and this route accepts neither")
+    }
+}
+
+/// Reads a route's `cache`; `public` says the route has no authentication (`"auth": "none"`).
+fn cache_spec(value: &Json, path: &str, public: bool, errs: &mut Errors) -> Option<CacheSpec> {
     let o = Obj::new(value, path, CACHE_FIELDS, errs)?;
     let ttl_s = o.req_uint("ttl_s", 1, YEAR_S, errs);
     let stale_if_error_s = o.opt_uint("stale_if_error_s", 0, YEAR_S, errs).unwrap_or(0);
@@ -1156,6 +1174,12 @@ fn cache_spec(value: &Json, path: &str, errs: &mut Errors) -> Option<CacheSpec> 
         }
     }
     let per_consumer = o.opt_bool("per_consumer", errs).unwrap_or(false);
+    if per_consumer && public {
+        errs.push(
+            &o.field_path("per_consumer"),
+            "per-consumer caching needs authentication, but \"auth\" is \"none\"",
+        );
+    }
     let max_body_bytes = o
         .opt_uint("max_body_bytes", 1, 512 * MIB, errs)
         .unwrap_or(5 * MIB);

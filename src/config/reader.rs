@@ -63,11 +63,9 @@ pub struct Obj<'a> {
 
 impl<'a> Obj<'a> {
     /// Reads `value` as an object with the given known fields, reporting unknown ones.
+    /// Each unknown member is reported at its own path (`routes[3].cache.ttl`).
     pub fn new(value: &'a Json, path: &str, known: &[&str], errs: &mut Errors) -> Option<Obj<'a>> {
-        let Json::Object(members) = value else {
-            errs.push(path, format!("expected an object, found {}", value.kind()));
-            return None;
-        };
+        let members = as_object(value, path, errs)?;
         for (key, _) in members {
             if !known.contains(&key.as_str()) {
                 let message = match suggest(key, known) {
@@ -77,7 +75,7 @@ impl<'a> Obj<'a> {
                         known.join(", ")
                     ),
                 };
-                errs.push(path, message);
+                errs.push(&member_path(path, key), message);
             }
         }
         Some(Obj {
@@ -145,6 +143,21 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// The members of an object, in document order.
+pub fn as_object<'a>(
+    value: &'a Json,
+    path: &str,
+    errs: &mut Errors,
+) -> Option<&'a [(String, Json)]> {
+    match value {
+        Json::Object(members) => Some(members),
+        other => {
+            errs.push(path, format!("expected an object, found {}", other.kind()));
+            None
+        }
+    }
+}
+
 pub fn as_string(value: &Json, path: &str, errs: &mut Errors) -> Option<String> {
     match value {
         Json::String(s) => Some(s.clone()),
@@ -162,7 +175,7 @@ pub fn as_uint(value: &Json, path: &str, min: u64, max: u64, errs: &mut Errors) 
     };
     match n.as_u64() {
         Some(v) if (min..=max).contains(&v) => Some(v),
-        _ if n.is_f64() && n.as_f64().is_some_and(|f| f.fract() != 0.0) => {
+        _ if written_as_float(n) => {
             errs.push(path, format!("expected an integer, found {n}"));
             None
         }
@@ -171,6 +184,18 @@ pub fn as_uint(value: &Json, path: &str, min: u64, max: u64, errs: &mut Errors) 
             None
         }
     }
+}
+
+/// Whether `n` was written with a fraction or an exponent (`1.5`, `10.0`, `1e1`). serde_json
+/// reads every integer literal that fits in 64 bits as an integer, so an integral float within
+/// that span was written as a float; beyond it (`100000000000000000000`) it may have been an
+/// integer literal, which is then only out of range.
+fn written_as_float(n: &serde_json::Number) -> bool {
+    // Integer literals below i64::MIN or above u64::MAX round to at most -2^63 or at least 2^64.
+    const MIN: f64 = -9_223_372_036_854_775_808.0;
+    const MAX: f64 = 18_446_744_073_709_551_616.0;
+    n.as_f64()
+        .is_some_and(|f| n.is_f64() && (f.fract() != 0.0 || (MIN < f && f < MAX)))
 }
 
 /// Strings of an array, each with its own path for precise follow-up errors.
@@ -234,6 +259,31 @@ mod tests {
         assert_eq!(suggest("Path", &["methods", "path"]), Some("path"));
         assert_eq!(suggest("zzzzzz", &["methods", "path"]), None);
         assert_eq!(suggest("get", &["GET", "POST"]), Some("GET"));
+    }
+
+    /// The one message `as_uint(text, 1..=10)` reports.
+    fn uint_error(text: &str) -> String {
+        let mut errs = Errors::default();
+        let value = Json::parse(text).unwrap();
+        assert_eq!(as_uint(&value, "n", 1, 10, &mut errs), None, "{text}");
+        assert_eq!(errs.0.len(), 1, "{text}");
+        errs.0.remove(0).message
+    }
+
+    #[test]
+    fn floats_are_not_integers_but_huge_integers_are_out_of_range() {
+        for text in ["1.5", "10.0", "1e1", "-0.0", "-3.0", "1e19"] {
+            let m = uint_error(text);
+            assert!(m.starts_with("expected an integer, found "), "{text}: {m}");
+        }
+        assert_eq!(uint_error("10.0"), "expected an integer, found 10.0");
+        for text in ["11", "-1", "100000000000000000000", "-9223372036854775809"] {
+            let m = uint_error(text);
+            assert!(
+                m.starts_with("must be between 1 and 10, found "),
+                "{text}: {m}"
+            );
+        }
     }
 
     #[test]
