@@ -43,36 +43,26 @@ impl Breaker {
     }
 }
 
-/// Picks a target by weight among those `eligible` says may take traffic, never `exclude`
-/// (the target that just failed) unless it is the only one left.
+/// Picks a target by weight among those `eligible` says may take traffic.
 pub fn choose(
     targets: &[Target],
     eligible: impl Fn(usize) -> bool,
-    exclude: Option<usize>,
     rng: &mut IdGenerator,
 ) -> Option<usize> {
-    let pick = |skip: Option<usize>, rng: &mut IdGenerator| {
-        let candidates = || {
-            targets
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| Some(*i) != skip && eligible(*i))
-        };
-        let total: u64 = candidates().map(|(_, t)| u64::from(t.weight)).sum();
-        if total == 0 {
-            return None;
+    let candidates = || targets.iter().enumerate().filter(|(i, _)| eligible(*i));
+    let total: u64 = candidates().map(|(_, t)| u64::from(t.weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut ticket = rng.below(total);
+    for (i, t) in candidates() {
+        let w = u64::from(t.weight);
+        if ticket < w {
+            return Some(i);
         }
-        let mut ticket = rng.below(total);
-        for (i, t) in candidates() {
-            let w = u64::from(t.weight);
-            if ticket < w {
-                return Some(i);
-            }
-            ticket -= w;
-        }
-        None
-    };
-    pick(exclude, rng).or_else(|| exclude.and_then(|_| pick(None, rng)))
+        ticket -= w;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -98,23 +88,20 @@ mod tests {
         let mut rng = IdGenerator::new([3; 32]);
         let mut counts = [0u32; 2];
         for _ in 0..8000 {
-            counts[choose(&t, |_| true, None, &mut rng).unwrap()] += 1;
+            counts[choose(&t, |_| true, &mut rng).unwrap()] += 1;
         }
         let ratio = f64::from(counts[0]) / f64::from(counts[1]);
         assert!((2.6..3.4).contains(&ratio), "{counts:?}");
     }
 
     #[test]
-    fn ineligible_and_excluded_targets_are_skipped() {
+    fn ineligible_targets_are_skipped() {
         let t = targets(&[1, 1, 1]);
         let mut rng = IdGenerator::new([5; 32]);
         for _ in 0..100 {
-            let c = choose(&t, |i| i != 0, Some(1), &mut rng);
-            assert_eq!(c, Some(2));
+            assert_eq!(choose(&t, |i| i == 2, &mut rng), Some(2));
         }
-        assert_eq!(choose(&t, |_| false, None, &mut rng), None);
-        // The excluded target is used when nothing else is left.
-        assert_eq!(choose(&t, |i| i == 1, Some(1), &mut rng), Some(1));
+        assert_eq!(choose(&t, |_| false, &mut rng), None);
     }
 
     #[test]

@@ -1,97 +1,176 @@
 //! The fetch entry: the order of the request's stages, in one place.
+//!
+//! A request that needs no asynchronous stage (a route without auth, rate limits or cache,
+//! with its configuration loaded) is answered without a Rust future: the entry decides
+//! synchronously and returns the promise of the upstream exchange itself. Everything else runs
+//! as one future.
 
 use super::isolate::{self, Live};
 use super::{admin, glue, respond, upstream, Exchange};
 use crate::error::GatewayError;
-use crate::forward::{split_url, Destination, Inbound, Trace};
-use worker::{event, js_sys, web_sys, Context, Env};
+use crate::forward::{split_url, Destination, Inbound, Routed, Trace};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use worker::{js_sys, wasm_bindgen_futures, web_sys, worker_sys, Env};
 
-#[event(fetch)]
-pub async fn fetch(
-    request: web_sys::Request,
-    env: Env,
-    _ctx: Context,
-) -> worker::Result<web_sys::Response> {
-    Ok(handle(&request, &env).await)
-}
-
-async fn handle(request: &web_sys::Request, env: &Env) -> web_sys::Response {
+/// The Worker's fetch handler.
+#[wasm_bindgen(js_name = fetch)]
+pub fn fetch(request: web_sys::Request, env: Env, _ctx: worker_sys::Context) -> js_sys::Promise {
     let now_ms = js_sys::Date::now();
-    let live = match isolate::current(env, now_ms).await {
-        Ok(live) => live,
-        Err(cause) => {
-            let id = isolate::with_ids(|ids| ids.request_id());
-            return respond::error(&GatewayError::Internal { cause }, "x-request-id", &id);
-        }
-    };
-    let settings = &live.gateway.config.settings;
-    let url = request.url();
-    let method = request.method();
-    let picked = glue::pick(&request.headers(), &live.js_table);
-    let mut values = glue::picked(&picked);
-    let mut next = || values.next().flatten();
-    let (content_length, connection, request_id, traceparent, client_ip) =
-        (next(), next(), next(), next(), next());
-    let Some((scheme, host, path, query)) = split_url(&url) else {
-        let id = isolate::with_ids(|ids| ids.request_id());
-        let cause = format!("unparseable request URL {url}");
-        return respond::error(
-            &GatewayError::Internal { cause },
-            &settings.request_id_header,
-            &id,
-        );
-    };
-    let inbound = Inbound {
-        method: &method,
-        scheme,
-        host,
-        path,
-        query,
-        client_ip,
-        content_length,
-        connection,
-        request_id,
-        traceparent,
-    };
-    let trace = isolate::with_ids(|ids| Trace::begin(&inbound, ids));
-    match serve(request, env, &live, &inbound, &trace, now_ms).await {
-        Ok(response) => response,
-        Err(e) => respond::error(&e, &settings.request_id_header, &trace.request_id),
+    match isolate::ready(now_ms) {
+        Some(live) => start(request, env, live, now_ms),
+        None => wasm_bindgen_futures::future_to_promise(async move {
+            match isolate::current(&env, now_ms).await {
+                Ok(live) => {
+                    wasm_bindgen_futures::JsFuture::from(start(request, env, live, now_ms)).await
+                }
+                Err(cause) => {
+                    let id = isolate::with_ids(|ids| ids.request_id());
+                    Ok(
+                        respond::error(&GatewayError::Internal { cause }, "x-request-id", &id)
+                            .into(),
+                    )
+                }
+            }
+        }),
     }
 }
 
+/// What the entry reads of a request, owned so an asynchronous continuation can keep it.
+struct Facts {
+    /// URL, method and the inbound headers, as `glue::read_request` joins them.
+    joined: String,
+}
+
+impl Facts {
+    fn inbound(&self) -> Option<Inbound<'_>> {
+        let mut fields = self.joined.split('\r');
+        let url = fields.next()?;
+        let method = fields.next()?;
+        let mut header = || fields.next().and_then(|f| f.strip_prefix('1'));
+        let (content_length, connection, request_id, traceparent, client_ip) =
+            (header(), header(), header(), header(), header());
+        let (scheme, host, path, query) = split_url(url)?;
+        Some(Inbound {
+            method,
+            scheme,
+            host,
+            path,
+            query,
+            client_ip,
+            content_length,
+            connection,
+            request_id,
+            traceparent,
+        })
+    }
+}
+
+fn resolved(response: web_sys::Response) -> js_sys::Promise {
+    let value: JsValue = response.into();
+    js_sys::Promise::resolve(&value)
+}
+
+/// Whether a route's request goes straight to the upstream, with no asynchronous stage.
+fn is_direct(live: &Live, routed: &Routed) -> bool {
+    let route = live.gateway.route(routed.route);
+    matches!(route.auth, crate::config::RouteAuth::None)
+        && route.rate_limits.is_empty()
+        && route.cache.is_none()
+}
+
+fn start(request: web_sys::Request, env: Env, live: Rc<Live>, now_ms: f64) -> js_sys::Promise {
+    let settings = &live.gateway.config.settings;
+    let facts = Facts {
+        joined: glue::read_request(&request, &live.js_table),
+    };
+    let Some(inbound) = facts.inbound() else {
+        let id = isolate::with_ids(|ids| ids.request_id());
+        let cause = format!(
+            "unreadable request: {}",
+            facts.joined.split('\r').next().unwrap_or("")
+        );
+        return resolved(respond::error(
+            &GatewayError::Internal { cause },
+            &settings.request_id_header,
+            &id,
+        ));
+    };
+    let trace = isolate::with_ids(|ids| Trace::begin(&inbound, ids));
+    let fail = |e: GatewayError, trace: &Trace| {
+        resolved(respond::error(
+            &e,
+            &settings.request_id_header,
+            &trace.request_id,
+        ))
+    };
+    let destination = match live.gateway.destination(&inbound) {
+        Ok(d) => d,
+        Err(e) => return fail(e, &trace),
+    };
+    if let Destination::Route(routed) = &destination {
+        if is_direct(&live, routed) {
+            let x = Exchange {
+                env: &env,
+                live: &live,
+                request: &request,
+                inbound: &inbound,
+                trace: &trace,
+                now_ms,
+            };
+            return upstream::forward(&x, routed, "").unwrap_or_else(|e| fail(e, &trace));
+        }
+    }
+    let live = live.clone();
+    wasm_bindgen_futures::future_to_promise(async move {
+        let Some(inbound) = facts.inbound() else {
+            return Err(JsValue::from_str("request facts vanished"));
+        };
+        let x = Exchange {
+            env: &env,
+            live: &live,
+            request: &request,
+            inbound: &inbound,
+            trace: &trace,
+            now_ms,
+        };
+        let response = match serve(&x, destination).await {
+            Ok(r) => r,
+            Err(e) => respond::error(
+                &e,
+                &live.gateway.config.settings.request_id_header,
+                &trace.request_id,
+            ),
+        };
+        Ok(response.into())
+    })
+}
+
+/// The asynchronous stages, in order.
 async fn serve(
-    request: &web_sys::Request,
-    env: &Env,
-    live: &Live,
-    inbound: &Inbound<'_>,
-    trace: &Trace,
-    now_ms: f64,
+    x: &Exchange<'_>,
+    destination: Destination,
 ) -> Result<web_sys::Response, GatewayError> {
-    let gateway = &live.gateway;
-    let routed = match gateway.destination(inbound)? {
+    let routed = match destination {
         Destination::Admin { rest } => {
-            let authorization = request.headers().get("authorization").ok().flatten();
-            let response = admin::handle(
-                env,
-                live,
-                inbound.method,
+            let authorization = x.request.headers().get("authorization").ok().flatten();
+            return admin::handle(
+                x.env,
+                x.live,
+                x.inbound.method,
                 &rest,
                 authorization.as_deref(),
-                &trace.request_id,
+                &x.trace.request_id,
             )
-            .await?;
-            return Ok(response);
+            .await;
         }
         Destination::Route(routed) => routed,
     };
-    let exchange = Exchange {
-        env,
-        live,
-        request,
-        inbound,
-        trace,
-        now_ms,
-    };
-    upstream::send(&exchange, &routed, "").await
+    let promise = upstream::forward(x, &routed, "")?;
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map(|v| v.unchecked_into())
+        .map_err(|e| GatewayError::Internal {
+            cause: format!("upstream exchange: {e:?}"),
+        })
 }

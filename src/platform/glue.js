@@ -3,19 +3,24 @@
 // Decisions are made in Rust; these functions only apply them, so that a request crosses the
 // Wasm boundary a handful of times instead of once per header. What is fixed by configuration
 // (each route's header edits) is handed over once per configuration as a table; per request
-// only the values that change cross. Lists in strings are newline-joined: header names and
-// values never contain "\n".
+// only the values that change cross, joined into one string.
+// Separators: "\r" between fields, "\n" within lists (names and values never contain either),
+// "\t" within a target entry.
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
 /**
- * The per-configuration table the hot path reads, from Rust's JSON:
- * { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
- *   routes: [{ request: {remove, set}, response: {remove, set} }] }
+ * The per-configuration table the hot path reads, from Rust's JSON plus two Rust callbacks:
+ * `fail(tag, requestId)` turns a failure into the gateway's error response, and
+ * `report(upstream, target, ok)` feeds a circuit breaker.
+ * JSON: { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
+ *   breakers: [bool per upstream], routes: [{ request: {remove, set}, response: {remove, set} }] }
  */
-export function route_table(json) {
+export function route_table(json, fail, report) {
   const table = JSON.parse(json);
   table.protected = new Set(table.connectionProtected);
+  table.fail = fail;
+  table.report = report;
   return table;
 }
 
@@ -30,13 +35,6 @@ function applyList(headers, removeList, setList) {
     const parts = setList.split("\n");
     for (let i = 0; i + 1 < parts.length; i += 2) headers.set(parts[i], parts[i + 1]);
   }
-}
-
-/** Why a forwarded request failed, as a short tag Rust classifies. */
-function failure(error, state) {
-  if (state.tooLarge) return "too_large";
-  if (state.timedOut) return "timeout";
-  return "connect:" + String(error && error.message ? error.message : error);
 }
 
 /**
@@ -80,27 +78,13 @@ function relay(response, table, edits, requestId) {
 }
 
 /**
- * Sends the client's request to `url` and relays the answer. Request headers get the route's
- * static edits, then `extraRemove`, the gateway's forwarding headers and `extraSet`. Resolves
- * to the client's Response; rejects with a tag ("timeout", "too_large", "connect:<reason>").
- * `limit` >= 0 bounds a body sent without Content-Length. The timeout covers waiting for the
- * response head, not streaming its body.
+ * One upstream exchange. Resolves to the upstream's Response; rejects with a tag: "timeout",
+ * "too_large" or "connect:<reason>". The timeout covers waiting for the response head, not
+ * streaming its body.
  */
-export function proxy(request, table, index, url, extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet, timeoutMs, limit, fetcher) {
-  const route = table.routes[index];
-  const method = request.method;
-  const headers = new Headers(request.headers);
-  applyEdits(headers, route.request);
-  applyList(headers, extraRemove, extraSet);
-  if (forwardedFor) headers.set("x-forwarded-for", forwardedFor);
-  headers.set("x-forwarded-proto", proto);
-  headers.set("x-forwarded-host", host);
-  headers.set(table.requestIdHeader, requestId);
-  headers.set("traceparent", traceparent);
-
+function send(fetcher, url, method, headers, body, timeoutMs, limit) {
   const state = { tooLarge: false, timedOut: false };
   const controller = new AbortController();
-  let body = method === "GET" || method === "HEAD" ? null : request.body;
   if (body && limit >= 0) body = limited(body, limit, state, controller);
   const timer = setTimeout(() => {
     state.timedOut = true;
@@ -116,18 +100,66 @@ export function proxy(request, table, index, url, extraRemove, forwardedFor, pro
   return sent.then(
     (response) => {
       clearTimeout(timer);
-      return relay(response, table, route.response, requestId);
+      return response;
     },
     (error) => {
       clearTimeout(timer);
-      throw failure(error, state);
+      if (state.tooLarge) throw "too_large";
+      if (state.timedOut) throw "timeout";
+      throw "connect:" + String(error && error.message ? error.message : error);
     },
   );
 }
 
-/** Whether the request carries a body stream (and so cannot be replayed for a retry). */
-export function has_body(request) {
-  return request.body !== null && request.method !== "GET" && request.method !== "HEAD";
+/**
+ * Forwards the client's request and resolves to the client's response: the upstream's,
+ * relayed, or the gateway's error response from `table.fail`.
+ *
+ * `targets`: "\n"-joined "index\tbinding\turl" entries, tried in order while an attempt fails
+ *   (connection error, timeout, 502-504) and attempts remain; a request with a body gets one
+ *   attempt, since its stream cannot be replayed.
+ * `values`: "\r"-joined extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet.
+ * `limit` >= 0 bounds a body sent without Content-Length.
+ */
+export function proxy(request, env, table, routeIndex, upstreamIndex, targets, values, timeoutMs, limit) {
+  const route = table.routes[routeIndex];
+  const [extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet] = values.split("\r");
+  const method = request.method;
+  const headers = new Headers(request.headers);
+  applyEdits(headers, route.request);
+  applyList(headers, extraRemove, extraSet);
+  if (forwardedFor) headers.set("x-forwarded-for", forwardedFor);
+  headers.set("x-forwarded-proto", proto);
+  headers.set("x-forwarded-host", host);
+  headers.set(table.requestIdHeader, requestId);
+  headers.set("traceparent", traceparent);
+
+  const body = method === "GET" || method === "HEAD" ? null : request.body;
+  const list = targets.split("\n");
+  const attempts = body ? 1 : list.length;
+  const report = table.breakers[upstreamIndex] ? table.report : null;
+
+  const attempt = (i) => {
+    const [index, binding, url] = list[i].split("\t");
+    const fetcher = binding ? env[binding] : null;
+    return send(fetcher, url, method, headers, body, timeoutMs, limit).then(
+      (response) => {
+        const failed = response.status >= 502 && response.status <= 504;
+        if (report) report(upstreamIndex, Number(index), !failed);
+        if (failed && i + 1 < attempts) {
+          response.body?.cancel();
+          return attempt(i + 1);
+        }
+        return relay(response, table, route.response, requestId);
+      },
+      (tag) => {
+        if (tag === "too_large") return table.fail(tag, requestId);
+        if (report) report(upstreamIndex, Number(index), false);
+        return i + 1 < attempts ? attempt(i + 1) : table.fail(tag, requestId);
+      },
+    );
+  };
+  return attempt(0);
 }
 
 /** A response generated by the gateway; `set` is newline-joined name/value pairs. */
@@ -138,14 +170,16 @@ export function respond(status, body, set) {
 }
 
 /**
- * Values of the named headers, newline-joined in order, each prefixed "1" when present and
- * written as "0" when absent (received header values cannot contain a newline).
+ * The request's URL, method and the headers the entry reads, as one "\r"-joined string:
+ * url, method, then one field per name in `table.inboundHeaders`, "1"+value when present and
+ * "0" when absent. Received header values cannot contain "\r".
  */
-export function pick(headers, table) {
-  let out = "";
+export function read_request(request, table) {
+  const headers = request.headers;
+  let out = request.url + "\r" + request.method;
   for (const name of table.inboundHeaders) {
     const value = headers.get(name);
-    out += (out ? "\n" : "") + (value === null ? "0" : "1" + value);
+    out += value === null ? "\r0" : "\r1" + value;
   }
   return out;
 }

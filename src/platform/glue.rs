@@ -1,41 +1,37 @@
-//! Bindings to `glue.js`, the bulk Request/Response/Headers operations.
+//! Bindings to `glue.js`, the bulk Request/Response/Headers operations, and the JS table each
+//! configuration hands over once.
 
 use crate::forward::CONNECTION_PROTECTED;
 use crate::gateway::Gateway;
 use wasm_bindgen::prelude::*;
-use worker::{js_sys, web_sys};
+use worker::{js_sys, web_sys, Env};
 
 #[wasm_bindgen(module = "/src/platform/glue.js")]
 extern "C" {
-    fn route_table(json: &str) -> JsValue;
+    fn route_table(json: &str, fail: &JsValue, report: &JsValue) -> JsValue;
 
     #[wasm_bindgen(catch)]
+    #[allow(clippy::too_many_arguments)]
     pub fn proxy(
         request: &web_sys::Request,
+        env: &Env,
         table: &JsValue,
-        index: u32,
-        url: &str,
-        extra_remove: &str,
-        forwarded_for: &str,
-        proto: &str,
-        host: &str,
-        request_id: &str,
-        traceparent: &str,
-        extra_set: &str,
+        route_index: u32,
+        upstream_index: u32,
+        targets: &str,
+        values: &str,
         timeout_ms: f64,
         limit: f64,
-        fetcher: &JsValue,
     ) -> Result<js_sys::Promise, JsValue>;
-
-    pub fn has_body(request: &web_sys::Request) -> bool;
 
     #[wasm_bindgen(catch)]
     pub fn respond(status: u16, body: &str, set: &str) -> Result<web_sys::Response, JsValue>;
 
-    pub fn pick(headers: &web_sys::Headers, table: &JsValue) -> String;
+    pub fn read_request(request: &web_sys::Request, table: &JsValue) -> String;
 }
 
-/// Request headers the entry reads for every request, in the order [`pick`] returns them.
+/// Request headers the entry reads for every request, in the order [`read_request`] returns
+/// them after the URL and method.
 pub fn inbound_header_names(gateway: &Gateway) -> [&str; 5] {
     [
         "content-length",
@@ -46,8 +42,9 @@ pub fn inbound_header_names(gateway: &Gateway) -> [&str; 5] {
     ]
 }
 
-/// Hands a configuration's fixed header edits to JS once, as the table `proxy` reads.
-pub fn table_for(gateway: &Gateway) -> JsValue {
+/// Hands a configuration's fixed header edits and the failure and breaker callbacks to JS
+/// once, as the table `proxy` reads.
+pub fn table_for(gateway: &Gateway, fail: &JsValue, report: &JsValue) -> JsValue {
     let routes: Vec<serde_json::Value> = (0..gateway.config.routes.len())
         .map(|i| {
             let e = gateway.route_edits(i);
@@ -57,28 +54,35 @@ pub fn table_for(gateway: &Gateway) -> JsValue {
             })
         })
         .collect();
+    let breakers: Vec<bool> = gateway
+        .config
+        .upstreams
+        .iter()
+        .map(|u| u.circuit_breaker.is_some())
+        .collect();
     let table = serde_json::json!({
         "requestIdHeader": gateway.config.settings.request_id_header,
         "inboundHeaders": inbound_header_names(gateway),
         "connectionProtected": CONNECTION_PROTECTED,
+        "breakers": breakers,
         "routes": routes,
     });
-    route_table(&table.to_string())
+    route_table(&table.to_string(), fail, report)
 }
 
-/// Joins header names for `glue.js`.
-pub fn names<S: AsRef<str>>(names: &[S]) -> String {
+/// Joins strings with `separator` for `glue.js`.
+pub fn join<S: AsRef<str>>(items: &[S], separator: char) -> String {
     let mut out = String::new();
-    for (i, n) in names.iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            out.push('\n');
+            out.push(separator);
         }
-        out.push_str(n.as_ref());
+        out.push_str(item.as_ref());
     }
     out
 }
 
-/// Joins name/value pairs for `glue.js`.
+/// Joins name/value pairs with newlines for `glue.js`.
 pub fn pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
     let mut out = String::new();
     for (i, (k, v)) in pairs.iter().enumerate() {
@@ -90,9 +94,4 @@ pub fn pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
         out.push_str(v.as_ref());
     }
     out
-}
-
-/// Splits what [`pick`] returned into one optional value per requested name.
-pub fn picked(joined: &str) -> impl Iterator<Item = Option<&str>> {
-    joined.split('\n').map(|v| v.strip_prefix('1'))
 }

@@ -10,7 +10,8 @@ use crate::ids::IdGenerator;
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use worker::Env;
+use wasm_bindgen::prelude::*;
+use worker::{web_sys, Env};
 
 /// The document built into the worker, served when KV holds no valid one.
 pub const EMBEDDED_ROUTES: &str = include_str!("../../routes.json");
@@ -32,31 +33,70 @@ impl Source {
     }
 }
 
+/// Per upstream, per target.
+pub type Breakers = Rc<RefCell<Vec<Vec<Breaker>>>>;
+
 /// A configuration in force, with the run-time state that belongs to it.
 pub struct Live {
     pub gateway: Gateway,
     pub source: Source,
     pub loaded_at_ms: f64,
-    /// Per upstream, per target.
-    pub breakers: RefCell<Vec<Vec<Breaker>>>,
-    /// The configuration's fixed header edits as a JS table (see `glue::table_for`).
-    pub js_table: wasm_bindgen::JsValue,
+    pub breakers: Breakers,
+    /// The configuration's fixed header edits and callbacks as a JS table (`glue::table_for`).
+    pub js_table: JsValue,
+    /// Kept alive as long as the table that calls them.
+    _callbacks: (FailCallback, ReportCallback),
 }
+
+type FailCallback = Closure<dyn Fn(String, String) -> web_sys::Response>;
+type ReportCallback = Closure<dyn Fn(u32, u32, bool)>;
 
 impl Live {
     fn new(gateway: Gateway, source: Source, now_ms: f64) -> Live {
-        let breakers = gateway
-            .config
-            .upstreams
-            .iter()
-            .map(|u| vec![Breaker::default(); u.targets.len()])
-            .collect();
+        let breakers: Breakers = Rc::new(RefCell::new(
+            gateway
+                .config
+                .upstreams
+                .iter()
+                .map(|u| vec![Breaker::default(); u.targets.len()])
+                .collect(),
+        ));
+        let fail = {
+            let header = gateway.config.settings.request_id_header.clone();
+            let limit = gateway.config.settings.max_body_bytes;
+            FailCallback::new(move |tag: String, request_id: String| {
+                super::respond::error(&super::upstream::failure(&tag, limit), &header, &request_id)
+            })
+        };
+        let report = {
+            let breakers = breakers.clone();
+            let specs: Vec<_> = gateway
+                .config
+                .upstreams
+                .iter()
+                .map(|u| u.circuit_breaker)
+                .collect();
+            ReportCallback::new(move |upstream: u32, target: u32, ok: bool| {
+                let now = worker::js_sys::Date::now() as u64;
+                if let (Some(Some(spec)), Ok(mut states)) =
+                    (specs.get(upstream as usize), breakers.try_borrow_mut())
+                {
+                    if let Some(state) = states
+                        .get_mut(upstream as usize)
+                        .and_then(|u| u.get_mut(target as usize))
+                    {
+                        state.record(spec, ok, now);
+                    }
+                }
+            })
+        };
         Live {
-            js_table: super::glue::table_for(&gateway),
+            js_table: super::glue::table_for(&gateway, fail.as_ref(), report.as_ref()),
+            _callbacks: (fail, report),
             gateway,
             source,
             loaded_at_ms: now_ms,
-            breakers: RefCell::new(breakers),
+            breakers,
         }
     }
 }
@@ -104,21 +144,20 @@ pub fn last_error() -> Option<ReloadError> {
     STATE.with(|s| s.borrow().last_error.clone())
 }
 
+/// The configuration in force, when it can be used without reading KV first.
+pub fn ready(now_ms: f64) -> Option<Rc<Live>> {
+    STATE.with(|s| {
+        let s = s.borrow();
+        let live = s.live.as_ref()?;
+        let due = now_ms - s.last_check_ms >= live.gateway.config.settings.reload_s as f64 * 1000.0;
+        (!due || REFRESHING.with(Cell::get)).then(|| live.clone())
+    })
+}
+
 /// The configuration to serve this request with, reloading from KV when due.
 pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Live>, String> {
-    let (live, due) = STATE.with(|s| {
-        let s = s.borrow();
-        let due = match &s.live {
-            None => true,
-            Some(l) => {
-                now_ms - s.last_check_ms >= l.gateway.config.settings.reload_s as f64 * 1000.0
-            }
-        };
-        (s.live.clone(), due)
-    });
-    match live {
-        Some(live) if !due || REFRESHING.with(Cell::get) => return Ok(live),
-        _ => {}
+    if let Some(live) = ready(now_ms) {
+        return Ok(live);
     }
     REFRESHING.with(|r| r.set(true));
     let read = read_kv(env).await;
