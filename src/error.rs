@@ -15,11 +15,14 @@ pub enum GatewayError {
     PayloadTooLarge {
         limit: u64,
     },
-    /// Authentication failed; `reason` is safe to show.
+    /// Authentication failed; `reason` is safe to show. `invalid_token` is false when no
+    /// credentials were presented at all (RFC 6750 §3.1: then no error code is sent).
     Unauthorized {
         reason: String,
-        realm_error: &'static str,
+        invalid_token: bool,
     },
+    /// Signing keys could not be obtained (the identity provider is unreachable).
+    AuthUnavailable,
     InsufficientScope {
         missing: String,
     },
@@ -51,7 +54,9 @@ impl GatewayError {
             GatewayError::Unauthorized { .. } | GatewayError::AdminUnauthorized => 401,
             GatewayError::InsufficientScope { .. } => 403,
             GatewayError::RateLimited { .. } => 429,
-            GatewayError::RateLimitUnavailable { .. } | GatewayError::CircuitOpen => 503,
+            GatewayError::RateLimitUnavailable { .. }
+            | GatewayError::CircuitOpen
+            | GatewayError::AuthUnavailable => 503,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::UpstreamUnreachable => 502,
             GatewayError::Internal { .. } => 500,
@@ -66,7 +71,12 @@ impl GatewayError {
             GatewayError::NotFound => "route_not_found",
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",
             GatewayError::PayloadTooLarge { .. } => "payload_too_large",
-            GatewayError::Unauthorized { .. } => "invalid_token",
+            GatewayError::Unauthorized {
+                invalid_token: true,
+                ..
+            } => "invalid_token",
+            GatewayError::Unauthorized { .. } => "missing_credentials",
+            GatewayError::AuthUnavailable => "auth_unavailable",
             GatewayError::InsufficientScope { .. } => "insufficient_scope",
             GatewayError::RateLimited { .. } => "rate_limited",
             GatewayError::RateLimitUnavailable { .. } => "rate_limit_unavailable",
@@ -128,6 +138,9 @@ impl GatewayError {
                 "the upstream is failing; requests are paused briefly".into()
             }
             GatewayError::AdminUnauthorized => "a valid admin token is required".into(),
+            GatewayError::AuthUnavailable => {
+                "signing keys are unavailable; try again shortly".into()
+            }
             GatewayError::Internal { .. } => "the gateway failed to handle this request".into(),
         }
     }
@@ -140,14 +153,15 @@ impl GatewayError {
             }
             GatewayError::Unauthorized {
                 reason,
-                realm_error,
+                invalid_token: true,
             } => vec![(
                 "www-authenticate",
                 format!(
-                    "Bearer error=\"{realm_error}\", error_description=\"{}\"",
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
                     quoted_safe(reason)
                 ),
             )],
+            GatewayError::Unauthorized { .. } => vec![("www-authenticate", "Bearer".into())],
             GatewayError::InsufficientScope { missing } => vec![(
                 "www-authenticate",
                 format!(
@@ -212,7 +226,7 @@ mod tests {
         assert_eq!(GatewayError::BadPath(PathError::Backslash).status(), 400);
         let e = GatewayError::Unauthorized {
             reason: "bad \"sig\"\r\n".into(),
-            realm_error: "invalid_token",
+            invalid_token: true,
         };
         assert_eq!(
             e.headers()[0].1,

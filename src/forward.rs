@@ -120,8 +120,17 @@ impl Gateway {
             Some(parts) => render(parts, &params),
         };
         if let Some(q) = inbound.query {
-            upstream_path.push('?');
-            upstream_path.push_str(q);
+            let mut query = std::borrow::Cow::Borrowed(q);
+            for name in self.credential_params(route) {
+                query = std::borrow::Cow::Owned(crate::auth::credentials::without_query_param(
+                    &query, name,
+                ));
+            }
+            // A query that consisted only of credentials is dropped entirely.
+            if !query.is_empty() || q.is_empty() {
+                upstream_path.push('?');
+                upstream_path.push_str(&query);
+            }
         }
         Ok(Destination::Route(Routed {
             route,

@@ -1,7 +1,7 @@
 //! A compiled configuration: the validated document plus everything derived from it once
 //! (router, per-route header plans, digest), so requests do no per-request set-up.
 
-use crate::config::{AuthKind, Config, ConfigError, ConfigErrors, Route};
+use crate::config::{ApiKeySource, AuthKind, Config, ConfigError, ConfigErrors, Route, RouteAuth};
 use crate::forward::HeaderEdits;
 use crate::headers::HOP_BY_HOP;
 use crate::router::Router;
@@ -16,6 +16,9 @@ pub struct Gateway {
     pub digest: String,
     /// Per route: the header edits fixed by configuration.
     route_edits: Vec<RouteEdits>,
+    /// Per route: query parameters that carry credentials (`token_query`, API-key `query`),
+    /// removed from the forwarded query once the gateway has consumed them.
+    credential_params: Vec<Vec<String>>,
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.
@@ -57,16 +60,50 @@ impl Gateway {
             })
             .flatten()
             .collect();
+        let scheme_list = |route: &Route| -> Vec<&AuthKind> {
+            match &route.auth {
+                RouteAuth::None => Vec::new(),
+                RouteAuth::Schemes(list) => list.iter().map(|i| &config.auth[*i].kind).collect(),
+            }
+        };
+        let credential_params = config
+            .routes
+            .iter()
+            .map(|route| {
+                scheme_list(route)
+                    .into_iter()
+                    .filter_map(|kind| match kind {
+                        AuthKind::Jwt(j) => j.token_query.clone(),
+                        AuthKind::ApiKey(k) => match &k.source {
+                            ApiKeySource::Query(q) => Some(q.clone()),
+                            ApiKeySource::Header(_) => None,
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
         let route_edits = config
             .routes
             .iter()
             .map(|route| {
+                // API keys are credentials for the gateway: the upstream gets the consumer.
+                let api_key_headers =
+                    scheme_list(route)
+                        .into_iter()
+                        .filter_map(|kind| match kind {
+                            AuthKind::ApiKey(k) => match &k.source {
+                                ApiKeySource::Header(h) => Some(h.clone()),
+                                ApiKeySource::Query(_) => None,
+                            },
+                            AuthKind::Jwt(_) => None,
+                        });
                 let mut request: Vec<String> = HOP_BY_HOP
                     .iter()
                     .chain(CLIENT_FORWARDING_HEADERS.iter())
                     .map(|h| (*h).to_owned())
                     .chain(identity.iter().cloned())
                     .chain(route.request_headers.remove.iter().cloned())
+                    .chain(api_key_headers)
                     .collect();
                 request.sort();
                 request.dedup();
@@ -103,11 +140,17 @@ impl Gateway {
             router,
             digest,
             route_edits,
+            credential_params,
         })
     }
 
     pub fn route(&self, index: usize) -> &Route {
         &self.config.routes[index]
+    }
+
+    /// Query parameters of this route that carry credentials.
+    pub fn credential_params(&self, route: usize) -> &[String] {
+        &self.credential_params[route]
     }
 
     /// The route's static header edits.
@@ -126,9 +169,6 @@ fn check_supported(config: &Config, errors: &mut Vec<ConfigError>) {
         })
     };
     for (i, route) in config.routes.iter().enumerate() {
-        if matches!(route.auth, crate::config::RouteAuth::Schemes(_)) {
-            unsupported(format!("routes[{i}].auth"), "authentication");
-        }
         if !route.rate_limits.is_empty() {
             unsupported(format!("routes[{i}].rate_limits"), "rate limiting");
         }

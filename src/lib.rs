@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod balance;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod forward;
@@ -13,6 +14,7 @@ pub mod gateway;
 pub mod headers;
 pub mod ids;
 pub mod path;
+pub mod ratelimit;
 pub mod router;
 
 #[cfg(target_arch = "wasm32")]

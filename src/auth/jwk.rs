@@ -1,9 +1,147 @@
-//! JSON Web Keys (RFC 7517) as configuration and JWKS documents carry them.
+//! JSON Web Keys (RFC 7517) as configuration and JWKS documents carry them, turned into
+//! verifying keys that are each bound to exactly one signature algorithm.
+//!
+//! # Supported algorithms
+//!
+//! Whatever `jwt-compact` (features `p256`, `rsa`, `ed25519-compact`) verifies on wasm32:
+//!
+//! | `alg`                 | key                              | source                       |
+//! |-----------------------|----------------------------------|------------------------------|
+//! | HS256, HS384, HS512   | shared secret bytes              | a Worker secret (`secret`)   |
+//! | RS256, RS384, RS512   | RSA public key, 2048–4096 bits   | JWKS / inline `kty: "RSA"`   |
+//! | PS256, PS384, PS512   | RSA public key, 2048–4096 bits   | JWKS / inline `kty: "RSA"`   |
+//! | ES256                 | EC P-256 public key              | JWKS / inline `kty: "EC"`    |
+//! | EdDSA                 | Ed25519 public key               | JWKS / inline `kty: "OKP"`   |
+//!
+//! # Binding a key to one algorithm
+//!
+//! A key is usable with one algorithm only, chosen here from trusted data and never from a
+//! token: the JWK's own `alg` if it has one (it must be in the scheme's `algorithms` and fit the
+//! key type), otherwise the first algorithm of `algorithms` that fits the key type (RSA → RS*/PS*,
+//! EC P-256 → ES256, OKP Ed25519 → EdDSA). An asymmetric key is never bound to an HMAC algorithm,
+//! and `kty: "oct"` keys are never taken from a JWKS or inline keys: HMAC secrets come only from
+//! [`hmac_keys`]. This is what defeats the classic "HS256 signed with the RSA public key" forgery.
+//!
+//! # Keys that are skipped
+//!
+//! A JWKS is published by someone else and may hold keys we cannot or must not use; those are
+//! skipped rather than failing the whole set: `use` present and not `"sig"`, `key_ops` present
+//! without `"verify"`, a non-string `kid`, private members (`d`, `p`, `q`, …, `k`), unsupported
+//! `kty`/`crv`, an `alg` that is unknown, not allowed or does not fit the key, no allowed algorithm
+//! fitting the key, RSA moduli under 2048 bits (or over 4096, which the `rsa` crate refuses),
+//! and key material that does not decode.
 
+use jwt_compact::alg::{
+    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa, RsaPublicKey,
+};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{Algorithm as JwtAlgorithm, AlgorithmSignature};
 use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+use super::b64;
+use crate::config::Algorithm;
 
 /// Members that only private keys have: a private key in configuration is a leaked secret.
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Most keys taken from one JWKS document (or one inline `keys` list).
+pub const MAX_JWKS_KEYS: usize = 100;
+
+/// Largest JWKS document parsed, in bytes.
+pub const MAX_JWKS_BYTES: usize = 1 << 20;
+
+/// Smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+
+type P256Key = <Es256 as JwtAlgorithm>::VerifyingKey;
+type Ed25519Key = <Ed25519 as JwtAlgorithm>::VerifyingKey;
+
+/// A public key (or HMAC secret) usable to verify tokens of exactly one algorithm.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    pub kid: Option<String>,
+    /// The only algorithm this key verifies.
+    pub alg: Algorithm,
+    material: KeyMaterial,
+}
+
+#[derive(Clone)]
+enum KeyMaterial {
+    Rsa(RsaPublicKey),
+    P256(P256Key),
+    Ed25519(Ed25519Key),
+    Hs256(Hs256Key),
+    Hs384(Hs384Key),
+    Hs512(Hs512Key),
+}
+
+impl fmt::Debug for VerifyingKey {
+    /// Never prints key material (HMAC keys are secrets).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.material {
+            KeyMaterial::Rsa(_) => "RSA",
+            KeyMaterial::P256(_) => "EC P-256",
+            KeyMaterial::Ed25519(_) => "OKP Ed25519",
+            KeyMaterial::Hs256(_) | KeyMaterial::Hs384(_) | KeyMaterial::Hs512(_) => "oct",
+        };
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg.name())
+            .field("kty", &kind)
+            .finish()
+    }
+}
+
+/// Verifies `signature` over `message` with `alg`; false for any malformed signature.
+fn verify_with<A: JwtAlgorithm>(
+    alg: &A,
+    key: &A::VerifyingKey,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    // Fixed-length signatures are checked first: some `try_from_slice` implementations panic
+    // on a wrong length.
+    if let Some(len) = A::Signature::LENGTH {
+        if signature.len() != len.get() {
+            return false;
+        }
+    }
+    match A::Signature::try_from_slice(signature) {
+        Ok(sig) => alg.verify_signature(&sig, key, message),
+        Err(_) => false,
+    }
+}
+
+impl VerifyingKey {
+    /// Checks a JWS signature over `message` (the `header.payload` signing input) with this
+    /// key's bound algorithm.
+    pub fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
+        match (&self.material, self.alg) {
+            (KeyMaterial::Rsa(k), alg) => {
+                let rsa = match alg {
+                    Algorithm::Rs256 => Rsa::rs256(),
+                    Algorithm::Rs384 => Rsa::rs384(),
+                    Algorithm::Rs512 => Rsa::rs512(),
+                    Algorithm::Ps256 => Rsa::ps256(),
+                    Algorithm::Ps384 => Rsa::ps384(),
+                    Algorithm::Ps512 => Rsa::ps512(),
+                    _ => return false,
+                };
+                verify_with(&rsa, k, message, signature)
+            }
+            (KeyMaterial::P256(k), Algorithm::Es256) => verify_with(&Es256, k, message, signature),
+            (KeyMaterial::Ed25519(k), Algorithm::EdDsa) => {
+                verify_with(&Ed25519, k, message, signature)
+            }
+            (KeyMaterial::Hs256(k), Algorithm::Hs256) => verify_with(&Hs256, k, message, signature),
+            (KeyMaterial::Hs384(k), Algorithm::Hs384) => verify_with(&Hs384, k, message, signature),
+            (KeyMaterial::Hs512(k), Algorithm::Hs512) => verify_with(&Hs512, k, message, signature),
+            _ => false,
+        }
+    }
+}
 
 /// Checks that an inline key is a public key of a supported type.
 pub fn check_public_jwk(key: &Value) -> Result<(), String> {
@@ -23,3 +161,180 @@ pub fn check_public_jwk(key: &Value) -> Result<(), String> {
         None => Err("JWK needs \"kty\"".into()),
     }
 }
+
+/// Parses a JWKS document (`{"keys": [...]}`) into verifying keys, skipping unusable keys.
+///
+/// Fails only when the document is not JSON, is larger than [`MAX_JWKS_BYTES`], has no `keys`
+/// array, or lists more than [`MAX_JWKS_KEYS`] keys.
+pub fn keys_from_jwks(document: &str, allowed: &[Algorithm]) -> Result<Vec<VerifyingKey>, String> {
+    if document.len() > MAX_JWKS_BYTES {
+        return Err(format!("JWKS document exceeds {MAX_JWKS_BYTES} bytes"));
+    }
+    let parsed: Value =
+        serde_json::from_str(document).map_err(|_| "JWKS document is not JSON".to_string())?;
+    let Some(keys) = parsed.get("keys").and_then(Value::as_array) else {
+        return Err("JWKS document has no \"keys\" array".into());
+    };
+    if keys.len() > MAX_JWKS_KEYS {
+        return Err(format!(
+            "JWKS document has {} keys (at most {MAX_JWKS_KEYS})",
+            keys.len()
+        ));
+    }
+    Ok(keys
+        .iter()
+        .filter_map(|k| key_from_jwk(k, allowed))
+        .collect())
+}
+
+/// Inline `keys` from configuration, under the same rules as [`keys_from_jwks`] (at most
+/// [`MAX_JWKS_KEYS`] are considered).
+pub fn keys_from_values(values: &[Value], allowed: &[Algorithm]) -> Vec<VerifyingKey> {
+    values
+        .iter()
+        .take(MAX_JWKS_KEYS)
+        .filter_map(|k| key_from_jwk(k, allowed))
+        .collect()
+}
+
+/// One key per HMAC algorithm in `allowed` (without duplicates), all with `secret`; none when the
+/// secret is empty. These keys have no `kid`.
+pub fn hmac_keys(secret: &[u8], allowed: &[Algorithm]) -> Vec<VerifyingKey> {
+    if secret.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<VerifyingKey> = Vec::new();
+    for &alg in allowed {
+        if out.iter().any(|k| k.alg == alg) {
+            continue;
+        }
+        let material = match alg {
+            Algorithm::Hs256 => KeyMaterial::Hs256(Hs256Key::new(secret)),
+            Algorithm::Hs384 => KeyMaterial::Hs384(Hs384Key::new(secret)),
+            Algorithm::Hs512 => KeyMaterial::Hs512(Hs512Key::new(secret)),
+            _ => continue,
+        };
+        out.push(VerifyingKey {
+            kid: None,
+            alg,
+            material,
+        });
+    }
+    out
+}
+
+/// Key families a JWK can describe.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Rsa,
+    P256,
+    Ed25519,
+}
+
+impl Family {
+    fn fits(self, alg: Algorithm) -> bool {
+        match self {
+            Family::Rsa => matches!(
+                alg,
+                Algorithm::Rs256
+                    | Algorithm::Rs384
+                    | Algorithm::Rs512
+                    | Algorithm::Ps256
+                    | Algorithm::Ps384
+                    | Algorithm::Ps512
+            ),
+            Family::P256 => alg == Algorithm::Es256,
+            Family::Ed25519 => alg == Algorithm::EdDsa,
+        }
+    }
+}
+
+fn b64_member(members: &serde_json::Map<String, Value>, name: &str) -> Option<Vec<u8>> {
+    members
+        .get(name)
+        .and_then(Value::as_str)
+        .and_then(b64::decode_lenient_padding)
+}
+
+/// Bit length of a big-endian unsigned integer.
+fn bit_len(bytes: &[u8]) -> usize {
+    let Some(pos) = bytes.iter().position(|b| *b != 0) else {
+        return 0;
+    };
+    let lead = bytes.get(pos).copied().unwrap_or(0);
+    (bytes.len() - pos - 1) * 8 + (8 - lead.leading_zeros() as usize)
+}
+
+/// One usable key from one JWK, or `None` when it must be skipped (see the module docs).
+fn key_from_jwk(jwk: &Value, allowed: &[Algorithm]) -> Option<VerifyingKey> {
+    let members = jwk.as_object()?;
+    if let Some(usage) = members.get("use") {
+        if usage.as_str() != Some("sig") {
+            return None;
+        }
+    }
+    if let Some(ops) = members.get("key_ops") {
+        let ops = ops.as_array()?;
+        if !ops.iter().any(|op| op.as_str() == Some("verify")) {
+            return None;
+        }
+    }
+    if PRIVATE_MEMBERS.iter().any(|m| members.contains_key(*m)) {
+        return None;
+    }
+    let kid = match members.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return None,
+    };
+    let crv = members.get("crv").and_then(Value::as_str);
+    let family = match (members.get("kty").and_then(Value::as_str)?, crv) {
+        ("RSA", _) => Family::Rsa,
+        ("EC", Some("P-256")) => Family::P256,
+        ("OKP", Some("Ed25519")) => Family::Ed25519,
+        _ => return None,
+    };
+    let alg = match members.get("alg") {
+        Some(alg) => {
+            let alg = Algorithm::from_name(alg.as_str()?)?;
+            (family.fits(alg) && allowed.contains(&alg)).then_some(alg)?
+        }
+        None => allowed.iter().copied().find(|a| family.fits(*a))?,
+    };
+    let material = match family {
+        Family::Rsa => {
+            let n = b64_member(members, "n")?;
+            let e = b64_member(members, "e")?;
+            if bit_len(&n) < MIN_RSA_BITS {
+                return None;
+            }
+            let jwk = JsonWebKey::Rsa {
+                modulus: Cow::Owned(n),
+                public_exponent: Cow::Owned(e),
+                private_parts: None,
+            };
+            KeyMaterial::Rsa(RsaPublicKey::try_from(&jwk).ok()?)
+        }
+        Family::P256 => {
+            let jwk = JsonWebKey::EllipticCurve {
+                curve: Cow::Borrowed("P-256"),
+                x: Cow::Owned(b64_member(members, "x")?),
+                y: Cow::Owned(b64_member(members, "y")?),
+                secret: None,
+            };
+            KeyMaterial::P256(P256Key::try_from(&jwk).ok()?)
+        }
+        Family::Ed25519 => {
+            let jwk = JsonWebKey::KeyPair {
+                curve: Cow::Borrowed("Ed25519"),
+                x: Cow::Owned(b64_member(members, "x")?),
+                secret: None,
+            };
+            KeyMaterial::Ed25519(Ed25519Key::try_from(&jwk).ok()?)
+        }
+    };
+    Some(VerifyingKey { kid, alg, material })
+}
+
+#[cfg(test)]
+mod tests;

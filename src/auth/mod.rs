@@ -1,3 +1,22 @@
 //! Authentication: JWT and API-key schemes.
+//!
+//! Pure: nothing here touches the `worker` crate or reads a clock. The platform layer reads
+//! headers, secrets, KV and JWKS documents and passes them in as data:
+//!
+//! - [`credentials`] takes a credential out of `Authorization`, a cookie or the query string;
+//! - [`jwk`] turns JWKS documents, inline JWKs and HMAC secrets into algorithm-bound keys;
+//! - [`jwt`] verifies a token against a scheme and those keys, and maps claims to headers and
+//!   scopes;
+//! - [`token_cache`] remembers verified tokens per isolate;
+//! - [`api_key`] hashes, generates and checks API keys.
 
+mod b64;
+
+pub mod api_key;
+pub mod credentials;
 pub mod jwk;
+pub mod jwt;
+pub mod token_cache;
+
+#[cfg(test)]
+mod test_keys;

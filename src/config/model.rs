@@ -154,6 +154,8 @@ pub struct JwtScheme {
     pub require_exp: bool,
     pub token_cookie: Option<String>,
     pub token_query: Option<String>,
+    /// How long a verified token is remembered per isolate (never past its `exp`); 0 = never.
+    pub verified_cache_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +212,16 @@ impl MethodSet {
             .iter()
             .position(|m| *m == method)
             .map(|i| 1 << i)
+    }
+
+    /// The set of the given names (unknown names are ignored).
+    pub fn from_names(names: &[&str]) -> MethodSet {
+        MethodSet(
+            names
+                .iter()
+                .filter_map(|m| Self::bit(m))
+                .fold(0, |a, b| a | b),
+        )
     }
 
     pub fn contains(self, method: &str) -> bool {

@@ -43,6 +43,7 @@ const JWT_FIELDS: &[&str] = &[
     "require_exp",
     "token_cookie",
     "token_query",
+    "verified_cache_s",
 ];
 const API_KEY_FIELDS: &[&str] = &["type", "header", "query"];
 const RATE_LIMIT_FIELDS: &[&str] = &["key", "limit", "window_s", "burst", "on_store_error"];
@@ -512,6 +513,20 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
             }
         }
     }
+    // A key that passed the structural check may still fit none of the scheme's algorithms
+    // (wrong curve, an RSA key under 2048 bits, an `alg` outside the list): it would be
+    // skipped silently at run time, so it is an error here.
+    if !algorithms.is_empty() {
+        for (i, key) in keys.iter().enumerate() {
+            if crate::auth::jwk::keys_from_values(std::slice::from_ref(key), &algorithms).is_empty()
+            {
+                errs.push(
+                    &index_path(&o.field_path("keys"), i),
+                    "this key cannot verify any of the scheme's algorithms (check kty, crv, alg, use and key size)",
+                );
+            }
+        }
+    }
     let has_hmac = algorithms.iter().any(|a| a.is_hmac());
     let has_asymmetric = algorithms.iter().any(|a| !a.is_hmac());
     if has_hmac && secret.is_none() && o.get("secret").is_none() {
@@ -584,6 +599,7 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
     if token_query.as_deref() == Some("") {
         errs.push(&o.field_path("token_query"), "must not be empty");
     }
+    let verified_cache_s = o.opt_uint("verified_cache_s", 0, 300, errs).unwrap_or(60);
     if errs.0.len() > before {
         return None;
     }
@@ -601,6 +617,7 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
         require_exp,
         token_cookie,
         token_query,
+        verified_cache_s,
     })
 }
 

@@ -1,7 +1,8 @@
 //! The gateway's own endpoints under `settings.admin.path`.
 
 use super::isolate::{self, Live};
-use super::respond;
+use super::{keys, respond, Exchange};
+use crate::config::MethodSet;
 use crate::error::GatewayError;
 use sha2::{Digest, Sha256};
 use worker::{web_sys, Env};
@@ -30,23 +31,35 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         == 0
 }
 
-pub async fn handle(
-    env: &Env,
-    live: &Live,
-    method: &str,
-    rest: &str,
-    authorization: Option<&str>,
-    request_id: &str,
-) -> Result<web_sys::Response, GatewayError> {
+/// Routes a request under the admin path. Everything but the public health summary needs the
+/// admin token.
+pub async fn handle(x: &Exchange<'_>, rest: &str) -> Result<web_sys::Response, GatewayError> {
+    let authorization = x.request.headers().get("authorization").ok().flatten();
+    let admin = is_admin(x.env, x.live, authorization.as_deref());
+    let method = x.inbound.method;
+    if rest == "/health" {
+        return match method {
+            "GET" | "HEAD" => Ok(health(x.live, admin)),
+            _ => Err(GatewayError::MethodNotAllowed(MethodSet(0b11))),
+        };
+    }
+    let known = rest == "/keys" || rest.starts_with("/keys/");
+    if !known {
+        return Err(GatewayError::NotFound);
+    }
+    if !admin {
+        return Err(GatewayError::AdminUnauthorized);
+    }
     match (method, rest) {
-        ("GET" | "HEAD", "/health") => Ok(health(live, is_admin(env, live, authorization))),
-        (_, "/health") => Err(GatewayError::MethodNotAllowed(crate::config::MethodSet(
-            0b11,
-        ))),
-        _ => {
-            let _ = request_id;
-            Err(GatewayError::NotFound)
-        }
+        ("POST", "/keys") => keys::create(x).await,
+        ("GET", "/keys") => keys::list(x).await,
+        (_, "/keys") => Err(GatewayError::MethodNotAllowed(MethodSet::from_names(&[
+            "GET", "POST",
+        ]))),
+        ("DELETE", id) => keys::revoke(x, id.trim_start_matches("/keys/")).await,
+        _ => Err(GatewayError::MethodNotAllowed(MethodSet::from_names(&[
+            "DELETE",
+        ]))),
     }
 }
 

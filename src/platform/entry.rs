@@ -6,7 +6,7 @@
 //! as one future.
 
 use super::isolate::{self, Live};
-use super::{admin, glue, respond, upstream, Exchange};
+use super::{admin, auth, glue, respond, upstream, Exchange};
 use crate::error::GatewayError;
 use crate::forward::{split_url, Destination, Inbound, Routed, Trace};
 use std::rc::Rc;
@@ -152,21 +152,16 @@ async fn serve(
     destination: Destination,
 ) -> Result<web_sys::Response, GatewayError> {
     let routed = match destination {
-        Destination::Admin { rest } => {
-            let authorization = x.request.headers().get("authorization").ok().flatten();
-            return admin::handle(
-                x.env,
-                x.live,
-                x.inbound.method,
-                &rest,
-                authorization.as_deref(),
-                &x.trace.request_id,
-            )
-            .await;
-        }
+        Destination::Admin { rest } => return admin::handle(x, &rest).await,
         Destination::Route(routed) => routed,
     };
-    let promise = upstream::forward(x, &routed, "")?;
+    let route = x.live.gateway.route(routed.route);
+    let identity = auth::authenticate(x, route).await?;
+    let forward = identity
+        .as_ref()
+        .map(|i| glue::pairs(&i.forward))
+        .unwrap_or_default();
+    let promise = upstream::forward(x, &routed, &forward)?;
     wasm_bindgen_futures::JsFuture::from(promise)
         .await
         .map(|v| v.unchecked_into())

@@ -186,3 +186,30 @@ export function read_request(request, table) {
   }
   return out;
 }
+
+/**
+ * Fetches a small document (a JWKS) with a timeout. Resolves to "status\rcache-control\rbody";
+ * rejects with a reason string.
+ */
+export function fetch_document(url, timeoutMs) {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: "application/json" } }).then(
+    async (response) => `${response.status}\r${response.headers.get("cache-control") || ""}\r${await response.text()}`,
+    (error) => {
+      throw String(error && error.message ? error.message : error);
+    },
+  );
+}
+
+/** The body of a document stored in this location's cache under `url`, or null. */
+export function cached_document(url) {
+  return caches.default.match(url).then(
+    (response) => (response ? response.text() : null),
+    () => null,
+  );
+}
+
+/** Stores a document in this location's cache for `ttlSeconds`; failures are ignored. */
+export function store_document(url, body, ttlSeconds) {
+  const response = new Response(body, { headers: { "cache-control": `max-age=${ttlSeconds}`, "content-type": "application/json" } });
+  return caches.default.put(url, response).catch(() => undefined);
+}

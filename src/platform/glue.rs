@@ -28,6 +28,10 @@ extern "C" {
     pub fn respond(status: u16, body: &str, set: &str) -> Result<web_sys::Response, JsValue>;
 
     pub fn read_request(request: &web_sys::Request, table: &JsValue) -> String;
+
+    pub fn fetch_document(url: &str, timeout_ms: f64) -> js_sys::Promise;
+    pub fn cached_document(url: &str) -> js_sys::Promise;
+    pub fn store_document(url: &str, body: &str, ttl_seconds: f64) -> js_sys::Promise;
 }
 
 /// Request headers the entry reads for every request, in the order [`read_request`] returns

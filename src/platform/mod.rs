@@ -2,9 +2,11 @@
 //! secrets). Decisions are made by the core modules; this layer reads inputs and applies them.
 
 mod admin;
+mod auth;
 mod entry;
 mod glue;
 mod isolate;
+mod keys;
 mod respond;
 mod upstream;
 

@@ -1,0 +1,345 @@
+// Authentication through the built worker: JWTs minted by an independent library (jose), a
+// JWKS served by a real local server, API keys through the admin API, and the usual forgeries.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import * as jose from "jose";
+import { startGateway, startUpstream, config, sleep } from "./harness.mjs";
+
+const ISSUER = "https://id.example.test/";
+const AUDIENCE = "orders-api";
+const ADMIN = { authorization: "Bearer test-admin-token" };
+const HMAC_SECRET = "a-long-test-secret-for-hmac-signing-0123456789";
+
+let up, idp, gw;
+const keys = {}; // alg -> { kid, privateKey, publicJwk }
+const jwks = { keys: [] };
+let jwksFetches = 0;
+let idpDown = false;
+
+const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA"];
+
+async function addKey(alg, kid) {
+  const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true, crv: alg === "EdDSA" ? "Ed25519" : undefined });
+  const publicJwk = { ...(await jose.exportJWK(publicKey)), kid, alg, use: "sig" };
+  jwks.keys.push(publicJwk);
+  keys[kid] = { alg, kid, privateKey, publicKey, publicJwk };
+  return keys[kid];
+}
+
+function claims(extra = {}) {
+  return { sub: "user-1", scope: "orders:read profile", email: "ada@example.test", ...extra };
+}
+
+/** A token from key `kid`; pass `null` for iss, aud or exp to leave the claim out. */
+async function mint(kid, extra = {}, { alg, header = {}, exp = "5m", iss = ISSUER, aud = AUDIENCE, iat = true, signingKey, signOptions } = {}) {
+  const k = keys[kid];
+  let jwt = new jose.SignJWT(claims(extra)).setProtectedHeader({ alg: alg || k.alg, kid, ...header });
+  if (iss !== null) jwt = jwt.setIssuer(iss);
+  if (aud !== null) jwt = jwt.setAudience(aud);
+  if (iat) jwt = jwt.setIssuedAt();
+  if (exp !== null) jwt = jwt.setExpirationTime(exp);
+  return jwt.sign(signingKey || k.privateKey, signOptions);
+}
+
+async function mintHmac(alg = "HS256", extra = {}) {
+  return new jose.SignJWT(claims(extra))
+    .setProtectedHeader({ alg })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime("5m")
+    .sign(new TextEncoder().encode(HMAC_SECRET));
+}
+
+const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
+
+before(async () => {
+  for (const alg of ASYMMETRIC) await addKey(alg, `k-${alg}`);
+  idp = await startUpstream((req, res) => {
+    jwksFetches++;
+    if (idpDown) {
+      res.statusCode = 503;
+      return res.end("down");
+    }
+    res.setHeader("content-type", "application/json");
+    res.setHeader("cache-control", "max-age=3600");
+    res.end(JSON.stringify(jwks));
+  });
+  up = await startUpstream();
+  gw = await startGateway({
+    bindings: { ADMIN_TOKEN: "test-admin-token", JWT_SECRET: HMAC_SECRET },
+    routes: config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      auth: {
+        idp: {
+          type: "jwt",
+          issuer: ISSUER,
+          audiences: [AUDIENCE, "other-api"],
+          jwks_url: `${idp.url}/.well-known/jwks.json`,
+          algorithms: ASYMMETRIC,
+          forward_claims: { sub: "x-user-id", email: "x-user-email" },
+          token_cookie: "session",
+          token_query: "access_token",
+        },
+        hmac: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], secret: "JWT_SECRET", algorithms: ["HS256", "HS384", "HS512"] },
+        nocache: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${idp.url}/.well-known/jwks.json`, algorithms: ["ES256"], verified_cache_s: 0 },
+        partners: { type: "api_key", header: "x-api-key" },
+      },
+      routes: [
+        { id: "jwt", path: "/jwt/{*p}", upstream: "u", auth: ["idp"] },
+        { id: "scoped", path: "/scoped", upstream: "u", auth: ["idp"], scopes: ["orders:read"] },
+        { id: "admin-scope", path: "/needs-admin", upstream: "u", auth: ["idp"], scopes: ["orders:admin"] },
+        { id: "hmac", path: "/hmac", upstream: "u", auth: ["hmac"] },
+        { id: "nocache", path: "/nocache", upstream: "u", auth: ["nocache"] },
+        { id: "partner", path: "/partner", upstream: "u", auth: ["partners"] },
+        { id: "either", path: "/either", upstream: "u", auth: ["idp", "partners"] },
+        { id: "public", path: "/public", upstream: "u", auth: "none" },
+      ],
+    }),
+  });
+});
+
+after(async () => {
+  await gw?.close();
+  await up?.close();
+  await idp?.close();
+});
+
+const get = (path, headers = {}) => gw.fetch(path, { headers });
+const bearer = (t) => ({ authorization: `Bearer ${t}` });
+
+async function refused(res, status, code) {
+  assert.equal(res.status, status);
+  const body = await res.json();
+  assert.equal(body.code, code, JSON.stringify(body));
+  return body;
+}
+
+test("every supported algorithm verifies with keys from the JWKS", async () => {
+  for (const alg of ASYMMETRIC) {
+    const r = await get("/jwt/x", bearer(await mint(`k-${alg}`)));
+    assert.equal(r.status, 200, alg);
+  }
+  for (const alg of ["HS256", "HS384", "HS512"]) {
+    const r = await get("/hmac", bearer(await mintHmac(alg)));
+    assert.equal(r.status, 200, alg);
+  }
+});
+
+test("verified identity reaches the upstream; client copies of identity headers never do", async () => {
+  const token = await mint("k-ES256");
+  const r = await gw.raw("/jwt/x", {
+    headers: { ...bearer(token), "X-User-Id": "admin", "x-user-email": "spoof@evil.test" },
+  });
+  const seen = JSON.parse(r.body).headers;
+  assert.equal(seen["x-user-id"], "user-1");
+  assert.equal(seen["x-user-email"], "ada@example.test");
+  // On a public route the spoofed headers are removed too, in any case.
+  const pub = await gw.raw("/public", { headers: { "X-USER-ID": "admin", "x-user-email": "spoof@evil.test" } });
+  const pubSeen = JSON.parse(pub.body).headers;
+  assert.equal(pubSeen["x-user-id"], undefined);
+  assert.equal(pubSeen["x-user-email"], undefined);
+});
+
+test("missing and malformed credentials are 401 with RFC 6750 challenges", async () => {
+  let r = await get("/jwt/x");
+  await refused(r, 401, "missing_credentials");
+  assert.equal(r.headers.get("www-authenticate"), "Bearer");
+  r = await get("/jwt/x", bearer("not-a-jwt"));
+  await refused(r, 401, "invalid_token");
+  assert.match(r.headers.get("www-authenticate"), /^Bearer error="invalid_token"/);
+  r = await get("/jwt/x", { authorization: "Basic dXNlcjpwYXNz" });
+  await refused(r, 401, "missing_credentials");
+});
+
+test("claim rules: expiry, not-before, issuer, audience", async () => {
+  const kid = "k-RS256";
+  await refused(await get("/jwt/x", bearer(await mint(kid, {}, { exp: Math.floor(Date.now() / 1000) - 120 }))), 401, "invalid_token");
+  await refused(await get("/jwt/x", bearer(await mint(kid, { nbf: Math.floor(Date.now() / 1000) + 600 }))), 401, "invalid_token");
+  await refused(await get("/jwt/x", bearer(await mint(kid, {}, { iss: "https://evil.example.test/" }))), 401, "invalid_token");
+  await refused(await get("/jwt/x", bearer(await mint(kid, {}, { aud: "someone-else" }))), 401, "invalid_token");
+  await refused(await get("/jwt/x", bearer(await mint(kid, {}, { aud: null }))), 401, "invalid_token");
+  await refused(await get("/jwt/x", bearer(await mint(kid, {}, { exp: null }))), 401, "invalid_token");
+  await refused(await get("/jwt/x", bearer(await mint(kid, {}, { iss: null }))), 401, "invalid_token");
+  assert.equal((await get("/jwt/x", bearer(await mint(kid, {}, { aud: ["x", "other-api"] })))).status, 200);
+  // Within the default 60 s leeway.
+  assert.equal((await get("/jwt/x", bearer(await mint(kid, {}, { exp: Math.floor(Date.now() / 1000) - 30 })))).status, 200);
+});
+
+test("forgeries: alg none, HS256 signed with the RSA public key, tampering, crit, wrong kid", async () => {
+  const payload = { ...claims(), iss: ISSUER, aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) + 300 };
+  for (const alg of ["none", "None", "NONE", "nOnE"]) {
+    const token = `${b64({ alg, typ: "JWT" })}.${b64(payload)}.`;
+    await refused(await get("/jwt/x", bearer(token)), 401, "invalid_token");
+  }
+  // The classic key-confusion attack: HMAC keyed with the RSA public key's PEM (and its JWK n).
+  const rsa = keys["k-RS256"];
+  const pem = await jose.exportSPKI(rsa.publicKey);
+  for (const secret of [pem, rsa.publicJwk.n]) {
+    const forged = await new jose.SignJWT(claims())
+      .setProtectedHeader({ alg: "HS256", kid: "k-RS256" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(secret));
+    await refused(await get("/jwt/x", bearer(forged)), 401, "invalid_token");
+    await refused(await get("/hmac", bearer(forged)), 401, "invalid_token");
+  }
+  // Tampered payload, tampered signature.
+  const good = await mint("k-RS256");
+  const [h, p, s] = good.split(".");
+  const elevated = b64({ ...JSON.parse(Buffer.from(p, "base64url")), sub: "admin" });
+  await refused(await get("/jwt/x", bearer(`${h}.${elevated}.${s}`)), 401, "invalid_token");
+  const flipped = s.slice(0, -4) + (s.slice(-4) === "AAAA" ? "BBBB" : "AAAA");
+  await refused(await get("/jwt/x", bearer(`${h}.${p}.${flipped}`)), 401, "invalid_token");
+  // A token signed by one key but naming another key's kid.
+  await refused(await get("/jwt/x", bearer(await mint("k-ES256", {}, { header: { kid: "k-PS256" } }))), 401, "invalid_token");
+  // An RS256 key used for PS256: the key's algorithm is fixed, the header cannot change it.
+  const rsaAsPss = await jose.importJWK(await jose.exportJWK(keys["k-RS256"].privateKey), "PS256");
+  await refused(await get("/jwt/x", bearer(await mint("k-RS256", {}, { alg: "PS256", signingKey: rsaAsPss }))), 401, "invalid_token");
+  // crit names an extension the gateway does not understand.
+  const crit = { header: { crit: ["urn:example:x"], "urn:example:x": 1 }, signOptions: { crit: { "urn:example:x": true } } };
+  await refused(await get("/jwt/x", bearer(await mint("k-ES256", {}, crit))), 401, "invalid_token");
+  // Header fields that would point at attacker keys are ignored, not followed.
+  const attacker = await jose.generateKeyPair("RS256", { extractable: true });
+  const injected = await new jose.SignJWT(claims())
+    .setProtectedHeader({ alg: "RS256", jwk: await jose.exportJWK(attacker.publicKey), jku: "http://127.0.0.1:1/evil.json" })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setExpirationTime("5m")
+    .sign(attacker.privateKey);
+  await refused(await get("/jwt/x", bearer(injected)), 401, "invalid_token");
+});
+
+test("tokens over 8 KiB are refused before parsing", async () => {
+  const r = await get("/jwt/x", bearer(await mint("k-ES256", { pad: "x".repeat(9000) })));
+  await refused(r, 401, "invalid_token");
+});
+
+test("a claim value with CR, LF or NUL rejects the token instead of reaching a header", async () => {
+  for (const bad of ["a\r\nx-admin: 1", "a\nb", "a\u0000b"]) {
+    const r = await get("/jwt/x", bearer(await mint("k-ES256", { email: bad })));
+    await refused(r, 401, "invalid_token");
+  }
+  // Non-ASCII claims are forwarded percent-encoded, never broken.
+  const r = await get("/jwt/x", bearer(await mint("k-ES256", { email: "zoë@例え.test" })));
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).headers["x-user-email"], "zo%C3%AB@%E4%BE%8B%E3%81%88.test");
+});
+
+test("scopes: all required scopes must be granted (scope string or scp array)", async () => {
+  assert.equal((await get("/scoped", bearer(await mint("k-ES256")))).status, 200);
+  assert.equal((await get("/scoped", bearer(await mint("k-ES256", { scope: undefined, scp: ["orders:read"] })))).status, 200);
+  const r = await get("/scoped", bearer(await mint("k-ES256", { scope: "profile" })));
+  await refused(r, 403, "insufficient_scope");
+  assert.match(r.headers.get("www-authenticate"), /error="insufficient_scope"/);
+  await refused(await get("/needs-admin", bearer(await mint("k-ES256"))), 403, "insufficient_scope");
+});
+
+test("token sources: exactly one Authorization header, or the cookie, or the query parameter", async () => {
+  const token = await mint("k-ES256");
+  // Two Authorization headers (sent as two header lines) are refused.
+  const two = await gw.raw("/jwt/x", { headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] } });
+  assert.equal(two.status, 400);
+  const cookie = await get("/jwt/x", { cookie: `theme=dark; session=${token}` });
+  assert.equal(cookie.status, 200);
+  const query = await get(`/jwt/x?a=1&access_token=${token}&b=2`);
+  assert.equal(query.status, 200);
+  assert.equal((await query.json()).url, "/jwt/x?a=1&b=2", "the consumed credential is not forwarded");
+  const both = await get(`/jwt/x?access_token=${token}`, bearer(token));
+  assert.equal(both.status, 400);
+});
+
+test("key rotation: a new kid in the JWKS is accepted without a restart", async () => {
+  await sleep(5200); // earlier tests sent unknown kids: let the re-fetch interval pass
+  const before = jwksFetches;
+  const rotated = await addKey("ES256", "rotated-1");
+  const r = await get("/jwt/x", bearer(await mint(rotated.kid)));
+  assert.equal(r.status, 200);
+  assert.ok(jwksFetches > before, "the unknown kid made the gateway look at the JWKS again");
+});
+
+test("a flood of unknown kids causes at most one JWKS fetch per few seconds", async () => {
+  await sleep(5200); // let the previous forced refresh window pass
+  const before = jwksFetches;
+  const k = keys["k-ES256"];
+  const started = Date.now();
+  for (let i = 0; i < 40; i++) {
+    const token = await new jose.SignJWT(claims())
+      .setProtectedHeader({ alg: "ES256", kid: `invented-${i}-${Math.random()}` })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime("5m")
+      .sign(k.privateKey);
+    await refused(await get("/jwt/x", bearer(token)), 401, "invalid_token");
+  }
+  const elapsedWindows = Math.ceil((Date.now() - started) / 5000);
+  const fetched = jwksFetches - before;
+  assert.ok(fetched >= 1 && fetched <= elapsedWindows + 1, `${fetched} JWKS fetches for 40 unknown kids in ${Date.now() - started} ms`);
+});
+
+test("without the verified-token cache every request is verified, with the same outcome", async () => {
+  const token = await mint("k-ES256");
+  for (let i = 0; i < 3; i++) assert.equal((await get("/nocache", bearer(token))).status, 200);
+  await refused(await get("/nocache", bearer(token + "x")), 401, "invalid_token");
+});
+
+test("API keys: created through the admin API, used, listed without secrets, revoked", async () => {
+  let r = await gw.fetch("/__gateway/keys", { method: "POST", body: JSON.stringify({ consumer: "acme" }) });
+  assert.equal(r.status, 401, "creating keys needs the admin token");
+  r = await gw.fetch("/__gateway/keys", {
+    method: "POST",
+    headers: { ...ADMIN, "content-type": "application/json" },
+    body: JSON.stringify({ consumer: "acme", scopes: ["orders:read"] }),
+  });
+  assert.equal(r.status, 201);
+  const created = await r.json();
+  assert.match(created.key, /^gwk_[A-Za-z0-9_-]{43}$/);
+  assert.match(created.id, /^[0-9a-f]{16}$/);
+
+  r = await gw.raw("/partner", { headers: { "x-api-key": created.key } });
+  assert.equal(r.status, 200);
+  const seen = JSON.parse(r.body).headers;
+  assert.equal(seen["x-api-key"], undefined, "the key itself is not forwarded");
+
+  assert.equal((await get("/either", { "x-api-key": created.key })).status, 200);
+  assert.equal((await get("/either", bearer(await mint("k-ES256")))).status, 200);
+  await refused(await get("/partner", { "x-api-key": created.key + "x" }), 401, "invalid_token");
+  await refused(await get("/partner", { "x-api-key": "x".repeat(300) }), 401, "invalid_token");
+
+  const listed = await (await gw.fetch("/__gateway/keys", { headers: ADMIN })).json();
+  const mine = listed.keys.find((k) => k.id === created.id);
+  assert.deepEqual(mine, { id: created.id, consumer: "acme", scopes: ["orders:read"], enabled: true, created_at_ms: created.created_at_ms });
+  assert.ok(!JSON.stringify(listed).includes(created.key), "the key is never listed");
+  const stored = await gw.kv.list({ prefix: "apikey:" });
+  for (const { name } of stored.keys) {
+    assert.ok(!(await gw.kv.get(name)).includes(created.key), "the clear key is never stored");
+  }
+
+  r = await gw.fetch(`/__gateway/keys/${created.id}`, { method: "DELETE", headers: ADMIN });
+  assert.equal(r.status, 200);
+  await refused(await get("/partner", { "x-api-key": created.key }), 401, "invalid_token");
+  assert.equal((await gw.fetch(`/__gateway/keys/${created.id}`, { method: "DELETE", headers: ADMIN })).status, 404);
+});
+
+test("an unreachable identity provider with no keys yet is 503, not 401", async () => {
+  const down = await startUpstream((req, res) => {
+    res.statusCode = 503;
+    res.end();
+  });
+  const other = await startGateway({
+    routes: config({
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      auth: { idp: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${down.url}/jwks`, algorithms: ["ES256"] } },
+      routes: [{ id: "jwt", path: "/jwt", upstream: "u", auth: ["idp"] }],
+    }),
+  });
+  try {
+    await refused(await other.fetch("/jwt", { headers: bearer(await mint("k-ES256")) }), 503, "auth_unavailable");
+  } finally {
+    await other.close();
+    await down.close();
+  }
+});

@@ -1,0 +1,178 @@
+//! The cache key as a value type.
+//!
+//! A key is an absolute URL, usable as a Cache API request URL:
+//! `https://cache.edge-gateway.invalid/v1/<generation>/<sha256 hex>`. The hash covers every
+//! component below, each framed unambiguously (length-prefixed, with a presence tag for optional
+//! values), so no two different inputs can be made to produce the same byte stream:
+//!
+//! 1. the route id — two routes never share entries, even for the same URL;
+//! 2. the host, lower-case, without port (a route may match many hosts, or any);
+//! 3. the canonical path (the one form routing, auth and forwarding use);
+//! 4. the query parameters, sorted by name then value, repeated parameters kept, compared in their
+//!    raw percent-encoded form after upper-casing the hex digits of `%xx` escapes (RFC 3986
+//!    §6.2.2.1). No other decoding: `+` and `%20` stay different, as do `a` and `a=`. An empty
+//!    query is no query. Sorting repeated parameters by value means `a=2&a=1` and `a=1&a=2` share
+//!    an entry; an upstream that gives repeated parameters an order should not be cached;
+//! 5. the route's `vary` request headers, sorted by (lower-cased) name, each value trimmed with
+//!    runs of spaces and tabs collapsed to one space; an absent header differs from an empty one;
+//! 6. the consumer (authenticated subject or API key id) when the route is cached per consumer;
+//! 7. `settings.cache_generation`: raising it moves every key at once, which is how all entries
+//!    are invalidated (they then simply expire).
+//!
+//! Scheme and method are not in the key: HEAD is answered from the GET entry.
+//!
+//! **Why headers outside the key cannot influence a stored response.** The upstream request is
+//! built from the route (its upstream, rewrite and static header rules, fixed by the route id and
+//! the configuration), the host, the canonical path and the query — all in the key — plus the
+//! client's other headers. A response that depends on another request header must say so with
+//! `Vary` (RFC 9110 §12.5.5), and [`super::rules::storable`] refuses to store a response whose
+//! `Vary` names a header outside the key or is `*` (`Accept-Encoding` excepted: the platform cache
+//! negotiates content coding itself). Credentials are covered separately: a response to a request
+//! with credentials is stored only if the upstream marked it shareable (RFC 9111 §3.5) or the
+//! consumer is in the key, and `private` responses are never stored. The residual trust is that
+//! the upstream declares its `Vary` honestly. Editing a route's upstream, rewrite or header rules
+//! does not change its keys: raise `cache_generation` when such an edit changes responses.
+
+use sha2::{Digest, Sha256};
+
+/// The origin of every cache key URL (`.invalid` can never resolve, RFC 6761).
+pub const CACHE_KEY_ORIGIN: &str = "https://cache.edge-gateway.invalid";
+
+/// Version of the key derivation; part of both the URL and the hash.
+const KEY_VERSION: &str = "v1";
+
+/// Everything that identifies a stored response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKeyInput<'a> {
+    /// Normalised: lower-case, without port (lower-cased again here to be safe).
+    pub host: &'a str,
+    pub canonical_path: &'a str,
+    /// The raw query string, without the leading `?`.
+    pub query: Option<&'a str>,
+    /// The route's `vary` headers (names as configured) and the request's values; `None` when
+    /// the request does not have the header.
+    pub vary_values: Vec<(&'a str, Option<&'a str>)>,
+    /// `Some` only when the route is cached per consumer.
+    pub consumer: Option<&'a str>,
+    pub generation: u64,
+    pub route_id: &'a str,
+}
+
+/// The cache key URL for `input`.
+pub fn cache_key_url(input: &CacheKeyInput) -> String {
+    let mut h = Sha256::new();
+    frame(&mut h, b"edge-gateway cache key");
+    frame(&mut h, KEY_VERSION.as_bytes());
+    h.update(input.generation.to_be_bytes());
+    frame(&mut h, input.route_id.as_bytes());
+    frame(&mut h, input.host.to_ascii_lowercase().as_bytes());
+    frame(&mut h, input.canonical_path.as_bytes());
+
+    let params = normalised_query(input.query);
+    count(&mut h, params.len());
+    for (name, value) in &params {
+        frame(&mut h, name.as_bytes());
+        optional(&mut h, value.as_deref());
+    }
+
+    let mut vary: Vec<(String, Option<String>)> = input
+        .vary_values
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.map(normalise_header_value)))
+        .collect();
+    vary.sort();
+    count(&mut h, vary.len());
+    for (name, value) in &vary {
+        frame(&mut h, name.as_bytes());
+        optional(&mut h, value.as_deref());
+    }
+
+    optional(&mut h, input.consumer);
+
+    let digest = h.finalize();
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push(hex_digit(b >> 4));
+        hex.push(hex_digit(b & 0x0f));
+    }
+    format!(
+        "{CACHE_KEY_ORIGIN}/{KEY_VERSION}/{}/{hex}",
+        input.generation
+    )
+}
+
+/// The query's parameters as (name, value) pairs, `%xx` hex upper-cased, sorted by name then
+/// value (`None`, no `=`, sorts before any value). Empty parameters (`a=1&&b=2`) are kept.
+pub fn normalised_query(query: Option<&str>) -> Vec<(String, Option<String>)> {
+    let query = match query {
+        None | Some("") => return Vec::new(),
+        Some(q) => q,
+    };
+    let mut params: Vec<(String, Option<String>)> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((n, v)) => (upper_percent_hex(n), Some(upper_percent_hex(v))),
+            None => (upper_percent_hex(p), None),
+        })
+        .collect();
+    params.sort();
+    params
+}
+
+/// Upper-cases the two hex digits of every well-formed `%xx` escape; nothing else changes.
+fn upper_percent_hex(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    for (idx, c) in s.char_indices() {
+        if idx < i {
+            continue; // part of an escape already written
+        }
+        match (c, b.get(idx + 1), b.get(idx + 2)) {
+            ('%', Some(&h1), Some(&h2)) if h1.is_ascii_hexdigit() && h2.is_ascii_hexdigit() => {
+                out.push('%');
+                out.push(char::from(h1.to_ascii_uppercase()));
+                out.push(char::from(h2.to_ascii_uppercase()));
+                i = idx + 3;
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Trims spaces and tabs and collapses each internal run of them to one space.
+pub fn normalise_header_value(v: &str) -> String {
+    v.split([' ', '\t'])
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn frame(h: &mut Sha256, bytes: &[u8]) {
+    count(h, bytes.len());
+    h.update(bytes);
+}
+
+fn count(h: &mut Sha256, n: usize) {
+    h.update(u64::try_from(n).unwrap_or(u64::MAX).to_be_bytes());
+}
+
+fn optional(h: &mut Sha256, v: Option<&str>) {
+    match v {
+        None => h.update([0u8]),
+        Some(v) => {
+            h.update([1u8]);
+            frame(h, v.as_bytes());
+        }
+    }
+}
+
+fn hex_digit(n: u8) -> char {
+    char::from(
+        b"0123456789abcdef"
+            .get(usize::from(n & 0x0f))
+            .copied()
+            .unwrap_or(b'0'),
+    )
+}

@@ -1,0 +1,209 @@
+//! Whether a response may be stored by the gateway's shared cache (RFC 9111 §3, plus the
+//! gateway's own rules).
+
+use std::fmt;
+
+use super::control::{self, split_list, CacheControl};
+use super::freshness;
+use crate::config::CacheSpec;
+
+/// What the storability decision needs to know about an upstream response. Header values are the
+/// raw field values (several lines joined with `,`, as `Headers.get` returns them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseFacts<'a> {
+    pub status: u16,
+    pub cache_control: Option<&'a str>,
+    pub expires: Option<&'a str>,
+    /// The upstream's `Date`. When the upstream sent none, the platform supplies the time it
+    /// received the response (RFC 9110 §6.6.1 requires a recipient with a clock to add one);
+    /// without any `Date`, an `Expires` cannot be related to anything and reads as "expired".
+    pub date: Option<&'a str>,
+    pub has_set_cookie: bool,
+    pub vary: Option<&'a str>,
+    pub content_length: Option<u64>,
+    pub has_etag: bool,
+    pub has_last_modified: bool,
+}
+
+impl ResponseFacts<'_> {
+    /// The parsed `Cache-Control` of the response.
+    pub fn control(&self) -> CacheControl {
+        control::parse(self.cache_control)
+    }
+
+    /// The response carries a validator, so a stale copy can be revalidated.
+    pub fn has_validator(&self) -> bool {
+        self.has_etag || self.has_last_modified
+    }
+}
+
+/// What the storability decision needs to know about the request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestFacts {
+    pub method_is_get_or_head: bool,
+    /// An `Authorization` header or an API key was presented.
+    pub has_authorization: bool,
+    /// The request's `Cache-Control` has `no-store`.
+    pub request_no_store: bool,
+}
+
+/// Why a response was not stored. The rules are checked in the order listed at
+/// [`storable`]; the first that applies is reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotStored {
+    /// The request method is neither GET nor HEAD.
+    Method,
+    /// The status is not one the gateway caches.
+    Status(u16),
+    /// The response has `Cache-Control: no-store`.
+    NoStore,
+    /// The response has `Cache-Control: private` (qualified or not).
+    Private,
+    /// The response sets a cookie.
+    SetCookie,
+    /// The response has `Vary: *`.
+    VaryStar,
+    /// The response varies on this request header (lower-case), which is not part of the key.
+    VaryNotKeyed(String),
+    /// The request carried credentials and the response does not allow a shared cache to reuse
+    /// it (RFC 9111 §3.5), and the route is not cached per consumer.
+    Authorization,
+    /// `Content-Length` exceeds the route's `max_body_bytes`.
+    TooLarge,
+    /// The request has `Cache-Control: no-store`.
+    RequestNoStore,
+    /// The response could never be served from the cache: no freshness, no validator, and no
+    /// stale-if-error window.
+    ZeroLifetime,
+}
+
+impl NotStored {
+    /// A short token for the `detail` parameter of `Cache-Status` and for logs. It never contains
+    /// data from the request or the response.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            NotStored::Method => "method",
+            NotStored::Status(_) => "status",
+            NotStored::NoStore => "no-store",
+            NotStored::Private => "private",
+            NotStored::SetCookie => "set-cookie",
+            NotStored::VaryStar => "vary-star",
+            NotStored::VaryNotKeyed(_) => "vary-not-keyed",
+            NotStored::Authorization => "authorization",
+            NotStored::TooLarge => "too-large",
+            NotStored::RequestNoStore => "request-no-store",
+            NotStored::ZeroLifetime => "zero-lifetime",
+        }
+    }
+}
+
+impl fmt::Display for NotStored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotStored::Status(s) => write!(f, "{} {s}", self.reason()),
+            NotStored::VaryNotKeyed(h) => write!(f, "{} {h}", self.reason()),
+            _ => f.write_str(self.reason()),
+        }
+    }
+}
+
+/// Statuses the gateway stores: the heuristically cacheable ones of RFC 9110 §15.1 minus 405,
+/// 414 and 501 (never a 5xx, never 206: the Cache API refuses partial content).
+pub const CACHEABLE_STATUSES: [u16; 8] = [200, 203, 204, 300, 301, 308, 404, 410];
+
+/// A response to a request may `Vary` on this header although it is not in the key: the platform
+/// cache negotiates content coding itself (Cloudflare's cache honours `Vary: Accept-Encoding`
+/// and re-encodes or decodes per client), so a stored body is never sent to a client in a coding
+/// it did not accept.
+pub const VARY_HANDLED_BY_PLATFORM: &str = "accept-encoding";
+
+/// Decides whether the gateway may store `resp`, the answer to a request described by `req`, on a
+/// route cached as `spec`.
+///
+/// `keyed_vary` lists the (lower-case) request headers that are part of the cache key, and
+/// `per_consumer` says whether the authenticated consumer is part of the key. Rules, in order:
+///
+/// 1. only GET and HEAD ([`NotStored::Method`]);
+/// 2. not when the request says `no-store` ([`NotStored::RequestNoStore`]);
+/// 3. only statuses in [`CACHEABLE_STATUSES`] ([`NotStored::Status`]);
+/// 4. not with `no-store` ([`NotStored::NoStore`]) or `private` ([`NotStored::Private`]) — also
+///    not on a per-consumer route: the gateway is still a shared cache, and a consumer identity
+///    (an API key) may be shared by many people;
+/// 5. never with `Set-Cookie` ([`NotStored::SetCookie`]); the header is never stripped to make a
+///    response storable;
+/// 6. not with `Vary: *` ([`NotStored::VaryStar`]), and every header named in `Vary` must be in
+///    `keyed_vary` ([`NotStored::VaryNotKeyed`]), except [`VARY_HANDLED_BY_PLATFORM`];
+/// 7. when credentials were presented, only if the response has `public`, `s-maxage` or
+///    `must-revalidate` (RFC 9111 §3.5), unless `per_consumer` ([`NotStored::Authorization`]);
+/// 8. a known `Content-Length` must not exceed `spec.max_body_bytes` ([`NotStored::TooLarge`]);
+///    an unknown length is allowed, and the platform bounds the body while streaming it;
+/// 9. the stored copy must be usable at some point: a positive freshness lifetime, a validator
+///    (`ETag`/`Last-Modified`) to revalidate with, or a stale-if-error window
+///    ([`NotStored::ZeroLifetime`]).
+pub fn storable(
+    req: &RequestFacts,
+    resp: &ResponseFacts,
+    spec: &CacheSpec,
+    keyed_vary: &[String],
+    per_consumer: bool,
+) -> Result<(), NotStored> {
+    if !req.method_is_get_or_head {
+        return Err(NotStored::Method);
+    }
+    if req.request_no_store {
+        return Err(NotStored::RequestNoStore);
+    }
+    if !CACHEABLE_STATUSES.contains(&resp.status) {
+        return Err(NotStored::Status(resp.status));
+    }
+    let cc = resp.control();
+    if cc.no_store {
+        return Err(NotStored::NoStore);
+    }
+    if cc.private {
+        return Err(NotStored::Private);
+    }
+    if resp.has_set_cookie {
+        return Err(NotStored::SetCookie);
+    }
+    if let Some(vary) = resp.vary {
+        check_vary(vary, keyed_vary)?;
+    }
+    if req.has_authorization
+        && !per_consumer
+        && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate)
+    {
+        return Err(NotStored::Authorization);
+    }
+    if resp.content_length.is_some_and(|n| n > spec.max_body_bytes) {
+        return Err(NotStored::TooLarge);
+    }
+    if freshness::freshness_lifetime_s(resp, spec) == 0
+        && !resp.has_validator()
+        && freshness::stale_if_error_window_s(resp, spec) == 0
+    {
+        return Err(NotStored::ZeroLifetime);
+    }
+    Ok(())
+}
+
+/// `Vary = #( "*" / field-name )`: a `*` member anywhere means "varies on everything".
+fn check_vary(vary: &str, keyed_vary: &[String]) -> Result<(), NotStored> {
+    let names: Vec<&str> = split_list(vary)
+        .into_iter()
+        .map(|n| n.trim_matches([' ', '\t']))
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.contains(&"*") {
+        return Err(NotStored::VaryStar);
+    }
+    for name in names {
+        if name.eq_ignore_ascii_case(VARY_HANDLED_BY_PLATFORM) {
+            continue;
+        }
+        if !keyed_vary.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+            return Err(NotStored::VaryNotKeyed(name.to_ascii_lowercase()));
+        }
+    }
+    Ok(())
+}

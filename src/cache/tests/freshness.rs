@@ -1,0 +1,320 @@
+use super::{rfc_date, spec};
+use crate::cache::freshness::{
+    classify, current_age_s, freshness_lifetime_s, initial_age_s, retention_s,
+    stale_if_error_window_s, ttl_remaining_s, Freshness,
+};
+use crate::cache::rules::ResponseFacts;
+
+fn resp<'a>(
+    cc: Option<&'a str>,
+    expires: Option<&'a str>,
+    date: Option<&'a str>,
+) -> ResponseFacts<'a> {
+    ResponseFacts {
+        status: 200,
+        cache_control: cc,
+        expires,
+        date,
+        ..ResponseFacts::default()
+    }
+}
+
+#[test]
+fn lifetime_sources_and_cap() {
+    let d0 = rfc_date(0);
+    let d40 = rfc_date(40);
+    let d4000 = rfc_date(4000);
+    let dm10 = rfc_date(-10);
+    let rfc850_plus_40 = "Sunday, 06-Nov-94 08:50:17 GMT";
+    let two = format!("{d40}, {d4000}");
+    // (label, cache-control, expires, date, expected) with ttl_s = 60
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        u64,
+    );
+    let cases: &[Case] = &[
+        ("upstream says nothing", None, None, Some(&d0), 60),
+        ("empty cache-control", Some(""), None, None, 60),
+        ("public only", Some("public"), None, None, 60),
+        (
+            "must-revalidate only",
+            Some("must-revalidate"),
+            None,
+            None,
+            60,
+        ),
+        ("max-age", Some("max-age=30"), None, None, 30),
+        ("max-age=0", Some("max-age=0"), None, None, 0),
+        ("max-age capped", Some("max-age=600"), None, None, 60),
+        (
+            "s-maxage first",
+            Some("s-maxage=10, max-age=30"),
+            None,
+            None,
+            10,
+        ),
+        (
+            "s-maxage over max-age",
+            Some("max-age=10, s-maxage=30"),
+            None,
+            None,
+            30,
+        ),
+        ("s-maxage capped", Some("s-maxage=600"), None, None, 60),
+        (
+            "max-age beats expires",
+            Some("max-age=30"),
+            Some(&d4000),
+            Some(&d0),
+            30,
+        ),
+        (
+            "max-age beats bad expires",
+            Some("max-age=30"),
+            Some("0"),
+            Some(&d0),
+            30,
+        ),
+        ("expires - date", None, Some(&d40), Some(&d0), 40),
+        ("expires - date capped", None, Some(&d4000), Some(&d0), 60),
+        ("expires before date", None, Some(&dm10), Some(&d0), 0),
+        ("expires equals date", None, Some(&d0), Some(&d0), 0),
+        ("expires rfc 850", None, Some(rfc850_plus_40), Some(&d0), 40),
+        ("expires invalid", None, Some("0"), Some(&d0), 0),
+        ("expires -1", None, Some("-1"), Some(&d0), 0),
+        ("expires twice", None, Some(&two), Some(&d0), 0),
+        ("expires without date", None, Some(&d40), None, 0),
+        (
+            "expires with bad date",
+            None,
+            Some(&d40),
+            Some("yesterday"),
+            0,
+        ),
+        (
+            "cache-control without lifetime, expires",
+            Some("public"),
+            Some(&d40),
+            Some(&d0),
+            40,
+        ),
+        ("no-cache", Some("no-cache"), None, None, 0),
+        (
+            "no-cache beats max-age",
+            Some("no-cache, max-age=60"),
+            None,
+            None,
+            0,
+        ),
+        (
+            "qualified no-cache",
+            Some("no-cache=\"x-a\", max-age=60"),
+            None,
+            None,
+            0,
+        ),
+        ("no-store", Some("no-store"), None, None, 0),
+        ("invalid max-age", Some("max-age=abc"), None, None, 0),
+        (
+            "conflicting max-age",
+            Some("max-age=1, max-age=2"),
+            None,
+            None,
+            0,
+        ),
+        (
+            "invalid s-maxage",
+            Some("s-maxage=x, max-age=30"),
+            None,
+            None,
+            0,
+        ),
+        (
+            "unknown directives only",
+            Some("foo, bar=1"),
+            None,
+            None,
+            60,
+        ),
+    ];
+    for (label, cc, expires, date, want) in cases {
+        let r = resp(*cc, *expires, *date);
+        assert_eq!(freshness_lifetime_s(&r, &spec(60, 0)), *want, "{label}");
+    }
+    // A route ttl of 0 caps everything to 0.
+    assert_eq!(
+        freshness_lifetime_s(&resp(Some("max-age=60"), None, None), &spec(0, 0)),
+        0
+    );
+    assert_eq!(
+        freshness_lifetime_s(&resp(None, None, None), &spec(0, 0)),
+        0
+    );
+}
+
+#[test]
+fn stale_if_error_window() {
+    // The route allows 600 s; the upstream may only shorten it.
+    let cases: &[(Option<&str>, u64)] = &[
+        (None, 600),
+        (Some("max-age=60"), 600),
+        (Some("public, max-age=0"), 600),
+        (Some("stale-if-error=30"), 30),
+        (Some("max-age=60, stale-if-error=0"), 0),
+        (Some("stale-if-error=6000"), 600),
+        (Some("stale-if-error=abc"), 0),
+        (Some("stale-if-error=30, stale-if-error=60"), 0),
+        (Some("must-revalidate"), 0),
+        (Some("max-age=60, proxy-revalidate"), 0),
+        (Some("no-cache"), 0),
+        (Some("s-maxage=60"), 0),
+        // An explicit stale-if-error is a permission that overrides those.
+        (Some("s-maxage=60, stale-if-error=120"), 120),
+        (Some("must-revalidate, stale-if-error=120"), 120),
+        (Some("no-cache, stale-if-error=6000"), 600),
+    ];
+    for (cc, want) in cases {
+        let r = resp(*cc, None, None);
+        assert_eq!(stale_if_error_window_s(&r, &spec(60, 600)), *want, "{cc:?}");
+    }
+    // A route without stale-if-error never serves stale, whatever the upstream says.
+    let r = resp(Some("stale-if-error=100"), None, None);
+    assert_eq!(stale_if_error_window_s(&r, &spec(60, 0)), 0);
+}
+
+#[test]
+fn retention() {
+    let with = |cc: &'static str, etag: bool| ResponseFacts {
+        has_etag: etag,
+        ..resp(Some(cc), None, None)
+    };
+    let s = spec(60, 600);
+    let cases: &[(ResponseFacts, u64)] = &[
+        (with("max-age=30", false), 630),
+        (with("max-age=30", true), 660),
+        (with("max-age=30, must-revalidate", false), 30),
+        (with("max-age=30, must-revalidate", true), 60),
+        (with("no-cache", true), 60),
+        (with("max-age=0", false), 600),
+        (with("", false), 660),
+        (
+            ResponseFacts {
+                has_last_modified: true,
+                ..with("max-age=5, stale-if-error=10", false)
+            },
+            70,
+        ),
+    ];
+    for (r, want) in cases {
+        assert_eq!(retention_s(r, &s), *want, "{r:?}");
+    }
+    assert_eq!(
+        retention_s(&with("", true), &spec(u64::MAX, u64::MAX)),
+        u64::MAX
+    );
+}
+
+#[test]
+fn current_age() {
+    let cases: &[(i64, u64, i64, u64)] = &[
+        // (stored_at, age at store, now, expected)
+        (100, 0, 100, 0),
+        (100, 0, 150, 50),
+        (100, 5, 150, 55),
+        (100, 5, 90, 5), // the clock went backwards: never negative
+        (i64::MIN, 0, i64::MAX, u64::try_from(i64::MAX).unwrap()),
+        (i64::MIN, u64::MAX, i64::MAX, u64::MAX),
+        (i64::MAX, 7, i64::MIN, 7),
+    ];
+    for (stored, age, now, want) in cases {
+        assert_eq!(
+            current_age_s(*stored, *age, *now),
+            *want,
+            "{stored} {age} {now}"
+        );
+    }
+}
+
+#[test]
+fn initial_age() {
+    // Response received at t = 1000 for a request sent at t = 998.
+    let (req_t, resp_t) = (998, 1000);
+    let date_5_ago = super::super::date::format_http_date(resp_t - 5);
+    let date_future = super::super::date::format_http_date(resp_t + 50);
+    let cases: &[(Option<&str>, Option<&str>, u64)] = &[
+        // (Age, Date, expected)
+        (None, None, 2),                     // only the response delay
+        (Some("10"), None, 12),              // age + delay
+        (None, Some(&date_5_ago), 5),        // apparent age beats delay
+        (Some("1"), Some(&date_5_ago), 5),   // max(apparent 5, corrected 3)
+        (Some("10"), Some(&date_5_ago), 12), // max(apparent 5, corrected 12)
+        (None, Some(&date_future), 2),       // skewed Date: apparent age 0
+        (Some("abc"), None, 2),              // invalid Age is "not available"
+        (Some("-5"), None, 2),
+        (Some("5, 20"), None, 22), // the largest of several
+        (Some("x, 20"), None, 22),
+        (Some("99999999999999"), None, (1 << 31) + 2),
+        (Some("3"), Some("garbage"), 5),
+    ];
+    for (age, date, want) in cases {
+        assert_eq!(
+            initial_age_s(*age, *date, req_t, resp_t),
+            *want,
+            "{age:?} {date:?}"
+        );
+    }
+    // Response time before request time: no negative delay.
+    assert_eq!(initial_age_s(Some("4"), None, 1000, 990), 4);
+    assert_eq!(
+        initial_age_s(None, None, i64::MIN, i64::MAX),
+        u64::try_from(i64::MAX).unwrap()
+    );
+}
+
+#[test]
+fn ttl_remaining() {
+    let cases: &[(u64, u64, i64)] = &[
+        (60, 18, 42),
+        (60, 60, 0),
+        (60, 90, -30),
+        (0, 0, 0),
+        (u64::MAX, 0, i64::MAX),
+        (0, u64::MAX, -i64::MAX),
+    ];
+    for (lifetime, age, want) in cases {
+        assert_eq!(ttl_remaining_s(*lifetime, *age), *want, "{lifetime} {age}");
+    }
+}
+
+#[test]
+fn classify_boundaries() {
+    use Freshness::*;
+    let cases: &[(u64, u64, u64, Freshness)] = &[
+        // (lifetime, age, stale-if-error window, expected)
+        (60, 0, 0, Fresh),
+        (60, 59, 0, Fresh),
+        (60, 60, 0, Stale),
+        (60, 61, 0, Stale),
+        (60, 59, 10, Fresh),
+        (60, 60, 10, StaleServeOnError),
+        (60, 69, 10, StaleServeOnError),
+        (60, 70, 10, Stale),
+        (0, 0, 0, Stale),
+        (0, 0, 1, StaleServeOnError),
+        (0, 1, 1, Stale),
+        (u64::MAX, u64::MAX - 1, 5, Fresh),
+        (u64::MAX, u64::MAX, u64::MAX, Stale),
+        (1, u64::MAX, u64::MAX, Stale),
+        (10, u64::MAX - 1, u64::MAX, StaleServeOnError),
+    ];
+    for (lifetime, age, sie, want) in cases {
+        assert_eq!(
+            classify(*lifetime, *age, *sie),
+            *want,
+            "{lifetime} {age} {sie}"
+        );
+    }
+}

@@ -1,0 +1,272 @@
+use crate::cache::key::{
+    cache_key_url, normalise_header_value, normalised_query, CacheKeyInput, CACHE_KEY_ORIGIN,
+};
+
+fn base() -> CacheKeyInput<'static> {
+    CacheKeyInput {
+        host: "api.example.com",
+        canonical_path: "/v1/users/42",
+        query: Some("a=1&b=2"),
+        vary_values: vec![("accept-language", Some("en"))],
+        consumer: None,
+        generation: 1,
+        route_id: "get-user",
+    }
+}
+
+fn key(edit: impl FnOnce(&mut CacheKeyInput<'static>)) -> String {
+    let mut input = base();
+    edit(&mut input);
+    cache_key_url(&input)
+}
+
+fn same(
+    a: impl FnOnce(&mut CacheKeyInput<'static>),
+    b: impl FnOnce(&mut CacheKeyInput<'static>),
+) -> bool {
+    key(a) == key(b)
+}
+
+#[test]
+fn shape() {
+    let k = key(|_| {});
+    let prefix = format!("{CACHE_KEY_ORIGIN}/v1/1/");
+    assert!(k.starts_with(&prefix), "{k}");
+    let hex = &k[prefix.len()..];
+    assert_eq!(hex.len(), 64);
+    assert!(hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert_eq!(k, key(|_| {}), "deterministic");
+    assert!(url::Url::parse(&k).is_ok());
+    // Pinned, so that an accidental change to the derivation (which would silently drop every
+    // cached entry on deploy) shows up in review. The value was also computed independently from
+    // the framing documented in key.rs.
+    assert_eq!(
+        hex,
+        "6a4d6dee601013a1c16ad6e5ba1e7b883e6e8ff012a598708397d119fe5bfb73"
+    );
+    assert!(key(|i| i.generation = 7).starts_with(&format!("{CACHE_KEY_ORIGIN}/v1/7/")));
+}
+
+#[test]
+fn query_normalisation() {
+    let q =
+        |a: Option<&'static str>, b: Option<&'static str>| same(|i| i.query = a, |i| i.query = b);
+    let cases: &[(Option<&str>, Option<&str>, bool)] = &[
+        (Some("a=1&b=2"), Some("b=2&a=1"), true),
+        (Some("a=1&a=2"), Some("a=2&a=1"), true), // sorted by name, then value
+        (Some("a=1&a=2"), Some("a=1"), false),    // repeated params are kept
+        (Some("a=1&a=1"), Some("a=1"), false),
+        (Some(""), None, true), // empty query = no query
+        (Some("a=1"), None, false),
+        (Some("q=%2f"), Some("q=%2F"), true), // escape hex case
+        (Some("%7e=1"), Some("%7E=1"), true),
+        (Some("q=%2F"), Some("q=/"), false), // no decoding
+        (Some("q=%41"), Some("q=A"), false),
+        (Some("q=+"), Some("q=%20"), false),
+        (Some("q=A"), Some("q=a"), false),
+        (Some("a"), Some("a="), false),
+        (Some("a=1&"), Some("a=1"), false), // empty parameters are kept
+        (Some("a=b%3Dc"), Some("a=b=c"), false),
+        (Some("a=1&b=2"), Some("a=1%26b=2"), false),
+        (Some("ab=c"), Some("a=bc"), false),
+        (Some("q=%zz"), Some("q=%ZZ"), false), // malformed escapes are left alone
+        (Some("q=%2"), Some("q=%2"), true),
+        (Some("x=\u{e9}%c3%a9"), Some("x=\u{e9}%C3%A9"), true),
+    ];
+    for (a, b, want) in cases {
+        assert_eq!(q(*a, *b), *want, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn normalised_query_values() {
+    let got = normalised_query(Some("b=2&a=1&a=0&c&%2a=x"));
+    let want: Vec<(String, Option<String>)> = vec![
+        ("%2A".into(), Some("x".into())),
+        ("a".into(), Some("0".into())),
+        ("a".into(), Some("1".into())),
+        ("b".into(), Some("2".into())),
+        ("c".into(), None),
+    ];
+    assert_eq!(got, want);
+    assert_eq!(
+        normalised_query(Some("a=&a")),
+        vec![("a".into(), None), ("a".into(), Some(String::new()))]
+    );
+    assert!(normalised_query(None).is_empty());
+    assert!(normalised_query(Some("")).is_empty());
+}
+
+#[test]
+fn vary_values() {
+    type V = Vec<(&'static str, Option<&'static str>)>;
+    let v = |a: V, b: V| same(|i| i.vary_values = a, |i| i.vary_values = b);
+    let cases: Vec<(V, V, bool)> = vec![
+        (
+            vec![("accept-language", None)],
+            vec![("accept-language", Some(""))],
+            false,
+        ),
+        (
+            vec![("accept-language", Some("en"))],
+            vec![("accept-language", Some("fr"))],
+            false,
+        ),
+        (
+            vec![("accept-language", Some("en"))],
+            vec![("accept-language", Some("EN"))],
+            false,
+        ),
+        (
+            vec![("accept-language", Some(" en,  fr\t"))],
+            vec![("accept-language", Some("en, fr"))],
+            true,
+        ),
+        (
+            vec![("accept-language", Some("en,\t\tfr"))],
+            vec![("accept-language", Some("en, fr"))],
+            true,
+        ),
+        (
+            vec![("accept-language", Some("en,fr"))],
+            vec![("accept-language", Some("en, fr"))],
+            false,
+        ),
+        (
+            vec![("accept-language", Some("   "))],
+            vec![("accept-language", Some(""))],
+            true,
+        ),
+        (
+            vec![("Accept-Language", Some("en"))],
+            vec![("accept-language", Some("en"))],
+            true,
+        ),
+        (
+            vec![("accept-language", Some("en")), ("x-tenant", Some("t1"))],
+            vec![("x-tenant", Some("t1")), ("accept-language", Some("en"))],
+            true,
+        ),
+        (
+            vec![("accept-language", Some("en")), ("x-tenant", Some("t1"))],
+            vec![("accept-language", Some("t1")), ("x-tenant", Some("en"))],
+            false,
+        ),
+        (vec![("ab", Some(""))], vec![("a", Some("b"))], false),
+        (vec![], vec![("accept-language", None)], false),
+    ];
+    for (a, b, want) in cases {
+        let label = format!("{a:?} vs {b:?}");
+        assert_eq!(v(a, b), want, "{label}");
+    }
+}
+
+#[test]
+fn normalise_header_values() {
+    let cases = [
+        ("en", "en"),
+        ("  en  ", "en"),
+        ("en,  fr", "en, fr"),
+        ("a \t b", "a b"),
+        ("\t", ""),
+        ("", ""),
+        ("a\u{a0}b", "a\u{a0}b"), // only SP and HTAB are whitespace here
+    ];
+    for (input, want) in cases {
+        assert_eq!(normalise_header_value(input), want, "{input:?}");
+    }
+}
+
+#[test]
+fn consumer_generation_route_host_and_path_separate_keys() {
+    // Consumer.
+    assert!(!same(|i| i.consumer = None, |i| i.consumer = Some("alice")));
+    assert!(!same(
+        |i| i.consumer = Some("alice"),
+        |i| i.consumer = Some("bob")
+    ));
+    assert!(!same(|i| i.consumer = None, |i| i.consumer = Some("")));
+    assert!(same(
+        |i| i.consumer = Some("alice"),
+        |i| i.consumer = Some("alice")
+    ));
+    // Generation bump.
+    assert!(!same(|i| i.generation = 1, |i| i.generation = 2));
+    // Route id.
+    assert!(!same(|i| i.route_id = "r1", |i| i.route_id = "r2"));
+    // Host, case-insensitively.
+    assert!(!same(
+        |i| i.host = "a.example.com",
+        |i| i.host = "b.example.com"
+    ));
+    assert!(same(
+        |i| i.host = "API.Example.com",
+        |i| i.host = "api.example.com"
+    ));
+    // Path.
+    assert!(!same(
+        |i| i.canonical_path = "/v1/users/1",
+        |i| i.canonical_path = "/v1/users/2"
+    ));
+    assert!(!same(
+        |i| i.canonical_path = "/a",
+        |i| i.canonical_path = "/A"
+    ));
+}
+
+#[test]
+fn framing_is_unambiguous() {
+    // Moving bytes from one component to the next never collides.
+    assert!(!same(
+        |i| {
+            i.host = "api.example.com";
+            i.canonical_path = "/x";
+        },
+        |i| {
+            i.host = "api.example.com/x";
+            i.canonical_path = "";
+        }
+    ));
+    assert!(!same(
+        |i| {
+            i.canonical_path = "/a?b=1";
+            i.query = None;
+        },
+        |i| {
+            i.canonical_path = "/a";
+            i.query = Some("b=1");
+        }
+    ));
+    assert!(!same(
+        |i| {
+            i.route_id = "get-user";
+            i.host = "api.example.com";
+        },
+        |i| {
+            i.route_id = "get-userapi.example.com";
+            i.host = "";
+        }
+    ));
+    assert!(!same(
+        |i| {
+            i.vary_values = vec![];
+            i.consumer = Some("alice");
+        },
+        |i| {
+            i.vary_values = vec![("alice", None)];
+            i.consumer = None;
+        }
+    ));
+    assert!(!same(
+        |i| {
+            i.query = Some("accept-language=en");
+            i.vary_values = vec![];
+        },
+        |i| {
+            i.query = None;
+            i.vary_values = vec![("accept-language", Some("en"))];
+        }
+    ));
+}

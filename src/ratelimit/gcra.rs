@@ -1,0 +1,271 @@
+//! GCRA, the generic cell rate algorithm: one timestamp of state per bucket, exact integer
+//! arithmetic in nanoseconds.
+//!
+//! A policy of `limit` requests per `window_s` seconds with `burst` has an emission interval
+//! `T = window_s·10⁹ / limit` ns and a bucket depth `burst·T`. The state is the theoretical
+//! arrival time `tat`: the instant at which the bucket would be empty again (full capacity
+//! available) if nothing else arrived. A request of cost `c` arriving at `now` is allowed iff
+//!
+//! ```text
+//! max(tat, now) + c·T − now ≤ burst·T          (then tat ← max(tat, now) + c·T)
+//! ```
+//!
+//! which is the classic test `now ≥ tat − τ` with `τ = (burst − 1)·T`, extended to costs. Over
+//! any closed interval of length `d` at most `burst + ⌊d / T⌋` units pass, and a client that
+//! waits is never refused: it is exactly a token bucket of `burst` tokens refilled at
+//! `limit / window_s` per second, without the refill bookkeeping.
+//!
+//! # Precision
+//!
+//! Time is counted in nanoseconds (the `now_ms` input is multiplied by 10⁶) and every
+//! intermediate is a `u128`, so no configuration can overflow. `T` is rounded down to a whole
+//! nanosecond (and is at least 1 ns). The rounding errs on the permissive side by less than
+//! 1 ns per emission interval: for 3 per second the interval is 333 333 333 ns, so the limiter
+//! is off by one request only after ~330 000 intervals of uninterrupted saturation, and any
+//! idle moment resets the error. Instants that fall on whole milliseconds (100 ms for 10 per
+//! second, 1 000 ms for 3 per second after three intervals) are met exactly. The configured
+//! maximum rate, 10⁹ per second, is exactly 1 ns.
+//!
+//! The bucket depth is capped at 100 years of emission (only a `burst` more than a century's
+//! worth of `limit` reaches it; [`Decision::limit`] then reports the effective capacity), so a
+//! `tat` always fits a `u64` of nanoseconds until the year 2454. A clock reading that does
+//! not fit (after 2554, or microseconds passed as milliseconds) denies every request rather
+//! than failing open.
+
+use crate::config::RateLimitPolicy;
+use serde::{Deserialize, Serialize};
+use std::num::NonZeroU128;
+
+const NS_PER_MS: u128 = 1_000_000;
+const NS_PER_S: NonZeroU128 = match NonZeroU128::new(1_000_000_000) {
+    Some(n) => n,
+    None => unreachable!(), // evaluated at compile time
+};
+/// The deepest a bucket may be: 100 years (36 525 days), in nanoseconds.
+const HORIZON_NS: u128 = 36_525 * 86_400 * 1_000_000_000;
+
+/// The persisted state of one bucket.
+///
+/// `tat` is the theoretical arrival time in **nanoseconds** since the Unix epoch. It
+/// serialises as a decimal string (`{"tat":"1767225600000000000"}`): nanosecond timestamps
+/// exceed 2⁵³, which a JavaScript number cannot hold and which `serde-wasm-bindgen` (used by
+/// `worker`'s Durable Object storage) refuses to convert. Deserialising accepts the string or
+/// a plain integer.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub struct GcraState {
+    #[serde(with = "tat_text")]
+    pub tat: u64,
+}
+
+/// What a policy allows, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests (cost units) per window, sustained.
+    pub limit: u64,
+    pub window_s: u64,
+    /// How many units may be spent at once after an idle period.
+    pub burst: u64,
+}
+
+impl From<&RateLimitPolicy> for Limits {
+    fn from(p: &RateLimitPolicy) -> Self {
+        Limits {
+            limit: p.limit,
+            window_s: p.window_s,
+            burst: p.burst,
+        }
+    }
+}
+
+/// The outcome of one [`check`].
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The bucket's capacity (the configured `burst`; smaller only when the depth was capped,
+    /// zero for a degenerate policy).
+    pub limit: u64,
+    /// How many more requests of cost 1 would be allowed right now (after this one, if it
+    /// was allowed). Never more than `limit`.
+    pub remaining: u64,
+    /// Whole seconds (rounded up) until the bucket is full again; 0 when it is full.
+    pub reset_s: u64,
+    /// 0 when allowed; otherwise whole seconds (rounded up, at least 1) until the same request
+    /// would be allowed. A request that can never be allowed (cost above capacity) gets the
+    /// time until the bucket is full, at least 1.
+    pub retry_after_s: u64,
+}
+
+/// Decides one request of `cost` units arriving at `now_ms` (milliseconds since the Unix
+/// epoch) against a bucket in `state` (`None`: never used, i.e. full).
+///
+/// Returns the decision and, when the bucket changed, the state to persist. A denied request
+/// changes nothing, nor does an allowed one of cost 0 (a cost of 0 peeks at the bucket).
+///
+/// * **Clock going backwards** (`now` earlier than instants already accounted for): `now` is
+///   taken as it is and `tat` stays, so the bucket looks *more* used, never less; `remaining`
+///   saturates at 0 and nothing beyond `burst` is ever handed out. The price is a wait as long
+///   as the step back.
+/// * **Long idle**: a `tat` in the past counts as `now`, so the bucket is full: `burst`, not
+///   more.
+/// * **Cost above `burst`** can never be allowed: the request is denied without touching the
+///   state, with `retry_after_s` = time until the bucket is full (at least 1 s), the moment
+///   the largest request that can pass (cost = `burst`) would pass. Callers should treat such a
+///   cost as a usage error rather than advise the client to retry.
+/// * **Degenerate limits** (a zero `limit`, `window_s` or `burst`; configuration validation
+///   rejects them) deny every request of non-zero cost, with `retry_after_s = max(window_s, 1)`.
+///   They never mean "unlimited".
+#[must_use]
+pub fn check(
+    state: Option<GcraState>,
+    limits: &Limits,
+    now_ms: u64,
+    cost: u64,
+) -> (Decision, Option<GcraState>) {
+    let Some(shape) = Shape::of(limits) else {
+        return (degenerate(limits, cost), None);
+    };
+    let now = u128::from(now_ms).saturating_mul(NS_PER_MS);
+    let tat = state.map_or(now, |s| u128::from(s.tat).max(now));
+    let used = tat.saturating_sub(now);
+    let need = u128::from(cost).saturating_mul(shape.t.get());
+    let after = used.saturating_add(need);
+    let new_tat = tat.saturating_add(need);
+    let conforming = after <= shape.cap;
+    let representable = u64::try_from(new_tat).ok();
+
+    if let (true, Some(new_tat)) = (conforming, representable) {
+        let decision = Decision {
+            allowed: true,
+            limit: shape.capacity(),
+            remaining: units(shape.cap.saturating_sub(after), shape.t),
+            reset_s: seconds_ceil(after),
+            retry_after_s: 0,
+        };
+        let persist = (cost > 0).then_some(GcraState { tat: new_tat });
+        return (decision, persist);
+    }
+
+    let reset_s = seconds_ceil(used);
+    let retry_after_s = if !conforming && need <= shape.cap {
+        // The bucket drains at 1 ns per ns: the request fits once `after` is down to `cap`.
+        // `after > cap` here, so this is at least one second.
+        seconds_ceil(after.saturating_sub(shape.cap))
+    } else {
+        // Never passable (cost above capacity) or not representable (clock past 2554).
+        reset_s.max(1)
+    };
+    let decision = Decision {
+        allowed: false,
+        limit: shape.capacity(),
+        remaining: units(shape.cap.saturating_sub(used), shape.t),
+        reset_s,
+        retry_after_s,
+    };
+    (decision, None)
+}
+
+/// The emission interval and depth of a policy, in nanoseconds.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// Emission interval `T`, at least 1 ns.
+    t: NonZeroU128,
+    /// Bucket depth `burst·T`, capped at [`HORIZON_NS`] (but never below `T`).
+    cap: u128,
+}
+
+impl Shape {
+    fn of(l: &Limits) -> Option<Shape> {
+        if l.burst == 0 || l.window_s == 0 {
+            return None;
+        }
+        let window_ns = u128::from(l.window_s).saturating_mul(NS_PER_S.get());
+        let t = window_ns.checked_div(u128::from(l.limit))?;
+        let t = NonZeroU128::new(t).unwrap_or(NonZeroU128::MIN);
+        let cap = u128::from(l.burst)
+            .saturating_mul(t.get())
+            .min(HORIZON_NS.max(t.get()));
+        Some(Shape { t, cap })
+    }
+
+    /// Whole units the full bucket holds: `burst`, unless the depth was capped.
+    fn capacity(&self) -> u64 {
+        units(self.cap, self.t)
+    }
+}
+
+fn degenerate(limits: &Limits, cost: u64) -> Decision {
+    let allowed = cost == 0;
+    Decision {
+        allowed,
+        limit: 0,
+        remaining: 0,
+        reset_s: 0,
+        retry_after_s: if allowed { 0 } else { limits.window_s.max(1) },
+    }
+}
+
+/// Whole emission intervals in `ns`, rounded down.
+fn units(ns: u128, t: NonZeroU128) -> u64 {
+    clamp_u64(ns / t)
+}
+
+/// Nanoseconds to whole seconds, rounded up.
+fn seconds_ceil(ns: u128) -> u64 {
+    let whole = ns / NS_PER_S;
+    let partial = u128::from(ns % NS_PER_S != 0);
+    clamp_u64(whole.saturating_add(partial))
+}
+
+fn clamp_u64(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// `tat` as a decimal string on the way out; a string or an integer on the way in.
+mod tat_text {
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(tat: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(tat)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(TatVisitor)
+    }
+
+    struct TatVisitor;
+
+    impl Visitor<'_> for TatVisitor {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative integer of nanoseconds, as a decimal string or a number")
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+            // What a JavaScript number holding a safe integer arrives as.
+            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
+                Ok(v as u64)
+            } else {
+                Err(E::invalid_value(de::Unexpected::Float(v), &self))
+            }
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(E::invalid_value(de::Unexpected::Str(v), &self));
+            }
+            v.parse()
+                .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+        }
+    }
+}
