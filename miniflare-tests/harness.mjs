@@ -51,7 +51,7 @@ export async function startUpstream(handler = echo, { port = 0, readBody = true 
     server,
     async close() {
       for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
+      if (server.listening) await new Promise((r) => server.close(r));
     },
   };
 }
@@ -77,9 +77,10 @@ export function config({ upstreams, routes, settings = {}, ...rest }) {
 
 /**
  * Starts the built worker with a CONFIG KV namespace holding `routes` (a document object or
- * raw text; omitted = empty KV, so the embedded routes.json serves).
+ * raw text; omitted = empty KV, so the embedded routes.json serves) and the RateLimiter
+ * Durable Object. `persist` keeps KV and Durable Object state in that folder across restarts.
  */
-export async function startGateway({ routes, bindings = {}, serviceBindings, durableObjects } = {}) {
+export async function startGateway({ routes, bindings = {}, serviceBindings, limiter = true, persist } = {}) {
   const mf = new Miniflare({
     modules: [
       { type: "ESModule", path: BUILD + "index.js" },
@@ -90,11 +91,16 @@ export async function startGateway({ routes, bindings = {}, serviceBindings, dur
     kvNamespaces: ["CONFIG"],
     bindings,
     serviceBindings,
-    durableObjects,
+    // The rate limiter's Durable Object, SQLite-backed as in wrangler.toml (omit it to test
+    // what happens when the counter store is unavailable).
+    durableObjects: limiter ? { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } } : {},
+    durableObjectsPersist: persist ? `${persist}/do` : undefined,
+    kvPersist: persist ? `${persist}/kv` : undefined,
   });
   const kv = await mf.getKVNamespace("CONFIG");
   if (routes !== undefined) await kv.put("routes", typeof routes === "string" ? routes : JSON.stringify(routes));
   const url = await mf.ready;
+  let closing;
   return {
     mf,
     kv,
@@ -113,7 +119,10 @@ export async function startGateway({ routes, bindings = {}, serviceBindings, dur
     async setRoutes(doc) {
       await kv.put("routes", typeof doc === "string" ? doc : JSON.stringify(doc));
     },
-    close: () => mf.dispose(),
+    close() {
+      closing ??= mf.dispose();
+      return closing;
+    },
   };
 }
 

@@ -26,9 +26,12 @@ pub enum GatewayError {
     InsufficientScope {
         missing: String,
     },
+    /// A rate limit refused the request. `headers` are the RateLimit-Policy and RateLimit
+    /// fields describing every policy of the route.
     RateLimited {
         policy: String,
         retry_after_s: u64,
+        headers: Vec<(&'static str, String)>,
     },
     RateLimitUnavailable {
         policy: String,
@@ -126,6 +129,7 @@ impl GatewayError {
             GatewayError::RateLimited {
                 policy,
                 retry_after_s,
+                ..
             } => {
                 format!("rate limit \"{policy}\" exceeded; retry after {retry_after_s} s")
             }
@@ -170,8 +174,14 @@ impl GatewayError {
                 ),
             )],
             GatewayError::AdminUnauthorized => vec![("www-authenticate", "Bearer".into())],
-            GatewayError::RateLimited { retry_after_s, .. } => {
-                vec![("retry-after", retry_after_s.to_string())]
+            GatewayError::RateLimited {
+                retry_after_s,
+                headers,
+                ..
+            } => {
+                let mut all = vec![("retry-after", retry_after_s.to_string())];
+                all.extend(headers.iter().cloned());
+                all
             }
             _ => Vec::new(),
         }

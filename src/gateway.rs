@@ -169,9 +169,6 @@ fn check_supported(config: &Config, errors: &mut Vec<ConfigError>) {
         })
     };
     for (i, route) in config.routes.iter().enumerate() {
-        if !route.rate_limits.is_empty() {
-            unsupported(format!("routes[{i}].rate_limits"), "rate limiting");
-        }
         if route.cache.is_some() {
             unsupported(format!("routes[{i}].cache"), "response caching");
         }

@@ -2,6 +2,10 @@
 // caps everything near 600 requests/s), beside a minimal JS proxy worker and a JS worker that
 // returns a constant, all in one workerd process, against one Node upstream. Prints
 // requests/s and latency per scenario and the ratios the project's targets are stated in.
+//
+// Environment: BENCH_ROUNDS (3), BENCH_DURATION_S (5), BENCH_CONNECTIONS (32),
+// BENCH_ONLY (a regular expression over scenario names), BENCH_HOLD=1 (start everything and
+// wait, for probing by hand), BENCH_INSPECTOR=host:port (workerd's inspector, for profiling).
 
 import { spawn, fork } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, copyFileSync } from "node:fs";
@@ -11,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { createRequire } from "node:module";
 import autocannon from "autocannon";
+import * as jose from "jose";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -20,19 +25,73 @@ const workerdBin = join(dirname(require.resolve("@cloudflare/workerd-linux-64/pa
 const DURATION_S = Number(process.env.BENCH_DURATION_S || 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 32);
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
 const UPSTREAM_PORT = 9310;
 const PORTS = { gateway: 9311, jsproxy: 9312, jsconst: 9313 };
 const upstreamUrl = `http://127.0.0.1:${UPSTREAM_PORT}`;
+const gatewayUrl = `http://127.0.0.1:${PORTS.gateway}`;
 
-/** The gateway's configuration for the benchmark, served to it through its KV binding. */
+// ---- tokens, minted by an independent library ------------------------------------------------
+
+const ISSUER = "https://id.bench.test/";
+const es = await jose.generateKeyPair("ES256", { extractable: true });
+const rs = await jose.generateKeyPair("RS256", { extractable: true, modulusLength: 2048 });
+const publicJwk = async (key, kid, alg) => ({ ...(await jose.exportJWK(key)), kid, alg });
+const mint = (key, kid, alg) =>
+  new jose.SignJWT({ sub: "bench-user", scope: "bench" })
+    .setProtectedHeader({ alg, kid })
+    .setIssuer(ISSUER)
+    .setAudience("bench")
+    .setExpirationTime("2h")
+    .sign(key);
+const tokens = { ES256: await mint(es.privateKey, "es", "ES256"), RS256: await mint(rs.privateKey, "rs", "RS256") };
+
+// ---- the gateway's configuration, served to it through its KV binding -----------------------
+
+const jwtScheme = async (alg, cache) => ({
+  type: "jwt",
+  issuer: ISSUER,
+  audiences: ["bench"],
+  algorithms: [alg],
+  keys: [alg === "ES256" ? await publicJwk(es.publicKey, "es", "ES256") : await publicJwk(rs.publicKey, "rs", "RS256")],
+  verified_cache_s: cache ? 60 : 0,
+});
+const huge = { limit: 1000000000, window_s: 1 };
+const ACCURACY = { limit: 200, window_s: 10 };
+const route = (id, extra = {}) => ({ id, path: `/${id}/{*rest}`, upstream: "bench", rewrite: "/users/{rest}", ...extra });
 const routes = {
   version: 1,
   settings: { reload_s: 3600 },
   upstreams: { bench: { targets: [{ url: upstreamUrl }], timeout_ms: 10000 } },
-  routes: [{ id: "pass", path: "/pass/{*rest}", upstream: "bench", rewrite: "/users/{rest}", auth: "none" }],
+  auth: {
+    es: await jwtScheme("ES256", true),
+    "es-nocache": await jwtScheme("ES256", false),
+    rs: await jwtScheme("RS256", true),
+    "rs-nocache": await jwtScheme("RS256", false),
+  },
+  rate_limits: {
+    "by-route": { key: "route", ...huge },
+    "by-ip": { key: "ip", ...huge },
+    everyone: { key: "global", ...huge },
+    accuracy: { key: "route", ...ACCURACY },
+  },
+  routes: [
+    route("pass", { auth: "none" }),
+    route("jwt-es", { auth: ["es"] }),
+    route("jwt-es-nocache", { auth: ["es-nocache"] }),
+    route("jwt-rs", { auth: ["rs"] }),
+    route("jwt-rs-nocache", { auth: ["rs-nocache"] }),
+    route("rl1", { auth: "none", rate_limits: ["by-route"] }),
+    route("rl3", { auth: "none", rate_limits: ["by-route", "by-ip", "everyone"] }),
+    route("jwt-rl", { auth: ["es"], rate_limits: ["by-route"] }),
+    route("accuracy", { auth: "none", rate_limits: ["accuracy"] }),
+  ],
 };
 
+// ---- workerd ---------------------------------------------------------------------------------
+
 const dir = mkdtempSync(join(tmpdir(), "gateway-bench-"));
+mkdirSync(join(dir, "do"));
 writeFileSync(join(dir, "routes.json"), JSON.stringify(routes));
 writeFileSync(
   join(dir, "kv.js"),
@@ -62,7 +121,10 @@ const config :Workerd.Config = (
       modules = [(name = "index.js", esModule = embed "index.js"),
                  (name = "index_bg.wasm", wasm = embed "index_bg.wasm")],
       compatibilityDate = "2026-07-01",
-      bindings = [(name = "CONFIG", kvNamespace = "kv")],
+      bindings = [(name = "CONFIG", kvNamespace = "kv"),
+                  (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiter")],
+      durableObjectNamespaces = [(className = "RateLimiter", uniqueKey = "gateway-rate-limiter", enableSql = true)],
+      durableObjectStorage = (localDisk = "do-storage"),
       globalOutbound = "loopback")),
     (name = "jsproxy", worker = (modules = [(name = "jsproxy.js", esModule = embed "jsproxy.js")],
       compatibilityDate = "2026-07-01", globalOutbound = "loopback")),
@@ -70,6 +132,7 @@ const config :Workerd.Config = (
       compatibilityDate = "2026-07-01")),
     (name = "kv", worker = (modules = [(name = "kv.js", esModule = embed "kv.js")],
       compatibilityDate = "2026-07-01", bindings = [(name = "ROUTES", text = embed "routes.json")])),
+    (name = "do-storage", disk = (path = "${join(dir, "do")}", writable = true)),
     (name = "loopback", network = (allow = ["local", "private"])),
   ],
   sockets = [
@@ -101,9 +164,11 @@ async function waitFor(url) {
   throw new Error(`${url} did not come up`);
 }
 
-function load(url, seconds) {
+function load(url, seconds, headers = {}) {
   return new Promise((resolve, reject) => {
-    autocannon({ url, connections: CONNECTIONS, duration: seconds, pipelining: 1 }, (err, res) => (err ? reject(err) : resolve(res)));
+    autocannon({ url, connections: CONNECTIONS, duration: seconds, pipelining: 1, headers }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    );
   });
 }
 
@@ -115,16 +180,16 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  */
 async function measureAll(scenarios) {
   for (const s of scenarios) {
-    const probe = await fetch(s.url, s.init);
+    const probe = await fetch(s.url, { headers: s.headers });
     const text = await probe.text();
     if (!s.check(probe, text)) throw new Error(`${s.name}: unexpected answer ${probe.status} ${text.slice(0, 300)}`);
-    await load(s.url, 2); // warm-up: JIT, connection pools, isolate start
+    await load(s.url, 2, s.headers); // warm-up: JIT, connection pools, isolate start, objects
     s.samples = [];
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of scenarios) {
-      const r = await load(s.url, DURATION_S);
-      if (!s.allowNon2xx && (r.non2xx || r.errors)) throw new Error(`${s.name}: ${r.non2xx} non-2xx answers, ${r.errors} errors under load`);
+      const r = await load(s.url, DURATION_S, s.headers);
+      if (r.non2xx || r.errors) throw new Error(`${s.name}: ${r.non2xx} non-2xx answers, ${r.errors} errors under load`);
       s.samples.push({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 });
     }
   }
@@ -136,10 +201,32 @@ async function measureAll(scenarios) {
       p99_ms: median(s.samples.map((x) => x.p99)),
       rounds: s.samples.map((x) => Math.round(x.rps)),
     };
-    console.log(`  ${row.name.padEnd(34)} ${row.rps.toFixed(0).padStart(7)} req/s   p50 ${String(row.p50_ms).padStart(4)} ms   p99 ${String(row.p99_ms).padStart(4)} ms   rounds ${row.rounds.join(" ")}`);
+    console.log(
+      `  ${row.name.padEnd(40)} ${row.rps.toFixed(0).padStart(7)} req/s   p50 ${String(row.p50_ms).padStart(4)} ms   p99 ${String(row.p99_ms).padStart(4)} ms   rounds ${row.rounds.join(" ")}`,
+    );
     return row;
   });
 }
+
+/**
+ * Drives a limited route (ACCURACY: 200 per 10 s, burst 200) at full speed and compares the
+ * requests it let through with the most GCRA allows over the elapsed time.
+ */
+async function accuracy() {
+  const started = Date.now();
+  const r = await load(`${gatewayUrl}/accuracy/42`, DURATION_S);
+  const elapsed_s = (Date.now() - started) / 1000;
+  const allowed = r["2xx"];
+  const interval_s = ACCURACY.window_s / ACCURACY.limit;
+  const most = ACCURACY.limit + Math.floor(elapsed_s / interval_s);
+  const least = ACCURACY.limit + Math.floor((elapsed_s - 0.5) / interval_s);
+  console.log(
+    `  accuracy: ${r.requests.total} requests in ${elapsed_s.toFixed(2)} s against ${ACCURACY.limit} per ${ACCURACY.window_s} s: ${allowed} allowed, ${r.non2xx} refused; GCRA allows at most ${most} (${least}+ once the client's clock is allowed 0.5 s of slack)`,
+  );
+  return { requests: r.requests.total, allowed, refused: r.non2xx, elapsed_s, most_allowed: most };
+}
+
+// ---- run -------------------------------------------------------------------------------------
 
 const upstream = fork(join(here, "upstream.mjs"), [String(UPSTREAM_PORT)], { stdio: "inherit" });
 children.push(upstream);
@@ -150,29 +237,49 @@ children.push(workerd);
 await waitFor(`http://127.0.0.1:${PORTS.jsconst}/`);
 
 if (process.env.BENCH_HOLD) {
-  // Keep the servers up for probing by hand (profiling, one-off scenarios).
   console.log(`holding: upstream ${upstreamUrl}, gateway :${PORTS.gateway}, JS proxy :${PORTS.jsproxy}, JS constant :${PORTS.jsconst}`);
+  console.log(`tokens: ES256 ${tokens.ES256}\n        RS256 ${tokens.RS256}`);
   await new Promise(() => {});
 }
 
 const wasm = readFileSync(join(build, "index_bg.wasm"));
-console.log(`wasm module: ${(wasm.length / 1024).toFixed(0)} KiB raw, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzip`);
+const wasmKiB = { raw: wasm.length / 1024, gzip: gzipSync(wasm, { level: 9 }).length / 1024 };
+console.log(`wasm module: ${wasmKiB.raw.toFixed(0)} KiB raw, ${wasmKiB.gzip.toFixed(0)} KiB gzip (target <= 512 KiB gzip)`);
 console.log(`load: autocannon, ${CONNECTIONS} connections; each scenario ${ROUNDS} x ${DURATION_S} s, interleaved, after a 2 s warm-up; medians\n`);
 
 const isUser = (r, t) => r.status === 200 && t.includes("benchmark user");
-const rows = await measureAll([
-  { name: "upstream direct", url: `${upstreamUrl}/users/42`, check: isUser },
-  { name: "JS worker returning a constant", url: `http://127.0.0.1:${PORTS.jsconst}/`, check: isUser },
-  { name: "JS proxy worker", url: `http://127.0.0.1:${PORTS.jsproxy}/pass/42`, check: isUser },
-  { name: "gateway: pass-through route", url: `http://127.0.0.1:${PORTS.gateway}/pass/42`, check: isUser },
-]);
+const bearer = (alg) => ({ authorization: `Bearer ${tokens[alg]}` });
+const all = [
+  { name: "upstream direct", url: `${upstreamUrl}/users/42` },
+  { name: "JS worker returning a constant", url: `http://127.0.0.1:${PORTS.jsconst}/` },
+  { name: "JS proxy worker", url: `http://127.0.0.1:${PORTS.jsproxy}/pass/42` },
+  { name: "gateway: pass-through", url: `${gatewayUrl}/pass/42` },
+  { name: "gateway: JWT ES256", url: `${gatewayUrl}/jwt-es/42`, headers: bearer("ES256") },
+  { name: "gateway: JWT ES256, no token cache", url: `${gatewayUrl}/jwt-es-nocache/42`, headers: bearer("ES256") },
+  { name: "gateway: JWT RS256", url: `${gatewayUrl}/jwt-rs/42`, headers: bearer("RS256") },
+  { name: "gateway: JWT RS256, no token cache", url: `${gatewayUrl}/jwt-rs-nocache/42`, headers: bearer("RS256") },
+  { name: "gateway: 1 rate limit", url: `${gatewayUrl}/rl1/42` },
+  { name: "gateway: 3 rate limits", url: `${gatewayUrl}/rl3/42` },
+  { name: "gateway: JWT ES256 + 1 rate limit", url: `${gatewayUrl}/jwt-rl/42`, headers: bearer("ES256") },
+].map((s) => ({ check: isUser, ...s }));
+const scenarios = all.filter((s) => !ONLY || ONLY.test(s.name));
+const rows = await measureAll(scenarios);
+const limits = !ONLY || ONLY.test("accuracy") ? await accuracy() : null;
 
 const by = Object.fromEntries(rows.map((r) => [r.name, r]));
-const ratio = (a, b) => (by[a].rps / by[b].rps).toFixed(2);
+const ratioLine = (a, b, note = "") => {
+  if (by[a] && by[b]) console.log(`  ${a} / ${b}: ${(by[a].rps / by[b].rps).toFixed(2)}x${note}`);
+};
 console.log("\nratios (same run):");
-console.log(`  gateway pass-through / JS proxy worker: ${ratio("gateway: pass-through route", "JS proxy worker")}x  (target >= 0.9)`);
-console.log(`  gateway pass-through / upstream direct:  ${ratio("gateway: pass-through route", "upstream direct")}x`);
+ratioLine("gateway: pass-through", "JS proxy worker", "  (target >= 0.9)");
+ratioLine("gateway: pass-through", "upstream direct");
+for (const name of Object.keys(by).filter((n) => n.startsWith("gateway: ") && n !== "gateway: pass-through")) {
+  ratioLine(name, "gateway: pass-through", name.includes("JWT ES256 + 1 rate limit") ? "  (target >= 0.8, i.e. <= 25% cost)" : "");
+}
 mkdirSync(join(root, "bench-results"), { recursive: true });
-writeFileSync(join(root, "bench-results", "latest.json"), JSON.stringify({ at: new Date().toISOString(), rows }, null, 2));
+writeFileSync(
+  join(root, "bench-results", "latest.json"),
+  JSON.stringify({ at: new Date().toISOString(), wasm_kib: wasmKiB, rows, accuracy: limits }, null, 2),
+);
 cleanup();
 process.exit(0);

@@ -18,7 +18,6 @@ use worker::wasm_bindgen_futures::JsFuture;
 
 /// Who the request is, once authenticated.
 #[derive(Default)]
-#[allow(dead_code)] // consumer and claims are read by the rate-limiting stage
 pub struct Identity {
     /// JWT `sub` or the API key's consumer: what `consumer` rate limits and per-consumer
     /// caching key on.
@@ -219,19 +218,19 @@ async fn verify_jwt(
     token: &str,
 ) -> Result<Rc<VerifiedToken>, GatewayError> {
     let now_s = (x.now_ms / 1000.0) as i64;
-    // Entries of another configuration version (other issuer, audiences or keys) never match.
-    let cache_scope = format!("{}/{scheme_name}", x.live.gateway.digest);
-    let scheme_name = cache_scope.as_str();
+    // Cached tokens and keys are scoped to the scheme in this configuration version: entries
+    // of another version (other issuer, audiences or keys) never match.
+    let scope = format!("{}/{scheme_name}", x.live.gateway.digest);
     if scheme.verified_cache_s > 0 {
-        if let Some(hit) = TOKENS.with(|c| c.borrow_mut().get(scheme_name, token, now_s)) {
+        if let Some(hit) = TOKENS.with(|c| c.borrow_mut().get(&scope, token, now_s)) {
             return Ok(hit);
         }
     }
-    let keys = keys_for(x, scheme, false).await?;
+    let keys = keys_for(x, &scope, scheme, false).await?;
     let verified = match jwt::verify(token, scheme, &keys, now_s) {
         Err(e) if e.is_unknown_key() && scheme.jwks_url.is_some() => {
             // The identity provider may have rotated its keys: look again, within limits.
-            let keys = keys_for(x, scheme, true).await?;
+            let keys = keys_for(x, &scope, scheme, true).await?;
             jwt::verify(token, scheme, &keys, now_s)
         }
         other => other,
@@ -241,7 +240,7 @@ async fn verify_jwt(
     if scheme.verified_cache_s > 0 {
         TOKENS.with(|c| {
             c.borrow_mut().insert(
-                scheme_name,
+                &scope,
                 token,
                 verified.clone(),
                 now_s,
@@ -255,10 +254,11 @@ async fn verify_jwt(
 /// Every key the scheme may verify with: inline keys, the HMAC secret, and the JWKS.
 async fn keys_for(
     x: &Exchange<'_>,
+    scope: &str,
     scheme: &JwtScheme,
     force_refresh: bool,
 ) -> Result<Rc<Vec<VerifyingKey>>, GatewayError> {
-    let mut keys = static_keys(x, scheme);
+    let mut keys = static_keys(x, scope, scheme);
     if let Some(url) = &scheme.jwks_url {
         match jwks_keys(url, scheme, x.now_ms, force_refresh).await {
             Ok(fetched) => {
@@ -283,13 +283,10 @@ async fn keys_for(
     Ok(keys)
 }
 
-/// Inline keys and the HMAC secret, prepared once per isolate and configuration.
-fn static_keys(x: &Exchange<'_>, scheme: &JwtScheme) -> Rc<Vec<VerifyingKey>> {
-    let cache_key = format!(
-        "{}\n{:?}\n{:?}",
-        x.live.gateway.digest, scheme.issuer, scheme.secret
-    );
-    if let Some(hit) = STATIC_KEYS.with(|c| c.borrow().get(&cache_key).cloned()) {
+/// Inline keys and the HMAC secret, prepared once per isolate, scheme and configuration
+/// version (`scope`).
+fn static_keys(x: &Exchange<'_>, scope: &str, scheme: &JwtScheme) -> Rc<Vec<VerifyingKey>> {
+    if let Some(hit) = STATIC_KEYS.with(|c| c.borrow().get(scope).cloned()) {
         return hit;
     }
     let mut keys = jwk::keys_from_values(&scheme.keys, &scheme.algorithms);
@@ -311,7 +308,7 @@ fn static_keys(x: &Exchange<'_>, scheme: &JwtScheme) -> Rc<Vec<VerifyingKey>> {
         if c.len() > 64 {
             c.clear();
         }
-        c.insert(cache_key, keys.clone());
+        c.insert(scope.to_owned(), keys.clone());
     });
     keys
 }

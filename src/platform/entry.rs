@@ -6,7 +6,7 @@
 //! as one future.
 
 use super::isolate::{self, Live};
-use super::{admin, auth, glue, respond, upstream, Exchange};
+use super::{admin, auth, glue, ratelimit, respond, upstream, Exchange};
 use crate::error::GatewayError;
 use crate::forward::{split_url, Destination, Inbound, Routed, Trace};
 use std::rc::Rc;
@@ -118,7 +118,7 @@ fn start(request: web_sys::Request, env: Env, live: Rc<Live>, now_ms: f64) -> js
                 trace: &trace,
                 now_ms,
             };
-            return upstream::forward(&x, routed, "").unwrap_or_else(|e| fail(e, &trace));
+            return upstream::forward(&x, routed, "", "").unwrap_or_else(|e| fail(e, &trace));
         }
     }
     let live = live.clone();
@@ -157,11 +157,12 @@ async fn serve(
     };
     let route = x.live.gateway.route(routed.route);
     let identity = auth::authenticate(x, route).await?;
+    let rate_headers = ratelimit::enforce(x, route, identity.as_ref()).await?;
     let forward = identity
         .as_ref()
         .map(|i| glue::pairs(&i.forward))
         .unwrap_or_default();
-    let promise = upstream::forward(x, &routed, &forward)?;
+    let promise = upstream::forward(x, &routed, &forward, &rate_headers)?;
     wasm_bindgen_futures::JsFuture::from(promise)
         .await
         .map(|v| v.unchecked_into())

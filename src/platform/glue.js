@@ -121,12 +121,13 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
  * `targets`: "\n"-joined "index\tbinding\turl" entries, tried in order while an attempt fails
  *   (connection error, timeout, 502-504) and attempts remain; a request with a body gets one
  *   attempt, since its stream cannot be replayed.
- * `values`: "\r"-joined extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet.
+ * `values`: "\r"-joined extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet
+ *   (request headers from earlier stages), responseSet (response headers from earlier stages).
  * `limit` >= 0 bounds a body sent without Content-Length.
  */
 export function proxy(request, env, table, routeIndex, upstreamIndex, targets, values, timeoutMs, limit) {
   const route = table.routes[routeIndex];
-  const [extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet] = values.split("\r");
+  const [extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet, responseSet] = values.split("\r");
   const method = request.method;
   const headers = new Headers(request.headers);
   applyEdits(headers, request.headers, route.request);
@@ -153,7 +154,9 @@ export function proxy(request, env, table, routeIndex, upstreamIndex, targets, v
           response.body?.cancel();
           return attempt(i + 1);
         }
-        return relay(response, table, route.response, requestId);
+        const out = relay(response, table, route.response, requestId);
+        if (responseSet && out !== response) applyList(out.headers, "", responseSet);
+        return out;
       },
       (tag) => {
         if (tag === "too_large") return table.fail(tag, requestId);
@@ -212,4 +215,58 @@ export function cached_document(url) {
 export function store_document(url, body, ttlSeconds) {
   const response = new Response(body, { headers: { "cache-control": `max-age=${ttlSeconds}`, "content-type": "application/json" } });
   return caches.default.put(url, response).catch(() => undefined);
+}
+
+/**
+ * Asks one rate-limit bucket per entry of `requests` ("\n"-joined "name\tbody") to take its
+ * cost, all at once, each bounded by `timeoutMs`. Resolves to one line per entry, in order:
+ * "ok\t<decision JSON>" or "err\t<reason>". Never rejects: a failing store is the caller's
+ * policy decision.
+ */
+export function take_tokens(env, binding, requests, timeoutMs) {
+  const namespace = env[binding];
+  const take = (entry) => {
+    const tab = entry.indexOf("\t");
+    try {
+      const stub = namespace.get(namespace.idFromName(entry.slice(0, tab)));
+      return stub
+        .fetch("https://rate-limiter/take", { method: "POST", body: entry.slice(tab + 1), signal: AbortSignal.timeout(timeoutMs) })
+        .then(
+          (response) => (response.ok ? response.text().then((text) => "ok\t" + text) : "err\tstatus " + response.status),
+          (error) => "err\t" + String(error && error.message ? error.message : error),
+        );
+    } catch (error) {
+      return Promise.resolve("err\t" + String(error && error.message ? error.message : error));
+    }
+  };
+  return Promise.all(requests.split("\n").map(take)).then((lines) => lines.join("\n"));
+}
+
+const pendingWrites = new WeakMap();
+
+/**
+ * Writes a Durable Object's state, coalescing a burst of updates into one write per
+ * `PERSIST_DELAY_MS`: decisions are answered from memory at once and the latest state reaches
+ * storage within that delay. An object idles for seconds before it is evicted, so eviction
+ * never loses state; only a crash of the object's host inside the delay can lose the last
+ * updates.
+ */
+const PERSIST_DELAY_MS = 50;
+export function persist(storage, key, value) {
+  let pending = pendingWrites.get(storage);
+  if (pending) {
+    pending.value = value;
+    return;
+  }
+  pending = { value };
+  pendingWrites.set(storage, pending);
+  setTimeout(() => {
+    pendingWrites.delete(storage);
+    storage.put(key, pending.value);
+  }, PERSIST_DELAY_MS);
+}
+
+/** Schedules the object's alarm, on the same terms as `persist`. */
+export function schedule_alarm(storage, atMs) {
+  storage.setAlarm(atMs, { allowUnconfirmed: true });
 }

@@ -30,6 +30,14 @@ extern "C" {
     pub fn read_request(request: &web_sys::Request, table: &JsValue) -> String;
 
     pub fn fetch_document(url: &str, timeout_ms: f64) -> js_sys::Promise;
+    pub fn persist(storage: &worker::worker_sys::DurableObjectStorage, key: &str, value: &str);
+    pub fn schedule_alarm(storage: &worker::worker_sys::DurableObjectStorage, at_ms: f64);
+    pub fn take_tokens(
+        env: &Env,
+        binding: &str,
+        requests: &str,
+        timeout_ms: f64,
+    ) -> js_sys::Promise;
     pub fn cached_document(url: &str) -> js_sys::Promise;
     pub fn store_document(url: &str, body: &str, ttl_seconds: f64) -> js_sys::Promise;
 }

@@ -7,6 +7,8 @@ mod entry;
 mod glue;
 mod isolate;
 mod keys;
+mod limiter;
+mod ratelimit;
 mod respond;
 mod upstream;
 

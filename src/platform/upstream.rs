@@ -31,12 +31,13 @@ pub fn failure(tag: &str, max_body_bytes: u64) -> GatewayError {
 }
 
 /// Starts the exchange with the upstream; the promise resolves to the client's response.
-/// `extra_set` carries request headers decided by earlier stages (verified identity),
-/// newline-joined name/value pairs.
+/// `extra_set` and `response_set` carry request and response headers decided by earlier
+/// stages (verified identity, rate-limit state), newline-joined name/value pairs.
 pub fn forward(
     x: &Exchange<'_>,
     routed: &Routed,
     extra_set: &str,
+    response_set: &str,
 ) -> Result<js_sys::Promise, GatewayError> {
     let gateway = &x.live.gateway;
     let upstream_index = gateway.route(routed.route).upstream;
@@ -69,6 +70,7 @@ pub fn forward(
             &x.trace.request_id,
             &x.trace.traceparent,
             extra_set,
+            response_set,
         ],
         '\r',
     );

@@ -1,0 +1,111 @@
+//! The `RateLimiter` Durable Object: the single owner of one rate-limit bucket.
+//!
+//! One object per policy and key (`idFromName`), so every decision about a bucket is made by
+//! one single-threaded owner, in order: exact under any concurrency, across every isolate and
+//! location. The arithmetic (GCRA) is `crate::ratelimit::check`; the object keeps its state in
+//! memory and in its SQLite-backed storage, so a restart or eviction does not hand out a fresh
+//! quota. The object's own clock is the only clock a bucket ever sees.
+
+use super::glue;
+use crate::ratelimit::{check, GcraState, Limits};
+use serde::Deserialize;
+use std::cell::{Cell, RefCell};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+const STATE_KEY: &str = "gcra";
+/// Idle buckets are cleaned up, but not more often than this per object: a busy bucket that
+/// is full again within microseconds (a huge limit) must not cost an alarm per request.
+const CLEANUP_AFTER_MS: f64 = 60_000.0;
+
+/// What the gateway asks of a bucket: take `cost` units under these limits.
+#[derive(Deserialize)]
+struct Take {
+    limit: u64,
+    window_s: u64,
+    burst: u64,
+    cost: u64,
+}
+
+#[durable_object]
+pub struct RateLimiter {
+    state: State,
+    bucket: RefCell<Option<GcraState>>,
+    loaded: Cell<bool>,
+    alarm_pending: Cell<bool>,
+}
+
+impl RateLimiter {
+    /// Loads the persisted state once per object lifetime. Storage reads close the input
+    /// gate, so no other request of this bucket runs in between.
+    async fn load(&self) -> Result<()> {
+        if !self.loaded.get() {
+            let stored: Option<String> = self.state.storage().get(STATE_KEY).await?;
+            *self.bucket.borrow_mut() = stored.and_then(|s| serde_json::from_str(&s).ok());
+            self.alarm_pending
+                .set(self.state.storage().get_alarm().await?.is_some());
+            self.loaded.set(true);
+        }
+        Ok(())
+    }
+
+    /// Once the bucket is full again its state says nothing a fresh bucket would not: an alarm
+    /// then deletes it, so idle buckets cost no storage.
+    fn schedule_cleanup(&self, state: &GcraState, now_ms: f64) {
+        if !self.alarm_pending.get() {
+            let full_at_ms = (state.tat / 1_000_000) as f64 + 1.0;
+            let at = full_at_ms.max(now_ms + CLEANUP_AFTER_MS);
+            glue::schedule_alarm(self.state.storage().as_raw(), at);
+            self.alarm_pending.set(true);
+        }
+    }
+}
+
+impl DurableObject for RateLimiter {
+    fn new(state: State, _env: Env) -> Self {
+        RateLimiter {
+            state,
+            bucket: RefCell::new(None),
+            loaded: Cell::new(false),
+            alarm_pending: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let take: Take = match req.text().await.map(|t| serde_json::from_str(&t)) {
+            Ok(Ok(t)) => t,
+            _ => return Response::error("expected {limit, window_s, burst, cost}", 400),
+        };
+        self.load().await?;
+        let now_ms = worker::js_sys::Date::now() as u64;
+        let limits = Limits {
+            limit: take.limit,
+            window_s: take.window_s,
+            burst: take.burst,
+        };
+        let current = *self.bucket.borrow();
+        let (decision, next) = check(current, &limits, now_ms, take.cost);
+        if let Some(next) = next {
+            *self.bucket.borrow_mut() = Some(next);
+            let text = serde_json::to_string(&next)?;
+            glue::persist(self.state.storage().as_raw(), STATE_KEY, &text);
+            self.schedule_cleanup(&next, now_ms as f64);
+        }
+        Response::from_json(&decision)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.load().await?;
+        self.alarm_pending.set(false);
+        let now_ms = worker::js_sys::Date::now();
+        let now_ns = (now_ms as u64).saturating_mul(1_000_000);
+        let current = *self.bucket.borrow();
+        match current {
+            Some(state) if state.tat > now_ns => self.schedule_cleanup(&state, now_ms),
+            _ => {
+                self.state.storage().delete_all().await?;
+                *self.bucket.borrow_mut() = None;
+            }
+        }
+        Response::empty()
+    }
+}
