@@ -1,7 +1,7 @@
 //! A compiled configuration: the validated document plus everything derived from it once
 //! (router, per-route header plans, digest), so requests do no per-request set-up.
 
-use crate::config::{ApiKeySource, AuthKind, Config, ConfigError, ConfigErrors, Route, RouteAuth};
+use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, Route, RouteAuth};
 use crate::forward::HeaderEdits;
 use crate::headers::HOP_BY_HOP;
 use crate::router::Router;
@@ -46,11 +46,6 @@ impl Gateway {
     pub fn compile(text: &str) -> Result<Gateway, ConfigErrors> {
         let config = Config::from_json(text)?;
         let router = Router::build(&config).map_err(ConfigErrors)?;
-        let mut unsupported = Vec::new();
-        check_supported(&config, &mut unsupported);
-        if !unsupported.is_empty() {
-            return Err(ConfigErrors(unsupported));
-        }
         let identity: Vec<String> = config
             .auth
             .iter()
@@ -97,14 +92,20 @@ impl Gateway {
                             },
                             AuthKind::Jwt(_) => None,
                         });
-                let mut request: Vec<String> = HOP_BY_HOP
-                    .iter()
-                    .chain(CLIENT_FORWARDING_HEADERS.iter())
-                    .map(|h| (*h).to_owned())
-                    .chain(identity.iter().cloned())
-                    .chain(route.request_headers.remove.iter().cloned())
-                    .chain(api_key_headers)
-                    .collect();
+                let mut request: Vec<String> =
+                    HOP_BY_HOP
+                        .iter()
+                        .chain(CLIENT_FORWARDING_HEADERS.iter())
+                        .map(|h| (*h).to_owned())
+                        .chain(identity.iter().cloned())
+                        .chain(route.request_headers.remove.iter().cloned())
+                        .chain(api_key_headers)
+                        // On a cached route, headers that could change the upstream's answer
+                        // without changing the cache key never reach the upstream.
+                        .chain(route.cache.iter().flat_map(|_| {
+                            crate::cache::entry::UNKEYED_OVERRIDES.map(str::to_owned)
+                        }))
+                        .collect();
                 request.sort();
                 request.dedup();
                 let mut response: Vec<String> = HOP_BY_HOP
@@ -156,21 +157,5 @@ impl Gateway {
     /// The route's static header edits.
     pub fn route_edits(&self, route: usize) -> &RouteEdits {
         &self.route_edits[route]
-    }
-}
-
-/// Features the contract names that this build does not implement yet: using them is an error,
-/// so configuration is never silently ignored.
-fn check_supported(config: &Config, errors: &mut Vec<ConfigError>) {
-    let mut unsupported = |path: String, what: &str| {
-        errors.push(ConfigError {
-            path,
-            message: format!("{what} is not supported yet by this gateway version"),
-        })
-    };
-    for (i, route) in config.routes.iter().enumerate() {
-        if route.cache.is_some() {
-            unsupported(format!("routes[{i}].cache"), "response caching");
-        }
     }
 }

@@ -2647,26 +2647,11 @@ fn one_broken_declaration_does_not_cascade_into_its_users() {
 // ---- not supported yet (delete this test when the features land) -----------------------------
 
 #[test]
-fn unsupported_features_are_refused_until_implemented() {
+fn the_contract_example_compiles_with_every_feature() {
     compiles(&declared_route(json!({ "auth": ["users-jwt"] })));
     compiles(&declared_route(json!({ "rate_limits": ["per-ip"] })));
-    let cached = cache(json!({}));
-    accepts(&cached);
-    let e = compile_errors(&cached);
-    assert!(
-        e.iter().any(|(p, m)| p == "routes[0].cache"
-            && m.contains("response caching")
-            && m.contains("not supported yet")),
-        "cache: {}",
-        show(&e)
-    );
-    let e = compile_errors(CONTRACT_EXAMPLE);
-    assert_eq!(
-        e.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
-        ["routes[0].cache"],
-        "{}",
-        show(&e)
-    );
+    compiles(&cache(json!({})));
+    compiles(CONTRACT_EXAMPLE);
 }
 
 // ---- known bugs -------------------------------------------------------------------------------

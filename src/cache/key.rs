@@ -101,8 +101,9 @@ pub fn cache_key_url(input: &CacheKeyInput) -> String {
     )
 }
 
-/// The query's parameters as (name, value) pairs, `%xx` hex upper-cased, sorted by name then
-/// value (`None`, no `=`, sorts before any value). Empty parameters (`a=1&&b=2`) are kept.
+/// The query's parameters as (name, value) pairs, `%xx` hex upper-cased, sorted by name only:
+/// repeated parameters keep their order, because upstreams may read them as an ordered list
+/// (`a=2&a=1` is not `a=1&a=2`). Empty parameters (`a=1&&b=2`) are kept.
 pub fn normalised_query(query: Option<&str>) -> Vec<(String, Option<String>)> {
     let query = match query {
         None | Some("") => return Vec::new(),
@@ -115,7 +116,7 @@ pub fn normalised_query(query: Option<&str>) -> Vec<(String, Option<String>)> {
             None => (upper_percent_hex(p), None),
         })
         .collect();
-    params.sort();
+    params.sort_by(|a, b| a.0.cmp(&b.0));
     params
 }
 

@@ -55,6 +55,7 @@
 pub mod conditional;
 pub mod control;
 pub mod date;
+pub mod entry;
 pub mod freshness;
 pub mod key;
 pub mod rules;

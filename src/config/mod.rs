@@ -3,11 +3,13 @@
 //! The whole contract is checked here, once, before a document is used: every error names its
 //! JSON path, unknown fields are errors, and cross-references are resolved to indices.
 
+mod edit;
 mod json;
 mod model;
 mod parse;
 mod reader;
 
+pub use edit::bump_cache_generation;
 pub use json::Json;
 pub use model::*;
 

@@ -43,7 +43,7 @@ pub async fn handle(x: &Exchange<'_>, rest: &str) -> Result<web_sys::Response, G
             _ => Err(GatewayError::MethodNotAllowed(MethodSet(0b11))),
         };
     }
-    let known = rest == "/keys" || rest.starts_with("/keys/");
+    let known = rest == "/keys" || rest.starts_with("/keys/") || rest.starts_with("/cache/");
     if !known {
         return Err(GatewayError::NotFound);
     }
@@ -56,6 +56,14 @@ pub async fn handle(x: &Exchange<'_>, rest: &str) -> Result<web_sys::Response, G
         (_, "/keys") => Err(GatewayError::MethodNotAllowed(MethodSet::from_names(&[
             "GET", "POST",
         ]))),
+        ("POST", "/cache/purge") => purge(x).await,
+        ("POST", "/cache/generation") => bump_generation(x).await,
+        (_, "/cache/purge" | "/cache/generation") => {
+            Err(GatewayError::MethodNotAllowed(MethodSet::from_names(&[
+                "POST",
+            ])))
+        }
+        (_, r) if r.starts_with("/cache/") => Err(GatewayError::NotFound),
         ("DELETE", id) => keys::revoke(x, id.trim_start_matches("/keys/")).await,
         _ => Err(GatewayError::MethodNotAllowed(MethodSet::from_names(&[
             "DELETE",
@@ -88,4 +96,68 @@ fn health(live: &Live, admin: bool) -> web_sys::Response {
         "last_reload_error": last_error,
     });
     respond::json(200, &body, &[])
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeRequest {
+    url: String,
+}
+
+/// `POST …/cache/purge {"url": "https://api.example.com/v1/users/42?x=1"}`: removes that URL's
+/// entries from this location's cache.
+async fn purge(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
+    let body = keys::read_json_body(x).await?;
+    let request: PurgeRequest = serde_json::from_str(&body)
+        .map_err(|_| GatewayError::BadRequest("expected {\"url\": \"https://host/path?query\"}"))?;
+    let Some((scheme, host, path, query)) = crate::forward::split_url(&request.url) else {
+        return Err(GatewayError::BadRequest(
+            "url must be absolute: https://host/path",
+        ));
+    };
+    let inbound = crate::forward::Inbound {
+        method: "GET",
+        scheme,
+        host,
+        path,
+        query,
+        ..crate::forward::Inbound::default()
+    };
+    let routed = match x.live.gateway.destination(&inbound)? {
+        crate::forward::Destination::Route(routed) => routed,
+        crate::forward::Destination::Admin { .. } => return Err(GatewayError::NotFound),
+    };
+    let route = x.live.gateway.route(routed.route);
+    let Some(spec) = &route.cache else {
+        return Err(GatewayError::BadRequest("that URL's route is not cached"));
+    };
+    super::cache::purge(x, host, &routed, route, spec).await;
+    let body =
+        serde_json::json!({ "purged": request.url, "route": route.id, "scope": "this location" });
+    Ok(respond::json(200, &body, &[]))
+}
+
+/// `POST …/cache/generation`: raises `settings.cache_generation` in the KV document, which
+/// invalidates every cached entry in every location once the document has propagated.
+async fn bump_generation(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
+    let internal = |what: &str, e: String| GatewayError::Internal {
+        cause: format!("{what}: {e}"),
+    };
+    let (text, generation) = crate::config::bump_cache_generation(&x.live.text)
+        .map_err(|e| internal("editing the configuration", e))?;
+    crate::gateway::Gateway::compile(&text)
+        .map_err(|e| internal("the edited configuration is invalid", e.to_string()))?;
+    x.env
+        .kv(isolate::CONFIG_BINDING)
+        .map_err(|e| internal("KV binding", e.to_string()))?
+        .put(isolate::CONFIG_KEY, text)
+        .map_err(|e| internal("writing the configuration", e.to_string()))?
+        .execute()
+        .await
+        .map_err(|e| internal("writing the configuration", e.to_string()))?;
+    let body = serde_json::json!({
+        "cache_generation": generation,
+        "note": "every isolate applies it at its next reload; KV takes up to about 60 s to reach every location",
+    });
+    Ok(respond::json(200, &body, &[]))
 }

@@ -6,7 +6,8 @@
 //! as one future.
 
 use super::isolate::{self, Live};
-use super::{admin, auth, glue, ratelimit, respond, upstream, Exchange};
+use super::upstream::StageEdits;
+use super::{admin, auth, cache, glue, ratelimit, respond, upstream, Exchange};
 use crate::error::GatewayError;
 use crate::forward::{split_url, Destination, Inbound, Routed, Trace};
 use std::rc::Rc;
@@ -15,14 +16,15 @@ use worker::{js_sys, wasm_bindgen_futures, web_sys, worker_sys, Env};
 
 /// The Worker's fetch handler.
 #[wasm_bindgen(js_name = fetch)]
-pub fn fetch(request: web_sys::Request, env: Env, _ctx: worker_sys::Context) -> js_sys::Promise {
+pub fn fetch(request: web_sys::Request, env: Env, ctx: worker_sys::Context) -> js_sys::Promise {
     let now_ms = js_sys::Date::now();
     match isolate::ready(now_ms) {
-        Some(live) => start(request, env, live, now_ms),
+        Some(live) => start(request, env, ctx, live, now_ms),
         None => wasm_bindgen_futures::future_to_promise(async move {
             match isolate::current(&env, now_ms).await {
                 Ok(live) => {
-                    wasm_bindgen_futures::JsFuture::from(start(request, env, live, now_ms)).await
+                    wasm_bindgen_futures::JsFuture::from(start(request, env, ctx, live, now_ms))
+                        .await
                 }
                 Err(cause) => {
                     let id = isolate::with_ids(|ids| ids.request_id());
@@ -79,7 +81,13 @@ fn is_direct(live: &Live, routed: &Routed) -> bool {
         && route.cache.is_none()
 }
 
-fn start(request: web_sys::Request, env: Env, live: Rc<Live>, now_ms: f64) -> js_sys::Promise {
+fn start(
+    request: web_sys::Request,
+    env: Env,
+    ctx: worker_sys::Context,
+    live: Rc<Live>,
+    now_ms: f64,
+) -> js_sys::Promise {
     let settings = &live.gateway.config.settings;
     let facts = Facts {
         joined: glue::read_request(&request, &live.js_table),
@@ -112,13 +120,15 @@ fn start(request: web_sys::Request, env: Env, live: Rc<Live>, now_ms: f64) -> js
         if is_direct(&live, routed) {
             let x = Exchange {
                 env: &env,
+                ctx: &ctx,
                 live: &live,
                 request: &request,
                 inbound: &inbound,
                 trace: &trace,
                 now_ms,
             };
-            return upstream::forward(&x, routed, "", "").unwrap_or_else(|e| fail(e, &trace));
+            return upstream::forward(&x, routed, &StageEdits::default())
+                .unwrap_or_else(|e| fail(e, &trace));
         }
     }
     let live = live.clone();
@@ -128,6 +138,7 @@ fn start(request: web_sys::Request, env: Env, live: Rc<Live>, now_ms: f64) -> js
         };
         let x = Exchange {
             env: &env,
+            ctx: &ctx,
             live: &live,
             request: &request,
             inbound: &inbound,
@@ -162,7 +173,15 @@ async fn serve(
         .as_ref()
         .map(|i| glue::pairs(&i.forward))
         .unwrap_or_default();
-    let promise = upstream::forward(x, &routed, &forward, &rate_headers)?;
+    let stages = StageEdits {
+        request_set: forward,
+        response_set: rate_headers,
+        ..StageEdits::default()
+    };
+    if let Some(spec) = &route.cache {
+        return cache::serve(x, &routed, route, spec, identity.as_ref(), stages).await;
+    }
+    let promise = upstream::forward(x, &routed, &stages)?;
     wasm_bindgen_futures::JsFuture::from(promise)
         .await
         .map(|v| v.unchecked_into())

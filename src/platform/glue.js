@@ -270,3 +270,151 @@ export function persist(storage, key, value) {
 export function schedule_alarm(storage, atMs) {
   storage.setAlarm(atMs, { allowUnconfirmed: true });
 }
+
+// ---- the response cache (decisions in src/platform/cache.rs and src/cache/) ----
+
+const BOOKKEEPING = [
+  "x-edge-gateway-stored-at",
+  "x-edge-gateway-initial-age",
+  "x-edge-gateway-lifetime",
+  "x-edge-gateway-stale-if-error",
+  "x-edge-gateway-cache-control",
+];
+/** Representation headers a 304 does not carry (RFC 9110 §15.4.5). */
+const NOT_IN_304 = ["content-length", "content-type", "content-encoding", "content-language", "content-range", "transfer-encoding"];
+
+/**
+ * Looks an entry up, and the URL's invalidation marker when `marker` is not empty. Resolves to
+ * [entry Response or null, marker time in ms as a string or null]; a failing cache is a miss.
+ */
+export function cache_match(key, marker) {
+  const cache = caches.default;
+  return Promise.all([
+    cache.match(key).catch(() => null),
+    marker ? cache.match(marker).then((r) => (r ? r.text() : null), () => null) : null,
+  ]).then(([entry, at]) => [entry || null, at]);
+}
+
+/** The facts of a stored entry, "\r"-joined: status, the five bookkeeping values, ETag, Last-Modified. */
+export function entry_facts(entry) {
+  const h = entry.headers;
+  const v = (name) => h.get(name) ?? "";
+  return [entry.status, ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
+}
+
+/**
+ * The client's response from a stored entry: bookkeeping removed, the upstream's Cache-Control
+ * restored, then `set` ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
+ * `notModified` answers 304; `headOnly` drops the body.
+ */
+export function serve_entry(entry, set, notModified, headOnly) {
+  const out = new Response(notModified || headOnly || NULL_BODY.has(entry.status) ? null : entry.body, {
+    status: notModified ? 304 : entry.status,
+    statusText: notModified ? "Not Modified" : entry.statusText,
+    headers: entry.headers,
+  });
+  const h = out.headers;
+  const original = h.get("x-edge-gateway-cache-control");
+  if (original === null) h.delete("cache-control");
+  else h.set("cache-control", original);
+  for (const name of BOOKKEEPING) h.delete(name);
+  if (notModified) for (const name of NOT_IN_304) h.delete(name);
+  applyList(h, "", set);
+  return out;
+}
+
+/** Facts of an upstream response for the storability decision, "\r"-joined. */
+export function response_facts(response) {
+  const h = response.headers;
+  const v = (name) => h.get(name) ?? "";
+  return [
+    response.status,
+    v("cache-control"),
+    v("expires"),
+    v("date"),
+    h.has("set-cookie") ? "1" : "0",
+    v("vary"),
+    v("content-length"),
+    v("etag"),
+    v("last-modified"),
+    v("age"),
+  ].join("\r");
+}
+
+/** A copy of `body` that errors once more than `max` bytes have passed. */
+function bounded(body, max) {
+  let seen = 0;
+  return body.pipeThrough(
+    new TransformStream({
+      transform(chunk, stream) {
+        seen += chunk.byteLength;
+        if (seen > max) stream.error(new Error("too large to cache"));
+        else stream.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/**
+ * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
+ * ("\n"-joined pairs) set. The body is teed, never buffered whole; past `maxBytes` the copy is
+ * abandoned. Resolves when stored or abandoned (a failing cache is not an error).
+ */
+export function store_entry(key, response, remove, meta, maxBytes) {
+  const copy = response.clone();
+  const headers = new Headers(copy.headers);
+  applyList(headers, remove, meta);
+  const body = copy.body && !headers.has("content-length") ? bounded(copy.body, maxBytes) : copy.body;
+  return caches.default
+    .put(key, new Response(body, { status: copy.status, statusText: copy.statusText, headers }))
+    .catch(() => undefined);
+}
+
+/** Re-stores a stored entry with new bookkeeping (after a 304 revalidated it). */
+export function refresh_entry(key, entry, meta) {
+  const copy = entry.clone();
+  const headers = new Headers(copy.headers);
+  applyList(headers, "", meta);
+  return caches.default
+    .put(key, new Response(copy.body, { status: copy.status, statusText: copy.statusText, headers }))
+    .catch(() => undefined);
+}
+
+/**
+ * The client's response from a fresh upstream response: `set` pairs added, and turned into a
+ * 304 when `notModified`.
+ */
+export function finish_response(response, set, notModified) {
+  if (!notModified) {
+    applyList(response.headers, "", set);
+    return response;
+  }
+  const out = new Response(null, { status: 304, statusText: "Not Modified", headers: response.headers });
+  for (const name of NOT_IN_304) out.headers.delete(name);
+  applyList(out.headers, "", set);
+  response.body?.cancel();
+  return out;
+}
+
+/** Removes `key` and, when `marker` is not empty, records that the URL changed at `atMs`. */
+export function cache_invalidate(key, marker, atMs, markerTtlS) {
+  const cache = caches.default;
+  return Promise.all([
+    cache.delete(key).catch(() => false),
+    marker
+      ? cache.put(marker, new Response(String(atMs), { headers: { "cache-control": `max-age=${markerTtlS}` } })).catch(() => undefined)
+      : null,
+  ]).then(() => undefined);
+}
+
+/** The named request headers, "\r"-joined: "1"+value when present, "0" when absent. */
+export function request_headers(request, names) {
+  const h = request.headers;
+  return names
+    .split("\n")
+    .map((name) => {
+      const v = h.get(name);
+      return v === null ? "0" : "1" + v;
+    })
+    .join("\r");
+}

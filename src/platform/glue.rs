@@ -30,6 +30,38 @@ extern "C" {
     pub fn read_request(request: &web_sys::Request, table: &JsValue) -> String;
 
     pub fn fetch_document(url: &str, timeout_ms: f64) -> js_sys::Promise;
+    pub fn cache_match(key: &str, marker: &str) -> js_sys::Promise;
+    pub fn entry_facts(entry: &web_sys::Response) -> String;
+    #[wasm_bindgen(catch)]
+    pub fn serve_entry(
+        entry: &web_sys::Response,
+        set: &str,
+        not_modified: bool,
+        head_only: bool,
+    ) -> Result<web_sys::Response, JsValue>;
+    pub fn response_facts(response: &web_sys::Response) -> String;
+    pub fn store_entry(
+        key: &str,
+        response: &web_sys::Response,
+        remove: &str,
+        meta: &str,
+        max_bytes: f64,
+    ) -> js_sys::Promise;
+    pub fn refresh_entry(key: &str, entry: &web_sys::Response, meta: &str) -> js_sys::Promise;
+    #[wasm_bindgen(catch)]
+    pub fn finish_response(
+        response: &web_sys::Response,
+        set: &str,
+        not_modified: bool,
+    ) -> Result<web_sys::Response, JsValue>;
+    pub fn cache_invalidate(
+        key: &str,
+        marker: &str,
+        at_ms: f64,
+        marker_ttl_s: f64,
+    ) -> js_sys::Promise;
+    pub fn request_headers(request: &web_sys::Request, names: &str) -> String;
+
     pub fn persist(storage: &worker::worker_sys::DurableObjectStorage, key: &str, value: &str);
     pub fn schedule_alarm(storage: &worker::worker_sys::DurableObjectStorage, at_ms: f64);
     pub fn take_tokens(

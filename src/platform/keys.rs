@@ -39,8 +39,9 @@ fn public_view(record: &ApiKeyRecord) -> serde_json::Value {
     })
 }
 
-pub async fn create(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
-    // Only an admin gets here (the token is checked first), but the body is bounded anyway.
+/// The body of an admin request. Only an admin gets here (the token is checked first), but the
+/// body is bounded anyway.
+pub async fn read_json_body(x: &Exchange<'_>) -> Result<String, GatewayError> {
     let declared = x.inbound.content_length.and_then(|l| l.parse::<u64>().ok());
     if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
         return Err(GatewayError::BadRequest("the request body is over 16 KiB"));
@@ -57,6 +58,11 @@ pub async fn create(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError>
     if text.len() as u64 > MAX_BODY_BYTES {
         return Err(GatewayError::BadRequest("the request body is over 16 KiB"));
     }
+    Ok(text)
+}
+
+pub async fn create(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
+    let text = read_json_body(x).await?;
     let new: NewKey = serde_json::from_str(&text).map_err(|_| {
         GatewayError::BadRequest("expected {\"consumer\": \"name\", \"scopes\": [\"...\"]}")
     })?;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod cache;
 mod entry;
 mod glue;
 mod isolate;
@@ -14,14 +15,22 @@ mod upstream;
 
 use crate::forward::{Inbound, Trace};
 use isolate::Live;
-use worker::{web_sys, Env};
+use worker::{js_sys, web_sys, worker_sys, Env};
 
 /// One request in flight: what every stage after routing reads.
 pub struct Exchange<'a> {
     pub env: &'a Env,
+    pub ctx: &'a worker_sys::Context,
     pub live: &'a Live,
     pub request: &'a web_sys::Request,
     pub inbound: &'a Inbound<'a>,
     pub trace: &'a Trace,
     pub now_ms: f64,
+}
+
+impl Exchange<'_> {
+    /// Lets `promise` (a cache write) finish after the response has been sent.
+    pub fn wait_until(&self, promise: &js_sys::Promise) {
+        let _ = self.ctx.wait_until(promise);
+    }
 }

@@ -30,14 +30,23 @@ pub fn failure(tag: &str, max_body_bytes: u64) -> GatewayError {
     }
 }
 
+/// Header edits decided by the stages before the upstream: newline-joined names (`remove`)
+/// and name/value pairs (`set`).
+#[derive(Default)]
+pub struct StageEdits {
+    /// Request headers to remove (e.g. the client's conditions on a cached route).
+    pub request_remove: String,
+    /// Request headers to set (verified identity, revalidation validators).
+    pub request_set: String,
+    /// Response headers to set (rate-limit state).
+    pub response_set: String,
+}
+
 /// Starts the exchange with the upstream; the promise resolves to the client's response.
-/// `extra_set` and `response_set` carry request and response headers decided by earlier
-/// stages (verified identity, rate-limit state), newline-joined name/value pairs.
 pub fn forward(
     x: &Exchange<'_>,
     routed: &Routed,
-    extra_set: &str,
-    response_set: &str,
+    stages: &StageEdits,
 ) -> Result<js_sys::Promise, GatewayError> {
     let gateway = &x.live.gateway;
     let upstream_index = gateway.route(routed.route).upstream;
@@ -60,7 +69,13 @@ pub fn forward(
         targets.push('\t');
         targets.push_str(&url);
     }
-    let extra_remove = glue::join(&request_removals(x.inbound, x.trace), '\n');
+    let mut extra_remove = glue::join(&request_removals(x.inbound, x.trace), '\n');
+    if !stages.request_remove.is_empty() {
+        if !extra_remove.is_empty() {
+            extra_remove.push('\n');
+        }
+        extra_remove.push_str(&stages.request_remove);
+    }
     let values = glue::join(
         &[
             extra_remove.as_str(),
@@ -69,8 +84,8 @@ pub fn forward(
             x.inbound.host,
             &x.trace.request_id,
             &x.trace.traceparent,
-            extra_set,
-            response_set,
+            &stages.request_set,
+            &stages.response_set,
         ],
         '\r',
     );

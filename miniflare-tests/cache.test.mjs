@@ -1,0 +1,335 @@
+// Response caching through the built worker with the real Cache API and an upstream that counts
+// its hits: what is stored and what never is, keys, conditional requests, revalidation,
+// stale-if-error, invalidation, purge, generations, and poisoning attempts.
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import * as jose from "jose";
+import { startGateway, startUpstream, config, sleep, eventually } from "./harness.mjs";
+
+const SECRET = "cache-test-secret-0123456789abcdef0123";
+const ADMIN = { authorization: "Bearer test-admin-token" };
+const cleanup = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+/**
+ * An upstream whose answers are driven by `behaviour(req)` → { status, headers, body }, and
+ * which counts the requests per path.
+ */
+async function origin(behaviour) {
+  const counts = {};
+  const up = await startUpstream((req, res, record) => {
+    const path = new URL(req.url, "http://x").pathname;
+    counts[path] = (counts[path] || 0) + 1;
+    const { status = 200, headers = {}, body = "" } = behaviour(req, counts[path], record) || {};
+    res.writeHead(status, headers);
+    res.end(body);
+  });
+  cleanup.push(() => up.close());
+  return Object.assign(up, { counts, count: (p) => counts[p] || 0 });
+}
+
+async function gateway(up, routes, extra = {}) {
+  const gw = await startGateway({
+    bindings: { ADMIN_TOKEN: "test-admin-token", JWT_SECRET: SECRET },
+    routes: config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }], timeout_ms: 2000 } },
+      auth: { users: { type: "jwt", issuer: "https://id.test/", audiences: ["api"], secret: "JWT_SECRET", algorithms: ["HS256"] } },
+      routes,
+      ...extra,
+    }),
+  });
+  cleanup.push(() => gw.close());
+  return gw;
+}
+
+const cached = (id, cache, extra = {}) => ({ id, path: `/${id}/{*rest}`, upstream: "u", auth: "none", cache, ...extra });
+
+/** GET and read; then give the cache write (waitUntil) a moment. */
+async function get(gw, path, init = {}) {
+  const r = await gw.fetch(path, init);
+  const body = await r.text();
+  await sleep(60);
+  return { status: r.status, headers: r.headers, body };
+}
+
+async function token(sub) {
+  return new jose.SignJWT({ sub })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuer("https://id.test/")
+    .setAudience("api")
+    .setExpirationTime("5m")
+    .sign(new TextEncoder().encode(SECRET));
+}
+
+test("a miss is stored and the next request is a hit: the upstream is called once", async () => {
+  const up = await origin((req, n) => ({ headers: { "content-type": "application/json", "cache-control": "max-age=60", etag: '"v1"' }, body: JSON.stringify({ n }) }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  const first = await get(gw, "/c/item");
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get("cache-status"), "edge-gateway; fwd=miss; ttl=60; stored");
+  const second = await get(gw, "/c/item");
+  assert.equal(second.body, first.body);
+  assert.match(second.headers.get("cache-status"), /^edge-gateway; hit; ttl=\d+$/);
+  assert.match(second.headers.get("age"), /^\d+$/);
+  assert.equal(second.headers.get("cache-control"), "max-age=60", "the upstream's Cache-Control is what clients see");
+  for (const [name] of second.headers) assert.ok(!name.startsWith("x-edge-gateway"), `${name} leaked`);
+  assert.match(second.headers.get("x-request-id"), /^[0-9a-f]{32}$/);
+  assert.notEqual(second.headers.get("x-request-id"), first.headers.get("x-request-id"), "request ids are per request, not cached");
+  assert.equal(up.count("/c/item"), 1);
+  // HEAD is answered from the GET entry, without a body and without the upstream.
+  const head = await gw.fetch("/c/item", { method: "HEAD" });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), "");
+  assert.match(head.headers.get("cache-status"), /hit/);
+  assert.equal(up.count("/c/item"), 1);
+  // Query parameter order does not make a new entry.
+  await get(gw, "/c/q?b=2&a=1");
+  await get(gw, "/c/q?a=1&b=2");
+  assert.equal(up.count("/c/q"), 1);
+});
+
+test("what is never stored: no-store, private, Set-Cookie, 5xx, 206, Vary: *, too large", async () => {
+  const answers = {
+    "/c/no-store": { headers: { "cache-control": "no-store" }, body: "x" },
+    "/c/private": { headers: { "cache-control": "private, max-age=60" }, body: "x" },
+    "/c/cookie": { headers: { "cache-control": "max-age=60", "set-cookie": "session=1" }, body: "x" },
+    "/c/error": { status: 500, headers: { "cache-control": "max-age=60" }, body: "x" },
+    "/c/partial": { status: 206, headers: { "cache-control": "max-age=60", "content-range": "bytes 0-0/2" }, body: "x" },
+    "/c/vary-star": { headers: { "cache-control": "max-age=60", vary: "*" }, body: "x" },
+    "/c/vary-unkeyed": { headers: { "cache-control": "max-age=60", vary: "x-secret-header" }, body: "x" },
+    "/c/big": { headers: { "cache-control": "max-age=60", "content-length": "5000" }, body: "a".repeat(5000) },
+  };
+  const up = await origin((req) => answers[new URL(req.url, "http://x").pathname]);
+  const gw = await gateway(up, [cached("c", { ttl_s: 60, max_body_bytes: 1000 })]);
+  const details = {};
+  for (const path of Object.keys(answers)) {
+    const a = await get(gw, path);
+    const b = await get(gw, path);
+    assert.equal(up.count(path), 2, `${path} was served from the cache`);
+    assert.equal(b.body, answers[path].body, path);
+    details[path] = a.headers.get("cache-status");
+  }
+  assert.match(details["/c/no-store"], /fwd=miss; detail="no-store"/);
+  assert.match(details["/c/private"], /detail="private"/);
+  assert.match(details["/c/cookie"], /detail="set-cookie"/);
+  assert.match(details["/c/big"], /detail="too-large"/);
+  // The Set-Cookie of the upstream still reaches the client: it is never stripped.
+  const c = await gw.fetch("/c/cookie");
+  assert.equal(c.headers.get("set-cookie"), "session=1");
+});
+
+test("a body over max_body_bytes without Content-Length streams through and is not stored", async () => {
+  const up = await startUpstream((req, res) => {
+    res.writeHead(200, { "cache-control": "max-age=60", "content-type": "application/octet-stream" });
+    res.write("a".repeat(3000));
+    res.end("b".repeat(3000));
+  });
+  cleanup.push(() => up.close());
+  const gw = await gateway(up, [cached("c", { ttl_s: 60, max_body_bytes: 1000 })]);
+  const first = await get(gw, "/c/stream");
+  assert.equal(first.body.length, 6000);
+  await sleep(200);
+  const second = await get(gw, "/c/stream");
+  assert.equal(second.body.length, 6000);
+  assert.doesNotMatch(second.headers.get("cache-status"), /hit/);
+  assert.equal(up.requests.length, 2);
+});
+
+test("responses to authenticated requests are not shared between users unless marked public", async () => {
+  const up = await origin((req) => ({
+    headers: { "cache-control": req.url.includes("public") ? "public, max-age=60" : "max-age=60" },
+    body: `for ${req.headers["x-user"] || "?"}:${req.headers.authorization?.slice(-8)}`,
+  }));
+  const gw = await gateway(up, [
+    cached("shared", { ttl_s: 60 }, { auth: ["users"] }),
+    cached("mine", { ttl_s: 60, per_consumer: true }, { auth: ["users"] }),
+  ]);
+  const alice = { headers: { authorization: `Bearer ${await token("alice")}` } };
+  const bob = { headers: { authorization: `Bearer ${await token("bob")}` } };
+  const a = await get(gw, "/shared/profile", alice);
+  const b = await get(gw, "/shared/profile", bob);
+  assert.notEqual(b.body, a.body, "bob must not see alice's response");
+  assert.match(a.headers.get("cache-status"), /detail="authorization"/);
+  assert.equal(up.count("/shared/profile"), 2);
+  // Marked public by the upstream: shared.
+  await get(gw, "/shared/public", alice);
+  await get(gw, "/shared/public", bob);
+  assert.equal(up.count("/shared/public"), 1);
+  // Per-consumer routes cache each user's own copy.
+  const a1 = await get(gw, "/mine/profile", alice);
+  const a2 = await get(gw, "/mine/profile", alice);
+  const b1 = await get(gw, "/mine/profile", bob);
+  assert.equal(a2.body, a1.body);
+  assert.notEqual(b1.body, a1.body);
+  assert.equal(up.count("/mine/profile"), 2);
+});
+
+test("vary headers are part of the key", async () => {
+  const up = await origin((req) => ({
+    headers: { "cache-control": "max-age=60", vary: "Accept-Language", "content-language": req.headers["accept-language"] || "none" },
+    body: `hello in ${req.headers["accept-language"] || "none"}`,
+  }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 60, vary: ["accept-language"] })]);
+  const en = await get(gw, "/c/greeting", { headers: { "accept-language": "en" } });
+  const fr = await get(gw, "/c/greeting", { headers: { "accept-language": "fr" } });
+  const en2 = await get(gw, "/c/greeting", { headers: { "accept-language": "en" } });
+  const other = await get(gw, "/c/greeting", { headers: { "accept-language": "de" } });
+  assert.equal(en.body, "hello in en");
+  assert.equal(fr.body, "hello in fr");
+  assert.equal(en2.body, "hello in en");
+  assert.match(en2.headers.get("cache-status"), /hit/);
+  assert.equal(other.body, "hello in de");
+  assert.equal(up.count("/c/greeting"), 3);
+});
+
+test("conditional requests are answered 304 from stored validators", async () => {
+  const up = await origin(() => ({
+    headers: { "cache-control": "max-age=60", etag: '"abc"', "last-modified": "Wed, 21 Oct 2026 07:28:00 GMT", "content-type": "text/plain" },
+    body: "the representation",
+  }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  const miss = await get(gw, "/c/doc", { headers: { "if-none-match": '"abc"' } });
+  assert.equal(miss.status, 304, "a miss whose fresh response matches answers 304 too");
+  assert.equal(up.requests.at(-1).headers["if-none-match"], undefined, "the upstream is asked for the whole response");
+  let r = await get(gw, "/c/doc", { headers: { "if-none-match": 'W/"abc", "other"' } });
+  assert.equal(r.status, 304);
+  assert.equal(r.body, "");
+  assert.equal(r.headers.get("etag"), '"abc"');
+  r = await get(gw, "/c/doc", { headers: { "if-none-match": '"zzz"' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "the representation");
+  r = await get(gw, "/c/doc", { headers: { "if-modified-since": "Thu, 22 Oct 2026 07:28:00 GMT" } });
+  assert.equal(r.status, 304);
+  r = await get(gw, "/c/doc", { headers: { "if-modified-since": "Tue, 20 Oct 2026 07:28:00 GMT" } });
+  assert.equal(r.status, 200);
+  assert.equal(up.count("/c/doc"), 1);
+});
+
+test("a stale entry is revalidated with its ETag; a 304 refreshes it", async () => {
+  let version = "v1";
+  const up = await origin((req) => {
+    if (req.headers["if-none-match"] === `"${version}"`) return { status: 304, headers: { etag: `"${version}"`, "cache-control": "max-age=1" } };
+    return { headers: { "cache-control": "max-age=1", etag: `"${version}"` }, body: `body ${version}` };
+  });
+  // The route keeps entries for a minute; the upstream says they are fresh for a second.
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  await get(gw, "/c/r");
+  await sleep(1100);
+  let r = await get(gw, "/c/r");
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "body v1");
+  assert.match(r.headers.get("cache-status"), /fwd=stale; fwd-status=304/);
+  assert.equal(up.requests.at(-1).headers["if-none-match"], '"v1"');
+  r = await get(gw, "/c/r");
+  assert.match(r.headers.get("cache-status"), /hit/, "the 304 made the entry fresh again");
+  // A changed representation replaces the entry.
+  version = "v2";
+  await sleep(1100);
+  r = await get(gw, "/c/r");
+  assert.equal(r.body, "body v2");
+  r = await get(gw, "/c/r");
+  assert.equal(r.body, "body v2");
+  assert.match(r.headers.get("cache-status"), /hit/);
+});
+
+test("stale-if-error: a failing upstream is answered with the stale entry inside the window only", async () => {
+  let failing = false;
+  const up = await origin(() => (failing ? { status: 503, body: "down" } : { headers: { "cache-control": "max-age=1" }, body: "good" }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 1, stale_if_error_s: 2 })]);
+  assert.equal((await get(gw, "/c/x")).body, "good");
+  failing = true;
+  await sleep(1100);
+  let r = await get(gw, "/c/x");
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "good");
+  assert.match(r.headers.get("cache-status"), /fwd=stale; .*detail="upstream-error"/);
+  await sleep(2200);
+  r = await get(gw, "/c/x");
+  assert.equal(r.status, 503, "past the window the failure is passed on");
+
+  // A stopped upstream (connection refused) counts as a failure too.
+  failing = false;
+  const other = await origin(() => ({ headers: { "cache-control": "max-age=1" }, body: "kept" }));
+  const gw2 = await gateway(other, [cached("c", { ttl_s: 1, stale_if_error_s: 30 })]);
+  assert.equal((await get(gw2, "/c/y")).body, "kept");
+  await other.close();
+  await sleep(1100);
+  r = await get(gw2, "/c/y");
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "kept");
+});
+
+test("a successful unsafe request invalidates the URL's entries (vary variants included)", async () => {
+  const up = await origin((req, n) => (req.method === "GET" ? { headers: { "cache-control": "max-age=60" }, body: `v${n}` } : { status: 204 }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 }), cached("v", { ttl_s: 60, vary: ["accept-language"] })]);
+  const before = await get(gw, "/c/item");
+  assert.equal((await get(gw, "/c/item")).body, before.body);
+  const post = await gw.fetch("/c/item", { method: "POST", body: "change" });
+  assert.equal(post.status, 204);
+  assert.match(post.headers.get("cache-status"), /bypass; detail="invalidated"/);
+  await sleep(100);
+  const after = await get(gw, "/c/item");
+  assert.notEqual(after.body, before.body, "the entry was invalidated");
+
+  await get(gw, "/v/item", { headers: { "accept-language": "en" } });
+  await get(gw, "/v/item", { headers: { "accept-language": "fr" } });
+  const fr = await get(gw, "/v/item", { headers: { "accept-language": "fr" } });
+  assert.match(fr.headers.get("cache-status"), /hit/);
+  await gw.fetch("/v/item", { method: "DELETE", headers: { "accept-language": "en" } });
+  await sleep(100);
+  const fr2 = await get(gw, "/v/item", { headers: { "accept-language": "fr" } });
+  assert.doesNotMatch(fr2.headers.get("cache-status"), /hit/, "other variants of the URL are invalidated too");
+});
+
+test("the admin API purges one URL and bumps the generation", async () => {
+  const up = await origin((req, n) => ({ headers: { "cache-control": "max-age=600" }, body: `n=${n}` }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 600 })]);
+  await get(gw, "http://api.example.test/c/a?x=1");
+  assert.match((await get(gw, "http://api.example.test/c/a?x=1")).headers.get("cache-status"), /hit/);
+  let r = await gw.fetch("/__gateway/cache/purge", { method: "POST", body: JSON.stringify({ url: "http://api.example.test/c/a?x=1" }) });
+  assert.equal(r.status, 401, "purging needs the admin token");
+  r = await gw.fetch("/__gateway/cache/purge", { method: "POST", headers: ADMIN, body: JSON.stringify({ url: "http://api.example.test/c/a?x=1" }) });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).route, "c");
+  await sleep(50);
+  assert.doesNotMatch((await get(gw, "http://api.example.test/c/a?x=1")).headers.get("cache-status"), /hit/);
+
+  await get(gw, "/c/b");
+  assert.match((await get(gw, "/c/b")).headers.get("cache-status"), /hit/);
+  r = await gw.fetch("/__gateway/cache/generation", { method: "POST", headers: ADMIN });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).cache_generation, 2);
+  const stored = JSON.parse(await gw.kv.get("routes"));
+  assert.equal(stored.settings.cache_generation, 2);
+  assert.deepEqual(Object.keys(stored), ["version", "settings", "upstreams", "routes", "auth"], "the document keeps its member order");
+  const missed = await eventually(async () => !/hit/.test((await get(gw, "/c/b")).headers.get("cache-status")), { timeoutMs: 5000, intervalMs: 300 });
+  assert.ok(missed, "after the reload every entry is gone");
+});
+
+test("unkeyed headers cannot poison the cache", async () => {
+  const up = await origin((req) => ({
+    headers: { "cache-control": "max-age=60", "content-type": "application/json" },
+    body: JSON.stringify({
+      host: req.headers["x-forwarded-host"],
+      original: req.headers["x-original-url"] ?? null,
+      override: req.headers["x-http-method-override"] ?? null,
+      scheme: req.headers["x-forwarded-scheme"] ?? null,
+      path: req.url,
+    }),
+  }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  const poisoned = await get(gw, "http://api.example.test/c/home", {
+    headers: { "x-forwarded-host": "evil.example", "x-original-url": "/admin", "x-http-method-override": "DELETE", "x-forwarded-scheme": "nothttps", "x-host": "evil.example" },
+  });
+  const seen = JSON.parse(poisoned.body);
+  assert.deepEqual(seen, { host: "api.example.test", original: null, override: null, scheme: null, path: "/c/home" });
+  const clean = await get(gw, "http://api.example.test/c/home");
+  assert.deepEqual(JSON.parse(clean.body), seen);
+  // A different host is a different key: nothing of one host is served for another.
+  const other = await get(gw, "http://other.example.test/c/home");
+  assert.equal(JSON.parse(other.body).host, "other.example.test");
+});

@@ -1,0 +1,243 @@
+//! A stored cache entry's own bookkeeping, and what a lookup finds.
+//!
+//! The Cache API keeps a response and honours only its `Cache-Control: max-age`; the gateway
+//! needs more (when the response was stored, the age it had then, its freshness lifetime, its
+//! stale-if-error window, the upstream's own `Cache-Control`), so it writes these as headers of
+//! the stored copy and removes them whenever the copy is served.
+
+/// When the entry was stored (Unix milliseconds).
+pub const STORED_AT: &str = "x-edge-gateway-stored-at";
+/// The age the response had when it was stored (seconds).
+pub const INITIAL_AGE: &str = "x-edge-gateway-initial-age";
+/// The freshness lifetime (seconds).
+pub const LIFETIME: &str = "x-edge-gateway-lifetime";
+/// How long past its freshness the entry may be served when the upstream fails (seconds).
+pub const STALE_IF_ERROR: &str = "x-edge-gateway-stale-if-error";
+/// The upstream's `Cache-Control`, restored when the entry is served (the stored copy carries
+/// the gateway's own, for the Cache API).
+pub const ORIGINAL_CACHE_CONTROL: &str = "x-edge-gateway-cache-control";
+
+/// Every bookkeeping header; none of them ever reaches a client, and an upstream cannot set
+/// them (they are removed from its responses before storing).
+pub const BOOKKEEPING: [&str; 5] = [
+    STORED_AT,
+    INITIAL_AGE,
+    LIFETIME,
+    STALE_IF_ERROR,
+    ORIGINAL_CACHE_CONTROL,
+];
+
+/// Response headers that describe one exchange rather than the stored representation: never
+/// stored.
+pub const PER_EXCHANGE: [&str; 4] = ["age", "cache-status", "ratelimit", "ratelimit-policy"];
+
+/// Request headers removed before going upstream on a cached route, for every method: they
+/// would let a client change what the upstream returns without changing the cache key.
+pub const UNKEYED_OVERRIDES: [&str; 9] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-forwarded-scheme",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-host",
+];
+
+/// Request headers removed before a GET or HEAD on a cached route goes upstream: the gateway
+/// wants a whole response it can store, and answers the client's conditions itself.
+pub const CLIENT_CONDITIONS: [&str; 6] = [
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "if-range",
+    "range",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryMeta {
+    pub stored_at_ms: u64,
+    pub initial_age_s: u64,
+    pub lifetime_s: u64,
+    pub stale_if_error_s: u64,
+}
+
+impl EntryMeta {
+    /// Reads the bookkeeping headers; `None` when any is missing or malformed (the entry is
+    /// then treated as absent).
+    pub fn parse(
+        stored_at: &str,
+        initial_age: &str,
+        lifetime: &str,
+        stale_if_error: &str,
+    ) -> Option<EntryMeta> {
+        Some(EntryMeta {
+            stored_at_ms: stored_at.parse().ok()?,
+            initial_age_s: initial_age.parse().ok()?,
+            lifetime_s: lifetime.parse().ok()?,
+            stale_if_error_s: stale_if_error.parse().ok()?,
+        })
+    }
+
+    /// The headers that record this entry, and the `Cache-Control` that makes the Cache API
+    /// keep it for `retention_s`.
+    pub fn headers(
+        &self,
+        original_cache_control: Option<&str>,
+        retention_s: u64,
+    ) -> Vec<(&'static str, String)> {
+        let mut out = vec![
+            (STORED_AT, self.stored_at_ms.to_string()),
+            (INITIAL_AGE, self.initial_age_s.to_string()),
+            (LIFETIME, self.lifetime_s.to_string()),
+            (STALE_IF_ERROR, self.stale_if_error_s.to_string()),
+            ("cache-control", format!("max-age={}", retention_s.max(1))),
+        ];
+        if let Some(cc) = original_cache_control {
+            out.push((ORIGINAL_CACHE_CONTROL, cc.to_owned()));
+        }
+        out
+    }
+
+    /// The entry's current age in whole seconds (never negative).
+    pub fn age_s(&self, now_ms: u64) -> u64 {
+        self.initial_age_s
+            .saturating_add(now_ms.saturating_sub(self.stored_at_ms) / 1000)
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Serve it.
+    Fresh { age_s: u64, ttl_s: i64 },
+    /// Ask the upstream (conditionally, when the entry has a validator); if the upstream fails
+    /// and `serve_on_error`, serve it anyway.
+    Stale {
+        age_s: u64,
+        ttl_s: i64,
+        serve_on_error: bool,
+    },
+    /// The URL was invalidated after the entry was stored: as good as absent.
+    Invalidated,
+}
+
+/// Classifies an entry at `now_ms`. `invalidated_at_ms` is the URL's latest invalidation (an
+/// unsafe request or a purge), if any.
+pub fn lookup(meta: &EntryMeta, now_ms: u64, invalidated_at_ms: Option<u64>) -> Lookup {
+    if invalidated_at_ms.is_some_and(|at| at >= meta.stored_at_ms) {
+        return Lookup::Invalidated;
+    }
+    let age_s = meta.age_s(now_ms);
+    let ttl_s = super::ttl_remaining_s(meta.lifetime_s, age_s);
+    match super::classify(meta.lifetime_s, age_s, meta.stale_if_error_s) {
+        super::Freshness::Fresh => Lookup::Fresh { age_s, ttl_s },
+        super::Freshness::StaleServeOnError => Lookup::Stale {
+            age_s,
+            ttl_s,
+            serve_on_error: true,
+        },
+        super::Freshness::Stale => Lookup::Stale {
+            age_s,
+            ttl_s,
+            serve_on_error: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const META: EntryMeta = EntryMeta {
+        stored_at_ms: 1_000_000,
+        initial_age_s: 5,
+        lifetime_s: 60,
+        stale_if_error_s: 30,
+    };
+
+    #[test]
+    fn headers_round_trip() {
+        let h = META.headers(Some("public, max-age=60"), 95);
+        let get = |n: &str| {
+            h.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.as_str())
+                .unwrap()
+        };
+        assert_eq!(
+            EntryMeta::parse(
+                get(STORED_AT),
+                get(INITIAL_AGE),
+                get(LIFETIME),
+                get(STALE_IF_ERROR)
+            ),
+            Some(META)
+        );
+        assert_eq!(get("cache-control"), "max-age=95");
+        assert_eq!(get(ORIGINAL_CACHE_CONTROL), "public, max-age=60");
+        assert_eq!(EntryMeta::parse("x", "1", "1", "1"), None);
+        assert_eq!(EntryMeta::parse("1", "-1", "1", "1"), None);
+    }
+
+    #[test]
+    fn ages_count_from_storage_plus_the_initial_age() {
+        assert_eq!(META.age_s(1_000_000), 5);
+        assert_eq!(META.age_s(1_009_999), 14);
+        assert_eq!(
+            META.age_s(999_000),
+            5,
+            "a clock going backwards never makes it younger"
+        );
+    }
+
+    #[test]
+    fn lookups_classify_fresh_stale_and_invalidated() {
+        // age 5 at storage + 54 s = 59 < 60: fresh
+        assert_eq!(META.age_s(1_054_000), 59);
+        assert_eq!(
+            lookup(&META, 1_054_000, None),
+            Lookup::Fresh {
+                age_s: 59,
+                ttl_s: 1
+            }
+        );
+        assert_eq!(
+            lookup(&META, 1_055_000, None),
+            Lookup::Stale {
+                age_s: 60,
+                ttl_s: 0,
+                serve_on_error: true
+            }
+        );
+        assert_eq!(
+            lookup(&META, 1_084_999, None),
+            Lookup::Stale {
+                age_s: 89,
+                ttl_s: -29,
+                serve_on_error: true
+            }
+        );
+        assert_eq!(
+            lookup(&META, 1_085_000, None),
+            Lookup::Stale {
+                age_s: 90,
+                ttl_s: -30,
+                serve_on_error: false
+            }
+        );
+        assert_eq!(
+            lookup(&META, 1_001_000, Some(1_000_000)),
+            Lookup::Invalidated
+        );
+        assert_eq!(
+            lookup(&META, 1_001_000, Some(999_999)),
+            Lookup::Fresh {
+                age_s: 6,
+                ttl_s: 54
+            }
+        );
+    }
+}
