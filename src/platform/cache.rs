@@ -20,6 +20,12 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
 
+/// How long an isolate keeps a hit in memory: an unsafe request or purge handled by another
+/// isolate reaches this one's copy within this time (the Cache API entry is gone at once).
+const HOT_MAX_MS: f64 = 5_000.0;
+/// Largest body kept in memory.
+const HOT_MAX_BYTES: f64 = 256.0 * 1024.0;
+
 /// The keys of one request: its entry, and the URL's invalidation marker when the route keys
 /// variants (vary headers, consumer) that a single delete could not reach.
 pub struct Keys {
@@ -149,6 +155,57 @@ fn conditions(x: &Exchange<'_>) -> Conditions {
     }
 }
 
+/// Serves a fresh entry from the isolate's hot tier, if it holds one.
+fn from_hot(
+    x: &Exchange<'_>,
+    keys: &Keys,
+    head_only: bool,
+    stages: &StageEdits,
+) -> Option<Result<web_sys::Response, GatewayError>> {
+    let facts = glue::hot_facts(&keys.entry, x.request);
+    if facts.is_empty() {
+        return None;
+    }
+    let f = fields(&facts);
+    let until: f64 = field(&f, 8)?.parse().ok()?;
+    if x.now_ms >= until {
+        return None;
+    }
+    let meta = EntryMeta::parse(field(&f, 1)?, field(&f, 2)?, field(&f, 3)?, field(&f, 4)?)?;
+    let status: u16 = field(&f, 0)?.parse().ok()?;
+    let Lookup::Fresh { age_s, ttl_s } = entry::lookup(&meta, x.now_ms as u64, None) else {
+        return None;
+    };
+    let condition = |i: usize| field(&f, i).and_then(|v| v.strip_prefix('1'));
+    let not_mod = preconditions_apply(status)
+        && not_modified(condition(9), condition(10), field(&f, 6), field(&f, 7));
+    let mut set = per_exchange(x, stages);
+    set.push_str(&format!(
+        "\nage\n{age_s}\ncache-status\n{}",
+        cache_status(&CacheOutcome::Hit, Some(ttl_s))
+    ));
+    Some(
+        glue::hot_serve(&keys.entry, &set, not_mod, head_only)
+            .map_err(|e| internal("serving a cached response", e)),
+    )
+}
+
+/// The synchronous path for a cached public route: a hit in the isolate's hot tier is
+/// answered without any asynchronous step.
+pub fn serve_hot(
+    x: &Exchange<'_>,
+    routed: &Routed,
+    route: &Route,
+    spec: &CacheSpec,
+) -> Option<web_sys::Response> {
+    let method = x.inbound.method;
+    if method != "GET" && method != "HEAD" {
+        return None;
+    }
+    let keys = keys(x, x.inbound.host, routed, route, spec, None);
+    from_hot(x, &keys, method == "HEAD", &StageEdits::default())?.ok()
+}
+
 /// Runs the request through the cache. `stages` carries the edits of earlier stages.
 pub async fn serve(
     x: &Exchange<'_>,
@@ -164,6 +221,9 @@ pub async fn serve(
         return invalidating(x, routed, spec, &keys, stages).await;
     }
     let head_only = method == "HEAD";
+    if let Some(answer) = from_hot(x, &keys, head_only, &stages) {
+        return answer;
+    }
     let cond = conditions(x);
     // The gateway asks the upstream for whole responses and answers conditions itself.
     let strip = glue::join(&entry::CLIENT_CONDITIONS, '\n');
@@ -213,6 +273,15 @@ pub async fn serve(
                 set.push_str(&format!(
                     "\nage\n{age_s}\ncache-status\n{}",
                     cache_status(&CacheOutcome::Hit, Some(ttl_s))
+                ));
+                // Keep it in memory for the next requests (before its body is served).
+                let until = x.now_ms + HOT_MAX_MS.min(ttl_s.max(0) as f64 * 1000.0);
+                x.wait_until(&glue::hot_fill(
+                    &keys.entry,
+                    keys.marker.as_deref().unwrap_or(""),
+                    &entry,
+                    HOT_MAX_BYTES.min(spec.max_body_bytes as f64),
+                    until,
                 ));
                 return glue::serve_entry(&entry, &set, not_mod, head_only)
                     .map_err(|e| internal("serving a cached response", e));
@@ -400,6 +469,7 @@ async fn invalidating(
     let status = response.status();
     let invalidated = (200..400).contains(&status);
     if invalidated {
+        glue::hot_drop(&keys.entry, keys.marker.as_deref().unwrap_or(""));
         let marker_ttl = spec.ttl_s + spec.stale_if_error_s;
         x.wait_until(&glue::cache_invalidate(
             &keys.entry,
@@ -416,6 +486,7 @@ async fn invalidating(
 /// Purges the entries of a URL (on `host`) in this location, as an unsafe request would.
 pub async fn purge(x: &Exchange<'_>, host: &str, routed: &Routed, route: &Route, spec: &CacheSpec) {
     let keys = keys(x, host, routed, route, spec, None);
+    glue::hot_drop(&keys.entry, keys.marker.as_deref().unwrap_or(""));
     let marker_ttl = spec.ttl_s + spec.stale_if_error_s;
     let _ = JsFuture::from(glue::cache_invalidate(
         &keys.entry,

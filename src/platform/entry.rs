@@ -8,6 +8,7 @@
 use super::isolate::{self, Live};
 use super::upstream::StageEdits;
 use super::{admin, auth, cache, glue, ratelimit, respond, upstream, Exchange};
+use crate::config::RouteAuth;
 use crate::error::GatewayError;
 use crate::forward::{split_url, Destination, Inbound, Routed, Trace};
 use std::rc::Rc;
@@ -129,6 +130,23 @@ fn start(
             };
             return upstream::forward(&x, routed, &StageEdits::default())
                 .unwrap_or_else(|e| fail(e, &trace));
+        }
+        let route = live.gateway.route(routed.route);
+        if let (Some(spec), RouteAuth::None, true) =
+            (&route.cache, &route.auth, route.rate_limits.is_empty())
+        {
+            let x = Exchange {
+                env: &env,
+                ctx: &ctx,
+                live: &live,
+                request: &request,
+                inbound: &inbound,
+                trace: &trace,
+                now_ms,
+            };
+            if let Some(response) = cache::serve_hot(&x, routed, route, spec) {
+                return resolved(response);
+            }
         }
     }
     let live = live.clone();

@@ -302,16 +302,12 @@ export function entry_facts(entry) {
   return [entry.status, ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
 }
 
-/**
- * The client's response from a stored entry: bookkeeping removed, the upstream's Cache-Control
- * restored, then `set` ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
- * `notModified` answers 304; `headOnly` drops the body.
- */
-export function serve_entry(entry, set, notModified, headOnly) {
-  const out = new Response(notModified || headOnly || NULL_BODY.has(entry.status) ? null : entry.body, {
-    status: notModified ? 304 : entry.status,
-    statusText: notModified ? "Not Modified" : entry.statusText,
-    headers: entry.headers,
+/** The client's response from stored parts (see `serve_entry`). */
+function fromStored(status, statusText, headers, body, set, notModified, headOnly) {
+  const out = new Response(notModified || headOnly || NULL_BODY.has(status) ? null : body, {
+    status: notModified ? 304 : status,
+    statusText: notModified ? "Not Modified" : statusText,
+    headers,
   });
   const h = out.headers;
   const original = h.get("x-edge-gateway-cache-control");
@@ -321,6 +317,112 @@ export function serve_entry(entry, set, notModified, headOnly) {
   if (notModified) for (const name of NOT_IN_304) h.delete(name);
   applyList(h, "", set);
   return out;
+}
+
+/**
+ * The client's response from a stored entry: bookkeeping removed, the upstream's Cache-Control
+ * restored, then `set` ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
+ * `notModified` answers 304; `headOnly` drops the body.
+ */
+export function serve_entry(entry, set, notModified, headOnly) {
+  return fromStored(entry.status, entry.statusText, entry.headers, entry.body, set, notModified, headOnly);
+}
+
+// The isolate's hot tier: recently hit entries kept in memory, so a hit costs no Cache API
+// lookup. Rust decides what goes in and for how long (`until`); bounded by HOT_CAPACITY bytes.
+const hot = new Map();
+let hotBytes = 0;
+const HOT_CAPACITY = 16 * 1024 * 1024;
+
+function hotDelete(key) {
+  const old = hot.get(key);
+  if (old) {
+    hot.delete(key);
+    hotBytes -= old.body.byteLength;
+  }
+}
+
+/** The bytes of `body`, or null once they pass `maxBytes` (reading stops there). */
+async function readBounded(body, maxBytes) {
+  if (!body) return new ArrayBuffer(0);
+  const reader = body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      reader.cancel().catch(() => undefined);
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out.buffer;
+}
+
+/**
+ * Keeps a copy of a stored entry in memory until `untilMs` (entries over `maxBytes` are not),
+ * prepared for serving: the client's headers and the entry's facts are computed once here.
+ */
+export function hot_fill(key, marker, entry, maxBytes, untilMs) {
+  const length = entry.headers.get("content-length");
+  if (length !== null && !(Number(length) <= maxBytes)) return Promise.resolve();
+  const copy = entry.clone();
+  return readBounded(copy.body, maxBytes).then(
+    (body) => {
+      if (body === null || body.byteLength > HOT_CAPACITY) return;
+      // Plain records: the runtime builds Headers from a record several times faster than from
+      // a list of pairs. Stored responses have no Set-Cookie, so no header needs two lines.
+      const client = fromStored(copy.status, copy.statusText, copy.headers, null, "", false, true);
+      const headers = Object.fromEntries(client.headers);
+      const headers304 = Object.fromEntries([...client.headers].filter(([name]) => !NOT_IN_304.includes(name)));
+      const facts = entry_facts(copy) + "\r" + untilMs;
+      hotDelete(key);
+      while (hotBytes + body.byteLength > HOT_CAPACITY && hot.size) hotDelete(hot.keys().next().value);
+      hot.set(key, { status: copy.status, statusText: copy.statusText, headers, headers304, body, facts, marker });
+      hotBytes += body.byteLength;
+    },
+    () => undefined,
+  );
+}
+
+/**
+ * Like `entry_facts` for the hot tier, then the entry's `until`, then the request's
+ * If-None-Match and If-Modified-Since ("1"+value or "0"); "" when absent.
+ */
+export function hot_facts(key, request) {
+  const e = hot.get(key);
+  if (!e) return "";
+  const h = request.headers;
+  const inm = h.get("if-none-match");
+  const ims = h.get("if-modified-since");
+  return e.facts + (inm === null ? "\r0" : "\r1" + inm) + (ims === null ? "\r0" : "\r1" + ims);
+}
+
+/** Serves a hot entry with the `set` pairs added. */
+export function hot_serve(key, set, notModified, headOnly) {
+  const e = hot.get(key);
+  const headers = { ...(notModified ? e.headers304 : e.headers) };
+  const parts = set.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) headers[parts[i]] = parts[i + 1];
+  return new Response(notModified || headOnly || NULL_BODY.has(e.status) ? null : e.body, {
+    status: notModified ? 304 : e.status,
+    statusText: notModified ? "Not Modified" : e.statusText,
+    headers,
+  });
+}
+
+/** Forgets an entry, and every entry recorded under `marker` (all variants of a URL). */
+export function hot_drop(key, marker) {
+  hotDelete(key);
+  if (marker) for (const [k, e] of hot) if (e.marker === marker) hotDelete(k);
 }
 
 /** Facts of an upstream response for the storability decision, "\r"-joined. */

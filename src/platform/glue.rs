@@ -40,6 +40,22 @@ extern "C" {
         head_only: bool,
     ) -> Result<web_sys::Response, JsValue>;
     pub fn response_facts(response: &web_sys::Response) -> String;
+    pub fn hot_fill(
+        key: &str,
+        marker: &str,
+        entry: &web_sys::Response,
+        max_bytes: f64,
+        until_ms: f64,
+    ) -> js_sys::Promise;
+    pub fn hot_facts(key: &str, request: &web_sys::Request) -> String;
+    #[wasm_bindgen(catch)]
+    pub fn hot_serve(
+        key: &str,
+        set: &str,
+        not_modified: bool,
+        head_only: bool,
+    ) -> Result<web_sys::Response, JsValue>;
+    pub fn hot_drop(key: &str, marker: &str);
     pub fn store_entry(
         key: &str,
         response: &web_sys::Response,
