@@ -324,6 +324,21 @@ test("API keys: created through the admin API, used, listed without secrets, rev
   assert.equal((await gw.fetch(`/__gateway/keys/${created.id}`, { method: "DELETE", headers: ADMIN })).status, 404);
 });
 
+test("a JWKS that turns into garbage does not throw away the keys already known", async () => {
+  await sleep(5200); // let the unknown-kid re-fetch interval pass
+  const good = await mint("k-ES256");
+  assert.equal((await get("/jwt/x", bearer(good))).status, 200);
+  const saved = jwks.keys;
+  jwks.keys = "<html>maintenance</html>";
+  try {
+    // An unknown kid forces a re-fetch, which now yields nothing usable.
+    await refused(await get("/jwt/x", bearer(await mint("k-ES256", {}, { header: { kid: "unknown-now" } }))), 401, "invalid_token");
+    assert.equal((await get("/jwt/x", bearer(await mint("k-ES256", { n: 1 })))).status, 200, "the known keys still verify");
+  } finally {
+    jwks.keys = saved;
+  }
+});
+
 test("an unreachable identity provider with no keys yet is 503, not 401", async () => {
   const down = await startUpstream((req, res) => {
     res.statusCode = 503;

@@ -35,11 +35,10 @@ async function gateway(up, routes, extra = {}) {
   const gw = await startGateway({
     bindings: { ADMIN_TOKEN: "test-admin-token", JWT_SECRET: SECRET },
     routes: config({
-      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      settings: extra.settings ?? { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
       upstreams: { u: { targets: [{ url: up.url }], timeout_ms: 2000 } },
       auth: { users: { type: "jwt", issuer: "https://id.test/", audiences: ["api"], secret: "JWT_SECRET", algorithms: ["HS256"] } },
       routes,
-      ...extra,
     }),
   });
   cleanup.push(() => gw.close());
@@ -332,4 +331,88 @@ test("unkeyed headers cannot poison the cache", async () => {
   // A different host is a different key: nothing of one host is served for another.
   const other = await get(gw, "http://other.example.test/c/home");
   assert.equal(JSON.parse(other.body).host, "other.example.test");
+});
+
+test("credentials on a public cached route keep its responses private", async () => {
+  const up = await origin((req) => ({ body: `for ${req.headers.authorization ?? ""}${req.headers.cookie ?? ""}` }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  const withAuth = await get(gw, "/c/me", { headers: { authorization: "Bearer alice-session" } });
+  assert.match(withAuth.headers.get("cache-status"), /detail="authorization"/);
+  const withCookie = await get(gw, "/c/me", { headers: { cookie: "session=alice" } });
+  assert.match(withCookie.headers.get("cache-status"), /detail="authorization"/);
+  const anonymous = await get(gw, "/c/me");
+  assert.equal(anonymous.body, "for ", "an anonymous request never gets a credentialed response");
+});
+
+test("per-consumer entries are keyed by scheme and subject; no subject, no caching", async () => {
+  const up = await origin((req) => ({ headers: { "cache-control": "max-age=60" }, body: `data of ${req.headers["x-sub"] ?? "?"} ${Math.random()}` }));
+  const mint = (sub, secret) => {
+    let jwt = new jose.SignJWT(sub ? { sub } : {}).setProtectedHeader({ alg: "HS256" }).setIssuer("https://id.test/").setAudience("api").setExpirationTime("5m");
+    return jwt.sign(new TextEncoder().encode(secret));
+  };
+  const gw = await startGateway({
+    bindings: { JWT_SECRET: SECRET, OTHER_SECRET: SECRET + "-other" },
+    routes: config({
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      auth: {
+        users: { type: "jwt", issuer: "https://id.test/", audiences: ["api"], secret: "JWT_SECRET", algorithms: ["HS256"], forward_claims: { sub: "x-sub" } },
+        other: { type: "jwt", issuer: "https://id.test/", audiences: ["api"], secret: "OTHER_SECRET", algorithms: ["HS256"], forward_claims: { sub: "x-sub" } },
+      },
+      routes: [cached("mine", { ttl_s: 60, per_consumer: true }, { auth: ["users", "other"] })],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  const victim = { headers: { authorization: `Bearer ${await mint("victim", SECRET)}` } };
+  const impostor = { headers: { authorization: `Bearer ${await mint("victim", SECRET + "-other")}` } };
+  const a = await get(gw, "/mine/profile", victim);
+  const b = await get(gw, "/mine/profile", impostor);
+  assert.notEqual(b.body, a.body, "the same sub from another scheme is another consumer");
+  const noSub1 = await get(gw, "/mine/profile", { headers: { authorization: `Bearer ${await mint(null, SECRET)}` } });
+  const noSub2 = await get(gw, "/mine/profile", { headers: { authorization: `Bearer ${await mint(null, SECRET)}` } });
+  assert.match(noSub1.headers.get("cache-status"), /bypass; detail="no-consumer"/);
+  assert.notEqual(noSub2.body, noSub1.body);
+});
+
+test("the scheme and the authority the upstream sees are part of the key", async () => {
+  const up = await origin((req) => ({
+    headers: { "cache-control": "max-age=60" },
+    body: `${req.headers["x-forwarded-proto"]}://${req.headers["x-forwarded-host"]}`,
+  }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  assert.equal((await get(gw, "http://api.example.test/c/link")).body, "http://api.example.test");
+  assert.equal((await get(gw, "https://api.example.test/c/link")).body, "https://api.example.test");
+  assert.equal((await get(gw, "https://API.example.test:4443/c/link")).body, "https://api.example.test:4443");
+  assert.equal((await get(gw, "https://api.example.test/c/link")).body, "https://api.example.test");
+});
+
+test("a Connection token cannot strip a keyed header, and OPTIONS does not invalidate", async () => {
+  const up = await origin((req, n) => ({
+    headers: { "cache-control": "max-age=60", vary: "accept-language" },
+    body: `lang=${req.headers["accept-language"] ?? "none"} n=${n}`,
+  }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 60, vary: ["accept-language"] })]);
+  const fr = await gw.raw("/c/page", { headers: { host: "gateway.test", "accept-language": "fr", connection: "accept-language" } });
+  assert.match(fr.body, /^lang=fr/);
+  await sleep(60);
+  const frAgain = await get(gw, "/c/page", { headers: { "accept-language": "fr" } });
+  assert.match(frAgain.body, /^lang=fr/);
+  assert.match(frAgain.headers.get("cache-status"), /hit/);
+  const options = await gw.fetch("/c/page", { method: "OPTIONS" });
+  assert.match(options.headers.get("cache-status"), /bypass; detail="method"/);
+  await sleep(60);
+  assert.match((await get(gw, "/c/page", { headers: { "accept-language": "fr" } })).headers.get("cache-status"), /hit/);
+});
+
+test("the generation bump edits the newest document in KV, not this isolate's copy", async () => {
+  const up = await origin(() => ({ headers: { "cache-control": "max-age=60" }, body: "x" }));
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })], { settings: { reload_s: 3600, admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } } });
+  assert.equal((await get(gw, "/c/a")).status, 200);
+  const newer = JSON.parse(await gw.kv.get("routes"));
+  newer.routes.push({ id: "added", path: "/added", upstream: "u", auth: "none" });
+  await gw.setRoutes(newer);
+  const r = await gw.fetch("/__gateway/cache/generation", { method: "POST", headers: ADMIN });
+  assert.equal(r.status, 200);
+  const stored = JSON.parse(await gw.kv.get("routes"));
+  assert.equal(stored.settings.cache_generation, 2);
+  assert.ok(stored.routes.some((route) => route.id === "added"), "the newer document was kept");
 });

@@ -319,3 +319,27 @@ test("redirects from the upstream are passed to the client, not followed", async
   assert.equal(r.status, 302);
   assert.equal(r.headers.get("location"), "http://127.0.0.1:1/elsewhere");
 });
+
+test("a Connection token cannot remove headers the route or the gateway sets", async () => {
+  const up = await upstream();
+  const gw = await setup({ targets: [{ url: up.url }] }, { request_headers: { set: { "x-gateway-secret": "s3cret", "x-tenant": "acme" } } });
+  const r = await gw.raw("/x", { headers: { connection: "x-gateway-secret, x-tenant, x-request-id, x-forwarded-for", "x-tenant": "evil" } });
+  const seen = JSON.parse(r.body).headers;
+  assert.equal(seen["x-gateway-secret"], "s3cret");
+  assert.equal(seen["x-tenant"], "acme");
+  assert.match(seen["x-request-id"], /^[0-9a-f]{32}$/);
+  assert.equal(seen["x-forwarded-for"], "127.0.0.1");
+});
+
+test("a service-binding target whose binding is missing fails as unreachable, never as a public fetch", async () => {
+  const gw = await startGateway({
+    routes: config({
+      upstreams: { svc: { targets: [{ url: "service:MISSING" }] } },
+      routes: [{ id: "r", path: "/r", upstream: "svc", auth: "none" }],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  const r = await gw.fetch("/r");
+  assert.equal(r.status, 502);
+  assert.equal((await r.json()).code, "upstream_unreachable");
+});

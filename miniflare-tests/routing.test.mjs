@@ -111,3 +111,28 @@ test("query strings are forwarded unchanged", async () => {
   const r = await gw.raw("/v1/users/42?b=2&a=1&a=%2F&empty=&x=%zz");
   assert.equal(JSON.parse(r.body).url, "/users/42?b=2&a=1&a=%2F&empty=&x=%zz");
 });
+
+test("a trailing slash that would reach a less protected route is refused", async () => {
+  const up2 = await startUpstream();
+  const gw2 = await startGateway({
+    routes: config({
+      upstreams: { u: { targets: [{ url: up2.url }] } },
+      auth: { keys: { type: "api_key", header: "x-api-key" } },
+      routes: [
+        { id: "admin", path: "/admin", upstream: "u", auth: ["keys"] },
+        { id: "public", path: "/{*rest}", upstream: "u", auth: "none" },
+      ],
+    }),
+  });
+  try {
+    assert.equal((await gw2.fetch("/admin")).status, 401);
+    const r = await gw2.fetch("/admin/");
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).detail, /trailing slash/);
+    assert.equal(up2.requests.length, 0);
+    assert.equal((await gw2.fetch("/other/")).status, 200, "paths that mean one route either way still pass");
+  } finally {
+    await gw2.close();
+    await up2.close();
+  }
+});

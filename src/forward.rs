@@ -100,6 +100,13 @@ impl Gateway {
             }
         }
         let (route, params) = match self.router.find(inbound.host, inbound.method, &canonical) {
+            RouteMatch::Found { route, .. }
+                if self.trailing_slash_elsewhere(inbound, &canonical, route) =>
+            {
+                return Err(GatewayError::BadPath(
+                    crate::path::PathError::AmbiguousTrailingSlash,
+                ))
+            }
             RouteMatch::Found { route, params } => (route, params),
             RouteMatch::MethodNotAllowed { allow } => {
                 return Err(GatewayError::MethodNotAllowed(allow))
@@ -139,22 +146,43 @@ impl Gateway {
         }))
     }
 
-    /// Per-request edits of the request headers, applied after the route's static ones
-    /// ([`Gateway::route_edits`]): Connection-named headers, and what only the gateway knows.
-    pub fn request_edits(&self, inbound: &Inbound, trace: &Trace) -> HeaderEdits {
-        let remove = request_removals(inbound, trace);
+    /// Whether `canonical` ends in `/` and, without it, reaches another route. Many servers take
+    /// `/admin/` for `/admin`; if the two reach different routes (say a catch-all public one
+    /// and a protected one), the gateway could not tell which the upstream will serve, so the
+    /// request is refused rather than guessed at.
+    fn trailing_slash_elsewhere(&self, inbound: &Inbound, canonical: &str, route: usize) -> bool {
+        let Some(trimmed) = canonical.strip_suffix('/').filter(|t| !t.is_empty()) else {
+            return false;
+        };
+        match self.router.find(inbound.host, inbound.method, trimmed) {
+            RouteMatch::Found { route: other, .. } => other != route,
+            _ => false,
+        }
+    }
+
+    /// Per-request edits of the request headers: removals (Connection-named headers) applied
+    /// with the route's static removals, then sets (what only the gateway knows) applied after
+    /// the route's static sets ([`Gateway::route_edits`]).
+    pub fn request_edits(&self, routed: &Routed, inbound: &Inbound, trace: &Trace) -> HeaderEdits {
+        let remove = request_removals(inbound, trace, self.keyed_headers(routed.route));
         let mut set = Vec::with_capacity(5);
         if let Some(ip) = forwarded_for(inbound) {
             set.push(("x-forwarded-for".into(), ip.to_owned()));
         }
         set.push(("x-forwarded-proto".into(), inbound.scheme.to_owned()));
-        set.push(("x-forwarded-host".into(), inbound.host.to_owned()));
+        set.push(("x-forwarded-host".into(), forwarded_host(inbound)));
         set.push((
             self.config.settings.request_id_header.clone(),
             trace.request_id.clone(),
         ));
         set.push(("traceparent".into(), trace.traceparent.clone()));
         HeaderEdits { remove, set }
+    }
+
+    /// Request headers a route's cache key reads: a client's `Connection` token cannot remove
+    /// them, or the upstream would answer a request other than the one the key describes.
+    pub fn keyed_headers(&self, route: usize) -> &[String] {
+        self.route(route).cache.as_ref().map_or(&[], |c| &c.vary)
     }
 
     /// Per-request edits of the response headers, applied after the route's static ones.
@@ -205,11 +233,13 @@ pub fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
 }
 
 /// The per-request removals of [`Gateway::request_edits`]: headers the client named in
-/// `Connection`, and a `tracestate` whose `traceparent` was refused.
-pub fn request_removals(inbound: &Inbound, trace: &Trace) -> Vec<String> {
+/// `Connection` (except protected ones and `keep`, the headers a cache key reads), and a
+/// `tracestate` whose `traceparent` was refused. They are applied before any header the
+/// gateway or the route sets, so a `Connection` token can never remove those.
+pub fn request_removals(inbound: &Inbound, trace: &Trace, keep: &[String]) -> Vec<String> {
     let mut remove = Vec::new();
     if let Some(c) = inbound.connection {
-        remove.extend(connection_tokens(c).filter(|t| !is_protected(t)));
+        remove.extend(connection_tokens(c).filter(|t| !is_protected(t) && !keep.contains(t)));
     }
     if trace.drop_tracestate {
         remove.push("tracestate".into());
@@ -234,6 +264,12 @@ pub const CONNECTION_PROTECTED: [&str; 10] = [
 
 fn is_protected(name: &str) -> bool {
     !is_hop_by_hop(name) && CONNECTION_PROTECTED.contains(&name)
+}
+
+/// The authority for `X-Forwarded-Host`: the one the client addressed, lower-cased (hosts are
+/// case-insensitive), port kept. The cache key uses exactly this value.
+pub fn forwarded_host(inbound: &Inbound) -> String {
+    inbound.host.to_ascii_lowercase()
 }
 
 /// The client address for `X-Forwarded-For`: only what Cloudflare reports, and only if it is

@@ -5,7 +5,6 @@ use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, Route, RouteAu
 use crate::forward::HeaderEdits;
 use crate::headers::HOP_BY_HOP;
 use crate::router::Router;
-use sha2::{Digest, Sha256};
 
 /// Everything the request path needs from one configuration version.
 #[derive(Debug)]
@@ -127,15 +126,7 @@ impl Gateway {
                 }
             })
             .collect();
-        let digest = Sha256::digest(text.as_bytes());
-        let digest = format!(
-            "sha256:{}",
-            digest
-                .iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let digest = crate::hex::short_digest(text.as_bytes());
         Ok(Gateway {
             config,
             router,

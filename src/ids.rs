@@ -70,9 +70,8 @@ impl IdGenerator {
 /// Appends `v` as 16 lower-case hex digits (without the formatting machinery: this runs on
 /// every request).
 fn push_hex(out: &mut String, v: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..16).rev() {
-        out.push(DIGITS[((v >> (shift * 4)) & 15) as usize] as char);
+    for b in v.to_be_bytes() {
+        crate::hex::push_lower(out, b);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod forward;
 pub mod gateway;
 pub mod headers;
+pub mod hex;
 pub mod ids;
 pub mod path;
 pub mod ratelimit;

@@ -28,6 +28,9 @@ pub enum PathError {
     InvalidUtf8,
     /// `;` path parameters, which some servers strip before routing.
     PathParameter,
+    /// The path with and without its trailing `/` reaches different routes (decided by the
+    /// router, not by [`canonicalize`]).
+    AmbiguousTrailingSlash,
 }
 
 impl PathError {
@@ -42,6 +45,9 @@ impl PathError {
             PathError::DoubleEncoding => "double percent-encoding in path",
             PathError::InvalidUtf8 => "percent-escapes in path are not UTF-8",
             PathError::PathParameter => "';' path parameters are not accepted",
+            PathError::AmbiguousTrailingSlash => {
+                "the path reaches a different route with and without its trailing slash"
+            }
         }
     }
 }
@@ -49,15 +55,6 @@ impl PathError {
 impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.reason())
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -73,14 +70,6 @@ fn is_raw_pchar(b: u8) -> bool {
     )
 }
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
-fn push_escaped(out: &mut String, b: u8) {
-    out.push('%');
-    out.push(HEX[usize::from(b >> 4)] as char);
-    out.push(HEX[usize::from(b & 15)] as char);
-}
-
 /// Canonicalises one segment (no `/` inside); returns the canonical text and the fully decoded
 /// bytes (for the UTF-8 check).
 fn canonical_segment(raw: &[u8], out: &mut String, decoded: &mut Vec<u8>) -> Result<(), PathError> {
@@ -89,8 +78,8 @@ fn canonical_segment(raw: &[u8], out: &mut String, decoded: &mut Vec<u8>) -> Res
         let b = raw[i];
         match b {
             b'%' => {
-                let hi = raw.get(i + 1).copied().and_then(hex_value);
-                let lo = raw.get(i + 2).copied().and_then(hex_value);
+                let hi = raw.get(i + 1).copied().and_then(crate::hex::value);
+                let lo = raw.get(i + 2).copied().and_then(crate::hex::value);
                 let (Some(hi), Some(lo)) = (hi, lo) else {
                     return Err(PathError::MalformedEscape);
                 };
@@ -99,7 +88,7 @@ fn canonical_segment(raw: &[u8], out: &mut String, decoded: &mut Vec<u8>) -> Res
                     b'/' | b'\\' => return Err(PathError::EncodedSeparator),
                     0..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
                     _ if is_unreserved(v) => out.push(v as char),
-                    _ => push_escaped(out, v),
+                    _ => crate::hex::push_escape(out, v),
                 }
                 decoded.push(v);
                 i += 3;
@@ -109,7 +98,7 @@ fn canonical_segment(raw: &[u8], out: &mut String, decoded: &mut Vec<u8>) -> Res
             b';' => return Err(PathError::PathParameter),
             0..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
             _ if is_unreserved(b) || is_raw_pchar(b) => out.push(b as char),
-            _ => push_escaped(out, b),
+            _ => crate::hex::push_escape(out, b),
         }
         decoded.push(b);
         i += 1;
@@ -146,8 +135,8 @@ fn has_double_encoding(segment: &str) -> bool {
         w[0] == b'%'
             && w[1] == b'2'
             && w[2] == b'5'
-            && hex_value(w[3]).is_some()
-            && hex_value(w[4]).is_some()
+            && crate::hex::value(w[3]).is_some()
+            && crate::hex::value(w[4]).is_some()
     })
 }
 

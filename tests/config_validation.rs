@@ -2326,7 +2326,17 @@ fn the_repository_routes_json_compiles() {
         .iter()
         .map(|r| r.id.as_str())
         .collect();
-    assert_eq!(ids, ["get-user", "echo", "health"]);
+    assert_eq!(
+        ids,
+        [
+            "get-user",
+            "echo",
+            "health",
+            "cached-user",
+            "limited",
+            "partner"
+        ]
+    );
     assert!(gateway.digest.starts_with("sha256:"), "{}", gateway.digest);
 }
 

@@ -116,15 +116,6 @@ pub fn cookie(cookie_header: Option<&str>, name: &str) -> Result<Option<String>,
     Ok(found.filter(|v| !v.is_empty()).map(str::to_string))
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Decodes `application/x-www-form-urlencoded` bytes: `%XX` escapes and `+` as a space.
 /// `None` for a `%` not followed by two hex digits.
 fn form_decode(s: &str) -> Option<Vec<u8>> {
@@ -134,8 +125,8 @@ fn form_decode(s: &str) -> Option<Vec<u8>> {
         match b {
             b'+' => out.push(b' '),
             b'%' => {
-                let hi = hex_value(bytes.next()?)?;
-                let lo = hex_value(bytes.next()?)?;
+                let hi = crate::hex::value(bytes.next()?)?;
+                let lo = crate::hex::value(bytes.next()?)?;
                 out.push(hi << 4 | lo);
             }
             other => out.push(other),

@@ -405,9 +405,6 @@ fn has_control(value: &Value) -> bool {
 }
 
 fn percent_encode(s: &str) -> String {
-    fn hex(n: u8) -> char {
-        char::from_digit(u32::from(n), 16).map_or('0', |c| c.to_ascii_uppercase())
-    }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_ascii() && c != '%' {
@@ -415,9 +412,7 @@ fn percent_encode(s: &str) -> String {
         } else {
             let mut buf = [0u8; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
-                out.push('%');
-                out.push(hex(b >> 4));
-                out.push(hex(b & 0xf));
+                crate::hex::push_escape(&mut out, b);
             }
         }
     }

@@ -6,20 +6,21 @@
 //! values), so no two different inputs can be made to produce the same byte stream:
 //!
 //! 1. the route id — two routes never share entries, even for the same URL;
-//! 2. the host, lower-case, without port (a route may match many hosts, or any);
+//! 2. the scheme and the authority exactly as the upstream is told them (`X-Forwarded-Proto`,
+//!    `X-Forwarded-Host`: lower-case, port kept), so a response built from them (an absolute
+//!    link, an http→https redirect) is only ever served to requests that would produce it;
 //! 3. the canonical path (the one form routing, auth and forwarding use);
-//! 4. the query parameters, sorted by name then value, repeated parameters kept, compared in their
-//!    raw percent-encoded form after upper-casing the hex digits of `%xx` escapes (RFC 3986
-//!    §6.2.2.1). No other decoding: `+` and `%20` stay different, as do `a` and `a=`. An empty
-//!    query is no query. Sorting repeated parameters by value means `a=2&a=1` and `a=1&a=2` share
-//!    an entry; an upstream that gives repeated parameters an order should not be cached;
+//! 4. the query parameters, sorted by name (repeated parameters keep their order: `a=2&a=1` is
+//!    not `a=1&a=2`), compared in their raw percent-encoded form after upper-casing the hex digits
+//!    of `%xx` escapes (RFC 3986 §6.2.2.1). No other decoding: `+` and `%20` stay different, as
+//!    do `a` and `a=`. An empty query is no query;
 //! 5. the route's `vary` request headers, sorted by (lower-cased) name, each value trimmed with
 //!    runs of spaces and tabs collapsed to one space; an absent header differs from an empty one;
 //! 6. the consumer (authenticated subject or API key id) when the route is cached per consumer;
 //! 7. `settings.cache_generation`: raising it moves every key at once, which is how all entries
 //!    are invalidated (they then simply expire).
 //!
-//! Scheme and method are not in the key: HEAD is answered from the GET entry.
+//! The method is not in the key: HEAD is answered from the GET entry.
 //!
 //! **Why headers outside the key cannot influence a stored response.** The upstream request is
 //! built from the route (its upstream, rewrite and static header rules, fixed by the route id and
@@ -44,7 +45,9 @@ const KEY_VERSION: &str = "v1";
 /// Everything that identifies a stored response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheKeyInput<'a> {
-    /// Normalised: lower-case, without port (lower-cased again here to be safe).
+    /// `http` or `https`, as the client connected.
+    pub scheme: &'a str,
+    /// The authority as forwarded in `X-Forwarded-Host` (lower-cased again here to be safe).
     pub host: &'a str,
     pub canonical_path: &'a str,
     /// The raw query string, without the leading `?`.
@@ -65,6 +68,7 @@ pub fn cache_key_url(input: &CacheKeyInput) -> String {
     frame(&mut h, KEY_VERSION.as_bytes());
     h.update(input.generation.to_be_bytes());
     frame(&mut h, input.route_id.as_bytes());
+    frame(&mut h, input.scheme.as_bytes());
     frame(&mut h, input.host.to_ascii_lowercase().as_bytes());
     frame(&mut h, input.canonical_path.as_bytes());
 
@@ -89,12 +93,7 @@ pub fn cache_key_url(input: &CacheKeyInput) -> String {
 
     optional(&mut h, input.consumer);
 
-    let digest = h.finalize();
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        hex.push(hex_digit(b >> 4));
-        hex.push(hex_digit(b & 0x0f));
-    }
+    let hex = crate::hex::encode(&h.finalize());
     format!(
         "{CACHE_KEY_ORIGIN}/{KEY_VERSION}/{}/{hex}",
         input.generation
@@ -167,13 +166,4 @@ fn optional(h: &mut Sha256, v: Option<&str>) {
             frame(h, v.as_bytes());
         }
     }
-}
-
-fn hex_digit(n: u8) -> char {
-    char::from(
-        b"0123456789abcdef"
-            .get(usize::from(n & 0x0f))
-            .copied()
-            .unwrap_or(b'0'),
-    )
 }

@@ -150,7 +150,7 @@ fn request_edits_strip_hop_by_hop_and_spoofable_headers_then_set_the_gateways() 
     let r = routed(&g, &i);
     let edits = effective(
         &g.route_edits(r.route).request,
-        &g.request_edits(&i, &trace),
+        &g.request_edits(&r, &i, &trace),
     );
     for h in [
         "connection",
@@ -190,7 +190,7 @@ fn a_non_ip_client_address_never_reaches_x_forwarded_for() {
     let r = routed(&g, &i);
     let edits = effective(
         &g.route_edits(r.route).request,
-        &g.request_edits(&i, &trace),
+        &g.request_edits(&r, &i, &trace),
     );
     assert!(edits.set.iter().all(|(k, _)| k != "x-forwarded-for"));
     assert!(edits.remove.iter().any(|k| k == "x-forwarded-for"));
@@ -259,4 +259,51 @@ fn urls_split_into_parts() {
         Some(("http", "h", "/p", None))
     );
     assert_eq!(split_url("nonsense"), None);
+}
+
+#[test]
+fn a_trailing_slash_that_reaches_another_route_is_refused() {
+    let g = gateway(
+        r#", { "id": "admin", "path": "/admin", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
+    );
+    assert!(
+        matches!(g.destination(&inbound("/admin")), Ok(Destination::Route(r)) if g.route(r.route).id == "admin")
+    );
+    assert_eq!(
+        g.destination(&inbound("/admin/")),
+        Err(GatewayError::BadPath(
+            crate::path::PathError::AmbiguousTrailingSlash
+        ))
+    );
+    // Where both spellings reach the same route, or only one matches, nothing is refused.
+    assert!(g.destination(&inbound("/other/")).is_ok());
+    assert!(g.destination(&inbound("/files/a/")).is_ok());
+}
+
+#[test]
+fn forwarded_host_is_lower_case_and_keeps_the_port() {
+    let g = gateway("");
+    let mut i = inbound("/v1/users/1");
+    i.host = "API.Example.com:8443";
+    let trace = Trace::begin(&i, &mut IdGenerator::new([4; 32]));
+    let r = routed(&g, &i);
+    let edits = g.request_edits(&r, &i, &trace);
+    assert!(edits
+        .set
+        .contains(&("x-forwarded-host".into(), "api.example.com:8443".into())));
+}
+
+#[test]
+fn connection_tokens_cannot_remove_headers_a_cache_key_reads() {
+    let g = gateway(
+        r#", { "id": "cached", "path": "/cached", "upstream": "users", "auth": "none",
+               "cache": { "ttl_s": 60, "vary": ["accept-language"] } }"#,
+    );
+    let mut i = inbound("/cached");
+    i.connection = Some("accept-language, x-other");
+    let trace = Trace::begin(&i, &mut IdGenerator::new([5; 32]));
+    let r = routed(&g, &i);
+    let edits = g.request_edits(&r, &i, &trace);
+    assert_eq!(edits.remove, ["x-other"]);
 }

@@ -4,7 +4,6 @@ use super::isolate::{self, Live};
 use super::{keys, respond, Exchange};
 use crate::config::MethodSet;
 use crate::error::GatewayError;
-use sha2::{Digest, Sha256};
 use worker::{web_sys, Env};
 
 /// Whether `presented` (an `Authorization` header value) carries the admin token. Without a
@@ -19,16 +18,7 @@ pub fn is_admin(env: &Env, live: &Live, authorization: Option<&str>) -> bool {
     let Ok(expected) = env.secret(secret_name).map(|s| s.to_string()) else {
         return false;
     };
-    !expected.is_empty() && constant_time_eq(token.as_bytes(), expected.as_bytes())
-}
-
-/// Compares digests so neither the length nor the content of the token leaks through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    !expected.is_empty() && crate::hex::secrets_equal(token.as_bytes(), expected.as_bytes())
 }
 
 /// Routes a request under the admin path. Everything but the public health summary needs the
@@ -131,7 +121,7 @@ async fn purge(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
     let Some(spec) = &route.cache else {
         return Err(GatewayError::BadRequest("that URL's route is not cached"));
     };
-    super::cache::purge(x, host, &routed, route, spec).await;
+    super::cache::purge(x, scheme, &host.to_ascii_lowercase(), &routed, route, spec).await;
     let body =
         serde_json::json!({ "purged": request.url, "route": route.id, "scope": "this location" });
     Ok(respond::json(200, &body, &[]))
@@ -143,14 +133,22 @@ async fn bump_generation(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayE
     let internal = |what: &str, e: String| GatewayError::Internal {
         cause: format!("{what}: {e}"),
     };
-    let (text, generation) = crate::config::bump_cache_generation(&x.live.text)
+    // Edit the newest document, not this isolate's copy (which may be older than KV's).
+    let kv = x
+        .env
+        .kv(isolate::CONFIG_BINDING)
+        .map_err(|e| internal("KV binding", e.to_string()))?;
+    let current = kv
+        .get(isolate::CONFIG_KEY)
+        .text()
+        .await
+        .map_err(|e| internal("reading the configuration", e.to_string()))?;
+    let base = current.as_deref().unwrap_or(isolate::EMBEDDED_ROUTES);
+    let (text, generation) = crate::config::bump_cache_generation(base)
         .map_err(|e| internal("editing the configuration", e))?;
     crate::gateway::Gateway::compile(&text)
         .map_err(|e| internal("the edited configuration is invalid", e.to_string()))?;
-    x.env
-        .kv(isolate::CONFIG_BINDING)
-        .map_err(|e| internal("KV binding", e.to_string()))?
-        .put(isolate::CONFIG_KEY, text)
+    kv.put(isolate::CONFIG_KEY, text)
         .map_err(|e| internal("writing the configuration", e.to_string()))?
         .execute()
         .await

@@ -19,8 +19,9 @@ use worker::wasm_bindgen_futures::JsFuture;
 /// Who the request is, once authenticated.
 #[derive(Default)]
 pub struct Identity {
-    /// JWT `sub` or the API key's consumer: what `consumer` rate limits and per-consumer
-    /// caching key on.
+    /// Who the request is, for `consumer` rate limits and per-consumer caching:
+    /// `jwt/<scheme>/<sub>` or `key/<consumer>`. Namespaced, so a token of one issuer can never
+    /// be taken for a subject of another, nor for an API key's consumer.
     pub consumer: Option<String>,
     /// The verified token's claims, for `claim:<name>` rate-limit keys.
     pub claims: Option<Rc<VerifiedToken>>,
@@ -115,7 +116,10 @@ pub async fn authenticate(
                                 let forward = jwt::forwarded_claims(&verified, jwt)
                                     .map_err(|e| invalid(e.reason()))?;
                                 Ok(Identity {
-                                    consumer: verified.subject.clone(),
+                                    consumer: verified
+                                        .subject
+                                        .as_ref()
+                                        .map(|sub| format!("jwt/{}/{sub}", scheme.name)),
                                     claims: Some(verified),
                                     forward,
                                 })
@@ -136,7 +140,7 @@ pub async fn authenticate(
                             });
                         }
                         Ok(Identity {
-                            consumer: Some(record.consumer.clone()),
+                            consumer: Some(format!("key/{}", record.consumer)),
                             claims: None,
                             forward: Vec::new(),
                         })
@@ -313,9 +317,14 @@ fn static_keys(x: &Exchange<'_>, scope: &str, scheme: &JwtScheme) -> Rc<Vec<Veri
     keys
 }
 
-fn parsed(entry: &mut JwksEntry, scheme: &JwtScheme) -> Result<Rc<Vec<VerifyingKey>>, String> {
+/// Parsed keys depend on the algorithms a scheme allows (they bind keys without `alg`).
+fn algorithms_key(scheme: &JwtScheme) -> String {
     let algs: Vec<&str> = scheme.algorithms.iter().map(|a| a.name()).collect();
-    let algs = algs.join(",");
+    algs.join(",")
+}
+
+fn parsed(entry: &mut JwksEntry, scheme: &JwtScheme) -> Result<Rc<Vec<VerifyingKey>>, String> {
+    let algs = algorithms_key(scheme);
     if let Some(keys) = entry.parsed.get(&algs) {
         return Ok(keys.clone());
     }
@@ -352,11 +361,14 @@ async fn jwks_keys(
         let fetched = match from_cache {
             Some(text) => Ok((text, JWKS_MIN_TTL_S, false)),
             None => fetch_jwks(url).await.map(|(text, ttl)| (text, ttl, true)),
-        };
+        }
+        // A document without usable structure is a failed fetch: the last good keys stay.
+        .and_then(|(text, ttl_s, store)| {
+            let keys = jwk::keys_from_jwks(&text, &scheme.algorithms)?;
+            Ok((text, ttl_s, store, keys))
+        });
         match fetched {
-            Ok((text, ttl_s, store)) => {
-                // Refuse documents that yield no usable key structure at all.
-                jwk::keys_from_jwks(&text, &scheme.algorithms)?;
+            Ok((text, ttl_s, store, keys)) => {
                 if store {
                     let _ = JsFuture::from(glue::store_document(url, &text, ttl_s as f64)).await;
                 }
@@ -365,11 +377,13 @@ async fn jwks_keys(
                     let last_forced_ms = j
                         .get(url)
                         .map_or(if force { now_ms } else { 0.0 }, |e| e.last_forced_ms);
+                    let mut parsed = HashMap::new();
+                    parsed.insert(algorithms_key(scheme), Rc::new(keys));
                     j.insert(
                         url.to_owned(),
                         JwksEntry {
                             text: Rc::from(text.as_str()),
-                            parsed: HashMap::new(),
+                            parsed,
                             fresh_until_ms: now_ms + ttl_s as f64 * 1000.0,
                             last_forced_ms,
                         },
@@ -451,7 +465,9 @@ async fn verify_api_key(x: &Exchange<'_>, key: &str) -> Result<Rc<ApiKeyRecord>,
             API_KEYS.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.len() >= API_KEY_CACHE_CAPACITY {
-                    c.retain(|_, (_, until)| *until > x.now_ms);
+                    // A flood of unknown keys must not evict the known ones: drop misses and
+                    // expired entries first.
+                    c.retain(|_, (record, until)| *until > x.now_ms && record.is_some());
                     if c.len() >= API_KEY_CACHE_CAPACITY {
                         c.clear();
                     }

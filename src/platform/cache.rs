@@ -14,8 +14,8 @@ use crate::cache::{
 };
 use crate::config::{CacheSpec, Route, RouteAuth};
 use crate::error::GatewayError;
+use crate::forward::forwarded_host;
 use crate::forward::Routed;
-use crate::router::normalize_host;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
@@ -35,13 +35,14 @@ pub struct Keys {
 
 fn keys(
     x: &Exchange<'_>,
+    scheme: &str,
     host: &str,
     routed: &Routed,
     route: &Route,
     spec: &CacheSpec,
-    identity: Option<&Identity>,
+    consumer: Option<&str>,
 ) -> Keys {
-    let host = normalize_host(host);
+    let host = host.to_ascii_lowercase();
     let query = routed.upstream_path.split_once('?').map(|(_, q)| q);
     let vary_values: Vec<Option<String>> = if spec.vary.is_empty() {
         Vec::new()
@@ -52,12 +53,9 @@ fn keys(
             .map(|v| v.strip_prefix('1').map(str::to_owned))
             .collect()
     };
-    let consumer = if spec.per_consumer {
-        identity.and_then(|i| i.consumer.as_deref())
-    } else {
-        None
-    };
+    let consumer = if spec.per_consumer { consumer } else { None };
     let base = CacheKeyInput {
+        scheme,
         host: &host,
         canonical_path: &routed.canonical_path,
         query,
@@ -74,6 +72,7 @@ fn keys(
     let marker = (!spec.vary.is_empty() || spec.per_consumer).then(|| {
         let marker_route = format!("{}\u{0}invalidated", route.id);
         cache_key_url(&CacheKeyInput {
+            scheme,
             host: &host,
             canonical_path: &routed.canonical_path,
             query,
@@ -129,16 +128,21 @@ fn per_exchange(x: &Exchange<'_>, stages: &StageEdits) -> String {
     set
 }
 
-/// The client's conditional headers, read only on cached routes.
+/// What the cache stage reads of the client's request.
 struct Conditions {
     if_none_match: Option<String>,
     if_modified_since: Option<String>,
     no_store: bool,
+    /// An `Authorization` or `Cookie` header came with it: whatever the route's `auth`, the
+    /// response may be personal (RFC 9111 §3.5).
+    has_credentials: bool,
 }
 
 fn conditions(x: &Exchange<'_>) -> Conditions {
-    let joined =
-        glue::request_headers(x.request, "if-none-match\nif-modified-since\ncache-control");
+    let joined = glue::request_headers(
+        x.request,
+        "if-none-match\nif-modified-since\ncache-control\nauthorization\ncookie",
+    );
     let mut f = joined
         .split('\r')
         .map(|v| v.strip_prefix('1').map(str::to_owned));
@@ -148,10 +152,13 @@ fn conditions(x: &Exchange<'_>) -> Conditions {
         .next()
         .flatten()
         .is_some_and(|cc| crate::cache::control::parse(Some(&cc)).no_store);
+    let authorization = f.next().flatten().is_some();
+    let cookie = f.next().flatten().is_some();
     Conditions {
         if_none_match,
         if_modified_since,
         no_store,
+        has_credentials: authorization || cookie,
     }
 }
 
@@ -202,7 +209,15 @@ pub fn serve_hot(
     if method != "GET" && method != "HEAD" {
         return None;
     }
-    let keys = keys(x, x.inbound.host, routed, route, spec, None);
+    let keys = keys(
+        x,
+        x.inbound.scheme,
+        &forwarded_host(x.inbound),
+        routed,
+        route,
+        spec,
+        None,
+    );
     from_hot(x, &keys, method == "HEAD", &StageEdits::default())?.ok()
 }
 
@@ -216,9 +231,37 @@ pub async fn serve(
     mut stages: StageEdits,
 ) -> Result<web_sys::Response, GatewayError> {
     let method = x.inbound.method;
-    let keys = keys(x, x.inbound.host, routed, route, spec, identity);
-    if method != "GET" && method != "HEAD" {
+    let consumer = identity.and_then(|i| i.consumer.as_deref());
+    if spec.per_consumer && consumer.is_none() {
+        // Nothing identifies whose data this is: it is neither looked up nor stored.
+        let response = settle(upstream::forward(x, routed, &stages)?).await?;
+        let set = glue::pairs(&[(
+            "cache-status",
+            cache_status(&CacheOutcome::Bypass("no-consumer"), None),
+        )]);
+        return glue::finish_response(&response, &set, false)
+            .map_err(|e| internal("finishing a response", e));
+    }
+    let keys = keys(
+        x,
+        x.inbound.scheme,
+        &forwarded_host(x.inbound),
+        routed,
+        route,
+        spec,
+        consumer,
+    );
+    if matches!(method, "POST" | "PUT" | "PATCH" | "DELETE") {
         return invalidating(x, routed, spec, &keys, stages).await;
+    }
+    if method != "GET" && method != "HEAD" {
+        let response = settle(upstream::forward(x, routed, &stages)?).await?;
+        let set = glue::pairs(&[(
+            "cache-status",
+            cache_status(&CacheOutcome::Bypass("method"), None),
+        )]);
+        return glue::finish_response(&response, &set, false)
+            .map_err(|e| internal("finishing a response", e));
     }
     let head_only = method == "HEAD";
     if let Some(answer) = from_hot(x, &keys, head_only, &stages) {
@@ -378,7 +421,7 @@ pub async fn serve(
     };
     let req = RequestFacts {
         method_is_get_or_head: true,
-        has_authorization: matches!(route.auth, RouteAuth::Schemes(_)),
+        has_authorization: matches!(route.auth, RouteAuth::Schemes(_)) || cond.has_credentials,
         request_no_store: cond.no_store,
     };
     let decision = if head_only {
@@ -469,30 +512,32 @@ async fn invalidating(
     let status = response.status();
     let invalidated = (200..400).contains(&status);
     if invalidated {
-        glue::hot_drop(&keys.entry, keys.marker.as_deref().unwrap_or(""));
-        let marker_ttl = spec.ttl_s + spec.stale_if_error_s;
-        x.wait_until(&glue::cache_invalidate(
-            &keys.entry,
-            keys.marker.as_deref().unwrap_or(""),
-            js_sys::Date::now(),
-            marker_ttl as f64,
-        ));
+        x.wait_until(&invalidate(keys, spec));
     }
     let outcome = CacheOutcome::Bypass(if invalidated { "invalidated" } else { "method" });
     let set = glue::pairs(&[("cache-status", cache_status(&outcome, None))]);
     glue::finish_response(&response, &set, false).map_err(|e| internal("finishing a response", e))
 }
 
-/// Purges the entries of a URL (on `host`) in this location, as an unsafe request would.
-pub async fn purge(x: &Exchange<'_>, host: &str, routed: &Routed, route: &Route, spec: &CacheSpec) {
-    let keys = keys(x, host, routed, route, spec, None);
-    glue::hot_drop(&keys.entry, keys.marker.as_deref().unwrap_or(""));
+/// Removes a URL's entry (and, through its marker, every variant) from this location's cache
+/// and this isolate's memory.
+fn invalidate(keys: &Keys, spec: &CacheSpec) -> js_sys::Promise {
+    let marker = keys.marker.as_deref().unwrap_or("");
+    glue::hot_drop(&keys.entry, marker);
     let marker_ttl = spec.ttl_s + spec.stale_if_error_s;
-    let _ = JsFuture::from(glue::cache_invalidate(
-        &keys.entry,
-        keys.marker.as_deref().unwrap_or(""),
-        js_sys::Date::now(),
-        marker_ttl as f64,
-    ))
-    .await;
+    glue::cache_invalidate(&keys.entry, marker, js_sys::Date::now(), marker_ttl as f64)
+}
+
+/// Purges the entries of a URL (`scheme://host…`) in this location, as an unsafe request
+/// would.
+pub async fn purge(
+    x: &Exchange<'_>,
+    scheme: &str,
+    host: &str,
+    routed: &Routed,
+    route: &Route,
+    spec: &CacheSpec,
+) {
+    let keys = keys(x, scheme, host, routed, route, spec, None);
+    let _ = JsFuture::from(invalidate(&keys, spec)).await;
 }

@@ -118,16 +118,16 @@ fn start(
         Err(e) => return fail(e, &trace),
     };
     if let Destination::Route(routed) = &destination {
+        let x = Exchange {
+            env: &env,
+            ctx: &ctx,
+            live: &live,
+            request: &request,
+            inbound: &inbound,
+            trace: &trace,
+            now_ms,
+        };
         if is_direct(&live, routed) {
-            let x = Exchange {
-                env: &env,
-                ctx: &ctx,
-                live: &live,
-                request: &request,
-                inbound: &inbound,
-                trace: &trace,
-                now_ms,
-            };
             return upstream::forward(&x, routed, &StageEdits::default())
                 .unwrap_or_else(|e| fail(e, &trace));
         }
@@ -135,21 +135,11 @@ fn start(
         if let (Some(spec), RouteAuth::None, true) =
             (&route.cache, &route.auth, route.rate_limits.is_empty())
         {
-            let x = Exchange {
-                env: &env,
-                ctx: &ctx,
-                live: &live,
-                request: &request,
-                inbound: &inbound,
-                trace: &trace,
-                now_ms,
-            };
             if let Some(response) = cache::serve_hot(&x, routed, route, spec) {
                 return resolved(response);
             }
         }
     }
-    let live = live.clone();
     wasm_bindgen_futures::future_to_promise(async move {
         let Some(inbound) = facts.inbound() else {
             return Err(JsValue::from_str("request facts vanished"));

@@ -29,13 +29,16 @@ export function route_table(json, fail, report) {
 }
 
 /**
- * Applies fixed edits to `headers`, a copy of `original`. Walking the original's few names and
- * deleting only those present is cheaper than deleting every listed name: each call into
- * Headers crosses into the runtime.
+ * Removes from `headers`, a copy of `original`, the names in `removeSet`. Walking the
+ * original's few names and deleting only those present is cheaper than deleting every listed
+ * name: each call into Headers crosses into the runtime.
  */
-function applyEdits(headers, original, edits) {
-  for (const name of original.keys()) if (edits.removeSet.has(name)) headers.delete(name);
-  for (const [name, value] of edits.set) headers.set(name, value);
+function removePresent(headers, original, removeSet) {
+  for (const name of original.keys()) if (removeSet.has(name)) headers.delete(name);
+}
+
+function setAll(headers, pairs) {
+  for (const [name, value] of pairs) headers.set(name, value);
 }
 
 function applyList(headers, removeList, setList) {
@@ -47,20 +50,20 @@ function applyList(headers, removeList, setList) {
 }
 
 /**
- * A body stream that aborts the upstream request once more than `max` bytes have passed.
- * Aborting first matters: an errored body alone may end the upstream's chunked body cleanly,
- * and the upstream would take a truncated body for a whole one.
+ * A copy of `body` that errors once more than `max` bytes have passed, after calling
+ * `onExceeded`. For a request body, that aborts the upstream request first: an errored body
+ * alone may end the upstream's chunked body cleanly, and the upstream would take a truncated
+ * body for a whole one.
  */
-function limited(body, max, state, controller) {
+function limited(body, max, onExceeded) {
   let seen = 0;
   return body.pipeThrough(
     new TransformStream({
       transform(chunk, stream) {
         seen += chunk.byteLength;
         if (seen > max) {
-          state.tooLarge = true;
-          controller.abort();
-          stream.error(new Error("request body too large"));
+          onExceeded?.();
+          stream.error(new Error("body too large"));
         } else {
           stream.enqueue(chunk);
         }
@@ -81,7 +84,8 @@ function relay(response, table, edits, requestId) {
       if (name && !table.protected.has(name)) headers.delete(name);
     }
   }
-  applyEdits(headers, response.headers, edits);
+  removePresent(headers, response.headers, edits.removeSet);
+  setAll(headers, edits.set);
   headers.set(table.requestIdHeader, requestId);
   return out;
 }
@@ -97,7 +101,10 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
   if (body && limit >= 0) {
     state = { tooLarge: false };
     const controller = new AbortController();
-    body = limited(body, limit, state, controller);
+    body = limited(body, limit, () => {
+      state.tooLarge = true;
+      controller.abort();
+    });
     signal = AbortSignal.any([signal, controller.signal]);
   }
   const init = { method, headers, body, redirect: "manual", signal };
@@ -130,8 +137,12 @@ export function proxy(request, env, table, routeIndex, upstreamIndex, targets, v
   const [extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet, responseSet] = values.split("\r");
   const method = request.method;
   const headers = new Headers(request.headers);
-  applyEdits(headers, request.headers, route.request);
-  applyList(headers, extraRemove, extraSet);
+  // Every removal (the route's, then the request's Connection-named headers) comes before
+  // every header the route or the gateway sets: a client can never remove those.
+  removePresent(headers, request.headers, route.request.removeSet);
+  applyList(headers, extraRemove, "");
+  setAll(headers, route.request.set);
+  applyList(headers, "", extraSet);
   if (forwardedFor) headers.set("x-forwarded-for", forwardedFor);
   headers.set("x-forwarded-proto", proto);
   headers.set("x-forwarded-host", host);
@@ -146,7 +157,9 @@ export function proxy(request, env, table, routeIndex, upstreamIndex, targets, v
   const attempt = (i) => {
     const [index, binding, url] = list[i].split("\t");
     const fetcher = binding ? env[binding] : null;
-    return send(fetcher, url, method, headers, body, timeoutMs, limit).then(
+    // A missing binding must fail, never fall back to a public fetch of its placeholder URL.
+    const sent = binding && !fetcher ? Promise.reject("connect:no service binding " + binding) : send(fetcher, url, method, headers, body, timeoutMs, limit);
+    return sent.then(
       (response) => {
         const failed = response.status >= 502 && response.status <= 504;
         if (report) report(upstreamIndex, Number(index), !failed);
@@ -218,9 +231,9 @@ export function store_document(url, body, ttlSeconds) {
 }
 
 /**
- * Asks one rate-limit bucket per entry of `requests` ("\n"-joined "name\tbody") to take its
+ * Asks one rate-limit bucket per entry of `requests` ("\n"-joined "name\tquery") to take its
  * cost, all at once, each bounded by `timeoutMs`. Resolves to one line per entry, in order:
- * "ok\t<decision JSON>" or "err\t<reason>". Never rejects: a failing store is the caller's
+ * "ok\t<decision line>" or "err\t<reason>". Never rejects: a failing store is the caller's
  * policy decision.
  */
 export function take_tokens(env, binding, requests, timeoutMs) {
@@ -229,12 +242,10 @@ export function take_tokens(env, binding, requests, timeoutMs) {
     const tab = entry.indexOf("\t");
     try {
       const stub = namespace.get(namespace.idFromName(entry.slice(0, tab)));
-      return stub
-        .fetch("https://rate-limiter/take", { method: "POST", body: entry.slice(tab + 1), signal: AbortSignal.timeout(timeoutMs) })
-        .then(
-          (response) => (response.ok ? response.text().then((text) => "ok\t" + text) : "err\tstatus " + response.status),
-          (error) => "err\t" + String(error && error.message ? error.message : error),
-        );
+      return stub.fetch("https://rate-limiter/take?" + entry.slice(tab + 1), { signal: AbortSignal.timeout(timeoutMs) }).then(
+        (response) => (response.ok ? response.text().then((text) => "ok\t" + text) : "err\tstatus " + response.status),
+        (error) => "err\t" + String(error && error.message ? error.message : error),
+      );
     } catch (error) {
       return Promise.resolve("err\t" + String(error && error.message ? error.message : error));
     }
@@ -443,20 +454,6 @@ export function response_facts(response) {
   ].join("\r");
 }
 
-/** A copy of `body` that errors once more than `max` bytes have passed. */
-function bounded(body, max) {
-  let seen = 0;
-  return body.pipeThrough(
-    new TransformStream({
-      transform(chunk, stream) {
-        seen += chunk.byteLength;
-        if (seen > max) stream.error(new Error("too large to cache"));
-        else stream.enqueue(chunk);
-      },
-    }),
-  );
-}
-
 /**
  * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
  * ("\n"-joined pairs) set. The body is teed, never buffered whole; past `maxBytes` the copy is
@@ -466,7 +463,7 @@ export function store_entry(key, response, remove, meta, maxBytes) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
-  const body = copy.body && !headers.has("content-length") ? bounded(copy.body, maxBytes) : copy.body;
+  const body = copy.body && !headers.has("content-length") ? limited(copy.body, maxBytes) : copy.body;
   return caches.default
     .put(key, new Response(body, { status: copy.status, statusText: copy.statusText, headers }))
     .catch(() => undefined);

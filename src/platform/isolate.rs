@@ -41,8 +41,6 @@ pub struct Live {
     pub gateway: Gateway,
     pub source: Source,
     pub loaded_at_ms: f64,
-    /// The document this configuration was compiled from.
-    pub text: Rc<str>,
     pub breakers: Breakers,
     /// The configuration's fixed header edits and callbacks as a JS table (`glue::table_for`).
     pub js_table: JsValue,
@@ -54,7 +52,7 @@ type FailCallback = Closure<dyn Fn(String, String) -> web_sys::Response>;
 type ReportCallback = Closure<dyn Fn(u32, u32, bool)>;
 
 impl Live {
-    fn new(gateway: Gateway, text: &str, source: Source, now_ms: f64) -> Live {
+    fn new(gateway: Gateway, source: Source, now_ms: f64) -> Live {
         let breakers: Breakers = Rc::new(RefCell::new(
             gateway
                 .config
@@ -96,7 +94,6 @@ impl Live {
             js_table: super::glue::table_for(&gateway, fail.as_ref(), report.as_ref()),
             _callbacks: (fail, report),
             gateway,
-            text: Rc::from(text),
             source,
             loaded_at_ms: now_ms,
             breakers,
@@ -178,16 +175,6 @@ async fn read_kv(env: &Env) -> Result<Option<String>, String> {
         .map_err(|e| format!("reading KV key {CONFIG_KEY}: {e}"))
 }
 
-fn short_digest(hash: &[u8; 32]) -> String {
-    format!(
-        "sha256:{}",
-        hash.iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
-}
-
 fn apply(
     s: &mut State,
     read: Result<Option<String>, String>,
@@ -202,7 +189,7 @@ fn apply(
                 s.kv_seen = Some(hash);
                 match Gateway::compile(&text) {
                     Ok(gateway) => {
-                        s.live = Some(Rc::new(Live::new(gateway, &text, Source::Kv, now_ms)));
+                        s.live = Some(Rc::new(Live::new(gateway, Source::Kv, now_ms)));
                         s.last_error = None;
                     }
                     Err(errors) => {
@@ -214,7 +201,7 @@ fn apply(
                         );
                         s.last_error = Some(ReloadError {
                             at_ms: now_ms,
-                            digest: Some(short_digest(&hash)),
+                            digest: Some(format!("sha256:{}", crate::hex::encode(&hash[..8]))),
                             errors,
                         });
                     }
@@ -242,12 +229,7 @@ fn apply(
     if s.live.is_none() {
         let gateway = Gateway::compile(EMBEDDED_ROUTES)
             .map_err(|e| format!("the embedded routes.json is invalid: {e}"))?;
-        s.live = Some(Rc::new(Live::new(
-            gateway,
-            EMBEDDED_ROUTES,
-            Source::Embedded,
-            now_ms,
-        )));
+        s.live = Some(Rc::new(Live::new(gateway, Source::Embedded, now_ms)));
     }
     s.live.clone().ok_or_else(|| "no configuration".to_owned())
 }

@@ -7,8 +7,8 @@
 //! quota. The object's own clock is the only clock a bucket ever sees.
 
 use super::glue;
-use crate::ratelimit::{check, GcraState, Limits};
-use serde::Deserialize;
+use crate::ratelimit::wire::{decision_line, parse_take};
+use crate::ratelimit::{check, GcraState};
 use std::cell::{Cell, RefCell};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -16,15 +16,6 @@ const STATE_KEY: &str = "gcra";
 /// Idle buckets are cleaned up, but not more often than this per object: a busy bucket that
 /// is full again within microseconds (a huge limit) must not cost an alarm per request.
 const CLEANUP_AFTER_MS: f64 = 60_000.0;
-
-/// What the gateway asks of a bucket: take `cost` units under these limits.
-#[derive(Deserialize)]
-struct Take {
-    limit: u64,
-    window_s: u64,
-    burst: u64,
-    cost: u64,
-}
 
 #[durable_object]
 pub struct RateLimiter {
@@ -40,10 +31,14 @@ impl RateLimiter {
     async fn load(&self) -> Result<()> {
         if !self.loaded.get() {
             let stored: Option<String> = self.state.storage().get(STATE_KEY).await?;
-            *self.bucket.borrow_mut() = stored.and_then(|s| serde_json::from_str(&s).ok());
-            self.alarm_pending
-                .set(self.state.storage().get_alarm().await?.is_some());
-            self.loaded.set(true);
+            let alarm = self.state.storage().get_alarm().await?.is_some();
+            // Another request may have loaded (and changed) the bucket while these reads were
+            // in flight: its state is newer than what was read.
+            if !self.loaded.get() {
+                *self.bucket.borrow_mut() = stored.and_then(|s| serde_json::from_str(&s).ok());
+                self.alarm_pending.set(alarm);
+                self.loaded.set(true);
+            }
         }
         Ok(())
     }
@@ -70,27 +65,23 @@ impl DurableObject for RateLimiter {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let take: Take = match req.text().await.map(|t| serde_json::from_str(&t)) {
-            Ok(Ok(t)) => t,
-            _ => return Response::error("expected {limit, window_s, burst, cost}", 400),
+    /// `GET /take?l=<limit>&w=<window_s>&b=<burst>&c=<cost>` → `allowed,limit,remaining,reset,retry`.
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let Some((limits, cost)) = url.query().and_then(parse_take) else {
+            return Response::error("expected ?l=&w=&b=&c=", 400);
         };
         self.load().await?;
         let now_ms = worker::js_sys::Date::now() as u64;
-        let limits = Limits {
-            limit: take.limit,
-            window_s: take.window_s,
-            burst: take.burst,
-        };
         let current = *self.bucket.borrow();
-        let (decision, next) = check(current, &limits, now_ms, take.cost);
+        let (decision, next) = check(current, &limits, now_ms, cost);
         if let Some(next) = next {
             *self.bucket.borrow_mut() = Some(next);
             let text = serde_json::to_string(&next)?;
             glue::persist(self.state.storage().as_raw(), STATE_KEY, &text);
             self.schedule_cleanup(&next, now_ms as f64);
         }
-        Response::from_json(&decision)
+        Response::ok(decision_line(&decision))
     }
 
     async fn alarm(&self) -> Result<Response> {

@@ -6,7 +6,7 @@
 use super::{glue, isolate, Exchange};
 use crate::balance::choose;
 use crate::error::GatewayError;
-use crate::forward::{forwarded_for, request_removals, Routed};
+use crate::forward::{forwarded_for, forwarded_host, request_removals, Routed};
 use worker::js_sys;
 
 fn is_idempotent(method: &str) -> bool {
@@ -69,7 +69,8 @@ pub fn forward(
         targets.push('\t');
         targets.push_str(&url);
     }
-    let mut extra_remove = glue::join(&request_removals(x.inbound, x.trace), '\n');
+    let keep = gateway.keyed_headers(routed.route);
+    let mut extra_remove = glue::join(&request_removals(x.inbound, x.trace, keep), '\n');
     if !stages.request_remove.is_empty() {
         if !extra_remove.is_empty() {
             extra_remove.push('\n');
@@ -81,7 +82,7 @@ pub fn forward(
             extra_remove.as_str(),
             forwarded_for(x.inbound).unwrap_or(""),
             x.inbound.scheme,
-            x.inbound.host,
+            &forwarded_host(x.inbound),
             &x.trace.request_id,
             &x.trace.traceparent,
             &stages.request_set,

@@ -93,6 +93,9 @@ pub struct Decision {
     /// would be allowed. A request that can never be allowed (cost above capacity) gets the
     /// time until the bucket is full, at least 1.
     pub retry_after_s: u64,
+    /// The same wait in milliseconds (rounded up): lets a caller remember a refusal exactly.
+    #[serde(default)]
+    pub retry_after_ms: u64,
 }
 
 /// Decides one request of `cost` units arriving at `now_ms` (milliseconds since the Unix
@@ -140,19 +143,22 @@ pub fn check(
             remaining: units(shape.cap.saturating_sub(after), shape.t),
             reset_s: seconds_ceil(after),
             retry_after_s: 0,
+            retry_after_ms: 0,
         };
         let persist = (cost > 0).then_some(GcraState { tat: new_tat });
         return (decision, persist);
     }
 
     let reset_s = seconds_ceil(used);
-    let retry_after_s = if !conforming && need <= shape.cap {
+    let (retry_after_s, retry_after_ms) = if !conforming && need <= shape.cap {
         // The bucket drains at 1 ns per ns: the request fits once `after` is down to `cap`.
         // `after > cap` here, so this is at least one second.
-        seconds_ceil(after.saturating_sub(shape.cap))
+        let wait = after.saturating_sub(shape.cap);
+        (seconds_ceil(wait), clamp_u64(wait.div_ceil(NS_PER_MS)))
     } else {
         // Never passable (cost above capacity) or not representable (clock past 2554).
-        reset_s.max(1)
+        let s = reset_s.max(1);
+        (s, s.saturating_mul(1000))
     };
     let decision = Decision {
         allowed: false,
@@ -160,6 +166,7 @@ pub fn check(
         remaining: units(shape.cap.saturating_sub(used), shape.t),
         reset_s,
         retry_after_s,
+        retry_after_ms,
     };
     (decision, None)
 }
@@ -201,6 +208,11 @@ fn degenerate(limits: &Limits, cost: u64) -> Decision {
         remaining: 0,
         reset_s: 0,
         retry_after_s: if allowed { 0 } else { limits.window_s.max(1) },
+        retry_after_ms: if allowed {
+            0
+        } else {
+            limits.window_s.max(1).saturating_mul(1000)
+        },
     }
 }
 

@@ -4,6 +4,7 @@ use crate::cache::key::{
 
 fn base() -> CacheKeyInput<'static> {
     CacheKeyInput {
+        scheme: "https",
         host: "api.example.com",
         canonical_path: "/v1/users/42",
         query: Some("a=1&b=2"),
@@ -44,7 +45,7 @@ fn shape() {
     // the framing documented in key.rs.
     assert_eq!(
         hex,
-        "6a4d6dee601013a1c16ad6e5ba1e7b883e6e8ff012a598708397d119fe5bfb73"
+        "4507b531d2e79734a81769bd02488e2afc51ec01daa2e6a983b58432d72176a4"
     );
     assert!(key(|i| i.generation = 7).starts_with(&format!("{CACHE_KEY_ORIGIN}/v1/7/")));
 }
@@ -197,6 +198,13 @@ fn consumer_generation_route_host_and_path_separate_keys() {
     assert!(!same(|i| i.generation = 1, |i| i.generation = 2));
     // Route id.
     assert!(!same(|i| i.route_id = "r1", |i| i.route_id = "r2"));
+    // Scheme: a response built for http (a redirect to https) never serves https.
+    assert!(!same(|i| i.scheme = "http", |i| i.scheme = "https"));
+    // The authority as forwarded: a port is part of it.
+    assert!(!same(
+        |i| i.host = "api.example.com",
+        |i| i.host = "api.example.com:4443"
+    ));
     // Host, case-insensitively.
     assert!(!same(
         |i| i.host = "a.example.com",

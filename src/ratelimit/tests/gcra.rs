@@ -57,8 +57,15 @@ fn run(name: &str, limits: Limits, steps: &[Step]) {
             remaining: st.remaining,
             reset_s: st.reset_s,
             retry_after_s: st.retry_after_s,
+            retry_after_ms: d.retry_after_ms,
         };
         assert_eq!(d, want, "{name}: step {i} (at {} cost {})", st.at, st.cost);
+        // The exact wait agrees with the whole seconds announced.
+        assert_eq!(
+            d.retry_after_ms.div_ceil(1000),
+            d.retry_after_s,
+            "{name}: step {i}"
+        );
         assert_eq!(d.limit, limits.burst, "{name}: step {i}");
     }
 }
@@ -211,6 +218,7 @@ fn clock_going_backwards_never_gives_more_than_burst() {
             remaining: 0,
             reset_s: 11,
             retry_after_s: 11,
+            retry_after_ms: 10_100,
         }
     );
     assert_eq!(b.state, full);
@@ -368,6 +376,7 @@ fn cost_above_burst_is_never_allowed() {
             remaining: 10,
             reset_s: 0,
             retry_after_s: 1,
+            retry_after_ms: 1000,
         }
     );
     assert_eq!(b.state, None);

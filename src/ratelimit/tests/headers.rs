@@ -8,6 +8,7 @@ fn allowed(remaining: u64, reset_s: u64) -> Decision {
         remaining,
         reset_s,
         retry_after_s: 0,
+        retry_after_ms: 0,
     }
 }
 
@@ -18,6 +19,7 @@ fn denied(retry_after_s: u64, reset_s: u64) -> Decision {
         remaining: 0,
         reset_s,
         retry_after_s,
+        retry_after_ms: retry_after_s * 1000,
     }
 }
 

@@ -58,6 +58,7 @@ impl Reference {
         self.last_ns = Some(now);
         let need = u128::from(cost) * self.unit;
         let secs_ceil = |units: u128| units.div_ceil(rate * 1_000_000_000) as u64;
+        let ms_ceil = |units: u128| units.div_ceil(rate * 1_000_000) as u64;
         if need <= self.tokens {
             self.tokens -= need;
             return Decision {
@@ -66,6 +67,7 @@ impl Reference {
                 remaining: (self.tokens / self.unit) as u64,
                 reset_s: secs_ceil(self.cap - self.tokens),
                 retry_after_s: 0,
+                retry_after_ms: 0,
             };
         }
         let reset_s = secs_ceil(self.cap - self.tokens);
@@ -78,6 +80,11 @@ impl Reference {
                 reset_s.max(1)
             } else {
                 secs_ceil(need - self.tokens)
+            },
+            retry_after_ms: if need > self.cap {
+                reset_s.max(1) * 1000
+            } else {
+                ms_ceil(need - self.tokens)
             },
         }
     }
