@@ -27,8 +27,9 @@ function upstream() {
 async function gateway(rate_limits, routes, options = {}) {
   const up = await upstream();
   const gw = await startGateway({
-    bindings: { JWT_SECRET: SECRET },
+    bindings: { JWT_SECRET: SECRET, ADMIN_TOKEN: "test-admin-token" },
     routes: config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
       upstreams: { u: { targets: [{ url: up.url }] } },
       auth: { users: { type: "jwt", issuer: "https://id.test/", audiences: ["api"], secret: "JWT_SECRET", algorithms: ["HS256"] } },
       rate_limits,
@@ -185,6 +186,9 @@ test("when the counter store fails, on_store_error decides: allow (default) or d
   const body = await r.json();
   assert.equal(body.code, "rate_limit_unavailable");
   assert.equal(body.policy, "strict");
+  // Every failure is counted (and logged).
+  const health = await (await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer test-admin-token" } })).json();
+  assert.equal(health.isolate_counters.rate_limit_store_errors, 4);
 });
 
 test("a bucket's state survives a restart of the runtime", async () => {

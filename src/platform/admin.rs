@@ -84,6 +84,7 @@ fn health(live: &Live, admin: bool) -> web_sys::Response {
             "reload_s": settings.reload_s,
         },
         "last_reload_error": last_error,
+        "isolate_counters": isolate::counters(),
     });
     respond::json(200, &body, &[])
 }

@@ -274,6 +274,7 @@ async fn keys_for(
                 keys = Rc::new(all);
             }
             Err(cause) => {
+                super::isolate::count(super::isolate::Counter::JwksFailures);
                 worker::console_error!(
                     "{}",
                     serde_json::json!({"event": "jwks_unavailable", "url": url, "cause": cause})

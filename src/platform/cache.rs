@@ -234,13 +234,7 @@ pub async fn serve(
     let consumer = identity.and_then(|i| i.consumer.as_deref());
     if spec.per_consumer && consumer.is_none() {
         // Nothing identifies whose data this is: it is neither looked up nor stored.
-        let response = settle(upstream::forward(x, routed, &stages)?).await?;
-        let set = glue::pairs(&[(
-            "cache-status",
-            cache_status(&CacheOutcome::Bypass("no-consumer"), None),
-        )]);
-        return glue::finish_response(&response, &set, false)
-            .map_err(|e| internal("finishing a response", e));
+        return bypass(x, routed, &stages, "no-consumer").await;
     }
     let keys = keys(
         x,
@@ -255,13 +249,7 @@ pub async fn serve(
         return invalidating(x, routed, spec, &keys, stages).await;
     }
     if method != "GET" && method != "HEAD" {
-        let response = settle(upstream::forward(x, routed, &stages)?).await?;
-        let set = glue::pairs(&[(
-            "cache-status",
-            cache_status(&CacheOutcome::Bypass("method"), None),
-        )]);
-        return glue::finish_response(&response, &set, false)
-            .map_err(|e| internal("finishing a response", e));
+        return bypass(x, routed, &stages, "method").await;
     }
     let head_only = method == "HEAD";
     if let Some(answer) = from_hot(x, &keys, head_only, &stages) {
@@ -477,8 +465,30 @@ pub async fn serve(
             field(&f, 7),
             field(&f, 8),
         );
-    let set = glue::pairs(&[("cache-status", cache_status(&outcome.0, outcome.1))]);
-    glue::finish_response(&response, &set, not_mod).map_err(|e| internal("finishing a response", e))
+    finish(&response, &outcome.0, outcome.1, not_mod)
+}
+
+/// Forwards a request the cache does not handle, saying so in `Cache-Status`.
+async fn bypass(
+    x: &Exchange<'_>,
+    routed: &Routed,
+    stages: &StageEdits,
+    why: &'static str,
+) -> Result<web_sys::Response, GatewayError> {
+    let response = settle(upstream::forward(x, routed, stages)?).await?;
+    finish(&response, &CacheOutcome::Bypass(why), None, false)
+}
+
+/// Adds `Cache-Status` to the client's response, and answers 304 when `not_modified`.
+fn finish(
+    response: &web_sys::Response,
+    outcome: &CacheOutcome,
+    ttl_s: Option<i64>,
+    not_modified: bool,
+) -> Result<web_sys::Response, GatewayError> {
+    let set = glue::pairs(&[("cache-status", cache_status(outcome, ttl_s))]);
+    glue::finish_response(response, &set, not_modified)
+        .map_err(|e| internal("finishing a response", e))
 }
 
 /// The lifetime a 304 grants the stored entry: its own Cache-Control/Expires when it sent
@@ -515,8 +525,7 @@ async fn invalidating(
         x.wait_until(&invalidate(keys, spec));
     }
     let outcome = CacheOutcome::Bypass(if invalidated { "invalidated" } else { "method" });
-    let set = glue::pairs(&[("cache-status", cache_status(&outcome, None))]);
-    glue::finish_response(&response, &set, false).map_err(|e| internal("finishing a response", e))
+    finish(&response, &outcome, None, false)
 }
 
 /// Removes a URL's entry (and, through its marker, every variant) from this location's cache

@@ -119,7 +119,47 @@ struct State {
     ids: Option<IdGenerator>,
 }
 
+/// Failures counted per isolate (since it started), shown on the admin health endpoint beside
+/// the structured log line each of them also writes.
+#[derive(Clone, Copy)]
+pub enum Counter {
+    RateLimitStoreErrors,
+    UpstreamFailures,
+    JwksFailures,
+    ConfigRejected,
+}
+
+impl Counter {
+    const ALL: [(Counter, &'static str); 4] = [
+        (Counter::RateLimitStoreErrors, "rate_limit_store_errors"),
+        (Counter::UpstreamFailures, "upstream_failures"),
+        (Counter::JwksFailures, "jwks_failures"),
+        (Counter::ConfigRejected, "config_rejected"),
+    ];
+}
+
+/// Adds one to a counter.
+pub fn count(counter: Counter) {
+    COUNTERS.with(|c| {
+        let cell = &c[counter as usize];
+        cell.set(cell.get().saturating_add(1));
+    });
+}
+
+/// Every counter of this isolate, by name.
+pub fn counters() -> serde_json::Value {
+    COUNTERS.with(|c| {
+        serde_json::Value::Object(
+            Counter::ALL
+                .iter()
+                .map(|(counter, name)| ((*name).to_owned(), c[*counter as usize].get().into()))
+                .collect(),
+        )
+    })
+}
+
 thread_local! {
+    static COUNTERS: [Cell<u64>; 4] = const { [const { Cell::new(0) }; 4] };
     static STATE: RefCell<State> = RefCell::new(State::default());
     static REFRESHING: Cell<bool> = const { Cell::new(false) };
 }
@@ -195,6 +235,7 @@ fn apply(
                     Err(errors) => {
                         let errors: Vec<String> =
                             errors.0.iter().map(ToString::to_string).collect();
+                        count(Counter::ConfigRejected);
                         worker::console_error!(
                             "{}",
                             serde_json::json!({"event": "config_rejected", "source": "kv", "errors": errors})

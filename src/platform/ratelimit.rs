@@ -158,6 +158,7 @@ pub async fn enforce(
             }
             None => {
                 let reason = answer.strip_prefix("err\t").unwrap_or(answer);
+                super::isolate::count(super::isolate::Counter::RateLimitStoreErrors);
                 worker::console_error!(
                     "{}",
                     serde_json::json!({

@@ -15,6 +15,9 @@ fn is_idempotent(method: &str) -> bool {
 
 /// The error a failed exchange becomes, from `glue.js`'s failure tag.
 pub fn failure(tag: &str, max_body_bytes: u64) -> GatewayError {
+    if tag != "too_large" {
+        isolate::count(isolate::Counter::UpstreamFailures);
+    }
     match tag {
         "timeout" => GatewayError::UpstreamTimeout,
         "too_large" => GatewayError::PayloadTooLarge {
