@@ -30,7 +30,9 @@ pub async fn handle(x: &Exchange<'_>, rest: &str) -> Result<web_sys::Response, G
     if rest == "/health" {
         return match method {
             "GET" | "HEAD" => Ok(health(x.live, admin)),
-            _ => Err(GatewayError::MethodNotAllowed(MethodSet(0b11))),
+            _ => Err(GatewayError::MethodNotAllowed(MethodSet::from_names(&[
+                "GET", "HEAD",
+            ]))),
         };
     }
     let known = rest == "/keys" || rest.starts_with("/keys/") || rest.starts_with("/cache/");
