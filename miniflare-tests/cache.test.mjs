@@ -4,8 +4,7 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import * as jose from "jose";
-import { startGateway, startUpstream, config, sleep, eventually } from "./harness.mjs";
+import { startGateway, startUpstream, config, hs256Token, sleep, eventually } from "./harness.mjs";
 
 const SECRET = "cache-test-secret-0123456789abcdef0123";
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -55,14 +54,7 @@ async function get(gw, path, init = {}) {
   return { status: r.status, headers: r.headers, body };
 }
 
-async function token(sub) {
-  return new jose.SignJWT({ sub })
-    .setProtectedHeader({ alg: "HS256" })
-    .setIssuer("https://id.test/")
-    .setAudience("api")
-    .setExpirationTime("5m")
-    .sign(new TextEncoder().encode(SECRET));
-}
+const token = (sub) => hs256Token(SECRET, sub);
 
 test("a miss is stored and the next request is a hit: the upstream is called once", async () => {
   const up = await origin((req, n) => ({ headers: { "content-type": "application/json", "cache-control": "max-age=60", etag: '"v1"' }, body: JSON.stringify({ n }) }));
@@ -346,10 +338,7 @@ test("credentials on a public cached route keep its responses private", async ()
 
 test("per-consumer entries are keyed by scheme and subject; no subject, no caching", async () => {
   const up = await origin((req) => ({ headers: { "cache-control": "max-age=60" }, body: `data of ${req.headers["x-sub"] ?? "?"} ${Math.random()}` }));
-  const mint = (sub, secret) => {
-    let jwt = new jose.SignJWT(sub ? { sub } : {}).setProtectedHeader({ alg: "HS256" }).setIssuer("https://id.test/").setAudience("api").setExpirationTime("5m");
-    return jwt.sign(new TextEncoder().encode(secret));
-  };
+  const mint = (sub, secret) => hs256Token(secret, sub);
   const gw = await startGateway({
     bindings: { JWT_SECRET: SECRET, OTHER_SECRET: SECRET + "-other" },
     routes: config({

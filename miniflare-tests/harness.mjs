@@ -2,6 +2,7 @@
 // real KV) and real HTTP upstreams on 127.0.0.1.
 
 import { Miniflare } from "miniflare";
+import * as jose from "jose";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 
@@ -158,4 +159,17 @@ export async function eventually(check, { timeoutMs = 5000, intervalMs = 100 } =
     await sleep(intervalMs);
   }
   return last;
+}
+
+/**
+ * An HS256 token minted by jose (an independent JOSE library) for the tests' HMAC schemes:
+ * issuer https://id.test/, audience "api", five minutes; `sub` left out when null.
+ */
+export function hs256Token(secret, sub) {
+  return new jose.SignJWT(sub === null ? {} : { sub })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuer("https://id.test/")
+    .setAudience("api")
+    .setExpirationTime("5m")
+    .sign(new TextEncoder().encode(secret));
 }

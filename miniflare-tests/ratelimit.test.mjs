@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as jose from "jose";
-import { startGateway, startUpstream, config, sleep } from "./harness.mjs";
+import { startGateway, startUpstream, config, hs256Token, sleep } from "./harness.mjs";
 
 const SECRET = "rate-limit-test-secret-0123456789abcdef";
 const cleanup = [];
@@ -43,14 +42,7 @@ async function gateway(rate_limits, routes, options = {}) {
 
 const ip = (addr, extra = {}) => ({ headers: { "cf-connecting-ip": addr, ...extra } });
 
-async function token(sub) {
-  return new jose.SignJWT({ sub })
-    .setProtectedHeader({ alg: "HS256" })
-    .setIssuer("https://id.test/")
-    .setAudience("api")
-    .setExpirationTime("5m")
-    .sign(new TextEncoder().encode(SECRET));
-}
+const token = (sub) => hs256Token(SECRET, sub);
 
 test("exact under concurrency: 50 simultaneous requests against a limit of 10 let exactly 10 through", async () => {
   const gw = await gateway({ ten: { key: "route", limit: 10, window_s: 60 } }, [

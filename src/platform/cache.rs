@@ -88,6 +88,25 @@ fn keys(
     }
 }
 
+/// The keys of the request being served (its scheme and forwarded authority).
+fn request_keys(
+    x: &Exchange<'_>,
+    routed: &Routed,
+    route: &Route,
+    spec: &CacheSpec,
+    consumer: Option<&str>,
+) -> Keys {
+    keys(
+        x,
+        x.inbound.scheme,
+        &forwarded_host(x.inbound),
+        routed,
+        route,
+        spec,
+        consumer,
+    )
+}
+
 /// Fields of a "\r"-joined string from `glue.js`, empty ones as `None`.
 fn fields(joined: &str) -> Vec<Option<&str>> {
     joined
@@ -209,15 +228,7 @@ pub fn serve_hot(
     if method != "GET" && method != "HEAD" {
         return None;
     }
-    let keys = keys(
-        x,
-        x.inbound.scheme,
-        &forwarded_host(x.inbound),
-        routed,
-        route,
-        spec,
-        None,
-    );
+    let keys = request_keys(x, routed, route, spec, None);
     from_hot(x, &keys, method == "HEAD", &StageEdits::default())?.ok()
 }
 
@@ -236,15 +247,7 @@ pub async fn serve(
         // Nothing identifies whose data this is: it is neither looked up nor stored.
         return bypass(x, routed, &stages, "no-consumer").await;
     }
-    let keys = keys(
-        x,
-        x.inbound.scheme,
-        &forwarded_host(x.inbound),
-        routed,
-        route,
-        spec,
-        consumer,
-    );
+    let keys = request_keys(x, routed, route, spec, consumer);
     if matches!(method, "POST" | "PUT" | "PATCH" | "DELETE") {
         return invalidating(x, routed, spec, &keys, stages).await;
     }
