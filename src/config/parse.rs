@@ -2,6 +2,7 @@
 
 use super::json::Json;
 use super::model::*;
+use super::observability;
 use super::reader::{
     as_object, as_string, as_string_list, index_path, member_path, suggest, Errors, Obj,
 };
@@ -16,6 +17,7 @@ const ROOT_FIELDS: &[&str] = &[
     "auth",
     "rate_limits",
     "routes",
+    "observability",
 ];
 const SETTINGS_FIELDS: &[&str] = &[
     "reload_s",
@@ -60,6 +62,7 @@ const ROUTE_FIELDS: &[&str] = &[
     "cache",
     "request_headers",
     "response_headers",
+    "observability",
 ];
 const CACHE_FIELDS: &[&str] = &[
     "ttl_s",
@@ -92,6 +95,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
     let upstreams = named_map(&root, "upstreams", true, &mut errs, upstream);
     let auth = named_map(&root, "auth", false, &mut errs, auth_scheme);
     let rate_limits = named_map(&root, "rate_limits", false, &mut errs, rate_limit);
+    let observability = observability::observability(root.get("observability"), &auth, &mut errs);
     let names = Names {
         upstreams: declared(&root, "upstreams"),
         auth_names: declared(&root, "auth"),
@@ -124,6 +128,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
         auth,
         rate_limits,
         routes,
+        observability,
     })
 }
 
@@ -201,7 +206,7 @@ fn named_map<T>(
 }
 
 /// Whether `name` is usable as a Worker binding name (secrets and service bindings).
-fn binding_name(name: &str) -> bool {
+pub(super) fn binding_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -219,7 +224,7 @@ fn secret_name(value: &str, path: &str, errs: &mut Errors) -> bool {
 }
 
 /// A header name that configuration may use: a token, stored lower-case.
-fn header_name(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
+pub(super) fn header_name(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
     if !is_token(name) {
         errs.push(path, format!("\"{name}\" is not a valid header name"));
         return None;
@@ -1091,6 +1096,11 @@ fn route(
         &o.field_path("response_headers"),
         errs,
     );
+    let observability = observability::route_observability(
+        o.get("observability"),
+        &o.field_path("observability"),
+        errs,
+    );
     if errs.0.len() > before {
         return None;
     }
@@ -1108,6 +1118,7 @@ fn route(
         cache,
         request_headers,
         response_headers,
+        observability,
     })
 }
 
