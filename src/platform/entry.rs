@@ -105,7 +105,8 @@ fn start(
             &id,
         ));
     };
-    let trace = isolate::with_ids(|ids| Trace::begin(&inbound, ids));
+    let tracing = &live.gateway.config.observability.tracing;
+    let trace = isolate::with_ids(|ids| Trace::begin(&inbound, ids, tracing));
     let fail = |e: GatewayError, trace: &Trace| {
         resolved(respond::error(
             &e,
