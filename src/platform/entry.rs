@@ -106,7 +106,7 @@ fn start(
         ));
     };
     let tracing = &live.gateway.config.observability.tracing;
-    let trace = isolate::with_ids(|ids| Trace::begin(&inbound, ids, tracing));
+    let mut trace = isolate::with_ids(|ids| Trace::begin(&inbound, ids, tracing));
     let fail = |e: GatewayError, trace: &Trace| {
         resolved(respond::error(
             &e,
@@ -118,6 +118,11 @@ fn start(
         Ok(d) => d,
         Err(e) => return fail(e, &trace),
     };
+    if let Destination::Route(routed) = &destination {
+        if !live.gateway.route(routed.route).observability.tracing {
+            trace.unsample();
+        }
+    }
     if let Destination::Route(routed) = &destination {
         let x = Exchange {
             env: &env,
