@@ -161,7 +161,7 @@ impl Redactor {
             {
                 continue;
             }
-            let end = value_end(b, eq + 1, b"& \t\r\n\"',;#)<>");
+            let end = value_end(b, eq + 1, b"& \t\r\n\"',;#)<>\\");
             if end > eq + 1 {
                 spans.push((eq + 1, end));
             }
@@ -188,7 +188,7 @@ impl Redactor {
                 let (start, end) = if b.get(i) == Some(&b'"') {
                     (i + 1, quoted_end(b, i + 1))
                 } else {
-                    (i, value_end(b, i, b"\r\n\""))
+                    (i, value_end(b, i, b"\r\n\"\\"))
                 };
                 if end > start {
                     spans.push((start, end));
@@ -238,7 +238,7 @@ fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     for (at, _) in line.match_indices("://") {
         let start = at + 3;
-        let end = value_end(b, start, b"/?# \t\r\n\"'<>");
+        let end = value_end(b, start, b"/?# \t\r\n\"'<>\\");
         if let Some(last_at) = b[start..end].iter().rposition(|c| *c == b'@') {
             if last_at > 0 {
                 spans.push((start, start + last_at));

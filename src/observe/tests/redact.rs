@@ -167,3 +167,19 @@ fn text_redaction_is_safe_on_any_input() {
     }
     assert!(!r.text("token=секрет").contains("секрет"));
 }
+
+#[test]
+fn a_json_line_stays_valid_json_after_redaction() {
+    let r = redactor();
+    let cause = format!(
+        "connect:Fetch API cannot load: \"https://a:{SECRET}@u.example/x?sig=1&token={SECRET}\" \"https://u.example/?sig={SECRET}\" (authorization: Bearer {SECRET})"
+    );
+    let line = serde_json::json!({ "event": "upstream_unreachable", "reason": cause }).to_string();
+    let out = r.text(&line);
+    assert!(!out.contains(SECRET), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+    assert_eq!(v["event"], "upstream_unreachable");
+    // Redacting the value before serialising gives the same result.
+    let direct = r.text(&cause);
+    assert!(!direct.contains(SECRET), "{direct}");
+}
