@@ -529,3 +529,20 @@ fn an_invalid_route_observability_makes_the_route_invalid_but_others_are_still_c
     );
     assert!(e.iter().any(|(p, _)| p == "routes[1].upstream"), "{e:?}");
 }
+
+#[test]
+fn validation_errors_never_quote_a_password() {
+    let mut d = base();
+    d["upstreams"]["users"]["targets"] = json!([
+        { "url": "https://admin:hunter2secret@users.internal.example" },
+        { "url": "ftp://admin:hunter2secret@files.example" },
+        { "url": "admin:hunter2secret@users.internal.example" }
+    ]);
+    d["auth"]["users-jwt"]["jwks_url"] = json!("https://u:hunter2secret@id.example.com/jwks");
+    let e = errors(&d.to_string());
+    assert_eq!(e.len(), 4, "{e:?}");
+    for (path, message) in &e {
+        assert!(!message.contains("hunter2secret"), "{path}: {message}");
+        assert!(message.contains("REDACTED@"), "{path}: {message}");
+    }
+}

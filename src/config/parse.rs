@@ -361,11 +361,12 @@ fn target(value: &Json, path: &str, errs: &mut Errors) -> Option<Target> {
 /// Parses a target: an absolute http(s) URL without user-info, query or fragment, or
 /// `service:<binding>`.
 pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
+    let shown = shown_url(text);
     if let Some(binding) = text.strip_prefix("service:") {
         if !binding_name(binding) {
             errs.push(
                 path,
-                format!("\"{text}\": service binding name must be letters, digits and '_'"),
+                format!("\"{shown}\": service binding name must be letters, digits and '_'"),
             );
             return None;
         }
@@ -376,7 +377,7 @@ pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
     let url = match url::Url::parse(text) {
         Ok(u) => u,
         Err(e) => {
-            errs.push(path, format!("\"{text}\" is not an absolute URL ({e})"));
+            errs.push(path, format!("\"{shown}\" is not an absolute URL ({e})"));
             return None;
         }
     };
@@ -392,14 +393,14 @@ pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
         None
     };
     if let Some(p) = problem {
-        errs.push(path, format!("\"{text}\": {p}"));
+        errs.push(path, format!("\"{shown}\": {p}"));
         return None;
     }
     let origin = url.origin().ascii_serialization();
     let base_path = url.path().trim_end_matches('/').to_owned();
     if !base_path.is_empty() && canonicalize(&base_path).ok().as_deref() != Some(base_path.as_str())
     {
-        errs.push(path, format!("\"{text}\": path must be canonical"));
+        errs.push(path, format!("\"{shown}\": path must be canonical"));
         return None;
     }
     Some(Endpoint::Url { origin, base_path })
@@ -626,8 +627,24 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
     })
 }
 
+/// `text` as errors quote it: with any user-info replaced by `REDACTED`, since errors are logged
+/// and shown on the health endpoint, and a password must never reach them.
+fn shown_url(text: &str) -> String {
+    let (prefix, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), text),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_end).unwrap_or(rest);
+    match authority.rfind('@') {
+        Some(at) => format!("{prefix}REDACTED{}", rest.get(at..).unwrap_or("")),
+        None => text.to_owned(),
+    }
+}
+
 /// JWKS must come over https, except from loopback (local development and tests).
 fn jwks_url_ok(text: &str, path: &str, errs: &mut Errors) -> bool {
+    let shown = shown_url(text);
     match url::Url::parse(text) {
         Ok(u) => {
             let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
@@ -637,13 +654,13 @@ fn jwks_url_ok(text: &str, path: &str, errs: &mut Errors) -> bool {
             if !ok {
                 errs.push(
                     path,
-                    format!("\"{text}\" must be an https URL without user-info"),
+                    format!("\"{shown}\" must be an https URL without user-info"),
                 );
             }
             ok
         }
         Err(e) => {
-            errs.push(path, format!("\"{text}\" is not an absolute URL ({e})"));
+            errs.push(path, format!("\"{shown}\" is not an absolute URL ({e})"));
             false
         }
     }
