@@ -43,6 +43,9 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 
 /// The sampled bit of `trace-flags`.
 pub const FLAG_SAMPLED: u8 = 0x01;
+/// The random bit of `trace-flags` (Trace Context level 2): the trace id's low 56 bits are
+/// random. It describes the trace id, so it travels with it.
+pub const FLAG_RANDOM: u8 = 0x02;
 
 /// A parsed inbound `traceparent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +149,9 @@ pub struct SpanContext {
     pub parent_span_id: Option<SpanId>,
     /// The sampled flag the gateway forwards.
     pub sampled: bool,
+    /// The random flag the gateway forwards: the inbound one for a continued version-00 trace
+    /// (it describes the trace id, which is kept), unset for traces the gateway starts.
+    pub random_trace_id: bool,
     /// The 56-bit value every sampling decision of this request uses ([`sample`]): the trace
     /// id's low 56 bits for a trace the gateway started (its id is random); for an inbound trace
     /// id, which the client chose, a random value drawn for the request — so a client cannot
@@ -185,6 +191,7 @@ impl SpanContext {
                     span_id,
                     parent_span_id: Some(parent.parent_id),
                     sampled,
+                    random_trace_id: parent.version == 0 && parent.flags & FLAG_RANDOM != 0,
                     sample_key,
                 };
                 (span, Inbound::Continued)
@@ -197,6 +204,7 @@ impl SpanContext {
                     span_id,
                     parent_span_id: None,
                     sampled: sample::keep(sample_key, spec.sample_rate),
+                    random_trace_id: false,
                     sample_key,
                 };
                 let inbound = match other {
@@ -209,7 +217,8 @@ impl SpanContext {
     }
 
     /// The `traceparent` naming the gateway's span: forwarded upstream, and returned to the
-    /// client with `response_traceparent`. Always version 00 (the version the gateway speaks).
+    /// client with `response_traceparent`. Always version 00 (the version the gateway speaks),
+    /// with the sampled and random flags only.
     pub fn traceparent(&self) -> String {
         let mut out = String::with_capacity(55);
         out.push_str("00-");
@@ -217,7 +226,12 @@ impl SpanContext {
         out.push('-');
         push_hex(&mut out, &self.span_id.0.to_be_bytes());
         out.push('-');
-        crate::hex::push_lower(&mut out, if self.sampled { FLAG_SAMPLED } else { 0 });
+        let mut flags = if self.sampled { FLAG_SAMPLED } else { 0 };
+        if self.random_trace_id {
+            flags |= FLAG_RANDOM;
+        }
+        // Every other flag is reserved and sent as zero.
+        crate::hex::push_lower(&mut out, flags);
         out
     }
 }

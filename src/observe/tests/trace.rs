@@ -191,3 +191,33 @@ fn ids_render_as_fixed_width_lower_hex() {
     assert_eq!(SpanId(0xab).hex(), "00000000000000ab");
     assert_eq!(TraceId(u128::MAX).hex(), "f".repeat(32));
 }
+
+#[test]
+fn only_the_sampled_and_random_flags_are_forwarded() {
+    let mut ids = IdGenerator::new([7; 32]);
+    let with = |flags: &str, ids: &mut IdGenerator| {
+        let header = format!("{}-{flags}", &TP[..52]);
+        let (span, _) = SpanContext::start(Some(&header), &spec(1.0, true), ids);
+        span.traceparent()[53..].to_owned()
+    };
+    assert_eq!(with("01", &mut ids), "01");
+    assert_eq!(
+        with("03", &mut ids),
+        "03",
+        "the random flag travels with the trace id"
+    );
+    assert_eq!(with("02", &mut ids), "02");
+    assert_eq!(
+        with("ff", &mut ids),
+        "03",
+        "reserved flags are sent as zero"
+    );
+    assert_eq!(with("fc", &mut ids), "00");
+    // A future version's flags mean nothing here: only its sampled bit is kept.
+    let future = format!("01{}-03", &TP[2..52]);
+    let (span, _) = SpanContext::start(Some(&future), &spec(1.0, true), &mut ids);
+    assert!(span.traceparent().ends_with("-01"));
+    // Traces the gateway starts carry the sampled flag only.
+    let (span, _) = SpanContext::start(None, &spec(1.0, true), &mut ids);
+    assert!(span.traceparent().ends_with("-01"));
+}
