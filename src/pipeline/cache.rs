@@ -304,7 +304,7 @@ async fn fetch<P: Ports>(
     let (result, report) = s.ports.exchange(plan).await;
     let now = s.ports.now_ms();
     let failure = result.as_ref().err();
-    match exchange::settle(cx, s, plan, failure, &report, now) {
+    match exchange::settle(cx, s, plan.upstream, failure, &report, now) {
         Some(e) => {
             if let Ok(r) = result {
                 s.ports.discard(r);

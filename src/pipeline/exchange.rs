@@ -163,13 +163,13 @@ fn target_order<P>(
 pub fn settle<P: Events>(
     cx: &mut Ctx,
     s: Services<'_, P>,
-    plan: &ExchangePlan,
+    upstream: usize,
     failure: Option<&ExchangeFailure>,
     report: &ExchangeReport,
     now_ms: f64,
 ) -> Option<GatewayError> {
     s.breakers
-        .record(s.gateway, plan.upstream, &report.attempts, now_ms as u64);
+        .record(s.gateway, upstream, &report.attempts, now_ms as u64);
     cx.notes.attempts = report.attempts.len() as u32;
     cx.notes.target = report.attempts.last().map(|(t, _)| *t);
     cx.notes.upstream_ms = Some(report.upstream_ms);
@@ -188,7 +188,7 @@ pub fn settle<P: Events>(
                 serde_json::json!({
                     "event": "upstream_unreachable",
                     "request_id": cx.trace.request_id,
-                    "upstream": s.gateway.config.upstreams[plan.upstream].name,
+                    "upstream": s.gateway.config.upstreams.get(upstream).map(|u| u.name.as_str()),
                     "reason": reason,
                 }),
             );

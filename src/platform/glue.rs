@@ -8,21 +8,33 @@ use worker::{js_sys, web_sys, Env};
 
 #[wasm_bindgen(module = "/src/platform/glue.js")]
 extern "C" {
-    fn route_table(json: &str, fail: &JsValue, report: &JsValue) -> JsValue;
+    fn route_table(json: &str, finish: &JsValue) -> JsValue;
 
+    /// Carries out an exchange plan and resolves to the client's response, after calling the
+    /// table's `finish` with the outcome.
     #[wasm_bindgen(catch)]
-    #[allow(clippy::too_many_arguments)]
     pub fn proxy(
         request: &web_sys::Request,
         env: &Env,
         table: &JsValue,
-        route_index: u32,
-        upstream_index: u32,
-        targets: &str,
-        values: &str,
-        timeout_ms: f64,
-        limit: f64,
+        plan: &str,
+        handle: u32,
     ) -> Result<js_sys::Promise, JsValue>;
+
+    /// Carries out an exchange plan and resolves to its raw outcome, for a stage that
+    /// continues with the response.
+    #[wasm_bindgen(catch)]
+    pub fn exchange(
+        request: &web_sys::Request,
+        env: &Env,
+        table: &JsValue,
+        plan: &str,
+    ) -> Result<js_sys::Promise, JsValue>;
+
+    /// Writes one access log line (a JSON object) with `console.log`.
+    pub fn log_access(line: &str);
+
+    pub fn response_headers(response: &web_sys::Response, names: &str) -> String;
 
     #[wasm_bindgen(catch)]
     pub fn respond(status: u16, body: &str, set: &str) -> Result<web_sys::Response, JsValue>;
@@ -102,9 +114,9 @@ pub fn inbound_header_names(gateway: &Gateway) -> [&str; 5] {
     ]
 }
 
-/// Hands a configuration's fixed header edits and the failure and breaker callbacks to JS
-/// once, as the table `proxy` reads.
-pub fn table_for(gateway: &Gateway, fail: &JsValue, report: &JsValue) -> JsValue {
+/// Hands a configuration's fixed header edits and the completion callback to JS once, as the
+/// table `proxy` reads.
+pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
     let routes: Vec<serde_json::Value> = (0..gateway.config.routes.len())
         .map(|i| {
             let e = gateway.route_edits(i);
@@ -114,20 +126,13 @@ pub fn table_for(gateway: &Gateway, fail: &JsValue, report: &JsValue) -> JsValue
             })
         })
         .collect();
-    let breakers: Vec<bool> = gateway
-        .config
-        .upstreams
-        .iter()
-        .map(|u| u.circuit_breaker.is_some())
-        .collect();
     let table = serde_json::json!({
         "requestIdHeader": gateway.config.settings.request_id_header,
         "inboundHeaders": inbound_header_names(gateway),
         "connectionProtected": CONNECTION_PROTECTED,
-        "breakers": breakers,
         "routes": routes,
     });
-    route_table(&table.to_string(), fail, report)
+    route_table(&table.to_string(), finish)
 }
 
 /// Joins strings with `separator` for `glue.js`.

@@ -110,7 +110,14 @@ impl World {
                 let (result, report) =
                     now_or_never(super::ports::Upstream::exchange(ports, &plan)).expect("ready");
                 let failure = result.as_ref().err();
-                match super::exchange::settle(cx, s, &plan, failure, &report, ports.now_ms.get()) {
+                match super::exchange::settle(
+                    cx,
+                    s,
+                    plan.upstream,
+                    failure,
+                    &report,
+                    ports.now_ms.get(),
+                ) {
                     Some(e) => Ended::Error(e),
                     None => Ended::Response(result.expect("a response")),
                 }
