@@ -168,12 +168,14 @@ impl Stage for Cache {
         };
         if let Some(why) = bypass_reason(cx, spec) {
             cx.notes.cache = Some("bypass");
-            cx.response_set.push((
-                "cache-status".into(),
-                cache_status(&CacheOutcome::Bypass(why), None),
-            ));
             return match exchange::plan(cx, s) {
-                Ok(plan) => Step::Exchange(plan),
+                Ok(mut plan) => {
+                    plan.response_set.push((
+                        "cache-status".into(),
+                        cache_status(&CacheOutcome::Bypass(why), None),
+                    ));
+                    Step::Exchange(plan)
+                }
                 Err(e) => Step::Fail(e),
             };
         }

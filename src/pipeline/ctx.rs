@@ -104,8 +104,9 @@ pub struct Ctx {
     pub identity: Option<Identity>,
     /// Request headers the stages add or remove (identity, validators, client conditions).
     pub request_edits: HeaderEdits,
-    /// Response headers the stages add (rate-limit state); applied to every answer.
-    pub response_set: Vec<(String, String)>,
+    /// The RateLimit-Policy and RateLimit fields of an admitted request, for the rate-limit
+    /// stage's response step.
+    pub rate_limit_headers: Vec<(String, String)>,
     pub cache_keys: Option<CacheKeys>,
     /// `primary` or `canary` once a route splits traffic.
     pub variant: Option<&'static str>,
@@ -121,7 +122,7 @@ impl Ctx {
             routed: None,
             identity: None,
             request_edits: HeaderEdits::default(),
-            response_set: Vec::new(),
+            rate_limit_headers: Vec::new(),
             cache_keys: None,
             variant: None,
             notes: Notes::default(),

@@ -22,10 +22,11 @@ pub enum Step<R> {
     Wait,
 }
 
-/// How a request ends, as far as the pipeline is concerned.
+/// How a request ends, as far as the pipeline is concerned. `edits` are the response steps'
+/// headers, for the platform to add to the answer; an exchange plan carries them already.
 pub enum Flow<R> {
-    Response(R),
-    Error(GatewayError),
+    Response(R, Vec<(String, String)>),
+    Error(GatewayError, Vec<(String, String)>),
     Exchange(ExchangePlan),
 }
 
@@ -46,6 +47,10 @@ pub trait Stage {
     /// Runs after `request` answered [`Step::Wait`]; never answers `Wait` itself.
     #[allow(async_fn_in_trait)]
     async fn wait<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response>;
+
+    /// The response step: headers this stage adds to every answer of the request — upstream
+    /// responses, cache hits and gateway errors alike — from what its request step found.
+    fn response(&self, _cx: &Ctx, _set: &mut Vec<(String, String)>) {}
 }
 
 /// The terminal stage of routes without a cache.
@@ -86,19 +91,41 @@ async fn wait_step<P: Ports>(
     }
 }
 
-fn ended<R>(step: Step<R>) -> Option<Flow<R>> {
+fn response_step(kind: StageKind, cx: &Ctx, set: &mut Vec<(String, String)>) {
+    match kind {
+        StageKind::Auth => auth::Auth.response(cx, set),
+        StageKind::RateLimit => ratelimit::RateLimit.response(cx, set),
+        StageKind::Cache => cache::Cache.response(cx, set),
+        StageKind::Forward => Forward.response(cx, set),
+    }
+}
+
+/// The flow a terminal step at `at` ends in, with the response steps of the stages that ran.
+fn ended<R>(plan: &Plan, at: usize, cx: &Ctx, step: Step<R>) -> Option<Flow<R>> {
+    let mut edits = Vec::new();
+    if !matches!(step, Step::Next | Step::Wait) {
+        for kind in plan.stages.iter().take(at + 1) {
+            response_step(*kind, cx, &mut edits);
+        }
+    }
     match step {
         Step::Next | Step::Wait => None,
-        Step::Reply(r) => Some(Flow::Response(r)),
-        Step::Fail(e) => Some(Flow::Error(e)),
-        Step::Exchange(p) => Some(Flow::Exchange(p)),
+        Step::Reply(r) => Some(Flow::Response(r, edits)),
+        Step::Fail(e) => Some(Flow::Error(e, edits)),
+        Step::Exchange(mut p) => {
+            p.response_set.extend(edits);
+            Some(Flow::Exchange(p))
+        }
     }
 }
 
 fn no_terminal<R>() -> Flow<R> {
-    Flow::Error(GatewayError::Internal {
-        cause: "a plan ended without a terminal stage".into(),
-    })
+    Flow::Error(
+        GatewayError::Internal {
+            cause: "a plan ended without a terminal stage".into(),
+        },
+        Vec::new(),
+    )
 }
 
 /// Runs `plan` until it ends or a stage waits.
@@ -107,7 +134,7 @@ pub fn start<P: Ports>(plan: &Plan, cx: &mut Ctx, s: Services<'_, P>) -> Started
         match request_step(*kind, cx, s) {
             Step::Next => {}
             Step::Wait => return Started::Pending { at },
-            step => return Started::Done(ended(step).unwrap_or_else(no_terminal)),
+            step => return Started::Done(ended(plan, at, cx, step).unwrap_or_else(no_terminal)),
         }
     }
     Started::Done(no_terminal())
@@ -126,7 +153,7 @@ pub async fn resume<P: Ports>(
     };
     let mut at = at;
     loop {
-        if let Some(flow) = ended(step) {
+        if let Some(flow) = ended(plan, at, cx, step) {
             return flow;
         }
         at += 1;

@@ -38,7 +38,8 @@ pub struct ExchangePlan {
     pub body_limit: Option<u64>,
     /// Per-request edits, applied after the route's: removals first, then sets.
     pub request: HeaderEdits,
-    /// Response headers every answer of this request carries (request id, rate-limit state).
+    /// Response headers every answer of this request carries (request id, the stages'
+    /// response steps).
     pub response_set: Vec<(String, String)>,
 }
 
@@ -53,15 +54,13 @@ fn is_idempotent(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE")
 }
 
-/// Response headers every answer of the request carries.
+/// Response headers every answer of the request carries; the stages' response steps add
+/// theirs (see `driver::Stage::response`).
 pub fn response_set(gateway: &Gateway, cx: &Ctx) -> Vec<(String, String)> {
-    let mut set = Vec::with_capacity(1 + cx.response_set.len());
-    set.push((
+    vec![(
         gateway.config.settings.request_id_header.clone(),
         cx.trace.request_id.clone(),
-    ));
-    set.extend(cx.response_set.iter().cloned());
-    set
+    )]
 }
 
 /// The exchange for the routed request in `cx`, with the edits its stages made.

@@ -231,8 +231,11 @@ impl Stage for RateLimit {
             };
         }
         cx.notes.rate_limit = Some(outcome);
-        cx.response_set
-            .extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        cx.rate_limit_headers = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         Step::Next
+    }
+
+    fn response(&self, cx: &Ctx, set: &mut Vec<(String, String)>) {
+        set.extend(cx.rate_limit_headers.iter().cloned());
     }
 }

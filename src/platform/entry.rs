@@ -88,10 +88,20 @@ fn end(cx: &Ctx, live: &Live, outcome: Outcome) {
 }
 
 fn error_response(live: &Live, cx: &Ctx, e: &GatewayError) -> web_sys::Response {
-    let response = respond::error(
+    error_with_edits(live, cx, e, &[])
+}
+
+fn error_with_edits(
+    live: &Live,
+    cx: &Ctx,
+    e: &GatewayError,
+    edits: &[(String, String)],
+) -> web_sys::Response {
+    let response = respond::error_with(
         e,
         &live.gateway.config.settings.request_id_header,
         &cx.trace.request_id,
+        edits,
     );
     end(cx, live, Outcome::of_error(e));
     response
@@ -185,11 +195,16 @@ fn blank_trace(shared: &IsolateState) -> Trace {
 fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sys::Promise {
     let live = ports.live.clone();
     match flow {
-        Flow::Response(r) => {
+        Flow::Response(r, edits) => {
+            let r = if edits.is_empty() {
+                r
+            } else {
+                glue::finish_response(&r, &glue::pairs(&edits), false).unwrap_or(r)
+            };
             end(&cx, &live, Outcome::of_status(r.status()));
             resolved(r)
         }
-        Flow::Error(e) => resolved(error_response(&live, &cx, &e)),
+        Flow::Error(e, edits) => resolved(error_with_edits(&live, &cx, &e, &edits)),
         Flow::Exchange(plan) => {
             let (request, env) = (Clone::clone(&ports.request), ports.env.clone());
             let handle = in_flight_insert(InFlight {

@@ -14,7 +14,7 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
  * callback `finish(handle, status, failure, attempts, upstreamMs, reason)`, which returns the
  * gateway's error response for a failed exchange (undefined otherwise).
  * JSON: { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
- *   routes: [{ request: {remove, set}, response: {remove, set} }] }
+ *   bookkeeping: [names], notIn304: [names], routes: [{ request: {remove, set}, response: {remove, set} }] }
  */
 export function route_table(json, finish) {
   const table = JSON.parse(json);
@@ -24,6 +24,8 @@ export function route_table(json, finish) {
     route.response.removeSet = new Set(route.response.remove);
   }
   table.finish = finish;
+  BOOKKEEPING = table.bookkeeping;
+  NOT_IN_304 = table.notIn304;
   return table;
 }
 
@@ -276,46 +278,27 @@ export function take_tokens(env, binding, requests, timeoutMs) {
   return Promise.all(requests.split("\n").map(take)).then((lines) => lines.join("\n"));
 }
 
-const pendingWrites = new WeakMap();
-
-/**
- * Writes a Durable Object's state, coalescing a burst of updates into one write per
- * `PERSIST_DELAY_MS`: decisions are answered from memory at once and the latest state reaches
- * storage within that delay. An object idles for seconds before it is evicted, so eviction
- * never loses state; only a crash of the object's host inside the delay can lose the last
- * updates.
- */
-const PERSIST_DELAY_MS = 50;
-export function persist(storage, key, value) {
-  let pending = pendingWrites.get(storage);
-  if (pending) {
-    pending.value = value;
-    return;
-  }
-  pending = { value };
-  pendingWrites.set(storage, pending);
-  setTimeout(() => {
-    pendingWrites.delete(storage);
-    storage.put(key, pending.value);
-  }, PERSIST_DELAY_MS);
+/** Writes one value of a Durable Object's storage (coalescing is decided in Rust). */
+export function put_value(storage, key, value) {
+  storage.put(key, value);
 }
 
-/** Schedules the object's alarm, on the same terms as `persist`. */
+/** Calls `callback` after `ms` milliseconds. */
+export function after(ms, callback) {
+  setTimeout(callback, ms);
+}
+
+/** Schedules the object's alarm without waiting for confirmation. */
 export function schedule_alarm(storage, atMs) {
   storage.setAlarm(atMs, { allowUnconfirmed: true });
 }
 
 // ---- the response cache (decisions in src/platform/cache.rs and src/cache/) ----
 
-const BOOKKEEPING = [
-  "x-edge-gateway-stored-at",
-  "x-edge-gateway-initial-age",
-  "x-edge-gateway-lifetime",
-  "x-edge-gateway-stale-if-error",
-  "x-edge-gateway-cache-control",
-];
-/** Representation headers a 304 does not carry (RFC 9110 §15.4.5). */
-const NOT_IN_304 = ["content-length", "content-type", "content-encoding", "content-language", "content-range", "transfer-encoding"];
+// Set from Rust's table (`crate::cache::entry`): the entry's bookkeeping headers, and the
+// representation headers a 304 does not carry.
+let BOOKKEEPING = [];
+let NOT_IN_304 = [];
 
 /**
  * Looks an entry up, and the URL's invalidation marker when `marker` is not empty. Resolves to
@@ -330,7 +313,7 @@ export function cache_match(key, marker) {
 }
 
 /** The facts of a stored entry, "\r"-joined: status, the five bookkeeping values, ETag, Last-Modified. */
-export function entry_facts(entry) {
+function entryFacts(entry) {
   const h = entry.headers;
   const v = (name) => h.get(name) ?? "";
   return [entry.status, ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
@@ -417,7 +400,7 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
       const client = fromStored(copy.status, copy.statusText, copy.headers, null, "", false, true);
       const headers = Object.fromEntries(client.headers);
       const headers304 = Object.fromEntries([...client.headers].filter(([name]) => !NOT_IN_304.includes(name)));
-      const facts = entry_facts(copy) + "\r" + untilMs;
+      const facts = entryFacts(copy) + "\r" + untilMs;
       hotDelete(key);
       while (hotBytes + body.byteLength > HOT_CAPACITY && hot.size) hotDelete(hot.keys().next().value);
       hot.set(key, { status: copy.status, statusText: copy.statusText, headers, headers304, body, facts, marker });
@@ -428,7 +411,7 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
 }
 
 /**
- * Like `entry_facts` for the hot tier, then the entry's `until`, then the request's
+ * Like `entryFacts` for the hot tier, then the entry's `until`, then the request's
  * If-None-Match and If-Modified-Since ("1"+value or "0"); "" when absent.
  */
 export function hot_facts(key, request) {
@@ -457,24 +440,6 @@ export function hot_serve(key, set, notModified, headOnly) {
 export function hot_drop(key, marker) {
   hotDelete(key);
   if (marker) for (const [k, e] of hot) if (e.marker === marker) hotDelete(k);
-}
-
-/** Facts of an upstream response for the storability decision, "\r"-joined. */
-export function response_facts(response) {
-  const h = response.headers;
-  const v = (name) => h.get(name) ?? "";
-  return [
-    response.status,
-    v("cache-control"),
-    v("expires"),
-    v("date"),
-    h.has("set-cookie") ? "1" : "0",
-    v("vary"),
-    v("content-length"),
-    v("etag"),
-    v("last-modified"),
-    v("age"),
-  ].join("\r");
 }
 
 /**

@@ -43,7 +43,6 @@ extern "C" {
 
     pub fn fetch_document(url: &str, timeout_ms: f64) -> js_sys::Promise;
     pub fn cache_match(key: &str, marker: &str) -> js_sys::Promise;
-    pub fn entry_facts(entry: &web_sys::Response) -> String;
     #[wasm_bindgen(catch)]
     pub fn serve_entry(
         entry: &web_sys::Response,
@@ -51,7 +50,6 @@ extern "C" {
         not_modified: bool,
         head_only: bool,
     ) -> Result<web_sys::Response, JsValue>;
-    pub fn response_facts(response: &web_sys::Response) -> String;
     pub fn hot_fill(
         key: &str,
         marker: &str,
@@ -90,7 +88,8 @@ extern "C" {
     ) -> js_sys::Promise;
     pub fn request_headers(request: &web_sys::Request, names: &str) -> String;
 
-    pub fn persist(storage: &worker::worker_sys::DurableObjectStorage, key: &str, value: &str);
+    pub fn put_value(storage: &worker::worker_sys::DurableObjectStorage, key: &str, value: &str);
+    pub fn after(ms: u32, callback: &JsValue);
     pub fn schedule_alarm(storage: &worker::worker_sys::DurableObjectStorage, at_ms: f64);
     pub fn take_tokens(
         env: &Env,
@@ -130,6 +129,8 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         "requestIdHeader": gateway.config.settings.request_id_header,
         "inboundHeaders": inbound_header_names(gateway),
         "connectionProtected": CONNECTION_PROTECTED,
+        "bookkeeping": crate::cache::entry::BOOKKEEPING,
+        "notIn304": crate::cache::entry::NOT_IN_304,
         "routes": routes,
     });
     route_table(&table.to_string(), finish)

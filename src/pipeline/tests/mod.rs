@@ -103,8 +103,14 @@ impl World {
     /// What the platform would do with a flow: carry out an exchange, render an error.
     fn end(&self, flow: Flow<FakeResponse>, cx: &mut Ctx, ports: &Fakes) -> Ended {
         match flow {
-            Flow::Response(r) => Ended::Response(r),
-            Flow::Error(e) => Ended::Error(e),
+            Flow::Response(mut r, edits) => {
+                for (k, v) in edits {
+                    r.headers.retain(|(name, _)| *name != k);
+                    r.headers.push((k, v));
+                }
+                Ended::Response(r)
+            }
+            Flow::Error(e, _) => Ended::Error(e),
             Flow::Exchange(plan) => {
                 let s = self.services(ports);
                 let (result, report) =

@@ -92,3 +92,28 @@ fn a_consumer_key_without_a_consumer_is_refused_before_the_store_is_asked() {
     assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
     assert_eq!(f.limiter_calls.get(), 0);
 }
+
+#[test]
+fn the_response_step_puts_ratelimit_fields_on_cache_hits_too() {
+    let w = World::new(json!({
+        "rate_limits": { "per-ip": { "key": "ip", "limit": 5, "window_s": 60 } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["per-ip"], "cache": { "ttl_s": 60 } } ]
+    }));
+    let f = Fakes::at(T0);
+    f.answer(crate::pipeline::fakes::Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "max-age=60")],
+        "x",
+    )));
+    for remaining in ["r=4", "r=3"] {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        let (_, ended) = w.run(&mut cx, &f);
+        let rl = ended
+            .response()
+            .header("ratelimit")
+            .unwrap_or_default()
+            .to_owned();
+        assert!(rl.contains(remaining), "{rl}");
+    }
+    assert_eq!(f.exchanges(), 1, "the second answer was a hit");
+}
