@@ -16,6 +16,7 @@ pub mod hex;
 pub mod ids;
 pub mod observe;
 pub mod path;
+pub mod pipeline;
 pub mod ratelimit;
 pub mod router;
 
