@@ -96,3 +96,25 @@ test("a route with tracing: false forwards the gateway's span unsampled", async 
   assert.equal(parse((await get("/quiet")).traceparent).flags, "00");
   assert.equal(parse((await get("/t", { traceparent: tp("01") })).traceparent).flags, "01");
 });
+
+test("response_traceparent returns the gateway's span to the client; it is off by default", async () => {
+  const up = await startUpstream();
+  cleanup.push(() => up.close());
+  const routes = (tracing) =>
+    config({
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: "t", path: "/t", upstream: "u", auth: "none" }],
+      ...(tracing ? { observability: { tracing } } : {}),
+    });
+  const on = await startGateway({ routes: routes({ response_traceparent: true }) });
+  cleanup.push(() => on.close());
+  const r = await on.raw("/t", { headers: { traceparent: tp("01") } });
+  assert.equal(r.status, 200);
+  const forwarded = JSON.parse(r.body).headers.traceparent;
+  assert.equal(r.headers.traceparent, forwarded, "the client gets the span the upstream got");
+  assert.equal(parse(r.headers.traceparent).trace, TRACE);
+  const off = await startGateway({ routes: routes() });
+  cleanup.push(() => off.close());
+  const plain = await off.raw("/t", { headers: { traceparent: tp("01") } });
+  assert.equal(plain.headers.traceparent, undefined);
+});
