@@ -4,8 +4,7 @@
 //! It reads only the few request facts the platform hands it ([`Inbound`]) and returns data
 //! the platform applies in one go, so the runtime boundary is crossed as little as possible.
 
-use crate::config::TracingSpec;
-use crate::config::{Endpoint, TemplatePart};
+use crate::config::{Endpoint, TemplatePart, TracingSpec};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 pub use crate::headers::HeaderEdits;
@@ -199,13 +198,10 @@ impl Gateway {
         let remove = connection
             .map(|c| connection_tokens(c).filter(|t| !is_protected(t)).collect())
             .unwrap_or_default();
-        let mut set = vec![(
+        let set = vec![(
             self.config.settings.request_id_header.clone(),
             trace.request_id.clone(),
         )];
-        if self.config.observability.tracing.response_traceparent {
-            set.push(("traceparent".into(), trace.traceparent.clone()));
-        }
         HeaderEdits { remove, set }
     }
 
