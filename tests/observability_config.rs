@@ -546,3 +546,16 @@ fn validation_errors_never_quote_a_password() {
         assert!(message.contains("REDACTED@"), "{path}: {message}");
     }
 }
+
+#[test]
+fn a_compiled_gateway_carries_the_redactor_of_its_configuration() {
+    let mut d = base();
+    d["observability"] = json!({ "access_log": { "redact_query": ["sig"] } });
+    let g = edge_gateway::gateway::Gateway::compile(&d.to_string()).expect("compiles");
+    assert_eq!(
+        g.redactor.query("api_key=k&access_token=t&sig=s&page=2"),
+        "api_key=REDACTED&access_token=REDACTED&sig=REDACTED&page=2"
+    );
+    assert!(g.redactor.is_credential_header("X-API-Key"));
+    assert!(!g.redactor.text("x-api-key: gwk_abc").contains("abc"));
+}
