@@ -194,6 +194,30 @@ export function log_access(line) {
   console.log(JSON.parse(line));
 }
 
+/** Writes a data point into the Analytics Engine dataset `binding`: 0 written, 1 missing, 2 refused. */
+export function write_point(env, binding, point) {
+  const dataset = env[binding];
+  if (!dataset || typeof dataset.writeDataPoint !== "function") return 1;
+  try {
+    dataset.writeDataPoint(JSON.parse(point));
+    return 0;
+  } catch {
+    return 2;
+  }
+}
+
+/** User-Agent, cf.country, cf.asn, cf.colo, then the named request headers ("1"+value or "0"). */
+export function log_facts(request, names) {
+  const cf = request.cf || {};
+  const h = request.headers;
+  const out = [h.get("user-agent") ?? "", cf.country ?? "", cf.asn ?? "", cf.colo ?? ""];
+  if (names) for (const name of names.split("\n")) {
+    const v = h.get(name);
+    out.push(v === null ? "0" : "1" + v);
+  }
+  return out.join("\r");
+}
+
 /** The named response headers, "\r"-joined: "1"+value when present, "0" when absent. */
 export function response_headers(response, names) {
   const h = response.headers;

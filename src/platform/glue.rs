@@ -34,6 +34,14 @@ extern "C" {
     /// Writes one access log line (a JSON object) with `console.log`.
     pub fn log_access(line: &str);
 
+    /// Writes one data point (JSON) into the dataset bound as `binding`: 0 written, 1 no such
+    /// binding, 2 the binding refused it.
+    pub fn write_point(env: &Env, binding: &str, point: &str) -> u8;
+
+    /// The client's User-Agent and Cloudflare's country, ASN and colo, then the named request
+    /// headers ("1"+value or "0"), "\r"-joined.
+    pub fn log_facts(request: &web_sys::Request, names: &str) -> String;
+
     pub fn response_headers(response: &web_sys::Response, names: &str) -> String;
 
     #[wasm_bindgen(catch)]
