@@ -6,7 +6,9 @@ import * as jose from "jose";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 
-const BUILD = fileURLToPath(new URL("../build/", import.meta.url));
+// GATEWAY_BUILD runs the tests against another build (for instance an older one, to see a
+// test fail before its fix).
+const BUILD = process.env.GATEWAY_BUILD ?? fileURLToPath(new URL("../build/", import.meta.url));
 
 /**
  * Starts an HTTP server on 127.0.0.1. Every request is recorded (method, url, headers, body

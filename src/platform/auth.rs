@@ -265,10 +265,8 @@ async fn keys_for(
     let mut keys = static_keys(x, scope, scheme);
     if let Some(url) = &scheme.jwks_url {
         match jwks_keys(url, scheme, x.now_ms, force_refresh).await {
+            Ok(fetched) if keys.is_empty() => keys = fetched,
             Ok(fetched) => {
-                if keys.is_empty() {
-                    return Ok(fetched);
-                }
                 let mut all: Vec<VerifyingKey> = keys.iter().cloned().collect();
                 all.extend(fetched.iter().cloned());
                 keys = Rc::new(all);
@@ -279,11 +277,14 @@ async fn keys_for(
                     "{}",
                     serde_json::json!({"event": "jwks_unavailable", "url": url, "cause": cause})
                 );
-                if keys.is_empty() {
-                    return Err(GatewayError::AuthUnavailable);
-                }
             }
         }
+    }
+    // Nothing can verify (the JWKS unreachable with no keys known yet, every key too weak, the
+    // secret missing or too short): the gateway cannot authenticate anyone, which is its
+    // failure, not the client's.
+    if keys.is_empty() {
+        return Err(GatewayError::AuthUnavailable);
     }
     Ok(keys)
 }
@@ -297,10 +298,20 @@ fn static_keys(x: &Exchange<'_>, scope: &str, scheme: &JwtScheme) -> Rc<Vec<Veri
     let mut keys = jwk::keys_from_values(&scheme.keys, &scheme.algorithms);
     if let Some(name) = &scheme.secret {
         match x.env.secret(name) {
-            Ok(secret) => keys.extend(jwk::hmac_keys(
-                secret.to_string().as_bytes(),
-                &scheme.algorithms,
-            )),
+            Ok(secret) => {
+                let secret = secret.to_string();
+                // A secret shorter than an algorithm's hash is not used with it: counted and
+                // logged (its length, never its value).
+                let weak = jwk::hmac_weaknesses(secret.len(), &scheme.algorithms);
+                if !weak.is_empty() {
+                    super::isolate::count(super::isolate::Counter::WeakKeys);
+                    worker::console_error!(
+                        "{}",
+                        serde_json::json!({"event": "weak_secret_refused", "secret": name, "reasons": weak})
+                    );
+                }
+                keys.extend(jwk::hmac_keys(secret.as_bytes(), &scheme.algorithms));
+            }
             Err(e) => worker::console_error!(
                 "{}",
                 serde_json::json!({"event": "secret_missing", "secret": name, "cause": e.to_string()})
@@ -365,8 +376,16 @@ async fn jwks_keys(
         }
         // A document without usable structure is a failed fetch: the last good keys stay.
         .and_then(|(text, ttl_s, store)| {
-            let keys = jwk::keys_from_jwks(&text, &scheme.algorithms)?;
-            Ok((text, ttl_s, store, keys))
+            let read = jwk::read_jwks(&text, &scheme.algorithms)?;
+            // Weak keys (small RSA, bad exponents, ROCA) are skipped, counted and logged.
+            if !read.weak.is_empty() {
+                super::isolate::count(super::isolate::Counter::WeakKeys);
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"event": "jwks_weak_keys_skipped", "url": url, "keys": read.weak})
+                );
+            }
+            Ok((text, ttl_s, store, read.keys))
         });
         match fetched {
             Ok((text, ttl_s, store, keys)) => {

@@ -127,16 +127,21 @@ pub enum Counter {
     UpstreamFailures,
     JwksFailures,
     ConfigRejected,
+    /// Keys or secrets refused as too weak (a JWKS's keys, the HMAC secret).
+    WeakKeys,
 }
 
 impl Counter {
-    const ALL: [(Counter, &'static str); 4] = [
+    const ALL: [(Counter, &'static str); COUNTERS_LEN] = [
         (Counter::RateLimitStoreErrors, "rate_limit_store_errors"),
         (Counter::UpstreamFailures, "upstream_failures"),
         (Counter::JwksFailures, "jwks_failures"),
         (Counter::ConfigRejected, "config_rejected"),
+        (Counter::WeakKeys, "weak_keys_refused"),
     ];
 }
+
+const COUNTERS_LEN: usize = 5;
 
 /// Adds one to a counter.
 pub fn count(counter: Counter) {
@@ -159,7 +164,7 @@ pub fn counters() -> serde_json::Value {
 }
 
 thread_local! {
-    static COUNTERS: [Cell<u64>; 4] = const { [const { Cell::new(0) }; 4] };
+    static COUNTERS: [Cell<u64>; COUNTERS_LEN] = const { [const { Cell::new(0) }; COUNTERS_LEN] };
     static STATE: RefCell<State> = RefCell::new(State::default());
     static REFRESHING: Cell<bool> = const { Cell::new(false) };
 }
