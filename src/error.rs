@@ -38,6 +38,9 @@ pub enum GatewayError {
     },
     UpstreamTimeout,
     UpstreamUnreachable,
+    /// The upstream answered with a status that cannot be relayed (an interim 1xx as the
+    /// answer, an unrequested 101, or one outside 200–599).
+    UpstreamInvalidResponse,
     CircuitOpen,
     AdminUnauthorized,
     /// A failure inside the gateway; `cause` is logged and shown without internals.
@@ -61,7 +64,7 @@ impl GatewayError {
             | GatewayError::CircuitOpen
             | GatewayError::AuthUnavailable => 503,
             GatewayError::UpstreamTimeout => 504,
-            GatewayError::UpstreamUnreachable => 502,
+            GatewayError::UpstreamUnreachable | GatewayError::UpstreamInvalidResponse => 502,
             GatewayError::Internal { .. } => 500,
         }
     }
@@ -85,6 +88,7 @@ impl GatewayError {
             GatewayError::RateLimitUnavailable { .. } => "rate_limit_unavailable",
             GatewayError::UpstreamTimeout => "upstream_timeout",
             GatewayError::UpstreamUnreachable => "upstream_unreachable",
+            GatewayError::UpstreamInvalidResponse => "upstream_invalid_response",
             GatewayError::CircuitOpen => "upstream_circuit_open",
             GatewayError::AdminUnauthorized => "admin_unauthorized",
             GatewayError::Internal { .. } => "internal_error",
@@ -138,6 +142,9 @@ impl GatewayError {
             }
             GatewayError::UpstreamTimeout => "the upstream did not answer in time".into(),
             GatewayError::UpstreamUnreachable => "the upstream could not be reached".into(),
+            GatewayError::UpstreamInvalidResponse => {
+                "the upstream's answer was not a valid HTTP response".into()
+            }
             GatewayError::CircuitOpen => {
                 "the upstream is failing; requests are paused briefly".into()
             }

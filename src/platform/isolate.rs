@@ -129,6 +129,8 @@ pub enum Counter {
     ConfigRejected,
     /// Keys or secrets refused as too weak (a JWKS's keys, the HMAC secret).
     WeakKeys,
+    /// Upstream answers with a status that cannot be relayed (1xx, 101, outside 200–599).
+    UpstreamInvalidResponses,
 }
 
 impl Counter {
@@ -138,10 +140,14 @@ impl Counter {
         (Counter::JwksFailures, "jwks_failures"),
         (Counter::ConfigRejected, "config_rejected"),
         (Counter::WeakKeys, "weak_keys_refused"),
+        (
+            Counter::UpstreamInvalidResponses,
+            "upstream_invalid_responses",
+        ),
     ];
 }
 
-const COUNTERS_LEN: usize = 5;
+const COUNTERS_LEN: usize = 6;
 
 /// Adds one to a counter.
 pub fn count(counter: Counter) {

@@ -13,16 +13,30 @@ fn is_idempotent(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE")
 }
 
-/// The error a failed exchange becomes, from `glue.js`'s failure tag.
+/// The error a failed exchange becomes, from `glue.js`'s failure tag: `timeout`, `too_large`,
+/// `invalid_status:<n>`, `internal:<cause>` or `connect:<reason>`.
 pub fn failure(tag: &str, max_body_bytes: u64) -> GatewayError {
-    if tag != "too_large" {
-        isolate::count(isolate::Counter::UpstreamFailures);
+    if tag == "too_large" {
+        return GatewayError::PayloadTooLarge {
+            limit: max_body_bytes,
+        };
     }
+    if let Some(cause) = tag.strip_prefix("internal:") {
+        return GatewayError::Internal {
+            cause: format!("relaying the upstream response: {cause}"),
+        };
+    }
+    isolate::count(isolate::Counter::UpstreamFailures);
     match tag {
         "timeout" => GatewayError::UpstreamTimeout,
-        "too_large" => GatewayError::PayloadTooLarge {
-            limit: max_body_bytes,
-        },
+        tag if tag.starts_with("invalid_status:") => {
+            isolate::count(isolate::Counter::UpstreamInvalidResponses);
+            worker::console_warn!(
+                "{}",
+                serde_json::json!({"event": "upstream_invalid_response", "status": tag.trim_start_matches("invalid_status:")})
+            );
+            GatewayError::UpstreamInvalidResponse
+        }
         reason => {
             worker::console_warn!(
                 "{}",
