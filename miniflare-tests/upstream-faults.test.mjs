@@ -101,3 +101,40 @@ test("odd upstream statuses are a 502 upstream_invalid_response, never a raw 500
   const after = await counters(gw);
   assert.ok(after.upstream_invalid_responses >= (before.upstream_invalid_responses ?? 0) + 10, JSON.stringify(after));
 });
+
+test("bodies cut short are never stored: the next request is a miss", async () => {
+  const head = (extra) => `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: max-age=60\r\n${extra}\r\n`;
+  const up = await rawUpstream((socket, path) => {
+    if (path.endsWith("/whole")) return socket.end(head("Content-Length: 10\r\nConnection: close\r\n") + "0123456789");
+    if (path.endsWith("/short")) socket.write(head("Content-Length: 1000\r\n") + "0123456789");
+    else if (path.endsWith("/chunked")) socket.write(head("Transfer-Encoding: chunked\r\n") + "a\r\n0123456789\r\n");
+    // Then the connection breaks, before the declared length or the last chunk.
+    setTimeout(() => socket.destroy(), 50);
+  });
+  const gw = await gateway(up, [{ id: "cached", path: "/cached/{*p}", upstream: "u", auth: "none", cache: { ttl_s: 60 } }]);
+  const get = async (path) => {
+    const r = await gw.fetch(path);
+    let body;
+    try {
+      body = await r.text();
+    } catch {
+      body = null; // the client's copy breaks too: the upstream's failure, passed through
+    }
+    return { status: r.status, cacheStatus: r.headers.get("cache-status"), body };
+  };
+
+  // The control: a whole body is stored, and the second request is a hit.
+  assert.equal((await get("/cached/whole")).body, "0123456789");
+  assert.ok(await eventually(async () => /hit/.test((await get("/cached/whole")).cacheStatus)), "a whole body is stored");
+  assert.equal(up.hits["/cached/whole"], 1);
+
+  for (const path of ["/cached/short", "/cached/chunked"]) {
+    const first = await get(path);
+    assert.notEqual(first.body, "0123456789".padEnd(1000, "x"), path);
+    // Give a (wrongly) committed cache write every chance to land before looking.
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await get(path);
+    assert.doesNotMatch(second.cacheStatus ?? "", /hit/, `${path}: ${second.cacheStatus}`);
+    assert.equal(up.hits[path], 2, `${path} went to the upstream again`);
+  }
+});

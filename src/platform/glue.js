@@ -478,17 +478,80 @@ export function response_facts(response) {
 }
 
 /**
+ * A copy of `body` for the cache that counts what passes. It errors once more than `max` bytes
+ * have passed, or, when `expected` is a number, at its end unless exactly that many came; an
+ * upstream body that errors (a reset connection, a chunked body without its last chunk)
+ * errors it too. `outcome` resolves once the copy has ended: true when it was whole.
+ */
+function checkedCopy(body, expected, max) {
+  const reader = body.getReader();
+  let seen = 0;
+  let settle;
+  const outcome = new Promise((resolve) => (settle = resolve));
+  const fail = (controller, error) => {
+    settle(false);
+    controller.error(error);
+  };
+  const stream = new ReadableStream({
+    async pull(controller) {
+      let next;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        return fail(controller, error);
+      }
+      if (next.done) {
+        if (expected !== null && seen !== expected) return fail(controller, new Error("body shorter than Content-Length"));
+        settle(true);
+        return controller.close();
+      }
+      seen += next.value.byteLength;
+      if (seen > max || (expected !== null && seen > expected)) {
+        reader.cancel().catch(() => undefined);
+        return fail(controller, new Error("body longer than allowed"));
+      }
+      controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      settle(false);
+      return reader.cancel(reason);
+    },
+  });
+  return { stream, outcome };
+}
+
+/**
+ * The length a stored copy's body must have: its `Content-Length`, unless a content coding
+ * makes the bytes read differ from the bytes sent (then only an errored body is caught).
+ */
+function expectedLength(headers) {
+  const length = headers.get("content-length");
+  const coding = headers.get("content-encoding");
+  if (length === null || (coding && coding.toLowerCase() !== "identity")) return null;
+  const n = Number(length);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+/**
  * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
  * ("\n"-joined pairs) set. The body is teed, never buffered whole; past `maxBytes` the copy is
  * abandoned. Resolves when stored or abandoned (a failing cache is not an error).
+ *
+ * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3). Its
+ * stream errors, which should make `put` fail; but workerd's `put` resolves for a body that
+ * errors part-way and keeps what it got. So the key is deleted again once such a copy ends.
  */
 export function store_entry(key, response, remove, meta, maxBytes) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
-  const body = copy.body && !headers.has("content-length") ? limited(copy.body, maxBytes) : copy.body;
-  return caches.default
-    .put(key, new Response(body, { status: copy.status, statusText: copy.statusText, headers }))
+  const checked = copy.body ? checkedCopy(copy.body, expectedLength(copy.headers), maxBytes) : null;
+  const put = caches.default
+    .put(key, new Response(checked ? checked.stream : null, { status: copy.status, statusText: copy.statusText, headers }))
+    .catch(() => undefined);
+  if (!checked) return put;
+  return Promise.all([put, checked.outcome])
+    .then(([, whole]) => (whole ? undefined : caches.default.delete(key)))
     .catch(() => undefined);
 }
 
