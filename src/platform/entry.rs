@@ -106,12 +106,13 @@ fn start(
         ));
     };
     let trace = isolate::with_ids(|ids| Trace::begin(&inbound, ids));
+    // The gateway's own refusals wait for the unread request body to drain (glue.js
+    // `answer_after_body`): otherwise the runtime may reset the connection under them.
     let fail = |e: GatewayError, trace: &Trace| {
-        resolved(respond::error(
-            &e,
-            &settings.request_id_header,
-            &trace.request_id,
-        ))
+        glue::answer_after_body(
+            &request,
+            &respond::error(&e, &settings.request_id_header, &trace.request_id),
+        )
     };
     let destination = match live.gateway.destination(&inbound) {
         Ok(d) => d,
@@ -153,15 +154,19 @@ fn start(
             trace: &trace,
             now_ms,
         };
-        let response = match serve(&x, destination).await {
-            Ok(r) => r,
-            Err(e) => respond::error(
-                &e,
-                &live.gateway.config.settings.request_id_header,
-                &trace.request_id,
-            ),
-        };
-        Ok(response.into())
+        match serve(&x, destination).await {
+            Ok(response) => Ok(response.into()),
+            Err(e) => {
+                let response = respond::error(
+                    &e,
+                    &live.gateway.config.settings.request_id_header,
+                    &trace.request_id,
+                );
+                // As for the synchronous refusals above: drain the unread body first.
+                wasm_bindgen_futures::JsFuture::from(glue::answer_after_body(&request, &response))
+                    .await
+            }
+        }
     })
 }
 

@@ -49,27 +49,67 @@ function applyList(headers, removeList, setList) {
   }
 }
 
+// A gateway answer sent while the client is still sending its body is often lost: workerd
+// closes a connection whose request body is unread, the client's TCP stack meets the unread
+// bytes with a reset, and the reset throws the answer away before the client reads it (a bare
+// worker that answers without reading a large body suffers the same). So before the gateway
+// answers on its own, it reads and discards what is left of the body, at most
+// DRAIN_MAX_BYTES for at most DRAIN_MAX_MS: a body larger or slower than that is cut, as any
+// server must cut an endless one.
+const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
+const DRAIN_MAX_MS = 10_000;
+
+/** Reads and discards the rest of `reader`'s stream, within the bounds above; never rejects. */
+function discard(reader) {
+  let seen = 0;
+  let timer;
+  const read = () =>
+    reader.read().then(({ done, value }) => {
+      if (done) return;
+      seen += value.byteLength;
+      if (seen > DRAIN_MAX_BYTES) return reader.cancel();
+      return read();
+    });
+  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MAX_MS)));
+  return Promise.race([read(), timeout])
+    .then(() => reader.cancel())
+    .catch(() => undefined)
+    .finally(() => clearTimeout(timer));
+}
+
+/** Resolves to `response` once `request`'s unread body has been drained (see above). */
+export function answer_after_body(request, response) {
+  const body = request.body;
+  if (!body || request.bodyUsed || body.locked) return Promise.resolve(response);
+  return discard(body.getReader()).then(() => response);
+}
+
 /**
  * A copy of `body` that errors once more than `max` bytes have passed, after calling
- * `onExceeded`. For a request body, that aborts the upstream request first: an errored body
- * alone may end the upstream's chunked body cleanly, and the upstream would take a truncated
- * body for a whole one.
+ * `onExceeded` with the promise of draining the rest of `body` (see `discard`). For a request
+ * body, that aborts the upstream request first: an errored body alone may end the upstream's
+ * chunked body cleanly, and the upstream would take a truncated body for a whole one. The
+ * client's body is drained, never cancelled, so the 413 reaches the client.
  */
 function limited(body, max, onExceeded) {
+  const reader = body.getReader();
   let seen = 0;
-  return body.pipeThrough(
-    new TransformStream({
-      transform(chunk, stream) {
-        seen += chunk.byteLength;
-        if (seen > max) {
-          onExceeded?.();
-          stream.error(new Error("body too large"));
-        } else {
-          stream.enqueue(chunk);
-        }
-      },
-    }),
-  );
+  let exceeded = false;
+  return new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) return controller.close();
+      seen += value.byteLength;
+      if (seen <= max) return controller.enqueue(value);
+      exceeded = true;
+      onExceeded(discard(reader));
+      controller.error(new Error("body too large"));
+    },
+    cancel(reason) {
+      // Aborting the upstream request cancels this copy; the client's body is drained instead.
+      if (!exceeded) return reader.cancel(reason);
+    },
+  });
 }
 
 /**
@@ -108,10 +148,11 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
   let signal = AbortSignal.timeout(timeoutMs);
   let state = null;
   if (body && limit >= 0) {
-    state = { tooLarge: false };
+    state = { tooLarge: false, drained: null };
     const controller = new AbortController();
-    body = limited(body, limit, () => {
+    body = limited(body, limit, (drained) => {
       state.tooLarge = true;
+      state.drained = drained;
       controller.abort();
     });
     signal = AbortSignal.any([signal, controller.signal]);
@@ -124,7 +165,11 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
     sent = Promise.reject(error);
   }
   return sent.catch((error) => {
-    if (state && state.tooLarge) throw "too_large";
+    if (state && state.tooLarge) {
+      return state.drained.then(() => {
+        throw "too_large";
+      });
+    }
     if (error && error.name === "TimeoutError") throw "timeout";
     throw "connect:" + String(error && error.message ? error.message : error);
   });
