@@ -43,9 +43,9 @@ pub struct Live {
     pub loaded_at_ms: f64,
     pub breakers: Breakers,
     /// The configuration's fixed header edits and callbacks as a JS table (`glue::table_for`).
+    /// The table owns the callbacks: an exchange in JS keeps the table, and so the callbacks,
+    /// alive until it ends, however long after a reload has dropped this `Live`.
     pub js_table: JsValue,
-    /// Kept alive as long as the table that calls them.
-    _callbacks: (FailCallback, ReportCallback),
 }
 
 type FailCallback = Closure<dyn Fn(String, String) -> web_sys::Response>;
@@ -90,9 +90,12 @@ impl Live {
                 }
             })
         };
+        // Ownership passes to JS (`into_js_value`): the closures are freed when the JS garbage
+        // collector frees the last table or exchange that refers to them, never while a
+        // request started under this configuration can still call them.
+        let (fail, report) = (fail.into_js_value(), report.into_js_value());
         Live {
-            js_table: super::glue::table_for(&gateway, fail.as_ref(), report.as_ref()),
-            _callbacks: (fail, report),
+            js_table: super::glue::table_for(&gateway, &fail, &report),
             gateway,
             source,
             loaded_at_ms: now_ms,
