@@ -124,13 +124,13 @@ async fn settle(promise: js_sys::Promise) -> Result<web_sys::Response, GatewayEr
         .await
         .map(|v| v.unchecked_into())
         .map_err(|e| GatewayError::Internal {
-            cause: format!("upstream exchange: {e:?}"),
+            cause: format!("upstream exchange: {}", super::respond::reason(&e)),
         })
 }
 
 fn internal(what: &str, e: JsValue) -> GatewayError {
     GatewayError::Internal {
-        cause: format!("{what}: {e:?}"),
+        cause: format!("{what}: {}", super::respond::reason(&e)),
     }
 }
 

@@ -199,6 +199,6 @@ async fn serve(
         .await
         .map(|v| v.unchecked_into())
         .map_err(|e| GatewayError::Internal {
-            cause: format!("upstream exchange: {e:?}"),
+            cause: format!("upstream exchange: {}", respond::reason(&e)),
         })
 }

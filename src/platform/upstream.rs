@@ -124,7 +124,10 @@ pub fn forward(
         limit,
     )
     .map_err(|e| GatewayError::Internal {
-        cause: format!("starting the upstream exchange: {e:?}"),
+        cause: format!(
+            "starting the upstream exchange: {}",
+            super::respond::reason(&e)
+        ),
     })
 }
 
