@@ -21,4 +21,4 @@ pub mod token_cache;
 pub mod weak_keys;
 
 #[cfg(test)]
-mod test_keys;
+pub(crate) mod test_keys;
