@@ -38,8 +38,17 @@ pub enum GatewayError {
     },
     UpstreamTimeout,
     UpstreamUnreachable,
+    /// The upstream answered with a status that cannot be relayed (an interim 1xx as the
+    /// answer, an unrequested 101, or one outside 200–599).
+    UpstreamInvalidResponse,
     CircuitOpen,
     AdminUnauthorized,
+    /// An admin change was refused because the document it would edit (`digest`) is one the
+    /// gateway refuses; `errors` are its validation errors.
+    ConfigInvalid {
+        digest: String,
+        errors: Vec<String>,
+    },
     /// A failure inside the gateway; `cause` is logged and shown without internals.
     Internal {
         cause: String,
@@ -56,12 +65,13 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::Unauthorized { .. } | GatewayError::AdminUnauthorized => 401,
             GatewayError::InsufficientScope { .. } => 403,
+            GatewayError::ConfigInvalid { .. } => 409,
             GatewayError::RateLimited { .. } => 429,
             GatewayError::RateLimitUnavailable { .. }
             | GatewayError::CircuitOpen
             | GatewayError::AuthUnavailable => 503,
             GatewayError::UpstreamTimeout => 504,
-            GatewayError::UpstreamUnreachable => 502,
+            GatewayError::UpstreamUnreachable | GatewayError::UpstreamInvalidResponse => 502,
             GatewayError::Internal { .. } => 500,
         }
     }
@@ -85,8 +95,10 @@ impl GatewayError {
             GatewayError::RateLimitUnavailable { .. } => "rate_limit_unavailable",
             GatewayError::UpstreamTimeout => "upstream_timeout",
             GatewayError::UpstreamUnreachable => "upstream_unreachable",
+            GatewayError::UpstreamInvalidResponse => "upstream_invalid_response",
             GatewayError::CircuitOpen => "upstream_circuit_open",
             GatewayError::AdminUnauthorized => "admin_unauthorized",
+            GatewayError::ConfigInvalid { .. } => "config_invalid",
             GatewayError::Internal { .. } => "internal_error",
         }
     }
@@ -98,6 +110,7 @@ impl GatewayError {
             403 => "Forbidden",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            409 => "Conflict",
             413 => "Content Too Large",
             414 => "URI Too Long",
             429 => "Too Many Requests",
@@ -138,10 +151,16 @@ impl GatewayError {
             }
             GatewayError::UpstreamTimeout => "the upstream did not answer in time".into(),
             GatewayError::UpstreamUnreachable => "the upstream could not be reached".into(),
+            GatewayError::UpstreamInvalidResponse => {
+                "the upstream's answer was not a valid HTTP response".into()
+            }
             GatewayError::CircuitOpen => {
                 "the upstream is failing; requests are paused briefly".into()
             }
             GatewayError::AdminUnauthorized => "a valid admin token is required".into(),
+            GatewayError::ConfigInvalid { digest, .. } => format!(
+                "the configuration in KV ({digest}) is invalid and is not applied; put a valid document first"
+            ),
             GatewayError::AuthUnavailable => {
                 "signing keys are unavailable; try again shortly".into()
             }
@@ -202,6 +221,10 @@ impl GatewayError {
         {
             body["policy"] = serde_json::Value::String(policy.clone());
         }
+        if let GatewayError::ConfigInvalid { digest, errors } = self {
+            body["digest"] = digest.as_str().into();
+            body["errors"] = errors.clone().into();
+        }
         body.to_string()
     }
 }
@@ -242,6 +265,24 @@ mod tests {
             e.headers()[0].1,
             "Bearer error=\"invalid_token\", error_description=\"bad sig\""
         );
+    }
+
+    #[test]
+    fn config_conflicts_name_the_refused_document() {
+        let e = GatewayError::ConfigInvalid {
+            digest: "sha256:0123456789abcdef".into(),
+            errors: vec!["version: must be 1".into()],
+        };
+        assert_eq!(e.status(), 409);
+        let v: serde_json::Value = serde_json::from_str(&e.body("r")).unwrap();
+        assert_eq!(v["code"], "config_invalid");
+        assert_eq!(v["title"], "Conflict");
+        assert_eq!(v["digest"], "sha256:0123456789abcdef");
+        assert_eq!(v["errors"][0], "version: must be 1");
+        assert!(v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sha256:0123456789abcdef"));
     }
 
     #[test]

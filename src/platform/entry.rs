@@ -79,6 +79,12 @@ fn resolved(response: web_sys::Response) -> js_sys::Promise {
     js_sys::Promise::resolve(&value)
 }
 
+/// The gateway's own refusal, sent once the request's unread body has drained (glue.js
+/// `answer_after_body`): otherwise the runtime may reset the connection under it.
+fn refusal(request: &web_sys::Request, response: web_sys::Response) -> js_sys::Promise {
+    glue::answer_after_body(request, &response)
+}
+
 /// The completion point on the platform side: hands the request's context and outcome to the
 /// core and writes what it decides — the access line, and the data point into the metrics
 /// dataset. A missing or failing dataset never fails the request; it is counted.
@@ -183,7 +189,7 @@ fn begin(
         live: live.clone(),
     };
     match live.gateway.destination(&cx.request.inbound()) {
-        Err(e) => resolved(error_response(&live, &ports.env, &cx, &e)),
+        Err(e) => refusal(&ports.request, error_response(&live, &ports.env, &cx, &e)),
         Ok(Destination::Admin { rest }) => wasm_bindgen_futures::future_to_promise(async move {
             let inbound = cx.request.inbound();
             let x = Exchange {
@@ -194,14 +200,16 @@ fn begin(
                 inbound: &inbound,
                 now_ms,
             };
-            let response = match admin::handle(&x, &rest).await {
+            match admin::handle(&x, &rest).await {
                 Ok(r) => {
                     end(&cx, &live, &ports.env, Outcome::of_status(r.status()));
-                    r
+                    Ok(r.into())
                 }
-                Err(e) => error_response(&live, &ports.env, &cx, &e),
-            };
-            Ok(response.into())
+                Err(e) => {
+                    let response = error_response(&live, &ports.env, &cx, &e);
+                    wasm_bindgen_futures::JsFuture::from(refusal(&ports.request, response)).await
+                }
+            }
         }),
         Ok(Destination::Route(routed)) => {
             let route = routed.route;
@@ -254,7 +262,10 @@ fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sy
             end(&cx, &live, &ports.env, Outcome::of_status(r.status()));
             resolved(r)
         }
-        Flow::Error(e, edits) => resolved(error_with_edits(&live, &ports.env, &cx, &e, &edits)),
+        Flow::Error(e, edits) => refusal(
+            &ports.request,
+            error_with_edits(&live, &ports.env, &cx, &e, &edits),
+        ),
         Flow::Exchange(plan) => {
             let (request, env) = (Clone::clone(&ports.request), ports.env.clone());
             let handle = in_flight_insert(InFlight {
@@ -265,7 +276,7 @@ fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sy
             match glue::proxy(&request, &env, &live.js_table, &plan.to_json(), handle) {
                 Ok(promise) => promise,
                 Err(e) => {
-                    let cause = format!("starting the upstream exchange: {e:?}");
+                    let cause = format!("starting the upstream exchange: {}", respond::reason(&e));
                     match IN_FLIGHT.with(|m| m.borrow_mut().remove(&handle)) {
                         Some(f) => resolved(error_response(
                             &live,

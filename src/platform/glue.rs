@@ -49,6 +49,13 @@ extern "C" {
 
     pub fn read_request(request: &web_sys::Request, table: &JsValue) -> String;
 
+    /// The gateway's own answer, once the request's unread body has been drained (so that
+    /// the runtime does not reset the connection under the answer).
+    pub fn answer_after_body(
+        request: &web_sys::Request,
+        response: &web_sys::Response,
+    ) -> js_sys::Promise;
+
     pub fn fetch_document(url: &str, timeout_ms: f64) -> js_sys::Promise;
     pub fn cache_match(key: &str, marker: &str) -> js_sys::Promise;
     #[wasm_bindgen(catch)]

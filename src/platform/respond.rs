@@ -47,6 +47,18 @@ pub fn log_internal(
     worker::console_error!("{line}");
 }
 
+/// What a thrown JS value says, for a log line: its message only, never its stack (the
+/// runtime's internals stay out of logs as they stay out of bodies).
+pub fn reason(e: &wasm_bindgen::JsValue) -> String {
+    if let Some(text) = e.as_string() {
+        return text;
+    }
+    worker::js_sys::Reflect::get(e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| "an exception without a message".to_owned())
+}
+
 /// A JSON response.
 pub fn json(status: u16, body: &serde_json::Value, extra: &[(&str, String)]) -> web_sys::Response {
     let mut headers: Vec<(&str, String)> = vec![
