@@ -2856,3 +2856,14 @@ fn a_head_only_route_cannot_cache_because_head_is_answered_from_get() {
         "{message}"
     );
 }
+
+#[test]
+fn non_ascii_urls_are_refused_with_the_punycode_hint() {
+    let e = errors(&target(json!({ "url": "https://bücher.example" })));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, "upstreams.users.targets[0].url");
+    assert!(e[0].1.contains("punycode"), "{e:?}");
+    assert!(Config::from_json(&target(json!({ "url": "https://xn--bcher-kva.example" }))).is_ok());
+    let e = errors(&jwt(json!({ "jwks_url": "https://ïd.example/jwks" })));
+    assert_eq!(e[0].0, "auth.j.jwks_url");
+}

@@ -374,6 +374,10 @@ pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
             binding: binding.to_owned(),
         });
     }
+    if !text.is_ascii() {
+        errs.push(path, non_ascii(&shown));
+        return None;
+    }
     let url = match url::Url::parse(text) {
         Ok(u) => u,
         Err(e) => {
@@ -646,9 +650,18 @@ fn shown_url(text: &str) -> String {
     }
 }
 
+/// URLs in the document are ASCII: the gateway's URL parser carries no Unicode tables.
+fn non_ascii(shown: &str) -> String {
+    format!("\"{shown}\" must be ASCII: write an internationalised host in its punycode form (xn--…) and percent-encode the path")
+}
+
 /// JWKS must come over https, except from loopback (local development and tests).
 fn jwks_url_ok(text: &str, path: &str, errs: &mut Errors) -> bool {
     let shown = shown_url(text);
+    if !text.is_ascii() {
+        errs.push(path, non_ascii(&shown));
+        return false;
+    }
     match url::Url::parse(text) {
         Ok(u) => {
             let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
