@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod cache;
+mod config_admin;
 mod entry;
 mod glue;
 mod isolate;
