@@ -16,16 +16,30 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "gatewayctl", version, about = "Validate, explain, diff, push and roll back the gateway's route table")]
+#[command(
+    name = "gatewayctl",
+    version,
+    about = "Validate, explain, diff, push and roll back the gateway's route table"
+)]
 struct Cli {
     /// Base URL of the deployed gateway (https://api.example.com).
     #[arg(long, env = "GATEWAY_URL", global = true)]
     url: Option<String>,
     /// The admin bearer token (the Worker secret named by settings.admin.token_secret).
-    #[arg(long, env = "GATEWAY_ADMIN_TOKEN", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "GATEWAY_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
     token: Option<String>,
     /// The gateway's settings.admin.path.
-    #[arg(long, env = "GATEWAY_ADMIN_PATH", global = true, default_value = "/__gateway")]
+    #[arg(
+        long,
+        env = "GATEWAY_ADMIN_PATH",
+        global = true,
+        default_value = "/__gateway"
+    )]
     admin_path: String,
     #[command(subcommand)]
     command: Command,
@@ -234,7 +248,10 @@ fn push(cli: &Cli, file: &Path, note: Option<&str>, if_match: Option<&str>) -> R
     let answer = remote.send(
         "PUT",
         &path,
-        &[("if-match", expected.as_str()), ("content-type", "application/json")],
+        &[
+            ("if-match", expected.as_str()),
+            ("content-type", "application/json"),
+        ],
         text.into_bytes(),
         Some("pushing"),
     )?;
@@ -266,7 +283,10 @@ fn history(cli: &Cli) -> Result<(), Failure> {
     let entries: Vec<HistoryEntry> = serde_json::from_value(v)
         .or_else(|e| fail(USAGE, format!("unexpected history from the gateway: {e}")))?;
     if entries.is_empty() {
-        println!("no pushes recorded (current version {}, {})", current.digest, current.source);
+        println!(
+            "no pushes recorded (current version {}, {})",
+            current.digest, current.source
+        );
     }
     for e in &entries {
         let mark = if e.digest == current.digest { "*" } else { " " };
@@ -319,7 +339,10 @@ impl Answer {
         serde_json::from_str(&self.body).or_else(|_| {
             fail(
                 USAGE,
-                format!("unexpected answer (HTTP {}): not JSON; is this an edge-gateway?", self.status),
+                format!(
+                    "unexpected answer (HTTP {}): not JSON; is this an edge-gateway?",
+                    self.status
+                ),
             )
         })
     }
@@ -327,7 +350,10 @@ impl Answer {
     /// What a refusal means, from its problem+json body.
     fn failure(&self) -> Failure {
         let problem: Option<serde_json::Value> = serde_json::from_str(&self.body).ok();
-        let code = problem.as_ref().and_then(|p| p["code"].as_str()).unwrap_or("");
+        let code = problem
+            .as_ref()
+            .and_then(|p| p["code"].as_str())
+            .unwrap_or("");
         let detail = problem
             .as_ref()
             .and_then(|p| p["detail"].as_str())
@@ -397,10 +423,16 @@ impl Remote {
             return fail(USAGE, "the gateway's URL is needed: --url or GATEWAY_URL");
         };
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return fail(USAGE, format!("--url \"{url}\" must start with https:// or http://"));
+            return fail(
+                USAGE,
+                format!("--url \"{url}\" must start with https:// or http://"),
+            );
         }
         let Some(token) = cli.token.clone().filter(|t| !t.is_empty()) else {
-            return fail(USAGE, "the admin token is needed: --token or GATEWAY_ADMIN_TOKEN");
+            return fail(
+                USAGE,
+                "the admin token is needed: --token or GATEWAY_ADMIN_TOKEN",
+            );
         };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -432,9 +464,7 @@ impl Remote {
             .method(method)
             .uri(&url)
             .header("authorization", format!("Bearer {}", self.token));
-        let builder = headers
-            .iter()
-            .fold(builder, |b, (n, v)| b.header(*n, *v));
+        let builder = headers.iter().fold(builder, |b, (n, v)| b.header(*n, *v));
         let network = |e: ureq::Error| Failure {
             code: USAGE,
             message: format!("cannot reach {url}: {e}"),
@@ -446,9 +476,7 @@ impl Remote {
             self.agent.run(request).map_err(network)?
         } else {
             let total = body.len() as u64;
-            let show = progress.is_some()
-                && total > 1024 * 1024
-                && std::io::stderr().is_terminal();
+            let show = progress.is_some() && total > 1024 * 1024 && std::io::stderr().is_terminal();
             let mut reader = Progress {
                 inner: std::io::Cursor::new(body),
                 sent: 0,
