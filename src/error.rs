@@ -283,7 +283,7 @@ impl From<PushError> for GatewayError {
             PushError::AmbiguousDigest => GatewayError::BadRequest(
                 "that digest prefix fits several versions: give more digits",
             ),
-            PushError::BadNote(reason) => GatewayError::BadRequest(reason),
+            PushError::BadNote => GatewayError::BadRequest(crate::control::history::NOTE_RULE),
             PushError::Read(_) => GatewayError::ConfigStoreFailed {
                 detail: "the configuration store could not be read; nothing changed".into(),
             },

@@ -7,6 +7,7 @@
 use crate::config::{Endpoint, TemplatePart};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+pub use crate::headers::HeaderEdits;
 use crate::headers::{connection_tokens, is_hop_by_hop};
 use crate::ids::{is_acceptable_request_id, is_valid_traceparent, IdGenerator};
 use crate::path::canonicalize;
@@ -78,13 +79,6 @@ pub struct Routed {
     pub canonical_path: String,
     /// Path (after `rewrite`) and query to append to a target's origin and base path.
     pub upstream_path: String,
-}
-
-/// Header edits for one message: removals first, then sets (which replace).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct HeaderEdits {
-    pub remove: Vec<String>,
-    pub set: Vec<(String, String)>,
 }
 
 impl Gateway {

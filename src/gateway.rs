@@ -2,8 +2,8 @@
 //! (router, per-route header plans, digest), so requests do no per-request set-up.
 
 use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, Route, RouteAuth};
-use crate::forward::HeaderEdits;
-use crate::headers::HOP_BY_HOP;
+use crate::headers::{HeaderEdits, HOP_BY_HOP};
+use crate::pipeline::Plan;
 use crate::router::Router;
 
 /// Everything the request path needs from one configuration version.
@@ -18,6 +18,8 @@ pub struct Gateway {
     /// Per route: query parameters that carry credentials (`token_query`, API-key `query`),
     /// removed from the forwarded query once the gateway has consumed them.
     credential_params: Vec<Vec<String>>,
+    /// Per route: its compiled plan of stages.
+    plans: Vec<Plan>,
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.
@@ -127,7 +129,9 @@ impl Gateway {
             })
             .collect();
         let digest = crate::hex::short_digest(text.as_bytes());
+        let plans = config.routes.iter().map(Plan::for_route).collect();
         Ok(Gateway {
+            plans,
             config,
             router,
             digest,
@@ -143,6 +147,11 @@ impl Gateway {
     /// Query parameters of this route that carry credentials.
     pub fn credential_params(&self, route: usize) -> &[String] {
         &self.credential_params[route]
+    }
+
+    /// The route's plan of stages.
+    pub fn plan(&self, route: usize) -> &Plan {
+        &self.plans[route]
     }
 
     /// The route's static header edits.

@@ -1,5 +1,12 @@
 //! Header-name rules shared by configuration validation and request processing.
 
+/// Header edits for one message: removals first, then sets (which replace).
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct HeaderEdits {
+    pub remove: Vec<String>,
+    pub set: Vec<(String, String)>,
+}
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1 and the classic list proxies strip): meaningful only for
 /// one connection, so never forwarded in either direction.
 pub const HOP_BY_HOP: [&str; 9] = [

@@ -16,6 +16,7 @@ pub mod headers;
 pub mod hex;
 pub mod ids;
 pub mod path;
+pub mod pipeline;
 pub mod ratelimit;
 pub mod router;
 

@@ -19,4 +19,4 @@ pub mod jwt;
 pub mod token_cache;
 
 #[cfg(test)]
-mod test_keys;
+pub(crate) mod test_keys;

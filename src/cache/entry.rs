@@ -27,6 +27,16 @@ pub const BOOKKEEPING: [&str; 5] = [
     ORIGINAL_CACHE_CONTROL,
 ];
 
+/// Representation headers a 304 does not carry (RFC 9110 §15.4.5).
+pub const NOT_IN_304: [&str; 6] = [
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "content-language",
+    "content-range",
+    "transfer-encoding",
+];
+
 /// Response headers that describe one exchange rather than the stored representation: never
 /// stored.
 pub const PER_EXCHANGE: [&str; 4] = ["age", "cache-status", "ratelimit", "ratelimit-policy"];

@@ -3,7 +3,7 @@
 
 use super::control::{parse_delta_seconds, split_list, CacheControl};
 use super::date::parse_http_date;
-use super::rules::ResponseFacts;
+use super::facts::ResponseFacts;
 use crate::config::CacheSpec;
 
 /// How long `resp` stays fresh once received, in seconds, always capped by `spec.ttl_s`.

@@ -56,6 +56,7 @@ pub mod conditional;
 pub mod control;
 pub mod date;
 pub mod entry;
+pub mod facts;
 pub mod freshness;
 pub mod key;
 pub mod rules;

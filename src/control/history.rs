@@ -72,13 +72,16 @@ pub fn find<'a>(entries: &'a [HistoryEntry], wanted: &str) -> Result<&'a History
     Ok(first)
 }
 
+/// What a note must be.
+pub const NOTE_RULE: &str = "the note must be at most 500 characters, without control characters";
+
 /// A note as it may be stored: trimmed, printable, bounded.
 pub fn checked_note(note: Option<&str>) -> Result<Option<String>, &'static str> {
     let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
     };
     if note.chars().count() > MAX_NOTE_CHARS || note.chars().any(char::is_control) {
-        return Err("the note must be at most 500 characters, without control characters");
+        return Err(NOTE_RULE);
     }
     Ok(Some(note.to_owned()))
 }

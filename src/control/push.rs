@@ -53,7 +53,7 @@ pub struct PushRequest<'a> {
 }
 
 /// The KV write that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WriteStage {
     Version,
     History,
@@ -87,8 +87,9 @@ impl WriteStage {
     }
 }
 
-/// Why a push or rollback did not happen.
-#[derive(Debug, Clone, PartialEq)]
+/// Why a push or rollback did not happen. (Serialisable: the `ConfigLock` object hands it to
+/// the worker, which maps it to the client's answer.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PushError {
     TooLarge {
         limit: u64,
@@ -102,7 +103,8 @@ pub enum PushError {
     },
     UnknownDigest,
     AmbiguousDigest,
-    BadNote(&'static str),
+    /// The note breaks [`history::NOTE_RULE`].
+    BadNote,
     /// The current state could not be read; nothing was written.
     Read(String),
     Write {
@@ -112,7 +114,7 @@ pub enum PushError {
 }
 
 /// A version made current.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pushed {
     pub digest: String,
     /// The version it replaced.
@@ -136,7 +138,7 @@ pub async fn push<K: ConfigKv>(
             limit: MAX_DOCUMENT_BYTES,
         });
     }
-    let note = history::checked_note(request.note).map_err(PushError::BadNote)?;
+    let note = history::checked_note(request.note).map_err(|_| PushError::BadNote)?;
     Gateway::compile(request.text).map_err(|e| PushError::Invalid(e.0))?;
     let (current_digest, in_kv) =
         checked_precondition(kv, lock, request.if_match, request.at_ms, embedded, true).await?;

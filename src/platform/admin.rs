@@ -93,7 +93,7 @@ fn health(live: &Live, admin: bool) -> web_sys::Response {
             "reload_s": settings.reload_s,
         },
         "last_reload_error": last_error,
-        "isolate_counters": isolate::counters(),
+        "isolate_counters": isolate::shared().counters.to_json(),
     });
     respond::json(
         200,
@@ -135,7 +135,16 @@ async fn purge(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
     let Some(spec) = &route.cache else {
         return Err(GatewayError::BadRequest("that URL's route is not cached"));
     };
-    super::cache::purge(x, scheme, &host.to_ascii_lowercase(), &routed, route, spec).await;
+    let vary: Vec<Option<String>> = spec.vary.iter().map(|_| None).collect();
+    let keys = crate::pipeline::cache::keys(
+        &x.live.gateway,
+        scheme,
+        &host.to_ascii_lowercase(),
+        &routed,
+        &vary,
+        None,
+    );
+    crate::pipeline::cache::invalidate(x.ports, &keys, spec, x.now_ms).await;
     let body =
         serde_json::json!({ "purged": request.url, "route": route.id, "scope": "this location" });
     Ok(respond::json(200, &body, &[]))

@@ -24,10 +24,8 @@ use worker::{
 /// The Durable Object namespace binding (see wrangler.toml).
 pub const LOCK_BINDING: &str = "CONFIG_LOCK";
 const LOCK_RECORD_KEY: &str = "lock";
-/// Header names of the worker → lock request.
+/// The note, percent-encoded, on the worker → lock request.
 const NOTE_HEADER: &str = "x-config-note";
-const REQUEST_ID_HEADER: &str = "x-config-request-id";
-const REQUEST_ID_NAME_HEADER: &str = "x-config-request-id-header";
 
 /// Workers KV as the control plane's store.
 pub struct KvPort(pub worker::kv::KvStore);
@@ -167,7 +165,7 @@ async fn rollback(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, Ga
     call_lock(x, "/rollback", None, Some(request.digest)).await
 }
 
-/// Hands the push or rollback to the `ConfigLock` object; its answer is the client's.
+/// Hands the push or rollback to the `ConfigLock` object and answers with its outcome.
 async fn call_lock(
     x: &Exchange<'_>,
     path: &str,
@@ -189,7 +187,6 @@ async fn call_lock(
         .and_then(|id| id.get_stub())
         .map_err(|e| internal("the config lock", e))?;
     let headers = Headers::new();
-    let settings = &x.live.gateway.config.settings;
     let set = |name: &str, value: &str| {
         headers
             .set(name, value)
@@ -203,19 +200,36 @@ async fn call_lock(
         let encoded: String = url::form_urlencoded::byte_serialize(note.as_bytes()).collect();
         set(NOTE_HEADER, &encoded)?;
     }
-    set(REQUEST_ID_HEADER, &x.trace.request_id)?;
-    set(REQUEST_ID_NAME_HEADER, &settings.request_id_header)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(body.map(|b| b.into()));
     let request = Request::new_with_init(&format!("https://config-lock{path}"), &init)
         .map_err(|e| internal("the config lock request", e))?;
-    let response = stub
+    let mut response = stub
         .fetch_with_request(request)
         .await
         .map_err(|e| internal("the config lock", e))?;
-    Ok(response.into())
+    let text = response
+        .text()
+        .await
+        .map_err(|e| internal("the config lock's answer", e))?;
+    let outcome: std::result::Result<control::Pushed, control::PushError> =
+        serde_json::from_str(&text).map_err(|e| GatewayError::Internal {
+            cause: format!("the config lock answered {}: {e}", response.status_code()),
+        })?;
+    let pushed = outcome?;
+    let body = serde_json::json!({
+        "digest": pushed.digest,
+        "previous": pushed.previous,
+        "changed": pushed.changed,
+        "note": "every isolate applies it at its next reload; KV takes up to about 60 s to reach every location",
+    });
+    Ok(respond::json(
+        200,
+        &body,
+        &[("etag", control::etag(&pushed.digest))],
+    ))
 }
 
 /// Serialises pushes and rollbacks (see the module documentation).
@@ -232,8 +246,6 @@ impl DurableObject for ConfigLock {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let header = |name: &str| req.headers().get(name).ok().flatten();
-        let request_id = header(REQUEST_ID_HEADER).unwrap_or_default();
-        let id_header = header(REQUEST_ID_NAME_HEADER).unwrap_or_else(|| "x-request-id".into());
         let if_match = header("if-match");
         let note = header(NOTE_HEADER).map(|n| {
             url::form_urlencoded::parse(format!("n={n}").as_bytes())
@@ -281,35 +293,22 @@ impl DurableObject for ConfigLock {
                 Ok(result)
             })
             .await?;
-        let response = match outcome {
-            Ok(pushed) => {
-                worker::console_log!(
-                    "{}",
-                    serde_json::json!({"event": "config_pushed", "digest": pushed.digest, "previous": pushed.previous, "changed": pushed.changed, "rollback": rollback})
-                );
-                let body = serde_json::json!({
-                    "digest": pushed.digest,
-                    "previous": pushed.previous,
-                    "changed": pushed.changed,
-                    "note": "every isolate applies it at its next reload; KV takes up to about 60 s to reach every location",
-                });
-                respond::json(200, &body, &[("etag", control::etag(&pushed.digest))])
-            }
-            Err(e) => {
-                let failed = match &e {
-                    control::PushError::Write { stage, cause } => Some((stage.key(), cause)),
-                    control::PushError::Read(cause) => Some(("read", cause)),
-                    _ => None,
-                };
-                if let Some((stage, cause)) = failed {
-                    worker::console_error!(
-                        "{}",
-                        serde_json::json!({"event": "config_push_failed", "stage": stage, "error": cause})
-                    );
-                }
-                respond::error(&GatewayError::from(e), &id_header, &request_id)
-            }
-        };
-        Ok(response.into())
+        match &outcome {
+            Ok(pushed) => worker::console_log!(
+                "{}",
+                serde_json::json!({"event": "config_pushed", "digest": pushed.digest, "previous": pushed.previous, "changed": pushed.changed, "rollback": rollback})
+            ),
+            Err(control::PushError::Write { stage, cause }) => worker::console_error!(
+                "{}",
+                serde_json::json!({"event": "config_push_failed", "stage": stage.key(), "error": cause})
+            ),
+            Err(control::PushError::Read(cause)) => worker::console_error!(
+                "{}",
+                serde_json::json!({"event": "config_push_failed", "stage": "read", "error": cause})
+            ),
+            Err(_) => {}
+        }
+        // The worker maps a refusal to the client's answer (with the request's id).
+        Response::from_json(&outcome)
     }
 }

@@ -1,16 +1,22 @@
-//! The fetch entry: the order of the request's stages, in one place.
+//! The fetch entry: reads the request once, routes it, runs its plan through the pipeline and
+//! ends every request — direct, cached, refused or administrative — at the completion point.
 //!
-//! A request that needs no asynchronous stage (a route without auth, rate limits or cache,
-//! with its configuration loaded) is answered without a Rust future: the entry decides
-//! synchronously and returns the promise of the upstream exchange itself. Everything else runs
-//! as one future.
+//! A request whose stages all decide at once (see `crate::pipeline`) needs no Rust future: the
+//! entry returns the executor's promise, and the executor calls [`finish_callback`] with the
+//! exchange's outcome, which is where such a request ends.
 
 use super::isolate::{self, Live};
-use super::upstream::StageEdits;
-use super::{admin, auth, cache, glue, ratelimit, respond, upstream, Exchange};
-use crate::config::RouteAuth;
+use super::ports::{failure_of, report_of, WorkerPorts};
+use super::{admin, glue, respond, Exchange};
 use crate::error::GatewayError;
-use crate::forward::{split_url, Destination, Inbound, Routed, Trace};
+use crate::forward::{split_url, Destination, Trace};
+use crate::pipeline::complete::{complete, Outcome};
+use crate::pipeline::ctx::{Ctx, Request};
+use crate::pipeline::exchange::settle;
+use crate::pipeline::state::{IsolateState, Services};
+use crate::pipeline::{resume, start, Flow, Started};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use worker::{js_sys, wasm_bindgen_futures, web_sys, worker_sys, Env};
@@ -20,15 +26,15 @@ use worker::{js_sys, wasm_bindgen_futures, web_sys, worker_sys, Env};
 pub fn fetch(request: web_sys::Request, env: Env, ctx: worker_sys::Context) -> js_sys::Promise {
     let now_ms = js_sys::Date::now();
     match isolate::ready(now_ms) {
-        Some(live) => start(request, env, ctx, live, now_ms),
+        Some(live) => begin(request, env, ctx, live, now_ms),
         None => wasm_bindgen_futures::future_to_promise(async move {
             match isolate::current(&env, now_ms).await {
                 Ok(live) => {
-                    wasm_bindgen_futures::JsFuture::from(start(request, env, ctx, live, now_ms))
+                    wasm_bindgen_futures::JsFuture::from(begin(request, env, ctx, live, now_ms))
                         .await
                 }
                 Err(cause) => {
-                    let id = isolate::with_ids(|ids| ids.request_id());
+                    let id = isolate::shared().request_id();
                     Ok(
                         respond::error(&GatewayError::Internal { cause }, "x-request-id", &id)
                             .into(),
@@ -39,34 +45,32 @@ pub fn fetch(request: web_sys::Request, env: Env, ctx: worker_sys::Context) -> j
     }
 }
 
-/// What the entry reads of a request, owned so an asynchronous continuation can keep it.
-struct Facts {
-    /// URL, method and the inbound headers, as `glue::read_request` joins them.
-    joined: String,
-}
-
-impl Facts {
-    fn inbound(&self) -> Option<Inbound<'_>> {
-        let mut fields = self.joined.split('\r');
-        let url = fields.next()?;
-        let method = fields.next()?;
-        let mut header = || fields.next().and_then(|f| f.strip_prefix('1'));
-        let (content_length, connection, request_id, traceparent, client_ip) =
-            (header(), header(), header(), header(), header());
-        let (scheme, host, path, query) = split_url(url)?;
-        Some(Inbound {
-            method,
-            scheme,
-            host,
-            path,
-            query,
-            client_ip,
-            content_length,
-            connection,
-            request_id,
-            traceparent,
-        })
-    }
+/// Parses what `glue::read_request` read: URL, method, then the inbound headers.
+fn read(joined: &str) -> Option<Request> {
+    let mut fields = joined.split('\r');
+    let url = fields.next()?;
+    let method = fields.next()?;
+    let mut header = || {
+        fields
+            .next()
+            .and_then(|f| f.strip_prefix('1'))
+            .map(str::to_owned)
+    };
+    let (content_length, connection, request_id, traceparent, client_ip) =
+        (header(), header(), header(), header(), header());
+    let (scheme, host, path, query) = split_url(url)?;
+    Some(Request {
+        method: method.to_owned(),
+        scheme: scheme.to_owned(),
+        host: host.to_owned(),
+        path: path.to_owned(),
+        query: query.map(str::to_owned),
+        client_ip,
+        content_length,
+        connection,
+        request_id,
+        traceparent,
+    })
 }
 
 fn resolved(response: web_sys::Response) -> js_sys::Promise {
@@ -74,126 +78,233 @@ fn resolved(response: web_sys::Response) -> js_sys::Promise {
     js_sys::Promise::resolve(&value)
 }
 
-/// Whether a route's request goes straight to the upstream, with no asynchronous stage.
-fn is_direct(live: &Live, routed: &Routed) -> bool {
-    let route = live.gateway.route(routed.route);
-    matches!(route.auth, crate::config::RouteAuth::None)
-        && route.rate_limits.is_empty()
-        && route.cache.is_none()
+/// The completion point on the platform side: hands the request's context and outcome to the
+/// core and writes what it decides.
+fn end(cx: &Ctx, live: &Live, outcome: Outcome) {
+    let completion = complete(cx, &live.gateway.digest, &outcome, js_sys::Date::now());
+    if let Some(line) = completion.access_log {
+        glue::log_access(&line);
+    }
 }
 
-fn start(
+fn error_response(live: &Live, cx: &Ctx, e: &GatewayError) -> web_sys::Response {
+    error_with_edits(live, cx, e, &[])
+}
+
+fn error_with_edits(
+    live: &Live,
+    cx: &Ctx,
+    e: &GatewayError,
+    edits: &[(String, String)],
+) -> web_sys::Response {
+    let response = respond::error_with(
+        e,
+        &live.gateway.config.settings.request_id_header,
+        &cx.trace.request_id,
+        edits,
+    );
+    end(cx, live, Outcome::of_error(e));
+    response
+}
+
+fn begin(
     request: web_sys::Request,
     env: Env,
     ctx: worker_sys::Context,
     live: Rc<Live>,
     now_ms: f64,
 ) -> js_sys::Promise {
-    let settings = &live.gateway.config.settings;
-    let facts = Facts {
-        joined: glue::read_request(&request, &live.js_table),
-    };
-    let Some(inbound) = facts.inbound() else {
-        let id = isolate::with_ids(|ids| ids.request_id());
+    let shared = isolate::shared();
+    let joined = glue::read_request(&request, &live.js_table);
+    let Some(facts) = read(&joined) else {
         let cause = format!(
             "unreadable request: {}",
-            facts.joined.split('\r').next().unwrap_or("")
+            joined.split('\r').next().unwrap_or("")
         );
-        return resolved(respond::error(
+        let cx = Ctx::new(Request::default(), blank_trace(&shared), now_ms);
+        return resolved(error_response(
+            &live,
+            &cx,
             &GatewayError::Internal { cause },
-            &settings.request_id_header,
-            &id,
         ));
     };
-    let trace = isolate::with_ids(|ids| Trace::begin(&inbound, ids));
-    let fail = |e: GatewayError, trace: &Trace| {
-        resolved(respond::error(
-            &e,
-            &settings.request_id_header,
-            &trace.request_id,
-        ))
+    let trace = Trace::begin(&facts.inbound(), &mut shared.ids.borrow_mut());
+    let mut cx = Ctx::new(facts, trace, now_ms);
+    let ports = WorkerPorts {
+        env,
+        ctx,
+        request,
+        live: live.clone(),
     };
-    let destination = match live.gateway.destination(&inbound) {
-        Ok(d) => d,
-        Err(e) => return fail(e, &trace),
-    };
-    if let Destination::Route(routed) = &destination {
-        let x = Exchange {
-            env: &env,
-            ctx: &ctx,
-            live: &live,
-            request: &request,
-            inbound: &inbound,
-            trace: &trace,
-            now_ms,
-        };
-        if is_direct(&live, routed) {
-            return upstream::forward(&x, routed, &StageEdits::default())
-                .unwrap_or_else(|e| fail(e, &trace));
-        }
-        let route = live.gateway.route(routed.route);
-        if let (Some(spec), RouteAuth::None, true) =
-            (&route.cache, &route.auth, route.rate_limits.is_empty())
-        {
-            if let Some(response) = cache::serve_hot(&x, routed, route, spec) {
-                return resolved(response);
+    match live.gateway.destination(&cx.request.inbound()) {
+        Err(e) => resolved(error_response(&live, &cx, &e)),
+        Ok(Destination::Admin { rest }) => wasm_bindgen_futures::future_to_promise(async move {
+            let inbound = cx.request.inbound();
+            let x = Exchange {
+                ports: &ports,
+                env: &ports.env,
+                live: &live,
+                request: &ports.request,
+                inbound: &inbound,
+                now_ms,
+            };
+            let response = match admin::handle(&x, &rest).await {
+                Ok(r) => {
+                    end(&cx, &live, Outcome::of_status(r.status()));
+                    r
+                }
+                Err(e) => error_response(&live, &cx, &e),
+            };
+            Ok(response.into())
+        }),
+        Ok(Destination::Route(routed)) => {
+            let route = routed.route;
+            cx.routed = Some(routed);
+            let services = Services {
+                gateway: &live.gateway,
+                breakers: &live.breakers,
+                state: &shared,
+                ports: &ports,
+            };
+            match start(live.gateway.plan(route), &mut cx, services) {
+                Started::Done(flow) => conclude(flow, cx, ports),
+                Started::Pending { at } => wasm_bindgen_futures::future_to_promise(async move {
+                    let services = Services {
+                        gateway: &live.gateway,
+                        breakers: &live.breakers,
+                        state: &shared,
+                        ports: &ports,
+                    };
+                    let flow = resume(live.gateway.plan(route), &mut cx, services, at).await;
+                    wasm_bindgen_futures::JsFuture::from(conclude(flow, cx, ports)).await
+                }),
             }
         }
     }
-    wasm_bindgen_futures::future_to_promise(async move {
-        let Some(inbound) = facts.inbound() else {
-            return Err(JsValue::from_str("request facts vanished"));
-        };
-        let x = Exchange {
-            env: &env,
-            ctx: &ctx,
-            live: &live,
-            request: &request,
-            inbound: &inbound,
-            trace: &trace,
-            now_ms,
-        };
-        let response = match serve(&x, destination).await {
-            Ok(r) => r,
-            Err(e) => respond::error(
-                &e,
-                &live.gateway.config.settings.request_id_header,
-                &trace.request_id,
-            ),
-        };
-        Ok(response.into())
-    })
 }
 
-/// The asynchronous stages, in order.
-async fn serve(
-    x: &Exchange<'_>,
-    destination: Destination,
-) -> Result<web_sys::Response, GatewayError> {
-    let routed = match destination {
-        Destination::Admin { rest } => return admin::handle(x, &rest).await,
-        Destination::Route(routed) => routed,
-    };
-    let route = x.live.gateway.route(routed.route);
-    let identity = auth::authenticate(x, route).await?;
-    let rate_headers = ratelimit::enforce(x, route, identity.as_ref()).await?;
-    let forward = identity
-        .as_ref()
-        .map(|i| glue::pairs(&i.forward))
-        .unwrap_or_default();
-    let stages = StageEdits {
-        request_set: forward,
-        response_set: rate_headers,
-        ..StageEdits::default()
-    };
-    if let Some(spec) = &route.cache {
-        return cache::serve(x, &routed, route, spec, identity.as_ref(), stages).await;
+fn blank_trace(shared: &IsolateState) -> Trace {
+    Trace::begin(
+        &crate::forward::Inbound::default(),
+        &mut shared.ids.borrow_mut(),
+    )
+}
+
+/// Ends a request whose plan has run: a response or an error now, or the exchange through the
+/// executor, which ends it in [`finish_callback`].
+fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sys::Promise {
+    let live = ports.live.clone();
+    match flow {
+        Flow::Response(r, edits) => {
+            let r = if edits.is_empty() {
+                r
+            } else {
+                glue::finish_response(&r, &glue::pairs(&edits), false).unwrap_or(r)
+            };
+            end(&cx, &live, Outcome::of_status(r.status()));
+            resolved(r)
+        }
+        Flow::Error(e, edits) => resolved(error_with_edits(&live, &cx, &e, &edits)),
+        Flow::Exchange(plan) => {
+            let (request, env) = (Clone::clone(&ports.request), ports.env.clone());
+            let handle = in_flight_insert(InFlight {
+                cx,
+                ports,
+                upstream: plan.upstream,
+            });
+            match glue::proxy(&request, &env, &live.js_table, &plan.to_json(), handle) {
+                Ok(promise) => promise,
+                Err(e) => {
+                    let cause = format!("starting the upstream exchange: {e:?}");
+                    match IN_FLIGHT.with(|m| m.borrow_mut().remove(&handle)) {
+                        Some(f) => resolved(error_response(
+                            &live,
+                            &f.cx,
+                            &GatewayError::Internal { cause },
+                        )),
+                        None => resolved(respond::error(
+                            &GatewayError::Internal { cause },
+                            "x-request-id",
+                            "",
+                        )),
+                    }
+                }
+            }
+        }
     }
-    let promise = upstream::forward(x, &routed, &stages)?;
-    wasm_bindgen_futures::JsFuture::from(promise)
-        .await
-        .map(|v| v.unchecked_into())
-        .map_err(|e| GatewayError::Internal {
-            cause: format!("upstream exchange: {e:?}"),
-        })
+}
+
+/// A request waiting for its exchange: everything it started with lives until it ends.
+struct InFlight {
+    cx: Ctx,
+    ports: WorkerPorts,
+    upstream: usize,
+}
+
+thread_local! {
+    static IN_FLIGHT: RefCell<HashMap<u32, InFlight>> = RefCell::new(HashMap::new());
+    static NEXT_HANDLE: Cell<u32> = const { Cell::new(1) };
+    static FINISH: JsValue = Closure::<dyn Fn(u32, u16, u32, JsValue, f64, String) -> JsValue>::new(finish).into_js_value();
+}
+
+fn in_flight_insert(request: InFlight) -> u32 {
+    let handle = NEXT_HANDLE.with(|n| {
+        let h = n.get();
+        n.set(h.wrapping_add(1).max(1));
+        h
+    });
+    IN_FLIGHT.with(|m| m.borrow_mut().insert(handle, request));
+    handle
+}
+
+/// The completion callback of every configuration's JS table. Owned by JS (its GC frees it),
+/// created once per isolate, so no request can outlive it.
+pub fn finish_callback() -> JsValue {
+    FINISH.with(JsValue::clone)
+}
+
+/// An exchange ended: breakers fed, failures counted, the request completed. Returns the
+/// gateway's error response when the exchange failed.
+fn finish(
+    handle: u32,
+    status: u16,
+    failure: u32,
+    attempts: JsValue,
+    upstream_ms: f64,
+    reason: String,
+) -> JsValue {
+    let Some(InFlight {
+        mut cx,
+        ports,
+        upstream,
+    }) = IN_FLIGHT.with(|m| m.borrow_mut().remove(&handle))
+    else {
+        return JsValue::UNDEFINED;
+    };
+    let live = ports.live.clone();
+    let shared = isolate::shared();
+    let services = Services {
+        gateway: &live.gateway,
+        breakers: &live.breakers,
+        state: &shared,
+        ports: &ports,
+    };
+    let failure = failure_of(failure, reason);
+    let report = report_of(&attempts, upstream_ms);
+    let error = settle(
+        &mut cx,
+        services,
+        upstream,
+        failure.as_ref(),
+        &report,
+        js_sys::Date::now(),
+    );
+    match error {
+        Some(e) => error_response(&live, &cx, &e).into(),
+        None => {
+            cx.notes.source = crate::pipeline::ctx::Source::Upstream;
+            end(&cx, &live, Outcome::of_status(status));
+            JsValue::UNDEFINED
+        }
+    }
 }

@@ -10,21 +10,22 @@
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
 /**
- * The per-configuration table the hot path reads, from Rust's JSON plus two Rust callbacks:
- * `fail(tag, requestId)` turns a failure into the gateway's error response, and
- * `report(upstream, target, ok)` feeds a circuit breaker.
+ * The per-configuration table the hot path reads, from Rust's JSON plus the Rust completion
+ * callback `finish(handle, status, failure, attempts, upstreamMs, reason)`, which returns the
+ * gateway's error response for a failed exchange (undefined otherwise).
  * JSON: { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
- *   breakers: [bool per upstream], routes: [{ request: {remove, set}, response: {remove, set} }] }
+ *   bookkeeping: [names], notIn304: [names], routes: [{ request: {remove, set}, response: {remove, set} }] }
  */
-export function route_table(json, fail, report) {
+export function route_table(json, finish) {
   const table = JSON.parse(json);
   table.protected = new Set(table.connectionProtected);
   for (const route of table.routes) {
     route.request.removeSet = new Set(route.request.remove);
     route.response.removeSet = new Set(route.response.remove);
   }
-  table.fail = fail;
-  table.report = report;
+  table.finish = finish;
+  BOOKKEEPING = table.bookkeeping;
+  NOT_IN_304 = table.notIn304;
   return table;
 }
 
@@ -72,8 +73,8 @@ function limited(body, max, onExceeded) {
   );
 }
 
-/** The upstream's response with the route's and the request's edits; the body keeps streaming. */
-function relay(response, table, edits, requestId) {
+/** The upstream's response with the route's and the plan's edits; the body keeps streaming. */
+function relay(response, table, edits, set) {
   if (response.status === 101) return response;
   const out = new Response(NULL_BODY.has(response.status) ? null : response.body, response);
   const headers = out.headers;
@@ -86,19 +87,24 @@ function relay(response, table, edits, requestId) {
   }
   removePresent(headers, response.headers, edits.removeSet);
   setAll(headers, edits.set);
-  headers.set(table.requestIdHeader, requestId);
+  setAll(headers, set);
   return out;
 }
 
+// Failure codes reported to Rust: 0 none, 1 timeout, 2 request body too large, 3 unreachable.
+const TIMEOUT = 1;
+const TOO_LARGE = 2;
+const UNREACHABLE = 3;
+
 /**
- * One upstream exchange. Resolves to the upstream's Response; rejects with a tag: "timeout",
- * "too_large" or "connect:<reason>". The timeout covers waiting for the response head: the
- * runtime does not abort a body that is already being relayed.
+ * One upstream exchange. Resolves to the upstream's Response; rejects with [code, reason]. The
+ * timeout covers waiting for the response head: the runtime does not abort a body that is
+ * already being relayed.
  */
 function send(fetcher, url, method, headers, body, timeoutMs, limit) {
   let signal = AbortSignal.timeout(timeoutMs);
   let state = null;
-  if (body && limit >= 0) {
+  if (body && limit !== null) {
     state = { tooLarge: false };
     const controller = new AbortController();
     body = limited(body, limit, () => {
@@ -115,70 +121,89 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
     sent = Promise.reject(error);
   }
   return sent.catch((error) => {
-    if (state && state.tooLarge) throw "too_large";
-    if (error && error.name === "TimeoutError") throw "timeout";
-    throw "connect:" + String(error && error.message ? error.message : error);
+    if (state && state.tooLarge) throw [TOO_LARGE, "body too large"];
+    if (error && error.name === "TimeoutError") throw [TIMEOUT, "timeout"];
+    throw [UNREACHABLE, String(error && error.message ? error.message : error)];
   });
 }
 
 /**
- * Forwards the client's request and resolves to the client's response: the upstream's,
- * relayed, or the gateway's error response from `table.fail`.
- *
- * `targets`: "\n"-joined "index\tbinding\turl" entries, tried in order while an attempt fails
- *   (connection error, timeout, 502-504) and attempts remain; a request with a body gets one
- *   attempt, since its stream cannot be replayed.
- * `values`: "\r"-joined extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet
- *   (request headers from earlier stages), responseSet (response headers from earlier stages).
- * `limit` >= 0 bounds a body sent without Content-Length.
+ * Carries out a plan from Rust (see `src/pipeline/exchange.rs`): its attempts in order, each
+ * with the plan's timeout, the next one after a failure or a status in `retry_statuses` while
+ * attempts remain. A request with a body is sent once: its stream cannot be replayed. Never
+ * rejects; resolves to { response, failure, reason, attempts: [target, ok, …], upstreamMs }.
  */
-export function proxy(request, env, table, routeIndex, upstreamIndex, targets, values, timeoutMs, limit) {
-  const route = table.routes[routeIndex];
-  const [extraRemove, forwardedFor, proto, host, requestId, traceparent, extraSet, responseSet] = values.split("\r");
+function carryOut(request, env, table, plan) {
+  const route = table.routes[plan.route];
   const method = request.method;
   const headers = new Headers(request.headers);
-  // Every removal (the route's, then the request's Connection-named headers) comes before
-  // every header the route or the gateway sets: a client can never remove those.
+  // Every removal (the route's, then the request's) comes before every header the route or the
+  // gateway sets: a client can never remove those.
   removePresent(headers, request.headers, route.request.removeSet);
-  applyList(headers, extraRemove, "");
+  for (const name of plan.request.remove) headers.delete(name);
   setAll(headers, route.request.set);
-  applyList(headers, "", extraSet);
-  if (forwardedFor) headers.set("x-forwarded-for", forwardedFor);
-  headers.set("x-forwarded-proto", proto);
-  headers.set("x-forwarded-host", host);
-  headers.set(table.requestIdHeader, requestId);
-  headers.set("traceparent", traceparent);
-
+  setAll(headers, plan.request.set);
   const body = method === "GET" || method === "HEAD" ? null : request.body;
-  const list = targets.split("\n");
-  const attempts = body ? 1 : list.length;
-  const report = table.breakers[upstreamIndex] ? table.report : null;
-
+  const count = body ? 1 : plan.attempts.length;
+  const attempts = [];
+  const started = Date.now();
+  const done = (response, failure, reason) => ({ response, failure, reason, attempts, upstreamMs: Date.now() - started });
   const attempt = (i) => {
-    const [index, binding, url] = list[i].split("\t");
+    const { target, binding, url } = plan.attempts[i];
     const fetcher = binding ? env[binding] : null;
     // A missing binding must fail, never fall back to a public fetch of its placeholder URL.
-    const sent = binding && !fetcher ? Promise.reject("connect:no service binding " + binding) : send(fetcher, url, method, headers, body, timeoutMs, limit);
+    const sent = binding && !fetcher ? Promise.reject([UNREACHABLE, "no service binding " + binding]) : send(fetcher, url, method, headers, body, plan.timeout_ms, plan.body_limit);
     return sent.then(
       (response) => {
-        const failed = response.status >= 502 && response.status <= 504;
-        if (report) report(upstreamIndex, Number(index), !failed);
-        if (failed && i + 1 < attempts) {
+        const failed = plan.retry_statuses.includes(response.status);
+        attempts.push(target, failed ? 0 : 1);
+        if (failed && i + 1 < count) {
           response.body?.cancel();
           return attempt(i + 1);
         }
-        const out = relay(response, table, route.response, requestId);
-        if (responseSet && out !== response) applyList(out.headers, "", responseSet);
-        return out;
+        return done(relay(response, table, route.response, plan.response_set), 0, "");
       },
-      (tag) => {
-        if (tag === "too_large") return table.fail(tag, requestId);
-        if (report) report(upstreamIndex, Number(index), false);
-        return i + 1 < attempts ? attempt(i + 1) : table.fail(tag, requestId);
+      ([failure, reason]) => {
+        if (failure === TOO_LARGE) return done(null, failure, reason);
+        attempts.push(target, 0);
+        return i + 1 < count ? attempt(i + 1) : done(null, failure, reason);
       },
     );
   };
-  return attempt(0);
+  return attempt(0).catch((error) => done(null, UNREACHABLE, String(error)));
+}
+
+/**
+ * Forwards the client's request by `plan` (JSON) and resolves to the client's response: the
+ * upstream's, relayed, or the gateway's error response that `table.finish` returns.
+ */
+export function proxy(request, env, table, plan, handle) {
+  return carryOut(request, env, table, JSON.parse(plan)).then((o) => {
+    const reply = table.finish(handle, o.response ? o.response.status : 0, o.failure, o.attempts, o.upstreamMs, o.reason);
+    return reply || o.response;
+  });
+}
+
+/** Like `proxy`, for a Rust stage that continues with the outcome: [response, failure, attempts, upstreamMs, reason]. */
+export function exchange(request, env, table, plan) {
+  return carryOut(request, env, table, JSON.parse(plan)).then((o) => [o.response, o.failure, o.attempts, o.upstreamMs, o.reason]);
+}
+
+/** Logs an access line as an object, so that Workers Logs indexes its fields. */
+export function log_access(line) {
+  console.log(JSON.parse(line));
+}
+
+/** The named response headers, "\r"-joined: "1"+value when present, "0" when absent. */
+export function response_headers(response, names) {
+  const h = response.headers;
+  return names
+    .split("\n")
+    .map((name) => {
+      const v = h.get(name);
+      return v === null ? "0" : "1" + v;
+    })
+    .join("\r");
 }
 
 /** A response generated by the gateway; `set` is newline-joined name/value pairs. */
@@ -253,46 +278,27 @@ export function take_tokens(env, binding, requests, timeoutMs) {
   return Promise.all(requests.split("\n").map(take)).then((lines) => lines.join("\n"));
 }
 
-const pendingWrites = new WeakMap();
-
-/**
- * Writes a Durable Object's state, coalescing a burst of updates into one write per
- * `PERSIST_DELAY_MS`: decisions are answered from memory at once and the latest state reaches
- * storage within that delay. An object idles for seconds before it is evicted, so eviction
- * never loses state; only a crash of the object's host inside the delay can lose the last
- * updates.
- */
-const PERSIST_DELAY_MS = 50;
-export function persist(storage, key, value) {
-  let pending = pendingWrites.get(storage);
-  if (pending) {
-    pending.value = value;
-    return;
-  }
-  pending = { value };
-  pendingWrites.set(storage, pending);
-  setTimeout(() => {
-    pendingWrites.delete(storage);
-    storage.put(key, pending.value);
-  }, PERSIST_DELAY_MS);
+/** Writes one value of a Durable Object's storage (coalescing is decided in Rust). */
+export function put_value(storage, key, value) {
+  storage.put(key, value);
 }
 
-/** Schedules the object's alarm, on the same terms as `persist`. */
+/** Calls `callback` after `ms` milliseconds. */
+export function after(ms, callback) {
+  setTimeout(callback, ms);
+}
+
+/** Schedules the object's alarm without waiting for confirmation. */
 export function schedule_alarm(storage, atMs) {
   storage.setAlarm(atMs, { allowUnconfirmed: true });
 }
 
 // ---- the response cache (decisions in src/platform/cache.rs and src/cache/) ----
 
-const BOOKKEEPING = [
-  "x-edge-gateway-stored-at",
-  "x-edge-gateway-initial-age",
-  "x-edge-gateway-lifetime",
-  "x-edge-gateway-stale-if-error",
-  "x-edge-gateway-cache-control",
-];
-/** Representation headers a 304 does not carry (RFC 9110 §15.4.5). */
-const NOT_IN_304 = ["content-length", "content-type", "content-encoding", "content-language", "content-range", "transfer-encoding"];
+// Set from Rust's table (`crate::cache::entry`): the entry's bookkeeping headers, and the
+// representation headers a 304 does not carry.
+let BOOKKEEPING = [];
+let NOT_IN_304 = [];
 
 /**
  * Looks an entry up, and the URL's invalidation marker when `marker` is not empty. Resolves to
@@ -307,7 +313,7 @@ export function cache_match(key, marker) {
 }
 
 /** The facts of a stored entry, "\r"-joined: status, the five bookkeeping values, ETag, Last-Modified. */
-export function entry_facts(entry) {
+function entryFacts(entry) {
   const h = entry.headers;
   const v = (name) => h.get(name) ?? "";
   return [entry.status, ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
@@ -394,7 +400,7 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
       const client = fromStored(copy.status, copy.statusText, copy.headers, null, "", false, true);
       const headers = Object.fromEntries(client.headers);
       const headers304 = Object.fromEntries([...client.headers].filter(([name]) => !NOT_IN_304.includes(name)));
-      const facts = entry_facts(copy) + "\r" + untilMs;
+      const facts = entryFacts(copy) + "\r" + untilMs;
       hotDelete(key);
       while (hotBytes + body.byteLength > HOT_CAPACITY && hot.size) hotDelete(hot.keys().next().value);
       hot.set(key, { status: copy.status, statusText: copy.statusText, headers, headers304, body, facts, marker });
@@ -405,7 +411,7 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
 }
 
 /**
- * Like `entry_facts` for the hot tier, then the entry's `until`, then the request's
+ * Like `entryFacts` for the hot tier, then the entry's `until`, then the request's
  * If-None-Match and If-Modified-Since ("1"+value or "0"); "" when absent.
  */
 export function hot_facts(key, request) {
@@ -434,24 +440,6 @@ export function hot_serve(key, set, notModified, headOnly) {
 export function hot_drop(key, marker) {
   hotDelete(key);
   if (marker) for (const [k, e] of hot) if (e.marker === marker) hotDelete(k);
-}
-
-/** Facts of an upstream response for the storability decision, "\r"-joined. */
-export function response_facts(response) {
-  const h = response.headers;
-  const v = (name) => h.get(name) ?? "";
-  return [
-    response.status,
-    v("cache-control"),
-    v("expires"),
-    v("date"),
-    h.has("set-cookie") ? "1" : "0",
-    v("vary"),
-    v("content-length"),
-    v("etag"),
-    v("last-modified"),
-    v("age"),
-  ].join("\r");
 }
 
 /**

@@ -8,21 +8,33 @@ use worker::{js_sys, web_sys, Env};
 
 #[wasm_bindgen(module = "/src/platform/glue.js")]
 extern "C" {
-    fn route_table(json: &str, fail: &JsValue, report: &JsValue) -> JsValue;
+    fn route_table(json: &str, finish: &JsValue) -> JsValue;
 
+    /// Carries out an exchange plan and resolves to the client's response, after calling the
+    /// table's `finish` with the outcome.
     #[wasm_bindgen(catch)]
-    #[allow(clippy::too_many_arguments)]
     pub fn proxy(
         request: &web_sys::Request,
         env: &Env,
         table: &JsValue,
-        route_index: u32,
-        upstream_index: u32,
-        targets: &str,
-        values: &str,
-        timeout_ms: f64,
-        limit: f64,
+        plan: &str,
+        handle: u32,
     ) -> Result<js_sys::Promise, JsValue>;
+
+    /// Carries out an exchange plan and resolves to its raw outcome, for a stage that
+    /// continues with the response.
+    #[wasm_bindgen(catch)]
+    pub fn exchange(
+        request: &web_sys::Request,
+        env: &Env,
+        table: &JsValue,
+        plan: &str,
+    ) -> Result<js_sys::Promise, JsValue>;
+
+    /// Writes one access log line (a JSON object) with `console.log`.
+    pub fn log_access(line: &str);
+
+    pub fn response_headers(response: &web_sys::Response, names: &str) -> String;
 
     #[wasm_bindgen(catch)]
     pub fn respond(status: u16, body: &str, set: &str) -> Result<web_sys::Response, JsValue>;
@@ -31,7 +43,6 @@ extern "C" {
 
     pub fn fetch_document(url: &str, timeout_ms: f64) -> js_sys::Promise;
     pub fn cache_match(key: &str, marker: &str) -> js_sys::Promise;
-    pub fn entry_facts(entry: &web_sys::Response) -> String;
     #[wasm_bindgen(catch)]
     pub fn serve_entry(
         entry: &web_sys::Response,
@@ -39,7 +50,6 @@ extern "C" {
         not_modified: bool,
         head_only: bool,
     ) -> Result<web_sys::Response, JsValue>;
-    pub fn response_facts(response: &web_sys::Response) -> String;
     pub fn hot_fill(
         key: &str,
         marker: &str,
@@ -78,7 +88,8 @@ extern "C" {
     ) -> js_sys::Promise;
     pub fn request_headers(request: &web_sys::Request, names: &str) -> String;
 
-    pub fn persist(storage: &worker::worker_sys::DurableObjectStorage, key: &str, value: &str);
+    pub fn put_value(storage: &worker::worker_sys::DurableObjectStorage, key: &str, value: &str);
+    pub fn after(ms: u32, callback: &JsValue);
     pub fn schedule_alarm(storage: &worker::worker_sys::DurableObjectStorage, at_ms: f64);
     pub fn take_tokens(
         env: &Env,
@@ -102,9 +113,9 @@ pub fn inbound_header_names(gateway: &Gateway) -> [&str; 5] {
     ]
 }
 
-/// Hands a configuration's fixed header edits and the failure and breaker callbacks to JS
-/// once, as the table `proxy` reads.
-pub fn table_for(gateway: &Gateway, fail: &JsValue, report: &JsValue) -> JsValue {
+/// Hands a configuration's fixed header edits and the completion callback to JS once, as the
+/// table `proxy` reads.
+pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
     let routes: Vec<serde_json::Value> = (0..gateway.config.routes.len())
         .map(|i| {
             let e = gateway.route_edits(i);
@@ -114,20 +125,15 @@ pub fn table_for(gateway: &Gateway, fail: &JsValue, report: &JsValue) -> JsValue
             })
         })
         .collect();
-    let breakers: Vec<bool> = gateway
-        .config
-        .upstreams
-        .iter()
-        .map(|u| u.circuit_breaker.is_some())
-        .collect();
     let table = serde_json::json!({
         "requestIdHeader": gateway.config.settings.request_id_header,
         "inboundHeaders": inbound_header_names(gateway),
         "connectionProtected": CONNECTION_PROTECTED,
-        "breakers": breakers,
+        "bookkeeping": crate::cache::entry::BOOKKEEPING,
+        "notIn304": crate::cache::entry::NOT_IN_304,
         "routes": routes,
     });
-    route_table(&table.to_string(), fail, report)
+    route_table(&table.to_string(), finish)
 }
 
 /// Joins strings with `separator` for `glue.js`.

@@ -6,14 +6,13 @@
 //! `routes` to serve (a cold one, or one whose `routes` was deleted) serves the last good
 //! document (`control::last_good`); only with none does it serve the embedded one.
 
-use crate::balance::Breaker;
 use crate::gateway::Gateway;
-use crate::ids::IdGenerator;
+use crate::pipeline::state::{Breakers, Counter, IsolateState};
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use worker::{web_sys, Env};
+use worker::Env;
 
 /// The document built into the worker, served when KV holds no valid one.
 pub const EMBEDDED_ROUTES: &str = include_str!("../../routes.json");
@@ -22,70 +21,25 @@ pub const CONFIG_KEY: &str = "routes";
 
 pub use crate::control::Source;
 
-/// Per upstream, per target.
-pub type Breakers = Rc<RefCell<Vec<Vec<Breaker>>>>;
-
 /// A configuration in force, with the run-time state that belongs to it.
 pub struct Live {
     pub gateway: Gateway,
     pub source: Source,
     pub loaded_at_ms: f64,
     pub breakers: Breakers,
-    /// The configuration's fixed header edits and callbacks as a JS table (`glue::table_for`).
+    /// The configuration's fixed header edits and the completion callback as a JS table
+    /// (`glue::table_for`).
     pub js_table: JsValue,
-    /// Kept alive as long as the table that calls them.
-    _callbacks: (FailCallback, ReportCallback),
 }
-
-type FailCallback = Closure<dyn Fn(String, String) -> web_sys::Response>;
-type ReportCallback = Closure<dyn Fn(u32, u32, bool)>;
 
 impl Live {
     fn new(gateway: Gateway, source: Source, now_ms: f64) -> Live {
-        let breakers: Breakers = Rc::new(RefCell::new(
-            gateway
-                .config
-                .upstreams
-                .iter()
-                .map(|u| vec![Breaker::default(); u.targets.len()])
-                .collect(),
-        ));
-        let fail = {
-            let header = gateway.config.settings.request_id_header.clone();
-            let limit = gateway.config.settings.max_body_bytes;
-            FailCallback::new(move |tag: String, request_id: String| {
-                super::respond::error(&super::upstream::failure(&tag, limit), &header, &request_id)
-            })
-        };
-        let report = {
-            let breakers = breakers.clone();
-            let specs: Vec<_> = gateway
-                .config
-                .upstreams
-                .iter()
-                .map(|u| u.circuit_breaker)
-                .collect();
-            ReportCallback::new(move |upstream: u32, target: u32, ok: bool| {
-                let now = worker::js_sys::Date::now() as u64;
-                if let (Some(Some(spec)), Ok(mut states)) =
-                    (specs.get(upstream as usize), breakers.try_borrow_mut())
-                {
-                    if let Some(state) = states
-                        .get_mut(upstream as usize)
-                        .and_then(|u| u.get_mut(target as usize))
-                    {
-                        state.record(spec, ok, now);
-                    }
-                }
-            })
-        };
         Live {
-            js_table: super::glue::table_for(&gateway, fail.as_ref(), report.as_ref()),
-            _callbacks: (fail, report),
+            js_table: super::glue::table_for(&gateway, &super::entry::finish_callback()),
+            breakers: Breakers::for_gateway(&gateway),
             gateway,
             source,
             loaded_at_ms: now_ms,
-            breakers,
         }
     }
 }
@@ -105,68 +59,31 @@ struct State {
     kv_seen: Option<[u8; 32]>,
     last_check_ms: f64,
     last_error: Option<ReloadError>,
-    ids: Option<IdGenerator>,
-}
-
-/// Failures counted per isolate (since it started), shown on the admin health endpoint beside
-/// the structured log line each of them also writes.
-#[derive(Clone, Copy)]
-pub enum Counter {
-    RateLimitStoreErrors,
-    UpstreamFailures,
-    JwksFailures,
-    ConfigRejected,
-}
-
-impl Counter {
-    const ALL: [(Counter, &'static str); 4] = [
-        (Counter::RateLimitStoreErrors, "rate_limit_store_errors"),
-        (Counter::UpstreamFailures, "upstream_failures"),
-        (Counter::JwksFailures, "jwks_failures"),
-        (Counter::ConfigRejected, "config_rejected"),
-    ];
-}
-
-/// Adds one to a counter.
-pub fn count(counter: Counter) {
-    COUNTERS.with(|c| {
-        let cell = &c[counter as usize];
-        cell.set(cell.get().saturating_add(1));
-    });
-}
-
-/// Every counter of this isolate, by name.
-pub fn counters() -> serde_json::Value {
-    COUNTERS.with(|c| {
-        serde_json::Value::Object(
-            Counter::ALL
-                .iter()
-                .map(|(counter, name)| ((*name).to_owned(), c[*counter as usize].get().into()))
-                .collect(),
-        )
-    })
 }
 
 thread_local! {
-    static COUNTERS: [Cell<u64>; 4] = const { [const { Cell::new(0) }; 4] };
+    static SHARED: Rc<IsolateState> = Rc::new(IsolateState::new(seed()));
     static STATE: RefCell<State> = RefCell::new(State::default());
     static REFRESHING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with the isolate's id generator, seeding it on first use.
-pub fn with_ids<T>(f: impl FnOnce(&mut IdGenerator) -> T) -> T {
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        let ids = s.ids.get_or_insert_with(|| {
-            let mut seed = [0u8; 32];
-            if getrandom::fill(&mut seed).is_err() {
-                let now = worker::js_sys::Date::now().to_bits().to_le_bytes();
-                seed[..8].copy_from_slice(&now);
-            }
-            IdGenerator::new(seed)
-        });
-        f(ids)
-    })
+fn seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    if getrandom::fill(&mut seed).is_err() {
+        let now = worker::js_sys::Date::now().to_bits().to_le_bytes();
+        seed[..8].copy_from_slice(&now);
+    }
+    seed
+}
+
+/// The isolate's policy state (caches, remembered refusals, counters, ids).
+pub fn shared() -> Rc<IsolateState> {
+    SHARED.with(Rc::clone)
+}
+
+/// Adds one to a counter.
+pub fn count(counter: Counter) {
+    SHARED.with(|s| s.counters.add(counter));
 }
 
 pub fn last_error() -> Option<ReloadError> {

@@ -2,7 +2,6 @@
 //! hash), revoke. Keys live in KV as `apikey:<sha256 hex>` → record; the clear key is never
 //! stored or logged.
 
-use super::auth::forget_api_key;
 use super::isolate::CONFIG_BINDING;
 use super::{respond, Exchange};
 use crate::auth::api_key::{self, ApiKeyRecord};
@@ -103,7 +102,10 @@ pub async fn create(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError>
         .execute()
         .await
         .map_err(|e| internal("storing the key", e))?;
-    forget_api_key(&hash);
+    super::isolate::shared()
+        .auth
+        .borrow_mut()
+        .forget_api_key(&hash);
     let mut body = public_view(&record);
     body["key"] = serde_json::Value::String(key);
     Ok(respond::json(201, &body, &[]))
@@ -164,7 +166,10 @@ pub async fn revoke(x: &Exchange<'_>, id: &str) -> Result<web_sys::Response, Gat
             .await
             .map_err(|e| internal("revoking the key", e))?;
         if let Some(hash) = k.name.strip_prefix("apikey:") {
-            forget_api_key(hash);
+            super::isolate::shared()
+                .auth
+                .borrow_mut()
+                .forget_api_key(hash);
         }
     }
     Ok(respond::json(

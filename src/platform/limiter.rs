@@ -7,9 +7,12 @@
 //! quota. The object's own clock is the only clock a bucket ever sees.
 
 use super::glue;
+use crate::ratelimit::persist::{WriteCoalescer, PERSIST_DELAY_MS};
 use crate::ratelimit::wire::{decision_line, parse_take};
 use crate::ratelimit::{check, GcraState};
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 const STATE_KEY: &str = "gcra";
@@ -23,6 +26,9 @@ pub struct RateLimiter {
     bucket: RefCell<Option<GcraState>>,
     loaded: Cell<bool>,
     alarm_pending: Cell<bool>,
+    writes: Rc<RefCell<WriteCoalescer>>,
+    /// Writes the latest state; owned by JS, so a timer can never call a freed closure.
+    flush: JsValue,
 }
 
 impl RateLimiter {
@@ -57,11 +63,27 @@ impl RateLimiter {
 
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
+        let writes = Rc::new(RefCell::new(WriteCoalescer::default()));
+        let flush = {
+            let writes = writes.clone();
+            let storage = state.storage();
+            let raw: JsValue = AsRef::<JsValue>::as_ref(storage.as_raw()).clone();
+            let storage: worker::worker_sys::DurableObjectStorage = raw.unchecked_into();
+            Closure::<dyn FnMut()>::new(move || {
+                let next = writes.try_borrow_mut().ok().and_then(|mut w| w.flush());
+                if let Some(value) = next {
+                    glue::put_value(&storage, STATE_KEY, &value);
+                }
+            })
+            .into_js_value()
+        };
         RateLimiter {
             state,
             bucket: RefCell::new(None),
             loaded: Cell::new(false),
             alarm_pending: Cell::new(false),
+            writes,
+            flush,
         }
     }
 
@@ -78,7 +100,9 @@ impl DurableObject for RateLimiter {
         if let Some(next) = next {
             *self.bucket.borrow_mut() = Some(next);
             let text = serde_json::to_string(&next)?;
-            glue::persist(self.state.storage().as_raw(), STATE_KEY, &text);
+            if self.writes.borrow_mut().offer(text) {
+                glue::after(PERSIST_DELAY_MS, &self.flush);
+            }
             self.schedule_cleanup(&next, now_ms as f64);
         }
         Response::ok(decision_line(&decision))

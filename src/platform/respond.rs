@@ -6,6 +6,16 @@ use worker::web_sys;
 
 /// The one place a [`GatewayError`] becomes a response.
 pub fn error(err: &GatewayError, request_id_header: &str, request_id: &str) -> web_sys::Response {
+    error_with(err, request_id_header, request_id, &[])
+}
+
+/// [`error`], with the headers the request's stages add to every answer.
+pub fn error_with(
+    err: &GatewayError,
+    request_id_header: &str,
+    request_id: &str,
+    edits: &[(String, String)],
+) -> web_sys::Response {
     if let GatewayError::Internal { cause } = err {
         worker::console_error!(
             "{}",
@@ -18,6 +28,7 @@ pub fn error(err: &GatewayError, request_id_header: &str, request_id: &str) -> w
         (request_id_header, request_id.to_owned()),
     ];
     headers.extend(err.headers());
+    headers.extend(edits.iter().map(|(k, v)| (k.as_str(), v.clone())));
     build(err.status(), &err.body(request_id), &headers)
 }
 

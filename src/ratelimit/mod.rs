@@ -37,6 +37,7 @@
 pub mod bucket;
 pub mod gcra;
 pub mod headers;
+pub mod persist;
 pub mod wire;
 
 pub use bucket::{bucket_key, no_headers, KeyError, KeyFacts};

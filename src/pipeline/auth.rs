@@ -1,0 +1,595 @@
+//! The authentication stage: credentials read from the request, JWTs verified with inline
+//! keys, the HMAC secret or a JWKS (fetched, shared through the location's cache, re-fetched on
+//! an unknown `kid` at most every few seconds), API keys looked up in KV. The isolate's caches
+//! (verified tokens, API-key lookups, parsed keys) let most requests decide synchronously.
+
+use super::ctx::{Ctx, Identity};
+use super::driver::{Stage, Step};
+use super::ports::{Level, Ports};
+use super::state::{Counter, Services};
+use crate::auth::api_key::{self, ApiKeyRecord};
+use crate::auth::credentials::{self, CredentialError};
+use crate::auth::jwk::{self, VerifyingKey};
+use crate::auth::jwt::{self, JwtError, VerifiedToken};
+use crate::auth::token_cache::TokenCache;
+use crate::config::{ApiKeyScheme, ApiKeySource, AuthKind, JwtScheme, Route, RouteAuth};
+use crate::error::GatewayError;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// How long JWKS documents are kept when their `Cache-Control` says nothing, and the bounds
+/// put on what it says.
+const JWKS_DEFAULT_TTL_S: u64 = 600;
+const JWKS_MIN_TTL_S: u64 = 60;
+const JWKS_MAX_TTL_S: u64 = 86_400;
+/// An unknown `kid` makes the gateway re-fetch the JWKS at most this often per isolate, so
+/// tokens with invented key ids cannot be used to flood the identity provider.
+pub const JWKS_REFETCH_INTERVAL_MS: f64 = 5_000.0;
+const JWKS_FETCH_TIMEOUT_MS: f64 = 5_000.0;
+/// After a failed fetch the last good keys stay in use; the next attempt waits this long.
+pub const JWKS_RETRY_AFTER_FAILURE_MS: f64 = 30_000.0;
+
+pub const API_KEY_TTL_MS: f64 = 30_000.0;
+pub const API_KEY_MISS_TTL_MS: f64 = 10_000.0;
+const API_KEY_CACHE_CAPACITY: usize = 4_096;
+const TOKEN_CACHE_CAPACITY: usize = 1_024;
+const STATIC_KEYS_CAPACITY: usize = 64;
+
+/// A cached API-key lookup (`None`: no such key) and when it stops being trusted.
+type ApiKeyLookup = (Option<Rc<ApiKeyRecord>>, f64);
+
+struct JwksEntry {
+    text: Rc<str>,
+    /// Parsed keys per list of allowed algorithms.
+    parsed: HashMap<String, Rc<Vec<VerifyingKey>>>,
+    fresh_until_ms: f64,
+    last_forced_ms: f64,
+}
+
+/// The isolate's authentication caches.
+pub struct AuthState {
+    jwks: HashMap<String, JwksEntry>,
+    tokens: TokenCache,
+    api_keys: HashMap<String, ApiKeyLookup>,
+    static_keys: HashMap<String, Rc<Vec<VerifyingKey>>>,
+}
+
+impl Default for AuthState {
+    fn default() -> Self {
+        AuthState {
+            jwks: HashMap::new(),
+            tokens: TokenCache::new(TOKEN_CACHE_CAPACITY),
+            api_keys: HashMap::new(),
+            static_keys: HashMap::new(),
+        }
+    }
+}
+
+impl AuthState {
+    /// Forgets a cached API-key lookup (after the admin API created or revoked that key).
+    pub fn forget_api_key(&mut self, hash: &str) {
+        self.api_keys.remove(hash);
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> GatewayError {
+    GatewayError::Unauthorized {
+        reason: reason.into(),
+        invalid_token: true,
+    }
+}
+
+fn credential_error(e: CredentialError) -> GatewayError {
+    match e {
+        CredentialError::Duplicate(_) => {
+            GatewayError::BadRequest("more than one credential of a kind was sent")
+        }
+        CredentialError::Malformed(_) => invalid(e.reason()),
+    }
+}
+
+/// Whether a step may wait for the platform, or must decide from the isolate's caches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    CachedOnly,
+    Io,
+}
+
+/// Internal result: decided, or it would need I/O in `CachedOnly` mode.
+enum Need {
+    Io,
+    Err(GatewayError),
+}
+
+impl From<GatewayError> for Need {
+    fn from(e: GatewayError) -> Need {
+        Need::Err(e)
+    }
+}
+
+pub struct Auth;
+
+impl Stage for Auth {
+    fn request<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
+        // In `CachedOnly` mode nothing awaits a port, so the future is ready at its first poll.
+        match super::driver::now_or_never(authenticate(cx, s, Mode::CachedOnly)) {
+            Some(Ok(identity)) => accept(cx, identity),
+            Some(Err(Need::Err(e))) => Step::Fail(e),
+            Some(Err(Need::Io)) | None => Step::Wait,
+        }
+    }
+
+    async fn wait<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
+        match authenticate(cx, s, Mode::Io).await {
+            Ok(identity) => accept(cx, identity),
+            Err(Need::Err(e)) => Step::Fail(e),
+            Err(Need::Io) => Step::Fail(GatewayError::Internal {
+                cause: "authentication asked for I/O it was allowed".into(),
+            }),
+        }
+    }
+}
+
+/// Records the identity; its forwarded claims go upstream.
+fn accept<R>(cx: &mut Ctx, identity: Identity) -> Step<R> {
+    cx.request_edits
+        .set
+        .extend(identity.forward.iter().cloned());
+    cx.identity = Some(identity);
+    Step::Next
+}
+
+/// Authenticates for the route: the identity when one of its schemes accepts the
+/// credentials, 401/403 otherwise. Schemes are tried in order; the first failure is reported
+/// unless a later scheme accepts.
+async fn authenticate<P: Ports>(
+    cx: &Ctx,
+    s: Services<'_, P>,
+    mode: Mode,
+) -> Result<Identity, Need> {
+    let route = s.gateway.route(cx.route());
+    let RouteAuth::Schemes(schemes) = &route.auth else {
+        return Ok(Identity::default());
+    };
+    let config = &s.gateway.config;
+    let header = |name: &str| s.ports.request_header(name);
+    let authorization = header("authorization");
+    let query = cx.request.query.as_deref();
+    let bearer = credentials::bearer(authorization.as_deref()).map_err(credential_error)?;
+    let mut failure: Option<GatewayError> = None;
+    for &index in schemes {
+        let scheme = &config.auth[index];
+        let attempt = match &scheme.kind {
+            AuthKind::Jwt(jwt) => {
+                let Some(token) = jwt_token(jwt, bearer, &header, query)? else {
+                    continue;
+                };
+                match verify_jwt(cx, s, &scheme.name, jwt, &token, mode).await {
+                    Ok(verified) => jwt_identity(route, &scheme.name, jwt, verified),
+                    Err(Need::Io) => return Err(Need::Io),
+                    Err(Need::Err(e)) => Err(e),
+                }
+            }
+            AuthKind::ApiKey(key_scheme) => {
+                let Some(key) = api_key_value(key_scheme, &header, query)? else {
+                    continue;
+                };
+                match verify_api_key(cx, s, &key, mode).await {
+                    Ok(record) => key_identity(route, &scheme.name, &record),
+                    Err(Need::Io) => return Err(Need::Io),
+                    Err(Need::Err(e)) => Err(e),
+                }
+            }
+        };
+        match attempt {
+            Ok(identity) => return Ok(identity),
+            // A request that proved who it is but lacks a scope is refused as such.
+            Err(e @ (GatewayError::InsufficientScope { .. } | GatewayError::AuthUnavailable)) => {
+                return Err(e.into())
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    Err(failure
+        .unwrap_or(GatewayError::Unauthorized {
+            reason: "credentials are required".into(),
+            invalid_token: false,
+        })
+        .into())
+}
+
+fn jwt_identity(
+    route: &Route,
+    scheme_name: &str,
+    jwt: &JwtScheme,
+    verified: Rc<VerifiedToken>,
+) -> Result<Identity, GatewayError> {
+    if let Some(missing) = jwt::missing_scope(&verified.claims, &route.scopes) {
+        return Err(GatewayError::InsufficientScope {
+            missing: missing.to_owned(),
+        });
+    }
+    let forward = jwt::forwarded_claims(&verified, jwt).map_err(|e| invalid(e.reason()))?;
+    Ok(Identity {
+        consumer: verified
+            .subject
+            .as_ref()
+            .map(|sub| format!("jwt/{scheme_name}/{sub}")),
+        scheme: scheme_name.to_owned(),
+        claims: Some(verified),
+        forward,
+    })
+}
+
+fn key_identity(
+    route: &Route,
+    scheme_name: &str,
+    record: &ApiKeyRecord,
+) -> Result<Identity, GatewayError> {
+    if let Some(missing) = route.scopes.iter().find(|s| !record.scopes.contains(s)) {
+        return Err(GatewayError::InsufficientScope {
+            missing: missing.clone(),
+        });
+    }
+    Ok(Identity {
+        consumer: Some(format!("key/{}", record.consumer)),
+        scheme: scheme_name.to_owned(),
+        claims: None,
+        forward: Vec::new(),
+    })
+}
+
+/// The token for a JWT scheme: from `Authorization: Bearer`, or the scheme's cookie or query
+/// parameter. Two sources at once are refused: which one would count is ambiguous.
+pub fn jwt_token(
+    scheme: &JwtScheme,
+    bearer: Option<&str>,
+    header: &impl Fn(&str) -> Option<String>,
+    query: Option<&str>,
+) -> Result<Option<String>, GatewayError> {
+    let mut found: Vec<String> = bearer.map(str::to_owned).into_iter().collect();
+    if let Some(name) = &scheme.token_cookie {
+        if let Some(v) =
+            credentials::cookie(header("cookie").as_deref(), name).map_err(credential_error)?
+        {
+            found.push(v);
+        }
+    }
+    if let Some(name) = &scheme.token_query {
+        if let Some(v) = credentials::query_param(query, name).map_err(credential_error)? {
+            found.push(v);
+        }
+    }
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(GatewayError::BadRequest(
+            "a token was sent in more than one place",
+        )),
+    }
+}
+
+/// The API key for a scheme; a header listing several keys is refused.
+pub fn api_key_value(
+    scheme: &ApiKeyScheme,
+    header: &impl Fn(&str) -> Option<String>,
+    query: Option<&str>,
+) -> Result<Option<String>, GatewayError> {
+    let value = match &scheme.source {
+        ApiKeySource::Header(name) => {
+            let v = header(name);
+            if v.as_deref().is_some_and(|v| v.contains(',')) {
+                return Err(GatewayError::BadRequest("more than one API key was sent"));
+            }
+            v.map(|v| v.trim().to_owned())
+        }
+        ApiKeySource::Query(name) => {
+            credentials::query_param(query, name).map_err(credential_error)?
+        }
+    };
+    Ok(value.filter(|v| !v.is_empty()))
+}
+
+async fn verify_jwt<P: Ports>(
+    cx: &Ctx,
+    s: Services<'_, P>,
+    scheme_name: &str,
+    scheme: &JwtScheme,
+    token: &str,
+    mode: Mode,
+) -> Result<Rc<VerifiedToken>, Need> {
+    let now_ms = cx.started_ms;
+    let now_s = (now_ms / 1000.0) as i64;
+    // Cached tokens and keys are scoped to the scheme in this configuration version: entries
+    // of another version (other issuer, audiences or keys) never match.
+    let scope = format!("{}/{scheme_name}", s.gateway.digest);
+    if scheme.verified_cache_s > 0 {
+        if let Some(hit) = s.state.auth.borrow_mut().tokens.get(&scope, token, now_s) {
+            return Ok(hit);
+        }
+    }
+    if mode == Mode::CachedOnly {
+        return Err(Need::Io);
+    }
+    let keys = keys_for(s, &scope, scheme, now_ms, false).await?;
+    let verified = match jwt::verify(token, scheme, &keys, now_s) {
+        Err(e) if e.is_unknown_key() && scheme.jwks_url.is_some() => {
+            // The identity provider may have rotated its keys: look again, within limits.
+            let keys = keys_for(s, &scope, scheme, now_ms, true).await?;
+            jwt::verify(token, scheme, &keys, now_s)
+        }
+        other => other,
+    }
+    .map_err(|e: JwtError| invalid(e.reason()))?;
+    let verified = Rc::new(verified);
+    if scheme.verified_cache_s > 0 {
+        s.state.auth.borrow_mut().tokens.insert(
+            &scope,
+            token,
+            verified.clone(),
+            now_s,
+            scheme.verified_cache_s as i64,
+        );
+    }
+    Ok(verified)
+}
+
+/// Every key the scheme may verify with: inline keys, the HMAC secret, and the JWKS.
+async fn keys_for<P: Ports>(
+    s: Services<'_, P>,
+    scope: &str,
+    scheme: &JwtScheme,
+    now_ms: f64,
+    force_refresh: bool,
+) -> Result<Rc<Vec<VerifyingKey>>, GatewayError> {
+    let mut keys = static_keys(s, scope, scheme);
+    if let Some(url) = &scheme.jwks_url {
+        match jwks_keys(s, url, scheme, now_ms, force_refresh).await {
+            Ok(fetched) => {
+                if keys.is_empty() {
+                    return Ok(fetched);
+                }
+                let mut all: Vec<VerifyingKey> = keys.iter().cloned().collect();
+                all.extend(fetched.iter().cloned());
+                keys = Rc::new(all);
+            }
+            Err(cause) => {
+                s.state.counters.add(Counter::JwksFailures);
+                s.ports.event(
+                    Level::Error,
+                    serde_json::json!({"event": "jwks_unavailable", "url": url, "cause": cause}),
+                );
+                if keys.is_empty() {
+                    return Err(GatewayError::AuthUnavailable);
+                }
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// Inline keys and the HMAC secret, prepared once per isolate, scheme and configuration
+/// version (`scope`).
+fn static_keys<P: Ports>(
+    s: Services<'_, P>,
+    scope: &str,
+    scheme: &JwtScheme,
+) -> Rc<Vec<VerifyingKey>> {
+    if let Some(hit) = s.state.auth.borrow().static_keys.get(scope).cloned() {
+        return hit;
+    }
+    let mut keys = jwk::keys_from_values(&scheme.keys, &scheme.algorithms);
+    if let Some(name) = &scheme.secret {
+        match s.ports.secret(name) {
+            Some(secret) => keys.extend(jwk::hmac_keys(secret.as_bytes(), &scheme.algorithms)),
+            None => s.ports.event(
+                Level::Error,
+                serde_json::json!({"event": "secret_missing", "secret": name}),
+            ),
+        }
+    }
+    let keys = Rc::new(keys);
+    let mut auth = s.state.auth.borrow_mut();
+    if auth.static_keys.len() > STATIC_KEYS_CAPACITY {
+        auth.static_keys.clear();
+    }
+    auth.static_keys.insert(scope.to_owned(), keys.clone());
+    keys
+}
+
+/// Parsed keys depend on the algorithms a scheme allows (they bind keys without `alg`).
+fn algorithms_key(scheme: &JwtScheme) -> String {
+    let algs: Vec<&str> = scheme.algorithms.iter().map(|a| a.name()).collect();
+    algs.join(",")
+}
+
+fn parsed(entry: &mut JwksEntry, scheme: &JwtScheme) -> Result<Rc<Vec<VerifyingKey>>, String> {
+    let algs = algorithms_key(scheme);
+    if let Some(keys) = entry.parsed.get(&algs) {
+        return Ok(keys.clone());
+    }
+    let keys = Rc::new(jwk::keys_from_jwks(&entry.text, &scheme.algorithms)?);
+    entry.parsed.insert(algs, keys.clone());
+    Ok(keys)
+}
+
+/// Whether the JWKS at `url` must be fetched now. A forced fetch (an unknown `kid`) happens at
+/// most once per [`JWKS_REFETCH_INTERVAL_MS`]; otherwise when the copy is stale.
+fn jwks_due(state: &mut AuthState, url: &str, now_ms: f64, force: bool) -> bool {
+    match state.jwks.get_mut(url) {
+        None => true,
+        Some(e) if force => {
+            if now_ms - e.last_forced_ms < JWKS_REFETCH_INTERVAL_MS {
+                false
+            } else {
+                e.last_forced_ms = now_ms;
+                true
+            }
+        }
+        Some(e) => now_ms >= e.fresh_until_ms,
+    }
+}
+
+async fn jwks_keys<P: Ports>(
+    s: Services<'_, P>,
+    url: &str,
+    scheme: &JwtScheme,
+    now_ms: f64,
+    force: bool,
+) -> Result<Rc<Vec<VerifyingKey>>, String> {
+    let fetch_now = jwks_due(&mut s.state.auth.borrow_mut(), url, now_ms, force);
+    if fetch_now {
+        // Another isolate of this location may already hold a fresh copy, unless the copy we
+        // have is being questioned by an unknown kid.
+        let from_cache = if force {
+            None
+        } else {
+            s.ports.cached_document(url).await
+        };
+        let fetched = match from_cache {
+            Some(text) => Ok((text, JWKS_MIN_TTL_S, false)),
+            None => fetch_jwks(s, url)
+                .await
+                .map(|(text, ttl)| (text, ttl, true)),
+        }
+        // A document without usable structure is a failed fetch: the last good keys stay.
+        .and_then(|(text, ttl_s, store)| {
+            let keys = jwk::keys_from_jwks(&text, &scheme.algorithms)?;
+            Ok((text, ttl_s, store, keys))
+        });
+        match fetched {
+            Ok((text, ttl_s, store, keys)) => {
+                if store {
+                    s.ports.store_document(url, &text, ttl_s).await;
+                }
+                let mut auth = s.state.auth.borrow_mut();
+                let last_forced_ms = auth
+                    .jwks
+                    .get(url)
+                    .map_or(if force { now_ms } else { 0.0 }, |e| e.last_forced_ms);
+                let mut parsed = HashMap::new();
+                parsed.insert(algorithms_key(scheme), Rc::new(keys));
+                auth.jwks.insert(
+                    url.to_owned(),
+                    JwksEntry {
+                        text: Rc::from(text.as_str()),
+                        parsed,
+                        fresh_until_ms: now_ms + ttl_s as f64 * 1000.0,
+                        last_forced_ms,
+                    },
+                );
+            }
+            Err(cause) => {
+                let mut auth = s.state.auth.borrow_mut();
+                match auth.jwks.get_mut(url) {
+                    Some(e) => e.fresh_until_ms = now_ms + JWKS_RETRY_AFTER_FAILURE_MS,
+                    None => return Err(cause),
+                }
+            }
+        }
+    }
+    match s.state.auth.borrow_mut().jwks.get_mut(url) {
+        Some(entry) => parsed(entry, scheme),
+        None => Err("no JWKS".to_owned()),
+    }
+}
+
+/// Fetches the JWKS; returns its text and how long to keep it.
+async fn fetch_jwks<P: Ports>(s: Services<'_, P>, url: &str) -> Result<(String, u64), String> {
+    let document = s.ports.fetch_document(url, JWKS_FETCH_TIMEOUT_MS).await?;
+    if document.status != 200 {
+        return Err(format!("JWKS answered {}", document.status));
+    }
+    Ok((document.body, jwks_ttl_s(&document.cache_control)))
+}
+
+/// `max-age` from the JWKS response, within sane bounds.
+pub fn jwks_ttl_s(cache_control: &str) -> u64 {
+    cache_control
+        .split(',')
+        .filter_map(|d| d.trim().strip_prefix("max-age="))
+        .find_map(|v| v.trim_matches('"').parse::<u64>().ok())
+        .unwrap_or(JWKS_DEFAULT_TTL_S)
+        .clamp(JWKS_MIN_TTL_S, JWKS_MAX_TTL_S)
+}
+
+async fn verify_api_key<P: Ports>(
+    cx: &Ctx,
+    s: Services<'_, P>,
+    key: &str,
+    mode: Mode,
+) -> Result<Rc<ApiKeyRecord>, Need> {
+    if !api_key::is_plausible_key(key) {
+        return Err(invalid("malformed API key").into());
+    }
+    let now_ms = cx.started_ms;
+    let hash = api_key::key_hash_hex(key);
+    let cached = s
+        .state
+        .auth
+        .borrow()
+        .api_keys
+        .get(&hash)
+        .filter(|(_, until)| *until > now_ms)
+        .map(|(r, _)| r.clone());
+    let record = match cached {
+        Some(record) => record,
+        None if mode == Mode::CachedOnly => return Err(Need::Io),
+        None => {
+            let record = lookup_api_key(s, &hash).await?;
+            let ttl = if record.is_some() {
+                API_KEY_TTL_MS
+            } else {
+                API_KEY_MISS_TTL_MS
+            };
+            remember_api_key(
+                &mut s.state.auth.borrow_mut(),
+                &hash,
+                record.clone(),
+                now_ms + ttl,
+                now_ms,
+            );
+            record
+        }
+    };
+    let record = record.ok_or_else(|| invalid("unknown API key"))?;
+    api_key::check(&record, &hash).map_err(invalid)?;
+    Ok(record)
+}
+
+/// Caches a lookup. A flood of unknown keys must not evict the known ones: misses and expired
+/// entries are dropped first when the cache is full.
+fn remember_api_key(
+    state: &mut AuthState,
+    hash: &str,
+    record: Option<Rc<ApiKeyRecord>>,
+    until_ms: f64,
+    now_ms: f64,
+) {
+    let cache = &mut state.api_keys;
+    if cache.len() >= API_KEY_CACHE_CAPACITY {
+        cache.retain(|_, (record, until)| *until > now_ms && record.is_some());
+        if cache.len() >= API_KEY_CACHE_CAPACITY {
+            cache.clear();
+        }
+    }
+    cache.insert(hash.to_owned(), (record, until_ms));
+}
+
+async fn lookup_api_key<P: Ports>(
+    s: Services<'_, P>,
+    hash: &str,
+) -> Result<Option<Rc<ApiKeyRecord>>, GatewayError> {
+    let text = s
+        .ports
+        .kv_text(&api_key::kv_key(hash))
+        .await
+        .map_err(|cause| GatewayError::Internal {
+            cause: format!("reading an API key from KV: {cause}"),
+        })?;
+    Ok(text
+        .and_then(|t| serde_json::from_str::<ApiKeyRecord>(&t).ok())
+        .map(Rc::new))
+}

@@ -1,0 +1,140 @@
+//! The typed context a request's stages read and write.
+
+use crate::auth::jwt::VerifiedToken;
+use crate::forward::{HeaderEdits, Inbound, Routed, Trace};
+use std::rc::Rc;
+
+/// The request facts read once at the entry, owned so that an asynchronous continuation can
+/// keep them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Request {
+    pub method: String,
+    pub scheme: String,
+    pub host: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub client_ip: Option<String>,
+    pub content_length: Option<String>,
+    pub connection: Option<String>,
+    pub request_id: Option<String>,
+    pub traceparent: Option<String>,
+}
+
+impl Request {
+    /// The borrowed view the routing core reads.
+    pub fn inbound(&self) -> Inbound<'_> {
+        Inbound {
+            method: &self.method,
+            scheme: &self.scheme,
+            host: &self.host,
+            path: &self.path,
+            query: self.query.as_deref(),
+            client_ip: self.client_ip.as_deref(),
+            content_length: self.content_length.as_deref(),
+            connection: self.connection.as_deref(),
+            request_id: self.request_id.as_deref(),
+            traceparent: self.traceparent.as_deref(),
+        }
+    }
+}
+
+/// Who the request is, once authenticated.
+#[derive(Debug, Default, Clone)]
+pub struct Identity {
+    /// `jwt/<scheme>/<sub>` or `key/<consumer>`: namespaced, so a subject of one issuer can
+    /// never be taken for another's, nor for an API key's consumer.
+    pub consumer: Option<String>,
+    /// The scheme that accepted the credentials.
+    pub scheme: String,
+    /// The verified token's claims, for `claim:<name>` rate-limit keys.
+    pub claims: Option<Rc<VerifiedToken>>,
+    /// Request headers carrying the verified identity upstream (`forward_claims`).
+    pub forward: Vec<(String, String)>,
+}
+
+/// The keys of one request in the response cache: its entry, and the URL's invalidation marker
+/// when the route keys variants (vary headers, consumer) that one delete could not reach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheKeys {
+    pub entry: String,
+    pub marker: Option<String>,
+}
+
+/// Where the client's response came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    Upstream,
+    Cache,
+    #[default]
+    Gateway,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Upstream => "upstream",
+            Source::Cache => "cache",
+            Source::Gateway => "gateway",
+        }
+    }
+}
+
+/// What the stages found out, for the completion point.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Notes {
+    /// `hit`, `miss`, `stale` or `bypass` on cached routes.
+    pub cache: Option<&'static str>,
+    /// `allowed`, `limited:<policy>` or `store_error:<policy>` on rate-limited routes.
+    pub rate_limit: Option<String>,
+    pub source: Source,
+    pub attempts: u32,
+    pub target: Option<usize>,
+    pub upstream_ms: Option<f64>,
+}
+
+/// One request's context, from the entry to the completion point.
+#[derive(Debug)]
+pub struct Ctx {
+    /// When the request arrived (the platform's clock).
+    pub started_ms: f64,
+    pub request: Request,
+    pub trace: Trace,
+    /// The route the request matched, once routed.
+    pub routed: Option<Routed>,
+    pub identity: Option<Identity>,
+    /// Request headers the stages add or remove (identity, validators, client conditions).
+    pub request_edits: HeaderEdits,
+    /// The RateLimit-Policy and RateLimit fields of an admitted request, for the rate-limit
+    /// stage's response step.
+    pub rate_limit_headers: Vec<(String, String)>,
+    pub cache_keys: Option<CacheKeys>,
+    /// `primary` or `canary` once a route splits traffic.
+    pub variant: Option<&'static str>,
+    pub notes: Notes,
+}
+
+impl Ctx {
+    pub fn new(request: Request, trace: Trace, started_ms: f64) -> Ctx {
+        Ctx {
+            started_ms,
+            request,
+            trace,
+            routed: None,
+            identity: None,
+            request_edits: HeaderEdits::default(),
+            rate_limit_headers: Vec::new(),
+            cache_keys: None,
+            variant: None,
+            notes: Notes::default(),
+        }
+    }
+
+    /// The matched route's index. Stages run only on routed requests.
+    pub fn route(&self) -> usize {
+        self.routed.as_ref().map_or(0, |r| r.route)
+    }
+
+    pub fn consumer(&self) -> Option<&str> {
+        self.identity.as_ref().and_then(|i| i.consumer.as_deref())
+    }
+}

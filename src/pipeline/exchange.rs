@@ -1,0 +1,197 @@
+//! The upstream exchange as a plan the platform's executor carries out: which targets in
+//! which order, when to retry, the timeout, the body limit and the per-request header edits.
+//! The executor decides nothing; it reports one [`ExchangeReport`] back.
+
+use super::ctx::Ctx;
+use super::ports::{Events, ExchangeFailure, ExchangeReport, Level};
+use super::state::{Counter, Services};
+use crate::balance::choose;
+use crate::error::GatewayError;
+use crate::forward::{forwarded_for, forwarded_host, request_removals, HeaderEdits};
+use crate::gateway::Gateway;
+use serde::Serialize;
+
+/// Upstream statuses after which another attempt is made while attempts remain (the
+/// upstream, or a proxy in front of it, could not answer).
+pub const RETRY_STATUSES: [u16; 3] = [502, 503, 504];
+
+/// One attempt: the target's index, its service binding (if any) and the URL.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    pub target: usize,
+    pub binding: Option<String>,
+    pub url: String,
+}
+
+/// Everything the executor needs for one exchange. The route's fixed header edits are in the
+/// table handed over once per configuration, indexed by `route`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExchangePlan {
+    pub route: usize,
+    pub upstream: usize,
+    /// Tried in order while one fails and attempts remain. A request with a body is sent once:
+    /// its stream cannot be replayed.
+    pub attempts: Vec<Attempt>,
+    pub retry_statuses: [u16; 3],
+    pub timeout_ms: u64,
+    /// Bounds a body sent without `Content-Length` (a declared one was checked at routing).
+    pub body_limit: Option<u64>,
+    /// Per-request edits, applied after the route's: removals first, then sets.
+    pub request: HeaderEdits,
+    /// Response headers every answer of this request carries (request id, the stages'
+    /// response steps).
+    pub response_set: Vec<(String, String)>,
+}
+
+impl ExchangePlan {
+    /// The plan as the executor reads it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+fn is_idempotent(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE")
+}
+
+/// Response headers every answer of the request carries; the stages' response steps add
+/// theirs (see `driver::Stage::response`).
+pub fn response_set(gateway: &Gateway, cx: &Ctx) -> Vec<(String, String)> {
+    vec![(
+        gateway.config.settings.request_id_header.clone(),
+        cx.trace.request_id.clone(),
+    )]
+}
+
+/// The exchange for the routed request in `cx`, with the edits its stages made.
+pub fn plan<P>(cx: &Ctx, s: Services<'_, P>) -> Result<ExchangePlan, GatewayError> {
+    let gateway = s.gateway;
+    let Some(routed) = cx.routed.as_ref() else {
+        return Err(GatewayError::NotFound);
+    };
+    let upstream_index = gateway.route(routed.route).upstream;
+    let upstream = &gateway.config.upstreams[upstream_index];
+    let inbound = cx.request.inbound();
+    let count = if is_idempotent(inbound.method) {
+        1 + upstream.retries as usize
+    } else {
+        1
+    };
+    let order = target_order(s, upstream_index, count, cx.started_ms as u64)?;
+    let attempts = order
+        .into_iter()
+        .map(|t| {
+            let (binding, url) = gateway.target_url(routed, t);
+            Attempt {
+                target: t,
+                binding: binding.map(str::to_owned),
+                url,
+            }
+        })
+        .collect();
+    let keep = gateway.keyed_headers(routed.route);
+    let mut remove = request_removals(&inbound, &cx.trace, keep);
+    remove.extend(cx.request_edits.remove.iter().cloned());
+    let mut set = Vec::with_capacity(5 + cx.request_edits.set.len());
+    set.extend(cx.request_edits.set.iter().cloned());
+    if let Some(ip) = forwarded_for(&inbound) {
+        set.push(("x-forwarded-for".into(), ip.to_owned()));
+    }
+    set.push(("x-forwarded-proto".into(), inbound.scheme.to_owned()));
+    set.push(("x-forwarded-host".into(), forwarded_host(&inbound)));
+    set.push((
+        gateway.config.settings.request_id_header.clone(),
+        cx.trace.request_id.clone(),
+    ));
+    set.push(("traceparent".into(), cx.trace.traceparent.clone()));
+    Ok(ExchangePlan {
+        route: routed.route,
+        upstream: upstream_index,
+        attempts,
+        retry_statuses: RETRY_STATUSES,
+        timeout_ms: upstream.timeout_ms,
+        body_limit: inbound
+            .content_length
+            .is_none()
+            .then_some(gateway.config.settings.max_body_bytes),
+        request: HeaderEdits { remove, set },
+        response_set: response_set(gateway, cx),
+    })
+}
+
+/// Targets to try, in order: a weighted choice among those whose breaker lets traffic through,
+/// then others for the retries (the same one again when it is the only one).
+fn target_order<P>(
+    s: Services<'_, P>,
+    upstream_index: usize,
+    attempts: usize,
+    now_ms: u64,
+) -> Result<Vec<usize>, GatewayError> {
+    let upstream = &s.gateway.config.upstreams[upstream_index];
+    if upstream.targets.len() == 1 && upstream.circuit_breaker.is_none() {
+        return Ok(vec![0; attempts]);
+    }
+    let mut breakers = s.breakers.0.borrow_mut();
+    let Some(states) = breakers.get_mut(upstream_index) else {
+        return Err(GatewayError::CircuitOpen);
+    };
+    let mut ids = s.state.ids.borrow_mut();
+    let mut order: Vec<usize> = Vec::with_capacity(attempts);
+    for _ in 0..attempts {
+        let open = |i: usize| states.get(i).is_some_and(|b| b.is_open(now_ms));
+        let next = choose(
+            &upstream.targets,
+            |i| !open(i) && !order.contains(&i),
+            &mut ids,
+        )
+        .or_else(|| choose(&upstream.targets, |i| !open(i), &mut ids));
+        let Some(t) = next else { break };
+        if let (Some(spec), Some(state)) = (&upstream.circuit_breaker, states.get_mut(t)) {
+            state.admit(spec, now_ms);
+        }
+        order.push(t);
+    }
+    if order.is_empty() {
+        return Err(GatewayError::CircuitOpen);
+    }
+    Ok(order)
+}
+
+/// What an exchange's outcome means for the gateway: breakers fed, failures counted and
+/// logged, and a failure turned into the client's error.
+pub fn settle<P: Events>(
+    cx: &mut Ctx,
+    s: Services<'_, P>,
+    upstream: usize,
+    failure: Option<&ExchangeFailure>,
+    report: &ExchangeReport,
+    now_ms: f64,
+) -> Option<GatewayError> {
+    s.breakers
+        .record(s.gateway, upstream, &report.attempts, now_ms as u64);
+    cx.notes.attempts = report.attempts.len() as u32;
+    cx.notes.target = report.attempts.last().map(|(t, _)| *t);
+    cx.notes.upstream_ms = Some(report.upstream_ms);
+    let failure = failure?;
+    if !matches!(failure, ExchangeFailure::TooLarge) {
+        s.state.counters.add(Counter::UpstreamFailures);
+    }
+    Some(match failure {
+        ExchangeFailure::Timeout => GatewayError::UpstreamTimeout,
+        ExchangeFailure::TooLarge => GatewayError::PayloadTooLarge {
+            limit: s.gateway.config.settings.max_body_bytes,
+        },
+        ExchangeFailure::Unreachable(reason) | ExchangeFailure::InvalidResponse(reason) => {
+            s.ports.event(
+                Level::Warn,
+                serde_json::json!({
+                    "event": "upstream_unreachable",
+                    "request_id": cx.trace.request_id,
+                    "upstream": s.gateway.config.upstreams.get(upstream).map(|u| u.name.as_str()),
+                    "reason": reason,
+                }),
+            );
+            GatewayError::UpstreamUnreachable
+        }
+    })
+}

@@ -1,0 +1,371 @@
+//! In-memory implementations of every port, with failures on demand, for host tests of whole
+//! pipelines. The limiter runs the real GCRA; the cache keeps real entries; the upstream
+//! answers from a script and records every plan it was given.
+
+use super::exchange::ExchangePlan;
+use super::ports::*;
+use crate::ratelimit::{check, Decision, GcraState};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+
+/// A response held by the fakes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FakeResponse {
+    pub status: u16,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl FakeResponse {
+    pub fn new(status: u16, headers: &[(&str, &str)], body: &str) -> FakeResponse {
+        FakeResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+                .collect(),
+            body: body.to_owned(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(k, _)| k != name);
+        self.headers.push((name.to_owned(), value.to_owned()));
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.headers.retain(|(k, _)| k != name);
+    }
+}
+
+/// What the fake upstream does for one exchange.
+#[derive(Debug, Clone)]
+pub enum Script {
+    Respond(FakeResponse),
+    Fail(ExchangeFailure),
+}
+
+/// Every port, in memory.
+#[derive(Default)]
+pub struct Fakes {
+    pub now_ms: Cell<f64>,
+    pub request_headers: RefCell<HashMap<String, String>>,
+    pub kv: RefCell<HashMap<String, String>>,
+    pub kv_fails: Cell<bool>,
+    pub kv_reads: Cell<u32>,
+    pub secrets: RefCell<HashMap<String, String>>,
+    /// URL → what fetching it gives.
+    pub documents: RefCell<HashMap<String, Result<Document, String>>>,
+    pub document_fetches: Cell<u32>,
+    pub shared_documents: RefCell<HashMap<String, String>>,
+    pub buckets: RefCell<HashMap<String, GcraState>>,
+    pub limiter_fails: Cell<bool>,
+    pub limiter_calls: Cell<u32>,
+    /// Answers of the upstream, in order; when empty it answers 200 "ok".
+    pub upstream: RefCell<VecDeque<Script>>,
+    pub plans: RefCell<Vec<ExchangePlan>>,
+    pub cache: RefCell<HashMap<String, FakeResponse>>,
+    pub markers: RefCell<HashMap<String, u64>>,
+    pub hot: RefCell<HashMap<String, (FakeResponse, f64)>>,
+    pub cache_fails: Cell<bool>,
+    pub events: RefCell<Vec<serde_json::Value>>,
+}
+
+impl Fakes {
+    pub fn at(now_ms: f64) -> Fakes {
+        let f = Fakes::default();
+        f.now_ms.set(now_ms);
+        f
+    }
+
+    pub fn header(&self, name: &str, value: &str) -> &Self {
+        self.request_headers
+            .borrow_mut()
+            .insert(name.to_ascii_lowercase(), value.to_owned());
+        self
+    }
+
+    pub fn answer(&self, script: Script) -> &Self {
+        self.upstream.borrow_mut().push_back(script);
+        self
+    }
+
+    pub fn exchanges(&self) -> usize {
+        self.plans.borrow().len()
+    }
+}
+
+impl Responses for Fakes {
+    type Response = FakeResponse;
+    fn status(&self, r: &FakeResponse) -> u16 {
+        r.status
+    }
+    fn headers(&self, r: &FakeResponse, names: &[&str]) -> Vec<Option<String>> {
+        names
+            .iter()
+            .map(|n| r.header(n).map(str::to_owned))
+            .collect()
+    }
+    fn discard(&self, _: FakeResponse) {}
+}
+
+impl RequestHeaders for Fakes {
+    fn request_headers(&self, names: &[&str]) -> Vec<Option<String>> {
+        let h = self.request_headers.borrow();
+        names.iter().map(|n| h.get(*n).cloned()).collect()
+    }
+}
+
+impl Clock for Fakes {
+    fn now_ms(&self) -> f64 {
+        self.now_ms.get()
+    }
+}
+
+impl Kv for Fakes {
+    async fn kv_text(&self, key: &str) -> Result<Option<String>, String> {
+        self.kv_reads.set(self.kv_reads.get() + 1);
+        if self.kv_fails.get() {
+            return Err("KV is down".into());
+        }
+        Ok(self.kv.borrow().get(key).cloned())
+    }
+}
+
+impl Secrets for Fakes {
+    fn secret(&self, name: &str) -> Option<String> {
+        self.secrets.borrow().get(name).cloned()
+    }
+}
+
+impl Documents for Fakes {
+    async fn fetch_document(&self, url: &str, _timeout_ms: f64) -> Result<Document, String> {
+        self.document_fetches.set(self.document_fetches.get() + 1);
+        self.documents
+            .borrow()
+            .get(url)
+            .cloned()
+            .unwrap_or_else(|| Err("no such host".into()))
+    }
+    async fn cached_document(&self, url: &str) -> Option<String> {
+        self.shared_documents.borrow().get(url).cloned()
+    }
+    async fn store_document(&self, url: &str, body: &str, _ttl_s: u64) {
+        self.shared_documents
+            .borrow_mut()
+            .insert(url.to_owned(), body.to_owned());
+    }
+}
+
+impl Limiter for Fakes {
+    async fn take(&self, asks: &[Take]) -> Vec<Result<Decision, String>> {
+        self.limiter_calls.set(self.limiter_calls.get() + 1);
+        let now = self.now_ms.get() as u64;
+        asks.iter()
+            .map(|ask| {
+                if self.limiter_fails.get() {
+                    return Err("overloaded".into());
+                }
+                let mut buckets = self.buckets.borrow_mut();
+                let (decision, next) = check(
+                    buckets.get(&ask.bucket).copied(),
+                    &ask.limits,
+                    now,
+                    ask.cost,
+                );
+                if let Some(next) = next {
+                    buckets.insert(ask.bucket.clone(), next);
+                }
+                Ok(decision)
+            })
+            .collect()
+    }
+}
+
+impl Upstream for Fakes {
+    async fn exchange(
+        &self,
+        plan: &ExchangePlan,
+    ) -> (Result<FakeResponse, ExchangeFailure>, ExchangeReport) {
+        self.plans.borrow_mut().push(plan.clone());
+        let mut report = ExchangeReport::default();
+        let mut result = Err(ExchangeFailure::Unreachable("no attempt".into()));
+        for attempt in &plan.attempts {
+            let script = self
+                .upstream
+                .borrow_mut()
+                .pop_front()
+                .unwrap_or_else(|| Script::Respond(FakeResponse::new(200, &[], "ok")));
+            let retry = match &script {
+                Script::Respond(r) => plan.retry_statuses.contains(&r.status),
+                Script::Fail(ExchangeFailure::TooLarge) => false,
+                Script::Fail(_) => true,
+            };
+            report.attempts.push((attempt.target, !retry));
+            result = match script {
+                Script::Respond(mut r) => {
+                    for (k, v) in &plan.response_set {
+                        r.set(k, v);
+                    }
+                    Ok(r)
+                }
+                Script::Fail(f) => Err(f),
+            };
+            if !retry {
+                break;
+            }
+        }
+        (result, report)
+    }
+}
+
+fn apply(r: &mut FakeResponse, set: &[(String, String)]) {
+    for (k, v) in set {
+        r.set(k, v);
+    }
+}
+
+impl ResponseCache for Fakes {
+    fn hot_entry(&self, key: &str) -> Option<HotEntry> {
+        let hot = self.hot.borrow();
+        let (r, until_ms) = hot.get(key)?;
+        let h = |n: &str| r.header(n).map(str::to_owned);
+        Some(HotEntry {
+            status: r.status,
+            meta: [
+                h(crate::cache::entry::STORED_AT),
+                h(crate::cache::entry::INITIAL_AGE),
+                h(crate::cache::entry::LIFETIME),
+                h(crate::cache::entry::STALE_IF_ERROR),
+            ],
+            etag: h("etag"),
+            last_modified: h("last-modified"),
+            until_ms: *until_ms,
+            if_none_match: self.request_headers.borrow().get("if-none-match").cloned(),
+            if_modified_since: self
+                .request_headers
+                .borrow()
+                .get("if-modified-since")
+                .cloned(),
+        })
+    }
+    fn hot_serve(
+        &self,
+        key: &str,
+        set: &[(String, String)],
+        not_modified: bool,
+        head_only: bool,
+    ) -> Result<FakeResponse, String> {
+        let entry = self
+            .hot
+            .borrow()
+            .get(key)
+            .map(|(r, _)| r.clone())
+            .ok_or("gone")?;
+        self.serve_entry(entry, set, not_modified, head_only)
+    }
+    fn hot_fill(
+        &self,
+        key: &str,
+        _marker: Option<&str>,
+        entry: &FakeResponse,
+        max_bytes: u64,
+        until_ms: f64,
+    ) {
+        if entry.body.len() as u64 <= max_bytes {
+            self.hot
+                .borrow_mut()
+                .insert(key.to_owned(), (entry.clone(), until_ms));
+        }
+    }
+    async fn lookup(&self, key: &str, marker: Option<&str>) -> (Option<FakeResponse>, Option<u64>) {
+        if self.cache_fails.get() {
+            return (None, None);
+        }
+        let at = marker.and_then(|m| self.markers.borrow().get(m).copied());
+        (self.cache.borrow().get(key).cloned(), at)
+    }
+    fn serve_entry(
+        &self,
+        mut entry: FakeResponse,
+        set: &[(String, String)],
+        not_modified: bool,
+        head_only: bool,
+    ) -> Result<FakeResponse, String> {
+        match entry
+            .header(crate::cache::entry::ORIGINAL_CACHE_CONTROL)
+            .map(str::to_owned)
+        {
+            Some(cc) => entry.set("cache-control", &cc),
+            None => entry.remove("cache-control"),
+        }
+        for name in crate::cache::entry::BOOKKEEPING {
+            entry.remove(name);
+        }
+        if not_modified {
+            entry.status = 304;
+        }
+        if not_modified || head_only {
+            entry.body.clear();
+        }
+        apply(&mut entry, set);
+        Ok(entry)
+    }
+    fn store(
+        &self,
+        key: &str,
+        response: &FakeResponse,
+        remove: &[&str],
+        meta: &[(String, String)],
+        max_bytes: u64,
+    ) {
+        if self.cache_fails.get() || response.body.len() as u64 > max_bytes {
+            return;
+        }
+        let mut copy = response.clone();
+        for name in remove {
+            copy.remove(name);
+        }
+        apply(&mut copy, meta);
+        self.cache.borrow_mut().insert(key.to_owned(), copy);
+    }
+    fn refresh(&self, key: &str, entry: &FakeResponse, meta: &[(String, String)]) {
+        let mut copy = entry.clone();
+        apply(&mut copy, meta);
+        self.cache.borrow_mut().insert(key.to_owned(), copy);
+    }
+    fn finish(
+        &self,
+        mut response: FakeResponse,
+        set: &[(String, String)],
+        not_modified: bool,
+    ) -> Result<FakeResponse, String> {
+        if not_modified {
+            response.status = 304;
+            response.body.clear();
+        }
+        apply(&mut response, set);
+        Ok(response)
+    }
+    async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, _marker_ttl_s: u64) {
+        self.cache.borrow_mut().remove(key);
+        self.hot.borrow_mut().remove(key);
+        if let Some(m) = marker {
+            self.markers.borrow_mut().insert(m.to_owned(), at_ms as u64);
+        }
+    }
+}
+
+impl Events for Fakes {
+    fn event(&self, _level: Level, line: serde_json::Value) {
+        self.events.borrow_mut().push(line);
+    }
+}

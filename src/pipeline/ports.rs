@@ -1,0 +1,207 @@
+//! What the platform provides to the pipeline, as small traits. The platform implements them
+//! over the Workers runtime (`src/platform/`); [`super::fakes`] implements them in memory, with
+//! failures on demand, for host tests. Asynchronous methods are `async fn`: the pipeline runs
+//! on one thread, so no future needs to be `Send`.
+#![allow(async_fn_in_trait)]
+
+use super::exchange::ExchangePlan;
+use crate::ratelimit::{Decision, Limits};
+
+/// A response the platform holds (the upstream's, a stored entry, one the gateway built),
+/// opaque to the core except through these reads.
+pub trait Responses {
+    type Response;
+    fn status(&self, response: &Self::Response) -> u16;
+    /// The named header values of `response`, in order, read in one go.
+    fn headers(&self, response: &Self::Response, names: &[&str]) -> Vec<Option<String>>;
+    /// Drops a response the client will not get, cancelling its body.
+    fn discard(&self, response: Self::Response);
+}
+
+/// The client's request headers (names are lower-case).
+pub trait RequestHeaders {
+    fn request_headers(&self, names: &[&str]) -> Vec<Option<String>>;
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.request_headers(&[name]).pop().flatten()
+    }
+}
+
+/// The platform's time, in milliseconds since the epoch. The core never reads a clock of its
+/// own: every instant comes from here or from the request's start.
+pub trait Clock {
+    fn now_ms(&self) -> f64;
+}
+
+/// Reads from the configuration namespace (API-key records).
+pub trait Kv {
+    async fn kv_text(&self, key: &str) -> Result<Option<String>, String>;
+}
+
+/// Worker secrets by name.
+pub trait Secrets {
+    fn secret(&self, name: &str) -> Option<String>;
+}
+
+/// A small document fetched over HTTP (a JWKS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub status: u16,
+    pub cache_control: String,
+    pub body: String,
+}
+
+/// Fetching documents and sharing them through this location's cache.
+pub trait Documents {
+    async fn fetch_document(&self, url: &str, timeout_ms: f64) -> Result<Document, String>;
+    async fn cached_document(&self, url: &str) -> Option<String>;
+    /// Stores a document for other isolates of this location; failures are ignored.
+    async fn store_document(&self, url: &str, body: &str, ttl_s: u64);
+}
+
+/// One bucket to take tokens from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Take {
+    pub bucket: String,
+    pub limits: Limits,
+    pub cost: u64,
+}
+
+/// The rate-limit store: one exact owner per bucket.
+pub trait Limiter {
+    /// Asks every bucket at once; one answer per ask, in order. A failing bucket is an `Err`
+    /// with a reason: what that means is the policy's decision, not the port's.
+    async fn take(&self, asks: &[Take]) -> Vec<Result<Decision, String>>;
+}
+
+/// Why an upstream exchange produced no response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExchangeFailure {
+    Timeout,
+    /// The request body passed the limit while being sent.
+    TooLarge,
+    /// No connection, or the last attempt failed; the reason is for the log only.
+    Unreachable(String),
+    /// The upstream answered something that is not an HTTP response the gateway can relay
+    /// (a status outside 200–599, an unsolicited 1xx or 101).
+    InvalidResponse(String),
+}
+
+/// How an exchange went, attempt by attempt, as the executor reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExchangeReport {
+    /// Target index and whether that attempt succeeded, in order.
+    pub attempts: Vec<(usize, bool)>,
+    pub upstream_ms: f64,
+}
+
+/// The upstream executor: carries out an [`ExchangePlan`] and reports one outcome.
+pub trait Upstream: Responses {
+    async fn exchange(
+        &self,
+        plan: &ExchangePlan,
+    ) -> (Result<Self::Response, ExchangeFailure>, ExchangeReport);
+}
+
+/// Facts of an entry in the isolate's hot tier, with the client's conditions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotEntry {
+    pub status: u16,
+    pub meta: [Option<String>; 4],
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub until_ms: f64,
+    /// The client's `If-None-Match` and `If-Modified-Since`, read in the same crossing.
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+}
+
+/// The response cache: the location's Cache API plus the isolate's hot tier. The core decides
+/// what is stored, for how long and how it is served; the port only moves bytes.
+pub trait ResponseCache: Responses {
+    /// An entry of the hot tier, if one is held under `key`.
+    fn hot_entry(&self, key: &str) -> Option<HotEntry>;
+    /// The client's response from a hot entry, with `set` headers.
+    fn hot_serve(
+        &self,
+        key: &str,
+        set: &[(String, String)],
+        not_modified: bool,
+        head_only: bool,
+    ) -> Result<Self::Response, String>;
+    /// Keeps a copy of `entry` in the hot tier until `until_ms` (in the background).
+    fn hot_fill(
+        &self,
+        key: &str,
+        marker: Option<&str>,
+        entry: &Self::Response,
+        max_bytes: u64,
+        until_ms: f64,
+    );
+    /// The stored entry under `key`, and the time the URL's `marker` says it changed.
+    async fn lookup(
+        &self,
+        key: &str,
+        marker: Option<&str>,
+    ) -> (Option<Self::Response>, Option<u64>);
+    /// The client's response from a stored entry (bookkeeping removed), with `set` headers.
+    fn serve_entry(
+        &self,
+        entry: Self::Response,
+        set: &[(String, String)],
+        not_modified: bool,
+        head_only: bool,
+    ) -> Result<Self::Response, String>;
+    /// Stores a copy of `response` (in the background), `remove` dropped and `meta` set; the
+    /// copy is abandoned past `max_bytes` or when its body fails or ends short.
+    fn store(
+        &self,
+        key: &str,
+        response: &Self::Response,
+        remove: &[&str],
+        meta: &[(String, String)],
+        max_bytes: u64,
+    );
+    /// Re-stores `entry` with new bookkeeping (in the background).
+    fn refresh(&self, key: &str, entry: &Self::Response, meta: &[(String, String)]);
+    /// The client's response from an upstream response: `set` added, 304 when `not_modified`.
+    fn finish(
+        &self,
+        response: Self::Response,
+        set: &[(String, String)],
+        not_modified: bool,
+    ) -> Result<Self::Response, String>;
+    /// Removes `key` and records the URL change under `marker`, here and in the hot tier.
+    async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, marker_ttl_s: u64);
+}
+
+/// Severity of an operational event line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Warn,
+    Error,
+}
+
+/// Where the gateway's own output goes: event lines, the access log, metrics.
+pub trait Events {
+    /// An operational event (a failing store, a JWKS outage); already free of secrets.
+    fn event(&self, level: Level, line: serde_json::Value);
+}
+
+/// Everything the pipeline needs from the platform.
+pub trait Ports:
+    RequestHeaders + Clock + Kv + Secrets + Documents + Limiter + Upstream + ResponseCache + Events
+{
+}
+
+impl<T> Ports for T where
+    T: RequestHeaders
+        + Clock
+        + Kv
+        + Secrets
+        + Documents
+        + Limiter
+        + Upstream
+        + ResponseCache
+        + Events
+{
+}

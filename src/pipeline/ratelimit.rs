@@ -1,0 +1,241 @@
+//! The rate-limiting stage: one bucket per policy and key, each decided by its own exact
+//! owner (the limiter port), all asked at once.
+//!
+//! A request the store refuses has already been counted by the route's other policies, asked
+//! at the same time: a client that keeps sending while over one limit keeps spending its other
+//! budgets. Once an isolate has been told a bucket refuses, it refuses that bucket's requests
+//! itself until the instant the store named, asking nothing: a client flooding while limited
+//! costs no store calls (and those refusals count nowhere). Allowed requests cost one store
+//! call per policy.
+
+use super::ctx::Ctx;
+use super::driver::{Stage, Step};
+use super::ports::{Level, Ports, Take};
+use super::state::{Counter, Services};
+use crate::config::{RateLimitPolicy, StoreErrorPolicy};
+use crate::error::GatewayError;
+use crate::ratelimit::{
+    bucket_key, most_restrictive, policy_header, ratelimit_header, Decision, KeyError, KeyFacts,
+    Limits,
+};
+use std::collections::HashMap;
+
+/// Buckets an isolate knows to be refusing, at most this many.
+const REFUSED_CAPACITY: usize = 4_096;
+
+/// Bucket → (until when it refuses, in ms of this isolate's clock; the store's decision).
+/// GCRA refusals change nothing and other isolates can only use a bucket up further, so a
+/// bucket refuses at least until then: remembering this is exact, not an approximation.
+#[derive(Default)]
+pub struct RefusalMemory(HashMap<String, (f64, Decision)>);
+
+impl RefusalMemory {
+    /// A refusal remembered for `bucket`, as it stands at `now_ms`.
+    pub fn known(&self, bucket: &str, now_ms: f64) -> Option<Decision> {
+        let (until, d) = self.0.get(bucket)?;
+        let left_ms = until - now_ms;
+        (left_ms > 0.0).then(|| {
+            let left_ms = left_ms.ceil() as u64;
+            Decision {
+                retry_after_ms: left_ms,
+                retry_after_s: left_ms.div_ceil(1000).max(1),
+                reset_s: d
+                    .reset_s
+                    .saturating_sub(d.retry_after_s.saturating_sub(left_ms.div_ceil(1000))),
+                ..*d
+            }
+        })
+    }
+
+    /// Remembers a refusal. `asked_at_ms` is when the question was sent: the store decided
+    /// later, so the instant it named is never earlier than `asked_at_ms` + the wait.
+    pub fn remember(&mut self, bucket: &str, asked_at_ms: f64, d: &Decision) {
+        if self.0.len() >= REFUSED_CAPACITY {
+            self.0.retain(|_, (until, _)| *until > asked_at_ms);
+            if self.0.len() >= REFUSED_CAPACITY {
+                self.0.clear();
+            }
+        }
+        self.0.insert(
+            bucket.to_owned(),
+            (asked_at_ms + d.retry_after_ms as f64, *d),
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+pub struct RateLimit;
+
+fn policies<'a, P>(cx: &Ctx, s: Services<'a, P>) -> Vec<&'a RateLimitPolicy> {
+    let config = &s.gateway.config;
+    s.gateway
+        .route(cx.route())
+        .rate_limits
+        .iter()
+        .map(|i| &config.rate_limits[*i])
+        .collect()
+}
+
+/// The bucket of each policy, or the refusal when a key cannot be formed.
+fn buckets<P: Ports>(
+    cx: &Ctx,
+    s: Services<'_, P>,
+    policies: &[&RateLimitPolicy],
+) -> Result<Vec<String>, GatewayError> {
+    let read_header = |name: &str| s.ports.request_header(name);
+    let identity = cx.identity.as_ref();
+    let facts = KeyFacts {
+        client_ip: cx.request.client_ip.as_deref(),
+        route_id: &s.gateway.route(cx.route()).id,
+        consumer: identity.and_then(|i| i.consumer.as_deref()),
+        claims: identity.and_then(|i| i.claims.as_ref()).map(|c| &c.claims),
+        header: &read_header,
+    };
+    policies
+        .iter()
+        .map(|policy| {
+            bucket_key(policy, &facts).map_err(|e| match e {
+                KeyError::NoConsumer | KeyError::MissingClaim(_) => GatewayError::Unauthorized {
+                    reason: format!(
+                        "the credentials do not identify a consumer for rate limit \"{}\"",
+                        policy.name
+                    ),
+                    invalid_token: true,
+                },
+            })
+        })
+        .collect()
+}
+
+fn refusal(
+    policy: &RateLimitPolicy,
+    d: &Decision,
+    headers: Vec<(&'static str, String)>,
+) -> GatewayError {
+    GatewayError::RateLimited {
+        policy: policy.name.clone(),
+        retry_after_s: d.retry_after_s.max(1),
+        headers,
+    }
+}
+
+impl Stage for RateLimit {
+    /// Refuses at once when a bucket is known to refuse; otherwise asks the store.
+    fn request<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
+        let policies = policies(cx, s);
+        let buckets = match buckets(cx, s, &policies) {
+            Ok(b) => b,
+            Err(e) => return Step::Fail(e),
+        };
+        let memory = s.state.refusals.borrow();
+        for (policy, bucket) in policies.iter().zip(&buckets) {
+            if let Some(d) = memory.known(bucket, cx.started_ms) {
+                let limits = Limits::from(*policy);
+                cx.notes.rate_limit = Some(format!("limited:{}", policy.name));
+                return Step::Fail(refusal(
+                    policy,
+                    &d,
+                    vec![
+                        (
+                            "ratelimit-policy",
+                            policy_header(&[(&policy.name, &limits)]),
+                        ),
+                        ("ratelimit", ratelimit_header(&[(&policy.name, &d)])),
+                    ],
+                ));
+            }
+        }
+        Step::Wait
+    }
+
+    async fn wait<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
+        let policies = policies(cx, s);
+        let buckets = match buckets(cx, s, &policies) {
+            Ok(b) => b,
+            Err(e) => return Step::Fail(e),
+        };
+        let asks: Vec<Take> = policies
+            .iter()
+            .zip(&buckets)
+            .map(|(policy, bucket)| Take {
+                bucket: bucket.clone(),
+                limits: Limits::from(*policy),
+                cost: 1,
+            })
+            .collect();
+        let answers = s.ports.take(&asks).await;
+        let mut decided: Vec<(&str, Decision)> = Vec::with_capacity(policies.len());
+        let mut limits: Vec<(&str, Limits)> = Vec::with_capacity(policies.len());
+        let mut outcome = "allowed".to_owned();
+        for (i, (policy, bucket)) in policies.iter().zip(&buckets).enumerate() {
+            match answers
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| Err("no answer".into()))
+            {
+                Ok(d) => {
+                    if !d.allowed {
+                        s.state
+                            .refusals
+                            .borrow_mut()
+                            .remember(bucket, cx.started_ms, &d);
+                    }
+                    decided.push((&policy.name, d));
+                    limits.push((&policy.name, Limits::from(*policy)));
+                }
+                Err(reason) => {
+                    s.state.counters.add(Counter::RateLimitStoreErrors);
+                    let deny = policy.on_store_error == StoreErrorPolicy::Deny;
+                    s.ports.event(
+                        Level::Error,
+                        serde_json::json!({
+                            "event": "rate_limit_store_error",
+                            "policy": policy.name,
+                            "reason": reason,
+                            "request_id": cx.trace.request_id,
+                            "on_store_error": if deny { "deny" } else { "allow" },
+                        }),
+                    );
+                    outcome = format!("store_error:{}", policy.name);
+                    if deny {
+                        cx.notes.rate_limit = Some(outcome);
+                        return Step::Fail(GatewayError::RateLimitUnavailable {
+                            policy: policy.name.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let limit_refs: Vec<(&str, &Limits)> = limits.iter().map(|(n, l)| (*n, l)).collect();
+        let decision_refs: Vec<(&str, &Decision)> = decided.iter().map(|(n, d)| (*n, d)).collect();
+        let mut fields: Vec<(&'static str, String)> = Vec::new();
+        if !decided.is_empty() {
+            fields.push(("ratelimit-policy", policy_header(&limit_refs)));
+            fields.push(("ratelimit", ratelimit_header(&decision_refs)));
+        }
+        if let Some((name, d)) = most_restrictive(&decided).filter(|(_, d)| !d.allowed) {
+            cx.notes.rate_limit = Some(format!("limited:{name}"));
+            let policy = policies.iter().find(|p| p.name == *name).copied();
+            return match policy {
+                Some(policy) => Step::Fail(refusal(policy, d, fields)),
+                None => Step::Fail(GatewayError::Internal {
+                    cause: "a refusing policy vanished".into(),
+                }),
+            };
+        }
+        cx.notes.rate_limit = Some(outcome);
+        cx.rate_limit_headers = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Step::Next
+    }
+
+    fn response(&self, cx: &Ctx, set: &mut Vec<(String, String)>) {
+        set.extend(cx.rate_limit_headers.iter().cloned());
+    }
+}

@@ -1,0 +1,142 @@
+//! State that outlives a request: per isolate (caches, remembered refusals, counters, ids)
+//! and per configuration version (circuit breakers). It is policy, so it lives in the core;
+//! the platform only keeps one instance alive.
+
+use super::auth::AuthState;
+use super::ratelimit::RefusalMemory;
+use crate::balance::Breaker;
+use crate::gateway::Gateway;
+use crate::ids::IdGenerator;
+use std::cell::{Cell, RefCell};
+
+/// Failures counted per isolate since it started, shown on the admin health endpoint beside
+/// the event line each also writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    RateLimitStoreErrors,
+    UpstreamFailures,
+    JwksFailures,
+    ConfigRejected,
+    UpstreamInvalidResponses,
+    MetricsFailures,
+}
+
+impl Counter {
+    pub const ALL: [(Counter, &'static str); 6] = [
+        (Counter::RateLimitStoreErrors, "rate_limit_store_errors"),
+        (Counter::UpstreamFailures, "upstream_failures"),
+        (Counter::JwksFailures, "jwks_failures"),
+        (Counter::ConfigRejected, "config_rejected"),
+        (
+            Counter::UpstreamInvalidResponses,
+            "upstream_invalid_responses",
+        ),
+        (Counter::MetricsFailures, "metrics_failures"),
+    ];
+}
+
+/// The isolate's counters.
+#[derive(Debug, Default)]
+pub struct Counters([Cell<u64>; 6]);
+
+impl Counters {
+    pub fn add(&self, counter: Counter) {
+        let cell = &self.0[counter as usize];
+        cell.set(cell.get().saturating_add(1));
+    }
+
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.0[counter as usize].get()
+    }
+
+    /// Every counter by name.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            Counter::ALL
+                .iter()
+                .map(|(c, name)| ((*name).to_owned(), self.get(*c).into()))
+                .collect(),
+        )
+    }
+}
+
+/// Policy state of one isolate.
+pub struct IsolateState {
+    pub auth: RefCell<AuthState>,
+    pub refusals: RefCell<RefusalMemory>,
+    pub counters: Counters,
+    pub ids: RefCell<IdGenerator>,
+}
+
+impl IsolateState {
+    pub fn new(seed: [u8; 32]) -> IsolateState {
+        IsolateState {
+            auth: RefCell::new(AuthState::default()),
+            refusals: RefCell::new(RefusalMemory::default()),
+            counters: Counters::default(),
+            ids: RefCell::new(IdGenerator::new(seed)),
+        }
+    }
+
+    pub fn request_id(&self) -> String {
+        self.ids.borrow_mut().request_id()
+    }
+}
+
+/// Circuit breakers of one configuration version: per upstream, per target.
+#[derive(Debug)]
+pub struct Breakers(pub RefCell<Vec<Vec<Breaker>>>);
+
+impl Breakers {
+    pub fn for_gateway(gateway: &Gateway) -> Breakers {
+        Breakers(RefCell::new(
+            gateway
+                .config
+                .upstreams
+                .iter()
+                .map(|u| vec![Breaker::default(); u.targets.len()])
+                .collect(),
+        ))
+    }
+
+    /// Records how each attempt of an exchange with `upstream` went.
+    pub fn record(
+        &self,
+        gateway: &Gateway,
+        upstream: usize,
+        attempts: &[(usize, bool)],
+        now_ms: u64,
+    ) {
+        let Some(spec) = gateway
+            .config
+            .upstreams
+            .get(upstream)
+            .and_then(|u| u.circuit_breaker)
+        else {
+            return;
+        };
+        let Ok(mut states) = self.0.try_borrow_mut() else {
+            return;
+        };
+        for &(target, ok) in attempts {
+            if let Some(state) = states.get_mut(upstream).and_then(|u| u.get_mut(target)) {
+                state.record(&spec, ok, now_ms);
+            }
+        }
+    }
+}
+
+/// What a request's stages work with besides its own context.
+pub struct Services<'a, P> {
+    pub gateway: &'a Gateway,
+    pub breakers: &'a Breakers,
+    pub state: &'a IsolateState,
+    pub ports: &'a P,
+}
+
+impl<P> Clone for Services<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P> Copy for Services<'_, P> {}

@@ -1,0 +1,243 @@
+use super::*;
+use crate::auth::test_keys::{self, Signer};
+use crate::config::Algorithm;
+use crate::pipeline::ports::Document;
+use crate::pipeline::state::Counter;
+use serde_json::json;
+
+const SECRET: &str = "an HMAC secret of more than thirty-two bytes, for tests";
+
+fn jwt_world(verified_cache_s: u64) -> World {
+    World::new(json!({
+        "auth": { "users": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                             "secret": "JWT_SECRET", "algorithms": ["HS256"], "verified_cache_s": verified_cache_s,
+                             "forward_claims": { "sub": "x-user-id" } } },
+        "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["users"] } ]
+    }))
+}
+
+fn token() -> String {
+    test_keys::mint(
+        Algorithm::Hs256,
+        Signer::Hmac(SECRET.as_bytes()),
+        None,
+        &test_keys::good_claims(),
+    )
+}
+
+fn fakes() -> Fakes {
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.secrets
+        .borrow_mut()
+        .insert("JWT_SECRET".into(), SECRET.into());
+    f
+}
+
+#[test]
+fn no_credentials_is_a_synchronous_401() {
+    let w = jwt_world(0);
+    let f = fakes();
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert!(sync);
+    assert_eq!(
+        (ended.status(), ended.code()),
+        (401, Some("missing_credentials"))
+    );
+    assert_eq!(f.exchanges(), 0);
+}
+
+#[test]
+fn a_verified_token_is_forwarded_as_identity_and_cached_tokens_decide_synchronously() {
+    let w = jwt_world(60);
+    let f = fakes();
+    f.header("authorization", &format!("Bearer {}", token()));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert!(!sync, "the first verification waits");
+    assert_eq!(ended.status(), 200);
+    assert_eq!(cx.consumer(), Some("jwt/users/user-1"));
+    let plan = f.plans.borrow()[0].clone();
+    assert!(plan
+        .request
+        .set
+        .contains(&("x-user-id".into(), "user-1".into())));
+
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert!(sync, "a cached token needs no future");
+    assert_eq!(ended.status(), 200);
+}
+
+#[test]
+fn a_tampered_token_and_a_token_in_two_places_are_refused() {
+    let w = World::new(json!({
+        "auth": { "users": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                             "secret": "JWT_SECRET", "algorithms": ["HS256"], "token_query": "access_token" } },
+        "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["users"] } ]
+    }));
+    let f = fakes();
+    let mut forged = token();
+    forged.push('A');
+    f.header("authorization", &format!("Bearer {forged}"));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
+
+    f.header("authorization", &format!("Bearer {}", token()));
+    let mut cx = w.ctx(
+        "GET",
+        &format!("https://h.test/me?access_token={}", token()),
+        &f,
+    );
+    assert_eq!(w.run(&mut cx, &f).1.code(), Some("bad_request"));
+    assert_eq!(f.exchanges(), 0);
+}
+
+#[test]
+fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
+    let w = World::new(json!({
+        "auth": { "idp": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                           "jwks_url": "https://id.test/jwks", "algorithms": ["ES256"] } },
+        "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["idp"] } ]
+    }));
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    let jwk = test_keys::with(
+        test_keys::p256_jwk(test_keys::Which::A),
+        json!({"kid": "k1"}),
+    );
+    f.documents.borrow_mut().insert(
+        "https://id.test/jwks".into(),
+        Ok(Document {
+            status: 200,
+            cache_control: "max-age=600".into(),
+            body: json!({"keys": [jwk]}).to_string(),
+        }),
+    );
+    let good = test_keys::mint(
+        Algorithm::Es256,
+        Signer::P256(test_keys::Which::A),
+        Some("k1"),
+        &test_keys::good_claims(),
+    );
+    f.header("authorization", &format!("Bearer {good}"));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.document_fetches.get(), 1);
+
+    let invented = test_keys::mint(
+        Algorithm::Es256,
+        Signer::P256(test_keys::Which::A),
+        Some("invented"),
+        &test_keys::good_claims(),
+    );
+    f.header("authorization", &format!("Bearer {invented}"));
+    for _ in 0..5 {
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
+    }
+    assert_eq!(
+        f.document_fetches.get(),
+        2,
+        "one forced refetch for the flood of invented kids"
+    );
+    f.now_ms.set(f.now_ms.get() + 5_001.0);
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    w.run(&mut cx, &f);
+    assert_eq!(f.document_fetches.get(), 3);
+}
+
+#[test]
+fn an_unreachable_identity_provider_is_a_503_counted_and_logged() {
+    let w = World::new(json!({
+        "auth": { "idp": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                           "jwks_url": "https://id.test/jwks", "algorithms": ["ES256"] } },
+        "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["idp"] } ]
+    }));
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    let good = test_keys::mint(
+        Algorithm::Es256,
+        Signer::P256(test_keys::Which::A),
+        Some("k1"),
+        &test_keys::good_claims(),
+    );
+    f.header("authorization", &format!("Bearer {good}"));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.code(), Some("auth_unavailable"));
+    assert_eq!(w.state.counters.get(Counter::JwksFailures), 1);
+    assert_eq!(f.events.borrow()[0]["event"], "jwks_unavailable");
+}
+
+fn key_world() -> World {
+    World::new(json!({
+        "auth": { "partners": { "type": "api_key", "header": "x-api-key" } },
+        "routes": [ { "id": "p", "path": "/p", "upstream": "api", "auth": ["partners"], "scopes": ["read"] } ]
+    }))
+}
+
+fn store_key(f: &Fakes, key: &str, scopes: &[&str]) {
+    let hash = crate::auth::api_key::key_hash_hex(key);
+    let record = crate::auth::api_key::ApiKeyRecord {
+        id: hash[..16].to_owned(),
+        consumer: "acme".into(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        enabled: true,
+        created_at_ms: 1,
+        hash: hash.clone(),
+    };
+    f.kv.borrow_mut().insert(
+        crate::auth::api_key::kv_key(&hash),
+        serde_json::to_string(&record).unwrap(),
+    );
+}
+
+#[test]
+fn api_keys_are_looked_up_once_then_decided_from_the_isolates_cache() {
+    let w = key_world();
+    let f = Fakes::at(1_000_000.0);
+    let key = crate::auth::api_key::new_key([3; 32]);
+    store_key(&f, &key, &["read"]);
+    f.header("x-api-key", &key);
+    let mut cx = w.ctx("GET", "https://h.test/p", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert_eq!((sync, ended.status()), (false, 200));
+    assert_eq!(cx.consumer(), Some("key/acme"));
+    let mut cx = w.ctx("GET", "https://h.test/p", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert!(sync);
+    assert_eq!(ended.status(), 200);
+    assert_eq!(f.kv_reads.get(), 1);
+}
+
+#[test]
+fn unknown_keys_are_remembered_briefly_and_missing_scopes_are_403() {
+    let w = key_world();
+    let f = Fakes::at(1_000_000.0);
+    let unknown = crate::auth::api_key::new_key([4; 32]);
+    f.header("x-api-key", &unknown);
+    for _ in 0..3 {
+        let mut cx = w.ctx("GET", "https://h.test/p", &f);
+        assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
+    }
+    assert_eq!(
+        f.kv_reads.get(),
+        1,
+        "a flood of one unknown key costs one KV read"
+    );
+
+    let weak = crate::auth::api_key::new_key([5; 32]);
+    store_key(&f, &weak, &["write"]);
+    f.header("x-api-key", &weak);
+    let mut cx = w.ctx("GET", "https://h.test/p", &f);
+    assert_eq!(w.run(&mut cx, &f).1.code(), Some("insufficient_scope"));
+}
+
+#[test]
+fn a_failing_key_store_is_an_internal_error_not_a_pass() {
+    let w = key_world();
+    let f = Fakes::at(1_000_000.0);
+    f.kv_fails.set(true);
+    f.header("x-api-key", &crate::auth::api_key::new_key([6; 32]));
+    let mut cx = w.ctx("GET", "https://h.test/p", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 500);
+    assert_eq!(f.exchanges(), 0);
+}

@@ -1,0 +1,182 @@
+use super::*;
+use crate::pipeline::fakes::Script;
+use crate::pipeline::ports::ExchangeFailure;
+use serde_json::json;
+
+fn world() -> World {
+    World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api", "methods": ["GET", "HEAD", "POST", "OPTIONS"],
+                      "cache": { "ttl_s": 60, "stale_if_error_s": 600 } } ]
+    }))
+}
+
+fn cacheable(body: &str) -> Script {
+    Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "max-age=30"), ("etag", "\"v1\"")],
+        body,
+    ))
+}
+
+fn get(w: &World, f: &Fakes, url: &str) -> (bool, Ended) {
+    let mut cx = w.ctx("GET", url, f);
+    w.run(&mut cx, f)
+}
+
+#[test]
+fn a_miss_is_stored_then_hit_then_served_from_the_hot_tier_synchronously() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.answer(cacheable("one"));
+    let (_, miss) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(
+        miss.response().header("cache-status"),
+        Some("edge-gateway; fwd=miss; ttl=30; stored")
+    );
+    assert_eq!(f.cache.borrow().len(), 1);
+
+    f.now_ms.set(T0 + 2_000.0);
+    let (sync, hit) = get(&w, &f, "https://h.test/c/1");
+    assert!(!sync, "a Cache API lookup waits");
+    assert_eq!(hit.response().body, "one");
+    assert_eq!(hit.response().header("age"), Some("2"));
+    assert!(hit
+        .response()
+        .header("cache-status")
+        .unwrap()
+        .contains("hit"));
+    assert!(
+        hit.response().header("x-edge-gateway-stored-at").is_none(),
+        "bookkeeping never reaches clients"
+    );
+
+    let (sync, hot) = get(&w, &f, "https://h.test/c/1");
+    assert!(sync, "the hot tier answers without a future");
+    assert_eq!(hot.response().body, "one");
+    assert_eq!(f.exchanges(), 1);
+}
+
+#[test]
+fn client_conditions_are_answered_from_the_entry_and_never_forwarded() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.answer(cacheable("one"));
+    f.header("if-none-match", "\"v1\"");
+    let (_, first) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(
+        first.status(),
+        304,
+        "a fresh upstream response that matches is a 304"
+    );
+    let removed = f.plans.borrow()[0].request.remove.clone();
+    assert!(removed.iter().any(|h| h == "if-none-match"), "{removed:?}");
+    let (_, second) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(second.status(), 304);
+    assert_eq!(f.exchanges(), 1);
+}
+
+#[test]
+fn stale_entries_are_revalidated_and_served_when_the_upstream_fails() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.answer(cacheable("one"));
+    get(&w, &f, "https://h.test/c/1");
+
+    f.now_ms.set(T0 + 40_000.0);
+    f.answer(Script::Respond(FakeResponse::new(
+        304,
+        &[("cache-control", "max-age=30")],
+        "",
+    )));
+    let (_, revalidated) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(revalidated.response().body, "one");
+    assert!(revalidated
+        .response()
+        .header("cache-status")
+        .unwrap()
+        .contains("fwd-status=304"));
+    let sent = f.plans.borrow()[1].request.set.clone();
+    assert!(
+        sent.contains(&("if-none-match".into(), "\"v1\"".into())),
+        "{sent:?}"
+    );
+
+    f.now_ms.set(T0 + 80_000.0);
+    f.answer(Script::Fail(ExchangeFailure::Timeout));
+    let (_, stale) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(stale.status(), 200);
+    assert!(stale
+        .response()
+        .header("cache-status")
+        .unwrap()
+        .contains("fwd=stale"));
+
+    f.now_ms.set(T0 + 90_000.0);
+    f.answer(Script::Respond(FakeResponse::new(503, &[], "down")));
+    let (_, stale) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(
+        stale.response().body,
+        "one",
+        "a 5xx is an upstream failure too"
+    );
+}
+
+#[test]
+fn without_a_stale_entry_upstream_failures_reach_the_client() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.answer(Script::Fail(ExchangeFailure::Timeout));
+    let (_, ended) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(ended.code(), Some("upstream_timeout"));
+    f.cache_fails.set(true);
+    f.answer(cacheable("x"));
+    let (_, ended) = get(&w, &f, "https://h.test/c/2");
+    assert_eq!(
+        ended.status(),
+        200,
+        "a failing cache is a miss, never an error"
+    );
+    assert!(f.cache.borrow().is_empty());
+}
+
+#[test]
+fn unsafe_requests_invalidate_and_other_methods_bypass_synchronously() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.answer(cacheable("one"));
+    get(&w, &f, "https://h.test/c/1");
+    get(&w, &f, "https://h.test/c/1");
+    assert_eq!(f.hot.borrow().len(), 1);
+
+    let mut cx = w.ctx("POST", "https://h.test/c/1", &f);
+    let (_, ended) = w.run(&mut cx, &f);
+    assert!(ended
+        .response()
+        .header("cache-status")
+        .unwrap()
+        .contains("invalidated"));
+    assert!(f.cache.borrow().is_empty() && f.hot.borrow().is_empty());
+
+    let mut cx = w.ctx("OPTIONS", "https://h.test/c/1", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert!(sync);
+    assert_eq!(
+        ended.response().header("cache-status"),
+        Some("edge-gateway; fwd=bypass; detail=\"method\"")
+    );
+}
+
+#[test]
+fn personal_responses_are_not_stored() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.header("authorization", "Bearer whatever");
+    f.answer(cacheable("mine"));
+    let (_, ended) = get(&w, &f, "https://h.test/c/1");
+    assert!(ended
+        .response()
+        .header("cache-status")
+        .unwrap()
+        .contains("detail="));
+    assert!(f.cache.borrow().is_empty());
+}

@@ -1,0 +1,119 @@
+use super::*;
+use crate::pipeline::state::Counter;
+use serde_json::json;
+
+fn world(on_store_error: &str) -> World {
+    World::new(json!({
+        "rate_limits": { "per-ip": { "key": "ip", "limit": 2, "window_s": 60, "on_store_error": on_store_error } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["per-ip"] } ]
+    }))
+}
+
+#[test]
+fn the_limit_is_exact_and_a_refusal_is_remembered_without_asking_the_store_again() {
+    let w = world("allow");
+    let f = Fakes::at(T0);
+    for _ in 0..2 {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        let (sync, ended) = w.run(&mut cx, &f);
+        assert_eq!((sync, ended.status()), (false, 200));
+        assert_eq!(cx.notes.rate_limit.as_deref(), Some("allowed"));
+        let headers = f.plans.borrow().last().unwrap().response_set.clone();
+        assert!(headers.iter().any(|(k, _)| k == "ratelimit"), "{headers:?}");
+    }
+    let mut cx = w.ctx("GET", "https://h.test/r", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert_eq!((sync, ended.status()), (false, 429));
+    assert_eq!(cx.notes.rate_limit.as_deref(), Some("limited:per-ip"));
+    assert_eq!(f.limiter_calls.get(), 3);
+
+    let mut cx = w.ctx("GET", "https://h.test/r", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert_eq!(
+        (sync, ended.status()),
+        (true, 429),
+        "remembered: decided at once"
+    );
+    assert_eq!(f.limiter_calls.get(), 3);
+    let Ended::Error(crate::error::GatewayError::RateLimited { retry_after_s, .. }) = ended else {
+        panic!("not a rate-limit refusal: {ended:?}")
+    };
+    assert!((1..=30).contains(&retry_after_s));
+    assert_eq!(f.exchanges(), 2);
+
+    // Once the instant the store named has passed, the store is asked again.
+    f.now_ms.set(T0 + 30_001.0);
+    let mut cx = w.ctx("GET", "https://h.test/r", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.limiter_calls.get(), 4);
+}
+
+#[test]
+fn a_failing_store_follows_on_store_error_and_is_counted_and_logged() {
+    for (policy, status) in [("allow", 200), ("deny", 503)] {
+        let w = world(policy);
+        let f = Fakes::at(T0);
+        f.limiter_fails.set(true);
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        assert_eq!(
+            w.run(&mut cx, &f).1.status(),
+            status,
+            "on_store_error {policy}"
+        );
+        assert_eq!(cx.notes.rate_limit.as_deref(), Some("store_error:per-ip"));
+        assert_eq!(w.state.counters.get(Counter::RateLimitStoreErrors), 1);
+        assert_eq!(f.events.borrow()[0]["event"], "rate_limit_store_error");
+        assert_eq!(f.events.borrow()[0]["on_store_error"], policy);
+    }
+}
+
+#[test]
+fn a_consumer_key_without_a_consumer_is_refused_before_the_store_is_asked() {
+    use crate::auth::test_keys::{self, Signer};
+    let secret = "an HMAC secret of more than thirty-two bytes, for tests";
+    let w = World::new(json!({
+        "auth": { "u": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                         "secret": "S", "algorithms": ["HS256"] } },
+        "rate_limits": { "per-user": { "key": "consumer", "limit": 2, "window_s": 60 } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "auth": ["u"], "rate_limits": ["per-user"] } ]
+    }));
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.secrets.borrow_mut().insert("S".into(), secret.into());
+    let mut claims = test_keys::good_claims();
+    claims.as_object_mut().unwrap().remove("sub");
+    let token = test_keys::mint(
+        crate::config::Algorithm::Hs256,
+        Signer::Hmac(secret.as_bytes()),
+        None,
+        &claims,
+    );
+    f.header("authorization", &format!("Bearer {token}"));
+    let mut cx = w.ctx("GET", "https://h.test/r", &f);
+    assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
+    assert_eq!(f.limiter_calls.get(), 0);
+}
+
+#[test]
+fn the_response_step_puts_ratelimit_fields_on_cache_hits_too() {
+    let w = World::new(json!({
+        "rate_limits": { "per-ip": { "key": "ip", "limit": 5, "window_s": 60 } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["per-ip"], "cache": { "ttl_s": 60 } } ]
+    }));
+    let f = Fakes::at(T0);
+    f.answer(crate::pipeline::fakes::Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "max-age=60")],
+        "x",
+    )));
+    for remaining in ["r=4", "r=3"] {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        let (_, ended) = w.run(&mut cx, &f);
+        let rl = ended
+            .response()
+            .header("ratelimit")
+            .unwrap_or_default()
+            .to_owned();
+        assert!(rl.contains(remaining), "{rl}");
+    }
+    assert_eq!(f.exchanges(), 1, "the second answer was a hit");
+}
