@@ -16,7 +16,7 @@ pub use model::*;
 use std::fmt;
 
 /// One problem in a configuration document.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// JSON path of the offending value (`routes[3].cache.ttl_s`); empty for the whole document.
     pub path: String,

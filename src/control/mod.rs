@@ -12,12 +12,15 @@ pub mod history;
 pub mod push;
 pub mod resolve;
 pub mod store;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;
 
 pub use history::HistoryEntry;
-pub use push::{push, rollback, LockRecord, PushError, PushRequest, Pushed, WriteStage};
+pub use push::{
+    carry_out, push, rollback, Action, LockRecord, PushError, PushRequest, Pushed, WriteStage,
+};
 pub use resolve::{current, last_good, Current, Source};
 pub use store::{ConfigKv, KvError};
 

@@ -17,18 +17,34 @@ use super::store::{version_key, ConfigKv, HISTORY_KEY, LAST_GOOD_KEY, ROUTES_KEY
 use super::{document_digest, precondition, Precondition, MAX_DOCUMENT_BYTES};
 use crate::config::ConfigError;
 use crate::gateway::Gateway;
-use serde::{Deserialize, Serialize};
 
 /// How long KV may take to show a write everywhere: a read older than this cannot be stale.
 const KV_PROPAGATION_MS: u64 = 60_000;
 
 /// What the lock remembers of the last push it carried out (in its own, strongly consistent
 /// storage), so a KV read that still shows the version before it is not taken for current.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockRecord {
     pub current: String,
     pub previous: String,
     pub at_ms: u64,
+}
+
+impl LockRecord {
+    /// As stored: `<current> <previous> <at_ms>`.
+    pub fn to_line(&self) -> String {
+        format!("{} {} {}", self.current, self.previous, self.at_ms)
+    }
+
+    pub fn from_line(line: &str) -> Option<LockRecord> {
+        let mut f = line.split(' ');
+        let record = LockRecord {
+            current: f.next()?.to_owned(),
+            previous: f.next()?.to_owned(),
+            at_ms: f.next()?.parse().ok()?,
+        };
+        f.next().is_none().then_some(record)
+    }
 }
 
 /// The version a precondition is checked against: what KV shows, unless KV still shows the
@@ -53,7 +69,7 @@ pub struct PushRequest<'a> {
 }
 
 /// The KV write that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteStage {
     Version,
     History,
@@ -87,9 +103,8 @@ impl WriteStage {
     }
 }
 
-/// Why a push or rollback did not happen. (Serialisable: the `ConfigLock` object hands it to
-/// the worker, which maps it to the client's answer.)
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Why a push or rollback did not happen.
+#[derive(Debug, Clone, PartialEq)]
 pub enum PushError {
     TooLarge {
         limit: u64,
@@ -114,7 +129,7 @@ pub enum PushError {
 }
 
 /// A version made current.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pushed {
     pub digest: String,
     /// The version it replaced.
@@ -125,6 +140,18 @@ pub struct Pushed {
     pub lock: Option<LockRecord>,
 }
 
+/// What to make current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// A new document, with its note for the history.
+    Push {
+        text: &'a str,
+        note: Option<&'a str>,
+    },
+    /// A version from the history, by digest (or an unambiguous prefix).
+    Rollback { digest: &'a str },
+}
+
 /// Validates `request.text` with the compiler the worker runs, checks `If-Match` and makes
 /// the document current.
 pub async fn push<K: ConfigKv>(
@@ -133,34 +160,11 @@ pub async fn push<K: ConfigKv>(
     request: &PushRequest<'_>,
     embedded: &str,
 ) -> Result<Pushed, PushError> {
-    if request.text.len() as u64 > MAX_DOCUMENT_BYTES {
-        return Err(PushError::TooLarge {
-            limit: MAX_DOCUMENT_BYTES,
-        });
-    }
-    let note = history::checked_note(request.note).map_err(|_| PushError::BadNote)?;
-    Gateway::compile(request.text).map_err(|e| PushError::Invalid(e.0))?;
-    let (current_digest, in_kv) =
-        checked_precondition(kv, lock, request.if_match, request.at_ms, embedded, true).await?;
-    let digest = document_digest(request.text);
-    if digest == current_digest && in_kv {
-        return Ok(Pushed {
-            lock: None,
-            digest,
-            previous: current_digest,
-            changed: false,
-        });
-    }
-    commit(
-        kv,
-        request.text,
-        &digest,
-        current_digest,
-        note,
-        request.at_ms,
-        true,
-    )
-    .await
+    let action = Action::Push {
+        text: request.text,
+        note: request.note,
+    };
+    carry_out(kv, lock, action, request.if_match, request.at_ms, embedded).await
 }
 
 /// Makes a version from the history current again, validated again (a newer gateway may be
@@ -174,6 +178,52 @@ pub async fn rollback<K: ConfigKv>(
     at_ms: u64,
     embedded: &str,
 ) -> Result<Pushed, PushError> {
+    let action = Action::Rollback { digest: wanted };
+    carry_out(kv, lock, action, if_match, at_ms, embedded).await
+}
+
+/// A push or a rollback: one path, so the precondition and the writes exist once.
+pub async fn carry_out<K: ConfigKv>(
+    kv: &K,
+    lock: Option<&LockRecord>,
+    action: Action<'_>,
+    if_match: Option<&str>,
+    at_ms: u64,
+    embedded: &str,
+) -> Result<Pushed, PushError> {
+    let (text, note, is_push) = match action {
+        Action::Push { text, note } => {
+            if text.len() as u64 > MAX_DOCUMENT_BYTES {
+                return Err(PushError::TooLarge {
+                    limit: MAX_DOCUMENT_BYTES,
+                });
+            }
+            let note = history::checked_note(note).map_err(|_| PushError::BadNote)?;
+            (std::borrow::Cow::Borrowed(text), note, true)
+        }
+        Action::Rollback { digest } => {
+            let (digest, text) = stored_version(kv, digest).await?;
+            let note = Some(format!("rollback to {digest}"));
+            (std::borrow::Cow::Owned(text), note, false)
+        }
+    };
+    Gateway::compile(&text).map_err(|e| PushError::Invalid(e.0))?;
+    let (current_digest, in_kv) =
+        checked_precondition(kv, lock, if_match, at_ms, embedded, is_push).await?;
+    let digest = document_digest(&text);
+    if is_push && digest == current_digest && in_kv {
+        return Ok(Pushed {
+            lock: None,
+            digest,
+            previous: current_digest,
+            changed: false,
+        });
+    }
+    commit(kv, &text, &digest, current_digest, note, at_ms, is_push).await
+}
+
+/// The digest and text of the history version `wanted` names.
+async fn stored_version<K: ConfigKv>(kv: &K, wanted: &str) -> Result<(String, String), PushError> {
     let index = kv
         .get(HISTORY_KEY)
         .await
@@ -189,12 +239,7 @@ pub async fn rollback<K: ConfigKv>(
         .map_err(|e| PushError::Read(e.0))?
         .filter(|t| document_digest(t) == entry.digest)
         .ok_or(PushError::UnknownDigest)?;
-    Gateway::compile(&text).map_err(|e| PushError::Invalid(e.0))?;
-    let (current_digest, _) =
-        checked_precondition(kv, lock, if_match, at_ms, embedded, false).await?;
-    let note = Some(format!("rollback to {}", entry.digest));
-    let digest = entry.digest.clone();
-    commit(kv, &text, &digest, current_digest, note, at_ms, false).await
+    Ok((entry.digest.clone(), text))
 }
 
 /// The current version's digest (and whether it is `routes` itself), once `If-Match` holds.

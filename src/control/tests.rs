@@ -653,3 +653,49 @@ fn explain_shows_route_stages_and_upstream_url_or_the_refusal() {
     );
     assert!(explain(&g, "GET", "/relative", &[]).is_err());
 }
+
+#[test]
+fn the_lock_answers_in_one_line_that_round_trips() {
+    use super::wire::{decode, encode};
+    let outcomes = vec![
+        Ok(Pushed {
+            digest: document_digest("a"),
+            previous: document_digest("b"),
+            changed: true,
+            lock: None,
+        }),
+        Err(PushError::TooLarge { limit: 5 }),
+        Err(PushError::Invalid(vec![crate::config::ConfigError {
+            path: "routes[0] x".into(),
+            message: "a \"quoted\"\nmessage".into(),
+        }])),
+        Err(PushError::PreconditionRequired {
+            current: document_digest("c"),
+        }),
+        Err(PushError::Stale {
+            current: document_digest("d"),
+        }),
+        Err(PushError::UnknownDigest),
+        Err(PushError::AmbiguousDigest),
+        Err(PushError::BadNote),
+        Err(PushError::Read("kv down\nbadly".into())),
+        Err(PushError::Write {
+            stage: WriteStage::LastGood,
+            cause: "a b c".into(),
+        }),
+    ];
+    for o in outcomes {
+        assert_eq!(decode(&encode(&o)), Some(o.clone()), "{}", encode(&o));
+    }
+    assert_eq!(decode("what"), None);
+    assert_eq!(decode("ok sha256:1"), None);
+    assert_eq!(decode("write nowhere x"), None);
+    let lock = LockRecord {
+        current: document_digest("a"),
+        previous: document_digest("b"),
+        at_ms: 7,
+    };
+    assert_eq!(LockRecord::from_line(&lock.to_line()), Some(lock));
+    assert_eq!(LockRecord::from_line("a b"), None);
+    assert_eq!(LockRecord::from_line("a b 1 extra"), None);
+}

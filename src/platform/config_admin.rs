@@ -13,13 +13,11 @@
 
 use super::isolate::{CONFIG_BINDING, EMBEDDED_ROUTES};
 use super::{keys, respond, Exchange};
-use crate::control::{self, history, ConfigKv, KvError, LockRecord, PushRequest};
+use crate::control::{self, history, ConfigKv, KvError, LockRecord};
 use crate::error::GatewayError;
+use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{
-    durable_object, web_sys, DurableObject, Env, Headers, Method, Request, RequestInit, Response,
-    Result, State,
-};
+use worker::{durable_object, web_sys, DurableObject, Env, Request, Response, Result, State};
 
 /// The Durable Object namespace binding (see wrangler.toml).
 pub const LOCK_BINDING: &str = "CONFIG_LOCK";
@@ -115,10 +113,17 @@ async fn get_history(x: &Exchange<'_>) -> std::result::Result<web_sys::Response,
         .get(control::store::HISTORY_KEY)
         .await
         .map_err(|e| store_failed("reading the history", e))?;
-    let entries =
-        history::parse(text.as_deref()).map_err(|e| store_failed("reading the history", e))?;
-    let body = serde_json::to_value(&entries).map_err(|e| store_failed("the history", e))?;
-    Ok(respond::json(200, &body, &[]))
+    // Served as stored, once it reads as a history.
+    history::parse(text.as_deref()).map_err(|e| store_failed("reading the history", e))?;
+    let body = text.unwrap_or_else(|| "[]".to_owned());
+    Ok(respond::build(
+        200,
+        &body,
+        &[
+            ("content-type", "application/json".to_owned()),
+            ("cache-control", "no-store".to_owned()),
+        ],
+    ))
 }
 
 /// `PUT /config`: the body is the new document; `If-Match` names the version it replaces.
@@ -150,19 +155,19 @@ async fn put_config(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, 
     call_lock(x, "/push", note.as_deref(), Some(text)).await
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RollbackRequest {
-    digest: String,
-}
-
 /// `POST /config/rollback {"digest": "sha256:…"}` (a unique prefix of eight or more digits
 /// will do).
 async fn rollback(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, GatewayError> {
     let body = keys::read_json_body(x).await?;
-    let request: RollbackRequest = serde_json::from_str(&body)
-        .map_err(|_| GatewayError::BadRequest("expected {\"digest\": \"sha256:…\"}"))?;
-    call_lock(x, "/rollback", None, Some(request.digest)).await
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let digest = match value.as_object() {
+        Some(members) if members.len() == 1 => members.get("digest").and_then(|d| d.as_str()),
+        _ => None,
+    }
+    .ok_or(GatewayError::BadRequest(
+        "expected {\"digest\": \"sha256:…\"}",
+    ))?;
+    call_lock(x, "/rollback", None, Some(digest.to_owned())).await
 }
 
 /// Hands the push or rollback to the `ConfigLock` object and answers with its outcome.
@@ -172,9 +177,10 @@ async fn call_lock(
     note: Option<&str>,
     body: Option<String>,
 ) -> std::result::Result<web_sys::Response, GatewayError> {
-    let internal = |what: &str, e: worker::Error| GatewayError::Internal {
+    let internal = |what: &str, e: String| GatewayError::Internal {
         cause: format!("{what}: {e}"),
     };
+    let js = |e: JsValue| format!("{e:?}");
     let namespace = x.env.durable_object(LOCK_BINDING).map_err(|_| {
         GatewayError::ConfigStoreFailed {
             detail: format!(
@@ -185,39 +191,45 @@ async fn call_lock(
     let stub = namespace
         .id_from_name("routes")
         .and_then(|id| id.get_stub())
-        .map_err(|e| internal("the config lock", e))?;
-    let headers = Headers::new();
-    let set = |name: &str, value: &str| {
-        headers
-            .set(name, value)
-            .map_err(|e| internal("a header", e))
-    };
+        .map_err(|e| internal("the config lock", e.to_string()))?;
+    let headers = web_sys::Headers::new().map_err(|e| internal("headers", js(e)))?;
     if let Some(if_match) = x.request.headers().get("if-match").ok().flatten() {
-        set("if-match", &if_match)?;
+        headers
+            .set("if-match", &if_match)
+            .map_err(|e| internal("if-match", js(e)))?;
     }
     if let Some(note) = note {
         // Header values are ASCII: the note travels percent-encoded.
         let encoded: String = url::form_urlencoded::byte_serialize(note.as_bytes()).collect();
-        set(NOTE_HEADER, &encoded)?;
+        headers
+            .set(NOTE_HEADER, &encoded)
+            .map_err(|e| internal("the note", js(e)))?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(body.map(|b| b.into()));
-    let request = Request::new_with_init(&format!("https://config-lock{path}"), &init)
-        .map_err(|e| internal("the config lock request", e))?;
-    let mut response = stub
-        .fetch_with_request(request)
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(&body));
+    }
+    let request =
+        web_sys::Request::new_with_str_and_init(&format!("https://config-lock{path}"), &init)
+            .map_err(|e| internal("the config lock request", js(e)))?;
+    let response: web_sys::Response = stub
+        .fetch_with_request(request.into())
         .await
-        .map_err(|e| internal("the config lock", e))?;
-    let text = response
-        .text()
+        .map_err(|e| internal("the config lock", e.to_string()))?
+        .into();
+    let text = JsFuture::from(response.text().map_err(|e| internal("the answer", js(e)))?)
         .await
-        .map_err(|e| internal("the config lock's answer", e))?;
-    let outcome: std::result::Result<control::Pushed, control::PushError> =
-        serde_json::from_str(&text).map_err(|e| GatewayError::Internal {
-            cause: format!("the config lock answered {}: {e}", response.status_code()),
-        })?;
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default();
+    let outcome = control::wire::decode(&text).ok_or_else(|| GatewayError::Internal {
+        cause: format!(
+            "the config lock answered {}: {text:.200}",
+            response.status()
+        ),
+    })?;
     let pushed = outcome?;
     let body = serde_json::json!({
         "digest": pushed.digest,
@@ -266,23 +278,34 @@ impl DurableObject for ConfigLock {
                     ))));
                 };
                 let kv = KvPort(kv);
-                let lock: Option<LockRecord> = storage.get(LOCK_RECORD_KEY).await.ok().flatten();
+                let lock = storage
+                    .get::<String>(LOCK_RECORD_KEY)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|line| LockRecord::from_line(&line));
                 let at_ms = worker::js_sys::Date::now() as u64;
-                let result = if rollback {
-                    control::rollback(&kv, lock.as_ref(), &body, if_match.as_deref(), at_ms, EMBEDDED_ROUTES).await
+                let action = if rollback {
+                    control::Action::Rollback { digest: &body }
                 } else {
-                    let request = PushRequest {
+                    control::Action::Push {
                         text: &body,
-                        if_match: if_match.as_deref(),
                         note: note.as_deref(),
-                        at_ms,
-                    };
-                    control::push(&kv, lock.as_ref(), &request, EMBEDDED_ROUTES).await
+                    }
                 };
+                let result = control::carry_out(
+                    &kv,
+                    lock.as_ref(),
+                    action,
+                    if_match.as_deref(),
+                    at_ms,
+                    EMBEDDED_ROUTES,
+                )
+                .await;
                 if let Ok(pushed) = &result {
                     if let Some(record) = &pushed.lock {
                         // Losing this only weakens the stale-read guard; KV is already written.
-                        if let Err(e) = storage.put(LOCK_RECORD_KEY, record).await {
+                        if let Err(e) = storage.put(LOCK_RECORD_KEY, record.to_line()).await {
                             worker::console_error!(
                                 "{}",
                                 serde_json::json!({"event": "config_lock_record_failed", "error": e.to_string()})
@@ -293,22 +316,19 @@ impl DurableObject for ConfigLock {
                 Ok(result)
             })
             .await?;
+        // One log line per push or rollback: its outcome as the wire line.
+        let line = control::wire::encode(&outcome);
+        let logged = serde_json::Value::String(line.clone());
+        let kind = if rollback { "rollback" } else { "push" };
         match &outcome {
-            Ok(pushed) => worker::console_log!(
-                "{}",
-                serde_json::json!({"event": "config_pushed", "digest": pushed.digest, "previous": pushed.previous, "changed": pushed.changed, "rollback": rollback})
-            ),
-            Err(control::PushError::Write { stage, cause }) => worker::console_error!(
-                "{}",
-                serde_json::json!({"event": "config_push_failed", "stage": stage.key(), "error": cause})
-            ),
-            Err(control::PushError::Read(cause)) => worker::console_error!(
-                "{}",
-                serde_json::json!({"event": "config_push_failed", "stage": "read", "error": cause})
-            ),
-            Err(_) => {}
+            Err(control::PushError::Write { .. } | control::PushError::Read(_)) => {
+                worker::console_error!(
+                    "{{\"event\":\"config_{kind}_failed\",\"outcome\":{logged}}}"
+                )
+            }
+            _ => worker::console_log!("{{\"event\":\"config_{kind}\",\"outcome\":{logged}}}"),
         }
         // The worker maps a refusal to the client's answer (with the request's id).
-        Response::from_json(&outcome)
+        Response::ok(line)
     }
 }
