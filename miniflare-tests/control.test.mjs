@@ -115,6 +115,8 @@ test("a push is validated, needs a current If-Match, and writes version, history
   assert.match(notJson.errors[0].message, /invalid JSON/);
   const huge = a.replace(/\}\s*$/, `, "x": "${"y".repeat(25 * 1024 * 1024)}"}`);
   await problem(await put(gw, huge, first.etag), 413, "payload_too_large");
+  await problem(await put(gw, a, first.etag, "?note=two%0Alines"), 400, "bad_request");
+  await problem(await put(gw, a, first.etag, `?note=${"n".repeat(501)}`), 400, "bad_request");
   assert.equal(await gw.kv.get("routes"), null, "nothing was written by refused pushes");
 
   const ok = await put(gw, a, first.etag, "?note=first%20push%20%E2%9C%93");

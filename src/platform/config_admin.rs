@@ -22,8 +22,6 @@ use worker::{durable_object, web_sys, DurableObject, Env, Request, Response, Res
 /// The Durable Object namespace binding (see wrangler.toml).
 pub const LOCK_BINDING: &str = "CONFIG_LOCK";
 const LOCK_RECORD_KEY: &str = "lock";
-/// The note, percent-encoded, on the worker → lock request.
-const NOTE_HEADER: &str = "x-config-note";
 
 /// Workers KV as the control plane's store.
 pub struct KvPort(pub worker::kv::KvStore);
@@ -56,9 +54,9 @@ fn kv_port(env: &Env) -> std::result::Result<KvPort, GatewayError> {
 }
 
 fn store_failed(what: &str, e: impl std::fmt::Display) -> GatewayError {
+    let error = serde_json::Value::String(e.to_string());
     worker::console_error!(
-        "{}",
-        serde_json::json!({"event": "config_store_failed", "what": what, "error": e.to_string()})
+        "{{\"event\":\"config_store_failed\",\"what\":\"{what}\",\"error\":{error}}}"
     );
     GatewayError::ConfigStoreFailed {
         detail: format!("{what} failed; nothing changed"),
@@ -146,13 +144,12 @@ async fn put_config(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, 
     if text.len() as u64 > limit {
         return Err(GatewayError::PayloadTooLarge { limit });
     }
-    let note = x.inbound.query.and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "note")
-            .map(|(_, v)| v.into_owned())
-    });
-    let note = history::checked_note(note.as_deref()).map_err(GatewayError::BadRequest)?;
-    call_lock(x, "/push", note.as_deref(), Some(text)).await
+    // The query (`?note=…`) goes to the lock as it came; the lock reads and checks the note.
+    let path = match x.inbound.query {
+        Some(q) => format!("/push?{q}"),
+        None => "/push".to_owned(),
+    };
+    call_lock(x, &path, text).await
 }
 
 /// `POST /config/rollback {"digest": "sha256:…"}` (a unique prefix of eight or more digits
@@ -167,15 +164,14 @@ async fn rollback(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, Ga
     .ok_or(GatewayError::BadRequest(
         "expected {\"digest\": \"sha256:…\"}",
     ))?;
-    call_lock(x, "/rollback", None, Some(digest.to_owned())).await
+    call_lock(x, "/rollback", digest.to_owned()).await
 }
 
 /// Hands the push or rollback to the `ConfigLock` object and answers with its outcome.
 async fn call_lock(
     x: &Exchange<'_>,
     path: &str,
-    note: Option<&str>,
-    body: Option<String>,
+    body: String,
 ) -> std::result::Result<web_sys::Response, GatewayError> {
     let internal = |what: &str, e: String| GatewayError::Internal {
         cause: format!("{what}: {e}"),
@@ -198,19 +194,10 @@ async fn call_lock(
             .set("if-match", &if_match)
             .map_err(|e| internal("if-match", js(e)))?;
     }
-    if let Some(note) = note {
-        // Header values are ASCII: the note travels percent-encoded.
-        let encoded: String = url::form_urlencoded::byte_serialize(note.as_bytes()).collect();
-        headers
-            .set(NOTE_HEADER, &encoded)
-            .map_err(|e| internal("the note", js(e)))?;
-    }
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers);
-    if let Some(body) = body {
-        init.set_body(&JsValue::from_str(&body));
-    }
+    init.set_body(&JsValue::from_str(&body));
     let request =
         web_sys::Request::new_with_str_and_init(&format!("https://config-lock{path}"), &init)
             .map_err(|e| internal("the config lock request", js(e)))?;
@@ -259,13 +246,12 @@ impl DurableObject for ConfigLock {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let header = |name: &str| req.headers().get(name).ok().flatten();
         let if_match = header("if-match");
-        let note = header(NOTE_HEADER).map(|n| {
-            url::form_urlencoded::parse(format!("n={n}").as_bytes())
-                .map(|(_, v)| v.into_owned())
-                .next()
-                .unwrap_or_default()
-        });
-        let rollback = req.path() == "/rollback";
+        let url = req.url()?;
+        let note = url
+            .query_pairs()
+            .find(|(k, _)| k == "note")
+            .map(|(_, v)| v.into_owned());
+        let rollback = url.path() == "/rollback";
         let body = req.text().await?;
         let storage = self.state.storage();
         let env = self.env.clone();
@@ -304,13 +290,12 @@ impl DurableObject for ConfigLock {
                 .await;
                 if let Ok(pushed) = &result {
                     if let Some(record) = &pushed.lock {
-                        // Losing this only weakens the stale-read guard; KV is already written.
-                        if let Err(e) = storage.put(LOCK_RECORD_KEY, record.to_line()).await {
-                            worker::console_error!(
-                                "{}",
-                                serde_json::json!({"event": "config_lock_record_failed", "error": e.to_string()})
-                            );
-                        }
+                        // The output gate holds the answer until this write is durable.
+                        super::glue::put_value(
+                            storage.as_raw(),
+                            LOCK_RECORD_KEY,
+                            &record.to_line(),
+                        );
                     }
                 }
                 Ok(result)
