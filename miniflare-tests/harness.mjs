@@ -174,6 +174,196 @@ export function hs256Token(secret, sub) {
     .sign(new TextEncoder().encode(secret));
 }
 
+// ---- capturing what a worker writes: log lines (tail events) and Analytics Engine points ----
+
+/** Name of the tail consumer worker that collects the observed worker's invocations. */
+export const TAIL_WORKER = "observe-tail";
+/** Name of the worker implementing the recording Analytics Engine binding. */
+export const METRICS_WORKER = "observe-analytics-engine";
+/** Marks a data point among the log entries, so logs and points can be told apart. */
+export const DATA_POINT_MARK = "__observe_data_point";
+
+// A tail consumer: keeps every trace item it is sent, as plain data (tail items are runtime
+// objects whose members are getters, which JSON.stringify would drop), and hands them out
+// over fetch: GET lists them, DELETE forgets them.
+const TAIL_SCRIPT = `
+let items = [];
+const plain = (item) => ({
+  scriptName: item.scriptName,
+  outcome: item.outcome,
+  request: item.event && item.event.request
+    ? { url: item.event.request.url, method: item.event.request.method }
+    : null,
+  logs: (item.logs || []).map((l) => ({ level: l.level, message: l.message, timestamp: l.timestamp })),
+  exceptions: (item.exceptions || []).map((e) => ({ name: e.name, message: e.message })),
+});
+export default {
+  tail(events) {
+    for (const item of events) items.push(plain(item));
+  },
+  async fetch(request) {
+    if (request.method === "DELETE") {
+      items = [];
+      return new Response(null, { status: 204 });
+    }
+    return Response.json(items);
+  },
+};
+`;
+
+// The recording Analytics Engine binding, a wrapped binding that runs inside the observed
+// worker: writeDataPoint checks the point against Analytics Engine's limits (throwing as a
+// refused point would), then writes it as a marked log entry of the same invocation, so the
+// tail consumer receives it with the request's logs. With FAIL it always throws, like a broken
+// binding. Miniflare's own local binding records nothing, so tests use this one.
+const METRICS_SCRIPT = `
+const MARK = ${JSON.stringify(DATA_POINT_MARK)};
+const bytes = (s) => new TextEncoder().encode(s).length;
+function check(point) {
+  if (point === null || typeof point !== "object") throw new TypeError("writeDataPoint: expected an object");
+  const { indexes = [], blobs = [], doubles = [] } = point;
+  if (!Array.isArray(indexes) || indexes.length > 1) throw new TypeError("writeDataPoint: at most one index");
+  for (const i of indexes) {
+    if (typeof i !== "string" || bytes(i) > 96) throw new TypeError("writeDataPoint: an index is a string of at most 96 bytes");
+  }
+  if (!Array.isArray(blobs) || blobs.length > 20) throw new TypeError("writeDataPoint: at most 20 blobs");
+  let total = 0;
+  for (const b of blobs) {
+    if (b !== null && typeof b !== "string") throw new TypeError("writeDataPoint: blobs are strings or null");
+    total += b === null ? 0 : bytes(b);
+  }
+  if (total > 16384) throw new TypeError("writeDataPoint: blobs exceed 16 KB in total");
+  if (!Array.isArray(doubles) || doubles.length > 20) throw new TypeError("writeDataPoint: at most 20 doubles");
+  for (const d of doubles) {
+    if (typeof d !== "number" || !Number.isFinite(d)) throw new TypeError("writeDataPoint: doubles are finite numbers");
+  }
+}
+export default function (env) {
+  return {
+    writeDataPoint(point) {
+      if (env.FAIL) throw new Error("Analytics Engine binding unavailable (test)");
+      check(point);
+      console.log({ [MARK]: JSON.parse(JSON.stringify(point)) });
+    },
+  };
+}
+`;
+
+/**
+ * Miniflare `workers` for observing `main` (the options of the worker under test, which
+ * becomes the first worker): it gets the tail consumer, and the recording Analytics Engine
+ * binding as `metricsBinding` (none when null; `metricsFail` makes it throw on every write).
+ */
+export function observedWorkers(main, { metricsBinding = "GATEWAY_METRICS", metricsFail = false } = {}) {
+  const wrappedBindings = { ...(main.wrappedBindings ?? {}) };
+  if (metricsBinding) {
+    wrappedBindings[metricsBinding] = { scriptName: METRICS_WORKER, bindings: { FAIL: metricsFail } };
+  }
+  return [
+    { name: "observed", ...main, tails: [...(main.tails ?? []), TAIL_WORKER], wrappedBindings },
+    { name: TAIL_WORKER, modules: true, script: TAIL_SCRIPT, compatibilityDate: "2026-07-01" },
+    { name: METRICS_WORKER, modules: true, script: METRICS_SCRIPT },
+  ];
+}
+
+/**
+ * What the observed worker of `mf` (built with {@link observedWorkers}) wrote. Tail events
+ * arrive after an invocation ends, so the readers poll until `until(result)` holds (or
+ * `timeoutMs` passes) and return what they have then.
+ */
+export function capture(mf) {
+  const tail = () => mf.getWorker(TAIL_WORKER);
+  const items = async () => (await (await tail()).fetch("http://tail/items")).json();
+  const isPoint = (m) => m.length === 1 && m[0] !== null && typeof m[0] === "object" && DATA_POINT_MARK in m[0];
+  const read = async (pick, until, timeoutMs) => {
+    let last = [];
+    await eventually(
+      async () => {
+        last = pick(await items());
+        return until(last);
+      },
+      { timeoutMs, intervalMs: 50 },
+    );
+    return last;
+  };
+  const entries = (all) => all.flatMap((i) => i.logs.map((l) => ({ ...l, request: i.request })));
+  return {
+    /** The raw trace items: one per invocation ({ scriptName, outcome, request, logs, exceptions }). */
+    items: ({ until = (x) => x.length > 0, timeoutMs = 3000 } = {}) => read((all) => all, until, timeoutMs),
+    /** Log entries other than data points: { level, message: [logged values], timestamp, request }. */
+    logs: ({ until = (x) => x.length > 0, timeoutMs = 3000 } = {}) =>
+      read((all) => entries(all).filter((l) => !isPoint(l.message)), until, timeoutMs),
+    /** The objects logged as the only argument of console.log whose `type` is `type` (e.g. "access"). */
+    lines: (type, { until = (x) => x.length > 0, timeoutMs = 3000 } = {}) =>
+      read(
+        (all) =>
+          entries(all)
+            .filter((l) => l.level === "log" && l.message.length === 1 && l.message[0]?.type === type)
+            .map((l) => l.message[0]),
+        until,
+        timeoutMs,
+      ),
+    /** Data points written to the recording binding, in order: { indexes, blobs, doubles }. */
+    dataPoints: ({ until = (x) => x.length > 0, timeoutMs = 3000 } = {}) =>
+      read((all) => entries(all).filter((l) => isPoint(l.message)).map((l) => l.message[0][DATA_POINT_MARK]), until, timeoutMs),
+    /** Forgets everything captured so far. */
+    async clear() {
+      await (await tail()).fetch("http://tail/items", { method: "DELETE" });
+    },
+  };
+}
+
+/**
+ * {@link startGateway} with the gateway observed: the same handle plus `capture` (see
+ * {@link capture}). `metricsBinding` / `metricsFail` as in {@link observedWorkers}.
+ */
+export async function startObservedGateway({
+  routes,
+  bindings = {},
+  serviceBindings,
+  limiter = true,
+  metricsBinding = "GATEWAY_METRICS",
+  metricsFail = false,
+} = {}) {
+  const gateway = {
+    name: "gateway",
+    modules: [
+      { type: "ESModule", path: BUILD + "index.js" },
+      { type: "CompiledWasm", path: BUILD + "index_bg.wasm" },
+    ],
+    modulesRoot: BUILD,
+    compatibilityDate: "2026-07-01",
+    kvNamespaces: ["CONFIG"],
+    bindings,
+    serviceBindings,
+    durableObjects: limiter ? { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } } : {},
+  };
+  const mf = new Miniflare({ workers: observedWorkers(gateway, { metricsBinding, metricsFail }) });
+  const kv = await mf.getKVNamespace("CONFIG");
+  if (routes !== undefined) await kv.put("routes", typeof routes === "string" ? routes : JSON.stringify(routes));
+  const url = await mf.ready;
+  let closing;
+  return {
+    mf,
+    kv,
+    url,
+    capture: capture(mf),
+    fetch(path, init) {
+      return mf.dispatchFetch(new URL(path, "http://gateway.test"), init);
+    },
+    raw(path, { method = "GET", headers = {}, body } = {}) {
+      return rawRequest(url, path, { method, headers, body });
+    },
+    async setRoutes(doc) {
+      await kv.put("routes", typeof doc === "string" ? doc : JSON.stringify(doc));
+    },
+    close() {
+      closing ??= mf.dispose();
+      return closing;
+    },
+  };
+}
+
 /**
  * Like startGateway, with the ConfigLock Durable Object that serialises configuration pushes,
  * listening on a port of 127.0.0.1 (`url`) so that outside clients such as gatewayctl can

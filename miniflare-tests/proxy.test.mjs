@@ -111,7 +111,10 @@ test("route header rules apply both ways; request id and traceparent are set", a
   seen = await r.json();
   assert.equal(seen["x-request-id"], "client-chosen-1");
   assert.equal(r.headers.get("x-request-id"), "client-chosen-1");
-  assert.equal(seen.traceparent, tp);
+  // The gateway takes part in the client's trace: same trace id and sampled flag, but its own
+  // span (whose parent is the client's), not the client's span id passed through.
+  assert.match(seen.traceparent, /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+  assert.notEqual(seen.traceparent.slice(36, 52), "00f067aa0ba902b7");
   assert.equal(seen.tracestate, "a=1");
 
   r = await gw.raw("/x", { headers: { "x-request-id": "bad id <script>", traceparent: "00-nonsense", tracestate: "a=1" } });

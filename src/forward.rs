@@ -4,12 +4,13 @@
 //! It reads only the few request facts the platform hands it ([`Inbound`]) and returns data
 //! the platform applies in one go, so the runtime boundary is crossed as little as possible.
 
-use crate::config::{Endpoint, TemplatePart};
+use crate::config::{Endpoint, TemplatePart, TracingSpec};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 pub use crate::headers::HeaderEdits;
 use crate::headers::{connection_tokens, is_hop_by_hop};
-use crate::ids::{is_acceptable_request_id, is_valid_traceparent, IdGenerator};
+use crate::ids::{is_acceptable_request_id, IdGenerator};
+use crate::observe::trace::{Inbound as TraceInbound, SpanContext};
 use crate::path::canonicalize;
 use crate::router::RouteMatch;
 
@@ -38,26 +39,39 @@ pub struct Inbound<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
     pub request_id: String,
+    /// The gateway's span: trace id, its own span id, the inbound parent span, the sampling
+    /// decision and the key every sampling decision of the request uses.
+    pub span: SpanContext,
+    /// The `traceparent` forwarded upstream: `span` rendered (kept equal to it by the methods
+    /// that change `span`).
     pub traceparent: String,
     /// The client's `traceparent` was invalid, so its `tracestate` must not be forwarded.
     pub drop_tracestate: bool,
 }
 
 impl Trace {
-    pub fn begin(inbound: &Inbound, ids: &mut IdGenerator) -> Trace {
+    /// The request id (the client's when acceptable) and the gateway's span, sampled per
+    /// `tracing`.
+    pub fn begin(inbound: &Inbound, ids: &mut IdGenerator, tracing: &TracingSpec) -> Trace {
         let request_id = match inbound.request_id {
             Some(id) if is_acceptable_request_id(id) => id.to_owned(),
             _ => ids.request_id(),
         };
-        let (traceparent, drop_tracestate) = match inbound.traceparent {
-            Some(t) if is_valid_traceparent(t) => (t.to_owned(), false),
-            Some(_) => (ids.new_traceparent(), true),
-            None => (ids.new_traceparent(), false),
-        };
+        let (span, seen) = SpanContext::start(inbound.traceparent, tracing, ids);
         Trace {
             request_id,
-            traceparent,
-            drop_tracestate,
+            traceparent: span.traceparent(),
+            span,
+            drop_tracestate: matches!(seen, TraceInbound::Restarted(_)),
+        }
+    }
+
+    /// For a route with `observability.tracing: false`: the gateway's span is forwarded
+    /// unsampled, whatever the inbound flag or the rate said.
+    pub fn unsample(&mut self) {
+        if self.span.sampled {
+            self.span.sampled = false;
+            self.traceparent = self.span.traceparent();
         }
     }
 }

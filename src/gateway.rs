@@ -3,6 +3,7 @@
 
 use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, Route, RouteAuth};
 use crate::headers::{HeaderEdits, HOP_BY_HOP};
+use crate::observe::redact::Redactor;
 use crate::pipeline::Plan;
 use crate::router::Router;
 
@@ -20,6 +21,9 @@ pub struct Gateway {
     credential_params: Vec<Vec<String>>,
     /// Per route: its compiled plan of stages.
     plans: Vec<Plan>,
+    /// The configuration's credential names, for redacting log lines (access log query,
+    /// failure lines).
+    pub redactor: Redactor,
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.
@@ -131,6 +135,7 @@ impl Gateway {
         let digest = crate::hex::short_digest(text.as_bytes());
         let plans = config.routes.iter().map(Plan::for_route).collect();
         Ok(Gateway {
+            redactor: Redactor::new(&config),
             plans,
             config,
             router,

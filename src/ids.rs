@@ -49,6 +49,17 @@ impl IdGenerator {
         out
     }
 
+    /// A new 128-bit trace id, never zero (W3C Trace Context: all-zero is invalid).
+    pub fn trace_id(&mut self) -> u128 {
+        let id = u128::from(self.next_u64()) << 64 | u128::from(self.next_u64());
+        id.max(1)
+    }
+
+    /// A new 64-bit span id, never zero.
+    pub fn span_id(&mut self) -> u64 {
+        self.next_u64().max(1)
+    }
+
     /// A new `traceparent` starting a trace.
     pub fn new_traceparent(&mut self) -> String {
         let mut trace = (self.next_u64(), self.next_u64());

@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod headers;
 pub mod hex;
 pub mod ids;
+pub mod observe;
 pub mod path;
 pub mod pipeline;
 pub mod ratelimit;

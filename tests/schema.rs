@@ -16,6 +16,13 @@ fn samples() -> Vec<(&'static str, String)> {
     let full = r#"{
       "$schema": "./routes.schema.json",
       "version": 1,
+      "observability": {
+        "access_log": { "sample_rate": 0.5, "always_log_errors": true, "client_ip": "truncate",
+                        "fields": ["user_agent", "country"], "request_headers": ["x-client-version"],
+                        "redact_query": ["sig"] },
+        "metrics": { "binding": "GATEWAY_METRICS", "index": "route", "sample_rate": 1 },
+        "tracing": { "sample_rate": 1.0, "parent_based": true, "response_traceparent": false }
+      },
       "settings": { "reload_s": 10, "max_body_bytes": 1048576, "request_id_header": "x-request-id",
                     "cache_generation": 3, "admin": { "path": "/__gateway", "token_secret": "ADMIN_TOKEN" } },
       "upstreams": {
@@ -41,7 +48,8 @@ fn samples() -> Vec<(&'static str, String)> {
           "request_headers": { "set": { "x-api-version": "1" }, "remove": ["cookie"] },
           "response_headers": { "set": { "x-served-by": "gateway" }, "remove": ["server"] } },
         { "id": "orders", "path": "/v1/orders", "upstream": "users", "auth": ["query-partners"] },
-        { "id": "public", "path": "/public", "upstream": "users", "auth": "none" }
+        { "id": "public", "path": "/public", "upstream": "users", "auth": "none",
+          "observability": { "log_sample_rate": 0.1, "metrics": true, "tracing": false } }
       ]
     }"#;
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/routes.json"))

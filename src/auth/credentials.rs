@@ -118,7 +118,7 @@ pub fn cookie(cookie_header: Option<&str>, name: &str) -> Result<Option<String>,
 
 /// Decodes `application/x-www-form-urlencoded` bytes: `%XX` escapes and `+` as a space.
 /// `None` for a `%` not followed by two hex digits.
-fn form_decode(s: &str) -> Option<Vec<u8>> {
+pub fn form_decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len());
     let mut bytes = s.bytes();
     while let Some(b) = bytes.next() {

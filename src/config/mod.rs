@@ -6,6 +6,7 @@
 mod edit;
 mod json;
 mod model;
+mod observability;
 mod parse;
 mod reader;
 

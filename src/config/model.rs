@@ -11,6 +11,7 @@ pub struct Config {
     pub auth: Vec<AuthScheme>,
     pub rate_limits: Vec<RateLimitPolicy>,
     pub routes: Vec<Route>,
+    pub observability: Observability,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -310,4 +311,166 @@ pub struct Route {
     pub cache: Option<CacheSpec>,
     pub request_headers: HeaderRules,
     pub response_headers: HeaderRules,
+    pub observability: RouteObservability,
+}
+
+/// What the gateway writes about every request (top-level `observability`): the access log
+/// line, the Analytics Engine data point and the trace context.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observability {
+    pub access_log: AccessLogSpec,
+    pub metrics: MetricsSpec,
+    pub tracing: TracingSpec,
+}
+
+/// `observability.access_log`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLogSpec {
+    /// Share of requests logged (0–1), decided from the trace id.
+    pub sample_rate: f64,
+    /// Every 5xx and every refusal the gateway itself answers is logged whatever the rate.
+    pub always_log_errors: bool,
+    pub client_ip: ClientIpMode,
+    /// Optional members, in the order written.
+    pub fields: Vec<LogField>,
+    /// Lower-case request header names whose values are logged; credentials are refused.
+    pub request_headers: Vec<String>,
+    /// Query parameters whose values are logged as `REDACTED`, besides the credential ones.
+    pub redact_query: Vec<String>,
+}
+
+impl Default for AccessLogSpec {
+    fn default() -> AccessLogSpec {
+        AccessLogSpec {
+            sample_rate: 1.0,
+            always_log_errors: true,
+            client_ip: ClientIpMode::Truncate,
+            fields: Vec::new(),
+            request_headers: Vec::new(),
+            redact_query: Vec::new(),
+        }
+    }
+}
+
+/// How much of the client address the access log keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIpMode {
+    Full,
+    /// IPv4 to its /24, IPv6 to its /48.
+    Truncate,
+    Omit,
+}
+
+impl ClientIpMode {
+    pub const NAMES: [&'static str; 3] = ["full", "truncate", "omit"];
+}
+
+/// Optional access-log members, from the request's Cloudflare properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogField {
+    UserAgent,
+    Country,
+    Asn,
+    Colo,
+}
+
+impl LogField {
+    pub const ALL: [LogField; 4] = [
+        LogField::UserAgent,
+        LogField::Country,
+        LogField::Asn,
+        LogField::Colo,
+    ];
+
+    /// The name in `fields` and the member name in the log line.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogField::UserAgent => "user_agent",
+            LogField::Country => "country",
+            LogField::Asn => "asn",
+            LogField::Colo => "colo",
+        }
+    }
+}
+
+/// `observability.metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsSpec {
+    /// Name of the Analytics Engine dataset binding.
+    pub binding: String,
+    /// Whether `binding` was written in the document: then a missing binding is a fault the
+    /// health endpoint reports; the default binding may simply not be declared.
+    pub binding_explicit: bool,
+    pub index: MetricsIndex,
+    /// Share of requests that write a data point (0–1), decided from the trace id.
+    pub sample_rate: f64,
+}
+
+impl MetricsSpec {
+    pub const DEFAULT_BINDING: &'static str = "GATEWAY_METRICS";
+}
+
+impl Default for MetricsSpec {
+    fn default() -> MetricsSpec {
+        MetricsSpec {
+            binding: MetricsSpec::DEFAULT_BINDING.to_owned(),
+            binding_explicit: false,
+            index: MetricsIndex::Route,
+            sample_rate: 1.0,
+        }
+    }
+}
+
+/// What a data point is indexed (and so sampled by Analytics Engine) on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsIndex {
+    Route,
+    Consumer,
+    Host,
+}
+
+impl MetricsIndex {
+    pub const NAMES: [&'static str; 3] = ["route", "consumer", "host"];
+}
+
+/// `observability.tracing`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TracingSpec {
+    /// Share of new traces (no usable inbound `traceparent`) that are sampled.
+    pub sample_rate: f64,
+    /// Keep the sampled flag of an inbound `traceparent`.
+    pub parent_based: bool,
+    /// Return the gateway's `traceparent` to the client.
+    pub response_traceparent: bool,
+}
+
+impl Default for TracingSpec {
+    fn default() -> TracingSpec {
+        TracingSpec {
+            sample_rate: 1.0,
+            parent_based: true,
+            response_traceparent: false,
+        }
+    }
+}
+
+/// A route's `observability`: overrides of the top-level defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteObservability {
+    /// Replaces `access_log.sample_rate` on this route.
+    pub log_sample_rate: Option<f64>,
+    /// `false`: no data point for this route.
+    pub metrics: bool,
+    /// `false`: the gateway samples no trace on this route (its span is forwarded unsampled).
+    pub tracing: bool,
+}
+
+impl Default for RouteObservability {
+    fn default() -> RouteObservability {
+        RouteObservability {
+            log_sample_rate: None,
+            metrics: true,
+            tracing: true,
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use super::json::Json;
 use super::model::*;
+use super::observability;
 use super::reader::{
     as_object, as_string, as_string_list, index_path, member_path, suggest, Errors, Obj,
 };
@@ -17,6 +18,7 @@ const ROOT_FIELDS: &[&str] = &[
     "auth",
     "rate_limits",
     "routes",
+    "observability",
 ];
 const SETTINGS_FIELDS: &[&str] = &[
     "reload_s",
@@ -61,6 +63,7 @@ const ROUTE_FIELDS: &[&str] = &[
     "cache",
     "request_headers",
     "response_headers",
+    "observability",
 ];
 const CACHE_FIELDS: &[&str] = &[
     "ttl_s",
@@ -95,6 +98,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
     let upstreams = named_map(&root, "upstreams", true, &mut errs, upstream);
     let auth = named_map(&root, "auth", false, &mut errs, auth_scheme);
     let rate_limits = named_map(&root, "rate_limits", false, &mut errs, rate_limit);
+    let observability = observability::observability(root.get("observability"), &auth, &mut errs);
     let names = Names {
         upstreams: declared(&root, "upstreams"),
         auth_names: declared(&root, "auth"),
@@ -127,6 +131,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
         auth,
         rate_limits,
         routes,
+        observability,
     })
 }
 
@@ -204,7 +209,7 @@ fn named_map<T>(
 }
 
 /// Whether `name` is usable as a Worker binding name (secrets and service bindings).
-fn binding_name(name: &str) -> bool {
+pub(super) fn binding_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -222,7 +227,7 @@ fn secret_name(value: &str, path: &str, errs: &mut Errors) -> bool {
 }
 
 /// A header name that configuration may use: a token, stored lower-case.
-fn header_name(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
+pub(super) fn header_name(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
     if !is_token(name) {
         errs.push(path, format!("\"{name}\" is not a valid header name"));
         return None;
@@ -359,11 +364,12 @@ fn target(value: &Json, path: &str, errs: &mut Errors) -> Option<Target> {
 /// Parses a target: an absolute http(s) URL without user-info, query or fragment, or
 /// `service:<binding>`.
 pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
+    let shown = shown_url(text);
     if let Some(binding) = text.strip_prefix("service:") {
         if !binding_name(binding) {
             errs.push(
                 path,
-                format!("\"{text}\": service binding name must be letters, digits and '_'"),
+                format!("\"{shown}\": service binding name must be letters, digits and '_'"),
             );
             return None;
         }
@@ -374,7 +380,7 @@ pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
     let url = match url::Url::parse(text) {
         Ok(u) => u,
         Err(e) => {
-            errs.push(path, format!("\"{text}\" is not an absolute URL ({e})"));
+            errs.push(path, format!("\"{shown}\" is not an absolute URL ({e})"));
             return None;
         }
     };
@@ -390,14 +396,14 @@ pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
         None
     };
     if let Some(p) = problem {
-        errs.push(path, format!("\"{text}\": {p}"));
+        errs.push(path, format!("\"{shown}\": {p}"));
         return None;
     }
     let origin = url.origin().ascii_serialization();
     let base_path = url.path().trim_end_matches('/').to_owned();
     if !base_path.is_empty() && canonicalize(&base_path).ok().as_deref() != Some(base_path.as_str())
     {
-        errs.push(path, format!("\"{text}\": path must be canonical"));
+        errs.push(path, format!("\"{shown}\": path must be canonical"));
         return None;
     }
     Some(Endpoint::Url { origin, base_path })
@@ -624,8 +630,24 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
     })
 }
 
+/// `text` as errors quote it: with any user-info replaced by `REDACTED`, since errors are logged
+/// and shown on the health endpoint, and a password must never reach them.
+fn shown_url(text: &str) -> String {
+    let (prefix, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), text),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_end).unwrap_or(rest);
+    match authority.rfind('@') {
+        Some(at) => format!("{prefix}REDACTED{}", rest.get(at..).unwrap_or("")),
+        None => text.to_owned(),
+    }
+}
+
 /// JWKS must come over https, except from loopback (local development and tests).
 fn jwks_url_ok(text: &str, path: &str, errs: &mut Errors) -> bool {
+    let shown = shown_url(text);
     match url::Url::parse(text) {
         Ok(u) => {
             let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
@@ -635,13 +657,13 @@ fn jwks_url_ok(text: &str, path: &str, errs: &mut Errors) -> bool {
             if !ok {
                 errs.push(
                     path,
-                    format!("\"{text}\" must be an https URL without user-info"),
+                    format!("\"{shown}\" must be an https URL without user-info"),
                 );
             }
             ok
         }
         Err(e) => {
-            errs.push(path, format!("\"{text}\" is not an absolute URL ({e})"));
+            errs.push(path, format!("\"{shown}\" is not an absolute URL ({e})"));
             false
         }
     }
@@ -1094,6 +1116,11 @@ fn route(
         &o.field_path("response_headers"),
         errs,
     );
+    let observability = observability::route_observability(
+        o.get("observability"),
+        &o.field_path("observability"),
+        errs,
+    );
     if errs.0.len() > before {
         return None;
     }
@@ -1111,6 +1138,7 @@ fn route(
         cache,
         request_headers,
         response_headers,
+        observability,
     })
 }
 

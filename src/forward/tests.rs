@@ -145,7 +145,7 @@ fn request_edits_strip_hop_by_hop_and_spoofable_headers_then_set_the_gateways() 
     i.connection = Some("keep-alive, X-Secret-Internal, content-length");
     i.request_id = Some("bad id\r\n");
     let mut ids = IdGenerator::new([9; 32]);
-    let trace = Trace::begin(&i, &mut ids);
+    let trace = Trace::begin(&i, &mut ids, &TracingSpec::default());
     assert_ne!(trace.request_id, "bad id\r\n");
     let r = routed(&g, &i);
     let edits = effective(
@@ -186,7 +186,7 @@ fn a_non_ip_client_address_never_reaches_x_forwarded_for() {
     let g = gateway("");
     let mut i = inbound("/v1/users/1");
     i.client_ip = Some("1.2.3.4, 5.6.7.8");
-    let trace = Trace::begin(&i, &mut IdGenerator::new([1; 32]));
+    let trace = Trace::begin(&i, &mut IdGenerator::new([1; 32]), &TracingSpec::default());
     let r = routed(&g, &i);
     let edits = effective(
         &g.route_edits(r.route).request,
@@ -203,17 +203,26 @@ fn trace_context_is_kept_when_valid_and_restarted_otherwise() {
     i.traceparent = Some(tp);
     i.request_id = Some("client-id-1");
     let mut ids = IdGenerator::new([2; 32]);
-    let t = Trace::begin(&i, &mut ids);
+    let t = Trace::begin(&i, &mut ids, &TracingSpec::default());
+    // The gateway's own span continues the client's trace: same trace id and sampled flag,
+    // a new span id whose parent is the client's.
     assert_eq!(
         (
-            t.traceparent.as_str(),
+            &t.traceparent[..36],
+            &t.traceparent[52..],
             t.request_id.as_str(),
             t.drop_tracestate
         ),
-        (tp, "client-id-1", false)
+        (&tp[..36], &tp[52..], "client-id-1", false)
     );
+    assert_ne!(&t.traceparent[36..52], &tp[36..52]);
+    assert_eq!(
+        t.span.parent_span_id.map(|s| s.hex()).as_deref(),
+        Some(&tp[36..52])
+    );
+    assert_eq!(t.traceparent, t.span.traceparent());
     i.traceparent = Some("00-zz");
-    let t = Trace::begin(&i, &mut ids);
+    let t = Trace::begin(&i, &mut ids, &TracingSpec::default());
     assert!(t.drop_tracestate && t.traceparent != "00-zz");
 }
 
@@ -222,6 +231,7 @@ fn response_edits() {
     let g = gateway("");
     let trace = Trace {
         request_id: "r1".into(),
+        span: Default::default(),
         traceparent: String::new(),
         drop_tracestate: false,
     };
@@ -286,7 +296,7 @@ fn forwarded_host_is_lower_case_and_keeps_the_port() {
     let g = gateway("");
     let mut i = inbound("/v1/users/1");
     i.host = "API.Example.com:8443";
-    let trace = Trace::begin(&i, &mut IdGenerator::new([4; 32]));
+    let trace = Trace::begin(&i, &mut IdGenerator::new([4; 32]), &TracingSpec::default());
     let r = routed(&g, &i);
     let edits = g.request_edits(&r, &i, &trace);
     assert!(edits
@@ -302,7 +312,7 @@ fn connection_tokens_cannot_remove_headers_a_cache_key_reads() {
     );
     let mut i = inbound("/cached");
     i.connection = Some("accept-language, x-other");
-    let trace = Trace::begin(&i, &mut IdGenerator::new([5; 32]));
+    let trace = Trace::begin(&i, &mut IdGenerator::new([5; 32]), &TracingSpec::default());
     let r = routed(&g, &i);
     let edits = g.request_edits(&r, &i, &trace);
     assert_eq!(edits.remove, ["x-other"]);

@@ -57,10 +57,14 @@ fn is_idempotent(method: &str) -> bool {
 /// Response headers every answer of the request carries; the stages' response steps add
 /// theirs (see `driver::Stage::response`).
 pub fn response_set(gateway: &Gateway, cx: &Ctx) -> Vec<(String, String)> {
-    vec![(
+    let mut set = vec![(
         gateway.config.settings.request_id_header.clone(),
         cx.trace.request_id.clone(),
-    )]
+    )];
+    if gateway.config.observability.tracing.response_traceparent {
+        set.push(("traceparent".into(), cx.trace.traceparent.clone()));
+    }
+    set
 }
 
 /// The exchange for the routed request in `cx`, with the edits its stages made.

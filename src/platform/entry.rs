@@ -128,7 +128,8 @@ fn begin(
             &GatewayError::Internal { cause },
         ));
     };
-    let trace = Trace::begin(&facts.inbound(), &mut shared.ids.borrow_mut());
+    let tracing = &live.gateway.config.observability.tracing;
+    let trace = Trace::begin(&facts.inbound(), &mut shared.ids.borrow_mut(), tracing);
     let mut cx = Ctx::new(facts, trace, now_ms);
     let ports = WorkerPorts {
         env,
@@ -160,6 +161,9 @@ fn begin(
         Ok(Destination::Route(routed)) => {
             let route = routed.route;
             cx.routed = Some(routed);
+            if !live.gateway.route(route).observability.tracing {
+                cx.trace.unsample();
+            }
             let services = Services {
                 gateway: &live.gateway,
                 breakers: &live.breakers,
@@ -187,6 +191,7 @@ fn blank_trace(shared: &IsolateState) -> Trace {
     Trace::begin(
         &crate::forward::Inbound::default(),
         &mut shared.ids.borrow_mut(),
+        &crate::config::TracingSpec::default(),
     )
 }
 

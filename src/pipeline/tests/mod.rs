@@ -77,7 +77,11 @@ impl World {
             client_ip: Some("203.0.113.9".into()),
             ..Request::default()
         };
-        let trace = Trace::begin(&request.inbound(), &mut self.state.ids.borrow_mut());
+        let trace = Trace::begin(
+            &request.inbound(),
+            &mut self.state.ids.borrow_mut(),
+            &self.gateway.config.observability.tracing,
+        );
         let mut cx = Ctx::new(request, trace, ports.now_ms.get());
         match self.gateway.destination(&cx.request.inbound()) {
             Ok(Destination::Route(r)) => cx.routed = Some(r),

@@ -1,0 +1,135 @@
+//! The Workers Analytics Engine data point written for each (sampled) request.
+//!
+//! The slot order is public interface (operators' SQL reads `blob1`, `double2`, …): append new
+//! slots, never reorder. Empty strings and zeros stand for "none".
+//!
+//! | slot | value |
+//! |---|---|
+//! | index1 | route id, consumer or host (`metrics.index`) |
+//! | blob1…blob16 | route, method, status class, status, source, code, cache, rate limit, upstream, target, consumer, host, colo, country, variant, config digest |
+//! | double1…double7 | status, latency_ms, upstream_latency_ms, attempts, request bytes, response bytes, sample factor |
+//!
+//! Analytics Engine refuses a point with an index over 96 bytes or blobs over 16 KB in total;
+//! every value is cut (at a character boundary) so a point is always accepted.
+
+use super::{sample, status_class, Completed};
+use crate::config::{MetricsIndex, MetricsSpec};
+use serde::Serialize;
+
+/// Largest index Analytics Engine accepts, in bytes.
+pub const MAX_INDEX_BYTES: usize = 96;
+/// Largest blob the gateway writes, in bytes: 16 blobs of it stay under the 16 KB total.
+pub const MAX_BLOB_BYTES: usize = 1000;
+/// Analytics Engine accepts at most this many blobs and doubles per point.
+pub const MAX_SLOTS: usize = 20;
+
+/// Slot names, in order, for documentation and tests.
+pub const BLOBS: [&str; 16] = [
+    "route",
+    "method",
+    "status_class",
+    "status",
+    "source",
+    "code",
+    "cache",
+    "rate_limit",
+    "upstream",
+    "target",
+    "consumer",
+    "host",
+    "colo",
+    "country",
+    "variant",
+    "config_digest",
+];
+pub const DOUBLES: [&str; 7] = [
+    "status",
+    "latency_ms",
+    "upstream_latency_ms",
+    "attempts",
+    "request_bytes",
+    "response_bytes",
+    "sample_factor",
+];
+
+/// Whether the request writes a data point: the route counts (`observability.metrics`) and the
+/// request is kept at `metrics.sample_rate`.
+pub fn should_write(c: &Completed, spec: &MetricsSpec, route_metrics: bool) -> bool {
+    route_metrics && sample::keep(c.sample_key, spec.sample_rate)
+}
+
+/// The argument of `writeDataPoint`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataPoint {
+    pub indexes: [String; 1],
+    pub blobs: Vec<String>,
+    pub doubles: Vec<f64>,
+}
+
+impl DataPoint {
+    pub fn new(c: &Completed, spec: &MetricsSpec) -> DataPoint {
+        let opt = |v: Option<&str>| v.unwrap_or("").to_owned();
+        let host = c.host.to_ascii_lowercase();
+        let index = match spec.index {
+            MetricsIndex::Route => c.route.unwrap_or(""),
+            MetricsIndex::Consumer => c.consumer.unwrap_or(""),
+            MetricsIndex::Host => &host,
+        };
+        let blobs = vec![
+            opt(c.route),
+            c.method.to_owned(),
+            status_class(c.status).to_owned(),
+            c.status.to_string(),
+            c.source.as_str().to_owned(),
+            opt(c.code),
+            opt(c.cache.map(|r| r.as_str())),
+            c.rate_limit.map(|r| r.render()).unwrap_or_default(),
+            opt(c.upstream),
+            c.target.map(|t| t.to_string()).unwrap_or_default(),
+            opt(c.consumer),
+            host.clone(),
+            opt(c.client.colo),
+            opt(c.client.country),
+            opt(c.variant.map(|v| v.as_str())),
+            c.config_digest.to_owned(),
+        ];
+        let doubles = vec![
+            f64::from(c.status),
+            c.latency_ms as f64,
+            c.upstream_latency_ms.unwrap_or(0) as f64,
+            f64::from(c.attempts),
+            c.request_bytes.unwrap_or(0) as f64,
+            c.response_bytes.unwrap_or(0) as f64,
+            sample::factor(spec.sample_rate),
+        ];
+        DataPoint {
+            indexes: [cut(index, MAX_INDEX_BYTES).to_owned()],
+            blobs: blobs
+                .into_iter()
+                .map(|b| match cut(&b, MAX_BLOB_BYTES) {
+                    short if short.len() < b.len() => short.to_owned(),
+                    _ => b,
+                })
+                .collect(),
+            doubles,
+        }
+    }
+
+    /// The JSON text the platform hands to `writeDataPoint`.
+    pub fn to_json(&self) -> String {
+        // Strings and finite numbers: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends at a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

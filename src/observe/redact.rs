@@ -1,0 +1,333 @@
+//! Keeping credentials out of everything the gateway writes.
+//!
+//! Two tools, both built from one [`Redactor`] per configuration version:
+//! - [`Redactor::query`] replaces the values of credential query parameters in the access
+//!   log's `query` (`token_query`, API-key `query`, `redact_query`, and RFC 6750's
+//!   `access_token`), matching names as the gateway's own credential lookup does (percent- and
+//!   `+`-decoded) and also in any letter case, every occurrence;
+//! - [`Redactor::text`] scrubs a free-text failure line (an exception message, a URL, a
+//!   rejected document's error) of anything credential-shaped: URL user-info, credential query
+//!   parameters, `Authorization`/`Cookie`/API-key header values, `Bearer`/`Basic` credentials,
+//!   JWTs and the gateway's own `gwk_` API keys.
+//!
+//! Redaction errs on the side of removing too much: a failure line that loses a harmless value
+//! is better than one that carries a key.
+
+use crate::auth::credentials::form_decode;
+use crate::config::{ApiKeySource, AuthKind, Config};
+use std::borrow::Cow;
+
+/// What replaces a secret.
+pub const REDACTED: &str = "REDACTED";
+
+/// Request headers that always carry credentials.
+pub const CREDENTIAL_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+/// Query parameters that always carry credentials (RFC 6750 §2.3).
+pub const CREDENTIAL_QUERY_PARAMS: [&str; 1] = ["access_token"];
+
+/// The credential names of one configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redactor {
+    /// Lower-case query parameter names whose values are never written.
+    query_names: Vec<String>,
+    /// Lower-case header names whose values are never written.
+    header_names: Vec<String>,
+}
+
+impl Default for Redactor {
+    /// The names that are credentials in every configuration (for lines written before any
+    /// configuration is loaded).
+    fn default() -> Redactor {
+        Redactor {
+            query_names: CREDENTIAL_QUERY_PARAMS.map(str::to_owned).to_vec(),
+            header_names: CREDENTIAL_HEADERS.map(str::to_owned).to_vec(),
+        }
+    }
+}
+
+impl Redactor {
+    /// Every credential name of `config`: each scheme's `token_query`, API-key `query` and
+    /// `header`, and `access_log.redact_query` — of all schemes, not only a route's, since a
+    /// request that matches no route may carry them too.
+    pub fn new(config: &Config) -> Redactor {
+        let mut r = Redactor::default();
+        for scheme in &config.auth {
+            match &scheme.kind {
+                AuthKind::Jwt(j) => {
+                    if let Some(q) = &j.token_query {
+                        r.add_query(q);
+                    }
+                }
+                AuthKind::ApiKey(k) => match &k.source {
+                    ApiKeySource::Query(q) => r.add_query(q),
+                    ApiKeySource::Header(h) => {
+                        let h = h.to_ascii_lowercase();
+                        if !r.header_names.contains(&h) {
+                            r.header_names.push(h);
+                        }
+                    }
+                },
+            }
+        }
+        for q in &config.observability.access_log.redact_query {
+            r.add_query(q);
+        }
+        r
+    }
+
+    fn add_query(&mut self, name: &str) {
+        let lower = name.to_ascii_lowercase();
+        if !self.query_names.contains(&lower) {
+            self.query_names.push(lower);
+        }
+    }
+
+    /// Whether a raw (still encoded) query parameter name names a credential.
+    pub fn is_credential_param(&self, raw_name: &str) -> bool {
+        let decoded = if raw_name.contains(['%', '+']) {
+            form_decode(raw_name)
+                .and_then(|b| String::from_utf8(b).ok())
+                .map_or(Cow::Borrowed(raw_name), Cow::Owned)
+        } else {
+            Cow::Borrowed(raw_name)
+        };
+        self.query_names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&decoded) || n.eq_ignore_ascii_case(raw_name))
+    }
+
+    /// Whether a header's value is a credential (its name in any case).
+    pub fn is_credential_header(&self, name: &str) -> bool {
+        self.header_names
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    /// `query` (raw, without `?`) with the value of every credential parameter replaced by
+    /// [`REDACTED`]; everything else is kept byte for byte. Borrowed when nothing changed.
+    pub fn query<'q>(&self, query: &'q str) -> Cow<'q, str> {
+        let sensitive = |segment: &str| {
+            segment
+                .split_once('=')
+                .is_some_and(|(name, value)| !value.is_empty() && self.is_credential_param(name))
+        };
+        if !query.split('&').any(sensitive) {
+            return Cow::Borrowed(query);
+        }
+        let mut out = String::with_capacity(query.len());
+        for (i, segment) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match segment.split_once('=') {
+                Some((name, _)) if sensitive(segment) => {
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(REDACTED);
+                }
+                _ => out.push_str(segment),
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// A free-text line with everything credential-shaped replaced by [`REDACTED`].
+    pub fn text(&self, line: &str) -> String {
+        let line = replace(line, &userinfo_spans(line));
+        let line = replace(&line, &self.pair_spans(&line));
+        let line = replace(&line, &self.header_spans(&line));
+        let line = replace(&line, &scheme_spans(&line));
+        replace(&line, &token_spans(&line))
+    }
+
+    /// Values of `name=value` pairs whose name is a credential query parameter or header.
+    fn pair_spans(&self, line: &str) -> Vec<(usize, usize)> {
+        let b = line.as_bytes();
+        let mut spans = Vec::new();
+        for (eq, _) in line.match_indices('=') {
+            let start = b[..eq]
+                .iter()
+                .rposition(|c| !is_name_byte(*c))
+                .map_or(0, |p| p + 1);
+            let name = &line[start..eq];
+            if name.is_empty()
+                || !(self.is_credential_param(name) || self.is_credential_header(name))
+            {
+                continue;
+            }
+            let end = value_end(b, eq + 1, b"& \t\r\n\"',;#)<>\\");
+            if end > eq + 1 {
+                spans.push((eq + 1, end));
+            }
+        }
+        spans
+    }
+
+    /// Values after a credential header's name: `authorization: …`, `"cookie":"…"`.
+    fn header_spans(&self, line: &str) -> Vec<(usize, usize)> {
+        let lower = line.to_ascii_lowercase();
+        let b = line.as_bytes();
+        let mut spans = Vec::new();
+        for name in &self.header_names {
+            for (at, _) in lower.match_indices(name.as_str()) {
+                let mut i = at + name.len();
+                if b.get(i) == Some(&b'"') {
+                    i += 1;
+                }
+                i = skip_spaces(b, i);
+                if !matches!(b.get(i), Some(b':' | b'=')) {
+                    continue;
+                }
+                i = skip_spaces(b, i + 1);
+                let (start, end) = if b.get(i) == Some(&b'"') {
+                    (i + 1, quoted_end(b, i + 1))
+                } else {
+                    (i, value_end(b, i, b"\r\n\"\\"))
+                };
+                if end > start {
+                    spans.push((start, end));
+                }
+            }
+        }
+        spans
+    }
+}
+
+/// Bytes of a parameter or header name (anything but separators and quotes).
+fn is_name_byte(c: u8) -> bool {
+    !c.is_ascii_whitespace() && !b"&?;,=\"'{}()[]<>:/".contains(&c)
+}
+
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// The first position at or after `from` holding one of `stops` (or the end).
+fn value_end(b: &[u8], from: usize, stops: &[u8]) -> usize {
+    b[from.min(b.len())..]
+        .iter()
+        .position(|c| stops.contains(c))
+        .map_or(b.len(), |p| from + p)
+}
+
+/// The closing quote of a JSON-style string starting at `from` (backslash escapes skipped).
+fn quoted_end(b: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return i,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+/// User-info of URLs: `https://user:pass@host` → `https://REDACTED@host`.
+fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
+    let b = line.as_bytes();
+    let mut spans = Vec::new();
+    for (at, _) in line.match_indices("://") {
+        let start = at + 3;
+        let end = value_end(b, start, b"/?# \t\r\n\"'<>\\");
+        if let Some(last_at) = b[start..end].iter().rposition(|c| *c == b'@') {
+            if last_at > 0 {
+                spans.push((start, start + last_at));
+            }
+        }
+    }
+    spans
+}
+
+fn is_token68_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c)
+}
+
+/// Credentials after an authentication scheme: `Bearer abc…`, `Basic dXNlcjpw…`.
+fn scheme_spans(line: &str) -> Vec<(usize, usize)> {
+    let lower = line.to_ascii_lowercase();
+    let b = line.as_bytes();
+    let mut spans = Vec::new();
+    for scheme in ["bearer", "basic"] {
+        for (at, _) in lower.match_indices(scheme) {
+            let after = at + scheme.len();
+            let start = skip_spaces(b, after);
+            if start == after {
+                continue;
+            }
+            let end = start
+                + b[start..]
+                    .iter()
+                    .take_while(|c| is_token68_byte(**c))
+                    .count();
+            if end > start && !line[start..end].eq_ignore_ascii_case(REDACTED) {
+                spans.push((start, end));
+            }
+        }
+    }
+    spans
+}
+
+fn is_b64url_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
+}
+
+/// Credential-shaped tokens wherever they appear: JWTs (`eyJ….….…`) and the gateway's API keys
+/// (`gwk_…`, whose prefix is kept so the line still says what kind of secret was there).
+fn token_spans(line: &str) -> Vec<(usize, usize)> {
+    let b = line.as_bytes();
+    let run = |from: usize| from + b[from..].iter().take_while(|c| is_b64url_byte(**c)).count();
+    let mut spans = Vec::new();
+    for (at, _) in line.match_indices("eyJ") {
+        let first = run(at);
+        if b.get(first) != Some(&b'.') {
+            continue;
+        }
+        let second = run(first + 1);
+        if second == first + 1 || b.get(second) != Some(&b'.') {
+            continue;
+        }
+        spans.push((at, run(second + 1)));
+    }
+    for (at, _) in line.match_indices(crate::auth::api_key::KEY_PREFIX) {
+        let start = at + crate::auth::api_key::KEY_PREFIX.len();
+        let end = run(start);
+        if end > start && &line[start..end] != REDACTED {
+            spans.push((start, end));
+        }
+    }
+    spans
+}
+
+/// `line` with each span (byte ranges at ASCII boundaries, in any order, maybe overlapping)
+/// replaced by [`REDACTED`].
+fn replace(line: &str, spans: &[(usize, usize)]) -> String {
+    if spans.is_empty() {
+        return line.to_owned();
+    }
+    let mut spans = spans.to_vec();
+    spans.sort_unstable();
+    let mut out = String::with_capacity(line.len());
+    let mut at = 0;
+    for (start, end) in spans {
+        if start < at {
+            // Overlaps the span just replaced: extend it.
+            at = at.max(end);
+            continue;
+        }
+        out.push_str(line.get(at..start).unwrap_or(""));
+        out.push_str(REDACTED);
+        at = end;
+    }
+    out.push_str(line.get(at..).unwrap_or(""));
+    out
+}
