@@ -15,7 +15,7 @@ use super::isolate::{CONFIG_BINDING, EMBEDDED_ROUTES};
 use super::{keys, respond, Exchange};
 use crate::control::{self, history, ConfigKv, KvError, LockRecord};
 use crate::error::GatewayError;
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{durable_object, web_sys, DurableObject, Env, Request, Response, Result, State};
 
@@ -201,11 +201,15 @@ async fn call_lock(
     let request =
         web_sys::Request::new_with_str_and_init(&format!("https://config-lock{path}"), &init)
             .map_err(|e| internal("the config lock request", js(e)))?;
-    let response: web_sys::Response = stub
-        .fetch_with_request(request.into())
+    // The stub's own fetch, on the runtime's Request and Response (no conversions).
+    let stub: worker::worker_sys::DurableObject = stub.into_rpc();
+    let promise = stub
+        .fetch_with_request(&request)
+        .map_err(|e| internal("the config lock", js(e)))?;
+    let response: web_sys::Response = JsFuture::from(promise)
         .await
-        .map_err(|e| internal("the config lock", e.to_string()))?
-        .into();
+        .map_err(|e| internal("the config lock", js(e)))?
+        .unchecked_into();
     let text = JsFuture::from(response.text().map_err(|e| internal("the answer", js(e)))?)
         .await
         .ok()
