@@ -9,7 +9,7 @@ import { startGateway, startUpstream, config, sleep } from "./harness.mjs";
 const ISSUER = "https://id.example.test/";
 const AUDIENCE = "orders-api";
 const ADMIN = { authorization: "Bearer test-admin-token" };
-const HMAC_SECRET = "a-long-test-secret-for-hmac-signing-0123456789";
+const HMAC_SECRET = "a-long-test-secret-for-hmac-signing-0123456789-and-more-for-hs512-ok";
 
 let up, idp, gw;
 const keys = {}; // alg -> { kid, privateKey, publicJwk }

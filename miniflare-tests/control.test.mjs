@@ -105,13 +105,13 @@ test("a push is validated, needs a current If-Match, and writes version, history
   const invalid = await problem(
     await put(gw, JSON.stringify({ version: 1, upstreams: {}, routes: [{ id: "x", path: "/x", upstream: "nope", timeout: 1 }] }), first.etag),
     422,
-    "config_invalid",
+    "invalid_document",
   );
   const paths = invalid.errors.map((e) => e.path);
   assert.ok(paths.includes("upstreams"), JSON.stringify(invalid.errors));
   assert.ok(paths.includes("routes[0].timeout"), JSON.stringify(invalid.errors));
   assert.ok(invalid.errors.every((e) => typeof e.message === "string" && e.message.length > 0));
-  const notJson = await problem(await put(gw, "{ not json", first.etag), 422, "config_invalid");
+  const notJson = await problem(await put(gw, "{ not json", first.etag), 422, "invalid_document");
   assert.match(notJson.errors[0].message, /invalid JSON/);
   const huge = a.replace(/\}\s*$/, `, "x": "${"y".repeat(25 * 1024 * 1024)}"}`);
   await problem(await put(gw, huge, first.etag), 413, "payload_too_large");

@@ -6,7 +6,9 @@ import * as jose from "jose";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 
-const BUILD = fileURLToPath(new URL("../build/", import.meta.url));
+// GATEWAY_BUILD runs the tests against another build (for instance an older one, to see a
+// test fail before its fix).
+const BUILD = process.env.GATEWAY_BUILD ?? fileURLToPath(new URL("../build/", import.meta.url));
 
 /**
  * Starts an HTTP server on 127.0.0.1. Every request is recorded (method, url, headers, body
@@ -71,6 +73,24 @@ export async function closedPort() {
   return port;
 }
 
+/**
+ * Signs of internals in an error body: the runtime's exception text (`Error:`, `TypeError`),
+ * stack frames, loopback or private addresses.
+ */
+export const INTERNALS = /Error:|\b[A-Z][A-Za-z]*Error\b|^\s+at .+:\d+|\(.+:\d+:\d+\)|127\.0\.0\.1|\blocalhost\b|\[::1\]|\b10\.\d+\.\d+\.\d+\b|\b192\.168\.\d+\.\d+\b/m;
+
+/**
+ * What a response reveals that it must not: every problem+json body (the gateway's own errors)
+ * and every 5xx body carrying a stack trace (the runtime's error page) is checked against
+ * INTERNALS. Returns a description of the leak, or null.
+ */
+export function leakIn(status, contentType, body) {
+  const problem = (contentType ?? "").startsWith("application/problem+json");
+  const trace = status >= 500 && /^\s+at .+:\d+/m.test(body);
+  if ((problem || trace) && INTERNALS.test(body)) return `${status} ${contentType}: ${body.slice(0, 300)}`;
+  return null;
+}
+
 /** A minimal valid document around `routes` and `upstreams`. */
 export function config({ upstreams, routes, settings = {}, ...rest }) {
   return { version: 1, settings: { reload_s: 1, ...settings }, upstreams, routes, ...rest };
@@ -102,26 +122,43 @@ export async function startGateway({ routes, bindings = {}, serviceBindings, lim
   if (routes !== undefined) await kv.put("routes", typeof routes === "string" ? routes : JSON.stringify(routes));
   const url = await mf.ready;
   let closing;
+  // Every error body the gateway generates in any test is scanned for internals (`leakIn`);
+  // closing the gateway fails if one leaked.
+  const leaks = [];
+  const scan = async (response) => {
+    const type = response.headers.get("content-type");
+    if (response.status < 400 || !(type?.startsWith("application/problem+json") || response.status >= 500)) return;
+    const leak = leakIn(response.status, type, await response.clone().text().catch(() => ""));
+    if (leak) leaks.push(leak);
+  };
   return {
     mf,
     kv,
     url,
+    leaks,
     /** A request through Miniflare's dispatcher (an undici fetch). */
-    fetch(path, init) {
-      return mf.dispatchFetch(new URL(path, "http://gateway.test"), init);
+    async fetch(path, init) {
+      const response = await mf.dispatchFetch(new URL(path, "http://gateway.test"), init);
+      await scan(response);
+      return response;
     },
     /**
      * A request sent as written, over a raw HTTP/1.1 connection: for paths a URL parser would
      * normalise and headers fetch() refuses to send. Resolves to { status, headers, body }.
      */
-    raw(path, { method = "GET", headers = {}, body } = {}) {
-      return rawRequest(url, path, { method, headers, body });
+    async raw(path, { method = "GET", headers = {}, body } = {}) {
+      const r = await rawRequest(url, path, { method, headers, body });
+      const leak = leakIn(r.status, r.headers["content-type"], r.body);
+      if (leak) leaks.push(leak);
+      return r;
     },
     async setRoutes(doc) {
       await kv.put("routes", typeof doc === "string" ? doc : JSON.stringify(doc));
     },
     close() {
-      closing ??= mf.dispose();
+      closing ??= mf.dispose().then(() => {
+        if (leaks.length) throw new Error(`gateway error bodies revealed internals:\n${leaks.join("\n")}`);
+      });
       return closing;
     },
   };

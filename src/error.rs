@@ -39,6 +39,9 @@ pub enum GatewayError {
     },
     UpstreamTimeout,
     UpstreamUnreachable,
+    /// The upstream answered with a status that cannot be relayed (an interim 1xx as the
+    /// answer, an unrequested 101, or one outside 200–599).
+    UpstreamInvalidResponse,
     CircuitOpen,
     AdminUnauthorized,
     /// A configuration push without `If-Match`; `current` is the current document's digest.
@@ -49,8 +52,9 @@ pub enum GatewayError {
     PreconditionFailed {
         current: String,
     },
-    /// A pushed document failed validation: every error, with its JSON path.
-    ConfigInvalid {
+    /// A pushed (or rolled-back-to) document failed validation: every error, with its JSON
+    /// path.
+    DocumentInvalid {
         errors: Vec<ConfigError>,
     },
     /// A rollback to a digest the history does not list.
@@ -58,6 +62,12 @@ pub enum GatewayError {
     /// A KV read or write of the control plane failed; `detail` says what was left behind.
     ConfigStoreFailed {
         detail: String,
+    },
+    /// An admin change was refused because the document it would edit (`digest`) is one the
+    /// gateway refuses; `errors` are its validation errors.
+    ConfigInvalid {
+        digest: String,
+        errors: Vec<String>,
     },
     /// A failure inside the gateway; `cause` is logged and shown without internals.
     Internal {
@@ -72,19 +82,20 @@ impl GatewayError {
             GatewayError::BadPath(_) | GatewayError::BadRequest(_) => 400,
             GatewayError::NotFound | GatewayError::ConfigVersionNotFound => 404,
             GatewayError::PreconditionFailed { .. } => 412,
-            GatewayError::ConfigInvalid { .. } => 422,
+            GatewayError::DocumentInvalid { .. } => 422,
             GatewayError::PreconditionRequired { .. } => 428,
             GatewayError::ConfigStoreFailed { .. } => 503,
             GatewayError::MethodNotAllowed(_) => 405,
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::Unauthorized { .. } | GatewayError::AdminUnauthorized => 401,
             GatewayError::InsufficientScope { .. } => 403,
+            GatewayError::ConfigInvalid { .. } => 409,
             GatewayError::RateLimited { .. } => 429,
             GatewayError::RateLimitUnavailable { .. }
             | GatewayError::CircuitOpen
             | GatewayError::AuthUnavailable => 503,
             GatewayError::UpstreamTimeout => 504,
-            GatewayError::UpstreamUnreachable => 502,
+            GatewayError::UpstreamUnreachable | GatewayError::UpstreamInvalidResponse => 502,
             GatewayError::Internal { .. } => 500,
         }
     }
@@ -108,11 +119,13 @@ impl GatewayError {
             GatewayError::RateLimitUnavailable { .. } => "rate_limit_unavailable",
             GatewayError::UpstreamTimeout => "upstream_timeout",
             GatewayError::UpstreamUnreachable => "upstream_unreachable",
+            GatewayError::UpstreamInvalidResponse => "upstream_invalid_response",
             GatewayError::CircuitOpen => "upstream_circuit_open",
             GatewayError::AdminUnauthorized => "admin_unauthorized",
+            GatewayError::ConfigInvalid { .. } => "config_invalid",
             GatewayError::PreconditionRequired { .. } => "precondition_required",
             GatewayError::PreconditionFailed { .. } => "precondition_failed",
-            GatewayError::ConfigInvalid { .. } => "config_invalid",
+            GatewayError::DocumentInvalid { .. } => "invalid_document",
             GatewayError::ConfigVersionNotFound => "config_version_not_found",
             GatewayError::ConfigStoreFailed { .. } => "config_store_unavailable",
             GatewayError::Internal { .. } => "internal_error",
@@ -126,6 +139,7 @@ impl GatewayError {
             403 => "Forbidden",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            409 => "Conflict",
             412 => "Precondition Failed",
             413 => "Content Too Large",
             414 => "URI Too Long",
@@ -169,10 +183,16 @@ impl GatewayError {
             }
             GatewayError::UpstreamTimeout => "the upstream did not answer in time".into(),
             GatewayError::UpstreamUnreachable => "the upstream could not be reached".into(),
+            GatewayError::UpstreamInvalidResponse => {
+                "the upstream's answer was not a valid HTTP response".into()
+            }
             GatewayError::CircuitOpen => {
                 "the upstream is failing; requests are paused briefly".into()
             }
             GatewayError::AdminUnauthorized => "a valid admin token is required".into(),
+            GatewayError::ConfigInvalid { digest, .. } => format!(
+                "the configuration in KV ({digest}) is invalid and is not applied; put a valid document first"
+            ),
             GatewayError::AuthUnavailable => {
                 "signing keys are unavailable; try again shortly".into()
             }
@@ -184,7 +204,7 @@ impl GatewayError {
                 "the configuration changed since you read it: If-Match is not the current version"
                     .into()
             }
-            GatewayError::ConfigInvalid { errors } => {
+            GatewayError::DocumentInvalid { errors } => {
                 format!("the document is invalid ({} errors)", errors.len())
             }
             GatewayError::ConfigVersionNotFound => {
@@ -253,11 +273,15 @@ impl GatewayError {
             body["policy"] = serde_json::Value::String(policy.clone());
         }
         match self {
+            GatewayError::ConfigInvalid { digest, errors } => {
+                body["digest"] = digest.as_str().into();
+                body["errors"] = errors.clone().into();
+            }
             GatewayError::PreconditionRequired { current }
             | GatewayError::PreconditionFailed { current } => {
                 body["current_etag"] = crate::control::etag(current).into();
             }
-            GatewayError::ConfigInvalid { errors } => {
+            GatewayError::DocumentInvalid { errors } => {
                 body["errors"] = errors
                     .iter()
                     .map(|e| serde_json::json!({ "path": e.path, "message": e.message }))
@@ -274,7 +298,7 @@ impl From<PushError> for GatewayError {
     fn from(e: PushError) -> GatewayError {
         match e {
             PushError::TooLarge { limit } => GatewayError::PayloadTooLarge { limit },
-            PushError::Invalid(errors) => GatewayError::ConfigInvalid { errors },
+            PushError::Invalid(errors) => GatewayError::DocumentInvalid { errors },
             PushError::PreconditionRequired { current } => {
                 GatewayError::PreconditionRequired { current }
             }
@@ -330,6 +354,24 @@ mod tests {
             e.headers()[0].1,
             "Bearer error=\"invalid_token\", error_description=\"bad sig\""
         );
+    }
+
+    #[test]
+    fn config_conflicts_name_the_refused_document() {
+        let e = GatewayError::ConfigInvalid {
+            digest: "sha256:0123456789abcdef".into(),
+            errors: vec!["version: must be 1".into()],
+        };
+        assert_eq!(e.status(), 409);
+        let v: serde_json::Value = serde_json::from_str(&e.body("r")).unwrap();
+        assert_eq!(v["code"], "config_invalid");
+        assert_eq!(v["title"], "Conflict");
+        assert_eq!(v["digest"], "sha256:0123456789abcdef");
+        assert_eq!(v["errors"][0], "version: must be 1");
+        assert!(v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sha256:0123456789abcdef"));
     }
 
     #[test]

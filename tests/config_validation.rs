@@ -106,6 +106,11 @@ fn target(patch: Value) -> String {
     upstream(json!({ "targets": [t] }))
 }
 
+/// A published ROCA-vulnerable 2048-bit modulus (the `roca-detect` project's `mod03.txt`).
+const ROCA_N: &str = "nc10IOQgwnCmgGDri1qnRXqfZkj4b6_tJ3XMH3muli8eY_G55RxV-epv3HMy6bAFjJ_y6x_ImFUCnPaq_iHmif6zisn_sS8c43G7XQ6armQWGrznS0JEv2jx7bRBH3VqCXyJKcFHQCReo1X4My0ao2u1DH3LRQXajeAuTlPTj43wYJfadSTfDfk9tI6sjMSvLToWJX6ysq3Ka6Rk5ZdPqSVQ0xsbq_Fh52ktALhuPdiG7KtKv74aj4zCY_9K9VzbRfQkmlGTkl9emD12LwtoAJQ-sCZ7CPQu0xHOH1yG6svIzk08t6L-4e9WQUI6HPQRTl7PUANKYKQSUjr55vSqEQ";
+/// A normal 2048-bit modulus (the same project's `mod04.txt`).
+const NORMAL_N: &str = "r2WWdhl_HbBtp6wRGgoOwXW4t-8HGS_80fa4VMMneF8af9PbfaRc1KMbKy5c4Ngjpo4oyK3xdHMWvszh_ldoBkA5rSBiJgyNGjTgWG3Om8EwkPzJ-4uLLAjtOujWGymBimaWiafZwdqwU7VX-40_nET6rT4YxV5zmwDTyRJlWLyOmAzSrzdxJu9bE3QTZ3S4vTcOPBwUnbOVyPmWlrYosQWUb-ogEG_iTRA6wGJmGpJI6MP2KOALMI0zlTqr5VUTLiGOdO9LV4cWtP5880Do5gSjGb9umVHhlCYB00KRAy21SZnQnl0Dbd41RK01JWu7l9Xj__04Fmwh6ukZlUiFOw";
+
 /// The minimal document with an unused RS256 JWT scheme `j`, `patch` merged into it.
 fn jwt(patch: Value) -> String {
     let mut s = json!({
@@ -2020,7 +2025,25 @@ fn auth_schemes_are_checked() {
             "RSA key too small to be used",
             json!({ "jwks_url": null, "algorithms": ["RS256"], "keys": [rsa_public] }),
             "auth.j.keys[0]",
-            "cannot verify any of the scheme's algorithms",
+            "RSA modulus of 24 bits: at least 2048 are required (RFC 7518 §3.3)",
+        ),
+        j(
+            "RSA key with the ROCA fingerprint",
+            json!({ "jwks_url": null, "algorithms": ["RS256"], "keys": [{ "kty": "RSA", "n": ROCA_N, "e": "AQAB" }] }),
+            "auth.j.keys[0]",
+            "ROCA fingerprint (CVE-2017-15361)",
+        ),
+        j(
+            "RSA key with exponent 3",
+            json!({ "jwks_url": null, "algorithms": ["RS256"], "keys": [{ "kty": "RSA", "n": NORMAL_N, "e": "Aw" }] }),
+            "auth.j.keys[0]",
+            "RSA public exponent 3 is below 65537",
+        ),
+        j(
+            "RSA key with an even exponent",
+            json!({ "jwks_url": null, "algorithms": ["RS256"], "keys": [{ "kty": "RSA", "n": NORMAL_N, "e": "AQAA" }] }),
+            "auth.j.keys[0]",
+            "RSA public exponent is even",
         ),
         j(
             "EC key on a curve the scheme cannot use",

@@ -28,8 +28,15 @@
 //! skipped rather than failing the whole set: `use` present and not `"sig"`, `key_ops` present
 //! without `"verify"`, a non-string `kid`, private members (`d`, `p`, `q`, …, `k`), unsupported
 //! `kty`/`crv`, an `alg` that is unknown, not allowed or does not fit the key, no allowed algorithm
-//! fitting the key, RSA moduli under 2048 bits (or over 4096, which the `rsa` crate refuses),
-//! and key material that does not decode.
+//! fitting the key, RSA moduli over 4096 bits (which the `rsa` crate refuses), and key
+//! material that does not decode.
+//!
+//! # Weak keys
+//!
+//! Keys [`super::weak_keys`] finds weak (RSA under 2048 bits, an even or small exponent, the
+//! ROCA fingerprint; HMAC secrets shorter than the hash) are never used either. Inline keys are
+//! refused at load with the reason ([`weakness`]); a JWKS's weak keys are skipped and reported
+//! ([`read_jwks`]) so the platform can count and log them.
 
 use jwt_compact::alg::{
     Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa, RsaPublicKey,
@@ -41,6 +48,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::b64;
+use super::weak_keys;
 use crate::config::Algorithm;
 
 /// Members that only private keys have: a private key in configuration is a leaked secret.
@@ -53,7 +61,7 @@ pub const MAX_JWKS_KEYS: usize = 100;
 pub const MAX_JWKS_BYTES: usize = 1 << 20;
 
 /// Smallest RSA modulus accepted, in bits.
-pub const MIN_RSA_BITS: usize = 2048;
+pub const MIN_RSA_BITS: usize = weak_keys::MIN_RSA_BITS;
 
 type P256Key = <Es256 as JwtAlgorithm>::VerifyingKey;
 type Ed25519Key = <Ed25519 as JwtAlgorithm>::VerifyingKey;
@@ -162,11 +170,23 @@ pub fn check_public_jwk(key: &Value) -> Result<(), String> {
     }
 }
 
+/// The keys of a JWKS document, and why each weak key in it was skipped.
+pub struct JwksKeys {
+    pub keys: Vec<VerifyingKey>,
+    /// One line per weak key: its `kid` (when it has one) and the reason.
+    pub weak: Vec<String>,
+}
+
 /// Parses a JWKS document (`{"keys": [...]}`) into verifying keys, skipping unusable keys.
 ///
 /// Fails only when the document is not JSON, is larger than [`MAX_JWKS_BYTES`], has no `keys`
 /// array, or lists more than [`MAX_JWKS_KEYS`] keys.
 pub fn keys_from_jwks(document: &str, allowed: &[Algorithm]) -> Result<Vec<VerifyingKey>, String> {
+    read_jwks(document, allowed).map(|k| k.keys)
+}
+
+/// Like [`keys_from_jwks`], also naming the weak keys that were skipped.
+pub fn read_jwks(document: &str, allowed: &[Algorithm]) -> Result<JwksKeys, String> {
     if document.len() > MAX_JWKS_BYTES {
         return Err(format!("JWKS document exceeds {MAX_JWKS_BYTES} bytes"));
     }
@@ -181,10 +201,39 @@ pub fn keys_from_jwks(document: &str, allowed: &[Algorithm]) -> Result<Vec<Verif
             keys.len()
         ));
     }
-    Ok(keys
-        .iter()
-        .filter_map(|k| key_from_jwk(k, allowed))
-        .collect())
+    let mut out = JwksKeys {
+        keys: Vec::new(),
+        weak: Vec::new(),
+    };
+    for jwk in keys {
+        match key_from_jwk(jwk, allowed) {
+            Ok(key) => out.keys.push(key),
+            Err(Skip::Weak(reason)) => {
+                let kid = jwk.get("kid").and_then(Value::as_str);
+                out.weak.push(match kid {
+                    Some(kid) => format!(
+                        "kid \"{}\": {reason}",
+                        kid.chars().take(64).collect::<String>()
+                    ),
+                    None => reason,
+                });
+            }
+            Err(Skip::Unusable) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Why a JWK's key material is too weak to trust, if it is (only RSA keys can be: the curves
+/// supported have fixed sizes). Keys whose material does not decode are not judged here.
+pub fn weakness(jwk: &Value) -> Option<String> {
+    let members = jwk.as_object()?;
+    if members.get("kty").and_then(Value::as_str) != Some("RSA") {
+        return None;
+    }
+    let n = b64_member(members, "n")?;
+    let e = b64_member(members, "e")?;
+    weak_keys::rsa_weakness(&n, &e)
 }
 
 /// Inline `keys` from configuration, under the same rules as [`keys_from_jwks`] (at most
@@ -193,19 +242,19 @@ pub fn keys_from_values(values: &[Value], allowed: &[Algorithm]) -> Vec<Verifyin
     values
         .iter()
         .take(MAX_JWKS_KEYS)
-        .filter_map(|k| key_from_jwk(k, allowed))
+        .filter_map(|k| key_from_jwk(k, allowed).ok())
         .collect()
 }
 
-/// One key per HMAC algorithm in `allowed` (without duplicates), all with `secret`; none when the
-/// secret is empty. These keys have no `kid`.
+/// One key per HMAC algorithm in `allowed` (without duplicates), all with `secret`; none for an
+/// algorithm whose hash is longer than the secret (see [`hmac_weaknesses`]). These keys have no
+/// `kid`.
 pub fn hmac_keys(secret: &[u8], allowed: &[Algorithm]) -> Vec<VerifyingKey> {
-    if secret.is_empty() {
-        return Vec::new();
-    }
     let mut out: Vec<VerifyingKey> = Vec::new();
     for &alg in allowed {
-        if out.iter().any(|k| k.alg == alg) {
+        if out.iter().any(|k| k.alg == alg)
+            || weak_keys::hmac_secret_weakness(alg, secret.len()).is_some()
+        {
             continue;
         }
         let material = match alg {
@@ -221,6 +270,27 @@ pub fn hmac_keys(secret: &[u8], allowed: &[Algorithm]) -> Vec<VerifyingKey> {
         });
     }
     out
+}
+
+/// Why a secret of `len` bytes is refused for some of the HMAC algorithms in `allowed`: one
+/// reason per refused algorithm (never the secret itself).
+pub fn hmac_weaknesses(len: usize, allowed: &[Algorithm]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, &alg) in allowed.iter().enumerate() {
+        if allowed.get(..i).is_some_and(|before| before.contains(&alg)) {
+            continue;
+        }
+        out.extend(weak_keys::hmac_secret_weakness(alg, len));
+    }
+    out
+}
+
+/// Why a JWK yields no key.
+enum Skip {
+    /// Not for signatures, not allowed, malformed or unsupported.
+    Unusable,
+    /// Usable in form, but too weak to trust (the reason).
+    Weak(String),
 }
 
 /// Key families a JWK can describe.
@@ -256,17 +326,24 @@ fn b64_member(members: &serde_json::Map<String, Value>, name: &str) -> Option<Ve
         .and_then(b64::decode_lenient_padding)
 }
 
-/// Bit length of a big-endian unsigned integer.
-fn bit_len(bytes: &[u8]) -> usize {
-    let Some(pos) = bytes.iter().position(|b| *b != 0) else {
-        return 0;
-    };
-    let lead = bytes.get(pos).copied().unwrap_or(0);
-    (bytes.len() - pos - 1) * 8 + (8 - lead.leading_zeros() as usize)
+/// One usable key from one JWK, or why it must be skipped (see the module docs).
+fn key_from_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, Skip> {
+    let (kid, alg, family) = usable_shape(jwk, allowed).ok_or(Skip::Unusable)?;
+    if family == Family::Rsa {
+        if let Some(reason) = weakness(jwk) {
+            return Err(Skip::Weak(reason));
+        }
+    }
+    let material = jwk
+        .as_object()
+        .and_then(|members| material(members, family))
+        .ok_or(Skip::Unusable)?;
+    Ok(VerifyingKey { kid, alg, material })
 }
 
-/// One usable key from one JWK, or `None` when it must be skipped (see the module docs).
-fn key_from_jwk(jwk: &Value, allowed: &[Algorithm]) -> Option<VerifyingKey> {
+/// The `kid`, bound algorithm and key family of a JWK meant for verifying signatures with one
+/// of `allowed`; `None` when it is not.
+fn usable_shape(jwk: &Value, allowed: &[Algorithm]) -> Option<(Option<String>, Algorithm, Family)> {
     let members = jwk.as_object()?;
     if let Some(usage) = members.get("use") {
         if usage.as_str() != Some("sig") {
@@ -301,16 +378,16 @@ fn key_from_jwk(jwk: &Value, allowed: &[Algorithm]) -> Option<VerifyingKey> {
         }
         None => allowed.iter().copied().find(|a| family.fits(*a))?,
     };
-    let material = match family {
+    Some((kid, alg, family))
+}
+
+/// The decoded public key of a JWK of `family`.
+fn material(members: &serde_json::Map<String, Value>, family: Family) -> Option<KeyMaterial> {
+    Some(match family {
         Family::Rsa => {
-            let n = b64_member(members, "n")?;
-            let e = b64_member(members, "e")?;
-            if bit_len(&n) < MIN_RSA_BITS {
-                return None;
-            }
             let jwk = JsonWebKey::Rsa {
-                modulus: Cow::Owned(n),
-                public_exponent: Cow::Owned(e),
+                modulus: Cow::Owned(b64_member(members, "n")?),
+                public_exponent: Cow::Owned(b64_member(members, "e")?),
                 private_parts: None,
             };
             KeyMaterial::Rsa(RsaPublicKey::try_from(&jwk).ok()?)
@@ -332,8 +409,7 @@ fn key_from_jwk(jwk: &Value, allowed: &[Algorithm]) -> Option<VerifyingKey> {
             };
             KeyMaterial::Ed25519(Ed25519Key::try_from(&jwk).ok()?)
         }
-    };
-    Some(VerifyingKey { kid, alg, material })
+    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! - [`jwt`] verifies a token against a scheme and those keys, and maps claims to headers and
 //!   scopes;
 //! - [`token_cache`] remembers verified tokens per isolate;
-//! - [`api_key`] hashes, generates and checks API keys.
+//! - [`api_key`] hashes, generates and checks API keys;
+//! - [`weak_keys`] says which keys and secrets are too weak to trust.
 
 mod b64;
 
@@ -17,6 +18,7 @@ pub mod credentials;
 pub mod jwk;
 pub mod jwt;
 pub mod token_cache;
+pub mod weak_keys;
 
 #[cfg(test)]
 pub(crate) mod test_keys;

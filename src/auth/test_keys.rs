@@ -57,7 +57,7 @@ const P256_A: [u8; 32] = [7; 32];
 const P256_B: [u8; 32] = [9; 32];
 
 /// TEST ONLY HMAC secret.
-pub const HMAC_SECRET: &[u8] = b"test-only-hmac-secret-0123456789abcdef";
+pub const HMAC_SECRET: &[u8] = b"test-only-hmac-secret-0123456789abcdef-long-enough-for-hs512-ok!";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Which {

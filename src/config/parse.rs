@@ -522,12 +522,16 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
             }
         }
     }
-    // A key that passed the structural check may still fit none of the scheme's algorithms
-    // (wrong curve, an RSA key under 2048 bits, an `alg` outside the list): it would be
-    // skipped silently at run time, so it is an error here.
+    // A weak key (RSA under 2048 bits, an even or small exponent, the ROCA fingerprint) is
+    // refused with its reason. A key that passed the structural check may still fit none of
+    // the scheme's algorithms (wrong curve, an `alg` outside the list): it would be skipped
+    // silently at run time, so it is an error here too.
     if !algorithms.is_empty() {
         for (i, key) in keys.iter().enumerate() {
-            if crate::auth::jwk::keys_from_values(std::slice::from_ref(key), &algorithms).is_empty()
+            if let Some(reason) = crate::auth::jwk::weakness(key) {
+                errs.push(&index_path(&o.field_path("keys"), i), reason);
+            } else if crate::auth::jwk::keys_from_values(std::slice::from_ref(key), &algorithms)
+                .is_empty()
             {
                 errs.push(
                     &index_path(&o.field_path("keys"), i),

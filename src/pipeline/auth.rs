@@ -347,10 +347,8 @@ async fn keys_for<P: Ports>(
     let mut keys = static_keys(s, scope, scheme);
     if let Some(url) = &scheme.jwks_url {
         match jwks_keys(s, url, scheme, now_ms, force_refresh).await {
+            Ok(fetched) if keys.is_empty() => keys = fetched,
             Ok(fetched) => {
-                if keys.is_empty() {
-                    return Ok(fetched);
-                }
                 let mut all: Vec<VerifyingKey> = keys.iter().cloned().collect();
                 all.extend(fetched.iter().cloned());
                 keys = Rc::new(all);
@@ -361,11 +359,14 @@ async fn keys_for<P: Ports>(
                     Level::Error,
                     serde_json::json!({"event": "jwks_unavailable", "url": url, "cause": cause}),
                 );
-                if keys.is_empty() {
-                    return Err(GatewayError::AuthUnavailable);
-                }
             }
         }
+    }
+    // Nothing can verify (the JWKS unreachable with no keys known yet, every key too weak, the
+    // secret missing or too short): the gateway cannot authenticate anyone, which is its
+    // failure, not the client's.
+    if keys.is_empty() {
+        return Err(GatewayError::AuthUnavailable);
     }
     Ok(keys)
 }
@@ -383,7 +384,19 @@ fn static_keys<P: Ports>(
     let mut keys = jwk::keys_from_values(&scheme.keys, &scheme.algorithms);
     if let Some(name) = &scheme.secret {
         match s.ports.secret(name) {
-            Some(secret) => keys.extend(jwk::hmac_keys(secret.as_bytes(), &scheme.algorithms)),
+            Some(secret) => {
+                // A secret shorter than an algorithm's hash is not used with it: counted and
+                // logged (its length, never its value).
+                let weak = jwk::hmac_weaknesses(secret.len(), &scheme.algorithms);
+                if !weak.is_empty() {
+                    s.state.counters.add(Counter::WeakKeys);
+                    s.ports.event(
+                        Level::Error,
+                        serde_json::json!({"event": "weak_secret_refused", "secret": name, "reasons": weak}),
+                    );
+                }
+                keys.extend(jwk::hmac_keys(secret.as_bytes(), &scheme.algorithms))
+            }
             None => s.ports.event(
                 Level::Error,
                 serde_json::json!({"event": "secret_missing", "secret": name}),
@@ -456,8 +469,16 @@ async fn jwks_keys<P: Ports>(
         }
         // A document without usable structure is a failed fetch: the last good keys stay.
         .and_then(|(text, ttl_s, store)| {
-            let keys = jwk::keys_from_jwks(&text, &scheme.algorithms)?;
-            Ok((text, ttl_s, store, keys))
+            let read = jwk::read_jwks(&text, &scheme.algorithms)?;
+            // Weak keys (small RSA, bad exponents, ROCA) are skipped, counted and logged.
+            if !read.weak.is_empty() {
+                s.state.counters.add(Counter::WeakKeys);
+                s.ports.event(
+                    Level::Error,
+                    serde_json::json!({"event": "jwks_weak_keys_skipped", "url": url, "keys": read.weak}),
+                );
+            }
+            Ok((text, ttl_s, store, read.keys))
         });
         match fetched {
             Ok((text, ttl_s, store, keys)) => {

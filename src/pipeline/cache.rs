@@ -3,7 +3,7 @@
 //! invalidate on unsafe requests. The rules are in `crate::cache`; this stage applies them
 //! through the response-cache port and carries out the exchange itself.
 
-use super::ctx::{CacheKeys, Ctx, Source};
+use super::ctx::{CacheKeys, CacheResult, Ctx, Source};
 use super::driver::{Stage, Step};
 use super::exchange::{self, ExchangePlan};
 use super::ports::{Ports, ResponseCache};
@@ -167,7 +167,7 @@ impl Stage for Cache {
             return Step::Fail(internal("cache stage", "route without cache".into()));
         };
         if let Some(why) = bypass_reason(cx, spec) {
-            cx.notes.cache = Some("bypass");
+            cx.notes.cache = Some(CacheResult::Bypass);
             return match exchange::plan(cx, s) {
                 Ok(mut plan) => {
                     plan.response_set.push((
@@ -242,7 +242,7 @@ fn from_hot<P: Ports>(
         age_s,
         cache_status(&CacheOutcome::Hit, Some(ttl_s)),
     );
-    cx.notes.cache = Some("hit");
+    cx.notes.cache = Some(CacheResult::Hit);
     cx.notes.source = Source::Cache;
     Some(
         match s
@@ -365,7 +365,7 @@ async fn lookup_and_fetch<P: Ports>(
                     HOT_MAX_BYTES.min(spec.max_body_bytes),
                     until,
                 );
-                cx.notes.cache = Some("hit");
+                cx.notes.cache = Some(CacheResult::Hit);
                 cx.notes.source = Source::Cache;
                 return s
                     .ports
@@ -434,7 +434,7 @@ async fn lookup_and_fetch<P: Ports>(
                         Some(lifetime as i64),
                     ),
                 );
-                cx.notes.cache = Some("stale");
+                cx.notes.cache = Some(CacheResult::Stale);
                 cx.notes.source = Source::Cache;
                 return s
                     .ports
@@ -456,7 +456,7 @@ async fn lookup_and_fetch<P: Ports>(
                         Some(st.ttl_s),
                     ),
                 );
-                cx.notes.cache = Some("stale");
+                cx.notes.cache = Some(CacheResult::Stale);
                 cx.notes.source = Source::Cache;
                 return s
                     .ports
@@ -468,7 +468,7 @@ async fn lookup_and_fetch<P: Ports>(
     }
 
     // A miss, or a stale entry replaced by a full response.
-    cx.notes.cache = Some("miss");
+    cx.notes.cache = Some(CacheResult::Miss);
     let response = fetched?;
     cx.notes.source = Source::Upstream;
     let status = s.ports.status(&response);
@@ -582,7 +582,7 @@ async fn invalidating<P: Ports>(
     let plan = exchange::plan(cx, s)?;
     let response = fetch(cx, s, &plan).await?;
     cx.notes.source = Source::Upstream;
-    cx.notes.cache = Some("bypass");
+    cx.notes.cache = Some(CacheResult::Bypass);
     let status = s.ports.status(&response);
     let invalidated = (200..400).contains(&status);
     if invalidated {

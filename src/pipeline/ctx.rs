@@ -2,6 +2,7 @@
 
 use crate::auth::jwt::VerifiedToken;
 use crate::forward::{HeaderEdits, Inbound, Routed, Trace};
+pub use crate::observe::{CacheResult, RateLimitResult, Source, Variant};
 use std::rc::Rc;
 
 /// The request facts read once at the entry, owned so that an asynchronous continuation can
@@ -60,32 +61,38 @@ pub struct CacheKeys {
     pub marker: Option<String>,
 }
 
-/// Where the client's response came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Source {
-    Upstream,
-    Cache,
-    #[default]
-    Gateway,
+/// The rate-limit stage's verdict, owned (see [`RateLimitResult`] for the logged form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitNote {
+    Allowed,
+    Limited(String),
+    StoreError(String),
 }
 
-impl Source {
-    pub fn name(self) -> &'static str {
+impl RateLimitNote {
+    pub fn as_result(&self) -> RateLimitResult<'_> {
         match self {
-            Source::Upstream => "upstream",
-            Source::Cache => "cache",
-            Source::Gateway => "gateway",
+            RateLimitNote::Allowed => RateLimitResult::Allowed,
+            RateLimitNote::Limited(p) => RateLimitResult::Limited(p),
+            RateLimitNote::StoreError(p) => RateLimitResult::StoreError(p),
         }
     }
+}
+
+/// What Cloudflare tells about the client, read only when the access log asks for it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientFacts {
+    pub user_agent: Option<String>,
+    pub country: Option<String>,
+    pub asn: Option<u32>,
+    pub colo: Option<String>,
 }
 
 /// What the stages found out, for the completion point.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Notes {
-    /// `hit`, `miss`, `stale` or `bypass` on cached routes.
-    pub cache: Option<&'static str>,
-    /// `allowed`, `limited:<policy>` or `store_error:<policy>` on rate-limited routes.
-    pub rate_limit: Option<String>,
+    pub cache: Option<CacheResult>,
+    pub rate_limit: Option<RateLimitNote>,
     pub source: Source,
     pub attempts: u32,
     pub target: Option<usize>,
@@ -108,9 +115,12 @@ pub struct Ctx {
     /// stage's response step.
     pub rate_limit_headers: Vec<(String, String)>,
     pub cache_keys: Option<CacheKeys>,
-    /// `primary` or `canary` once a route splits traffic.
-    pub variant: Option<&'static str>,
+    /// Which upstream served, once a route splits traffic.
+    pub variant: Option<Variant>,
     pub notes: Notes,
+    /// Client facts and request headers the access log asked for (read at the entry).
+    pub client: ClientFacts,
+    pub logged_headers: Vec<(String, String)>,
 }
 
 impl Ctx {
@@ -126,6 +136,8 @@ impl Ctx {
             cache_keys: None,
             variant: None,
             notes: Notes::default(),
+            client: ClientFacts::default(),
+            logged_headers: Vec::new(),
         }
     }
 

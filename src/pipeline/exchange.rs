@@ -185,7 +185,20 @@ pub fn settle<P: Events>(
         ExchangeFailure::TooLarge => GatewayError::PayloadTooLarge {
             limit: s.gateway.config.settings.max_body_bytes,
         },
-        ExchangeFailure::Unreachable(reason) | ExchangeFailure::InvalidResponse(reason) => {
+        ExchangeFailure::InvalidResponse(reason) => {
+            s.state.counters.add(Counter::UpstreamInvalidResponses);
+            s.ports.event(
+                Level::Warn,
+                serde_json::json!({
+                    "event": "upstream_invalid_response",
+                    "request_id": cx.trace.request_id,
+                    "upstream": s.gateway.config.upstreams.get(upstream).map(|u| u.name.as_str()),
+                    "reason": reason,
+                }),
+            );
+            GatewayError::UpstreamInvalidResponse
+        }
+        ExchangeFailure::Unreachable(reason) => {
             s.ports.event(
                 Level::Warn,
                 serde_json::json!({

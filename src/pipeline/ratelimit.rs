@@ -8,7 +8,7 @@
 //! costs no store calls (and those refusals count nowhere). Allowed requests cost one store
 //! call per policy.
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, RateLimitNote};
 use super::driver::{Stage, Step};
 use super::ports::{Level, Ports, Take};
 use super::state::{Counter, Services};
@@ -138,7 +138,7 @@ impl Stage for RateLimit {
         for (policy, bucket) in policies.iter().zip(&buckets) {
             if let Some(d) = memory.known(bucket, cx.started_ms) {
                 let limits = Limits::from(*policy);
-                cx.notes.rate_limit = Some(format!("limited:{}", policy.name));
+                cx.notes.rate_limit = Some(RateLimitNote::Limited(policy.name.clone()));
                 return Step::Fail(refusal(
                     policy,
                     &d,
@@ -173,7 +173,7 @@ impl Stage for RateLimit {
         let answers = s.ports.take(&asks).await;
         let mut decided: Vec<(&str, Decision)> = Vec::with_capacity(policies.len());
         let mut limits: Vec<(&str, Limits)> = Vec::with_capacity(policies.len());
-        let mut outcome = "allowed".to_owned();
+        let mut outcome = RateLimitNote::Allowed;
         for (i, (policy, bucket)) in policies.iter().zip(&buckets).enumerate() {
             match answers
                 .get(i)
@@ -203,7 +203,7 @@ impl Stage for RateLimit {
                             "on_store_error": if deny { "deny" } else { "allow" },
                         }),
                     );
-                    outcome = format!("store_error:{}", policy.name);
+                    outcome = RateLimitNote::StoreError(policy.name.clone());
                     if deny {
                         cx.notes.rate_limit = Some(outcome);
                         return Step::Fail(GatewayError::RateLimitUnavailable {
@@ -221,7 +221,7 @@ impl Stage for RateLimit {
             fields.push(("ratelimit", ratelimit_header(&decision_refs)));
         }
         if let Some((name, d)) = most_restrictive(&decided).filter(|(_, d)| !d.allowed) {
-            cx.notes.rate_limit = Some(format!("limited:{name}"));
+            cx.notes.rate_limit = Some(RateLimitNote::Limited((*name).to_owned()));
             let policy = policies.iter().find(|p| p.name == *name).copied();
             return match policy {
                 Some(policy) => Step::Fail(refusal(policy, d, fields)),

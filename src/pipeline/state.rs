@@ -19,10 +19,12 @@ pub enum Counter {
     ConfigRejected,
     UpstreamInvalidResponses,
     MetricsFailures,
+    /// Keys or secrets refused as too weak (a JWKS's keys, the HMAC secret).
+    WeakKeys,
 }
 
 impl Counter {
-    pub const ALL: [(Counter, &'static str); 6] = [
+    pub const ALL: [(Counter, &'static str); 7] = [
         (Counter::RateLimitStoreErrors, "rate_limit_store_errors"),
         (Counter::UpstreamFailures, "upstream_failures"),
         (Counter::JwksFailures, "jwks_failures"),
@@ -32,12 +34,13 @@ impl Counter {
             "upstream_invalid_responses",
         ),
         (Counter::MetricsFailures, "metrics_failures"),
+        (Counter::WeakKeys, "weak_keys_refused"),
     ];
 }
 
 /// The isolate's counters.
 #[derive(Debug, Default)]
-pub struct Counters([Cell<u64>; 6]);
+pub struct Counters([Cell<u64>; 7]);
 
 impl Counters {
     pub fn add(&self, counter: Counter) {

@@ -167,6 +167,14 @@ async fn bump_generation(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayE
         .await
         .map_err(|e| internal("reading the configuration", e.to_string()))?;
     let base = current.as_deref().unwrap_or(isolate::EMBEDDED_ROUTES);
+    // Editing a document the gateway refuses would write a second refused document (or throw
+    // the operator's broken one away): a conflict to resolve first, and nothing changes.
+    if let Err(errors) = crate::gateway::Gateway::compile(base) {
+        return Err(GatewayError::ConfigInvalid {
+            digest: crate::hex::short_digest(base.as_bytes()),
+            errors: errors.0.iter().take(50).map(ToString::to_string).collect(),
+        });
+    }
     let (text, generation) = crate::config::bump_cache_generation(base)
         .map_err(|e| internal("editing the configuration", e))?;
     crate::gateway::Gateway::compile(&text)

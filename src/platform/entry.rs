@@ -11,9 +11,10 @@ use super::{admin, glue, respond, Exchange};
 use crate::error::GatewayError;
 use crate::forward::{split_url, Destination, Trace};
 use crate::pipeline::complete::{complete, Outcome};
-use crate::pipeline::ctx::{Ctx, Request};
+use crate::pipeline::ctx::{ClientFacts, Ctx, Request};
+use crate::pipeline::exchange::response_set;
 use crate::pipeline::exchange::settle;
-use crate::pipeline::state::{IsolateState, Services};
+use crate::pipeline::state::{Counter, IsolateState, Services};
 use crate::pipeline::{resume, start, Flow, Started};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -78,33 +79,81 @@ fn resolved(response: web_sys::Response) -> js_sys::Promise {
     js_sys::Promise::resolve(&value)
 }
 
+/// The gateway's own refusal, sent once the request's unread body has drained (glue.js
+/// `answer_after_body`): otherwise the runtime may reset the connection under it.
+fn refusal(request: &web_sys::Request, response: web_sys::Response) -> js_sys::Promise {
+    glue::answer_after_body(request, &response)
+}
+
 /// The completion point on the platform side: hands the request's context and outcome to the
-/// core and writes what it decides.
-fn end(cx: &Ctx, live: &Live, outcome: Outcome) {
-    let completion = complete(cx, &live.gateway.digest, &outcome, js_sys::Date::now());
+/// core and writes what it decides — the access line, and the data point into the metrics
+/// dataset. A missing or failing dataset never fails the request; it is counted.
+fn end(cx: &Ctx, live: &Live, env: &Env, outcome: Outcome) {
+    let gateway = &live.gateway;
+    let completion = complete(cx, gateway, &outcome, js_sys::Date::now());
     if let Some(line) = completion.access_log {
         glue::log_access(&line);
     }
+    if let Some(point) = completion.data_point {
+        let metrics = &gateway.config.observability.metrics;
+        match glue::write_point(env, &metrics.binding, &point) {
+            0 => {}
+            // No such binding: counted only when the configuration named one.
+            1 if !metrics.binding_explicit => {}
+            _ => isolate::count(Counter::MetricsFailures),
+        }
+    }
 }
 
-fn error_response(live: &Live, cx: &Ctx, e: &GatewayError) -> web_sys::Response {
-    error_with_edits(live, cx, e, &[])
+fn error_response(live: &Live, env: &Env, cx: &Ctx, e: &GatewayError) -> web_sys::Response {
+    error_with_edits(live, env, cx, e, &[])
 }
 
+/// A gateway error as the client's answer: with the headers every answer of the request
+/// carries and the stages' response steps, completed.
 fn error_with_edits(
     live: &Live,
+    env: &Env,
     cx: &Ctx,
     e: &GatewayError,
     edits: &[(String, String)],
 ) -> web_sys::Response {
+    if let GatewayError::Internal { cause } = e {
+        respond::log_internal(Some(&live.gateway.redactor), &cx.trace.request_id, cause);
+    }
+    let mut headers = response_set(&live.gateway, cx);
+    headers.extend_from_slice(edits);
     let response = respond::error_with(
         e,
         &live.gateway.config.settings.request_id_header,
         &cx.trace.request_id,
-        edits,
+        &headers,
     );
-    end(cx, live, Outcome::of_error(e));
+    end(cx, live, env, Outcome::of_error(e));
     response
+}
+
+/// What the access log asked to know of the client: Cloudflare's facts and the configured
+/// request headers, read in one crossing and only when configured.
+fn read_log_facts(cx: &mut Ctx, live: &Live, request: &web_sys::Request) {
+    let spec = &live.gateway.config.observability.access_log;
+    if spec.fields.is_empty() && spec.request_headers.is_empty() {
+        return;
+    }
+    let joined = glue::log_facts(request, &glue::join(&spec.request_headers, '\n'));
+    let mut f = joined.split('\r');
+    let mut next = || f.next().filter(|v| !v.is_empty()).map(str::to_owned);
+    cx.client = ClientFacts {
+        user_agent: next(),
+        country: next(),
+        asn: next().and_then(|a| a.parse().ok()),
+        colo: next(),
+    };
+    for name in &spec.request_headers {
+        if let Some(value) = f.next().and_then(|v| v.strip_prefix('1')) {
+            cx.logged_headers.push((name.clone(), value.to_owned()));
+        }
+    }
 }
 
 fn begin(
@@ -124,6 +173,7 @@ fn begin(
         let cx = Ctx::new(Request::default(), blank_trace(&shared), now_ms);
         return resolved(error_response(
             &live,
+            &env,
             &cx,
             &GatewayError::Internal { cause },
         ));
@@ -131,6 +181,7 @@ fn begin(
     let tracing = &live.gateway.config.observability.tracing;
     let trace = Trace::begin(&facts.inbound(), &mut shared.ids.borrow_mut(), tracing);
     let mut cx = Ctx::new(facts, trace, now_ms);
+    read_log_facts(&mut cx, &live, &request);
     let ports = WorkerPorts {
         env,
         ctx,
@@ -138,7 +189,7 @@ fn begin(
         live: live.clone(),
     };
     match live.gateway.destination(&cx.request.inbound()) {
-        Err(e) => resolved(error_response(&live, &cx, &e)),
+        Err(e) => refusal(&ports.request, error_response(&live, &ports.env, &cx, &e)),
         Ok(Destination::Admin { rest }) => wasm_bindgen_futures::future_to_promise(async move {
             let inbound = cx.request.inbound();
             let x = Exchange {
@@ -149,14 +200,16 @@ fn begin(
                 inbound: &inbound,
                 now_ms,
             };
-            let response = match admin::handle(&x, &rest).await {
+            match admin::handle(&x, &rest).await {
                 Ok(r) => {
-                    end(&cx, &live, Outcome::of_status(r.status()));
-                    r
+                    end(&cx, &live, &ports.env, Outcome::of_status(r.status()));
+                    Ok(r.into())
                 }
-                Err(e) => error_response(&live, &cx, &e),
-            };
-            Ok(response.into())
+                Err(e) => {
+                    let response = error_response(&live, &ports.env, &cx, &e);
+                    wasm_bindgen_futures::JsFuture::from(refusal(&ports.request, response)).await
+                }
+            }
         }),
         Ok(Destination::Route(routed)) => {
             let route = routed.route;
@@ -206,10 +259,13 @@ fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sy
             } else {
                 glue::finish_response(&r, &glue::pairs(&edits), false).unwrap_or(r)
             };
-            end(&cx, &live, Outcome::of_status(r.status()));
+            end(&cx, &live, &ports.env, Outcome::of_status(r.status()));
             resolved(r)
         }
-        Flow::Error(e, edits) => resolved(error_with_edits(&live, &cx, &e, &edits)),
+        Flow::Error(e, edits) => refusal(
+            &ports.request,
+            error_with_edits(&live, &ports.env, &cx, &e, &edits),
+        ),
         Flow::Exchange(plan) => {
             let (request, env) = (Clone::clone(&ports.request), ports.env.clone());
             let handle = in_flight_insert(InFlight {
@@ -220,10 +276,11 @@ fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sy
             match glue::proxy(&request, &env, &live.js_table, &plan.to_json(), handle) {
                 Ok(promise) => promise,
                 Err(e) => {
-                    let cause = format!("starting the upstream exchange: {e:?}");
+                    let cause = format!("starting the upstream exchange: {}", respond::reason(&e));
                     match IN_FLIGHT.with(|m| m.borrow_mut().remove(&handle)) {
                         Some(f) => resolved(error_response(
                             &live,
+                            &env,
                             &f.cx,
                             &GatewayError::Internal { cause },
                         )),
@@ -305,10 +362,10 @@ fn finish(
         js_sys::Date::now(),
     );
     match error {
-        Some(e) => error_response(&live, &cx, &e).into(),
+        Some(e) => error_response(&live, &ports.env, &cx, &e).into(),
         None => {
             cx.notes.source = crate::pipeline::ctx::Source::Upstream;
-            end(&cx, &live, Outcome::of_status(status));
+            end(&cx, &live, &ports.env, Outcome::of_status(status));
             JsValue::UNDEFINED
         }
     }

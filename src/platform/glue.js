@@ -50,32 +50,81 @@ function applyList(headers, removeList, setList) {
   }
 }
 
+// A gateway answer sent while the client is still sending its body is often lost: workerd
+// closes a connection whose request body is unread, the client's TCP stack meets the unread
+// bytes with a reset, and the reset throws the answer away before the client reads it (a bare
+// worker that answers without reading a large body suffers the same). So before the gateway
+// answers on its own, it reads and discards what is left of the body, at most
+// DRAIN_MAX_BYTES for at most DRAIN_MAX_MS: a body larger or slower than that is cut, as any
+// server must cut an endless one.
+const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
+const DRAIN_MAX_MS = 10_000;
+
+/** Reads and discards the rest of `reader`'s stream, within the bounds above; never rejects. */
+function discard(reader) {
+  let seen = 0;
+  let timer;
+  const read = () =>
+    reader.read().then(({ done, value }) => {
+      if (done) return;
+      seen += value.byteLength;
+      if (seen > DRAIN_MAX_BYTES) return reader.cancel();
+      return read();
+    });
+  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MAX_MS)));
+  return Promise.race([read(), timeout])
+    .then(() => reader.cancel())
+    .catch(() => undefined)
+    .finally(() => clearTimeout(timer));
+}
+
+/** Resolves to `response` once `request`'s unread body has been drained (see above). */
+export function answer_after_body(request, response) {
+  const body = request.body;
+  if (!body || request.bodyUsed || body.locked) return Promise.resolve(response);
+  return discard(body.getReader()).then(() => response);
+}
+
 /**
  * A copy of `body` that errors once more than `max` bytes have passed, after calling
- * `onExceeded`. For a request body, that aborts the upstream request first: an errored body
- * alone may end the upstream's chunked body cleanly, and the upstream would take a truncated
- * body for a whole one.
+ * `onExceeded` with the promise of draining the rest of `body` (see `discard`). For a request
+ * body, that aborts the upstream request first: an errored body alone may end the upstream's
+ * chunked body cleanly, and the upstream would take a truncated body for a whole one. The
+ * client's body is drained, never cancelled, so the 413 reaches the client.
  */
 function limited(body, max, onExceeded) {
+  const reader = body.getReader();
   let seen = 0;
-  return body.pipeThrough(
-    new TransformStream({
-      transform(chunk, stream) {
-        seen += chunk.byteLength;
-        if (seen > max) {
-          onExceeded?.();
-          stream.error(new Error("body too large"));
-        } else {
-          stream.enqueue(chunk);
-        }
-      },
-    }),
-  );
+  let exceeded = false;
+  return new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) return controller.close();
+      seen += value.byteLength;
+      if (seen <= max) return controller.enqueue(value);
+      exceeded = true;
+      onExceeded(discard(reader));
+      controller.error(new Error("body too large"));
+    },
+    cancel(reason) {
+      // Aborting the upstream request cancels this copy; the client's body is drained instead.
+      if (!exceeded) return reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * Whether the upstream's status may be relayed. `new Response` throws outside 200–599, and an
+ * interim 1xx handed over as the answer (an unsolicited 100, a 103 the runtime did not
+ * consume) is not a final response. A 101 is valid only in answer to an upgrade the gateway
+ * asked for, and no route asks for one (yet): relaying it would hand the client a socket.
+ */
+function relayable(status) {
+  return status >= 200 && status <= 599;
 }
 
 /** The upstream's response with the route's and the plan's edits; the body keeps streaming. */
 function relay(response, table, edits, set) {
-  if (response.status === 101) return response;
   const out = new Response(NULL_BODY.has(response.status) ? null : response.body, response);
   const headers = out.headers;
   const connection = response.headers.get("connection");
@@ -91,10 +140,12 @@ function relay(response, table, edits, set) {
   return out;
 }
 
-// Failure codes reported to Rust: 0 none, 1 timeout, 2 request body too large, 3 unreachable.
+// Failure codes reported to Rust: 0 none, 1 timeout, 2 request body too large, 3 unreachable,
+// 4 a response whose status cannot be relayed.
 const TIMEOUT = 1;
 const TOO_LARGE = 2;
 const UNREACHABLE = 3;
+const INVALID_RESPONSE = 4;
 
 /**
  * One upstream exchange. Resolves to the upstream's Response; rejects with [code, reason]. The
@@ -105,10 +156,11 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
   let signal = AbortSignal.timeout(timeoutMs);
   let state = null;
   if (body && limit !== null) {
-    state = { tooLarge: false };
+    state = { tooLarge: false, drained: null };
     const controller = new AbortController();
-    body = limited(body, limit, () => {
+    body = limited(body, limit, (drained) => {
       state.tooLarge = true;
+      state.drained = drained;
       controller.abort();
     });
     signal = AbortSignal.any([signal, controller.signal]);
@@ -121,7 +173,11 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
     sent = Promise.reject(error);
   }
   return sent.catch((error) => {
-    if (state && state.tooLarge) throw [TOO_LARGE, "body too large"];
+    if (state && state.tooLarge) {
+      return state.drained.then(() => {
+        throw [TOO_LARGE, "body too large"];
+      });
+    }
     if (error && error.name === "TimeoutError") throw [TIMEOUT, "timeout"];
     throw [UNREACHABLE, String(error && error.message ? error.message : error)];
   });
@@ -155,6 +211,13 @@ function carryOut(request, env, table, plan) {
     const sent = binding && !fetcher ? Promise.reject([UNREACHABLE, "no service binding " + binding]) : send(fetcher, url, method, headers, body, plan.timeout_ms, plan.body_limit);
     return sent.then(
       (response) => {
+        // An unusable status is the upstream's failure, like a broken connection: a failed
+        // attempt, retried when attempts remain, otherwise a 502 (never the runtime's 500).
+        if (!relayable(response.status)) {
+          response.body?.cancel().catch(() => undefined);
+          attempts.push(target, 0);
+          return i + 1 < count ? attempt(i + 1) : done(null, INVALID_RESPONSE, "status " + response.status);
+        }
         const failed = plan.retry_statuses.includes(response.status);
         attempts.push(target, failed ? 0 : 1);
         if (failed && i + 1 < count) {
@@ -192,6 +255,30 @@ export function exchange(request, env, table, plan) {
 /** Logs an access line as an object, so that Workers Logs indexes its fields. */
 export function log_access(line) {
   console.log(JSON.parse(line));
+}
+
+/** Writes a data point into the Analytics Engine dataset `binding`: 0 written, 1 missing, 2 refused. */
+export function write_point(env, binding, point) {
+  const dataset = env[binding];
+  if (!dataset || typeof dataset.writeDataPoint !== "function") return 1;
+  try {
+    dataset.writeDataPoint(JSON.parse(point));
+    return 0;
+  } catch {
+    return 2;
+  }
+}
+
+/** User-Agent, cf.country, cf.asn, cf.colo, then the named request headers ("1"+value or "0"). */
+export function log_facts(request, names) {
+  const cf = request.cf || {};
+  const h = request.headers;
+  const out = [h.get("user-agent") ?? "", cf.country ?? "", cf.asn ?? "", cf.colo ?? ""];
+  if (names) for (const name of names.split("\n")) {
+    const v = h.get(name);
+    out.push(v === null ? "0" : "1" + v);
+  }
+  return out.join("\r");
 }
 
 /** The named response headers, "\r"-joined: "1"+value when present, "0" when absent. */
@@ -443,17 +530,80 @@ export function hot_drop(key, marker) {
 }
 
 /**
+ * A copy of `body` for the cache that counts what passes. It errors once more than `max` bytes
+ * have passed, or, when `expected` is a number, at its end unless exactly that many came; an
+ * upstream body that errors (a reset connection, a chunked body without its last chunk)
+ * errors it too. `outcome` resolves once the copy has ended: true when it was whole.
+ */
+function checkedCopy(body, expected, max) {
+  const reader = body.getReader();
+  let seen = 0;
+  let settle;
+  const outcome = new Promise((resolve) => (settle = resolve));
+  const fail = (controller, error) => {
+    settle(false);
+    controller.error(error);
+  };
+  const stream = new ReadableStream({
+    async pull(controller) {
+      let next;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        return fail(controller, error);
+      }
+      if (next.done) {
+        if (expected !== null && seen !== expected) return fail(controller, new Error("body shorter than Content-Length"));
+        settle(true);
+        return controller.close();
+      }
+      seen += next.value.byteLength;
+      if (seen > max || (expected !== null && seen > expected)) {
+        reader.cancel().catch(() => undefined);
+        return fail(controller, new Error("body longer than allowed"));
+      }
+      controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      settle(false);
+      return reader.cancel(reason);
+    },
+  });
+  return { stream, outcome };
+}
+
+/**
+ * The length a stored copy's body must have: its `Content-Length`, unless a content coding
+ * makes the bytes read differ from the bytes sent (then only an errored body is caught).
+ */
+function expectedLength(headers) {
+  const length = headers.get("content-length");
+  const coding = headers.get("content-encoding");
+  if (length === null || (coding && coding.toLowerCase() !== "identity")) return null;
+  const n = Number(length);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+/**
  * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
  * ("\n"-joined pairs) set. The body is teed, never buffered whole; past `maxBytes` the copy is
  * abandoned. Resolves when stored or abandoned (a failing cache is not an error).
+ *
+ * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3). Its
+ * stream errors, which should make `put` fail; but workerd's `put` resolves for a body that
+ * errors part-way and keeps what it got. So the key is deleted again once such a copy ends.
  */
 export function store_entry(key, response, remove, meta, maxBytes) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
-  const body = copy.body && !headers.has("content-length") ? limited(copy.body, maxBytes) : copy.body;
-  return caches.default
-    .put(key, new Response(body, { status: copy.status, statusText: copy.statusText, headers }))
+  const checked = copy.body ? checkedCopy(copy.body, expectedLength(copy.headers), maxBytes) : null;
+  const put = caches.default
+    .put(key, new Response(checked ? checked.stream : null, { status: copy.status, statusText: copy.statusText, headers }))
+    .catch(() => undefined);
+  if (!checked) return put;
+  return Promise.all([put, checked.outcome])
+    .then(([, whole]) => (whole ? undefined : caches.default.delete(key)))
     .catch(() => undefined);
 }
 

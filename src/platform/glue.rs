@@ -34,12 +34,27 @@ extern "C" {
     /// Writes one access log line (a JSON object) with `console.log`.
     pub fn log_access(line: &str);
 
+    /// Writes one data point (JSON) into the dataset bound as `binding`: 0 written, 1 no such
+    /// binding, 2 the binding refused it.
+    pub fn write_point(env: &Env, binding: &str, point: &str) -> u8;
+
+    /// The client's User-Agent and Cloudflare's country, ASN and colo, then the named request
+    /// headers ("1"+value or "0"), "\r"-joined.
+    pub fn log_facts(request: &web_sys::Request, names: &str) -> String;
+
     pub fn response_headers(response: &web_sys::Response, names: &str) -> String;
 
     #[wasm_bindgen(catch)]
     pub fn respond(status: u16, body: &str, set: &str) -> Result<web_sys::Response, JsValue>;
 
     pub fn read_request(request: &web_sys::Request, table: &JsValue) -> String;
+
+    /// The gateway's own answer, once the request's unread body has been drained (so that
+    /// the runtime does not reset the connection under the answer).
+    pub fn answer_after_body(
+        request: &web_sys::Request,
+        response: &web_sys::Response,
+    ) -> js_sys::Promise;
 
     pub fn fetch_document(url: &str, timeout_ms: f64) -> js_sys::Promise;
     pub fn cache_match(key: &str, marker: &str) -> js_sys::Promise;

@@ -48,7 +48,7 @@ pub async fn read_json_body(x: &Exchange<'_>) -> Result<String, GatewayError> {
     let text = JsFuture::from(
         x.request
             .text()
-            .map_err(|e| internal("reading the body", format!("{e:?}")))?,
+            .map_err(|e| internal("reading the body", super::respond::reason(&e)))?,
     )
     .await
     .ok()

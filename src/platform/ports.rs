@@ -244,7 +244,8 @@ impl ResponseCache for WorkerPorts {
         not_modified: bool,
         head_only: bool,
     ) -> Result<web_sys::Response, String> {
-        glue::hot_serve(key, &pairs(set), not_modified, head_only).map_err(|e| format!("{e:?}"))
+        glue::hot_serve(key, &pairs(set), not_modified, head_only)
+            .map_err(|e| super::respond::reason(&e))
     }
     fn hot_fill(
         &self,
@@ -287,7 +288,7 @@ impl ResponseCache for WorkerPorts {
         head_only: bool,
     ) -> Result<web_sys::Response, String> {
         glue::serve_entry(&entry, &pairs(set), not_modified, head_only)
-            .map_err(|e| format!("{e:?}"))
+            .map_err(|e| super::respond::reason(&e))
     }
     fn store(
         &self,
@@ -314,7 +315,8 @@ impl ResponseCache for WorkerPorts {
         set: &[(String, String)],
         not_modified: bool,
     ) -> Result<web_sys::Response, String> {
-        glue::finish_response(&response, &pairs(set), not_modified).map_err(|e| format!("{e:?}"))
+        glue::finish_response(&response, &pairs(set), not_modified)
+            .map_err(|e| super::respond::reason(&e))
     }
     async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, marker_ttl_s: u64) {
         let marker = marker.unwrap_or("");
@@ -331,6 +333,7 @@ impl ResponseCache for WorkerPorts {
 
 impl Events for WorkerPorts {
     fn event(&self, level: Level, line: serde_json::Value) {
+        let line = self.live.gateway.redactor.text(&line.to_string());
         match level {
             Level::Warn => worker::console_warn!("{line}"),
             Level::Error => worker::console_error!("{line}"),

@@ -6,22 +6,20 @@ use worker::web_sys;
 
 /// The one place a [`GatewayError`] becomes a response.
 pub fn error(err: &GatewayError, request_id_header: &str, request_id: &str) -> web_sys::Response {
+    if let GatewayError::Internal { cause } = err {
+        log_internal(None, request_id, cause);
+    }
     error_with(err, request_id_header, request_id, &[])
 }
 
-/// [`error`], with the headers the request's stages add to every answer.
+/// [`error`], with the headers the request's stages add to every answer; the caller logs an
+/// internal cause.
 pub fn error_with(
     err: &GatewayError,
     request_id_header: &str,
     request_id: &str,
     edits: &[(String, String)],
 ) -> web_sys::Response {
-    if let GatewayError::Internal { cause } = err {
-        worker::console_error!(
-            "{}",
-            serde_json::json!({"event": "internal_error", "request_id": request_id, "cause": cause})
-        );
-    }
     let mut headers: Vec<(&str, String)> = vec![
         ("content-type", "application/problem+json".into()),
         ("cache-control", "no-store".into()),
@@ -30,6 +28,35 @@ pub fn error_with(
     headers.extend(err.headers());
     headers.extend(edits.iter().map(|(k, v)| (k.as_str(), v.clone())));
     build(err.status(), &err.body(request_id), &headers)
+}
+
+/// Logs an internal failure's cause (never shown to the client), scrubbed of credentials by
+/// the configuration's redactor when there is one.
+pub fn log_internal(
+    redactor: Option<&crate::observe::redact::Redactor>,
+    request_id: &str,
+    cause: &str,
+) {
+    let line =
+        serde_json::json!({"event": "internal_error", "request_id": request_id, "cause": cause})
+            .to_string();
+    let line = match redactor {
+        Some(r) => r.text(&line),
+        None => crate::observe::redact::Redactor::default().text(&line),
+    };
+    worker::console_error!("{line}");
+}
+
+/// What a thrown JS value says, for a log line: its message only, never its stack (the
+/// runtime's internals stay out of logs as they stay out of bodies).
+pub fn reason(e: &wasm_bindgen::JsValue) -> String {
+    if let Some(text) = e.as_string() {
+        return text;
+    }
+    worker::js_sys::Reflect::get(e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| "an exception without a message".to_owned())
 }
 
 /// A JSON response.

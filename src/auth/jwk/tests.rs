@@ -1,6 +1,6 @@
 use super::{
-    check_public_jwk, hmac_keys, keys_from_jwks, keys_from_values, VerifyingKey, MAX_JWKS_BYTES,
-    MAX_JWKS_KEYS,
+    check_public_jwk, hmac_keys, hmac_weaknesses, keys_from_jwks, keys_from_values, read_jwks,
+    VerifyingKey, MAX_JWKS_BYTES, MAX_JWKS_KEYS,
 };
 use crate::auth::test_keys::{self, ed25519_jwk, p256_jwk, rsa_jwk, with, Signer, Which};
 use crate::config::Algorithm;
@@ -8,6 +8,11 @@ use serde_json::json;
 use serde_json::Value;
 
 use Algorithm::*;
+
+const SECRET_64: [u8; 64] = [7; 64];
+
+/// A published ROCA-vulnerable 2048-bit modulus (the `roca-detect` project's `mod03.txt`).
+const ROCA_N: &str = "nc10IOQgwnCmgGDri1qnRXqfZkj4b6_tJ3XMH3muli8eY_G55RxV-epv3HMy6bAFjJ_y6x_ImFUCnPaq_iHmif6zisn_sS8c43G7XQ6armQWGrznS0JEv2jx7bRBH3VqCXyJKcFHQCReo1X4My0ao2u1DH3LRQXajeAuTlPTj43wYJfadSTfDfk9tI6sjMSvLToWJX6ysq3Ka6Rk5ZdPqSVQ0xsbq_Fh52ktALhuPdiG7KtKv74aj4zCY_9K9VzbRfQkmlGTkl9emD12LwtoAJQ-sCZ7CPQu0xHOH1yG6svIzk08t6L-4e9WQUI6HPQRTl7PUANKYKQSUjr55vSqEQ";
 
 fn jwks(keys: &[Value]) -> String {
     json!({ "keys": keys }).to_string()
@@ -138,17 +143,62 @@ fn padded_jwk_members_are_tolerated() {
 
 #[test]
 fn hmac_keys_one_per_allowed_hmac_algorithm() {
-    let keys = hmac_keys(b"secret", &[Rs256, Hs512, Hs256, Hs512, Es256]);
+    let keys = hmac_keys(&SECRET_64, &[Rs256, Hs512, Hs256, Hs512, Es256]);
     let algs: Vec<Algorithm> = keys.iter().map(|k| k.alg).collect();
     assert_eq!(algs, vec![Hs512, Hs256]);
     assert!(keys.iter().all(|k| k.kid.is_none()));
     assert!(hmac_keys(b"", &[Hs256]).is_empty());
-    assert!(hmac_keys(b"secret", &[Rs256, EdDsa]).is_empty());
+    assert!(hmac_keys(&SECRET_64, &[Rs256, EdDsa]).is_empty());
+}
+
+#[test]
+fn hmac_secrets_shorter_than_the_hash_are_not_used() {
+    let all = [Hs256, Hs384, Hs512];
+    let algs = |secret: &[u8]| -> Vec<Algorithm> {
+        hmac_keys(secret, &all).iter().map(|k| k.alg).collect()
+    };
+    assert_eq!(algs(&SECRET_64[..31]), vec![]);
+    assert_eq!(algs(&SECRET_64[..32]), vec![Hs256]);
+    assert_eq!(algs(&SECRET_64[..48]), vec![Hs256, Hs384]);
+    assert_eq!(algs(&SECRET_64), vec![Hs256, Hs384, Hs512]);
+    let reasons = hmac_weaknesses(40, &[Hs256, Hs384, Hs384, Hs512]);
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].contains("HS384 secret needs at least 48 bytes"));
+    assert!(reasons[1].contains("HS512 secret needs at least 64 bytes"));
+    assert!(hmac_weaknesses(64, &[Hs256, Hs384, Hs512]).is_empty());
+}
+
+#[test]
+fn weak_jwks_keys_are_skipped_and_named() {
+    // An odd 1024-bit modulus.
+    let small = json!({"kty": "RSA", "kid": "small", "e": "AQAB", "n": "r2WWdhl_HbBtp6wRGgoOwXW4t-8HGS_80fa4VMMneF8af9PbfaRc1KMbKy5c4Ngjpo4oyK3xdHMWvszh_ldoBkA5rSBiJgyNGjTgWG3Om8EwkPzJ-4uLLAjtOujWGymBimaWiafZwdqwU7VX-40_nET6rT4YxV5zmwDTyRJlWAE"});
+    let doc = jwks(&[
+        small,
+        with(rsa_jwk(Which::A), json!({"kid": "three", "e": "Aw"})),
+        json!({"kty": "RSA", "n": ROCA_N, "e": "AQAB"}),
+        with(rsa_jwk(Which::B), json!({"kid": "good"})),
+        with(
+            rsa_jwk(Which::B),
+            json!({"kid": "not-for-signing", "use": "enc", "e": "Aw"}),
+        ),
+    ]);
+    let read = read_jwks(&doc, &[Rs256]).unwrap();
+    let kids: Vec<Option<&str>> = read.keys.iter().map(|k| k.kid.as_deref()).collect();
+    assert_eq!(kids, vec![Some("good")]);
+    assert_eq!(read.weak.len(), 3, "{:?}", read.weak);
+    assert!(
+        read.weak[0].starts_with("kid \"small\": RSA modulus of 1024 bits"),
+        "{:?}",
+        read.weak
+    );
+    assert!(read.weak[1].contains("exponent 3 is below 65537"));
+    assert!(read.weak[2].contains("ROCA"));
+    assert_eq!(keys_from_jwks(&doc, &[Rs256]).unwrap().len(), 1);
 }
 
 #[test]
 fn debug_never_shows_secrets() {
-    let keys = hmac_keys(b"super-secret-value", &[Hs256]);
+    let keys = hmac_keys(b"super-secret-value-super-secret-value", &[Hs256]);
     let shown = format!("{keys:?}");
     assert!(!shown.contains("super-secret"), "{shown}");
     assert!(shown.contains("HS256"));
@@ -156,7 +206,7 @@ fn debug_never_shows_secrets() {
 
 #[test]
 fn signatures_of_the_wrong_length_are_refused_without_panicking() {
-    let mut keys = hmac_keys(b"secret", &[Hs256, Hs384, Hs512]);
+    let mut keys = hmac_keys(&SECRET_64, &[Hs256, Hs384, Hs512]);
     keys.extend(keys_from_values(
         &[p256_jwk(Which::A), ed25519_jwk(), rsa_jwk(Which::A)],
         &[Es256, EdDsa, Rs256],

@@ -648,7 +648,7 @@ fn candidates_are_bounded() {
     // Many kid-less keys for the algorithm: only MAX_CANDIDATES are tried.
     let s = scheme(&[Hs256]);
     let mut keys: Vec<VerifyingKey> = (0..MAX_CANDIDATES)
-        .flat_map(|i| hmac_keys(format!("decoy-{i}").as_bytes(), &[Hs256]))
+        .flat_map(|i| hmac_keys(format!("decoy-{i:0>32}").as_bytes(), &[Hs256]))
         .collect();
     keys.extend(hs_keys());
     let t = hs_token(&good_claims());

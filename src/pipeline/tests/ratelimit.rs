@@ -1,4 +1,5 @@
 use super::*;
+use crate::pipeline::ctx::RateLimitNote;
 use crate::pipeline::state::Counter;
 use serde_json::json;
 
@@ -17,14 +18,17 @@ fn the_limit_is_exact_and_a_refusal_is_remembered_without_asking_the_store_again
         let mut cx = w.ctx("GET", "https://h.test/r", &f);
         let (sync, ended) = w.run(&mut cx, &f);
         assert_eq!((sync, ended.status()), (false, 200));
-        assert_eq!(cx.notes.rate_limit.as_deref(), Some("allowed"));
+        assert_eq!(cx.notes.rate_limit, Some(RateLimitNote::Allowed));
         let headers = f.plans.borrow().last().unwrap().response_set.clone();
         assert!(headers.iter().any(|(k, _)| k == "ratelimit"), "{headers:?}");
     }
     let mut cx = w.ctx("GET", "https://h.test/r", &f);
     let (sync, ended) = w.run(&mut cx, &f);
     assert_eq!((sync, ended.status()), (false, 429));
-    assert_eq!(cx.notes.rate_limit.as_deref(), Some("limited:per-ip"));
+    assert_eq!(
+        cx.notes.rate_limit,
+        Some(RateLimitNote::Limited("per-ip".into()))
+    );
     assert_eq!(f.limiter_calls.get(), 3);
 
     let mut cx = w.ctx("GET", "https://h.test/r", &f);
@@ -60,7 +64,10 @@ fn a_failing_store_follows_on_store_error_and_is_counted_and_logged() {
             status,
             "on_store_error {policy}"
         );
-        assert_eq!(cx.notes.rate_limit.as_deref(), Some("store_error:per-ip"));
+        assert_eq!(
+            cx.notes.rate_limit,
+            Some(RateLimitNote::StoreError("per-ip".into()))
+        );
         assert_eq!(w.state.counters.get(Counter::RateLimitStoreErrors), 1);
         assert_eq!(f.events.borrow()[0]["event"], "rate_limit_store_error");
         assert_eq!(f.events.borrow()[0]["on_store_error"], policy);

@@ -1,0 +1,98 @@
+// Oversize request bodies: every client gets its problem+json 413, whether it declared the
+// length or streamed the body, and however much of it was still being sent when the gateway
+// answered. Raw connections (node:http, no agent) show resets a fetch client would hide.
+//
+// The runtime is the baseline, in the same workerd: a bare JS worker answering 413 without
+// reading the body is answered cleanly for small bodies, but for bodies of a megabyte or more
+// many of its clients get ECONNRESET instead (workerd closes a connection whose request body is
+// unread, and the reset discards the answer); the same worker reading the body first is
+// answered cleanly every time. The gateway does the latter.
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { Miniflare } from "miniflare";
+import { startGateway, startUpstream, config } from "./harness.mjs";
+
+const cleanup = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+const LIMIT = 1000;
+const ROUNDS = 20;
+const SIZES = [5000, 1_000_000, 5_000_000];
+
+/**
+ * One POST of `size` bytes over a fresh connection, written in 1000-byte pieces as fast as the
+ * socket takes them. Resolves to { status, type, body } or { reset: error code }.
+ */
+function post(base, path, { chunked, size }) {
+  const u = new URL(base);
+  return new Promise((resolve) => {
+    const headers = chunked ? { "transfer-encoding": "chunked" } : { "content-length": String(size) };
+    const req = http.request({ host: u.hostname, port: u.port, method: "POST", path, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, type: res.headers["content-type"], body: Buffer.concat(chunks).toString() }));
+      res.on("error", (e) => resolve({ reset: e.code ?? e.message }));
+      res.on("aborted", () => resolve({ reset: "aborted" }));
+    });
+    req.on("error", (e) => resolve({ reset: e.code ?? e.message }));
+    const piece = Buffer.alloc(1000, "a");
+    for (let sent = 0; sent < size; sent += piece.length) req.write(piece);
+    req.end();
+  });
+}
+
+async function rounds(base, path, options) {
+  const results = [];
+  for (let i = 0; i < ROUNDS; i++) results.push(await post(base, path, options));
+  return results;
+}
+
+const summary = (results) => JSON.stringify(results.map((r) => r.reset ?? r.status));
+
+test("baseline: a bare JS worker is answered cleanly when it reads the body, or when it is small", async () => {
+  const worker = (read) =>
+    new Miniflare({
+      modules: true,
+      compatibilityDate: "2026-07-01",
+      script: `export default { async fetch(request) {
+        if (${read} && request.body) for await (const _ of request.body);
+        return new Response("too large", { status: 413 });
+      } };`,
+    });
+  const unread = worker(false);
+  const reading = worker(true);
+  cleanup.push(() => unread.dispose(), () => reading.dispose());
+  for (const chunked of [false, true]) {
+    const small = await rounds(await unread.ready, "/x", { chunked, size: 5000 });
+    assert.ok(small.every((r) => r.status === 413), `unread, 5000 bytes, chunked=${chunked}: ${summary(small)}`);
+    const large = await rounds(await reading.ready, "/x", { chunked, size: 5_000_000 });
+    assert.ok(large.every((r) => r.status === 413), `read, 5 MB, chunked=${chunked}: ${summary(large)}`);
+  }
+});
+
+test("every oversize POST gets a clean problem+json 413, declared or streamed", async () => {
+  const up = await startUpstream();
+  cleanup.push(() => up.close());
+  const gw = await startGateway({
+    routes: config({
+      settings: { max_body_bytes: LIMIT },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: "r", path: "/{*p}", upstream: "u", auth: "none" }],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  for (const size of SIZES) {
+    for (const chunked of [false, true]) {
+      const results = await rounds(gw.url, "/upload", { chunked, size });
+      assert.ok(
+        results.every((r) => r.status === 413 && r.type === "application/problem+json" && JSON.parse(r.body).code === "payload_too_large"),
+        `${size} bytes, chunked=${chunked}: ${summary(results)}`,
+      );
+    }
+  }
+  assert.ok(up.requests.every((seen) => seen.aborted), "the upstream never takes a truncated body for a whole one");
+});
