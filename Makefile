@@ -23,12 +23,13 @@ DEV_UPSTREAM_PORT ?= 8788
 DEV_PORT ?= 8787
 WORKER_SOURCES := $(shell find src -type f) Cargo.toml Cargo.lock routes.json
 
-.PHONY: help setup dev test test-host test-worker worker validate bench lint clean
+.PHONY: help setup dev test test-host test-worker worker validate gatewayctl bench lint clean
 
 help:
 	@echo "make dev       build, seed local KV from routes.json, start a demo upstream and wrangler dev"
 	@echo "make test      host tests (cargo test) and worker tests in workerd (miniflare-tests/)"
 	@echo "make validate  check a routes file with the gateway's own validator: make validate ROUTES=path"
+	@echo "make gatewayctl  build the control-plane command line: target/release/gatewayctl"
 	@echo "make bench     throughput of the gateway vs a JS proxy vs the upstream, in workerd"
 	@echo "make lint      cargo fmt --check and clippy (host and wasm32)"
 
@@ -94,6 +95,10 @@ test-worker: worker
 ROUTES ?= routes.json
 validate:
 	cargo run --quiet --bin validate-routes -- $(ROUTES)
+
+gatewayctl:
+	cargo build --quiet --release --bin gatewayctl
+	@echo "target/release/gatewayctl"
 
 bench: setup worker
 	cd miniflare-tests && node bench/run.mjs

@@ -400,3 +400,45 @@ export async function startObservedGateway({
     },
   };
 }
+
+/**
+ * Like startGateway, with the ConfigLock Durable Object that serialises configuration pushes,
+ * listening on a port of 127.0.0.1 (`url`) so that outside clients such as gatewayctl can
+ * reach it. `persist` keeps KV and Durable Object state in that folder across restarts.
+ */
+export async function startControlGateway({ routes, bindings = {}, persist } = {}) {
+  const mf = new Miniflare({
+    modules: [
+      { type: "ESModule", path: BUILD + "index.js" },
+      { type: "CompiledWasm", path: BUILD + "index_bg.wasm" },
+    ],
+    modulesRoot: BUILD,
+    compatibilityDate: "2026-07-01",
+    host: "127.0.0.1",
+    port: 0,
+    kvNamespaces: ["CONFIG"],
+    bindings,
+    durableObjects: {
+      RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
+      CONFIG_LOCK: { className: "ConfigLock", useSQLite: true },
+    },
+    durableObjectsPersist: persist ? `${persist}/do` : undefined,
+    kvPersist: persist ? `${persist}/kv` : undefined,
+  });
+  const kv = await mf.getKVNamespace("CONFIG");
+  if (routes !== undefined) await kv.put("routes", typeof routes === "string" ? routes : JSON.stringify(routes));
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  let closing;
+  return {
+    mf,
+    kv,
+    url,
+    fetch(path, init) {
+      return mf.dispatchFetch(new URL(path, "http://gateway.test"), init);
+    },
+    close() {
+      closing ??= mf.dispose();
+      return closing;
+    },
+  };
+}

@@ -3,7 +3,8 @@
 //! Bodies are `application/problem+json` (RFC 9457) with a machine-readable `code`, a reason a
 //! person can act on, and the request id. They never carry upstream host names or internals.
 
-use crate::config::MethodSet;
+use crate::config::{ConfigError, MethodSet};
+use crate::control::PushError;
 use crate::path::PathError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +44,25 @@ pub enum GatewayError {
     UpstreamInvalidResponse,
     CircuitOpen,
     AdminUnauthorized,
+    /// A configuration push without `If-Match`; `current` is the current document's digest.
+    PreconditionRequired {
+        current: String,
+    },
+    /// A configuration push whose `If-Match` is not the current document.
+    PreconditionFailed {
+        current: String,
+    },
+    /// A pushed (or rolled-back-to) document failed validation: every error, with its JSON
+    /// path.
+    DocumentInvalid {
+        errors: Vec<ConfigError>,
+    },
+    /// A rollback to a digest the history does not list.
+    ConfigVersionNotFound,
+    /// A KV read or write of the control plane failed; `detail` says what was left behind.
+    ConfigStoreFailed {
+        detail: String,
+    },
     /// An admin change was refused because the document it would edit (`digest`) is one the
     /// gateway refuses; `errors` are its validation errors.
     ConfigInvalid {
@@ -60,7 +80,11 @@ impl GatewayError {
         match self {
             GatewayError::BadPath(PathError::TooLong) => 414,
             GatewayError::BadPath(_) | GatewayError::BadRequest(_) => 400,
-            GatewayError::NotFound => 404,
+            GatewayError::NotFound | GatewayError::ConfigVersionNotFound => 404,
+            GatewayError::PreconditionFailed { .. } => 412,
+            GatewayError::DocumentInvalid { .. } => 422,
+            GatewayError::PreconditionRequired { .. } => 428,
+            GatewayError::ConfigStoreFailed { .. } => 503,
             GatewayError::MethodNotAllowed(_) => 405,
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::Unauthorized { .. } | GatewayError::AdminUnauthorized => 401,
@@ -99,6 +123,11 @@ impl GatewayError {
             GatewayError::CircuitOpen => "upstream_circuit_open",
             GatewayError::AdminUnauthorized => "admin_unauthorized",
             GatewayError::ConfigInvalid { .. } => "config_invalid",
+            GatewayError::PreconditionRequired { .. } => "precondition_required",
+            GatewayError::PreconditionFailed { .. } => "precondition_failed",
+            GatewayError::DocumentInvalid { .. } => "invalid_document",
+            GatewayError::ConfigVersionNotFound => "config_version_not_found",
+            GatewayError::ConfigStoreFailed { .. } => "config_store_unavailable",
             GatewayError::Internal { .. } => "internal_error",
         }
     }
@@ -111,8 +140,11 @@ impl GatewayError {
             404 => "Not Found",
             405 => "Method Not Allowed",
             409 => "Conflict",
+            412 => "Precondition Failed",
             413 => "Content Too Large",
             414 => "URI Too Long",
+            422 => "Unprocessable Content",
+            428 => "Precondition Required",
             429 => "Too Many Requests",
             502 => "Bad Gateway",
             503 => "Service Unavailable",
@@ -164,6 +196,21 @@ impl GatewayError {
             GatewayError::AuthUnavailable => {
                 "signing keys are unavailable; try again shortly".into()
             }
+            GatewayError::PreconditionRequired { .. } => {
+                "If-Match is required: send the ETag of GET /config (or * to replace any version)"
+                    .into()
+            }
+            GatewayError::PreconditionFailed { .. } => {
+                "the configuration changed since you read it: If-Match is not the current version"
+                    .into()
+            }
+            GatewayError::DocumentInvalid { errors } => {
+                format!("the document is invalid ({} errors)", errors.len())
+            }
+            GatewayError::ConfigVersionNotFound => {
+                "no stored configuration version has that digest".into()
+            }
+            GatewayError::ConfigStoreFailed { detail } => detail.clone(),
             GatewayError::Internal { .. } => "the gateway failed to handle this request".into(),
         }
     }
@@ -193,6 +240,10 @@ impl GatewayError {
                 ),
             )],
             GatewayError::AdminUnauthorized => vec![("www-authenticate", "Bearer".into())],
+            GatewayError::PreconditionRequired { current }
+            | GatewayError::PreconditionFailed { current } => {
+                vec![("etag", crate::control::etag(current))]
+            }
             GatewayError::RateLimited {
                 retry_after_s,
                 headers,
@@ -221,11 +272,49 @@ impl GatewayError {
         {
             body["policy"] = serde_json::Value::String(policy.clone());
         }
-        if let GatewayError::ConfigInvalid { digest, errors } = self {
-            body["digest"] = digest.as_str().into();
-            body["errors"] = errors.clone().into();
+        match self {
+            GatewayError::ConfigInvalid { digest, errors } => {
+                body["digest"] = digest.as_str().into();
+                body["errors"] = errors.clone().into();
+            }
+            GatewayError::PreconditionRequired { current }
+            | GatewayError::PreconditionFailed { current } => {
+                body["current_etag"] = crate::control::etag(current).into();
+            }
+            GatewayError::DocumentInvalid { errors } => {
+                body["errors"] = errors
+                    .iter()
+                    .map(|e| serde_json::json!({ "path": e.path, "message": e.message }))
+                    .collect();
+            }
+            _ => {}
         }
         body.to_string()
+    }
+}
+
+/// The one mapping of a refused push or rollback.
+impl From<PushError> for GatewayError {
+    fn from(e: PushError) -> GatewayError {
+        match e {
+            PushError::TooLarge { limit } => GatewayError::PayloadTooLarge { limit },
+            PushError::Invalid(errors) => GatewayError::DocumentInvalid { errors },
+            PushError::PreconditionRequired { current } => {
+                GatewayError::PreconditionRequired { current }
+            }
+            PushError::Stale { current } => GatewayError::PreconditionFailed { current },
+            PushError::UnknownDigest => GatewayError::ConfigVersionNotFound,
+            PushError::AmbiguousDigest => GatewayError::BadRequest(
+                "that digest prefix fits several versions: give more digits",
+            ),
+            PushError::BadNote => GatewayError::BadRequest(crate::control::history::NOTE_RULE),
+            PushError::Read(_) => GatewayError::ConfigStoreFailed {
+                detail: "the configuration store could not be read; nothing changed".into(),
+            },
+            PushError::Write { stage, .. } => GatewayError::ConfigStoreFailed {
+                detail: format!("writing {} failed: {}", stage.key(), stage.consequence()),
+            },
+        }
     }
 }
 
@@ -283,6 +372,35 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("sha256:0123456789abcdef"));
+    }
+
+    #[test]
+    fn refused_pushes_carry_the_current_etag_and_every_error() {
+        let e = GatewayError::from(PushError::Stale {
+            current: "sha256:ab".into(),
+        });
+        assert_eq!((e.status(), e.code()), (412, "precondition_failed"));
+        assert_eq!(e.headers(), vec![("etag", "\"sha256:ab\"".to_string())]);
+        let v: serde_json::Value = serde_json::from_str(&e.body("r")).unwrap();
+        assert_eq!(v["current_etag"], "\"sha256:ab\"");
+        let e = GatewayError::from(PushError::Invalid(vec![ConfigError {
+            path: "routes[0].auth".into(),
+            message: "missing".into(),
+        }]));
+        let v: serde_json::Value = serde_json::from_str(&e.body("r")).unwrap();
+        assert_eq!(v["status"], 422);
+        assert_eq!(v["errors"][0]["path"], "routes[0].auth");
+        let e = GatewayError::from(PushError::Write {
+            stage: crate::control::WriteStage::Routes,
+            cause: "kv down at 10.0.0.1".into(),
+        });
+        assert_eq!(e.status(), 503);
+        assert!(!e.body("r").contains("10.0.0.1"), "the cause is not shown");
+        assert_eq!(
+            GatewayError::from(PushError::TooLarge { limit: 5 }).status(),
+            413
+        );
+        assert_eq!(GatewayError::from(PushError::UnknownDigest).status(), 404);
     }
 
     #[test]

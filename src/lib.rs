@@ -8,6 +8,7 @@ pub mod auth;
 pub mod balance;
 pub mod cache;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod forward;
 pub mod gateway;

@@ -30,7 +30,7 @@ const CREDENTIAL_HEADERS: [&str; 4] = [
 ];
 
 /// Bindings the gateway itself uses for other things than metrics.
-const RESERVED_BINDINGS: [&str; 2] = ["CONFIG", "RATE_LIMITER"];
+const RESERVED_BINDINGS: [&str; 3] = ["CONFIG", "RATE_LIMITER", "CONFIG_LOCK"];
 
 /// Reads the top-level `observability`; `auth` are the document's valid schemes (their API-key
 /// headers may never be logged).

@@ -11,6 +11,7 @@ use crate::headers::{is_hop_by_hop, is_safe_value, is_token, GATEWAY_OWNED};
 use crate::path::canonicalize;
 
 const ROOT_FIELDS: &[&str] = &[
+    "$schema",
     "version",
     "settings",
     "upstreams",
@@ -91,6 +92,8 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
             );
         }
     }
+    // Where editors find the JSON Schema (`./routes.schema.json`); the gateway ignores it.
+    root.opt_string("$schema", &mut errs);
     let settings = settings(root.get("settings"), &mut errs);
     let upstreams = named_map(&root, "upstreams", true, &mut errs, upstream);
     let auth = named_map(&root, "auth", false, &mut errs, auth_scheme);

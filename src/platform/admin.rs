@@ -1,7 +1,7 @@
 //! The gateway's own endpoints under `settings.admin.path`.
 
 use super::isolate::{self, Live};
-use super::{keys, respond, Exchange};
+use super::{config_admin, keys, respond, Exchange};
 use crate::config::MethodSet;
 use crate::error::GatewayError;
 use worker::{web_sys, Env};
@@ -35,12 +35,19 @@ pub async fn handle(x: &Exchange<'_>, rest: &str) -> Result<web_sys::Response, G
             ]))),
         };
     }
-    let known = rest == "/keys" || rest.starts_with("/keys/") || rest.starts_with("/cache/");
+    let known = rest == "/keys"
+        || rest.starts_with("/keys/")
+        || rest.starts_with("/cache/")
+        || rest == "/config"
+        || rest.starts_with("/config/");
     if !known {
         return Err(GatewayError::NotFound);
     }
     if !admin {
         return Err(GatewayError::AdminUnauthorized);
+    }
+    if rest == "/config" || rest.starts_with("/config/") {
+        return config_admin::handle(x, rest).await;
     }
     match (method, rest) {
         ("POST", "/keys") => keys::create(x).await,
@@ -88,7 +95,11 @@ fn health(live: &Live, admin: bool) -> web_sys::Response {
         "last_reload_error": last_error,
         "isolate_counters": isolate::shared().counters.to_json(),
     });
-    respond::json(200, &body, &[])
+    respond::json(
+        200,
+        &body,
+        &[("x-config-source", live.source.name().to_owned())],
+    )
 }
 
 #[derive(serde::Deserialize)]

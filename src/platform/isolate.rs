@@ -2,7 +2,9 @@
 //!
 //! A request takes one `Rc<Live>` at its start and uses it to the end, so a reload never mixes
 //! two versions within a request. KV is read at most every `settings.reload_s` seconds; a
-//! document that fails validation is recorded and never applied.
+//! document that fails validation is recorded and never applied. An isolate with no valid
+//! `routes` to serve (a cold one, or one whose `routes` was deleted) serves the last good
+//! document (`control::last_good`); only with none does it serve the embedded one.
 
 use crate::gateway::Gateway;
 use crate::pipeline::state::{Breakers, Counter, IsolateState};
@@ -17,20 +19,7 @@ pub const EMBEDDED_ROUTES: &str = include_str!("../../routes.json");
 pub const CONFIG_BINDING: &str = "CONFIG";
 pub const CONFIG_KEY: &str = "routes";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Embedded,
-    Kv,
-}
-
-impl Source {
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::Embedded => "embedded",
-            Source::Kv => "kv",
-        }
-    }
-}
+pub use crate::control::Source;
 
 /// A configuration in force, with the run-time state that belongs to it.
 pub struct Live {
@@ -118,8 +107,40 @@ pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Live>, String> {
     }
     REFRESHING.with(|r| r.set(true));
     let read = read_kv(env).await;
+    let wants_fallback = STATE.with(|s| apply(&mut s.borrow_mut(), read, now_ms));
+    if wants_fallback {
+        let found = match env.kv(CONFIG_BINDING) {
+            Ok(kv) => crate::control::last_good(&super::config_admin::KvPort(kv))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        STATE.with(|s| adopt_last_good(&mut s.borrow_mut(), found, now_ms));
+    }
     REFRESHING.with(|r| r.set(false));
-    STATE.with(|s| apply(&mut s.borrow_mut(), read, now_ms))
+    STATE.with(|s| ensure_live(&mut s.borrow_mut(), now_ms))
+}
+
+/// Serves the last good document when one was found.
+fn adopt_last_good(
+    s: &mut State,
+    found: Result<Option<crate::control::resolve::Found>, String>,
+    now_ms: f64,
+) {
+    match found {
+        Ok(Some(found)) => {
+            worker::console_log!(
+                "{}",
+                serde_json::json!({"event": "config_last_good", "digest": found.gateway.digest})
+            );
+            s.live = Some(Rc::new(Live::new(found.gateway, Source::LastGood, now_ms)));
+        }
+        Ok(None) => {}
+        Err(e) => worker::console_error!(
+            "{}",
+            serde_json::json!({"event": "config_read_failed", "key": "routes:last-good", "error": e})
+        ),
+    }
 }
 
 async fn read_kv(env: &Env) -> Result<Option<String>, String> {
@@ -132,12 +153,12 @@ async fn read_kv(env: &Env) -> Result<Option<String>, String> {
         .map_err(|e| format!("reading KV key {CONFIG_KEY}: {e}"))
 }
 
-fn apply(
-    s: &mut State,
-    read: Result<Option<String>, String>,
-    now_ms: f64,
-) -> Result<Rc<Live>, String> {
+/// Applies what was read from `routes`; true when the isolate should look for the last good
+/// document (it has nothing but the embedded one to serve, or nothing at all).
+fn apply(s: &mut State, read: Result<Option<String>, String>, now_ms: f64) -> bool {
     s.last_check_ms = now_ms;
+    let mut rejected_new = false;
+    let read_failed = read.is_err();
     match read {
         Ok(Some(text)) => {
             let hash: [u8; 32] = Sha256::digest(text.as_bytes()).into();
@@ -150,6 +171,7 @@ fn apply(
                         s.last_error = None;
                     }
                     Err(errors) => {
+                        rejected_new = true;
                         let errors: Vec<String> =
                             errors.0.iter().map(ToString::to_string).collect();
                         count(Counter::ConfigRejected);
@@ -168,7 +190,8 @@ fn apply(
         }
         Ok(None) => {
             s.kv_seen = None;
-            if s.live.as_ref().is_none_or(|l| l.source != Source::Embedded) {
+            // A document from `routes` that is gone is no longer served.
+            if s.live.as_ref().is_some_and(|l| l.source == Source::Kv) {
                 s.live = None;
             }
         }
@@ -184,6 +207,15 @@ fn apply(
             });
         }
     }
+    match s.live.as_ref().map(|l| l.source) {
+        None => !read_failed,
+        Some(Source::Embedded) => rejected_new,
+        Some(_) => false,
+    }
+}
+
+/// The configuration to serve: the embedded document when nothing else is in force.
+fn ensure_live(s: &mut State, now_ms: f64) -> Result<Rc<Live>, String> {
     if s.live.is_none() {
         let gateway = Gateway::compile(EMBEDDED_ROUTES)
             .map_err(|e| format!("the embedded routes.json is invalid: {e}"))?;

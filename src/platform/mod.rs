@@ -2,6 +2,7 @@
 //! secrets). Decisions are made by the core modules; this layer reads inputs and applies them.
 
 mod admin;
+mod config_admin;
 mod entry;
 mod glue;
 mod isolate;

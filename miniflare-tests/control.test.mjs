@@ -1,0 +1,303 @@
+// The control plane in workerd: GET/PUT /config with If-Match, history and rollback through the
+// real ConfigLock Durable Object and real KV, concurrent pushes, last-good across a restart
+// over the same persisted KV, and the gatewayctl binary driven against the running gateway.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createHash } from "node:crypto";
+import { startControlGateway, startUpstream, config, eventually } from "./harness.mjs";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const GATEWAYCTL = join(ROOT, "target/debug/gatewayctl");
+const TOKEN = "control-admin-token";
+const ADMIN = { authorization: `Bearer ${TOKEN}` };
+const EMBEDDED = readFileSync(join(ROOT, "routes.json"), "utf8");
+
+const cleanup = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+let up;
+before(async () => {
+  execFileSync("cargo", ["build", "--quiet", "--bin", "gatewayctl"], { cwd: ROOT, stdio: "inherit" });
+  up = await startUpstream();
+  cleanup.push(() => up.close());
+});
+
+const digest = (text) => "sha256:" + createHash("sha256").update(text).digest("hex");
+const short = (text) => digest(text).slice(0, "sha256:".length + 16);
+
+/** A valid document (as text) with one public route per id. */
+function doc(...ids) {
+  return JSON.stringify(
+    config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: ids.map((id) => ({ id, path: `/${id}`, upstream: "u", auth: "none" })),
+    }),
+    null,
+    2,
+  );
+}
+
+async function started(options = {}) {
+  const gw = await startControlGateway({ bindings: { ADMIN_TOKEN: TOKEN }, ...options });
+  cleanup.push(() => gw.close());
+  return gw;
+}
+
+async function getConfig(gw) {
+  const r = await gw.fetch("/__gateway/config", { headers: ADMIN });
+  assert.equal(r.status, 200);
+  return { etag: r.headers.get("etag"), source: r.headers.get("x-config-source"), text: await r.text(), rejected: r.headers.get("x-config-rejected") };
+}
+
+function put(gw, text, ifMatch, query = "") {
+  const headers = { ...ADMIN, "content-type": "application/json" };
+  if (ifMatch !== undefined) headers["if-match"] = ifMatch;
+  return gw.fetch(`/__gateway/config${query}`, { method: "PUT", headers, body: text });
+}
+
+async function problem(r, status, code) {
+  assert.equal(r.status, status);
+  assert.match(r.headers.get("content-type"), /application\/problem\+json/);
+  const body = await r.json();
+  assert.equal(body.code, code);
+  return body;
+}
+
+test("GET /config with empty KV is the embedded document, with its ETag and source", async () => {
+  const gw = await started();
+  const c = await getConfig(gw);
+  assert.equal(c.text, EMBEDDED, "the exact text");
+  assert.equal(c.etag, `"${digest(EMBEDDED)}"`);
+  assert.equal(c.source, "embedded");
+  for (const [method, path, body] of [
+    ["GET", "/__gateway/config"],
+    ["PUT", "/__gateway/config", doc("a")],
+    ["GET", "/__gateway/config/history"],
+    ["POST", "/__gateway/config/rollback", "{}"],
+  ]) {
+    for (const headers of [{}, { authorization: "Bearer wrong" }]) {
+      await problem(await gw.fetch(path, { method, headers, body }), 401, "admin_unauthorized");
+    }
+  }
+  await problem(await gw.fetch("/__gateway/config", { method: "DELETE", headers: ADMIN }), 405, "method_not_allowed");
+});
+
+test("a push is validated, needs a current If-Match, and writes version, history, last-good and routes", async () => {
+  const gw = await started();
+  const first = await getConfig(gw);
+  const a = doc("a");
+
+  const missing = await problem(await put(gw, a), 428, "precondition_required");
+  assert.equal(missing.current_etag, first.etag);
+  const stale = await put(gw, a, `"sha256:${"0".repeat(64)}"`);
+  assert.equal(stale.headers.get("etag"), first.etag, "412 names the current version");
+  await problem(stale, 412, "precondition_failed");
+
+  const invalid = await problem(
+    await put(gw, JSON.stringify({ version: 1, upstreams: {}, routes: [{ id: "x", path: "/x", upstream: "nope", timeout: 1 }] }), first.etag),
+    422,
+    "invalid_document",
+  );
+  const paths = invalid.errors.map((e) => e.path);
+  assert.ok(paths.includes("upstreams"), JSON.stringify(invalid.errors));
+  assert.ok(paths.includes("routes[0].timeout"), JSON.stringify(invalid.errors));
+  assert.ok(invalid.errors.every((e) => typeof e.message === "string" && e.message.length > 0));
+  const notJson = await problem(await put(gw, "{ not json", first.etag), 422, "invalid_document");
+  assert.match(notJson.errors[0].message, /invalid JSON/);
+  const huge = a.replace(/\}\s*$/, `, "x": "${"y".repeat(25 * 1024 * 1024)}"}`);
+  await problem(await put(gw, huge, first.etag), 413, "payload_too_large");
+  await problem(await put(gw, a, first.etag, "?note=two%0Alines"), 400, "bad_request");
+  await problem(await put(gw, a, first.etag, `?note=${"n".repeat(501)}`), 400, "bad_request");
+  assert.equal(await gw.kv.get("routes"), null, "nothing was written by refused pushes");
+
+  const ok = await put(gw, a, first.etag, "?note=first%20push%20%E2%9C%93");
+  assert.equal(ok.status, 200);
+  const pushed = await ok.json();
+  assert.equal(pushed.digest, digest(a));
+  assert.equal(pushed.previous, digest(EMBEDDED));
+  assert.equal(await gw.kv.get("routes"), a);
+  assert.equal(await gw.kv.get("routes:last-good"), a);
+  assert.equal(await gw.kv.get(`routes@${digest(a)}`), a);
+
+  const now = await getConfig(gw);
+  assert.deepEqual([now.text, now.etag, now.source], [a, `"${digest(a)}"`, "kv"]);
+  const history = await (await gw.fetch("/__gateway/config/history", { headers: ADMIN })).json();
+  assert.equal(history.length, 1);
+  assert.equal(history[0].digest, digest(a));
+  assert.equal(history[0].size, Buffer.byteLength(a));
+  assert.equal(history[0].note, "first push ✓");
+  // The isolate served the embedded document, which reloads every settings.reload_s = 10 s.
+  const served = await eventually(async () => (await gw.fetch("/a")).status === 200, { timeoutMs: 12000, intervalMs: 250 });
+  assert.ok(served, "the pushed routes serve");
+});
+
+test("two concurrent pushes from the same version: exactly one wins, the other gets 412", async () => {
+  const gw = await started({ routes: doc("base") });
+  const { etag } = await getConfig(gw);
+  const [b, c] = [doc("b"), doc("c")];
+  const answers = await Promise.all([put(gw, b, etag), put(gw, c, etag)]);
+  const statuses = answers.map((r) => r.status).sort();
+  assert.deepEqual(statuses, [200, 412]);
+  const winner = answers[0].status === 200 ? b : c;
+  assert.equal(await gw.kv.get("routes"), winner);
+  const loser = answers.find((r) => r.status === 412);
+  assert.equal(loser.headers.get("etag"), `"${digest(winner)}"`);
+  const history = await (await gw.fetch("/__gateway/config/history", { headers: ADMIN })).json();
+  assert.deepEqual(history.map((h) => h.digest), [digest(winner)]);
+});
+
+test("rollback makes a history version current again; unknown digests are 404", async () => {
+  const gw = await started({ routes: doc("start") });
+  const [a, b] = [doc("a"), doc("b")];
+  assert.equal((await put(gw, a, "*")).status, 200);
+  assert.equal((await put(gw, b, `"${digest(a)}"`)).status, 200);
+  assert.ok(await eventually(async () => (await gw.fetch("/b")).status === 200));
+  const rollback = (body, headers = {}) =>
+    gw.fetch("/__gateway/config/rollback", { method: "POST", headers: { ...ADMIN, ...headers }, body });
+
+  await problem(await rollback(JSON.stringify({ digest: `sha256:${"0".repeat(64)}` })), 404, "config_version_not_found");
+  await problem(await rollback("not json"), 400, "bad_request");
+  await problem(await rollback(JSON.stringify({ digest: digest(a), extra: 1 })), 400, "bad_request");
+  await problem(await rollback(JSON.stringify({ digest: digest(a) }), { "if-match": `"${digest(a)}"` }), 412, "precondition_failed");
+
+  const r = await rollback(JSON.stringify({ digest: digest(a).slice(0, 20) }));
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { digest: digest(a), previous: digest(b), changed: true, note: "every isolate applies it at its next reload; KV takes up to about 60 s to reach every location" });
+  assert.equal(await gw.kv.get("routes"), a);
+  const history = await (await gw.fetch("/__gateway/config/history", { headers: ADMIN })).json();
+  assert.deepEqual(history.map((h) => h.digest), [digest(a), digest(b), digest(a)]);
+  assert.equal(history[0].note, `rollback to ${digest(a)}`);
+  assert.ok(await eventually(async () => (await gw.fetch("/a")).status === 200));
+});
+
+test("a fresh gateway over KV with an invalid hand-written routes serves last-good, and says so", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "gw-control-"));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const good = doc("good");
+  const first = await started({ persist: dir });
+  assert.equal((await put(first, good, "*")).status, 200);
+  // What `wrangler kv key put` of a broken file does: no validation, no history.
+  const broken = JSON.stringify({ version: 1, routes: [{ id: "broken" }] });
+  await first.kv.put("routes", broken);
+  await first.close();
+
+  const second = await started({ persist: dir });
+  assert.equal((await second.fetch("/good")).status, 200, "the last good routes serve, not the embedded demo");
+  assert.equal((await second.fetch("/v1/users/42")).status, 404, "the embedded document is not in force");
+  const h = await second.fetch("/__gateway/health", { headers: ADMIN });
+  assert.equal(h.headers.get("x-config-source"), "last-good");
+  const health = await h.json();
+  assert.equal(health.status, "degraded");
+  assert.equal(health.config.source, "last-good");
+  assert.equal(health.config.digest, short(good));
+  assert.equal(health.last_reload_error.digest, short(broken));
+  const c = await getConfig(second);
+  assert.deepEqual([c.text, c.source, c.rejected], [good, "last-good", `"${digest(broken)}"`]);
+  await second.kv.delete("routes");
+  await second.close();
+
+  // `routes` missing, history present: the same.
+  const third = await started({ persist: dir });
+  assert.equal((await third.fetch("/good")).status, 200);
+  assert.equal((await third.fetch("/__gateway/health", { headers: ADMIN })).headers.get("x-config-source"), "last-good");
+});
+
+/**
+ * Runs gatewayctl without blocking this process (the upstreams it may talk to live here);
+ * resolves { status, stdout, stderr }.
+ */
+function ctl(args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(GATEWAYCTL, args, { env: { PATH: process.env.PATH, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => {
+      assert.ok(!stdout.includes(TOKEN) && !stderr.includes(TOKEN), "the token is never printed");
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+test("gatewayctl validates, diffs, pushes, lists and rolls back against the running gateway", async () => {
+  const gw = await started({ routes: doc("one") });
+  const env = { GATEWAY_URL: gw.url, GATEWAY_ADMIN_TOKEN: TOKEN };
+  const dir = mkdtempSync(join(tmpdir(), "gatewayctl-"));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "routes.json");
+  const next = doc("one", "two");
+  writeFileSync(file, next);
+  const bad = join(dir, "bad.json");
+  writeFileSync(bad, JSON.stringify({ version: 1, routes: [] }));
+
+  let r = await ctl(["validate", file]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /valid \(2 routes/);
+  r = await ctl(["validate", bad]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /upstreams/);
+
+  r = await ctl(["diff", file], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^routes:\n {2}\+ two\n/m);
+  assert.ok(!r.stdout.includes("\x1b["), "plain when piped");
+
+  r = await ctl(["push", file, "--note", "add two"], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\+ two/);
+  assert.match(r.stdout, new RegExp(`pushed ${digest(next)}`));
+  assert.equal(await gw.kv.get("routes"), next);
+  r = await ctl(["push", file], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /already current; nothing pushed/);
+
+  r = await ctl(["push", bad], env);
+  assert.equal(r.status, 1, "validated locally before anything is sent");
+  writeFileSync(file, doc("three"));
+  r = await ctl(["push", file, "--if-match", digest(doc("one"))], env);
+  assert.equal(r.status, 3, r.stderr);
+  assert.match(r.stderr, /conflict/);
+  assert.equal(await gw.kv.get("routes"), next, "a conflict writes nothing");
+
+  r = await ctl(["history"], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^\\* ${digest(next)} .* add two$`, "m"));
+
+  r = await ctl(["rollback", digest(doc("one"))], env);
+  assert.equal(r.status, 2, "only pushed versions are in the history");
+  assert.match(r.stderr, /config_version_not_found/);
+  writeFileSync(file, doc("four"));
+  assert.equal((await ctl(["push", file], env)).status, 0);
+  r = await ctl(["rollback", digest(next).slice(0, 15)], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`rolled back to ${digest(next)}`));
+  assert.equal(await gw.kv.get("routes"), next);
+
+  // Bad input: no token, a wrong token, a URL that is not the gateway, nothing listening.
+  r = await ctl(["history"], { GATEWAY_URL: gw.url });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /admin token is needed/);
+  r = await ctl(["history"], { ...env, GATEWAY_ADMIN_TOKEN: "wrong" });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /admin token was refused/);
+  r = await ctl(["diff", file], { ...env, GATEWAY_URL: up.url });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /not .*edge-gateway/);
+  r = await ctl(["history", "--url", "http://127.0.0.1:9"], env);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^gatewayctl: cannot reach http:\/\/127\.0\.0\.1:9\/__gateway\/config/);
+  assert.equal(r.stderr.trim().split("\n").length, 1, "one line");
+  r = await ctl(["bogus"]);
+  assert.equal(r.status, 2);
+});

@@ -1,0 +1,284 @@
+//! `gatewayctl explain`: what the gateway would do with one request, decided offline by the
+//! same core the worker runs (`Gateway::destination`, `Gateway::target_url`): the route, the
+//! stages that apply in order, the upstream URL after `rewrite`, or the refusal and its code.
+
+use crate::config::{ApiKeySource, AuthKind, RateLimitKey, RouteAuth};
+use crate::error::GatewayError;
+use crate::forward::{split_url, Destination, Inbound};
+use crate::gateway::Gateway;
+
+/// The outcome for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Explanation {
+    /// The gateway's own endpoints (`settings.admin.path`).
+    Admin {
+        rest: String,
+    },
+    Refused(Refusal),
+    Routed(Plan),
+}
+
+/// A refusal as the client would see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl From<&GatewayError> for Refusal {
+    fn from(e: &GatewayError) -> Refusal {
+        Refusal {
+            status: e.status(),
+            code: e.code(),
+            detail: e.detail(),
+        }
+    }
+}
+
+/// What happens to a routed request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub route: String,
+    pub pattern: String,
+    pub canonical_path: String,
+    /// The stages that apply, in order, each as `(stage, what it does)`.
+    pub stages: Vec<(&'static str, String)>,
+    /// Each target's URL (or service binding) after `rewrite`, with its weight.
+    pub targets: Vec<String>,
+    /// Set when the request would be refused at a stage (no credentials for an authenticated
+    /// route); signatures, keys and rate-limit counters are not checked offline.
+    pub refusal: Option<Refusal>,
+}
+
+/// Explains `method url` with request `headers`; `Err` when `url` is not an absolute URL.
+pub fn explain(
+    gateway: &Gateway,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<Explanation, String> {
+    let (scheme, host, path, query) = split_url(url)
+        .filter(|(s, h, _, _)| matches!(*s, "http" | "https") && !h.is_empty())
+        .ok_or_else(|| format!("\"{url}\" is not an absolute http(s) URL"))?;
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let inbound = Inbound {
+        method,
+        scheme,
+        host,
+        path,
+        query,
+        content_length: header("content-length"),
+        connection: header("connection"),
+        ..Inbound::default()
+    };
+    let routed = match gateway.destination(&inbound) {
+        Err(e) => return Ok(Explanation::Refused(Refusal::from(&e))),
+        Ok(Destination::Admin { rest }) => return Ok(Explanation::Admin { rest }),
+        Ok(Destination::Route(routed)) => routed,
+    };
+    let config = &gateway.config;
+    let route = gateway.route(routed.route);
+    let mut stages = Vec::new();
+    let mut refusal = None;
+    match &route.auth {
+        RouteAuth::None => stages.push(("auth", "none (public route)".to_owned())),
+        RouteAuth::Schemes(list) => {
+            let mut described = Vec::new();
+            let mut presented = false;
+            for scheme in list.iter().filter_map(|i| config.auth.get(*i)) {
+                let (kind, has) = match &scheme.kind {
+                    AuthKind::Jwt(j) => (
+                        "jwt",
+                        header("authorization").is_some()
+                            || j.token_cookie
+                                .as_ref()
+                                .is_some_and(|_| header("cookie").is_some())
+                            || j.token_query.as_ref().is_some_and(|q| has_param(query, q)),
+                    ),
+                    AuthKind::ApiKey(k) => (
+                        "api key",
+                        match &k.source {
+                            ApiKeySource::Header(h) => header(h).is_some(),
+                            ApiKeySource::Query(q) => has_param(query, q),
+                        },
+                    ),
+                };
+                presented |= has;
+                described.push(format!("{} ({kind})", scheme.name));
+            }
+            stages.push((
+                "auth",
+                format!(
+                    "{} — any one may succeed; credentials are not verified offline",
+                    described.join(", ")
+                ),
+            ));
+            if !route.scopes.is_empty() {
+                stages.push(("scopes", route.scopes.join(" ")));
+            }
+            if !presented {
+                refusal = Some(Refusal::from(&GatewayError::Unauthorized {
+                    reason: "no credentials for any of the route's schemes".into(),
+                    invalid_token: false,
+                }));
+            }
+        }
+    }
+    if !route.rate_limits.is_empty() {
+        let policies: Vec<String> = route
+            .rate_limits
+            .iter()
+            .filter_map(|i| config.rate_limits.get(*i))
+            .map(|p| {
+                format!(
+                    "{} ({} per {} s, burst {}, per {})",
+                    p.name,
+                    p.limit,
+                    p.window_s,
+                    p.burst,
+                    key_name(&p.key)
+                )
+            })
+            .collect();
+        stages.push(("rate limits", policies.join(", ")));
+    }
+    if let Some(c) = &route.cache {
+        let applies = if matches!(method, "GET" | "HEAD") {
+            ""
+        } else {
+            " (not for this method: only GET and HEAD are cached)"
+        };
+        let mut text = format!("ttl {} s, stale-if-error {} s", c.ttl_s, c.stale_if_error_s);
+        if !c.vary.is_empty() {
+            text.push_str(&format!(", vary {}", c.vary.join(" ")));
+        }
+        if c.per_consumer {
+            text.push_str(", per consumer");
+        }
+        text.push_str(applies);
+        stages.push(("cache", text));
+    }
+    let upstream = config.upstreams.get(route.upstream);
+    if let Some(u) = upstream {
+        let mut text = format!(
+            "{} (timeout {} ms, retries {}",
+            u.name, u.timeout_ms, u.retries
+        );
+        if let Some(b) = u.circuit_breaker {
+            text.push_str(&format!(
+                ", circuit breaker after {} failures for {} s",
+                b.failures, b.cooldown_s
+            ));
+        }
+        text.push(')');
+        stages.push(("upstream", text));
+    }
+    let edits = |rules: &crate::config::HeaderRules| {
+        let mut parts = Vec::new();
+        if !rules.remove.is_empty() {
+            parts.push(format!("remove {}", rules.remove.join(" ")));
+        }
+        for (n, v) in &rules.set {
+            parts.push(format!("set {n}: {v}"));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    };
+    if let Some(t) = edits(&route.request_headers) {
+        stages.push(("request headers", t));
+    }
+    if let Some(t) = edits(&route.response_headers) {
+        stages.push(("response headers", t));
+    }
+    let targets = upstream
+        .map(|u| {
+            u.targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| match gateway.target_url(&routed, i) {
+                    (Some(binding), url) => {
+                        format!("{url} via service binding {binding} (weight {})", t.weight)
+                    }
+                    (None, url) => format!("{url} (weight {})", t.weight),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Explanation::Routed(Plan {
+        route: route.id.clone(),
+        pattern: route.path.clone(),
+        canonical_path: routed.canonical_path,
+        stages,
+        targets,
+        refusal,
+    }))
+}
+
+fn has_param(query: Option<&str>, name: &str) -> bool {
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.split_once('=').map_or(p, |(n, _)| n) == name)
+    })
+}
+
+fn key_name(key: &RateLimitKey) -> String {
+    match key {
+        RateLimitKey::Ip => "client address".into(),
+        RateLimitKey::Claim(c) => format!("claim {c}"),
+        RateLimitKey::Header(h) => format!("header {h}"),
+        RateLimitKey::Consumer => "consumer".into(),
+        RateLimitKey::Route => "route".into(),
+        RateLimitKey::Global => "everything (global)".into(),
+    }
+}
+
+/// The explanation as text for a person.
+pub fn render(method: &str, url: &str, e: &Explanation) -> String {
+    let mut out = format!("{method} {url}\n");
+    let line = |out: &mut String, label: &str, text: &str| {
+        out.push_str(&format!("  {label:<17}{text}\n"));
+    };
+    match e {
+        Explanation::Admin { rest } => line(
+            &mut out,
+            "gateway",
+            &format!("the gateway's own endpoint {rest} (admin path); never reaches a route"),
+        ),
+        Explanation::Refused(r) => line(
+            &mut out,
+            "refused",
+            &format!("{} {}: {}", r.status, r.code, r.detail),
+        ),
+        Explanation::Routed(p) => {
+            line(
+                &mut out,
+                "route",
+                &format!(
+                    "{} (path {}, canonical path {})",
+                    p.route, p.pattern, p.canonical_path
+                ),
+            );
+            for (stage, text) in &p.stages {
+                line(&mut out, stage, text);
+            }
+            match &p.refusal {
+                Some(r) => line(
+                    &mut out,
+                    "refused",
+                    &format!("{} {}: {}", r.status, r.code, r.detail),
+                ),
+                None => {
+                    for (i, t) in p.targets.iter().enumerate() {
+                        line(&mut out, if i == 0 { "forwarded to" } else { "" }, t);
+                    }
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,87 @@
+//! The history index (`routes:history`): one entry per push or rollback, newest first, capped.
+
+use serde::{Deserialize, Serialize};
+
+/// How many entries the index keeps (the contract promises at least 50).
+pub const HISTORY_CAP: usize = 100;
+/// Longest note a push may carry, in characters.
+pub const MAX_NOTE_CHARS: usize = 500;
+
+/// One version that was made current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    /// `sha256:<hex>` of the document's exact text; `routes@<digest>` holds it.
+    pub digest: String,
+    pub at_ms: u64,
+    /// Size of the document in bytes.
+    pub size: u64,
+    pub note: Option<String>,
+}
+
+/// Reads the index; a missing index is an empty history.
+pub fn parse(text: Option<&str>) -> Result<Vec<HistoryEntry>, String> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(t) => {
+            serde_json::from_str(t).map_err(|e| format!("routes:history is unreadable: {e}"))
+        }
+    }
+}
+
+/// The index as stored.
+pub fn to_text(entries: &[HistoryEntry]) -> String {
+    serde_json::to_string(entries).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The index with `entry` recorded as the newest. Retrying a push that failed half-way records
+/// its version once: an identical digest at the top is replaced, not repeated.
+pub fn recorded(entries: &[HistoryEntry], entry: HistoryEntry) -> Vec<HistoryEntry> {
+    let rest = match entries.first() {
+        Some(top) if top.digest == entry.digest => &entries[1..],
+        _ => entries,
+    };
+    std::iter::once(entry)
+        .chain(rest.iter().cloned())
+        .take(HISTORY_CAP)
+        .collect()
+}
+
+/// Why a digest names no single entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Unknown,
+    /// The prefix fits several versions; the caller should give more digits.
+    Ambiguous,
+}
+
+/// The entry a digest names: the full `sha256:<hex>`, or an unambiguous prefix of at least
+/// eight hex digits (what `gatewayctl history` and the health endpoint show).
+pub fn find<'a>(entries: &'a [HistoryEntry], wanted: &str) -> Result<&'a HistoryEntry, Lookup> {
+    let wanted = wanted.trim().trim_matches('"');
+    let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
+    if hex.len() < 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Lookup::Unknown);
+    }
+    let full = format!("sha256:{}", hex.to_ascii_lowercase());
+    let mut matches = entries.iter().filter(|e| e.digest.starts_with(&full));
+    let first = matches.next().ok_or(Lookup::Unknown)?;
+    if matches.any(|e| e.digest != first.digest) {
+        return Err(Lookup::Ambiguous);
+    }
+    Ok(first)
+}
+
+/// What a note must be.
+pub const NOTE_RULE: &str = "the note must be at most 500 characters, without control characters";
+
+/// A note as it may be stored: trimmed, printable, bounded.
+pub fn checked_note(note: Option<&str>) -> Result<Option<String>, &'static str> {
+    let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if note.chars().count() > MAX_NOTE_CHARS || note.chars().any(char::is_control) {
+        return Err(NOTE_RULE);
+    }
+    Ok(Some(note.to_owned()))
+}

@@ -1,0 +1,79 @@
+//! The control plane's decisions: document digests and `If-Match`, the history index, the
+//! order of the KV writes of a push or a rollback and what each failure leaves behind, which
+//! document a cold isolate serves, the diff of two documents, and `explain`.
+//!
+//! Nothing here touches the runtime: KV is reached through the [`ConfigKv`] port, time comes in
+//! as a number, and the same functions run in the worker, in the `ConfigLock` Durable Object,
+//! in `gatewayctl` and under `cargo test` (with an in-memory KV that fails on demand).
+
+pub mod diff;
+pub mod explain;
+pub mod history;
+pub mod push;
+pub mod resolve;
+pub mod store;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use history::HistoryEntry;
+pub use push::{
+    carry_out, push, rollback, Action, LockRecord, PushError, PushRequest, Pushed, WriteStage,
+};
+pub use resolve::{current, last_good, Current, Source};
+pub use store::{ConfigKv, KvError};
+
+use sha2::{Digest, Sha256};
+
+/// Largest document KV can hold as one value (25 MiB); a larger push is refused with 413.
+pub const MAX_DOCUMENT_BYTES: u64 = 25 * 1024 * 1024;
+
+/// `sha256:` and the full hex SHA-256 of the document's exact text: its identity in `ETag`,
+/// history and rollback. (`Gateway::digest` is a 16-digit short form for humans.)
+pub fn document_digest(text: &str) -> String {
+    format!(
+        "sha256:{}",
+        crate::hex::encode(&Sha256::digest(text.as_bytes()))
+    )
+}
+
+/// The `ETag` header value of a document digest.
+pub fn etag(digest: &str) -> String {
+    format!("\"{digest}\"")
+}
+
+/// What an `If-Match` header says about the current document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// No `If-Match`: a push must say which version it replaces.
+    Missing,
+    Holds,
+    /// The client's version is not the current one.
+    Stale,
+}
+
+/// Evaluates `If-Match` (RFC 9110 §13.1.1, strong comparison): `*`, or a list of entity tags
+/// one of which must be the current document's. Weak tags (`W/"…"`) never match; a tag
+/// without quotes is accepted too, since people type them.
+pub fn precondition(if_match: Option<&str>, current_digest: &str) -> Precondition {
+    let Some(value) = if_match.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Precondition::Missing;
+    };
+    if value == "*" {
+        return Precondition::Holds;
+    }
+    let holds = value.split(',').map(str::trim).any(|tag| {
+        !tag.starts_with("W/")
+            && tag
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(tag)
+                == current_digest
+    });
+    if holds {
+        Precondition::Holds
+    } else {
+        Precondition::Stale
+    }
+}

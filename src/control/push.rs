@@ -1,0 +1,318 @@
+//! Pushes and rollbacks: the precondition, then the KV writes in an order such that a reader
+//! never meets a pointer to a document that is not stored yet:
+//!
+//! 1. `routes@<digest>` (the immutable copy),
+//! 2. `routes:history` (now naming a stored copy),
+//! 3. `routes:last-good`,
+//! 4. `routes` (the switch every isolate reads).
+//!
+//! A failure at any step stops there, and `routes` still holds a complete, valid document:
+//! [`WriteStage::consequence`] says what was left behind. Retrying the same push is safe (the
+//! history records a version once). Callers serialise pushes (the `ConfigLock` Durable
+//! Object), so the check of `If-Match` and the writes are one step for every other push.
+
+use super::history::{self, HistoryEntry};
+use super::resolve::{current, Source};
+use super::store::{version_key, ConfigKv, HISTORY_KEY, LAST_GOOD_KEY, ROUTES_KEY};
+use super::{document_digest, precondition, Precondition, MAX_DOCUMENT_BYTES};
+use crate::config::ConfigError;
+use crate::gateway::Gateway;
+
+/// How long KV may take to show a write everywhere: a read older than this cannot be stale.
+const KV_PROPAGATION_MS: u64 = 60_000;
+
+/// What the lock remembers of the last push it carried out (in its own, strongly consistent
+/// storage), so a KV read that still shows the version before it is not taken for current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRecord {
+    pub current: String,
+    pub previous: String,
+    pub at_ms: u64,
+}
+
+impl LockRecord {
+    /// As stored: `<current> <previous> <at_ms>`.
+    pub fn to_line(&self) -> String {
+        format!("{} {} {}", self.current, self.previous, self.at_ms)
+    }
+
+    pub fn from_line(line: &str) -> Option<LockRecord> {
+        let mut f = line.split(' ');
+        let record = LockRecord {
+            current: f.next()?.to_owned(),
+            previous: f.next()?.to_owned(),
+            at_ms: f.next()?.parse().ok()?,
+        };
+        f.next().is_none().then_some(record)
+    }
+}
+
+/// The version a precondition is checked against: what KV shows, unless KV still shows the
+/// version the lock replaced less than a propagation delay ago.
+pub fn effective_current(kv_digest: &str, lock: Option<&LockRecord>, now_ms: u64) -> String {
+    match lock {
+        Some(l)
+            if l.previous == kv_digest && now_ms.saturating_sub(l.at_ms) < KV_PROPAGATION_MS =>
+        {
+            l.current.clone()
+        }
+        _ => kv_digest.to_owned(),
+    }
+}
+
+/// A document to make current.
+pub struct PushRequest<'a> {
+    pub text: &'a str,
+    pub if_match: Option<&'a str>,
+    pub note: Option<&'a str>,
+    pub at_ms: u64,
+}
+
+/// The KV write that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteStage {
+    Version,
+    History,
+    LastGood,
+    Routes,
+}
+
+impl WriteStage {
+    /// What a failure at this stage leaves behind, for the operator.
+    pub fn consequence(self) -> &'static str {
+        match self {
+            WriteStage::Version | WriteStage::History => {
+                "nothing changed: the current document is still in force; retry the push"
+            }
+            WriteStage::LastGood => {
+                "the version is stored and in the history but not current: the current document is still in force; retry the push"
+            }
+            WriteStage::Routes => {
+                "the version is stored and recorded as last good but not current: the current document is still in force; retry the push"
+            }
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            WriteStage::Version => "routes@<digest>",
+            WriteStage::History => HISTORY_KEY,
+            WriteStage::LastGood => LAST_GOOD_KEY,
+            WriteStage::Routes => ROUTES_KEY,
+        }
+    }
+}
+
+/// Why a push or rollback did not happen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushError {
+    TooLarge {
+        limit: u64,
+    },
+    Invalid(Vec<ConfigError>),
+    PreconditionRequired {
+        current: String,
+    },
+    Stale {
+        current: String,
+    },
+    UnknownDigest,
+    AmbiguousDigest,
+    /// The note breaks [`history::NOTE_RULE`].
+    BadNote,
+    /// The current state could not be read; nothing was written.
+    Read(String),
+    Write {
+        stage: WriteStage,
+        cause: String,
+    },
+}
+
+/// A version made current.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pushed {
+    pub digest: String,
+    /// The version it replaced.
+    pub previous: String,
+    /// False when the document was already current (nothing was written).
+    pub changed: bool,
+    /// What the lock should remember now (`None` when nothing was written).
+    pub lock: Option<LockRecord>,
+}
+
+/// What to make current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// A new document, with its note for the history.
+    Push {
+        text: &'a str,
+        note: Option<&'a str>,
+    },
+    /// A version from the history, by digest (or an unambiguous prefix).
+    Rollback { digest: &'a str },
+}
+
+/// Validates `request.text` with the compiler the worker runs, checks `If-Match` and makes
+/// the document current.
+pub async fn push<K: ConfigKv>(
+    kv: &K,
+    lock: Option<&LockRecord>,
+    request: &PushRequest<'_>,
+    embedded: &str,
+) -> Result<Pushed, PushError> {
+    let action = Action::Push {
+        text: request.text,
+        note: request.note,
+    };
+    carry_out(kv, lock, action, request.if_match, request.at_ms, embedded).await
+}
+
+/// Makes a version from the history current again, validated again (a newer gateway may be
+/// stricter than the one that accepted it). `If-Match` is optional here; when given it is
+/// checked like a push's.
+pub async fn rollback<K: ConfigKv>(
+    kv: &K,
+    lock: Option<&LockRecord>,
+    wanted: &str,
+    if_match: Option<&str>,
+    at_ms: u64,
+    embedded: &str,
+) -> Result<Pushed, PushError> {
+    let action = Action::Rollback { digest: wanted };
+    carry_out(kv, lock, action, if_match, at_ms, embedded).await
+}
+
+/// A push or a rollback: one path, so the precondition and the writes exist once.
+pub async fn carry_out<K: ConfigKv>(
+    kv: &K,
+    lock: Option<&LockRecord>,
+    action: Action<'_>,
+    if_match: Option<&str>,
+    at_ms: u64,
+    embedded: &str,
+) -> Result<Pushed, PushError> {
+    let (text, note, is_push) = match action {
+        Action::Push { text, note } => {
+            if text.len() as u64 > MAX_DOCUMENT_BYTES {
+                return Err(PushError::TooLarge {
+                    limit: MAX_DOCUMENT_BYTES,
+                });
+            }
+            let note = history::checked_note(note).map_err(|_| PushError::BadNote)?;
+            (std::borrow::Cow::Borrowed(text), note, true)
+        }
+        Action::Rollback { digest } => {
+            let (digest, text) = stored_version(kv, digest).await?;
+            let note = Some(format!("rollback to {digest}"));
+            (std::borrow::Cow::Owned(text), note, false)
+        }
+    };
+    Gateway::compile(&text).map_err(|e| PushError::Invalid(e.0))?;
+    let (current_digest, in_kv) =
+        checked_precondition(kv, lock, if_match, at_ms, embedded, is_push).await?;
+    let digest = document_digest(&text);
+    if is_push && digest == current_digest && in_kv {
+        return Ok(Pushed {
+            lock: None,
+            digest,
+            previous: current_digest,
+            changed: false,
+        });
+    }
+    commit(kv, &text, &digest, current_digest, note, at_ms, is_push).await
+}
+
+/// The digest and text of the history version `wanted` names.
+async fn stored_version<K: ConfigKv>(kv: &K, wanted: &str) -> Result<(String, String), PushError> {
+    let index = kv
+        .get(HISTORY_KEY)
+        .await
+        .map_err(|e| PushError::Read(e.0))?;
+    let entries = history::parse(index.as_deref()).map_err(PushError::Read)?;
+    let entry = history::find(&entries, wanted).map_err(|e| match e {
+        history::Lookup::Unknown => PushError::UnknownDigest,
+        history::Lookup::Ambiguous => PushError::AmbiguousDigest,
+    })?;
+    let text = kv
+        .get(&version_key(&entry.digest))
+        .await
+        .map_err(|e| PushError::Read(e.0))?
+        .filter(|t| document_digest(t) == entry.digest)
+        .ok_or(PushError::UnknownDigest)?;
+    Ok((entry.digest.clone(), text))
+}
+
+/// The current version's digest (and whether it is `routes` itself), once `If-Match` holds.
+async fn checked_precondition<K: ConfigKv>(
+    kv: &K,
+    lock: Option<&LockRecord>,
+    if_match: Option<&str>,
+    now_ms: u64,
+    embedded: &str,
+    required: bool,
+) -> Result<(String, bool), PushError> {
+    let resolved = current(kv, embedded).await.map_err(PushError::Read)?;
+    let current_digest = effective_current(&resolved.found.digest, lock, now_ms);
+    let in_kv = resolved.source == Source::Kv;
+    match (precondition(if_match, &current_digest), required) {
+        (Precondition::Holds, _) | (Precondition::Missing, false) => Ok((current_digest, in_kv)),
+        (Precondition::Missing, true) => Err(PushError::PreconditionRequired {
+            current: current_digest,
+        }),
+        (Precondition::Stale, _) => Err(PushError::Stale {
+            current: current_digest,
+        }),
+    }
+}
+
+/// The four writes, in order; `store_version` is false when the copy is already stored.
+async fn commit<K: ConfigKv>(
+    kv: &K,
+    text: &str,
+    digest: &str,
+    previous: String,
+    note: Option<String>,
+    at_ms: u64,
+    store_version: bool,
+) -> Result<Pushed, PushError> {
+    let index = kv
+        .get(HISTORY_KEY)
+        .await
+        .map_err(|e| PushError::Read(e.0))?;
+    // An unreadable index is replaced rather than blocking every push forever.
+    let entries = history::parse(index.as_deref()).unwrap_or_default();
+    let write = |stage: WriteStage| move |e: super::KvError| PushError::Write { stage, cause: e.0 };
+    if store_version {
+        kv.put(&version_key(digest), text)
+            .await
+            .map_err(write(WriteStage::Version))?;
+    }
+    let entry = HistoryEntry {
+        digest: digest.to_owned(),
+        at_ms,
+        size: text.len() as u64,
+        note,
+    };
+    kv.put(
+        HISTORY_KEY,
+        &history::to_text(&history::recorded(&entries, entry)),
+    )
+    .await
+    .map_err(write(WriteStage::History))?;
+    kv.put(LAST_GOOD_KEY, text)
+        .await
+        .map_err(write(WriteStage::LastGood))?;
+    kv.put(ROUTES_KEY, text)
+        .await
+        .map_err(write(WriteStage::Routes))?;
+    Ok(Pushed {
+        digest: digest.to_owned(),
+        lock: Some(LockRecord {
+            current: digest.to_owned(),
+            previous: previous.clone(),
+            at_ms,
+        }),
+        previous,
+        changed: true,
+    })
+}

@@ -1,0 +1,701 @@
+//! The control plane on the host: pushes and rollbacks against an in-memory KV that fails on
+//! demand, the precondition, last-good resolution, the diff and `explain`.
+
+use super::diff::{diff, render};
+use super::explain::{explain, render as render_explain, Explanation};
+use super::history::{self, HistoryEntry};
+use super::store::{version_key, ConfigKv, KvError, HISTORY_KEY, LAST_GOOD_KEY, ROUTES_KEY};
+use super::*;
+use crate::config::Json;
+use crate::gateway::Gateway;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// Runs a future whose awaits all complete at once (the fake KV never waits).
+fn run<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the fake KV never pends"),
+    }
+}
+
+/// KV in memory; `fail_put`/`fail_get` make operations on those keys fail; `writes` records
+/// the order of successful writes.
+#[derive(Default)]
+struct MemoryKv {
+    map: RefCell<BTreeMap<String, String>>,
+    fail_put: RefCell<Vec<String>>,
+    fail_get: RefCell<Vec<String>>,
+    writes: RefCell<Vec<String>>,
+}
+
+impl MemoryKv {
+    fn with(entries: &[(&str, &str)]) -> MemoryKv {
+        let kv = MemoryKv::default();
+        for (k, v) in entries {
+            kv.map.borrow_mut().insert((*k).into(), (*v).into());
+        }
+        kv
+    }
+    fn value(&self, key: &str) -> Option<String> {
+        self.map.borrow().get(key).cloned()
+    }
+    fn fail_put(&self, key: &str) {
+        self.fail_put.borrow_mut().push(key.into());
+    }
+    fn heal(&self) {
+        self.fail_put.borrow_mut().clear();
+        self.fail_get.borrow_mut().clear();
+    }
+}
+
+impl ConfigKv for MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
+        if self.fail_get.borrow().iter().any(|k| k == key) {
+            return Err(KvError(format!("injected read failure of {key}")));
+        }
+        Ok(self.value(key))
+    }
+    async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
+        // `routes@` fails every version copy; any other name fails that key only.
+        let fail = self
+            .fail_put
+            .borrow()
+            .iter()
+            .any(|k| key == k || (k.ends_with('@') && key.starts_with(k.as_str())));
+        if fail {
+            return Err(KvError(format!("injected write failure of {key}")));
+        }
+        self.writes.borrow_mut().push(key.into());
+        self.map.borrow_mut().insert(key.into(), value.into());
+        Ok(())
+    }
+}
+
+const EMBEDDED: &str = r#"{"version":1,"upstreams":{"u":{"targets":[{"url":"http://127.0.0.1:1"}]}},"routes":[{"id":"embedded","path":"/embedded","upstream":"u","auth":"none"}]}"#;
+
+fn doc(route: &str) -> String {
+    format!(
+        r#"{{"version":1,"upstreams":{{"u":{{"targets":[{{"url":"https://u.example/base"}}]}}}},"routes":[{{"id":"{route}","path":"/{route}/{{id}}","upstream":"u","rewrite":"/x/{{id}}","auth":"none"}}]}}"#
+    )
+}
+
+fn push_req<'a>(text: &'a str, if_match: Option<&'a str>, at_ms: u64) -> PushRequest<'a> {
+    PushRequest {
+        text,
+        if_match,
+        note: Some("test"),
+        at_ms,
+    }
+}
+
+fn tag(text: &str) -> String {
+    etag(&document_digest(text))
+}
+
+#[test]
+fn digests_are_full_sha256_and_etags_quote_them() {
+    let d = document_digest("abc");
+    assert_eq!(
+        d,
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(etag(&d), format!("\"{d}\""));
+    assert!(d.starts_with(&crate::hex::short_digest(b"abc")));
+}
+
+#[test]
+fn if_match_uses_strong_comparison_over_a_list() {
+    let d = document_digest("x");
+    assert_eq!(precondition(None, &d), Precondition::Missing);
+    assert_eq!(precondition(Some("  "), &d), Precondition::Missing);
+    assert_eq!(precondition(Some("*"), &d), Precondition::Holds);
+    assert_eq!(precondition(Some(&etag(&d)), &d), Precondition::Holds);
+    assert_eq!(precondition(Some(&d), &d), Precondition::Holds, "unquoted");
+    let list = format!("\"sha256:00\", {}", etag(&d));
+    assert_eq!(precondition(Some(&list), &d), Precondition::Holds);
+    assert_eq!(
+        precondition(Some(&format!("W/{}", etag(&d))), &d),
+        Precondition::Stale,
+        "a weak tag never matches"
+    );
+    assert_eq!(precondition(Some("\"sha256:00\""), &d), Precondition::Stale);
+}
+
+#[test]
+fn a_push_writes_version_history_last_good_then_routes() {
+    let old = doc("old");
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+    let new = doc("new");
+    let pushed = run(push(
+        &kv,
+        None,
+        &push_req(&new, Some(&tag(&old)), 1000),
+        EMBEDDED,
+    ))
+    .unwrap();
+    let d = document_digest(&new);
+    assert_eq!(pushed.digest, d);
+    assert_eq!(pushed.previous, document_digest(&old));
+    assert!(pushed.changed);
+    assert_eq!(
+        *kv.writes.borrow(),
+        vec![
+            version_key(&d),
+            HISTORY_KEY.into(),
+            LAST_GOOD_KEY.into(),
+            ROUTES_KEY.into()
+        ]
+    );
+    assert_eq!(kv.value(ROUTES_KEY).as_deref(), Some(new.as_str()));
+    assert_eq!(kv.value(LAST_GOOD_KEY).as_deref(), Some(new.as_str()));
+    assert_eq!(kv.value(&version_key(&d)).as_deref(), Some(new.as_str()));
+    let h = history::parse(kv.value(HISTORY_KEY).as_deref()).unwrap();
+    assert_eq!(
+        h,
+        vec![HistoryEntry {
+            digest: d.clone(),
+            at_ms: 1000,
+            size: new.len() as u64,
+            note: Some("test".into())
+        }]
+    );
+    let lock = pushed.lock.unwrap();
+    assert_eq!((lock.current.as_str(), lock.at_ms), (d.as_str(), 1000));
+}
+
+#[test]
+fn a_push_needs_a_current_if_match() {
+    let old = doc("old");
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+    let new = doc("new");
+    let current = document_digest(&old);
+    assert_eq!(
+        run(push(&kv, None, &push_req(&new, None, 1), EMBEDDED)),
+        Err(PushError::PreconditionRequired {
+            current: current.clone()
+        })
+    );
+    assert_eq!(
+        run(push(
+            &kv,
+            None,
+            &push_req(&new, Some("\"sha256:1234\""), 1),
+            EMBEDDED
+        )),
+        Err(PushError::Stale { current })
+    );
+    assert!(kv.writes.borrow().is_empty(), "nothing written");
+    assert!(run(push(&kv, None, &push_req(&new, Some("*"), 1), EMBEDDED)).is_ok());
+}
+
+#[test]
+fn with_nothing_in_kv_the_embedded_document_is_current() {
+    let kv = MemoryKv::default();
+    let new = doc("new");
+    assert!(run(push(
+        &kv,
+        None,
+        &push_req(&new, Some(&tag(EMBEDDED)), 1),
+        EMBEDDED
+    ))
+    .is_ok());
+}
+
+#[test]
+fn two_pushes_from_the_same_version_one_wins_the_other_is_stale() {
+    let old = doc("old");
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+    let (a, b) = (doc("a"), doc("b"));
+    let seen = tag(&old);
+    let first = run(push(&kv, None, &push_req(&a, Some(&seen), 1), EMBEDDED)).unwrap();
+    let second = run(push(
+        &kv,
+        first.lock.as_ref(),
+        &push_req(&b, Some(&seen), 2),
+        EMBEDDED,
+    ));
+    assert_eq!(
+        second,
+        Err(PushError::Stale {
+            current: document_digest(&a)
+        })
+    );
+    assert_eq!(kv.value(ROUTES_KEY).as_deref(), Some(a.as_str()));
+}
+
+#[test]
+fn a_kv_read_that_still_shows_the_replaced_version_is_not_taken_for_current() {
+    let (old, new) = (doc("old"), doc("new"));
+    let lock = LockRecord {
+        current: document_digest(&new),
+        previous: document_digest(&old),
+        at_ms: 10_000,
+    };
+    // KV (eventually consistent) still answers with the old document.
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+    let other = doc("other");
+    let stale = run(push(
+        &kv,
+        Some(&lock),
+        &push_req(&other, Some(&tag(&old)), 20_000),
+        EMBEDDED,
+    ));
+    assert_eq!(
+        stale,
+        Err(PushError::Stale {
+            current: document_digest(&new)
+        })
+    );
+    assert!(run(push(
+        &kv,
+        Some(&lock),
+        &push_req(&other, Some(&tag(&new)), 20_000),
+        EMBEDDED
+    ))
+    .is_ok());
+    // Past the propagation delay what KV shows is current (say a hand-written document).
+    assert_eq!(
+        push::effective_current(&document_digest(&old), Some(&lock), 80_000),
+        document_digest(&old)
+    );
+}
+
+#[test]
+fn invalid_and_oversized_documents_are_refused_before_any_read_or_write() {
+    let kv = MemoryKv::default();
+    kv.fail_get.borrow_mut().push(ROUTES_KEY.into());
+    let Err(PushError::Invalid(errors)) = run(push(
+        &kv,
+        None,
+        &push_req(r#"{"version":1,"routes":[{"id":"x"}]}"#, Some("*"), 1),
+        EMBEDDED,
+    )) else {
+        panic!("expected Invalid");
+    };
+    assert!(
+        errors.iter().any(|e| e.message.contains("\"upstreams\"")),
+        "{errors:?}"
+    );
+    let Err(PushError::Invalid(errors)) =
+        run(push(&kv, None, &push_req("{nope", Some("*"), 1), EMBEDDED))
+    else {
+        panic!("expected Invalid");
+    };
+    assert!(errors[0].message.starts_with("invalid JSON"), "{errors:?}");
+    let big = format!("{}{}", doc("big"), " ".repeat(MAX_DOCUMENT_BYTES as usize));
+    assert_eq!(
+        run(push(&kv, None, &push_req(&big, Some("*"), 1), EMBEDDED)),
+        Err(PushError::TooLarge {
+            limit: MAX_DOCUMENT_BYTES
+        })
+    );
+    assert!(kv.writes.borrow().is_empty());
+}
+
+#[test]
+fn each_kv_write_failure_leaves_routes_pointing_at_a_complete_valid_document() {
+    let old = doc("old");
+    let new = doc("new");
+    let d = document_digest(&new);
+    for (failing, stage) in [
+        ("routes@", WriteStage::Version),
+        (HISTORY_KEY, WriteStage::History),
+        (LAST_GOOD_KEY, WriteStage::LastGood),
+        (ROUTES_KEY, WriteStage::Routes),
+    ] {
+        let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+        kv.fail_put(failing);
+        let result = run(push(
+            &kv,
+            None,
+            &push_req(&new, Some(&tag(&old)), 5),
+            EMBEDDED,
+        ));
+        let Err(PushError::Write { stage: got, .. }) = result else {
+            panic!("{failing}: expected a write failure, got {result:?}");
+        };
+        assert_eq!(got, stage, "{failing}");
+        assert_eq!(
+            kv.value(ROUTES_KEY).as_deref(),
+            Some(old.as_str()),
+            "{failing}: unchanged"
+        );
+        let routes = kv.value(ROUTES_KEY).unwrap();
+        assert!(
+            Gateway::compile(&routes).is_ok(),
+            "{failing}: routes is valid"
+        );
+        // Every version the history names is stored.
+        for e in history::parse(kv.value(HISTORY_KEY).as_deref()).unwrap() {
+            assert!(
+                kv.value(&version_key(&e.digest)).is_some(),
+                "{failing}: {e:?}"
+            );
+        }
+        // A retry once KV works again completes the push, recording the version once.
+        kv.heal();
+        run(push(
+            &kv,
+            None,
+            &push_req(&new, Some(&tag(&old)), 6),
+            EMBEDDED,
+        ))
+        .unwrap();
+        assert_eq!(
+            kv.value(ROUTES_KEY).as_deref(),
+            Some(new.as_str()),
+            "{failing}"
+        );
+        let h = history::parse(kv.value(HISTORY_KEY).as_deref()).unwrap();
+        assert_eq!(
+            h.iter().filter(|e| e.digest == d).count(),
+            1,
+            "{failing}: {h:?}"
+        );
+        assert!(!stage.consequence().is_empty());
+    }
+}
+
+#[test]
+fn pushing_the_current_document_writes_nothing() {
+    let old = doc("old");
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+    let pushed = run(push(
+        &kv,
+        None,
+        &push_req(&old, Some(&tag(&old)), 1),
+        EMBEDDED,
+    ))
+    .unwrap();
+    assert!(!pushed.changed);
+    assert!(pushed.lock.is_none());
+    assert!(kv.writes.borrow().is_empty());
+}
+
+#[test]
+fn rollback_makes_a_history_version_current_again() {
+    let kv = MemoryKv::default();
+    let (a, b) = (doc("a"), doc("b"));
+    let first = run(push(&kv, None, &push_req(&a, Some("*"), 1), EMBEDDED)).unwrap();
+    run(push(
+        &kv,
+        first.lock.as_ref(),
+        &push_req(&b, Some(&tag(&a)), 2),
+        EMBEDDED,
+    ))
+    .unwrap();
+    let da = document_digest(&a);
+    // By a prefix, as `gatewayctl history` shows it.
+    let back = run(rollback(&kv, None, &da[..20], None, 3, EMBEDDED)).unwrap();
+    assert_eq!(back.digest, da);
+    assert_eq!(back.previous, document_digest(&b));
+    assert_eq!(kv.value(ROUTES_KEY).as_deref(), Some(a.as_str()));
+    assert_eq!(kv.value(LAST_GOOD_KEY).as_deref(), Some(a.as_str()));
+    let h = history::parse(kv.value(HISTORY_KEY).as_deref()).unwrap();
+    assert_eq!(h.len(), 3);
+    assert_eq!(
+        h[0].note.as_deref(),
+        Some(format!("rollback to {da}").as_str())
+    );
+    // Unknown, too short, ambiguous-free garbage; a stale If-Match.
+    assert_eq!(
+        run(rollback(&kv, None, "sha256:0000000000", None, 4, EMBEDDED)),
+        Err(PushError::UnknownDigest)
+    );
+    assert_eq!(
+        run(rollback(&kv, None, "sha256:12", None, 4, EMBEDDED)),
+        Err(PushError::UnknownDigest)
+    );
+    assert!(matches!(
+        run(rollback(
+            &kv,
+            None,
+            &document_digest(&b),
+            Some("\"sha256:00\""),
+            4,
+            EMBEDDED
+        )),
+        Err(PushError::Stale { .. })
+    ));
+}
+
+#[test]
+fn rollback_refuses_a_version_whose_copy_is_missing_or_no_longer_valid() {
+    let bad = r#"{"version":1}"#;
+    let db = document_digest(bad);
+    let entry = |d: &str| HistoryEntry {
+        digest: d.into(),
+        at_ms: 1,
+        size: 1,
+        note: None,
+    };
+    let index = history::to_text(&[entry(&db), entry(&document_digest("gone"))]);
+    let kv = MemoryKv::with(&[(HISTORY_KEY, &index), (&version_key(&db), bad)]);
+    assert!(matches!(
+        run(rollback(&kv, None, &db, None, 2, EMBEDDED)),
+        Err(PushError::Invalid(_))
+    ));
+    assert_eq!(
+        run(rollback(
+            &kv,
+            None,
+            &document_digest("gone"),
+            None,
+            2,
+            EMBEDDED
+        )),
+        Err(PushError::UnknownDigest)
+    );
+    assert!(kv.writes.borrow().is_empty());
+}
+
+#[test]
+fn history_is_newest_first_capped_and_a_retry_is_recorded_once() {
+    let mut entries = Vec::new();
+    for i in 0..(history::HISTORY_CAP + 20) {
+        let e = HistoryEntry {
+            digest: format!("sha256:{i:064x}"),
+            at_ms: i as u64,
+            size: 1,
+            note: None,
+        };
+        entries = history::recorded(&entries, e);
+    }
+    assert_eq!(entries.len(), history::HISTORY_CAP);
+    assert!(entries.len() >= 50);
+    assert_eq!(entries[0].at_ms, (history::HISTORY_CAP + 19) as u64);
+    let again = history::recorded(&entries, entries[0].clone());
+    assert_eq!(again.len(), entries.len());
+    assert_eq!(
+        history::find(&entries, "sha256:"),
+        Err(history::Lookup::Unknown)
+    );
+    let ambiguous = vec![
+        HistoryEntry {
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            at_ms: 1,
+            size: 1,
+            note: None,
+        },
+        HistoryEntry {
+            digest: format!("sha256:{}{}", "ab".repeat(4), "cd".repeat(28)),
+            at_ms: 1,
+            size: 1,
+            note: None,
+        },
+    ];
+    assert_eq!(
+        history::find(&ambiguous, "abababab"),
+        Err(history::Lookup::Ambiguous)
+    );
+    assert!(
+        history::find(&ambiguous, "ABABABABAB").is_ok(),
+        "hex in either case"
+    );
+    assert!(history::checked_note(Some("line\nbreak")).is_err());
+    assert_eq!(history::checked_note(Some("  ")), Ok(None));
+}
+
+#[test]
+fn an_invalid_routes_falls_back_to_last_good_then_history_then_embedded() {
+    let good = doc("good");
+    let older = doc("older");
+    let invalid = r#"{"version":1,"routes":"nope"}"#;
+    let kv = MemoryKv::with(&[(ROUTES_KEY, invalid), (LAST_GOOD_KEY, &good)]);
+    let c = run(current(&kv, EMBEDDED)).unwrap();
+    assert_eq!(c.source, Source::LastGood);
+    assert_eq!(c.found.text, good);
+    let rejected = c.rejected.unwrap();
+    assert_eq!(rejected.digest, document_digest(invalid));
+    assert!(!rejected.errors.is_empty());
+
+    // `routes` missing, last-good unusable: the newest valid version in the history.
+    let index = history::to_text(&[
+        HistoryEntry {
+            digest: document_digest(invalid),
+            at_ms: 2,
+            size: 1,
+            note: None,
+        },
+        HistoryEntry {
+            digest: document_digest(&older),
+            at_ms: 1,
+            size: 1,
+            note: None,
+        },
+    ]);
+    let kv = MemoryKv::with(&[
+        (LAST_GOOD_KEY, invalid),
+        (HISTORY_KEY, &index),
+        (&version_key(&document_digest(invalid)), invalid),
+        (&version_key(&document_digest(&older)), &older),
+    ]);
+    let c = run(current(&kv, EMBEDDED)).unwrap();
+    assert_eq!(
+        (c.source, c.found.text.as_str()),
+        (Source::LastGood, older.as_str())
+    );
+    assert!(c.rejected.is_none());
+
+    // Nothing valid anywhere: the embedded document.
+    let kv = MemoryKv::with(&[(ROUTES_KEY, invalid)]);
+    let c = run(current(&kv, EMBEDDED)).unwrap();
+    assert_eq!(c.source, Source::Embedded);
+    assert!(c.rejected.is_some());
+    // A KV failure is an error, never a silent switch to the embedded document.
+    let kv = MemoryKv::with(&[(ROUTES_KEY, invalid)]);
+    kv.fail_get.borrow_mut().push(LAST_GOOD_KEY.into());
+    assert!(run(current(&kv, EMBEDDED)).is_err());
+}
+
+fn json(text: &str) -> Json {
+    Json::parse(text).unwrap()
+}
+
+#[test]
+fn diff_by_route_id_and_upstream_name_with_changed_fields() {
+    let before = json(
+        r#"{"version":1,"settings":{"reload_s":10},
+            "upstreams":{"users":{"targets":[{"url":"https://a.example"}],"timeout_ms":1000},
+                         "gone":{"targets":[{"url":"https://g.example"}]}},
+            "routes":[{"id":"get-user","path":"/u/{id}","upstream":"users","auth":"none","cache":{"ttl_s":60}},
+                      {"id":"old","path":"/old","upstream":"gone","auth":"none"}]}"#,
+    );
+    let after = json(
+        r#"{"version":1,"settings":{"reload_s":5},
+            "upstreams":{"users":{"targets":[{"url":"https://b.example"}],"timeout_ms":1000}},
+            "routes":[{"id":"new","path":"/new","upstream":"users","auth":"none"},
+                      {"id":"get-user","path":"/u/{id}","upstream":"users","auth":"none","rewrite":"/users/{id}"}]}"#,
+    );
+    let text = render(&diff(&before, &after), false);
+    assert_eq!(
+        text,
+        "settings:\n  ~ settings\n      reload_s: 10 → 5\n\
+         upstreams:\n  ~ users\n      targets: [{\"url\":\"https://a.example\"}] → [{\"url\":\"https://b.example\"}]\n  - gone\n\
+         routes:\n  ~ get-user\n      cache: {\"ttl_s\":60} → (absent)\n      rewrite: (absent) → \"/users/{id}\"\n  - old\n  + new\n"
+    );
+    assert_eq!(render(&diff(&before, &before), false), "no changes\n");
+    let colored = render(&diff(&before, &after), true);
+    assert!(colored.contains("\x1b[32m  + new\x1b[0m"), "{colored}");
+    assert!(!text.contains('\x1b'), "plain when not a terminal");
+}
+
+#[test]
+fn explain_shows_route_stages_and_upstream_url_or_the_refusal() {
+    let g = Gateway::compile(
+        r#"{"version":1,
+            "upstreams":{"users":{"targets":[{"url":"https://u.internal/base","weight":3},{"url":"service:USERS"}],"retries":1}},
+            "auth":{"partners":{"type":"api_key","header":"x-api-key"}},
+            "rate_limits":{"per-ip":{"key":"ip","limit":5,"window_s":10}},
+            "routes":[{"id":"get-user","methods":["GET"],"path":"/v1/users/{id}","upstream":"users","rewrite":"/users/{id}",
+                       "auth":"none","rate_limits":["per-ip"],"cache":{"ttl_s":60},
+                       "request_headers":{"set":{"x-v":"1"},"remove":["cookie"]}},
+                      {"id":"partner","path":"/p/{*rest}","upstream":"users","auth":["partners"]}]}"#,
+    )
+    .unwrap();
+    let url = "https://api.example.com/v1/x/../users/%34%32?q=1";
+    let e = explain(&g, "GET", url, &[]).unwrap();
+    assert_eq!(
+        render_explain("GET", url, &e),
+        "GET https://api.example.com/v1/x/../users/%34%32?q=1\n\
+         \x20 route            get-user (path /v1/users/{id}, canonical path /v1/users/42)\n\
+         \x20 auth             none (public route)\n\
+         \x20 rate limits      per-ip (5 per 10 s, burst 5, per client address)\n\
+         \x20 cache            ttl 60 s, stale-if-error 0 s\n\
+         \x20 upstream         users (timeout 10000 ms, retries 1)\n\
+         \x20 request headers  remove cookie; set x-v: 1\n\
+         \x20 forwarded to     https://u.internal/base/users/42?q=1 (weight 3)\n\
+         \x20                  https://users/users/42?q=1 via service binding USERS (weight 1)\n"
+    );
+    let refused = |method: &str, url: &str, headers: &[(String, String)]| match explain(
+        &g, method, url, headers,
+    )
+    .unwrap()
+    {
+        Explanation::Refused(r) => (r.status, r.code),
+        Explanation::Routed(p) => p
+            .refusal
+            .map(|r| (r.status, r.code))
+            .unwrap_or((0, "routed")),
+        Explanation::Admin { .. } => (0, "admin"),
+    };
+    assert_eq!(
+        refused("DELETE", "https://h/v1/users/1", &[]),
+        (405, "method_not_allowed")
+    );
+    assert_eq!(
+        refused("GET", "https://h/nothing", &[]),
+        (404, "route_not_found")
+    );
+    assert_eq!(
+        refused("GET", "https://h/v1/users/a%2fb", &[]),
+        (400, "invalid_path")
+    );
+    assert_eq!(
+        refused("GET", "https://h/__gateway/health", &[]),
+        (0, "admin")
+    );
+    assert_eq!(
+        refused("POST", "https://h/p/x", &[]),
+        (401, "missing_credentials")
+    );
+    let key = [("X-Api-Key".to_owned(), "k".to_owned())];
+    assert_eq!(refused("POST", "https://h/p/x", &key), (0, "routed"));
+    let big = [("content-length".to_owned(), "99999999999".to_owned())];
+    assert_eq!(
+        refused("POST", "https://h/p/x", &big),
+        (413, "payload_too_large")
+    );
+    assert!(explain(&g, "GET", "/relative", &[]).is_err());
+}
+
+#[test]
+fn the_lock_answers_in_one_line_that_round_trips() {
+    use super::wire::{decode, encode};
+    let outcomes = vec![
+        Ok(Pushed {
+            digest: document_digest("a"),
+            previous: document_digest("b"),
+            changed: true,
+            lock: None,
+        }),
+        Err(PushError::TooLarge { limit: 5 }),
+        Err(PushError::Invalid(vec![crate::config::ConfigError {
+            path: "routes[0] x".into(),
+            message: "a \"quoted\"\nmessage".into(),
+        }])),
+        Err(PushError::PreconditionRequired {
+            current: document_digest("c"),
+        }),
+        Err(PushError::Stale {
+            current: document_digest("d"),
+        }),
+        Err(PushError::UnknownDigest),
+        Err(PushError::AmbiguousDigest),
+        Err(PushError::BadNote),
+        Err(PushError::Read("kv down\nbadly".into())),
+        Err(PushError::Write {
+            stage: WriteStage::LastGood,
+            cause: "a b c".into(),
+        }),
+    ];
+    for o in outcomes {
+        assert_eq!(decode(&encode(&o)), Some(o.clone()), "{}", encode(&o));
+    }
+    assert_eq!(decode("what"), None);
+    assert_eq!(decode("ok sha256:1"), None);
+    assert_eq!(decode("write nowhere x"), None);
+    let lock = LockRecord {
+        current: document_digest("a"),
+        previous: document_digest("b"),
+        at_ms: 7,
+    };
+    assert_eq!(LockRecord::from_line(&lock.to_line()), Some(lock));
+    assert_eq!(LockRecord::from_line("a b"), None);
+    assert_eq!(LockRecord::from_line("a b 1 extra"), None);
+}
