@@ -5,7 +5,8 @@
 //
 // Environment: BENCH_ROUNDS (3), BENCH_DURATION_S (5), BENCH_CONNECTIONS (32),
 // BENCH_ONLY (a regular expression over scenario names), BENCH_HOLD=1 (start everything and
-// wait, for probing by hand), BENCH_INSPECTOR=host:port (workerd's inspector, for profiling).
+// wait, for probing by hand), BENCH_INSPECTOR=host:port (workerd's inspector, for profiling),
+// BENCH_LOGS=1 (show workerd's own output, which the gateway's access lines otherwise flood).
 
 import { spawn, fork } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, copyFileSync } from "node:fs";
@@ -77,6 +78,8 @@ const routes = {
   },
   routes: [
     route("pass", { auth: "none" }),
+    // The same route with its access log and metrics off: what observability costs.
+    route("pass-quiet", { auth: "none", observability: { log_sample_rate: 0, metrics: false } }),
     route("jwt-es", { auth: ["es"] }),
     route("jwt-es-nocache", { auth: ["es-nocache"] }),
     route("jwt-rs", { auth: ["rs"] }),
@@ -88,6 +91,9 @@ const routes = {
     route("cached", { auth: "none", cache: { ttl_s: 3600 } }),
   ],
 };
+
+// Observability is on (the defaults: every request logged and counted) on every route but
+// pass-quiet. The gateway's log lines reach a tail worker, as Workers Logs would collect them.
 
 // ---- workerd ---------------------------------------------------------------------------------
 
@@ -137,6 +143,10 @@ writeFileSync(
      return new Response(e.body, { status: e.status, headers: [...e.headers, ["cf-cache-status", "HIT"]] });
    } };`,
 );
+// The metrics dataset: a binding with Analytics Engine's interface that only counts points (the
+// platform's own writes are asynchronous and leave the request's path at once).
+writeFileSync(join(dir, "metrics.js"), `export default function () { let points = 0; return { writeDataPoint(point) { points += point.blobs.length > 0 ? 1 : 0; } }; }`);
+writeFileSync(join(dir, "logs.js"), `let lines = 0; export default { tail(events) { for (const e of events) lines += e.logs.length; } };`);
 writeFileSync(join(dir, "jsconst.js"), `export default { fetch() { return new Response('{"id":42,"name":"benchmark user","plan":"pro"}', { headers: { "content-type": "application/json" } }); } };`);
 const build = join(root, "build");
 // capnp embeds resolve absolute paths against import directories: embed copies instead.
@@ -152,11 +162,15 @@ const config :Workerd.Config = (
                  (name = "index_bg.wasm", wasm = embed "index_bg.wasm")],
       compatibilityDate = "2026-07-01",
       bindings = [(name = "CONFIG", kvNamespace = "kv"),
-                  (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiter")],
+                  (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiter"),
+                  (name = "GATEWAY_METRICS", wrapped = (moduleName = "bench:metrics"))],
       durableObjectNamespaces = [(className = "RateLimiter", uniqueKey = "gateway-rate-limiter", enableSql = true)],
       durableObjectStorage = (localDisk = "do-storage"),
       cacheApiOutbound = "cache",
+      tails = ["logs"],
       globalOutbound = "loopback")),
+    (name = "logs", worker = (modules = [(name = "logs.js", esModule = embed "logs.js")],
+      compatibilityDate = "2026-07-01")),
     (name = "cache", worker = (modules = [(name = "cache.js", esModule = embed "cache.js")],
       compatibilityDate = "2026-07-01")),
     (name = "jsproxy", worker = (modules = [(name = "jsproxy.js", esModule = embed "jsproxy.js")],
@@ -168,6 +182,7 @@ const config :Workerd.Config = (
     (name = "do-storage", disk = (path = "${join(dir, "do")}", writable = true)),
     (name = "loopback", network = (allow = ["local", "private"])),
   ],
+  extensions = [(modules = [(name = "bench:metrics", esModule = embed "metrics.js", internal = true)])],
   sockets = [
     (name = "gateway", address = "127.0.0.1:${PORTS.gateway}", http = (), service = "gateway"),
     (name = "jsproxy", address = "127.0.0.1:${PORTS.jsproxy}", http = (), service = "jsproxy"),
@@ -266,7 +281,7 @@ const upstream = fork(join(here, "upstream.mjs"), [String(UPSTREAM_PORT)], { std
 children.push(upstream);
 await new Promise((r) => upstream.once("message", r));
 const inspector = process.env.BENCH_INSPECTOR ? [`--inspector-addr=${process.env.BENCH_INSPECTOR}`] : [];
-const workerd = spawn(workerdBin, ["serve", join(dir, "bench.capnp"), ...inspector], { stdio: ["ignore", "inherit", "inherit"] });
+const workerd = spawn(workerdBin, ["serve", join(dir, "bench.capnp"), ...inspector], { stdio: ["ignore", "ignore", process.env.BENCH_LOGS ? "inherit" : "ignore"] });
 children.push(workerd);
 await waitFor(`http://127.0.0.1:${PORTS.jsconst}/`);
 
@@ -288,6 +303,7 @@ const all = [
   { name: "JS worker returning a constant", url: `http://127.0.0.1:${PORTS.jsconst}/` },
   { name: "JS proxy worker", url: `http://127.0.0.1:${PORTS.jsproxy}/pass/42` },
   { name: "gateway: pass-through", url: `${gatewayUrl}/pass/42` },
+  { name: "gateway: pass-through, no log or metrics", url: `${gatewayUrl}/pass-quiet/42` },
   { name: "gateway: JWT ES256", url: `${gatewayUrl}/jwt-es/42`, headers: bearer("ES256") },
   { name: "gateway: JWT ES256, no token cache", url: `${gatewayUrl}/jwt-es-nocache/42`, headers: bearer("ES256") },
   { name: "gateway: JWT RS256", url: `${gatewayUrl}/jwt-rs/42`, headers: bearer("RS256") },
@@ -317,6 +333,7 @@ const ratioLine = (a, b, note = "") => {
 console.log("\nratios (same run):");
 ratioLine("gateway: pass-through", "JS proxy worker", "  (target >= 0.9)");
 ratioLine("gateway: pass-through", "upstream direct");
+ratioLine("gateway: pass-through", "gateway: pass-through, no log or metrics", "  (what the access log and metrics cost)");
 ratioLine("gateway: cache hit", "JS worker returning a constant", "  (target >= 1.0)");
 for (const name of Object.keys(by).filter((n) => n.startsWith("gateway: ") && n !== "gateway: pass-through")) {
   ratioLine(name, "gateway: pass-through", name.includes("JWT ES256 + 1 rate limit") ? "  (target >= 0.8, i.e. <= 25% cost)" : "");
