@@ -4,7 +4,6 @@
 //! person can act on, and the request id. They never carry upstream host names or internals.
 
 use crate::config::{ConfigError, MethodSet};
-use crate::control::PushError;
 use crate::path::PathError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,11 +43,11 @@ pub enum GatewayError {
     UpstreamInvalidResponse,
     CircuitOpen,
     AdminUnauthorized,
-    /// A configuration push without `If-Match`; `current` is the current document's digest.
+    /// A configuration push without `If-Match`; `current` is the current document's ETag.
     PreconditionRequired {
         current: String,
     },
-    /// A configuration push whose `If-Match` is not the current document.
+    /// A configuration push whose `If-Match` is not the current document (`current`: its ETag).
     PreconditionFailed {
         current: String,
     },
@@ -242,7 +241,7 @@ impl GatewayError {
             GatewayError::AdminUnauthorized => vec![("www-authenticate", "Bearer".into())],
             GatewayError::PreconditionRequired { current }
             | GatewayError::PreconditionFailed { current } => {
-                vec![("etag", crate::control::etag(current))]
+                vec![("etag", current.clone())]
             }
             GatewayError::RateLimited {
                 retry_after_s,
@@ -279,7 +278,7 @@ impl GatewayError {
             }
             GatewayError::PreconditionRequired { current }
             | GatewayError::PreconditionFailed { current } => {
-                body["current_etag"] = crate::control::etag(current).into();
+                body["current_etag"] = current.as_str().into();
             }
             GatewayError::DocumentInvalid { errors } => {
                 body["errors"] = errors
@@ -290,31 +289,6 @@ impl GatewayError {
             _ => {}
         }
         body.to_string()
-    }
-}
-
-/// The one mapping of a refused push or rollback.
-impl From<PushError> for GatewayError {
-    fn from(e: PushError) -> GatewayError {
-        match e {
-            PushError::TooLarge { limit } => GatewayError::PayloadTooLarge { limit },
-            PushError::Invalid(errors) => GatewayError::DocumentInvalid { errors },
-            PushError::PreconditionRequired { current } => {
-                GatewayError::PreconditionRequired { current }
-            }
-            PushError::Stale { current } => GatewayError::PreconditionFailed { current },
-            PushError::UnknownDigest => GatewayError::ConfigVersionNotFound,
-            PushError::AmbiguousDigest => GatewayError::BadRequest(
-                "that digest prefix fits several versions: give more digits",
-            ),
-            PushError::BadNote => GatewayError::BadRequest(crate::control::history::NOTE_RULE),
-            PushError::Read(_) => GatewayError::ConfigStoreFailed {
-                detail: "the configuration store could not be read; nothing changed".into(),
-            },
-            PushError::Write { stage, .. } => GatewayError::ConfigStoreFailed {
-                detail: format!("writing {} failed: {}", stage.key(), stage.consequence()),
-            },
-        }
     }
 }
 
@@ -372,35 +346,6 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("sha256:0123456789abcdef"));
-    }
-
-    #[test]
-    fn refused_pushes_carry_the_current_etag_and_every_error() {
-        let e = GatewayError::from(PushError::Stale {
-            current: "sha256:ab".into(),
-        });
-        assert_eq!((e.status(), e.code()), (412, "precondition_failed"));
-        assert_eq!(e.headers(), vec![("etag", "\"sha256:ab\"".to_string())]);
-        let v: serde_json::Value = serde_json::from_str(&e.body("r")).unwrap();
-        assert_eq!(v["current_etag"], "\"sha256:ab\"");
-        let e = GatewayError::from(PushError::Invalid(vec![ConfigError {
-            path: "routes[0].auth".into(),
-            message: "missing".into(),
-        }]));
-        let v: serde_json::Value = serde_json::from_str(&e.body("r")).unwrap();
-        assert_eq!(v["status"], 422);
-        assert_eq!(v["errors"][0]["path"], "routes[0].auth");
-        let e = GatewayError::from(PushError::Write {
-            stage: crate::control::WriteStage::Routes,
-            cause: "kv down at 10.0.0.1".into(),
-        });
-        assert_eq!(e.status(), 503);
-        assert!(!e.body("r").contains("10.0.0.1"), "the cause is not shown");
-        assert_eq!(
-            GatewayError::from(PushError::TooLarge { limit: 5 }).status(),
-            413
-        );
-        assert_eq!(GatewayError::from(PushError::UnknownDigest).status(), 404);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, Route, RouteAuth};
 use crate::headers::{HeaderEdits, HOP_BY_HOP};
 use crate::observe::redact::Redactor;
-use crate::pipeline::Plan;
+use crate::plan::Plan;
 use crate::router::Router;
 
 /// Everything the request path needs from one configuration version.

@@ -15,9 +15,11 @@ pub mod gateway;
 pub mod headers;
 pub mod hex;
 pub mod ids;
+pub mod jose;
 pub mod observe;
 pub mod path;
 pub mod pipeline;
+pub mod plan;
 pub mod ratelimit;
 pub mod router;
 

@@ -11,14 +11,13 @@
 //! - [`api_key`] hashes, generates and checks API keys;
 //! - [`weak_keys`] says which keys and secrets are too weak to trust.
 
-mod b64;
-
 pub mod api_key;
 pub mod credentials;
-pub mod jwk;
 pub mod jwt;
 pub mod token_cache;
-pub mod weak_keys;
 
 #[cfg(test)]
 pub(crate) mod test_keys;
+
+/// Re-exported where authentication code has always found them.
+pub use crate::jose::{b64, jwk, weak_keys};

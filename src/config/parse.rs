@@ -478,7 +478,7 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
             .filter_map(|(i, k)| {
                 let kpath = index_path(&o.field_path("keys"), i);
                 let v = to_value(k);
-                match crate::auth::jwk::check_public_jwk(&v) {
+                match crate::jose::jwk::check_public_jwk(&v) {
                     Ok(()) => Some(v),
                     Err(e) => {
                         errs.push(&kpath, e);
@@ -532,9 +532,9 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
     // silently at run time, so it is an error here too.
     if !algorithms.is_empty() {
         for (i, key) in keys.iter().enumerate() {
-            if let Some(reason) = crate::auth::jwk::weakness(key) {
+            if let Some(reason) = crate::jose::jwk::weakness(key) {
                 errs.push(&index_path(&o.field_path("keys"), i), reason);
-            } else if crate::auth::jwk::keys_from_values(std::slice::from_ref(key), &algorithms)
+            } else if crate::jose::jwk::keys_from_values(std::slice::from_ref(key), &algorithms)
                 .is_empty()
             {
                 errs.push(

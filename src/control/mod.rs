@@ -10,6 +10,7 @@ pub mod diff;
 pub mod explain;
 pub mod history;
 pub mod push;
+mod refusal;
 pub mod resolve;
 pub mod store;
 pub mod wire;

@@ -32,58 +32,7 @@ pub use ctx::{Ctx, Identity};
 pub use driver::{resume, start, Flow, Started};
 pub use ports::Ports;
 
-use crate::config::{Route, RouteAuth};
-
-/// The stages a route runs, in the order they run. The order is fixed here and nowhere else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StageKind {
-    Auth,
-    RateLimit,
-    /// Looks up, revalidates and stores responses; it carries out the exchange itself.
-    Cache,
-    /// Hands the upstream exchange to the platform's executor.
-    Forward,
-}
-
-impl StageKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            StageKind::Auth => "auth",
-            StageKind::RateLimit => "rate_limit",
-            StageKind::Cache => "cache",
-            StageKind::Forward => "forward",
-        }
-    }
-}
-
-/// A route's compiled plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub stages: Vec<StageKind>,
-}
-
-impl Plan {
-    /// The plan of `route`: its stages in the fixed order, the terminal one last.
-    pub fn for_route(route: &Route) -> Plan {
-        let mut stages = Vec::with_capacity(4);
-        if !matches!(route.auth, RouteAuth::None) {
-            stages.push(StageKind::Auth);
-        }
-        if !route.rate_limits.is_empty() {
-            stages.push(StageKind::RateLimit);
-        }
-        stages.push(if route.cache.is_some() {
-            StageKind::Cache
-        } else {
-            StageKind::Forward
-        });
-        Plan { stages }
-    }
-
-    pub fn names(&self) -> Vec<&'static str> {
-        self.stages.iter().map(|s| s.name()).collect()
-    }
-}
+pub use crate::plan::{Plan, StageKind};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -49,7 +49,7 @@ use std::fmt;
 
 use super::b64;
 use super::weak_keys;
-use crate::config::Algorithm;
+use super::Algorithm;
 
 /// Members that only private keys have: a private key in configuration is a leaked secret.
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];

@@ -1,0 +1,67 @@
+//! A refused push or rollback as the gateway's error: the one mapping, kept with the control
+//! plane so that the error module depends on nothing of it.
+
+use super::{etag, history, PushError};
+use crate::error::GatewayError;
+
+/// The one mapping of a refused push or rollback.
+impl From<PushError> for GatewayError {
+    fn from(e: PushError) -> GatewayError {
+        match e {
+            PushError::TooLarge { limit } => GatewayError::PayloadTooLarge { limit },
+            PushError::Invalid(errors) => GatewayError::DocumentInvalid { errors },
+            PushError::PreconditionRequired { current } => GatewayError::PreconditionRequired {
+                current: etag(&current),
+            },
+            PushError::Stale { current } => GatewayError::PreconditionFailed {
+                current: etag(&current),
+            },
+            PushError::UnknownDigest => GatewayError::ConfigVersionNotFound,
+            PushError::AmbiguousDigest => GatewayError::BadRequest(
+                "that digest prefix fits several versions: give more digits",
+            ),
+            PushError::BadNote => GatewayError::BadRequest(history::NOTE_RULE),
+            PushError::Read(_) => GatewayError::ConfigStoreFailed {
+                detail: "the configuration store could not be read; nothing changed".into(),
+            },
+            PushError::Write { stage, .. } => GatewayError::ConfigStoreFailed {
+                detail: format!("writing {} failed: {}", stage.key(), stage.consequence()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigError;
+
+    #[test]
+    fn refused_pushes_carry_the_current_etag_and_every_error() {
+        let e = GatewayError::from(PushError::Stale {
+            current: "sha256:ab".into(),
+        });
+        assert_eq!((e.status(), e.code()), (412, "precondition_failed"));
+        assert_eq!(e.headers(), vec![("etag", "\"sha256:ab\"".to_string())]);
+        let v: serde_json::Value = serde_json::from_str(&e.body("r")).unwrap();
+        assert_eq!(v["current_etag"], "\"sha256:ab\"");
+        let e = GatewayError::from(PushError::Invalid(vec![ConfigError {
+            path: "routes[0].auth".into(),
+            message: "missing".into(),
+        }]));
+        let v: serde_json::Value = serde_json::from_str(&e.body("r")).unwrap();
+        assert_eq!(v["status"], 422);
+        assert_eq!(v["errors"][0]["path"], "routes[0].auth");
+        let e = GatewayError::from(PushError::Write {
+            stage: crate::control::WriteStage::Routes,
+            cause: "kv down at 10.0.0.1".into(),
+        });
+        assert_eq!(e.status(), 503);
+        assert!(!e.body("r").contains("10.0.0.1"), "the cause is not shown");
+        assert_eq!(
+            GatewayError::from(PushError::TooLarge { limit: 5 }).status(),
+            413
+        );
+        assert_eq!(GatewayError::from(PushError::UnknownDigest).status(), 404);
+    }
+}
