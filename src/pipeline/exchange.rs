@@ -205,10 +205,50 @@ pub fn settle<P: Events>(
                     "event": "upstream_unreachable",
                     "request_id": cx.trace.request_id,
                     "upstream": s.gateway.config.upstreams.get(upstream).map(|u| u.name.as_str()),
-                    "reason": reason,
+                    "target": cx.notes.target,
+                    "reason": unreachable_class(reason),
                 }),
             );
             GatewayError::UpstreamUnreachable
         }
     })
+}
+
+/// What kind of connection failure the runtime's message describes, as a fixed word: the
+/// runtime's own text (which can name addresses) never reaches a log line.
+pub fn unreachable_class(message: &str) -> &'static str {
+    let m = message.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
+    if has(&["no service binding"]) {
+        "missing_service_binding"
+    } else if has(&["refused"]) {
+        "connection_refused"
+    } else if has(&["dns", "resolve", "lookup", "name not known", "no such host"]) {
+        "dns_failure"
+    } else if has(&["tls", "ssl", "certificate"]) {
+        "tls_failure"
+    } else if has(&["lost", "reset", "closed", "disconnected", "eof"]) {
+        "connection_lost"
+    } else {
+        "connection_failed"
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::unreachable_class;
+
+    #[test]
+    fn runtime_messages_become_fixed_words() {
+        for (message, class) in [
+            ("Network connection lost.", "connection_lost"),
+            ("connect ECONNREFUSED 10.0.0.7:443", "connection_refused"),
+            ("DNS lookup failed for users.internal", "dns_failure"),
+            ("TLS peer's certificate is not trusted", "tls_failure"),
+            ("no service binding USERS", "missing_service_binding"),
+            ("internal error; reference = 0123abc", "connection_failed"),
+        ] {
+            assert_eq!(unreachable_class(message), class, "{message}");
+        }
+    }
 }
