@@ -6,7 +6,8 @@
 // Environment: BENCH_ROUNDS (3), BENCH_DURATION_S (5), BENCH_CONNECTIONS (32),
 // BENCH_ONLY (a regular expression over scenario names), BENCH_HOLD=1 (start everything and
 // wait, for probing by hand), BENCH_INSPECTOR=host:port (workerd's inspector, for profiling),
-// BENCH_LOGS=1 (show workerd's own output, which the gateway's access lines otherwise flood).
+// BENCH_LOGS=1 (show workerd's own output, which the gateway's access lines otherwise flood),
+// BENCH_TAIL=1 (a tail worker receives the log lines).
 
 import { spawn, fork } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, copyFileSync } from "node:fs";
@@ -80,6 +81,8 @@ const routes = {
     route("pass", { auth: "none" }),
     // The same route with its access log and metrics off: what observability costs.
     route("pass-quiet", { auth: "none", observability: { log_sample_rate: 0, metrics: false } }),
+    route("pass-log", { auth: "none", observability: { metrics: false } }),
+    route("pass-metrics", { auth: "none", observability: { log_sample_rate: 0 } }),
     route("jwt-es", { auth: ["es"] }),
     route("jwt-es-nocache", { auth: ["es-nocache"] }),
     route("jwt-rs", { auth: ["rs"] }),
@@ -93,7 +96,9 @@ const routes = {
 };
 
 // Observability is on (the defaults: every request logged and counted) on every route but
-// pass-quiet. The gateway's log lines reach a tail worker, as Workers Logs would collect them.
+// pass-quiet. Workers Logs collects console.log output outside the isolate; here workerd
+// receives the lines and drops them. BENCH_TAIL=1 also hands every invocation's lines to a tail
+// worker in the same process (what a Tail Worker subscription costs, which is far more).
 
 // ---- workerd ---------------------------------------------------------------------------------
 
@@ -167,8 +172,7 @@ const config :Workerd.Config = (
       durableObjectNamespaces = [(className = "RateLimiter", uniqueKey = "gateway-rate-limiter", enableSql = true)],
       durableObjectStorage = (localDisk = "do-storage"),
       cacheApiOutbound = "cache",
-      tails = ["logs"],
-      globalOutbound = "loopback")),
+${process.env.BENCH_TAIL ? '      tails = ["logs"],\n' : ""}      globalOutbound = "loopback")),
     (name = "logs", worker = (modules = [(name = "logs.js", esModule = embed "logs.js")],
       compatibilityDate = "2026-07-01")),
     (name = "cache", worker = (modules = [(name = "cache.js", esModule = embed "cache.js")],
@@ -304,6 +308,8 @@ const all = [
   { name: "JS proxy worker", url: `http://127.0.0.1:${PORTS.jsproxy}/pass/42` },
   { name: "gateway: pass-through", url: `${gatewayUrl}/pass/42` },
   { name: "gateway: pass-through, no log or metrics", url: `${gatewayUrl}/pass-quiet/42` },
+  { name: "gateway: pass-through, log only", url: `${gatewayUrl}/pass-log/42` },
+  { name: "gateway: pass-through, metrics only", url: `${gatewayUrl}/pass-metrics/42` },
   { name: "gateway: JWT ES256", url: `${gatewayUrl}/jwt-es/42`, headers: bearer("ES256") },
   { name: "gateway: JWT ES256, no token cache", url: `${gatewayUrl}/jwt-es-nocache/42`, headers: bearer("ES256") },
   { name: "gateway: JWT RS256", url: `${gatewayUrl}/jwt-rs/42`, headers: bearer("RS256") },
