@@ -97,12 +97,12 @@ export function config({ upstreams, routes, settings = {}, ...rest }) {
 }
 
 /**
- * Starts the built worker with a CONFIG KV namespace holding `routes` (a document object or
- * raw text; omitted = empty KV, so the embedded routes.json serves) and the RateLimiter
- * Durable Object. `persist` keeps KV and Durable Object state in that folder across restarts.
+ * Miniflare options of the built gateway: a CONFIG KV namespace, the RateLimiter Durable Object
+ * (SQLite-backed as in wrangler.toml; `limiter: false` omits it, to test an unavailable counter
+ * store), `durableObjects` added to it, and `persist` keeping KV and object state in that folder.
  */
-export async function startGateway({ routes, bindings = {}, serviceBindings, limiter = true, persist } = {}) {
-  const mf = new Miniflare({
+function gatewayOptions({ bindings = {}, serviceBindings, limiter = true, durableObjects = {}, persist } = {}) {
+  return {
     modules: [
       { type: "ESModule", path: BUILD + "index.js" },
       { type: "CompiledWasm", path: BUILD + "index_bg.wasm" },
@@ -112,18 +112,23 @@ export async function startGateway({ routes, bindings = {}, serviceBindings, lim
     kvNamespaces: ["CONFIG"],
     bindings,
     serviceBindings,
-    // The rate limiter's Durable Object, SQLite-backed as in wrangler.toml (omit it to test
-    // what happens when the counter store is unavailable).
-    durableObjects: limiter ? { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } } : {},
+    durableObjects: { ...(limiter ? { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } } : {}), ...durableObjects },
     durableObjectsPersist: persist ? `${persist}/do` : undefined,
     kvPersist: persist ? `${persist}/kv` : undefined,
-  });
+  };
+}
+
+/**
+ * The handle every test drives a gateway through, once `mf` is started with `routes` (a
+ * document object or raw text; omitted = empty KV, so the embedded routes.json serves). Every
+ * error body the gateway generates is scanned for internals (`leakIn`); closing the gateway
+ * fails if one leaked.
+ */
+async function gatewayHandle(mf, routes, extra = {}) {
   const kv = await mf.getKVNamespace("CONFIG");
   if (routes !== undefined) await kv.put("routes", typeof routes === "string" ? routes : JSON.stringify(routes));
-  const url = await mf.ready;
+  const url = (await mf.ready).toString().replace(/\/$/, "");
   let closing;
-  // Every error body the gateway generates in any test is scanned for internals (`leakIn`);
-  // closing the gateway fails if one leaked.
   const leaks = [];
   const scan = async (response) => {
     const type = response.headers.get("content-type");
@@ -136,6 +141,7 @@ export async function startGateway({ routes, bindings = {}, serviceBindings, lim
     kv,
     url,
     leaks,
+    ...extra,
     /** A request through Miniflare's dispatcher (an undici fetch). */
     async fetch(path, init) {
       const response = await mf.dispatchFetch(new URL(path, "http://gateway.test"), init);
@@ -162,6 +168,11 @@ export async function startGateway({ routes, bindings = {}, serviceBindings, lim
       return closing;
     },
   };
+}
+
+/** Starts the built gateway (options as in `gatewayOptions`) with `routes` in its KV. */
+export async function startGateway({ routes, ...options } = {}) {
+  return gatewayHandle(new Miniflare(gatewayOptions(options)), routes);
 }
 
 export function rawRequest(base, path, { method = "GET", headers = {}, body } = {}) {
@@ -356,49 +367,13 @@ export function capture(mf) {
  */
 export async function startObservedGateway({
   routes,
-  bindings = {},
-  serviceBindings,
-  limiter = true,
   metricsBinding = "GATEWAY_METRICS",
   metricsFail = false,
+  ...options
 } = {}) {
-  const gateway = {
-    name: "gateway",
-    modules: [
-      { type: "ESModule", path: BUILD + "index.js" },
-      { type: "CompiledWasm", path: BUILD + "index_bg.wasm" },
-    ],
-    modulesRoot: BUILD,
-    compatibilityDate: "2026-07-01",
-    kvNamespaces: ["CONFIG"],
-    bindings,
-    serviceBindings,
-    durableObjects: limiter ? { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } } : {},
-  };
+  const gateway = { name: "gateway", ...gatewayOptions(options) };
   const mf = new Miniflare({ workers: observedWorkers(gateway, { metricsBinding, metricsFail }) });
-  const kv = await mf.getKVNamespace("CONFIG");
-  if (routes !== undefined) await kv.put("routes", typeof routes === "string" ? routes : JSON.stringify(routes));
-  const url = await mf.ready;
-  let closing;
-  return {
-    mf,
-    kv,
-    url,
-    capture: capture(mf),
-    fetch(path, init) {
-      return mf.dispatchFetch(new URL(path, "http://gateway.test"), init);
-    },
-    raw(path, { method = "GET", headers = {}, body } = {}) {
-      return rawRequest(url, path, { method, headers, body });
-    },
-    async setRoutes(doc) {
-      await kv.put("routes", typeof doc === "string" ? doc : JSON.stringify(doc));
-    },
-    close() {
-      closing ??= mf.dispose();
-      return closing;
-    },
-  };
+  return gatewayHandle(mf, routes, { capture: capture(mf) });
 }
 
 /**
@@ -406,39 +381,11 @@ export async function startObservedGateway({
  * listening on a port of 127.0.0.1 (`url`) so that outside clients such as gatewayctl can
  * reach it. `persist` keeps KV and Durable Object state in that folder across restarts.
  */
-export async function startControlGateway({ routes, bindings = {}, persist } = {}) {
+export async function startControlGateway({ routes, ...options } = {}) {
   const mf = new Miniflare({
-    modules: [
-      { type: "ESModule", path: BUILD + "index.js" },
-      { type: "CompiledWasm", path: BUILD + "index_bg.wasm" },
-    ],
-    modulesRoot: BUILD,
-    compatibilityDate: "2026-07-01",
+    ...gatewayOptions({ ...options, durableObjects: { CONFIG_LOCK: { className: "ConfigLock", useSQLite: true } } }),
     host: "127.0.0.1",
     port: 0,
-    kvNamespaces: ["CONFIG"],
-    bindings,
-    durableObjects: {
-      RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
-      CONFIG_LOCK: { className: "ConfigLock", useSQLite: true },
-    },
-    durableObjectsPersist: persist ? `${persist}/do` : undefined,
-    kvPersist: persist ? `${persist}/kv` : undefined,
   });
-  const kv = await mf.getKVNamespace("CONFIG");
-  if (routes !== undefined) await kv.put("routes", typeof routes === "string" ? routes : JSON.stringify(routes));
-  const url = (await mf.ready).toString().replace(/\/$/, "");
-  let closing;
-  return {
-    mf,
-    kv,
-    url,
-    fetch(path, init) {
-      return mf.dispatchFetch(new URL(path, "http://gateway.test"), init);
-    },
-    close() {
-      closing ??= mf.dispose();
-      return closing;
-    },
-  };
+  return gatewayHandle(mf, routes);
 }

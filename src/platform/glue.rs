@@ -42,6 +42,7 @@ extern "C" {
     /// headers ("1"+value or "0"), "\r"-joined.
     pub fn log_facts(request: &web_sys::Request, names: &str) -> String;
 
+    #[wasm_bindgen(js_name = named_headers)]
     pub fn response_headers(response: &web_sys::Response, names: &str) -> String;
 
     #[wasm_bindgen(catch)]
@@ -101,6 +102,7 @@ extern "C" {
         at_ms: f64,
         marker_ttl_s: f64,
     ) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = named_headers)]
     pub fn request_headers(request: &web_sys::Request, names: &str) -> String;
 
     pub fn put_value(storage: &worker::worker_sys::DurableObjectStorage, key: &str, value: &str);
