@@ -6,6 +6,7 @@ use crate::config::{ApiKeySource, AuthKind, RateLimitKey, RouteAuth};
 use crate::error::GatewayError;
 use crate::forward::{split_url, Destination, Inbound};
 use crate::gateway::Gateway;
+use crate::plan::StageKind;
 
 /// The outcome for one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,83 +87,97 @@ pub fn explain(
     let route = gateway.route(routed.route);
     let mut stages = Vec::new();
     let mut refusal = None;
-    match &route.auth {
-        RouteAuth::None => stages.push(("auth", "none (public route)".to_owned())),
-        RouteAuth::Schemes(list) => {
-            let mut described = Vec::new();
-            let mut presented = false;
-            for scheme in list.iter().filter_map(|i| config.auth.get(*i)) {
-                let (kind, has) = match &scheme.kind {
-                    AuthKind::Jwt(j) => (
-                        "jwt",
-                        header("authorization").is_some()
-                            || j.token_cookie
-                                .as_ref()
-                                .is_some_and(|_| header("cookie").is_some())
-                            || j.token_query.as_ref().is_some_and(|q| has_param(query, q)),
-                    ),
-                    AuthKind::ApiKey(k) => (
-                        "api key",
-                        match &k.source {
-                            ApiKeySource::Header(h) => header(h).is_some(),
-                            ApiKeySource::Query(q) => has_param(query, q),
-                        },
-                    ),
+    // The route's own plan says which stages apply, in the order they run.
+    let plan = gateway.plan(routed.route);
+    if !plan.stages.contains(&StageKind::Auth) {
+        stages.push(("auth", "none (public route)".to_owned()));
+    }
+    for kind in &plan.stages {
+        match kind {
+            StageKind::Auth => {
+                let RouteAuth::Schemes(list) = &route.auth else {
+                    continue;
                 };
-                presented |= has;
-                described.push(format!("{} ({kind})", scheme.name));
+                let mut described = Vec::new();
+                let mut presented = false;
+                for scheme in list.iter().filter_map(|i| config.auth.get(*i)) {
+                    let (kind, has) = match &scheme.kind {
+                        AuthKind::Jwt(j) => (
+                            "jwt",
+                            header("authorization").is_some()
+                                || j.token_cookie
+                                    .as_ref()
+                                    .is_some_and(|_| header("cookie").is_some())
+                                || j.token_query.as_ref().is_some_and(|q| has_param(query, q)),
+                        ),
+                        AuthKind::ApiKey(k) => (
+                            "api key",
+                            match &k.source {
+                                ApiKeySource::Header(h) => header(h).is_some(),
+                                ApiKeySource::Query(q) => has_param(query, q),
+                            },
+                        ),
+                    };
+                    presented |= has;
+                    described.push(format!("{} ({kind})", scheme.name));
+                }
+                stages.push((
+                    "auth",
+                    format!(
+                        "{} — any one may succeed; credentials are not verified offline",
+                        described.join(", ")
+                    ),
+                ));
+                if !route.scopes.is_empty() {
+                    stages.push(("scopes", route.scopes.join(" ")));
+                }
+                if !presented {
+                    refusal = Some(Refusal::from(&GatewayError::Unauthorized {
+                        reason: "no credentials for any of the route's schemes".into(),
+                        invalid_token: false,
+                    }));
+                }
             }
-            stages.push((
-                "auth",
-                format!(
-                    "{} — any one may succeed; credentials are not verified offline",
-                    described.join(", ")
-                ),
-            ));
-            if !route.scopes.is_empty() {
-                stages.push(("scopes", route.scopes.join(" ")));
+            StageKind::RateLimit => {
+                let policies: Vec<String> = route
+                    .rate_limits
+                    .iter()
+                    .filter_map(|i| config.rate_limits.get(*i))
+                    .map(|p| {
+                        format!(
+                            "{} ({} per {} s, burst {}, per {})",
+                            p.name,
+                            p.limit,
+                            p.window_s,
+                            p.burst,
+                            key_name(&p.key)
+                        )
+                    })
+                    .collect();
+                stages.push(("rate limits", policies.join(", ")));
             }
-            if !presented {
-                refusal = Some(Refusal::from(&GatewayError::Unauthorized {
-                    reason: "no credentials for any of the route's schemes".into(),
-                    invalid_token: false,
-                }));
+            StageKind::Cache => {
+                let Some(c) = &route.cache else {
+                    continue;
+                };
+                let applies = if matches!(method, "GET" | "HEAD") {
+                    ""
+                } else {
+                    " (not for this method: only GET and HEAD are cached)"
+                };
+                let mut text =
+                    format!("ttl {} s, stale-if-error {} s", c.ttl_s, c.stale_if_error_s);
+                if !c.vary.is_empty() {
+                    text.push_str(&format!(", vary {}", c.vary.join(" ")));
+                }
+                if c.per_consumer {
+                    text.push_str(", per consumer");
+                }
+                text.push_str(applies);
+                stages.push(("cache", text));
             }
+            StageKind::Forward => {}
         }
-    }
-    if !route.rate_limits.is_empty() {
-        let policies: Vec<String> = route
-            .rate_limits
-            .iter()
-            .filter_map(|i| config.rate_limits.get(*i))
-            .map(|p| {
-                format!(
-                    "{} ({} per {} s, burst {}, per {})",
-                    p.name,
-                    p.limit,
-                    p.window_s,
-                    p.burst,
-                    key_name(&p.key)
-                )
-            })
-            .collect();
-        stages.push(("rate limits", policies.join(", ")));
-    }
-    if let Some(c) = &route.cache {
-        let applies = if matches!(method, "GET" | "HEAD") {
-            ""
-        } else {
-            " (not for this method: only GET and HEAD are cached)"
-        };
-        let mut text = format!("ttl {} s, stale-if-error {} s", c.ttl_s, c.stale_if_error_s);
-        if !c.vary.is_empty() {
-            text.push_str(&format!(", vary {}", c.vary.join(" ")));
-        }
-        if c.per_consumer {
-            text.push_str(", per consumer");
-        }
-        text.push_str(applies);
-        stages.push(("cache", text));
     }
     let upstream = config.upstreams.get(route.upstream);
     if let Some(u) = upstream {

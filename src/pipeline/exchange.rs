@@ -176,6 +176,9 @@ pub fn settle<P: Events>(
     cx.notes.attempts = report.attempts.len() as u32;
     cx.notes.target = report.attempts.last().map(|(t, _)| *t);
     cx.notes.upstream_ms = Some(report.upstream_ms);
+    if failure.is_none() {
+        cx.notes.source = crate::observe::Source::Upstream;
+    }
     let failure = failure?;
     if !matches!(failure, ExchangeFailure::TooLarge) {
         s.state.counters.add(Counter::UpstreamFailures);

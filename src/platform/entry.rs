@@ -364,7 +364,6 @@ fn finish(
     match error {
         Some(e) => error_response(&live, &ports.env, &cx, &e).into(),
         None => {
-            cx.notes.source = crate::pipeline::ctx::Source::Upstream;
             end(&cx, &live, &ports.env, Outcome::of_status(status));
             JsValue::UNDEFINED
         }
