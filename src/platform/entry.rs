@@ -309,13 +309,26 @@ thread_local! {
     static FINISH: JsValue = Closure::<dyn Fn(u32, u16, u32, JsValue, f64, String) -> JsValue>::new(finish).into_js_value();
 }
 
+/// Requests waiting for their exchange, at most this many: past it, those older than
+/// [`IN_FLIGHT_MAX_AGE_MS`] are forgotten (their client went away and the runtime dropped the
+/// exchange without settling it), so an isolate's memory stays bounded.
+const IN_FLIGHT_LIMIT: usize = 10_000;
+const IN_FLIGHT_MAX_AGE_MS: f64 = 600_000.0;
+
 fn in_flight_insert(request: InFlight) -> u32 {
     let handle = NEXT_HANDLE.with(|n| {
         let h = n.get();
         n.set(h.wrapping_add(1).max(1));
         h
     });
-    IN_FLIGHT.with(|m| m.borrow_mut().insert(handle, request));
+    IN_FLIGHT.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= IN_FLIGHT_LIMIT {
+            let oldest = request.cx.started_ms - IN_FLIGHT_MAX_AGE_MS;
+            m.retain(|_, f| f.cx.started_ms > oldest);
+        }
+        m.insert(handle, request);
+    });
     handle
 }
 
