@@ -13,6 +13,9 @@ use edge_gateway::config::{Config, ConfigError, ConfigErrors, Endpoint, HostPatt
 use edge_gateway::gateway::Gateway;
 use serde_json::{json, Value};
 
+mod common;
+use common::merge;
+
 // ---- document builders ------------------------------------------------------------------------
 
 /// The smallest valid document: one upstream, one public route.
@@ -22,26 +25,6 @@ fn base() -> Value {
         "upstreams": { "users": { "targets": [ { "url": "https://users.internal.example" } ] } },
         "routes": [ { "id": "r", "path": "/r", "upstream": "users", "auth": "none" } ]
     })
-}
-
-/// RFC 7386 merge patch: objects merge recursively, `null` removes, anything else replaces.
-fn merge(target: &mut Value, patch: Value) {
-    match patch {
-        Value::Object(members) => {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            let object = target.as_object_mut().expect("an object");
-            for (key, value) in members {
-                if value.is_null() {
-                    object.remove(&key);
-                } else {
-                    merge(object.entry(key).or_insert(Value::Null), value);
-                }
-            }
-        }
-        other => *target = other,
-    }
 }
 
 fn text(value: &Value) -> String {

@@ -8,6 +8,9 @@ use edge_gateway::config::{
 };
 use serde_json::{json, Value};
 
+mod common;
+use common::merge;
+
 /// The smallest valid document, with an API-key scheme `partners` (header `x-api-key`), a
 /// query-key scheme `legacy` and a JWT scheme, so credential headers have owners.
 fn base() -> Value {
@@ -25,25 +28,6 @@ fn base() -> Value {
         },
         "routes": [ { "id": "r", "path": "/r", "upstream": "users", "auth": "none" } ]
     })
-}
-
-fn merge(target: &mut Value, patch: Value) {
-    match patch {
-        Value::Object(members) => {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            let object = target.as_object_mut().expect("an object");
-            for (key, value) in members {
-                if value.is_null() {
-                    object.remove(&key);
-                } else {
-                    merge(object.entry(key).or_insert(Value::Null), value);
-                }
-            }
-        }
-        other => *target = other,
-    }
 }
 
 /// The minimal document with `observability` set to `section`.
