@@ -93,13 +93,28 @@ fn a_tampered_token_and_a_token_in_two_places_are_refused() {
     assert_eq!(f.exchanges(), 0);
 }
 
-#[test]
-fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
-    let w = World::new(json!({
+/// A route behind a JWT scheme whose keys come from the JWKS at `https://id.test/jwks`.
+fn jwks_world() -> World {
+    World::new(json!({
         "auth": { "idp": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
                            "jwks_url": "https://id.test/jwks", "algorithms": ["ES256"] } },
         "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["idp"] } ]
-    }));
+    }))
+}
+
+/// A good ES256 token naming key `kid`.
+fn es256_token(kid: &str) -> String {
+    test_keys::mint(
+        Algorithm::Es256,
+        Signer::P256(test_keys::Which::A),
+        Some(kid),
+        &test_keys::good_claims(),
+    )
+}
+
+#[test]
+fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
+    let w = jwks_world();
     let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
     let jwk = test_keys::with(
         test_keys::p256_jwk(test_keys::Which::A),
@@ -113,23 +128,13 @@ fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
             body: json!({"keys": [jwk]}).to_string(),
         }),
     );
-    let good = test_keys::mint(
-        Algorithm::Es256,
-        Signer::P256(test_keys::Which::A),
-        Some("k1"),
-        &test_keys::good_claims(),
-    );
+    let good = es256_token("k1");
     f.header("authorization", &format!("Bearer {good}"));
     let mut cx = w.ctx("GET", "https://h.test/me", &f);
     assert_eq!(w.run(&mut cx, &f).1.status(), 200);
     assert_eq!(f.document_fetches.get(), 1);
 
-    let invented = test_keys::mint(
-        Algorithm::Es256,
-        Signer::P256(test_keys::Which::A),
-        Some("invented"),
-        &test_keys::good_claims(),
-    );
+    let invented = es256_token("invented");
     f.header("authorization", &format!("Bearer {invented}"));
     for _ in 0..5 {
         let mut cx = w.ctx("GET", "https://h.test/me", &f);
@@ -148,18 +153,9 @@ fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
 
 #[test]
 fn an_unreachable_identity_provider_is_a_503_counted_and_logged() {
-    let w = World::new(json!({
-        "auth": { "idp": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
-                           "jwks_url": "https://id.test/jwks", "algorithms": ["ES256"] } },
-        "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["idp"] } ]
-    }));
+    let w = jwks_world();
     let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
-    let good = test_keys::mint(
-        Algorithm::Es256,
-        Signer::P256(test_keys::Which::A),
-        Some("k1"),
-        &test_keys::good_claims(),
-    );
+    let good = es256_token("k1");
     f.header("authorization", &format!("Bearer {good}"));
     let mut cx = w.ctx("GET", "https://h.test/me", &f);
     assert_eq!(w.run(&mut cx, &f).1.code(), Some("auth_unavailable"));
