@@ -9,6 +9,7 @@ use super::reader::{
 use super::ConfigErrors;
 use crate::headers::{is_hop_by_hop, is_safe_value, is_token, GATEWAY_OWNED};
 use crate::path::canonicalize;
+use std::collections::HashSet;
 
 const ROOT_FIELDS: &[&str] = &[
     "$schema",
@@ -114,7 +115,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
                 errs.push(&rpath, "must contain at least one route");
             }
             // Ids of the routes so far, valid or not, so a duplicate is reported with its route.
-            let mut ids = Vec::new();
+            let mut ids = HashSet::new();
             for (i, item) in items.iter().enumerate() {
                 let path = index_path(&rpath, i);
                 if let Some(r) = route(item, &path, &names, &settings, &mut ids, &mut errs) {
@@ -987,7 +988,7 @@ fn route(
     path: &str,
     names: &Names,
     settings: &Settings,
-    ids: &mut Vec<String>,
+    ids: &mut HashSet<String>,
     errs: &mut Errors,
 ) -> Option<Route> {
     let o = Obj::new(value, path, ROUTE_FIELDS, errs)?;
@@ -996,10 +997,8 @@ fn route(
     if let Some(id) = &id {
         if !valid_name(id) {
             errs.push(&o.field_path("id"), NAME_RULE);
-        } else if ids.contains(id) {
+        } else if !ids.insert(id.clone()) {
             errs.push(&o.field_path("id"), format!("duplicate route id \"{id}\""));
-        } else {
-            ids.push(id.clone());
         }
     }
     let methods = match o.opt_string_list("methods", errs) {

@@ -26,8 +26,14 @@ use worker::{js_sys, wasm_bindgen_futures, web_sys, worker_sys, Env};
 #[wasm_bindgen(js_name = fetch)]
 pub fn fetch(request: web_sys::Request, env: Env, ctx: worker_sys::Context) -> js_sys::Promise {
     let now_ms = js_sys::Date::now();
-    match isolate::ready(now_ms) {
-        Some(live) => begin(request, env, ctx, live, now_ms),
+    match isolate::serving(&env, now_ms) {
+        Some((live, reload)) => {
+            if let Some(reload) = reload {
+                // The reload outlives this request (a failure is the reload's to record).
+                let _ = ctx.wait_until(&reload);
+            }
+            begin(request, env, ctx, live, now_ms)
+        }
         None => wasm_bindgen_futures::future_to_promise(async move {
             match isolate::current(&env, now_ms).await {
                 Ok(live) => {
