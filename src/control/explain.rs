@@ -68,6 +68,11 @@ pub fn explain(
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
+    let preflight = crate::pipeline::cors::preflight_method(
+        method,
+        header("origin"),
+        header("access-control-request-method"),
+    );
     let inbound = Inbound {
         method,
         scheme,
@@ -76,6 +81,7 @@ pub fn explain(
         query,
         content_length: header("content-length"),
         connection: header("connection"),
+        preflight: preflight.as_deref(),
         ..Inbound::default()
     };
     let routed = match gateway.destination(&inbound) {
@@ -94,6 +100,31 @@ pub fn explain(
     }
     for kind in &plan.stages {
         match kind {
+            StageKind::IpRules => {
+                let names: Vec<&str> = route
+                    .ip_rules
+                    .iter()
+                    .filter_map(|i| config.ip_rules.get(*i))
+                    .map(|r| r.name.as_str())
+                    .collect();
+                stages.push((
+                    "ip rules",
+                    format!(
+                        "{} — by CF-Connecting-IP, country and ASN, not checked offline",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            StageKind::Cors => {
+                if let Some(p) = route.cors.and_then(|i| config.cors.get(i)) {
+                    let answer = if inbound.preflight.is_some() {
+                        " — this preflight is answered by the gateway"
+                    } else {
+                        ""
+                    };
+                    stages.push(("cors", format!("{}{answer}", p.name)));
+                }
+            }
             StageKind::Auth => {
                 let RouteAuth::Schemes(list) = &route.auth else {
                     continue;
