@@ -95,10 +95,13 @@ pub fn explain(
     let mut refusal = None;
     // The route's own plan says which stages apply, in the order they run.
     let plan = gateway.plan(routed.route);
-    if !plan.stages.contains(&StageKind::Auth) {
-        stages.push(("auth", "none (public route)".to_owned()));
-    }
+    let mut public = !plan.stages.contains(&StageKind::Auth);
     for kind in &plan.stages {
+        if public && !matches!(kind, StageKind::IpRules | StageKind::Cors) {
+            // Where authentication would run.
+            stages.push(("auth", "none (public route)".to_owned()));
+            public = false;
+        }
         match kind {
             StageKind::IpRules => {
                 let names: Vec<&str> = route
@@ -117,12 +120,15 @@ pub fn explain(
             }
             StageKind::Cors => {
                 if let Some(p) = route.cors.and_then(|i| config.cors.get(i)) {
-                    let answer = if inbound.preflight.is_some() {
-                        " — this preflight is answered by the gateway"
-                    } else {
-                        ""
-                    };
-                    stages.push(("cors", format!("{}{answer}", p.name)));
+                    if inbound.preflight.is_some() {
+                        // The CORS stage answers a preflight itself: nothing after it runs.
+                        stages.push((
+                            "cors",
+                            format!("{} — this preflight is answered by the gateway (204, or 403 cors_forbidden)", p.name),
+                        ));
+                        break;
+                    }
+                    stages.push(("cors", p.name.clone()));
                 }
             }
             StageKind::Auth => {

@@ -443,3 +443,39 @@ fn the_consumer_header_is_configurable_and_its_value_always_a_valid_header() {
         "jwt/idp/j%C3%B6rg%25%0D%0Ax"
     );
 }
+
+#[test]
+fn explain_lists_ip_rules_and_cors_first_and_stops_at_an_answered_preflight() {
+    use crate::control::explain::{explain, Explanation};
+    let w = world();
+    let stages = |method: &str, headers: &[(&str, &str)]| {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        match explain(
+            &w.gateway,
+            method,
+            "https://api.example.com/orders",
+            &headers,
+        )
+        .unwrap()
+        {
+            Explanation::Routed(p) => (
+                p.stages.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+                p.refusal.map(|r| r.code),
+            ),
+            other => panic!("{other:?}"),
+        }
+    };
+    let (names, refusal) = stages("GET", &[]);
+    assert_eq!(names[..3], ["ip rules", "cors", "auth"]);
+    assert_eq!(refusal, Some("missing_credentials"));
+    let (names, refusal) = stages(
+        "OPTIONS",
+        &[("Origin", APP), ("Access-Control-Request-Method", "POST")],
+    );
+    assert_eq!(names[..2], ["ip rules", "cors"]);
+    assert!(!names.contains(&"auth"), "{names:?}");
+    assert_eq!(refusal, None, "a preflight needs no credentials");
+}
