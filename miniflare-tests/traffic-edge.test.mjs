@@ -36,7 +36,7 @@ before(async () => {
     routes: config({
       upstreams: { u: { targets: [{ url: up.url }], timeout_ms: 2000 }, dead: { targets: [{ url: dead }], timeout_ms: 2000 } },
       auth: { users: { type: "jwt", issuer: "https://id.test/", audiences: ["api"], secret: "JWT_SECRET", algorithms: ["HS256"] } },
-      rate_limits: { one: { key: "ip", limit: 1, window_s: 3600 } },
+      rate_limits: { one: { key: "ip", limit: 1, window_s: 3600 }, many: { key: "route", limit: 1000, window_s: 60 } },
       cors: {
         web: {
           origins: [APP, "https://*.example.com"],
@@ -56,7 +56,7 @@ before(async () => {
         { id: "public", methods: ["GET"], path: "/public/{*rest}", upstream: "u", auth: "none", cors: web },
         { id: "limited", methods: ["GET"], path: "/limited/{*rest}", upstream: "u", auth: "none", cors: web, rate_limits: ["one"] },
         { id: "cached", methods: ["GET"], path: "/cached/{*rest}", upstream: "u", auth: "none", cors: web, cache: { ttl_s: 60 } },
-        { id: "down", methods: ["GET"], path: "/down", upstream: "dead", auth: "none", cors: web },
+        { id: "down", methods: ["GET"], path: "/down", upstream: "dead", auth: "none", cors: web, rate_limits: ["many"] },
         { id: "plain", methods: ["GET"], path: "/plain", upstream: "u", auth: "none" },
       ],
     }),
@@ -199,6 +199,8 @@ test("gateway errors carry the CORS headers: 401, 429 and 502", async () => {
   assert.equal((await down.json()).code, "upstream_unreachable");
   assert.equal(down.headers.get("access-control-allow-origin"), APP);
   assert.ok(varyTokens(down).includes("origin"));
+  // The other stages' answer headers reach a failed exchange's error too.
+  assert.match(down.headers.get("ratelimit") ?? "", /^"many";r=\d+;t=\d+$/);
 });
 
 test("cache hits carry the CORS headers of their own request's origin, never a stored one", async () => {
