@@ -277,3 +277,26 @@ test("the authenticated consumer goes upstream in x-consumer; a client's copy ne
   assert.equal(pub.status, 200);
   assert.equal((await pub.json()).headers["x-consumer"], undefined, "removed on public routes");
 });
+
+test("the routes.json demo answers the README's preflight and CORS examples", async () => {
+  // Empty KV: the gateway serves the routes.json built into it (what `make dev` seeds).
+  const demo = await startGateway({});
+  cleanup.push(() => demo.close());
+  const ask = (origin) =>
+    demo.fetch("/v1/partner/orders", {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "GET", "access-control-request-headers": "x-api-key" },
+    });
+  const ok = await ask("http://localhost:3000");
+  assert.equal(ok.status, 204);
+  assert.equal(ok.headers.get("access-control-allow-origin"), "http://localhost:3000");
+  assert.equal(ok.headers.get("access-control-allow-headers"), "x-api-key");
+  const refused = await ask("https://evil.example");
+  assert.equal(refused.status, 403);
+  assert.equal((await refused.json()).code, "cors_forbidden");
+  const unauthorized = await demo.fetch("/v1/partner/orders", { headers: { origin: "http://localhost:3000" } });
+  assert.equal(unauthorized.status, 401);
+  await unauthorized.arrayBuffer();
+  assert.equal(unauthorized.headers.get("access-control-allow-origin"), "http://localhost:3000");
+  assert.equal(unauthorized.headers.get("access-control-expose-headers"), "x-request-id");
+});
