@@ -297,13 +297,14 @@ fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sy
         ),
         Flow::Exchange(plan) => {
             let (request, env) = (Clone::clone(&ports.request), ports.env.clone());
+            let json = plan.to_json();
             let handle = in_flight_insert(InFlight {
                 cx,
                 ports,
                 upstream: plan.upstream,
-                response_set: plan.response_set.clone(),
+                response_set: plan.response_set,
             });
-            match glue::proxy(&request, &env, &live.js_table, &plan.to_json(), handle) {
+            match glue::proxy(&request, &env, &live.js_table, &json, handle) {
                 Ok(promise) => promise,
                 Err(e) => {
                     let cause = format!("starting the upstream exchange: {}", respond::reason(&e));
