@@ -58,6 +58,7 @@ before(async () => {
         { id: "cached", methods: ["GET"], path: "/cached/{*rest}", upstream: "u", auth: "none", cors: web, cache: { ttl_s: 60 } },
         { id: "down", methods: ["GET"], path: "/down", upstream: "dead", auth: "none", cors: web, rate_limits: ["many"] },
         { id: "plain", methods: ["GET"], path: "/plain", upstream: "u", auth: "none" },
+        { id: "scoped", methods: ["GET"], path: "/scoped", upstream: "u", auth: ["users"], scopes: ["orders:write"], cors: web },
       ],
     }),
   });
@@ -174,7 +175,7 @@ test("the upstream's Vary is kept and its own CORS headers never widen the polic
   assert.deepEqual(varyTokens(refused), ["accept-encoding", "origin"]);
 });
 
-test("gateway errors carry the CORS headers: 401, 429 and 502", async () => {
+test("gateway errors carry the CORS headers: 401, 403, 429 and 502", async () => {
   const origin = { origin: APP };
   const unauthorized = await gw.fetch("/api/orders", { headers: { ...origin, "cf-connecting-ip": OFFICE_IP } });
   assert.equal(unauthorized.status, 401);
@@ -182,6 +183,12 @@ test("gateway errors carry the CORS headers: 401, 429 and 502", async () => {
   assert.equal(unauthorized.headers.get("access-control-allow-origin"), APP);
   assert.equal(unauthorized.headers.get("access-control-allow-credentials"), "true");
   assert.ok(varyTokens(unauthorized).includes("origin"));
+
+  const scope = await gw.fetch("/scoped", { headers: { ...origin, authorization: `Bearer ${await token()}` } });
+  assert.equal(scope.status, 403);
+  assert.equal((await scope.json()).code, "insufficient_scope");
+  assert.equal(scope.headers.get("access-control-allow-origin"), APP);
+  assert.match(scope.headers.get("access-control-expose-headers"), /x-request-id/);
 
   const from = { ...origin, "cf-connecting-ip": "198.51.100.77" };
   const first = await gw.fetch("/limited/x", { headers: from });
