@@ -26,6 +26,12 @@ pub enum GatewayError {
     InsufficientScope {
         missing: String,
     },
+    /// The route's IP rules refuse this client (the rule is not named to the client).
+    IpForbidden,
+    /// A CORS preflight the route's policy does not allow; `reason` is safe to show.
+    CorsForbidden {
+        reason: String,
+    },
     /// A rate limit refused the request. `headers` are the RateLimit-Policy and RateLimit
     /// fields describing every policy of the route.
     RateLimited {
@@ -87,7 +93,9 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => 405,
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::Unauthorized { .. } | GatewayError::AdminUnauthorized => 401,
-            GatewayError::InsufficientScope { .. } => 403,
+            GatewayError::InsufficientScope { .. }
+            | GatewayError::IpForbidden
+            | GatewayError::CorsForbidden { .. } => 403,
             GatewayError::ConfigInvalid { .. } => 409,
             GatewayError::RateLimited { .. } => 429,
             GatewayError::RateLimitUnavailable { .. }
@@ -114,6 +122,8 @@ impl GatewayError {
             GatewayError::Unauthorized { .. } => "missing_credentials",
             GatewayError::AuthUnavailable => "auth_unavailable",
             GatewayError::InsufficientScope { .. } => "insufficient_scope",
+            GatewayError::IpForbidden => "ip_forbidden",
+            GatewayError::CorsForbidden { .. } => "cors_forbidden",
             GatewayError::RateLimited { .. } => "rate_limited",
             GatewayError::RateLimitUnavailable { .. } => "rate_limit_unavailable",
             GatewayError::UpstreamTimeout => "upstream_timeout",
@@ -170,6 +180,8 @@ impl GatewayError {
             GatewayError::InsufficientScope { missing } => {
                 format!("token lacks scope \"{missing}\"")
             }
+            GatewayError::IpForbidden => "this client may not use this route".into(),
+            GatewayError::CorsForbidden { reason } => reason.clone(),
             GatewayError::RateLimited {
                 policy,
                 retry_after_s,

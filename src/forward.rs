@@ -33,6 +33,9 @@ pub struct Inbound<'a> {
     /// The client's value of `settings.request_id_header`.
     pub request_id: Option<&'a str>,
     pub traceparent: Option<&'a str>,
+    /// An `OPTIONS` request's `Access-Control-Request-Method` when it also carries `Origin`
+    /// (a CORS preflight): it is routed as the request it announces.
+    pub preflight: Option<&'a str>,
 }
 
 /// Identity of one request across logs, upstream and response.
@@ -107,7 +110,7 @@ impl Gateway {
                 });
             }
         }
-        let (route, params) = match self.router.find(inbound.host, inbound.method, &canonical) {
+        let (route, params) = match self.find_route(inbound, &canonical) {
             RouteMatch::Found { route, .. }
                 if self.trailing_slash_elsewhere(inbound, &canonical, route) =>
             {
@@ -158,6 +161,22 @@ impl Gateway {
     /// `/admin/` for `/admin`; if the two reach different routes (say a catch-all public one
     /// and a protected one), the gateway could not tell which the upstream will serve, so the
     /// request is refused rather than guessed at.
+    /// The route of a request. A CORS preflight is routed by the method it announces, so that
+    /// the route's policy answers it even when the route does not accept `OPTIONS`; when that
+    /// route has no CORS policy, the `OPTIONS` request is routed as itself.
+    fn find_route<'p>(&self, inbound: &Inbound, canonical: &'p str) -> RouteMatch<'p> {
+        if let (Some(announced), "OPTIONS") = (inbound.preflight, inbound.method) {
+            if let found @ RouteMatch::Found { route, .. } =
+                self.router.find(inbound.host, announced, canonical)
+            {
+                if self.route(route).cors.is_some() {
+                    return found;
+                }
+            }
+        }
+        self.router.find(inbound.host, inbound.method, canonical)
+    }
+
     fn trailing_slash_elsewhere(&self, inbound: &Inbound, canonical: &str, route: usize) -> bool {
         let Some(trimmed) = canonical.strip_suffix('/').filter(|t| !t.is_empty()) else {
             return false;

@@ -24,6 +24,9 @@ pub struct Gateway {
     /// The configuration's credential names, for redacting log lines (access log query,
     /// failure lines).
     pub redactor: Redactor,
+    /// Some IP rule set names countries or ASNs: the client's Cloudflare facts are read for
+    /// every request.
+    pub reads_client_network: bool,
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.
@@ -35,6 +38,16 @@ pub struct RouteEdits {
     /// Hop-by-hop headers and the route's removals; then its `response_headers.set`.
     pub response: HeaderEdits,
 }
+
+/// The CORS response headers, which the gateway alone sets on a route with a CORS policy.
+pub const CORS_RESPONSE_HEADERS: [&str; 6] = [
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-expose-headers",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-max-age",
+];
 
 /// Headers clients may send but the gateway alone decides upstream.
 const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
@@ -103,6 +116,8 @@ impl Gateway {
                         .chain(CLIENT_FORWARDING_HEADERS.iter())
                         .map(|h| (*h).to_owned())
                         .chain(identity.iter().cloned())
+                        // Only the gateway says who the consumer is, on every route.
+                        .chain(std::iter::once(config.settings.consumer_header.clone()))
                         .chain(route.request_headers.remove.iter().cloned())
                         .chain(api_key_headers)
                         // On a cached route, headers that could change the upstream's answer
@@ -117,6 +132,14 @@ impl Gateway {
                     .iter()
                     .map(|h| (*h).to_owned())
                     .chain(route.response_headers.remove.iter().cloned())
+                    // On a route with a CORS policy the gateway alone answers for it: an
+                    // upstream's own CORS headers could widen it.
+                    .chain(
+                        route
+                            .cors
+                            .iter()
+                            .flat_map(|_| CORS_RESPONSE_HEADERS.map(str::to_owned)),
+                    )
                     .collect();
                 response.sort();
                 response.dedup();
@@ -135,6 +158,7 @@ impl Gateway {
         let digest = crate::hex::short_digest(text.as_bytes());
         let plans = config.routes.iter().map(Plan::for_route).collect();
         Ok(Gateway {
+            reads_client_network: config.ip_rules.iter().any(|r| r.uses_network_facts()),
             redactor: Redactor::new(&config),
             plans,
             config,

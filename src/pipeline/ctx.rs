@@ -19,6 +19,8 @@ pub struct Request {
     pub connection: Option<String>,
     pub request_id: Option<String>,
     pub traceparent: Option<String>,
+    /// See [`Inbound::preflight`]; read only for `OPTIONS` requests.
+    pub preflight: Option<String>,
 }
 
 impl Request {
@@ -35,6 +37,7 @@ impl Request {
             connection: self.connection.as_deref(),
             request_id: self.request_id.as_deref(),
             traceparent: self.traceparent.as_deref(),
+            preflight: self.preflight.as_deref(),
         }
     }
 }
@@ -79,7 +82,8 @@ impl RateLimitNote {
     }
 }
 
-/// What Cloudflare tells about the client, read only when the access log asks for it.
+/// What Cloudflare tells about the client, read only when the access log or a route's IP
+/// rules ask for it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientFacts {
     pub user_agent: Option<String>,
@@ -121,6 +125,10 @@ pub struct Ctx {
     /// Client facts and request headers the access log asked for (read at the entry).
     pub client: ClientFacts,
     pub logged_headers: Vec<(String, String)>,
+    /// The CORS headers every answer of the request carries (`Vary: Origin`, and for an
+    /// allowed origin `Access-Control-Allow-Origin` and the rest), for the CORS stage's
+    /// response step.
+    pub cors_headers: Vec<(String, String)>,
 }
 
 impl Ctx {
@@ -138,6 +146,7 @@ impl Ctx {
             notes: Notes::default(),
             client: ClientFacts::default(),
             logged_headers: Vec::new(),
+            cors_headers: Vec::new(),
         }
     }
 

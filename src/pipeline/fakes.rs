@@ -115,6 +115,13 @@ impl Responses for Fakes {
             .collect()
     }
     fn discard(&self, _: FakeResponse) {}
+    fn reply(&self, status: u16, headers: &[(String, String)]) -> Result<FakeResponse, String> {
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Ok(FakeResponse::new(status, &pairs, ""))
+    }
 }
 
 impl RequestHeaders for Fakes {

@@ -18,9 +18,11 @@
 pub mod auth;
 pub mod cache;
 pub mod complete;
+pub mod cors;
 pub mod ctx;
 pub mod driver;
 pub mod exchange;
+pub mod ip_rules;
 pub mod ports;
 pub mod ratelimit;
 pub mod state;

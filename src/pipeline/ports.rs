@@ -16,6 +16,8 @@ pub trait Responses {
     fn headers(&self, response: &Self::Response, names: &[&str]) -> Vec<Option<String>>;
     /// Drops a response the client will not get, cancelling its body.
     fn discard(&self, response: Self::Response);
+    /// A body-less response the gateway answers itself (a CORS preflight's 204).
+    fn reply(&self, status: u16, headers: &[(String, String)]) -> Result<Self::Response, String>;
 }
 
 /// The client's request headers (names are lower-case).

@@ -77,6 +77,7 @@ fn read(joined: &str) -> Option<Request> {
         connection,
         request_id,
         traceparent,
+        preflight: None,
     })
 }
 
@@ -124,26 +125,53 @@ fn error_with_edits(
     e: &GatewayError,
     edits: &[(String, String)],
 ) -> web_sys::Response {
+    let mut headers = response_set(&live.gateway, cx);
+    headers.extend_from_slice(edits);
+    error_with_headers(live, env, cx, e, &headers)
+}
+
+/// A gateway error with exactly `headers` (an exchange's, which already hold every answer's
+/// headers and the stages' response steps), completed.
+fn error_with_headers(
+    live: &Live,
+    env: &Env,
+    cx: &Ctx,
+    e: &GatewayError,
+    headers: &[(String, String)],
+) -> web_sys::Response {
     if let GatewayError::Internal { cause } = e {
         respond::log_internal(Some(&live.gateway.redactor), &cx.trace.request_id, cause);
     }
-    let mut headers = response_set(&live.gateway, cx);
-    headers.extend_from_slice(edits);
     let response = respond::error_with(
         e,
         &live.gateway.config.settings.request_id_header,
         &cx.trace.request_id,
-        &headers,
+        headers,
     );
     end(cx, live, env, Outcome::of_error(e));
     response
+}
+
+/// A CORS preflight's announced method, read only for `OPTIONS` requests (see
+/// `crate::pipeline::cors::preflight_method`).
+fn read_preflight(cx: &mut Ctx, request: &web_sys::Request) {
+    if cx.request.method != "OPTIONS" {
+        return;
+    }
+    let joined = glue::request_headers(request, "origin\naccess-control-request-method");
+    let mut f = joined.split('\r').map(|v| v.strip_prefix('1'));
+    let (origin, announced) = (f.next().flatten(), f.next().flatten());
+    cx.request.preflight = crate::pipeline::cors::preflight_method("OPTIONS", origin, announced);
 }
 
 /// What the access log asked to know of the client: Cloudflare's facts and the configured
 /// request headers, read in one crossing and only when configured.
 fn read_log_facts(cx: &mut Ctx, live: &Live, request: &web_sys::Request) {
     let spec = &live.gateway.config.observability.access_log;
-    if spec.fields.is_empty() && spec.request_headers.is_empty() {
+    if spec.fields.is_empty()
+        && spec.request_headers.is_empty()
+        && !live.gateway.reads_client_network
+    {
         return;
     }
     let joined = glue::log_facts(request, &glue::join(&spec.request_headers, '\n'));
@@ -188,6 +216,7 @@ fn begin(
     let trace = Trace::begin(&facts.inbound(), &mut shared.ids.borrow_mut(), tracing);
     let mut cx = Ctx::new(facts, trace, now_ms);
     read_log_facts(&mut cx, &live, &request);
+    read_preflight(&mut cx, &request);
     let ports = WorkerPorts {
         env,
         ctx,
@@ -274,12 +303,14 @@ fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sy
         ),
         Flow::Exchange(plan) => {
             let (request, env) = (Clone::clone(&ports.request), ports.env.clone());
+            let json = plan.to_json();
             let handle = in_flight_insert(InFlight {
                 cx,
                 ports,
                 upstream: plan.upstream,
+                response_set: plan.response_set,
             });
-            match glue::proxy(&request, &env, &live.js_table, &plan.to_json(), handle) {
+            match glue::proxy(&request, &env, &live.js_table, &json, handle) {
                 Ok(promise) => promise,
                 Err(e) => {
                     let cause = format!("starting the upstream exchange: {}", respond::reason(&e));
@@ -307,6 +338,9 @@ struct InFlight {
     cx: Ctx,
     ports: WorkerPorts,
     upstream: usize,
+    /// The headers every answer of the request carries, the stages' response steps included:
+    /// a failed exchange's error carries them too.
+    response_set: Vec<(String, String)>,
 }
 
 thread_local! {
@@ -358,6 +392,7 @@ fn finish(
         mut cx,
         ports,
         upstream,
+        response_set,
     }) = IN_FLIGHT.with(|m| m.borrow_mut().remove(&handle))
     else {
         return JsValue::UNDEFINED;
@@ -381,7 +416,7 @@ fn finish(
         js_sys::Date::now(),
     );
     match error {
-        Some(e) => error_response(&live, &ports.env, &cx, &e).into(),
+        Some(e) => error_with_headers(&live, &ports.env, &cx, &e, &response_set).into(),
         None => {
             end(&cx, &live, &ports.env, Outcome::of_status(status));
             JsValue::UNDEFINED

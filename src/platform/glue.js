@@ -42,11 +42,29 @@ function setAll(headers, pairs) {
   for (const [name, value] of pairs) headers.set(name, value);
 }
 
+/**
+ * `present` ("Vary" as it is, or null) with the tokens of `added` it lacks appended: the
+ * gateway's `Vary: Origin` never hides what the upstream's answer varies on.
+ */
+function mergedVary(present, added) {
+  if (present === null || present === undefined || present.trim() === "") return added;
+  const have = present.split(",").map((t) => t.trim().toLowerCase());
+  if (have.includes("*")) return present;
+  const more = added.split(",").map((t) => t.trim()).filter((t) => t && !have.includes(t.toLowerCase()));
+  return more.length ? present + ", " + more.join(", ") : present;
+}
+
+/** Sets a header of an answer the gateway edits; `vary` is merged (see `mergedVary`). */
+function put(headers, name, value) {
+  if (name === "vary") headers.set(name, mergedVary(headers.get(name), value));
+  else headers.set(name, value);
+}
+
 function applyList(headers, removeList, setList) {
   if (removeList) for (const name of removeList.split("\n")) headers.delete(name);
   if (setList) {
     const parts = setList.split("\n");
-    for (let i = 0; i + 1 < parts.length; i += 2) headers.set(parts[i], parts[i + 1]);
+    for (let i = 0; i + 1 < parts.length; i += 2) put(headers, parts[i], parts[i + 1]);
   }
 }
 
@@ -136,7 +154,7 @@ function relay(response, table, edits, set) {
   }
   removePresent(headers, response.headers, edits.removeSet);
   setAll(headers, edits.set);
-  setAll(headers, set);
+  for (const [name, value] of set) put(headers, name, value);
   return out;
 }
 
@@ -503,7 +521,10 @@ export function hot_serve(key, set, notModified, headOnly) {
   const e = hot.get(key);
   const headers = { ...(notModified ? e.headers304 : e.headers) };
   const parts = set.split("\n");
-  for (let i = 0; i + 1 < parts.length; i += 2) headers[parts[i]] = parts[i + 1];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const name = parts[i];
+    headers[name] = name === "vary" ? mergedVary(headers[name], parts[i + 1]) : parts[i + 1];
+  }
   return new Response(notModified || headOnly || NULL_BODY.has(e.status) ? null : e.body, {
     status: notModified ? 304 : e.status,
     statusText: notModified ? "Not Modified" : e.statusText,

@@ -55,6 +55,13 @@ impl Responses for WorkerPorts {
             let _ = body.cancel();
         }
     }
+    fn reply(
+        &self,
+        status: u16,
+        headers: &[(String, String)],
+    ) -> Result<web_sys::Response, String> {
+        glue::respond(status, "", &pairs(headers)).map_err(|e| super::respond::reason(&e))
+    }
 }
 
 impl RequestHeaders for WorkerPorts {
