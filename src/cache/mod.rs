@@ -59,15 +59,19 @@ pub mod entry;
 pub mod facts;
 pub mod freshness;
 pub mod key;
+pub mod range;
+pub mod request;
 pub mod rules;
 pub mod status;
+pub mod targeted;
 
 pub use conditional::{not_modified, preconditions_apply, revalidation_headers};
 pub use control::CacheControl;
 pub use date::{format_http_date, parse_http_date, parse_http_date_at};
 pub use freshness::{
-    classify, current_age_s, freshness_lifetime_s, initial_age_s, retention_s,
-    stale_if_error_window_s, ttl_remaining_s, Freshness,
+    age_header_s, classify, current_age_s, forbids_stale, freshness_lifetime_s,
+    heuristic_lifetime_s, initial_age_s, retention_s, stale_if_error_window_s,
+    stale_while_revalidate_window_s, ttl_remaining_s, Freshness,
 };
 pub use key::{cache_key_url, CacheKeyInput};
 pub use rules::{storable, NotStored, RequestFacts, ResponseFacts};

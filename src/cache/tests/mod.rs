@@ -15,7 +15,10 @@ mod status;
 fn spec(ttl_s: u64, stale_if_error_s: u64) -> CacheSpec {
     CacheSpec {
         ttl_s,
+        default_ttl_s: 0,
         stale_if_error_s,
+        stale_while_revalidate_s: 0,
+        honor_request_directives: false,
         vary: vec!["accept-language".to_string()],
         per_consumer: false,
         max_body_bytes: 1 << 20,
