@@ -75,7 +75,10 @@ mod tests {
             e.contains("routes[0].cache.default_ttl_s: 61 is above \"ttl_s\" (60)"),
             "{e}"
         );
-        assert!(e.contains("routes[0].cache.stale_while_revalidate_s:"), "{e}");
+        assert!(
+            e.contains("routes[0].cache.stale_while_revalidate_s:"),
+            "{e}"
+        );
         assert!(
             e.contains("routes[0].cache.honor_request_directives: expected true or false"),
             "{e}"

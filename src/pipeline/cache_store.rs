@@ -72,13 +72,14 @@ impl Facts {
 }
 
 /// A stored entry's headers: its bookkeeping (in `entry::BOOKKEEPING` order), then these.
-const ENTRY_EXTRA: [&str; 6] = [
+const ENTRY_EXTRA: [&str; 7] = [
     "etag",
     "last-modified",
     "content-length",
     "expires",
     "date",
     "vary",
+    "content-encoding",
 ];
 
 /// What the stage knows of a stored entry.
@@ -132,7 +133,15 @@ impl Stored {
         self.extra("last-modified")
     }
 
+    /// The stored body's length, when ranges can be cut from it: known, and of a body without
+    /// a content coding (a range of a coded body would be a range of the coding's bytes).
     fn length(&self) -> Option<u64> {
+        let coded = self
+            .extra("content-encoding")
+            .is_some_and(|c| !c.trim().eq_ignore_ascii_case("identity"));
+        if coded {
+            return None;
+        }
         self.extra("content-length")
             .and_then(|l| l.trim().parse().ok())
     }

@@ -176,8 +176,9 @@ pub trait ResponseCache: Responses {
         remove: &[&str],
         meta: &[(String, String)],
     ) -> Result<Self::Response, String>;
-    /// Stores a copy of `response` (in the background), `remove` dropped and `meta` set; the
-    /// copy is abandoned past `max_bytes` or when its body fails or ends short.
+    /// Stores a copy of `response` (in the background), `remove` dropped and `meta` set. The
+    /// copy is written only once its body is whole: it is abandoned past `max_bytes` or when its
+    /// body fails or ends short, and so never replaces a good entry.
     fn store(
         &self,
         key: &str,

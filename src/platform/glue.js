@@ -444,7 +444,7 @@ function fromStored(status, statusText, headers, body, set, notModified, headOnl
     const [span, length] = range.split("/");
     const [start, end] = span.split("-").map(Number);
     partial = { start, end, length };
-    if (body && !headOnly) body = sliced(body, start, end);
+    if (body && !headOnly) body = withLength(sliced(body, start, end), end - start + 1);
   }
   const out = new Response(notModified || headOnly || NULL_BODY.has(status) ? null : body, {
     status: notModified ? 304 : partial ? 206 : status,
@@ -645,26 +645,42 @@ function expectedLength(headers) {
 
 /**
  * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
- * ("\n"-joined pairs) set. The body is teed, never buffered whole; past `maxBytes` the copy is
- * abandoned. Resolves when stored or abandoned (a failing cache is not an error).
+ * ("\n"-joined pairs) set. The body is teed (the client's copy is never held back) and the
+ * cache's copy is assembled in memory, at most `maxBytes` (past that it is abandoned), then
+ * written once, whole. Resolves when stored or abandoned (a failing cache is not an error).
  *
- * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3). Its
- * stream errors, which should make `put` fail; but workerd's `put` resolves for a body that
- * errors part-way and keeps what it got. So the key is deleted again once such a copy ends.
+ * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3), and a
+ * refresh must never replace a good entry with one. Streaming the copy into `put` cannot
+ * guarantee that: workerd's cache keeps what an erroring body delivered, and lands the write
+ * even after `put` has rejected (so deleting the key afterwards races with it). A body written
+ * whole also gets its Content-Length stored, which serving ranges needs.
  */
 export function store_entry(key, response, remove, meta, maxBytes) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
-  const checked = copy.body ? checkedCopy(copy.body, expectedLength(copy.headers), maxBytes) : null;
   // Stored as a 200: `meta` records the upstream's status (STORED_STATUS).
-  const put = caches.default
-    .put(key, new Response(checked ? checked.stream : null, { status: 200, headers }))
+  const put = (body) =>
+    caches.default.put(key, new Response(body, { status: 200, headers })).catch(() => undefined);
+  if (!copy.body) return put(null);
+  const expected = expectedLength(copy.headers);
+  const checked = checkedCopy(copy.body, expected, maxBytes);
+  // The stored length is the bytes read (a content coding makes them differ from the sent ones).
+  headers.delete("content-length");
+  return Promise.all([readBounded(checked.stream, maxBytes).catch(() => null), checked.outcome])
+    .then(([body, whole]) => (whole && body !== null ? put(body) : undefined))
     .catch(() => undefined);
-  if (!checked) return put;
-  return Promise.all([put, checked.outcome])
-    .then(([, whole]) => (whole ? undefined : caches.default.delete(key)))
-    .catch(() => undefined);
+}
+
+/**
+ * `stream` with its length declared when it is known, so that the platform keeps (and sends)
+ * `Content-Length` for it: a stream of unknown length is stored and served chunked.
+ */
+function withLength(stream, length) {
+  if (length === null || typeof FixedLengthStream !== "function") return stream;
+  const fixed = new FixedLengthStream(length);
+  stream.pipeTo(fixed.writable).catch(() => undefined);
+  return fixed.readable;
 }
 
 /** Re-stores a stored entry with new bookkeeping (after a 304 revalidated it). */

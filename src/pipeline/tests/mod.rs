@@ -2,6 +2,7 @@
 
 mod auth;
 mod cache;
+mod cache_conformance;
 mod flow;
 mod ratelimit;
 
