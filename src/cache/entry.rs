@@ -128,12 +128,20 @@ impl EntryMeta {
     /// or malformed (the entry is then treated as absent). The stale-while-revalidate window and
     /// the forbids-stale flag default to none.
     pub fn from_bookkeeping<S: AsRef<str>>(values: &[Option<S>]) -> Option<EntryMeta> {
-        let get = |i: usize| values.get(i).and_then(|v| v.as_ref()).map(AsRef::as_ref);
-        let mut meta = EntryMeta::parse(get(0)?, get(1)?, get(2)?, get(3)?)?;
-        if let Some(swr) = get(6) {
+        let get = |name: &str| {
+            let i = BOOKKEEPING.iter().position(|n| *n == name)?;
+            values.get(i).and_then(|v| v.as_ref()).map(AsRef::as_ref)
+        };
+        let mut meta = EntryMeta::parse(
+            get(STORED_AT)?,
+            get(INITIAL_AGE)?,
+            get(LIFETIME)?,
+            get(STALE_IF_ERROR)?,
+        )?;
+        if let Some(swr) = get(STALE_WHILE_REVALIDATE) {
             meta.stale_while_revalidate_s = swr.parse().ok()?;
         }
-        meta.forbids_stale = get(7) == Some("1");
+        meta.forbids_stale = get(FORBIDS_STALE) == Some("1");
         Some(meta)
     }
 

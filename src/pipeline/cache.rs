@@ -194,15 +194,22 @@ impl Stage for Cache {
     }
 }
 
-/// Serves a fresh entry from the isolate's hot tier, if it holds one. Requests with a `Range`
-/// or a `Cache-Control` go to the Cache API path, which answers them in full.
+/// Serves a fresh entry from the isolate's hot tier, if it holds one. Requests with a `Range`,
+/// and with a `Cache-Control` on routes that honour it, go to the Cache API path, which
+/// applies them.
 fn from_hot<P: Ports>(
     cx: &mut Ctx,
     s: Services<'_, P>,
     keys: &CacheKeys,
 ) -> Option<Step<P::Response>> {
     let hot = s.ports.hot_entry(&keys.entry)?;
-    if cx.started_ms >= hot.until_ms || hot.special {
+    let honours = s
+        .gateway
+        .route(cx.route())
+        .cache
+        .as_ref()
+        .is_some_and(|c| c.honor_request_directives);
+    if cx.started_ms >= hot.until_ms || hot.has_range || (honours && hot.has_cache_control) {
         return None;
     }
     let meta = EntryMeta::from_bookkeeping(&hot.meta)?;
@@ -273,7 +280,11 @@ fn conditions(ports: &impl Ports) -> Conditions {
         range: next(),
         if_range: next(),
         cache_control: next(),
-        has_credentials: next().is_some() | next().is_some(),
+        has_credentials: {
+            let authorization = next().is_some();
+            let cookie = next().is_some();
+            authorization || cookie
+        },
     }
 }
 
@@ -383,17 +394,20 @@ async fn lookup_and_fetch<P: Ports>(
                     }
                 }
                 if serve_while_revalidating {
-                    let claimed = s
-                        .state
-                        .refreshing
-                        .try_borrow_mut()
-                        .is_ok_and(|mut r| r.begin(&keys.entry, cx.started_ms));
-                    if claimed {
-                        cx.cache_refresh = Some(CacheRefresh {
-                            plan: exchange::plan(cx, s)?,
-                            keys: keys.clone(),
-                            request: req,
-                        });
+                    // Without a plan (no target can take it now) the stale entry is still served.
+                    if let Ok(plan) = exchange::plan(cx, s) {
+                        let claimed = s
+                            .state
+                            .refreshing
+                            .try_borrow_mut()
+                            .is_ok_and(|mut r| r.begin(&keys.entry, cx.started_ms));
+                        if claimed {
+                            cx.cache_refresh = Some(CacheRefresh {
+                                plan,
+                                keys: keys.clone(),
+                                request: req,
+                            });
+                        }
                     }
                     cx.notes.cache = Some(CacheResult::Stale);
                     cx.notes.source = Source::Cache;
@@ -540,7 +554,7 @@ async fn invalidating<P: Ports>(
     let outcome = CacheOutcome::Bypass(if invalidated { "invalidated" } else { "method" });
     let set = vec![("cache-status".to_owned(), cache_status(&outcome, None))];
     s.ports
-        .finish(response, &set, false, &[])
+        .finish(response, &set, false, TARGETED_NEVER_FORWARDED.as_slice())
         .map_err(|e| internal("finishing a response", e))
 }
 

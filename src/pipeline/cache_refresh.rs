@@ -107,7 +107,18 @@ pub async fn run<P: Ports>(cx: &mut Ctx, s: Services<'_, P>, job: CacheRefresh) 
             Ok(r) if s.ports.status(&r) >= 500 => s.ports.discard(r),
             Ok(r) => {
                 let facts = Facts::of(s.ports, &r);
-                store_response(s, spec, &job.keys, &r, &facts, &job.request, false, times);
+                // A HEAD's refresh has no body to store; only its 304 updates the entry.
+                let head_only = cx.request.method == "HEAD";
+                store_response(
+                    s,
+                    spec,
+                    &job.keys,
+                    &r,
+                    &facts,
+                    &job.request,
+                    head_only,
+                    times,
+                );
                 s.ports.discard(r);
             }
             Err(_) => {}

@@ -82,6 +82,14 @@ const ENTRY_EXTRA: [&str; 7] = [
     "content-encoding",
 ];
 
+/// Where `name` is in `entry::BOOKKEEPING` (always found for the names it lists).
+fn bookkeeping_index(name: &str) -> usize {
+    entry::BOOKKEEPING
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or(usize::MAX)
+}
+
 /// What the stage knows of a stored entry.
 #[derive(Debug, Clone)]
 pub struct Stored {
@@ -101,11 +109,11 @@ impl Stored {
         Stored::from_values(values, ports.status(entry))
     }
 
-    /// From the values of `BOOKKEEPING` then `ENTRY_EXTRA` (the hot tier reads them in JS).
-    pub fn from_values(values: Vec<Option<String>>, platform_status: u16) -> Option<Stored> {
+    /// From the values of `BOOKKEEPING` then `ENTRY_EXTRA`.
+    fn from_values(values: Vec<Option<String>>, platform_status: u16) -> Option<Stored> {
         let meta = EntryMeta::from_bookkeeping(&values)?;
         let status = values
-            .get(5)
+            .get(bookkeeping_index(entry::STATUS))
             .and_then(|v| v.as_deref())
             .and_then(|s| s.parse().ok())
             .unwrap_or(platform_status);
@@ -347,7 +355,7 @@ pub fn revalidate<P: Ports>(
     }
     let cache_control = f.get(0).map(str::to_owned).or_else(|| {
         stored
-            .get(4) // ORIGINAL_CACHE_CONTROL
+            .get(bookkeeping_index(entry::ORIGINAL_CACHE_CONTROL))
             .map(str::to_owned)
     });
     let expires = pick(&f, 1, stored.extra("expires")).map(str::to_owned);
@@ -355,8 +363,8 @@ pub fn revalidate<P: Ports>(
     let last_modified = pick(&f, 7, stored.last_modified()).map(str::to_owned);
     let vary = pick(&f, 4, stored.extra("vary")).map(str::to_owned);
     let targeted = [
-        pick(&f, 9, stored.get(8)).map(str::to_owned),
-        pick(&f, 10, stored.get(9)).map(str::to_owned),
+        pick(&f, 9, stored.get(bookkeeping_index(entry::TARGETED[0]))).map(str::to_owned),
+        pick(&f, 10, stored.get(bookkeeping_index(entry::TARGETED[1]))).map(str::to_owned),
     ];
     let resp = ResponseFacts {
         status: stored.status,

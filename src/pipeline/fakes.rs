@@ -257,7 +257,8 @@ impl ResponseCache for Fakes {
             until_ms: *until_ms,
             if_none_match: request.get("if-none-match").cloned(),
             if_modified_since: request.get("if-modified-since").cloned(),
-            special: request.contains_key("range") || request.contains_key("cache-control"),
+            has_range: request.contains_key("range"),
+            has_cache_control: request.contains_key("cache-control"),
         })
     }
     fn hot_serve(

@@ -126,8 +126,11 @@ pub struct HotEntry {
     /// The client's `If-None-Match` and `If-Modified-Since`, read in the same crossing.
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
-    /// The request has a `Range` or a `Cache-Control`: the hot tier does not answer it.
-    pub special: bool,
+    /// The request has a `Range` (the hot tier does not answer it).
+    pub has_range: bool,
+    /// The request has a `Cache-Control` (the hot tier does not answer it on routes that honour
+    /// request directives).
+    pub has_cache_control: bool,
 }
 
 /// The response cache: the location's Cache API plus the isolate's hot tier. The core decides

@@ -556,8 +556,8 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
 
 /**
  * Like `entryFacts` for the hot tier, then the entry's `until`, then the request's
- * If-None-Match and If-Modified-Since ("1"+value or "0"), then "1" when it has a Range or a
- * Cache-Control ("0" otherwise); "" when absent.
+ * If-None-Match and If-Modified-Since ("1"+value or "0"), then two flags ("1"/"0"): it has a
+ * Range, it has a Cache-Control; "" when absent.
  */
 export function hot_facts(key, request) {
   const e = hot.get(key);
@@ -565,8 +565,8 @@ export function hot_facts(key, request) {
   const h = request.headers;
   const inm = h.get("if-none-match");
   const ims = h.get("if-modified-since");
-  const special = h.has("range") || h.has("cache-control") ? "\r1" : "\r0";
-  return e.facts + (inm === null ? "\r0" : "\r1" + inm) + (ims === null ? "\r0" : "\r1" + ims) + special;
+  const flags = "\r" + (h.has("range") ? "1" : "0") + (h.has("cache-control") ? "1" : "0");
+  return e.facts + (inm === null ? "\r0" : "\r1" + inm) + (ims === null ? "\r0" : "\r1" + ims) + flags;
 }
 
 /** Serves a hot entry with the `set` pairs added. */

@@ -228,8 +228,9 @@ impl ResponseCache for WorkerPorts {
                 .map(str::to_owned)
         };
         // status, the bookkeeping values, ETag, Last-Modified, until, the client's two
-        // conditions, and whether it has a Range or Cache-Control.
+        // conditions, and whether it has a Range and a Cache-Control.
         let n = crate::cache::entry::BOOKKEEPING.len();
+        let flags = f.get(n + 6).copied().flatten().unwrap_or("00");
         Some(HotEntry {
             status: get(0)?.parse().ok()?,
             meta: (1..=n).map(get).collect(),
@@ -238,7 +239,8 @@ impl ResponseCache for WorkerPorts {
             until_ms: get(n + 3)?.parse().ok()?,
             if_none_match: condition(n + 4),
             if_modified_since: condition(n + 5),
-            special: f.get(n + 6).copied().flatten() == Some("1"),
+            has_range: flags.starts_with('1'),
+            has_cache_control: flags.get(1..2) == Some("1"),
         })
     }
     fn hot_serve(

@@ -8,8 +8,11 @@ mod date;
 mod flow;
 mod freshness;
 mod key;
+mod range;
+mod request;
 mod rules;
 mod status;
+mod targeted;
 
 /// A route cache spec: `ttl_s`, `stale_if_error_s`, keyed on `accept-language`, 1 MiB bodies.
 fn spec(ttl_s: u64, stale_if_error_s: u64) -> CacheSpec {
