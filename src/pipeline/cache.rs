@@ -1,7 +1,9 @@
-//! The caching stage: look up, serve fresh entries, revalidate stale ones, fall back to stale
-//! copies when the upstream fails, store what RFC 9111 lets a shared cache store, and
-//! invalidate on unsafe requests. The rules are in `crate::cache`; this stage applies them
-//! through the response-cache port and carries out the exchange itself.
+//! The caching stage: look up, serve fresh entries (304 and ranges included), serve stale ones
+//! while they are refreshed in the background (`cache_refresh`), revalidate stale ones and
+//! update them from the 304, fall back to stale copies when the upstream fails, store what
+//! RFC 9111 lets a shared cache store (`cache_store`), and invalidate on unsafe requests. The
+//! rules are in `crate::cache`; this stage applies them through the response-cache port and
+//! carries out the exchange itself.
 
 use super::cache_refresh::CacheRefresh;
 use super::cache_store::{revalidate, serve_stored, store_response, Facts, Stored, Times};
