@@ -286,3 +286,43 @@ fn targeted_fields_decide_and_never_reach_the_client() {
     assert_eq!(hit.response().header("cdn-cache-control"), None);
     assert_eq!(f.exchanges(), 1);
 }
+
+#[test]
+fn a_head_refresh_stores_no_body_but_a_304_still_updates_the_entry() {
+    let w = world(json!({ "ttl_s": 600, "stale_while_revalidate_s": 60 }));
+    let f = Fakes::at(T0);
+    f.answer(respond(
+        200,
+        &[("cache-control", "max-age=10"), ("etag", "\"v1\"")],
+        "one",
+    ));
+    get(&w, &f, "https://h.test/c/1");
+    f.now_ms.set(T0 + 20_000.0);
+    // The refresh of a HEAD gets a bodiless 200: it must not replace the entry.
+    f.answer(respond(
+        200,
+        &[("cache-control", "max-age=10"), ("etag", "\"v2\"")],
+        "",
+    ));
+    let mut cx = w.ctx("HEAD", "https://h.test/c/1", &f);
+    let (_, head) = w.run(&mut cx, &f);
+    assert_eq!(head.status(), 200);
+    assert!(status_of(&head).contains("stale-while-revalidate"));
+    assert_eq!(f.exchanges(), 2);
+    let stored = f.cache.borrow().values().next().cloned().unwrap();
+    assert_eq!(stored.body, "one", "the entry keeps its body");
+    // Its 304, though, updates the entry's headers and freshness.
+    f.now_ms.set(T0 + 40_000.0);
+    f.answer(respond(
+        304,
+        &[("cache-control", "max-age=100"), ("x-new", "1")],
+        "",
+    ));
+    let mut cx = w.ctx("HEAD", "https://h.test/c/1", &f);
+    w.run(&mut cx, &f);
+    let hit = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(hit.response().body, "one");
+    assert_eq!(hit.response().header("x-new"), Some("1"));
+    assert!(status_of(&hit).contains("hit; ttl="), "{}", status_of(&hit));
+    assert_eq!(f.exchanges(), 3);
+}
