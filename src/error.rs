@@ -74,6 +74,14 @@ pub enum GatewayError {
         digest: String,
         errors: Vec<String>,
     },
+    /// The request said `Cache-Control: only-if-cached` (on a route that honours request
+    /// directives) and no stored response satisfies it (RFC 9111 §5.2.1.7: 504).
+    NotCached,
+    /// A `Range` no byte of the stored response satisfies; `length` is its size, for
+    /// `Content-Range: bytes */<length>` (RFC 9110 §15.5.17).
+    RangeNotSatisfiable {
+        length: u64,
+    },
     /// A failure inside the gateway; `cause` is logged and shown without internals.
     Internal {
         cause: String,
@@ -101,7 +109,8 @@ impl GatewayError {
             GatewayError::RateLimitUnavailable { .. }
             | GatewayError::CircuitOpen
             | GatewayError::AuthUnavailable => 503,
-            GatewayError::UpstreamTimeout => 504,
+            GatewayError::UpstreamTimeout | GatewayError::NotCached => 504,
+            GatewayError::RangeNotSatisfiable { .. } => 416,
             GatewayError::UpstreamUnreachable | GatewayError::UpstreamInvalidResponse => 502,
             GatewayError::Internal { .. } => 500,
         }
@@ -137,6 +146,8 @@ impl GatewayError {
             GatewayError::DocumentInvalid { .. } => "invalid_document",
             GatewayError::ConfigVersionNotFound => "config_version_not_found",
             GatewayError::ConfigStoreFailed { .. } => "config_store_unavailable",
+            GatewayError::NotCached => "not_cached",
+            GatewayError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             GatewayError::Internal { .. } => "internal_error",
         }
     }
@@ -152,6 +163,7 @@ impl GatewayError {
             412 => "Precondition Failed",
             413 => "Content Too Large",
             414 => "URI Too Long",
+            416 => "Range Not Satisfiable",
             422 => "Unprocessable Content",
             428 => "Precondition Required",
             429 => "Too Many Requests",
@@ -222,6 +234,12 @@ impl GatewayError {
                 "no stored configuration version has that digest".into()
             }
             GatewayError::ConfigStoreFailed { detail } => detail.clone(),
+            GatewayError::NotCached => {
+                "only-if-cached was requested and no stored response satisfies the request".into()
+            }
+            GatewayError::RangeNotSatisfiable { length } => {
+                format!("the requested range is outside the representation's {length} bytes")
+            }
             GatewayError::Internal { .. } => "the gateway failed to handle this request".into(),
         }
     }
@@ -254,6 +272,9 @@ impl GatewayError {
             GatewayError::PreconditionRequired { current }
             | GatewayError::PreconditionFailed { current } => {
                 vec![("etag", current.clone())]
+            }
+            GatewayError::RangeNotSatisfiable { length } => {
+                vec![("content-range", format!("bytes */{length}"))]
             }
             GatewayError::RateLimited {
                 retry_after_s,

@@ -90,7 +90,7 @@ pub enum Destination {
 }
 
 /// A request matched to a route.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Routed {
     pub route: usize,
     pub canonical_path: String,

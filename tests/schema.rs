@@ -44,7 +44,7 @@ fn samples() -> Vec<(&'static str, String)> {
         { "id": "get-user", "methods": ["GET", "HEAD"], "host": "api.example.com", "path": "/v1/users/{id}",
           "upstream": "users", "rewrite": "/users/{id}", "auth": ["users-jwt", "partners"], "scopes": ["users:read"],
           "rate_limits": ["per-user"],
-          "cache": { "ttl_s": 60, "stale_if_error_s": 300, "vary": ["accept-language"], "per_consumer": true, "max_body_bytes": 1048576 },
+          "cache": { "ttl_s": 60, "stale_if_error_s": 300, "default_ttl_s": 30, "stale_while_revalidate_s": 15, "honor_request_directives": true, "vary": ["accept-language"], "per_consumer": true, "max_body_bytes": 1048576 },
           "request_headers": { "set": { "x-api-version": "1" }, "remove": ["cookie"] },
           "response_headers": { "set": { "x-served-by": "gateway" }, "remove": ["server"] } },
         { "id": "orders", "path": "/v1/orders", "upstream": "users", "auth": ["query-partners"] },

@@ -3,6 +3,7 @@
 //! The whole contract is checked here, once, before a document is used: every error names its
 //! JSON path, unknown fields are errors, and cross-references are resolved to indices.
 
+mod cache_policy;
 mod cors;
 mod edit;
 mod ip_rules;

@@ -268,8 +268,17 @@ pub struct HeaderRules {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheSpec {
+    /// The longest a response is kept, and the cap on every freshness lifetime.
     pub ttl_s: u64,
+    /// The freshness of a response that states none (RFC 9111 §4.2.2 heuristic); 0 = none.
+    pub default_ttl_s: u64,
     pub stale_if_error_s: u64,
+    /// How long past its freshness an entry is served while it is refreshed in the
+    /// background, when the upstream's directives do not say.
+    pub stale_while_revalidate_s: u64,
+    /// Obey the client's request `Cache-Control` (`max-age`, `min-fresh`, `max-stale`,
+    /// `no-cache`, `only-if-cached`); edge caches usually ignore it.
+    pub honor_request_directives: bool,
     /// Lower-case request header names that are part of the cache key.
     pub vary: Vec<String>,
     pub per_consumer: bool,

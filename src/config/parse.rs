@@ -78,6 +78,9 @@ const CACHE_FIELDS: &[&str] = &[
     "vary",
     "per_consumer",
     "max_body_bytes",
+    "default_ttl_s",
+    "stale_while_revalidate_s",
+    "honor_request_directives",
 ];
 const HEADER_RULE_FIELDS: &[&str] = &["set", "remove"];
 
@@ -1308,9 +1311,13 @@ fn cache_spec(value: &Json, path: &str, public: bool, errs: &mut Errors) -> Opti
     let max_body_bytes = o
         .opt_uint("max_body_bytes", 1, 512 * MIB, errs)
         .unwrap_or(5 * MIB);
+    let policy = super::cache_policy::read(&o, ttl_s, errs);
     Some(CacheSpec {
         ttl_s: ttl_s?,
+        default_ttl_s: policy.default_ttl_s,
         stale_if_error_s,
+        stale_while_revalidate_s: policy.stale_while_revalidate_s,
+        honor_request_directives: policy.honor_request_directives,
         vary,
         per_consumer,
         max_body_bytes,

@@ -207,6 +207,16 @@ pub fn explain(
                 if !c.vary.is_empty() {
                     text.push_str(&format!(", vary {}", c.vary.join(" ")));
                 }
+                if c.default_ttl_s > 0 {
+                    text.push_str(&format!(", default ttl {} s", c.default_ttl_s));
+                }
+                if c.stale_while_revalidate_s > 0 {
+                    let swr = c.stale_while_revalidate_s;
+                    text.push_str(&format!(", stale-while-revalidate {swr} s"));
+                }
+                if c.honor_request_directives {
+                    text.push_str(", honours request directives");
+                }
                 if c.per_consumer {
                     text.push_str(", per consumer");
                 }

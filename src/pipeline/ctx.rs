@@ -119,6 +119,8 @@ pub struct Ctx {
     /// stage's response step.
     pub rate_limit_headers: Vec<(String, String)>,
     pub cache_keys: Option<CacheKeys>,
+    /// A stale entry was served while it is refreshed: the platform runs this after answering.
+    pub cache_refresh: Option<super::cache_refresh::CacheRefresh>,
     /// Which upstream served, once a route splits traffic.
     pub variant: Option<Variant>,
     pub notes: Notes,
@@ -142,6 +144,7 @@ impl Ctx {
             request_edits: HeaderEdits::default(),
             rate_limit_headers: Vec::new(),
             cache_keys: None,
+            cache_refresh: None,
             variant: None,
             notes: Notes::default(),
             client: ClientFacts::default(),

@@ -17,6 +17,8 @@
 
 pub mod auth;
 pub mod cache;
+pub mod cache_refresh;
+pub mod cache_store;
 pub mod complete;
 pub mod cors;
 pub mod ctx;

@@ -104,17 +104,35 @@ pub trait Upstream: Responses {
     ) -> (Result<Self::Response, ExchangeFailure>, ExchangeReport);
 }
 
+/// How a stored entry is served to the client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Serve {
+    /// Answer `304 Not Modified` (no body, no representation headers).
+    pub not_modified: bool,
+    /// A HEAD request: no body.
+    pub head_only: bool,
+    /// Answer `206` with bytes `start..=end` of `length`.
+    pub range: Option<(u64, u64, u64)>,
+}
+
 /// Facts of an entry in the isolate's hot tier, with the client's conditions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HotEntry {
+    /// The status the entry is served with.
     pub status: u16,
-    pub meta: [Option<String>; 4],
+    /// The values of `crate::cache::entry::BOOKKEEPING`, in order.
+    pub meta: Vec<Option<String>>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub until_ms: f64,
     /// The client's `If-None-Match` and `If-Modified-Since`, read in the same crossing.
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
+    /// The request has a `Range` (the hot tier does not answer it).
+    pub has_range: bool,
+    /// The request has a `Cache-Control` (the hot tier does not answer it on routes that honour
+    /// request directives).
+    pub has_cache_control: bool,
 }
 
 /// The response cache: the location's Cache API plus the isolate's hot tier. The core decides
@@ -145,16 +163,27 @@ pub trait ResponseCache: Responses {
         key: &str,
         marker: Option<&str>,
     ) -> (Option<Self::Response>, Option<u64>);
-    /// The client's response from a stored entry (bookkeeping removed), with `set` headers.
+    /// The client's response from a stored entry (bookkeeping removed, served with the status
+    /// it records), with `set` headers.
     fn serve_entry(
         &self,
         entry: Self::Response,
         set: &[(String, String)],
-        not_modified: bool,
-        head_only: bool,
+        how: Serve,
     ) -> Result<Self::Response, String>;
-    /// Stores a copy of `response` (in the background), `remove` dropped and `meta` set; the
-    /// copy is abandoned past `max_bytes` or when its body fails or ends short.
+    /// `entry` updated by the 304 `from` (RFC 9111 §3.2): each header of `from` not in
+    /// `exclude` replaces the entry's, then `remove` is dropped and `meta` set.
+    fn update_entry(
+        &self,
+        entry: Self::Response,
+        from: &Self::Response,
+        exclude: &[&str],
+        remove: &[&str],
+        meta: &[(String, String)],
+    ) -> Result<Self::Response, String>;
+    /// Stores a copy of `response` (in the background), `remove` dropped and `meta` set. The
+    /// copy is written only once its body is whole: it is abandoned past `max_bytes` or when its
+    /// body fails or ends short, and so never replaces a good entry.
     fn store(
         &self,
         key: &str,
@@ -165,12 +194,14 @@ pub trait ResponseCache: Responses {
     );
     /// Re-stores `entry` with new bookkeeping (in the background).
     fn refresh(&self, key: &str, entry: &Self::Response, meta: &[(String, String)]);
-    /// The client's response from an upstream response: `set` added, 304 when `not_modified`.
+    /// The client's response from an upstream response: `remove` dropped, `set` added, 304
+    /// when `not_modified`.
     fn finish(
         &self,
         response: Self::Response,
         set: &[(String, String)],
         not_modified: bool,
+        remove: &[&str],
     ) -> Result<Self::Response, String>;
     /// Removes `key` and records the URL change under `marker`, here and in the hot tier.
     async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, marker_ttl_s: u64);

@@ -69,6 +69,8 @@ pub struct IsolateState {
     pub refusals: RefCell<RefusalMemory>,
     pub counters: Counters,
     pub ids: RefCell<IdGenerator>,
+    /// Background cache refreshes running (stale-while-revalidate), one per key.
+    pub refreshing: RefCell<super::cache_refresh::Refreshing>,
 }
 
 impl IsolateState {
@@ -78,6 +80,7 @@ impl IsolateState {
             refusals: RefCell::new(RefusalMemory::default()),
             counters: Counters::default(),
             ids: RefCell::new(IdGenerator::new(seed)),
+            refreshing: RefCell::default(),
         }
     }
 

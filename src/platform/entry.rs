@@ -268,11 +268,45 @@ fn begin(
                         ports: &ports,
                     };
                     let flow = resume(live.gateway.plan(route), &mut cx, services, at).await;
+                    if let Some(job) = cx.cache_refresh.take() {
+                        refresh_in_background(job, &cx, &live, &shared, &ports);
+                    }
                     wasm_bindgen_futures::JsFuture::from(conclude(flow, cx, ports)).await
                 }),
             }
         }
     }
+}
+
+/// Runs a cache refresh (stale-while-revalidate) after the answer, under `waitUntil`, with its
+/// own context and everything it needs kept alive.
+fn refresh_in_background(
+    job: crate::pipeline::cache_refresh::CacheRefresh,
+    cx: &Ctx,
+    live: &Rc<Live>,
+    shared: &Rc<IsolateState>,
+    ports: &WorkerPorts,
+) {
+    let mut bg = crate::pipeline::cache_refresh::background_ctx(cx, js_sys::Date::now());
+    let (live, shared) = (live.clone(), shared.clone());
+    let ports = WorkerPorts {
+        env: ports.env.clone(),
+        ctx: JsValue::from(&ports.ctx).unchecked_into(),
+        request: Clone::clone(&ports.request),
+        live: live.clone(),
+    };
+    let wait_until: worker_sys::Context = JsValue::from(&ports.ctx).unchecked_into();
+    let work = wasm_bindgen_futures::future_to_promise(async move {
+        let services = Services {
+            gateway: &live.gateway,
+            breakers: &live.breakers,
+            state: &shared,
+            ports: &ports,
+        };
+        crate::pipeline::cache_refresh::run(&mut bg, services, job).await;
+        Ok(JsValue::UNDEFINED)
+    });
+    let _ = wait_until.wait_until(&work);
 }
 
 fn blank_trace(shared: &IsolateState) -> Trace {

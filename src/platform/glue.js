@@ -14,7 +14,7 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
  * callback `finish(handle, status, failure, attempts, upstreamMs, reason)`, which returns the
  * gateway's error response for a failed exchange (undefined otherwise).
  * JSON: { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
- *   bookkeeping: [names], notIn304: [names], routes: [{ request: {remove, set}, response: {remove, set} }] }
+ *   bookkeeping: [names], notIn304: [names], storedStatus: name, routes: [{ request: {remove, set}, response: {remove, set} }] }
  */
 export function route_table(json, finish) {
   const table = JSON.parse(json);
@@ -26,6 +26,7 @@ export function route_table(json, finish) {
   table.finish = finish;
   BOOKKEEPING = table.bookkeeping;
   NOT_IN_304 = table.notIn304;
+  STORED_STATUS = table.storedStatus;
   return table;
 }
 
@@ -405,20 +406,73 @@ export function cache_match(key, marker) {
   ]).then(([entry, at]) => [entry || null, at]);
 }
 
-/** The facts of a stored entry, "\r"-joined: status, the five bookkeeping values, ETag, Last-Modified. */
+// Every entry is stored as a 200 (the platform's cache keeps only some statuses); Rust records
+// the upstream's status in this bookkeeping header, and it is served with that one.
+let STORED_STATUS = "x-edge-gateway-status";
+
+/** The status an entry is served with. */
+function storedStatus(entry) {
+  const recorded = Number(entry.headers.get(STORED_STATUS));
+  return recorded >= 200 && recorded <= 599 ? recorded : entry.status;
+}
+
+/** The facts of a stored entry, "\r"-joined: status, the bookkeeping values, ETag, Last-Modified. */
 function entryFacts(entry) {
   const h = entry.headers;
   const v = (name) => h.get(name) ?? "";
-  return [entry.status, ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
+  return [storedStatus(entry), ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
 }
 
-/** The client's response from stored parts (see `serve_entry`). */
-function fromStored(status, statusText, headers, body, set, notModified, headOnly) {
+/**
+ * Bytes `start`..=`end` of `body`, as a stream: the bytes before are skipped, the rest is
+ * cancelled once the range is complete.
+ */
+function sliced(body, start, end) {
+  const reader = body.getReader();
+  let offset = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return controller.close();
+        const from = Math.max(start - offset, 0);
+        const to = Math.min(end + 1 - offset, value.byteLength);
+        offset += value.byteLength;
+        if (from < to) controller.enqueue(value.subarray(from, to));
+        if (offset > end) {
+          reader.cancel().catch(() => undefined);
+          return controller.close();
+        }
+        if (from < to) return;
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * The client's response from stored parts (see `serve_entry`). `range` is "" or
+ * "start-end/length": a 206 of those bytes.
+ */
+function fromStored(status, statusText, headers, body, set, notModified, headOnly, range) {
+  let partial = null;
+  if (range && !notModified) {
+    const [span, length] = range.split("/");
+    const [start, end] = span.split("-").map(Number);
+    partial = { start, end, length };
+    if (body && !headOnly) body = withLength(sliced(body, start, end), end - start + 1);
+  }
   const out = new Response(notModified || headOnly || NULL_BODY.has(status) ? null : body, {
-    status: notModified ? 304 : status,
-    statusText: notModified ? "Not Modified" : statusText,
+    status: notModified ? 304 : partial ? 206 : status,
+    statusText: notModified ? "Not Modified" : partial ? "Partial Content" : statusText,
     headers,
   });
+  if (partial) {
+    out.headers.set("content-range", `bytes ${partial.start}-${partial.end}/${partial.length}`);
+    out.headers.set("content-length", String(partial.end - partial.start + 1));
+  }
   const h = out.headers;
   const original = h.get("x-edge-gateway-cache-control");
   if (original === null) h.delete("cache-control");
@@ -432,10 +486,24 @@ function fromStored(status, statusText, headers, body, set, notModified, headOnl
 /**
  * The client's response from a stored entry: bookkeeping removed, the upstream's Cache-Control
  * restored, then `set` ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
- * `notModified` answers 304; `headOnly` drops the body.
+ * `notModified` answers 304; `headOnly` drops the body; `range` ("start-end/length" or "")
+ * answers 206 with those bytes.
  */
-export function serve_entry(entry, set, notModified, headOnly) {
-  return fromStored(entry.status, entry.statusText, entry.headers, entry.body, set, notModified, headOnly);
+export function serve_entry(entry, set, notModified, headOnly, range) {
+  return fromStored(storedStatus(entry), entry.statusText, entry.headers, entry.body, set, notModified, headOnly, range);
+}
+
+/**
+ * A stored entry updated by a 304 (RFC 9111 §3.2): every header of `from` except the
+ * `exclude` names ("\n"-joined) replaces the entry's, then `remove` is dropped and `meta`
+ * ("\n"-joined pairs) set. The body is the entry's, still unread.
+ */
+export function update_entry(entry, from, exclude, remove, meta) {
+  const headers = new Headers(entry.headers);
+  const skip = new Set(exclude.split("\n"));
+  for (const [name, value] of from.headers) if (!skip.has(name)) headers.set(name, value);
+  applyList(headers, remove, meta);
+  return new Response(entry.body, { status: entry.status, statusText: entry.statusText, headers });
 }
 
 // The isolate's hot tier: recently hit entries kept in memory, so a hit costs no Cache API
@@ -490,13 +558,14 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
       if (body === null || body.byteLength > HOT_CAPACITY) return;
       // Plain records: the runtime builds Headers from a record several times faster than from
       // a list of pairs. Stored responses have no Set-Cookie, so no header needs two lines.
-      const client = fromStored(copy.status, copy.statusText, copy.headers, null, "", false, true);
+      const status = storedStatus(copy);
+      const client = fromStored(status, copy.statusText, copy.headers, null, "", false, true, "");
       const headers = Object.fromEntries(client.headers);
       const headers304 = Object.fromEntries([...client.headers].filter(([name]) => !NOT_IN_304.includes(name)));
       const facts = entryFacts(copy) + "\r" + untilMs;
       hotDelete(key);
       while (hotBytes + body.byteLength > HOT_CAPACITY && hot.size) hotDelete(hot.keys().next().value);
-      hot.set(key, { status: copy.status, statusText: copy.statusText, headers, headers304, body, facts, marker });
+      hot.set(key, { status, statusText: copy.statusText, headers, headers304, body, facts, marker });
       hotBytes += body.byteLength;
     },
     () => undefined,
@@ -505,7 +574,8 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
 
 /**
  * Like `entryFacts` for the hot tier, then the entry's `until`, then the request's
- * If-None-Match and If-Modified-Since ("1"+value or "0"); "" when absent.
+ * If-None-Match and If-Modified-Since ("1"+value or "0"), then two flags ("1"/"0"): it has a
+ * Range, it has a Cache-Control; "" when absent.
  */
 export function hot_facts(key, request) {
   const e = hot.get(key);
@@ -513,7 +583,8 @@ export function hot_facts(key, request) {
   const h = request.headers;
   const inm = h.get("if-none-match");
   const ims = h.get("if-modified-since");
-  return e.facts + (inm === null ? "\r0" : "\r1" + inm) + (ims === null ? "\r0" : "\r1" + ims);
+  const flags = "\r" + (h.has("range") ? "1" : "0") + (h.has("cache-control") ? "1" : "0");
+  return e.facts + (inm === null ? "\r0" : "\r1" + inm) + (ims === null ? "\r0" : "\r1" + ims) + flags;
 }
 
 /** Serves a hot entry with the `set` pairs added. */
@@ -595,25 +666,42 @@ function expectedLength(headers) {
 
 /**
  * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
- * ("\n"-joined pairs) set. The body is teed, never buffered whole; past `maxBytes` the copy is
- * abandoned. Resolves when stored or abandoned (a failing cache is not an error).
+ * ("\n"-joined pairs) set. The body is teed (the client's copy is never held back) and the
+ * cache's copy is assembled in memory, at most `maxBytes` (past that it is abandoned), then
+ * written once, whole. Resolves when stored or abandoned (a failing cache is not an error).
  *
- * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3). Its
- * stream errors, which should make `put` fail; but workerd's `put` resolves for a body that
- * errors part-way and keeps what it got. So the key is deleted again once such a copy ends.
+ * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3), and a
+ * refresh must never replace a good entry with one. Streaming the copy into `put` cannot
+ * guarantee that: workerd's cache keeps what an erroring body delivered, and lands the write
+ * even after `put` has rejected (so deleting the key afterwards races with it). A body written
+ * whole also gets its Content-Length stored, which serving ranges needs.
  */
 export function store_entry(key, response, remove, meta, maxBytes) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
-  const checked = copy.body ? checkedCopy(copy.body, expectedLength(copy.headers), maxBytes) : null;
-  const put = caches.default
-    .put(key, new Response(checked ? checked.stream : null, { status: copy.status, statusText: copy.statusText, headers }))
+  // Stored as a 200: `meta` records the upstream's status (STORED_STATUS).
+  const put = (body) =>
+    caches.default.put(key, new Response(body, { status: 200, headers })).catch(() => undefined);
+  if (!copy.body) return put(null);
+  const expected = expectedLength(copy.headers);
+  const checked = checkedCopy(copy.body, expected, maxBytes);
+  // The stored length is the bytes read (a content coding makes them differ from the sent ones).
+  headers.delete("content-length");
+  return Promise.all([readBounded(checked.stream, maxBytes).catch(() => null), checked.outcome])
+    .then(([body, whole]) => (whole && body !== null ? put(body) : undefined))
     .catch(() => undefined);
-  if (!checked) return put;
-  return Promise.all([put, checked.outcome])
-    .then(([, whole]) => (whole ? undefined : caches.default.delete(key)))
-    .catch(() => undefined);
+}
+
+/**
+ * `stream` with its length declared when it is known, so that the platform keeps (and sends)
+ * `Content-Length` for it: a stream of unknown length is stored and served chunked.
+ */
+function withLength(stream, length) {
+  if (length === null || typeof FixedLengthStream !== "function") return stream;
+  const fixed = new FixedLengthStream(length);
+  stream.pipeTo(fixed.writable).catch(() => undefined);
+  return fixed.readable;
 }
 
 /** Re-stores a stored entry with new bookkeeping (after a 304 revalidated it). */
@@ -640,6 +728,12 @@ export function finish_response(response, set, notModified) {
   applyList(out.headers, "", set);
   response.body?.cancel();
   return out;
+}
+
+/** `finish_response` after dropping the `remove` headers ("\n"-joined). */
+export function finish_response_without(response, set, notModified, remove) {
+  if (remove) for (const name of remove.split("\n")) response.headers.delete(name);
+  return finish_response(response, set, notModified);
 }
 
 /** Removes `key` and, when `marker` is not empty, records that the URL changed at `atMs`. */

@@ -65,6 +65,15 @@ extern "C" {
         set: &str,
         not_modified: bool,
         head_only: bool,
+        range: &str,
+    ) -> Result<web_sys::Response, JsValue>;
+    #[wasm_bindgen(catch)]
+    pub fn update_entry(
+        entry: &web_sys::Response,
+        from: &web_sys::Response,
+        exclude: &str,
+        remove: &str,
+        meta: &str,
     ) -> Result<web_sys::Response, JsValue>;
     pub fn hot_fill(
         key: &str,
@@ -95,6 +104,13 @@ extern "C" {
         response: &web_sys::Response,
         set: &str,
         not_modified: bool,
+    ) -> Result<web_sys::Response, JsValue>;
+    #[wasm_bindgen(catch)]
+    pub fn finish_response_without(
+        response: &web_sys::Response,
+        set: &str,
+        not_modified: bool,
+        remove: &str,
     ) -> Result<web_sys::Response, JsValue>;
     pub fn cache_invalidate(
         key: &str,
@@ -148,6 +164,7 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         "connectionProtected": CONNECTION_PROTECTED,
         "bookkeeping": crate::cache::entry::BOOKKEEPING,
         "notIn304": crate::cache::entry::NOT_IN_304,
+        "storedStatus": crate::cache::entry::STATUS,
         "routes": routes,
     });
     route_table(&table.to_string(), finish)

@@ -234,14 +234,20 @@ impl ResponseCache for WorkerPorts {
                 .and_then(|v| v.strip_prefix('1'))
                 .map(str::to_owned)
         };
+        // status, the bookkeeping values, ETag, Last-Modified, until, the client's two
+        // conditions, and whether it has a Range and a Cache-Control.
+        let n = crate::cache::entry::BOOKKEEPING.len();
+        let flags = f.get(n + 6).copied().flatten().unwrap_or("00");
         Some(HotEntry {
             status: get(0)?.parse().ok()?,
-            meta: [get(1), get(2), get(3), get(4)],
-            etag: get(6),
-            last_modified: get(7),
-            until_ms: get(8)?.parse().ok()?,
-            if_none_match: condition(9),
-            if_modified_since: condition(10),
+            meta: (1..=n).map(get).collect(),
+            etag: get(n + 1),
+            last_modified: get(n + 2),
+            until_ms: get(n + 3)?.parse().ok()?,
+            if_none_match: condition(n + 4),
+            if_modified_since: condition(n + 5),
+            has_range: flags.starts_with('1'),
+            has_cache_control: flags.get(1..2) == Some("1"),
         })
     }
     fn hot_serve(
@@ -291,11 +297,31 @@ impl ResponseCache for WorkerPorts {
         &self,
         entry: web_sys::Response,
         set: &[(String, String)],
-        not_modified: bool,
-        head_only: bool,
+        how: Serve,
     ) -> Result<web_sys::Response, String> {
-        glue::serve_entry(&entry, &pairs(set), not_modified, head_only)
+        let range = how
+            .range
+            .map(|(start, end, length)| format!("{start}-{end}/{length}"))
+            .unwrap_or_default();
+        glue::serve_entry(&entry, &pairs(set), how.not_modified, how.head_only, &range)
             .map_err(|e| super::respond::reason(&e))
+    }
+    fn update_entry(
+        &self,
+        entry: web_sys::Response,
+        from: &web_sys::Response,
+        exclude: &[&str],
+        remove: &[&str],
+        meta: &[(String, String)],
+    ) -> Result<web_sys::Response, String> {
+        glue::update_entry(
+            &entry,
+            from,
+            &glue::join(exclude, '\n'),
+            &glue::join(remove, '\n'),
+            &pairs(meta),
+        )
+        .map_err(|e| super::respond::reason(&e))
     }
     fn store(
         &self,
@@ -321,9 +347,15 @@ impl ResponseCache for WorkerPorts {
         response: web_sys::Response,
         set: &[(String, String)],
         not_modified: bool,
+        remove: &[&str],
     ) -> Result<web_sys::Response, String> {
-        glue::finish_response(&response, &pairs(set), not_modified)
-            .map_err(|e| super::respond::reason(&e))
+        glue::finish_response_without(
+            &response,
+            &pairs(set),
+            not_modified,
+            &glue::join(remove, '\n'),
+        )
+        .map_err(|e| super::respond::reason(&e))
     }
     async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, marker_ttl_s: u64) {
         let marker = marker.unwrap_or("");
