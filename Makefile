@@ -68,6 +68,7 @@ build/index.js: $(WORKER_SOURCES)
 	@echo "==> building the worker (worker-build --release)"
 	NO_MINIFY=1 worker-build --release
 	node src/platform/lean-entry.mjs build/index.js
+	node src/platform/strip-names.mjs build/index_bg.wasm
 	@touch $@
 
 # ---- the two commands ----------------------------------------------------------------------
