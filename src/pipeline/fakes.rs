@@ -4,7 +4,7 @@
 
 use super::exchange::ExchangePlan;
 use super::ports::*;
-use crate::ratelimit::{check, Decision, GcraState};
+use crate::ratelimit::{give_back, lease, GcraState, Grant};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 
@@ -69,6 +69,8 @@ pub struct Fakes {
     pub buckets: RefCell<HashMap<String, GcraState>>,
     pub limiter_fails: Cell<bool>,
     pub limiter_calls: Cell<u32>,
+    /// Every give-back offered, in order.
+    pub given_back: RefCell<Vec<GiveBack>>,
     /// Answers of the upstream, in order; when empty it answers 200 "ok".
     pub upstream: RefCell<VecDeque<Script>>,
     pub plans: RefCell<Vec<ExchangePlan>>,
@@ -173,7 +175,7 @@ impl Documents for Fakes {
 }
 
 impl Limiter for Fakes {
-    async fn take(&self, asks: &[Take]) -> Vec<Result<Decision, String>> {
+    async fn take(&self, asks: &[Take]) -> Vec<Result<Grant, String>> {
         self.limiter_calls.set(self.limiter_calls.get() + 1);
         let now = self.now_ms.get() as u64;
         asks.iter()
@@ -182,18 +184,25 @@ impl Limiter for Fakes {
                     return Err("overloaded".into());
                 }
                 let mut buckets = self.buckets.borrow_mut();
-                let (decision, next) = check(
-                    buckets.get(&ask.bucket).copied(),
-                    &ask.limits,
-                    now,
-                    ask.cost,
-                );
+                let (grant, next) =
+                    lease(buckets.get(&ask.bucket).copied(), &ask.limits, now, ask.ask);
                 if let Some(next) = next {
                     buckets.insert(ask.bucket.clone(), next);
                 }
-                Ok(decision)
+                Ok(grant)
             })
             .collect()
+    }
+
+    fn give_back(&self, offers: &[GiveBack]) {
+        self.given_back.borrow_mut().extend(offers.iter().cloned());
+        let mut buckets = self.buckets.borrow_mut();
+        for offer in offers {
+            let current = buckets.get(&offer.bucket).copied();
+            if let Some(next) = give_back(current, &offer.limits, offer.tag, offer.unused) {
+                buckets.insert(offer.bucket.clone(), next);
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@ pub mod ctx;
 pub mod driver;
 pub mod exchange;
 pub mod ip_rules;
+pub mod leases;
 pub mod ports;
 pub mod ratelimit;
 pub mod state;

@@ -5,7 +5,7 @@
 #![allow(async_fn_in_trait)]
 
 use super::exchange::ExchangePlan;
-use crate::ratelimit::{Decision, Limits};
+use crate::ratelimit::{Grant, LeaseAsk, Limits};
 
 /// A response the platform holds (the upstream's, a stored entry, one the gateway built),
 /// opaque to the core except through these reads.
@@ -60,19 +60,31 @@ pub trait Documents {
     async fn store_document(&self, url: &str, body: &str, ttl_s: u64);
 }
 
-/// One bucket to take tokens from.
+/// One bucket to ask for a lease (see `crate::ratelimit::lease`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Take {
     pub bucket: String,
     pub limits: Limits,
-    pub cost: u64,
+    pub ask: LeaseAsk,
+}
+
+/// Unspent extras of a lease, offered back to their bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GiveBack {
+    pub bucket: String,
+    pub limits: Limits,
+    pub tag: u64,
+    pub unused: u64,
 }
 
 /// The rate-limit store: one exact owner per bucket.
 pub trait Limiter {
     /// Asks every bucket at once; one answer per ask, in order. A failing bucket is an `Err`
     /// with a reason: what that means is the policy's decision, not the port's.
-    async fn take(&self, asks: &[Take]) -> Vec<Result<Decision, String>>;
+    async fn take(&self, asks: &[Take]) -> Vec<Result<Grant, String>>;
+    /// Offers unspent extras back without waiting: an offer that fails loses them (fewer
+    /// admissions, never more).
+    fn give_back(&self, offers: &[GiveBack]);
 }
 
 /// Why an upstream exchange produced no response.

@@ -372,6 +372,27 @@ export function take_tokens(env, binding, requests, timeoutMs) {
   return Promise.all(requests.split("\n").map(take)).then((lines) => lines.join("\n"));
 }
 
+/**
+ * Offers unspent lease admissions back to their buckets ("\n"-joined "name\tquery"). Resolves
+ * once every offer has been delivered or has failed (a lost offer only means fewer admissions).
+ */
+export function give_back(env, binding, offers) {
+  const namespace = env[binding];
+  const offer = (entry) => {
+    const tab = entry.indexOf("\t");
+    try {
+      const stub = namespace.get(namespace.idFromName(entry.slice(0, tab)));
+      return stub.fetch("https://rate-limiter/back?" + entry.slice(tab + 1)).then(
+        (response) => response.body?.cancel(),
+        () => undefined,
+      );
+    } catch {
+      return Promise.resolve();
+    }
+  };
+  return Promise.all(offers.split("\n").map(offer)).then(() => undefined);
+}
+
 /** Writes one value of a Durable Object's storage (coalescing is decided in Rust). */
 export function put_value(storage, key, value) {
   storage.put(key, value);

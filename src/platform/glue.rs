@@ -130,6 +130,9 @@ extern "C" {
         requests: &str,
         timeout_ms: f64,
     ) -> js_sys::Promise;
+
+    /// Offers unspent lease admissions back ("\n"-joined "name\tquery"), without waiting.
+    pub fn give_back(env: &Env, binding: &str, offers: &str) -> js_sys::Promise;
     pub fn cached_document(url: &str) -> js_sys::Promise;
     pub fn store_document(url: &str, body: &str, ttl_seconds: f64) -> js_sys::Promise;
 }

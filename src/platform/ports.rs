@@ -6,7 +6,7 @@ use super::glue;
 use super::isolate::{Live, CONFIG_BINDING};
 use crate::pipeline::exchange::ExchangePlan;
 use crate::pipeline::ports::*;
-use crate::ratelimit::{wire, Decision};
+use crate::ratelimit::{wire, Grant};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -124,7 +124,7 @@ impl Documents for WorkerPorts {
 }
 
 impl Limiter for WorkerPorts {
-    async fn take(&self, asks: &[Take]) -> Vec<Result<Decision, String>> {
+    async fn take(&self, asks: &[Take]) -> Vec<Result<Grant, String>> {
         let mut requests = String::new();
         for (n, ask) in asks.iter().enumerate() {
             if n > 0 {
@@ -132,7 +132,7 @@ impl Limiter for WorkerPorts {
             }
             requests.push_str(&ask.bucket);
             requests.push('\t');
-            requests.push_str(&wire::take_query(&ask.limits, ask.cost));
+            requests.push_str(&wire::take_query(&ask.limits, ask.ask));
         }
         let answers = JsFuture::from(glue::take_tokens(
             &self.env,
@@ -148,12 +148,30 @@ impl Limiter for WorkerPorts {
         asks.iter()
             .map(|_| {
                 let answer = lines.next().unwrap_or("err\tno answer");
-                match answer.strip_prefix("ok\t").and_then(wire::parse_decision) {
-                    Some(d) => Ok(d),
+                match answer.strip_prefix("ok\t").and_then(wire::parse_grant) {
+                    Some(g) => Ok(g),
                     None => Err(answer.strip_prefix("err\t").unwrap_or(answer).to_owned()),
                 }
             })
             .collect()
+    }
+
+    fn give_back(&self, offers: &[GiveBack]) {
+        let joined: Vec<String> = offers
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}\t{}",
+                    o.bucket,
+                    wire::give_back_query(&o.limits, o.tag, o.unused)
+                )
+            })
+            .collect();
+        self.wait_until(&glue::give_back(
+            &self.env,
+            LIMITER_BINDING,
+            &joined.join("\n"),
+        ));
     }
 }
 
