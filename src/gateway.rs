@@ -1,11 +1,13 @@
 //! A compiled configuration: the validated document plus everything derived from it once
 //! (router, per-route header plans, digest), so requests do no per-request set-up.
 
-use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, Route, RouteAuth};
+use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, HeaderRules, Route, RouteAuth};
 use crate::headers::{HeaderEdits, HOP_BY_HOP};
 use crate::observe::redact::Redactor;
 use crate::plan::Plan;
 use crate::router::Router;
+use sha2::Digest;
+use std::collections::HashMap;
 
 /// Everything the request path needs from one configuration version.
 #[derive(Debug)]
@@ -14,8 +16,10 @@ pub struct Gateway {
     pub router: Router,
     /// `sha256:` and the first 16 hex digits of the document's hash: its version for humans.
     pub digest: String,
-    /// Per route: the header edits fixed by configuration.
-    route_edits: Vec<RouteEdits>,
+    /// The distinct header edits fixed by configuration (routes mostly share a few), and per
+    /// route the index of its own: a large table holds, and hands JS, each set once.
+    edit_sets: Vec<RouteEdits>,
+    route_edit_set: Vec<usize>,
     /// Per route: query parameters that carry credentials (`token_query`, API-key `query`),
     /// removed from the forwarded query once the gateway has consumed them.
     credential_params: Vec<Vec<String>>,
@@ -30,7 +34,7 @@ pub struct Gateway {
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct RouteEdits {
     /// Hop-by-hop, client-supplied forwarding and identity headers, and the route's removals;
     /// then the route's `request_headers.set`.
@@ -59,9 +63,86 @@ const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
     "host",
 ];
 
+/// What a route's static edits depend on besides the configuration-wide lists.
+#[derive(PartialEq, Eq, Hash)]
+struct EditInputs<'a> {
+    auth: &'a RouteAuth,
+    cached: bool,
+    cors: bool,
+    request: &'a HeaderRules,
+    response: &'a HeaderRules,
+}
+
+/// A route's header edits fixed by configuration, both ways.
+fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdits {
+    let scheme_list: Vec<&AuthKind> = match &route.auth {
+        RouteAuth::None => Vec::new(),
+        RouteAuth::Schemes(list) => list.iter().map(|i| &config.auth[*i].kind).collect(),
+    };
+    // API keys are credentials for the gateway: the upstream gets the consumer.
+    let api_key_headers = scheme_list.into_iter().filter_map(|kind| match kind {
+        AuthKind::ApiKey(k) => match &k.source {
+            ApiKeySource::Header(h) => Some(h.clone()),
+            ApiKeySource::Query(_) => None,
+        },
+        AuthKind::Jwt(_) => None,
+    });
+    let mut request: Vec<String> = HOP_BY_HOP
+        .iter()
+        .chain(CLIENT_FORWARDING_HEADERS.iter())
+        .map(|h| (*h).to_owned())
+        .chain(identity.iter().cloned())
+        // Only the gateway says who the consumer is, on every route.
+        .chain(std::iter::once(config.settings.consumer_header.clone()))
+        .chain(route.request_headers.remove.iter().cloned())
+        .chain(api_key_headers)
+        // On a cached route, headers that could change the upstream's answer
+        // without changing the cache key never reach the upstream.
+        .chain(
+            route
+                .cache
+                .iter()
+                .flat_map(|_| crate::cache::entry::UNKEYED_OVERRIDES.map(str::to_owned)),
+        )
+        .collect();
+    request.sort();
+    request.dedup();
+    let mut response: Vec<String> = HOP_BY_HOP
+        .iter()
+        .map(|h| (*h).to_owned())
+        .chain(route.response_headers.remove.iter().cloned())
+        // On a route with a CORS policy the gateway alone answers for it: an
+        // upstream's own CORS headers could widen it.
+        .chain(
+            route
+                .cors
+                .iter()
+                .flat_map(|_| CORS_RESPONSE_HEADERS.map(str::to_owned)),
+        )
+        .collect();
+    response.sort();
+    response.dedup();
+    RouteEdits {
+        request: HeaderEdits {
+            remove: request,
+            set: route.request_headers.set.clone(),
+        },
+        response: HeaderEdits {
+            remove: response,
+            set: route.response_headers.set.clone(),
+        },
+    }
+}
+
 impl Gateway {
     /// Validates a document and prepares it for serving; every problem is reported.
     pub fn compile(text: &str) -> Result<Gateway, ConfigErrors> {
+        Gateway::compile_hashed(text, &sha2::Sha256::digest(text.as_bytes()).into())
+    }
+
+    /// [`Gateway::compile`] for a caller that already hashed the document (hashing a large
+    /// one costs as much as parts of compiling it).
+    pub fn compile_hashed(text: &str, sha256: &[u8; 32]) -> Result<Gateway, ConfigErrors> {
         let config = Config::from_json(text)?;
         let router = Router::build(&config).map_err(ConfigErrors)?;
         let identity: Vec<String> = config
@@ -95,67 +176,28 @@ impl Gateway {
                     .collect()
             })
             .collect();
-        let route_edits = config
+        // Routes mostly share their edits: each distinct set is built once, keyed by what
+        // decides it (hashing the inputs is far cheaper than building the lists per route).
+        let mut edit_sets: Vec<RouteEdits> = Vec::new();
+        let mut known: HashMap<EditInputs<'_>, usize> = HashMap::new();
+        let route_edit_set: Vec<usize> = config
             .routes
             .iter()
             .map(|route| {
-                // API keys are credentials for the gateway: the upstream gets the consumer.
-                let api_key_headers =
-                    scheme_list(route)
-                        .into_iter()
-                        .filter_map(|kind| match kind {
-                            AuthKind::ApiKey(k) => match &k.source {
-                                ApiKeySource::Header(h) => Some(h.clone()),
-                                ApiKeySource::Query(_) => None,
-                            },
-                            AuthKind::Jwt(_) => None,
-                        });
-                let mut request: Vec<String> =
-                    HOP_BY_HOP
-                        .iter()
-                        .chain(CLIENT_FORWARDING_HEADERS.iter())
-                        .map(|h| (*h).to_owned())
-                        .chain(identity.iter().cloned())
-                        // Only the gateway says who the consumer is, on every route.
-                        .chain(std::iter::once(config.settings.consumer_header.clone()))
-                        .chain(route.request_headers.remove.iter().cloned())
-                        .chain(api_key_headers)
-                        // On a cached route, headers that could change the upstream's answer
-                        // without changing the cache key never reach the upstream.
-                        .chain(route.cache.iter().flat_map(|_| {
-                            crate::cache::entry::UNKEYED_OVERRIDES.map(str::to_owned)
-                        }))
-                        .collect();
-                request.sort();
-                request.dedup();
-                let mut response: Vec<String> = HOP_BY_HOP
-                    .iter()
-                    .map(|h| (*h).to_owned())
-                    .chain(route.response_headers.remove.iter().cloned())
-                    // On a route with a CORS policy the gateway alone answers for it: an
-                    // upstream's own CORS headers could widen it.
-                    .chain(
-                        route
-                            .cors
-                            .iter()
-                            .flat_map(|_| CORS_RESPONSE_HEADERS.map(str::to_owned)),
-                    )
-                    .collect();
-                response.sort();
-                response.dedup();
-                RouteEdits {
-                    request: HeaderEdits {
-                        remove: request,
-                        set: route.request_headers.set.clone(),
-                    },
-                    response: HeaderEdits {
-                        remove: response,
-                        set: route.response_headers.set.clone(),
-                    },
-                }
+                let inputs = EditInputs {
+                    auth: &route.auth,
+                    cached: route.cache.is_some(),
+                    cors: route.cors.is_some(),
+                    request: &route.request_headers,
+                    response: &route.response_headers,
+                };
+                *known.entry(inputs).or_insert_with(|| {
+                    edit_sets.push(static_edits(route, &config, &identity));
+                    edit_sets.len() - 1
+                })
             })
             .collect();
-        let digest = crate::hex::short_digest(text.as_bytes());
+        let digest = crate::hex::digest_of(sha256);
         let plans = config.routes.iter().map(Plan::for_route).collect();
         Ok(Gateway {
             reads_client_network: config.ip_rules.iter().any(|r| r.uses_network_facts()),
@@ -164,7 +206,8 @@ impl Gateway {
             config,
             router,
             digest,
-            route_edits,
+            edit_sets,
+            route_edit_set,
             credential_params,
         })
     }
@@ -185,6 +228,11 @@ impl Gateway {
 
     /// The route's static header edits.
     pub fn route_edits(&self, route: usize) -> &RouteEdits {
-        &self.route_edits[route]
+        &self.edit_sets[self.route_edit_set[route]]
+    }
+
+    /// The distinct static header edits, and per route the index of its own.
+    pub fn edit_sets(&self) -> (&[RouteEdits], &[usize]) {
+        (&self.edit_sets, &self.route_edit_set)
     }
 }

@@ -242,7 +242,7 @@ impl HostPattern {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RouteAuth {
     /// Explicitly public.
     None,
@@ -258,7 +258,7 @@ pub enum TemplatePart {
     Param(usize),
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct HeaderRules {
     /// Lower-case name → value.
     pub set: Vec<(String, String)>,

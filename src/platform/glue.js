@@ -14,14 +14,15 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
  * callback `finish(handle, status, failure, attempts, upstreamMs, reason)`, which returns the
  * gateway's error response for a failed exchange (undefined otherwise).
  * JSON: { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
- *   bookkeeping: [names], notIn304: [names], storedStatus: name, routes: [{ request: {remove, set}, response: {remove, set} }] }
+ *   bookkeeping: [names], notIn304: [names], storedStatus: name,
+ *   edits: [{ request: {remove, set}, response: {remove, set} }], routes: [index into edits] }
  */
 export function route_table(json, finish) {
   const table = JSON.parse(json);
   table.protected = new Set(table.connectionProtected);
-  for (const route of table.routes) {
-    route.request.removeSet = new Set(route.request.remove);
-    route.response.removeSet = new Set(route.response.remove);
+  for (const edits of table.edits) {
+    edits.request.removeSet = new Set(edits.request.remove);
+    edits.response.removeSet = new Set(edits.response.remove);
   }
   table.finish = finish;
   BOOKKEEPING = table.bookkeeping;
@@ -209,7 +210,7 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
  * rejects; resolves to { response, failure, reason, attempts: [target, ok, …], upstreamMs }.
  */
 function carryOut(request, env, table, plan) {
-  const route = table.routes[plan.route];
+  const route = table.edits[table.routes[plan.route]];
   const method = request.method;
   const headers = new Headers(request.headers);
   // Every removal (the route's, then the request's) comes before every header the route or the

@@ -152,9 +152,10 @@ pub fn inbound_header_names(gateway: &Gateway) -> [&str; 5] {
 /// Hands a configuration's fixed header edits and the completion callback to JS once, as the
 /// table `proxy` reads.
 pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
-    let routes: Vec<serde_json::Value> = (0..gateway.config.routes.len())
-        .map(|i| {
-            let e = gateway.route_edits(i);
+    let (sets, of_route) = gateway.edit_sets();
+    let edits: Vec<serde_json::Value> = sets
+        .iter()
+        .map(|e| {
             serde_json::json!({
                 "request": { "remove": e.request.remove, "set": e.request.set },
                 "response": { "remove": e.response.remove, "set": e.response.set },
@@ -168,7 +169,8 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         "bookkeeping": crate::cache::entry::BOOKKEEPING,
         "notIn304": crate::cache::entry::NOT_IN_304,
         "storedStatus": crate::cache::entry::STATUS,
-        "routes": routes,
+        "edits": edits,
+        "routes": of_route,
     });
     route_table(&table.to_string(), finish)
 }

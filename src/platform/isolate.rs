@@ -188,7 +188,7 @@ fn apply(s: &mut State, read: Result<Option<String>, String>, now_ms: f64) -> bo
             let unchanged = s.kv_seen == Some(hash) && s.live.is_some();
             if !unchanged {
                 s.kv_seen = Some(hash);
-                match Gateway::compile(&text) {
+                match Gateway::compile_hashed(&text, &hash) {
                     Ok(gateway) => {
                         s.live = Some(Rc::new(Live::new(gateway, Source::Kv, now_ms)));
                         s.last_error = None;
