@@ -30,7 +30,7 @@ help:
 	@echo "make test      host tests (cargo test) and worker tests in workerd (miniflare-tests/)"
 	@echo "make validate  check a routes file with the gateway's own validator: make validate ROUTES=path"
 	@echo "make gatewayctl  build the control-plane command line: target/release/gatewayctl"
-	@echo "make bench     throughput of the gateway vs a JS proxy vs the upstream, in workerd"
+	@echo "make bench     throughput, latency and cold starts of the gateway vs JS workers, in workerd"
 	@echo "make lint      cargo fmt --check and clippy (host and wasm32)"
 
 # ---- set-up -------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ gatewayctl:
 	@echo "target/release/gatewayctl"
 
 bench: setup worker
-	cd miniflare-tests && node bench/run.mjs
+	cd miniflare-tests && node bench/run.mjs && node bench/startup.mjs
 
 lint:
 	cargo fmt --check
