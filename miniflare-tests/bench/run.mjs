@@ -92,7 +92,8 @@ const routes = {
     route("rl3", { auth: "none", rate_limits: ["by-route", "by-ip", "everyone"] }),
     route("jwt-rl", { auth: ["es"], rate_limits: ["by-route"] }),
     route("accuracy", { auth: "none", rate_limits: ["accuracy"] }),
-    route("cached", { auth: "none", cache: { ttl_s: 3600 } }),
+    // The upstream states no freshness: the route gives it an hour (`default_ttl_s`).
+    route("cached", { auth: "none", cache: { ttl_s: 3600, default_ttl_s: 3600 } }),
     route("cors", { auth: "none", cors: "web" }),
   ],
 };
@@ -204,6 +205,7 @@ function cleanup() {
 }
 process.on("exit", cleanup);
 process.on("SIGINT", () => process.exit(130));
+process.on("SIGTERM", () => process.exit(143));
 
 async function waitFor(url) {
   for (let i = 0; i < 100; i++) {

@@ -285,9 +285,19 @@ export function exchange(request, env, table, plan) {
   return carryOut(request, env, table, JSON.parse(plan)).then((o) => [o.response, o.failure, o.attempts, o.upstreamMs, o.reason]);
 }
 
-/** Logs an access line as an object, so that Workers Logs indexes its fields. */
+// The runtime's console renders an object for its local output with an inspector written in
+// JS, which costs more than the rest of the request's logging together; this symbol (honoured
+// by that inspector, ignored by serialisation) hands it the line as already written.
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+/**
+ * Logs an access line as an object, so that Workers Logs and tail consumers get its members as
+ * fields; local output (wrangler dev, workerd) shows it as the one-line JSON it is.
+ */
 export function log_access(line) {
-  console.log(JSON.parse(line));
+  const record = JSON.parse(line);
+  Object.defineProperty(record, INSPECT, { value: () => line });
+  console.log(record);
 }
 
 /** Writes a data point into the Analytics Engine dataset `binding`: 0 written, 1 missing, 2 refused. */

@@ -180,3 +180,25 @@ fn personal_responses_are_not_stored() {
         .contains("detail="));
     assert!(f.cache.borrow().is_empty());
 }
+
+#[test]
+fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
+    let w = World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api",
+                      "cache": { "ttl_s": 3600, "default_ttl_s": 3600 } } ]
+    }));
+    let f = Fakes::at(T0);
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[("content-type", "application/json"), ("content-length", "2")],
+        "{}",
+    )));
+    let (_, miss) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(
+        miss.response().header("cache-status"),
+        Some("edge-gateway; fwd=miss; ttl=3600; stored")
+    );
+    let (_, hit) = get(&w, &f, "https://h.test/c/1");
+    assert!(hit.response().header("cache-status").unwrap().contains("hit"));
+    assert_eq!(f.exchanges(), 1);
+}
