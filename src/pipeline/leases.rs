@@ -22,6 +22,8 @@ use std::collections::HashMap;
 pub const MAX_WANT: u64 = 64;
 /// How long an isolate may spend a lease's extras, from the moment it asked.
 pub const HOLD_MS: u64 = 250;
+/// How long an unanswered lease ask keeps others to single admissions.
+const ASK_STALE_MS: f64 = 5_000.0;
 /// Buckets an isolate keeps lease state for, at most this many.
 const CAPACITY: usize = 4_096;
 
@@ -39,8 +41,10 @@ struct Lease {
 #[derive(Debug, Default)]
 struct Bucket {
     leases: Vec<Lease>,
-    /// A lease of more than one admission is being asked for.
-    asking: bool,
+    /// When a lease of more than one admission was asked for, until its answer arrives (an
+    /// ask whose answer never comes — its request was cancelled — stops counting after
+    /// [`ASK_STALE_MS`]).
+    asking: Option<f64>,
     window_start_ms: f64,
     seen: u64,
     seen_before: u64,
@@ -119,12 +123,15 @@ impl LeaseBook {
         let b = self.0.entry(bucket.to_owned()).or_default();
         b.expire(bucket, now_ms, offers);
         b.note_demand(now_ms);
-        let want = if b.asking {
+        let asking = b.asking.is_some_and(|at| now_ms - at < ASK_STALE_MS);
+        let want = if asking {
             1
         } else {
             (b.seen_before / 2).clamp(1, MAX_WANT)
         };
-        b.asking |= want > 1;
+        if want > 1 {
+            b.asking = Some(now_ms);
+        }
         LeaseAsk {
             want,
             hold_ms: HOLD_MS,
@@ -144,7 +151,7 @@ impl LeaseBook {
             return;
         };
         if ask.want > 1 {
-            b.asking = false;
+            b.asking = None;
         }
         if let Some(g) = grant.filter(|g| g.decision.allowed && g.extra > 0) {
             b.leases.push(Lease {
@@ -163,7 +170,8 @@ impl LeaseBook {
         for (name, b) in self.0.iter_mut() {
             b.expire(name, now_ms, offers);
         }
-        self.0.retain(|_, b| !b.leases.is_empty() || b.asking);
+        self.0
+            .retain(|_, b| !b.leases.is_empty() || b.asking.is_some());
         if self.0.len() >= CAPACITY {
             for (name, b) in self.0.drain() {
                 for l in b.leases {

@@ -190,7 +190,10 @@ fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
     let f = Fakes::at(T0);
     f.answer(Script::Respond(FakeResponse::new(
         200,
-        &[("content-type", "application/json"), ("content-length", "2")],
+        &[
+            ("content-type", "application/json"),
+            ("content-length", "2"),
+        ],
         "{}",
     )));
     let (_, miss) = get(&w, &f, "https://h.test/c/1");
@@ -199,6 +202,10 @@ fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
         Some("edge-gateway; fwd=miss; ttl=3600; stored")
     );
     let (_, hit) = get(&w, &f, "https://h.test/c/1");
-    assert!(hit.response().header("cache-status").unwrap().contains("hit"));
+    assert!(hit
+        .response()
+        .header("cache-status")
+        .unwrap()
+        .contains("hit"));
     assert_eq!(f.exchanges(), 1);
 }

@@ -239,3 +239,34 @@ fn unspent_admissions_are_offered_back_once_their_hold_ends() {
         "the lease's tag is the state it left"
     );
 }
+
+#[test]
+fn one_ask_at_a_time_asks_for_more_than_one_admission_and_a_lost_answer_stops_counting() {
+    use crate::pipeline::leases::{LeaseBook, HOLD_MS, MAX_WANT};
+    let mut book = LeaseBook::default();
+    let mut offers = Vec::new();
+    let hold = HOLD_MS as f64;
+    // A busy period: 1,000 requests in one hold period make the next ask a full one.
+    for i in 0..1_000 {
+        let _ = book.ask("b", f64::from(i) * hold / 1_000.0, &mut offers);
+    }
+    let first = book.ask("b", hold + 1.0, &mut offers);
+    assert_eq!(first.want, MAX_WANT);
+    let concurrent = book.ask("b", hold + 2.0, &mut offers);
+    assert_eq!(
+        concurrent.want, 1,
+        "while one lease ask is out, others ask for themselves only"
+    );
+    // Its answer never came (its request was cancelled): after a while asks are full again.
+    for i in 0..1_000 {
+        let _ = book.ask("b", 6_000.0 + f64::from(i) * hold / 1_000.0, &mut offers);
+    }
+    assert_eq!(
+        book.ask("b", 6_000.0 + hold + 1.0, &mut offers).want,
+        MAX_WANT
+    );
+    assert!(
+        offers.is_empty(),
+        "nothing was held, so nothing is offered back"
+    );
+}
