@@ -33,6 +33,24 @@ pub struct Inbound<'a> {
     /// The client's value of `settings.request_id_header`.
     pub request_id: Option<&'a str>,
     pub traceparent: Option<&'a str>,
+    /// Values of [`Gateway::match_headers`], in that order (empty when no route has `match`).
+    pub match_headers: &'a [Option<String>],
+}
+
+/// What `match` conditions read of an [`Inbound`] request.
+struct InboundFacts<'g, 'a> {
+    names: &'g [String],
+    inbound: &'g Inbound<'a>,
+}
+
+impl crate::router::MatchFacts for InboundFacts<'_, '_> {
+    fn header(&self, lower_name: &str) -> Option<&str> {
+        let i = self.names.iter().position(|n| n == lower_name)?;
+        self.inbound.match_headers.get(i)?.as_deref()
+    }
+    fn query(&self) -> Option<&str> {
+        self.inbound.query
+    }
 }
 
 /// Identity of one request across logs, upstream and response.
@@ -107,7 +125,14 @@ impl Gateway {
                 });
             }
         }
-        let (route, params) = match self.router.find(inbound.host, inbound.method, &canonical) {
+        let facts = InboundFacts {
+            names: self.match_headers(),
+            inbound,
+        };
+        let found = self
+            .router
+            .find_with(inbound.host, inbound.method, &canonical, &facts);
+        let (route, params) = match found {
             RouteMatch::Found { route, .. }
                 if self.trailing_slash_elsewhere(inbound, &canonical, route) =>
             {
@@ -162,7 +187,14 @@ impl Gateway {
         let Some(trimmed) = canonical.strip_suffix('/').filter(|t| !t.is_empty()) else {
             return false;
         };
-        match self.router.find(inbound.host, inbound.method, trimmed) {
+        let facts = InboundFacts {
+            names: self.match_headers(),
+            inbound,
+        };
+        match self
+            .router
+            .find_with(inbound.host, inbound.method, trimmed, &facts)
+        {
             RouteMatch::Found { route: other, .. } => other != route,
             _ => false,
         }

@@ -21,6 +21,9 @@ pub struct Gateway {
     credential_params: Vec<Vec<String>>,
     /// Per route: its compiled plan of stages.
     plans: Vec<Plan>,
+    /// Every request header a route's `match` reads, sorted: read once per request, and only
+    /// when a route has header conditions.
+    match_headers: Vec<String>,
     /// The configuration's credential names, for redacting log lines (access log query,
     /// failure lines).
     pub redactor: Redactor,
@@ -134,7 +137,16 @@ impl Gateway {
             .collect();
         let digest = crate::hex::short_digest(text.as_bytes());
         let plans = config.routes.iter().map(Plan::for_route).collect();
+        let mut match_headers: Vec<String> = config
+            .routes
+            .iter()
+            .filter_map(|r| r.conditions.as_ref())
+            .flat_map(|c| c.headers.iter().map(|(name, _)| name.clone()))
+            .collect();
+        match_headers.sort();
+        match_headers.dedup();
         Ok(Gateway {
+            match_headers,
             redactor: Redactor::new(&config),
             plans,
             config,
@@ -157,6 +169,14 @@ impl Gateway {
     /// The route's plan of stages.
     pub fn plan(&self, route: usize) -> &Plan {
         &self.plans[route]
+    }
+
+    /// The request headers `match` conditions read, in the order [`Inbound::match_headers`]
+    /// holds their values.
+    ///
+    /// [`Inbound::match_headers`]: crate::forward::Inbound::match_headers
+    pub fn match_headers(&self) -> &[String] {
+        &self.match_headers
     }
 
     /// The route's static header edits.

@@ -3,12 +3,14 @@
 //! The whole contract is checked here, once, before a document is used: every error names its
 //! JSON path, unknown fields are errors, and cross-references are resolved to indices.
 
+mod canary;
 mod edit;
 mod json;
 mod model;
 mod observability;
 mod parse;
 mod reader;
+mod route_match;
 
 pub use edit::bump_cache_generation;
 pub use json::Json;

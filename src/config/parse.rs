@@ -7,6 +7,7 @@ use super::reader::{
     as_object, as_string, as_string_list, index_path, member_path, suggest, Errors, Obj,
 };
 use super::ConfigErrors;
+use super::{canary, route_match};
 use crate::headers::{is_hop_by_hop, is_safe_value, is_token, GATEWAY_OWNED};
 use crate::path::canonicalize;
 
@@ -64,6 +65,9 @@ const ROUTE_FIELDS: &[&str] = &[
     "request_headers",
     "response_headers",
     "observability",
+    "match",
+    "canary",
+    "websocket",
 ];
 const CACHE_FIELDS: &[&str] = &[
     "ttl_s",
@@ -105,6 +109,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
         rate_limit_names: declared(&root, "rate_limits"),
         auth: &auth,
         rate_limits: &rate_limits,
+        upstream_specs: &upstreams,
     };
     let mut routes = Vec::new();
     let rpath = root.field_path("routes");
@@ -144,6 +149,7 @@ struct Names<'a> {
     rate_limit_names: Vec<&'a str>,
     auth: &'a [AuthScheme],
     rate_limits: &'a [RateLimitPolicy],
+    upstream_specs: &'a [Upstream],
 }
 
 impl Names<'_> {
@@ -236,7 +242,7 @@ pub(super) fn header_name(name: &str, path: &str, errs: &mut Errors) -> Option<S
 }
 
 /// A header name configuration may set or remove: not one the gateway owns.
-fn settable_header(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
+pub(super) fn settable_header(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
     let lower = header_name(name, path, errs)?;
     if is_hop_by_hop(&lower) || GATEWAY_OWNED.contains(&lower.as_str()) {
         errs.push(
@@ -1002,7 +1008,10 @@ fn route(
             ids.push(id.clone());
         }
     }
+    let websocket = o.opt_bool("websocket", errs).unwrap_or(false);
     let methods = match o.opt_string_list("methods", errs) {
+        // A WebSocket route takes handshakes, which are GETs.
+        None if websocket => MethodSet::from_names(&["GET"]),
         None => MethodSet::ALL,
         Some(list) => {
             if list.is_empty() {
@@ -1138,6 +1147,28 @@ fn route(
         &o.field_path("observability"),
         errs,
     );
+    let conditions = o
+        .get("match")
+        .and_then(|v| route_match::route_match(v, &o.field_path("match"), errs));
+    let facts = canary::RouteFacts {
+        upstream_names: &names.upstreams,
+        upstreams: names.upstream_specs,
+        upstream,
+        authenticated: matches!(auth, Some(RouteAuth::Schemes(_))),
+    };
+    let canary = o
+        .get("canary")
+        .and_then(|v| canary::canary(v, &o.field_path("canary"), &facts, errs));
+    if websocket {
+        let route = canary::WebSocketRoute {
+            path: &o.path,
+            methods,
+            methods_written: o.get("methods").is_some(),
+            has_cache: o.get("cache").is_some(),
+            upstreams: [upstream, canary.as_ref().map(|c| c.upstream)],
+        };
+        canary::check_websocket(&route, &facts, errs);
+    }
     if errs.0.len() > before {
         return None;
     }
@@ -1156,6 +1187,9 @@ fn route(
         request_headers,
         response_headers,
         observability,
+        conditions,
+        canary,
+        websocket,
     })
 }
 

@@ -68,6 +68,11 @@ pub fn explain(
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
+    let match_headers: Vec<Option<String>> = gateway
+        .match_headers()
+        .iter()
+        .map(|name| header(name).map(str::to_owned))
+        .collect();
     let inbound = Inbound {
         method,
         scheme,
@@ -76,6 +81,7 @@ pub fn explain(
         query,
         content_length: header("content-length"),
         connection: header("connection"),
+        match_headers: &match_headers,
         ..Inbound::default()
     };
     let routed = match gateway.destination(&inbound) {

@@ -19,6 +19,8 @@ pub struct Request {
     pub connection: Option<String>,
     pub request_id: Option<String>,
     pub traceparent: Option<String>,
+    /// Values of the headers `match` conditions read ([`crate::gateway::Gateway::match_headers`]).
+    pub match_headers: Vec<Option<String>>,
 }
 
 impl Request {
@@ -35,6 +37,7 @@ impl Request {
             connection: self.connection.as_deref(),
             request_id: self.request_id.as_deref(),
             traceparent: self.traceparent.as_deref(),
+            match_headers: &self.match_headers,
         }
     }
 }
