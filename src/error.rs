@@ -68,6 +68,8 @@ pub enum GatewayError {
         digest: String,
         errors: Vec<String>,
     },
+    /// A request without `Upgrade: websocket` on a route that only relays WebSocket handshakes.
+    UpgradeRequired,
     /// A failure inside the gateway; `cause` is logged and shown without internals.
     Internal {
         cause: String,
@@ -95,6 +97,7 @@ impl GatewayError {
             | GatewayError::AuthUnavailable => 503,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::UpstreamUnreachable | GatewayError::UpstreamInvalidResponse => 502,
+            GatewayError::UpgradeRequired => 426,
             GatewayError::Internal { .. } => 500,
         }
     }
@@ -127,6 +130,7 @@ impl GatewayError {
             GatewayError::DocumentInvalid { .. } => "invalid_document",
             GatewayError::ConfigVersionNotFound => "config_version_not_found",
             GatewayError::ConfigStoreFailed { .. } => "config_store_unavailable",
+            GatewayError::UpgradeRequired => "upgrade_required",
             GatewayError::Internal { .. } => "internal_error",
         }
     }
@@ -143,6 +147,7 @@ impl GatewayError {
             413 => "Content Too Large",
             414 => "URI Too Long",
             422 => "Unprocessable Content",
+            426 => "Upgrade Required",
             428 => "Precondition Required",
             429 => "Too Many Requests",
             502 => "Bad Gateway",
@@ -210,6 +215,9 @@ impl GatewayError {
                 "no stored configuration version has that digest".into()
             }
             GatewayError::ConfigStoreFailed { detail } => detail.clone(),
+            GatewayError::UpgradeRequired => {
+                "this route accepts only WebSocket handshakes (Upgrade: websocket)".into()
+            }
             GatewayError::Internal { .. } => "the gateway failed to handle this request".into(),
         }
     }

@@ -239,7 +239,18 @@ impl Gateway {
 
     /// The full URL for a target of the route's upstream, or the service binding to call.
     pub fn target_url(&self, routed: &Routed, target: usize) -> (Option<&str>, String) {
-        let upstream = &self.config.upstreams[self.route(routed.route).upstream];
+        self.target_url_in(routed, self.route(routed.route).upstream, target)
+    }
+
+    /// [`Gateway::target_url`] for a target of upstream `upstream` (a canary route's other
+    /// upstream).
+    pub fn target_url_in(
+        &self,
+        routed: &Routed,
+        upstream: usize,
+        target: usize,
+    ) -> (Option<&str>, String) {
+        let upstream = &self.config.upstreams[upstream];
         match &upstream.targets[target].endpoint {
             Endpoint::Url { origin, base_path } => {
                 (None, format!("{origin}{base_path}{}", routed.upstream_path))

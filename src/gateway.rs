@@ -40,6 +40,14 @@ pub struct RouteEdits {
 }
 
 /// Headers clients may send but the gateway alone decides upstream.
+/// The WebSocket handshake's own request headers: forwarded on `websocket: true` routes only.
+pub const WEBSOCKET_HEADERS: [&str; 4] = [
+    "sec-websocket-extensions",
+    "sec-websocket-key",
+    "sec-websocket-protocol",
+    "sec-websocket-version",
+];
+
 const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
     "forwarded",
     "x-forwarded-for",
@@ -100,14 +108,27 @@ impl Gateway {
                             },
                             AuthKind::Jwt(_) => None,
                         });
+                // A WebSocket route keeps `Upgrade` (its stage checked it asks for websocket)
+                // and the handshake's headers; every other route drops both.
+                let hop_by_hop = HOP_BY_HOP
+                    .iter()
+                    .filter(|h| !(route.websocket && **h == "upgrade"));
+                let handshake = WEBSOCKET_HEADERS.iter().filter(|_| !route.websocket);
                 let mut request: Vec<String> =
-                    HOP_BY_HOP
-                        .iter()
+                    hop_by_hop
+                        .chain(handshake)
                         .chain(CLIENT_FORWARDING_HEADERS.iter())
                         .map(|h| (*h).to_owned())
                         .chain(identity.iter().cloned())
                         .chain(route.request_headers.remove.iter().cloned())
                         .chain(api_key_headers)
+                        // A canary override is for the gateway; the upstream never sees it.
+                        .chain(
+                            route
+                                .canary
+                                .iter()
+                                .filter_map(|c| c.override_header.clone()),
+                        )
                         // On a cached route, headers that could change the upstream's answer
                         // without changing the cache key never reach the upstream.
                         .chain(route.cache.iter().flat_map(|_| {

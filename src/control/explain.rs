@@ -182,6 +182,42 @@ pub fn explain(
                 text.push_str(applies);
                 stages.push(("cache", text));
             }
+            StageKind::Canary => {
+                let Some(c) = &route.canary else {
+                    continue;
+                };
+                let name = config
+                    .upstreams
+                    .get(c.upstream)
+                    .map_or("", |u| u.name.as_str());
+                let sticky = match &c.sticky {
+                    crate::config::StickyKey::Consumer => "consumer".to_owned(),
+                    crate::config::StickyKey::Ip => "ip".to_owned(),
+                    crate::config::StickyKey::Header(h) => format!("header {h}"),
+                    crate::config::StickyKey::Cookie(k) => format!("cookie {k}"),
+                    crate::config::StickyKey::None => "none".to_owned(),
+                };
+                let mut text = format!(
+                    "{}.{:02} % to {name}, sticky by {sticky}",
+                    c.basis_points / 100,
+                    c.basis_points % 100
+                );
+                if let Some(h) = &c.override_header {
+                    text.push_str(&format!(", override with {h}: always | never"));
+                }
+                stages.push(("canary", text));
+            }
+            StageKind::WebSocket => {
+                let upgrading =
+                    header("upgrade").is_some_and(crate::pipeline::websocket::is_websocket_upgrade);
+                stages.push((
+                    "websocket",
+                    "the handshake is relayed once (no retries, no cache); the upstream's 101 joins the sockets".to_owned(),
+                ));
+                if !upgrading && refusal.is_none() {
+                    refusal = Some(Refusal::from(&GatewayError::UpgradeRequired));
+                }
+            }
             StageKind::Forward => {}
         }
     }

@@ -2,7 +2,8 @@
 //! and one driver runs it.
 //!
 //! ```text
-//! admin? ─▶ auth ─▶ rate limit ─▶ cache ─▶ forward          (a route's plan omits what it lacks)
+//! admin? ─▶ auth ─▶ rate limit ─▶ canary ─▶ cache ─▶ forward | websocket
+//!                                                 (a route's plan omits what it lacks)
 //!                                     └──▶ completion point: access log, metrics, trace
 //! ```
 //!
@@ -17,6 +18,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod canary;
 pub mod complete;
 pub mod ctx;
 pub mod driver;
@@ -24,6 +26,7 @@ pub mod exchange;
 pub mod ports;
 pub mod ratelimit;
 pub mod state;
+pub mod websocket;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fakes;

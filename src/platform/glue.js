@@ -117,15 +117,23 @@ function limited(body, max, onExceeded) {
  * Whether the upstream's status may be relayed. `new Response` throws outside 200–599, and an
  * interim 1xx handed over as the answer (an unsolicited 100, a 103 the runtime did not
  * consume) is not a final response. A 101 is valid only in answer to an upgrade the gateway
- * asked for, and no route asks for one (yet): relaying it would hand the client a socket.
+ * asked for — a WebSocket plan's handshake (see `carryOut`); elsewhere relaying it would hand
+ * the client a socket.
  */
 function relayable(status) {
   return status >= 200 && status <= 599;
 }
 
-/** The upstream's response with the route's and the plan's edits; the body keeps streaming. */
+/**
+ * The upstream's response with the route's and the plan's edits; the body keeps streaming. A
+ * 101 (only ever relayed for a WebSocket plan) carries the upstream's socket, which the
+ * runtime joins to the client's: no frame passes through this code.
+ */
 function relay(response, table, edits, set) {
-  const out = new Response(NULL_BODY.has(response.status) ? null : response.body, response);
+  const out =
+    response.status === 101
+      ? new Response(null, { status: 101, statusText: response.statusText, headers: response.headers, webSocket: response.webSocket })
+      : new Response(NULL_BODY.has(response.status) ? null : response.body, response);
   const headers = out.headers;
   const connection = response.headers.get("connection");
   if (connection) {
@@ -184,6 +192,33 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
 }
 
 /**
+ * A WebSocket handshake: like `send`, but its timeout is a timer cleared once the response
+ * head arrives, so it bounds the handshake and never the socket's life afterwards.
+ */
+function handshake(fetcher, url, headers, timeoutMs) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException("handshake timeout", "TimeoutError")), timeoutMs);
+  const init = { method: "GET", headers, redirect: "manual", signal: controller.signal };
+  let sent;
+  try {
+    sent = fetcher ? fetcher.fetch(url, init) : fetch(url, init);
+  } catch (error) {
+    sent = Promise.reject(error);
+  }
+  return sent.then(
+    (response) => {
+      clearTimeout(timer);
+      return response;
+    },
+    (error) => {
+      clearTimeout(timer);
+      if (controller.signal.aborted) throw [TIMEOUT, "timeout"];
+      throw [UNREACHABLE, String(error && error.message ? error.message : error)];
+    },
+  );
+}
+
+/**
  * Carries out a plan from Rust (see `src/pipeline/exchange.rs`): its attempts in order, each
  * with the plan's timeout, the next one after a failure or a status in `retry_statuses` while
  * attempts remain. A request with a body is sent once: its stream cannot be replayed. Never
@@ -208,12 +243,19 @@ function carryOut(request, env, table, plan) {
     const { target, binding, url } = plan.attempts[i];
     const fetcher = binding ? env[binding] : null;
     // A missing binding must fail, never fall back to a public fetch of its placeholder URL.
-    const sent = binding && !fetcher ? Promise.reject([UNREACHABLE, "no service binding " + binding]) : send(fetcher, url, method, headers, body, plan.timeout_ms, plan.body_limit);
+    const sent =
+      binding && !fetcher
+        ? Promise.reject([UNREACHABLE, "no service binding " + binding])
+        : plan.websocket
+          ? handshake(fetcher, url, headers, plan.timeout_ms)
+          : send(fetcher, url, method, headers, body, plan.timeout_ms, plan.body_limit);
     return sent.then(
       (response) => {
         // An unusable status is the upstream's failure, like a broken connection: a failed
         // attempt, retried when attempts remain, otherwise a 502 (never the runtime's 500).
-        if (!relayable(response.status)) {
+        // A 101 is relayable only as the answer to a WebSocket plan's handshake, with a socket.
+        const upgraded = plan.websocket && response.status === 101 && response.webSocket;
+        if (!relayable(response.status) && !upgraded) {
           response.body?.cancel().catch(() => undefined);
           attempts.push(target, 0);
           return i + 1 < count ? attempt(i + 1) : done(null, INVALID_RESPONSE, "status " + response.status);
