@@ -24,8 +24,8 @@ fn unmatchable(lower: &str) -> Option<&'static str> {
 
 /// Reads a route's `match` object at `path`.
 pub(super) fn route_match(value: &Json, path: &str, errs: &mut Errors) -> Option<MatchSpec> {
-    let o = Obj::new(value, path, MATCH_FIELDS, errs)?;
     let before = errs.0.len();
+    let o = Obj::new(value, path, MATCH_FIELDS, errs)?;
     let mut spec = MatchSpec::default();
     if let Some(v) = o.get("headers") {
         let hpath = o.field_path("headers");
