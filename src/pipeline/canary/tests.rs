@@ -85,3 +85,26 @@ fn override_values() {
         );
     }
 }
+
+#[test]
+fn the_canary_variant_has_its_own_cache_key_and_the_primary_keeps_the_old_one() {
+    use crate::cache::{cache_key_url, CacheKeyInput};
+    let input = |variant| CacheKeyInput {
+        scheme: "https",
+        host: "api.example.com",
+        canonical_path: "/v1/users/7",
+        query: None,
+        vary_values: Vec::new(),
+        consumer: None,
+        variant,
+        generation: 1,
+        route_id: "get-user",
+    };
+    let primary = cache_key_url(&input(None));
+    let canary = cache_key_url(&input(Some("canary")));
+    assert_ne!(primary, canary);
+    // Framed: a variant can never be mistaken for a consumer or another field's bytes.
+    let mut consumer = input(None);
+    consumer.consumer = Some("canary");
+    assert_ne!(cache_key_url(&consumer), canary);
+}
