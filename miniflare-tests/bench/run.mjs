@@ -64,7 +64,11 @@ const route = (id, extra = {}) => ({ id, path: `/${id}/{*rest}`, upstream: "benc
 const routes = {
   version: 1,
   settings: { reload_s: 3600 },
-  upstreams: { bench: { targets: [{ url: upstreamUrl }], timeout_ms: 10000 } },
+  upstreams: {
+    bench: { targets: [{ url: upstreamUrl }], timeout_ms: 10000 },
+    // The canary scenario's other upstream: the same server under another name.
+    "bench-canary": { targets: [{ url: upstreamUrl }], timeout_ms: 10000 },
+  },
   auth: {
     es: await jwtScheme("ES256", true),
     "es-nocache": await jwtScheme("ES256", false),
@@ -92,6 +96,9 @@ const routes = {
     route("jwt-rl", { auth: ["es"], rate_limits: ["by-route"] }),
     route("accuracy", { auth: "none", rate_limits: ["accuracy"] }),
     route("cached", { auth: "none", cache: { ttl_s: 3600 } }),
+    // Half of the requests to each upstream, drawn per request (one load generator has one
+    // address, so sticky-by-IP would send it all one way).
+    route("canary", { auth: "none", canary: { upstream: "bench-canary", percent: 50, sticky: "none" } }),
   ],
 };
 
@@ -317,6 +324,7 @@ const all = [
   { name: "gateway: 1 rate limit", url: `${gatewayUrl}/rl1/42` },
   { name: "gateway: 3 rate limits", url: `${gatewayUrl}/rl3/42` },
   { name: "gateway: JWT ES256 + 1 rate limit", url: `${gatewayUrl}/jwt-rl/42`, headers: bearer("ES256") },
+  { name: "gateway: canary route", url: `${gatewayUrl}/canary/42` },
   {
     name: "gateway: cache hit",
     url: `${gatewayUrl}/cached/42`,
