@@ -361,3 +361,40 @@ fn plans_and_edits() {
         );
     }
 }
+
+#[test]
+fn explain_follows_conditions_and_names_the_canary_and_the_handshake() {
+    use edge_gateway::control::explain::{explain, Explanation};
+    let g = Gateway::compile(include_str!("../routes.json")).unwrap_or_else(|e| panic!("{e}"));
+    let routed = |url: &str, headers: &[(&str, &str)]| {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        match explain(&g, "GET", url, &headers) {
+            Ok(Explanation::Routed(plan)) => plan,
+            other => panic!("{url}: {other:?}"),
+        }
+    };
+    let base = "http://127.0.0.1:8787";
+    assert_eq!(routed(&format!("{base}/v1/echo/x"), &[]).route, "echo");
+    assert_eq!(
+        routed(&format!("{base}/v1/echo/x"), &[("X-Api-Version", "2")]).route,
+        "echo-v2"
+    );
+    assert_eq!(
+        routed(&format!("{base}/v1/users/7?version=2"), &[]).route,
+        "get-user-v2"
+    );
+    let canary = routed(&format!("{base}/v1/canary/x"), &[]);
+    let stage = canary.stages.iter().find(|(s, _)| *s == "canary");
+    assert_eq!(
+        stage.map(|(_, t)| t.as_str()),
+        Some("25.00 % to demo-v2, sticky by header x-user, override with x-canary: always | never")
+    );
+    let plain = routed(&format!("{base}/v1/live"), &[]);
+    assert_eq!(plain.refusal.map(|r| r.code), Some("upgrade_required"));
+    let upgrade = routed(&format!("{base}/v1/live"), &[("Upgrade", "websocket")]);
+    assert!(upgrade.refusal.is_none());
+    assert!(upgrade.stages.iter().any(|(s, _)| *s == "websocket"));
+}

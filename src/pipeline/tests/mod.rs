@@ -4,6 +4,7 @@ mod auth;
 mod cache;
 mod flow;
 mod ratelimit;
+mod traffic;
 
 use super::ctx::{Ctx, Request};
 use super::driver::{now_or_never, resume, start, Flow, Started};
