@@ -30,7 +30,7 @@ help:
 	@echo "make test      host tests (cargo test) and worker tests in workerd (miniflare-tests/)"
 	@echo "make validate  check a routes file with the gateway's own validator: make validate ROUTES=path"
 	@echo "make gatewayctl  build the control-plane command line: target/release/gatewayctl"
-	@echo "make bench     throughput of the gateway vs a JS proxy vs the upstream, in workerd"
+	@echo "make bench     throughput, latency and cold starts of the gateway vs JS workers, in workerd"
 	@echo "make lint      cargo fmt --check and clippy (host and wasm32)"
 
 # ---- set-up -------------------------------------------------------------------------------
@@ -68,6 +68,7 @@ build/index.js: $(WORKER_SOURCES)
 	@echo "==> building the worker (worker-build --release)"
 	NO_MINIFY=1 worker-build --release
 	node src/platform/lean-entry.mjs build/index.js
+	node src/platform/strip-names.mjs build/index_bg.wasm
 	@touch $@
 
 # ---- the two commands ----------------------------------------------------------------------
@@ -101,7 +102,7 @@ gatewayctl:
 	@echo "target/release/gatewayctl"
 
 bench: setup worker
-	cd miniflare-tests && node bench/run.mjs
+	cd miniflare-tests && node bench/run.mjs && node bench/startup.mjs
 
 lint:
 	cargo fmt --check

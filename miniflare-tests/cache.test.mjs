@@ -83,12 +83,13 @@ test("a miss is stored and the next request is a hit: the upstream is called onc
   assert.equal(up.count("/c/q"), 1);
 });
 
-test("what is never stored: no-store, private, Set-Cookie, 5xx, 206, Vary: *, too large", async () => {
+test("what is never stored: no-store, private, Set-Cookie, 5xx without freshness, 206, Vary: *, too large", async () => {
   const answers = {
     "/c/no-store": { headers: { "cache-control": "no-store" }, body: "x" },
     "/c/private": { headers: { "cache-control": "private, max-age=60" }, body: "x" },
     "/c/cookie": { headers: { "cache-control": "max-age=60", "set-cookie": "session=1" }, body: "x" },
-    "/c/error": { status: 500, headers: { "cache-control": "max-age=60" }, body: "x" },
+    // A 5xx without explicit freshness (with max-age it is stored: issue 11).
+    "/c/error": { status: 500, headers: { etag: '"e"' }, body: "x" },
     "/c/partial": { status: 206, headers: { "cache-control": "max-age=60", "content-range": "bytes 0-0/2" }, body: "x" },
     "/c/vary-star": { headers: { "cache-control": "max-age=60", vary: "*" }, body: "x" },
     "/c/vary-unkeyed": { headers: { "cache-control": "max-age=60", vary: "x-secret-header" }, body: "x" },

@@ -50,6 +50,19 @@ test("a KV update is served after reload_s, without a restart", async () => {
   assert.notEqual(after.config.digest, before.config.digest);
 });
 
+test("a due reload never holds up the request that finds it due: that one is served by the table in force", async () => {
+  const up = await startUpstream();
+  cleanup.push(() => up.close());
+  const gw = await started(doc(up.url, [{ id: "old", path: "/old", upstream: "u", auth: "none" }]));
+  assert.equal((await gw.fetch("/old")).status, 200);
+  await gw.setRoutes(doc(up.url, [{ id: "new", path: "/new", upstream: "u", auth: "none" }]));
+  await sleep(1100);
+  // reload_s (1 s) has passed: this request starts the reload and is answered by the old table.
+  assert.equal((await gw.fetch("/old")).status, 200);
+  assert.ok(await eventually(async () => (await gw.fetch("/new")).status === 200), "the reload then applies");
+  assert.equal((await gw.fetch("/old")).status, 404);
+});
+
 test("an invalid KV document is refused and reported; the last good one keeps serving", async () => {
   const up = await startUpstream();
   cleanup.push(() => up.close());
@@ -75,10 +88,14 @@ test("an invalid KV document is refused and reported; the last good one keeps se
   assert.equal((await gw.fetch("/bad")).status, 404);
 
   // Not even JSON.
+  // The request that finds a reload due is served by the document in force; the reload runs
+  // beside it.
   await gw.setRoutes("{ this is not json");
   await sleep(1100);
   assert.equal((await gw.fetch("/good")).status, 200);
-  assert.match((await health(gw)).last_reload_error.errors[0], /invalid JSON/);
+  const refused = await eventually(async () => /invalid JSON/.test((await health(gw)).last_reload_error?.errors[0] ?? ""));
+  assert.ok(refused, "the unreadable document is reported");
+  assert.equal((await gw.fetch("/good")).status, 200, "and the good document still serves");
 
   // A fixed document clears the error.
   await gw.setRoutes(doc(up.url, [{ id: "fixed", path: "/fixed", upstream: "u", auth: "none" }]));

@@ -389,3 +389,31 @@ export async function startControlGateway({ routes, ...options } = {}) {
   });
   return gatewayHandle(mf, routes);
 }
+
+/**
+ * `count` copies of the built gateway, each its own worker (its own isolate), sharing one
+ * CONFIG namespace and one RateLimiter namespace (owned by the first): several isolates in
+ * front of the same buckets. Resolves to { workers: [{ fetch(path, init) }], close() }.
+ */
+export async function startGatewayIsolates({ routes, count = 3 }) {
+  const base = gatewayOptions({});
+  const workers = Array.from({ length: count }, (_, i) => ({
+    ...base,
+    name: `gateway-${i}`,
+    kvNamespaces: { CONFIG: "shared-config" },
+    durableObjects: {
+      RATE_LIMITER: i === 0 ? { className: "RateLimiter", useSQLite: true } : { className: "RateLimiter", scriptName: "gateway-0", useSQLite: true },
+    },
+  }));
+  const mf = new Miniflare({ workers });
+  await mf.ready;
+  const kv = await mf.getKVNamespace("CONFIG", "gateway-0");
+  await kv.put("routes", JSON.stringify(routes));
+  const handles = await Promise.all(
+    workers.map(async (w) => {
+      const worker = await mf.getWorker(w.name);
+      return { fetch: (path, init) => worker.fetch(new URL(path, "http://gateway.test"), init) };
+    }),
+  );
+  return { workers: handles, close: () => mf.dispose() };
+}

@@ -26,6 +26,12 @@ pub enum GatewayError {
     InsufficientScope {
         missing: String,
     },
+    /// The route's IP rules refuse this client (the rule is not named to the client).
+    IpForbidden,
+    /// A CORS preflight the route's policy does not allow; `reason` is safe to show.
+    CorsForbidden {
+        reason: String,
+    },
     /// A rate limit refused the request. `headers` are the RateLimit-Policy and RateLimit
     /// fields describing every policy of the route.
     RateLimited {
@@ -68,6 +74,14 @@ pub enum GatewayError {
         digest: String,
         errors: Vec<String>,
     },
+    /// The request said `Cache-Control: only-if-cached` (on a route that honours request
+    /// directives) and no stored response satisfies it (RFC 9111 §5.2.1.7: 504).
+    NotCached,
+    /// A `Range` no byte of the stored response satisfies; `length` is its size, for
+    /// `Content-Range: bytes */<length>` (RFC 9110 §15.5.17).
+    RangeNotSatisfiable {
+        length: u64,
+    },
     /// A request without `Upgrade: websocket` on a route that only relays WebSocket handshakes.
     UpgradeRequired,
     /// A failure inside the gateway; `cause` is logged and shown without internals.
@@ -89,13 +103,16 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => 405,
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::Unauthorized { .. } | GatewayError::AdminUnauthorized => 401,
-            GatewayError::InsufficientScope { .. } => 403,
+            GatewayError::InsufficientScope { .. }
+            | GatewayError::IpForbidden
+            | GatewayError::CorsForbidden { .. } => 403,
             GatewayError::ConfigInvalid { .. } => 409,
             GatewayError::RateLimited { .. } => 429,
             GatewayError::RateLimitUnavailable { .. }
             | GatewayError::CircuitOpen
             | GatewayError::AuthUnavailable => 503,
-            GatewayError::UpstreamTimeout => 504,
+            GatewayError::UpstreamTimeout | GatewayError::NotCached => 504,
+            GatewayError::RangeNotSatisfiable { .. } => 416,
             GatewayError::UpstreamUnreachable | GatewayError::UpstreamInvalidResponse => 502,
             GatewayError::UpgradeRequired => 426,
             GatewayError::Internal { .. } => 500,
@@ -117,6 +134,8 @@ impl GatewayError {
             GatewayError::Unauthorized { .. } => "missing_credentials",
             GatewayError::AuthUnavailable => "auth_unavailable",
             GatewayError::InsufficientScope { .. } => "insufficient_scope",
+            GatewayError::IpForbidden => "ip_forbidden",
+            GatewayError::CorsForbidden { .. } => "cors_forbidden",
             GatewayError::RateLimited { .. } => "rate_limited",
             GatewayError::RateLimitUnavailable { .. } => "rate_limit_unavailable",
             GatewayError::UpstreamTimeout => "upstream_timeout",
@@ -130,6 +149,8 @@ impl GatewayError {
             GatewayError::DocumentInvalid { .. } => "invalid_document",
             GatewayError::ConfigVersionNotFound => "config_version_not_found",
             GatewayError::ConfigStoreFailed { .. } => "config_store_unavailable",
+            GatewayError::NotCached => "not_cached",
+            GatewayError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             GatewayError::UpgradeRequired => "upgrade_required",
             GatewayError::Internal { .. } => "internal_error",
         }
@@ -146,6 +167,7 @@ impl GatewayError {
             412 => "Precondition Failed",
             413 => "Content Too Large",
             414 => "URI Too Long",
+            416 => "Range Not Satisfiable",
             422 => "Unprocessable Content",
             426 => "Upgrade Required",
             428 => "Precondition Required",
@@ -175,6 +197,8 @@ impl GatewayError {
             GatewayError::InsufficientScope { missing } => {
                 format!("token lacks scope \"{missing}\"")
             }
+            GatewayError::IpForbidden => "this client may not use this route".into(),
+            GatewayError::CorsForbidden { reason } => reason.clone(),
             GatewayError::RateLimited {
                 policy,
                 retry_after_s,
@@ -215,6 +239,12 @@ impl GatewayError {
                 "no stored configuration version has that digest".into()
             }
             GatewayError::ConfigStoreFailed { detail } => detail.clone(),
+            GatewayError::NotCached => {
+                "only-if-cached was requested and no stored response satisfies the request".into()
+            }
+            GatewayError::RangeNotSatisfiable { length } => {
+                format!("the requested range is outside the representation's {length} bytes")
+            }
             GatewayError::UpgradeRequired => {
                 "this route accepts only WebSocket handshakes (Upgrade: websocket)".into()
             }
@@ -250,6 +280,9 @@ impl GatewayError {
             GatewayError::PreconditionRequired { current }
             | GatewayError::PreconditionFailed { current } => {
                 vec![("etag", current.clone())]
+            }
+            GatewayError::RangeNotSatisfiable { length } => {
+                vec![("content-range", format!("bytes */{length}"))]
             }
             GatewayError::RateLimited {
                 retry_after_s,

@@ -33,6 +33,9 @@ pub struct Inbound<'a> {
     /// The client's value of `settings.request_id_header`.
     pub request_id: Option<&'a str>,
     pub traceparent: Option<&'a str>,
+    /// An `OPTIONS` request's `Access-Control-Request-Method` when it also carries `Origin`
+    /// (a CORS preflight): it is routed as the request it announces.
+    pub preflight: Option<&'a str>,
     /// Values of [`Gateway::match_headers`], in that order (empty when no route has `match`).
     pub match_headers: &'a [Option<String>],
 }
@@ -105,7 +108,7 @@ pub enum Destination {
 }
 
 /// A request matched to a route.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Routed {
     pub route: usize,
     pub canonical_path: String,
@@ -125,14 +128,7 @@ impl Gateway {
                 });
             }
         }
-        let facts = InboundFacts {
-            names: self.match_headers(),
-            inbound,
-        };
-        let found = self
-            .router
-            .find_with(inbound.host, inbound.method, &canonical, &facts);
-        let (route, params) = match found {
+        let (route, params) = match self.find_route(inbound, &canonical) {
             RouteMatch::Found { route, .. }
                 if self.trailing_slash_elsewhere(inbound, &canonical, route) =>
             {
@@ -183,6 +179,28 @@ impl Gateway {
     /// `/admin/` for `/admin`; if the two reach different routes (say a catch-all public one
     /// and a protected one), the gateway could not tell which the upstream will serve, so the
     /// request is refused rather than guessed at.
+    /// The route of a request. A CORS preflight is routed by the method it announces, so that
+    /// the route's policy answers it even when the route does not accept `OPTIONS`; when that
+    /// route has no CORS policy, the `OPTIONS` request is routed as itself.
+    fn find_route<'p>(&self, inbound: &Inbound, canonical: &'p str) -> RouteMatch<'p> {
+        let facts = InboundFacts {
+            names: self.match_headers(),
+            inbound,
+        };
+        if let (Some(announced), "OPTIONS") = (inbound.preflight, inbound.method) {
+            if let found @ RouteMatch::Found { route, .. } =
+                self.router
+                    .find_with(inbound.host, announced, canonical, &facts)
+            {
+                if self.route(route).cors.is_some() {
+                    return found;
+                }
+            }
+        }
+        self.router
+            .find_with(inbound.host, inbound.method, canonical, &facts)
+    }
+
     fn trailing_slash_elsewhere(&self, inbound: &Inbound, canonical: &str, route: usize) -> bool {
         let Some(trimmed) = canonical.strip_suffix('/').filter(|t| !t.is_empty()) else {
             return false;

@@ -1,11 +1,13 @@
 //! A compiled configuration: the validated document plus everything derived from it once
 //! (router, per-route header plans, digest), so requests do no per-request set-up.
 
-use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, Route, RouteAuth};
+use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, HeaderRules, Route, RouteAuth};
 use crate::headers::{HeaderEdits, HOP_BY_HOP};
 use crate::observe::redact::Redactor;
 use crate::plan::Plan;
 use crate::router::Router;
+use sha2::Digest;
+use std::collections::HashMap;
 
 /// Everything the request path needs from one configuration version.
 #[derive(Debug)]
@@ -14,8 +16,10 @@ pub struct Gateway {
     pub router: Router,
     /// `sha256:` and the first 16 hex digits of the document's hash: its version for humans.
     pub digest: String,
-    /// Per route: the header edits fixed by configuration.
-    route_edits: Vec<RouteEdits>,
+    /// The distinct header edits fixed by configuration (routes mostly share a few), and per
+    /// route the index of its own: a large table holds, and hands JS, each set once.
+    edit_sets: Vec<RouteEdits>,
+    route_edit_set: Vec<usize>,
     /// Per route: query parameters that carry credentials (`token_query`, API-key `query`),
     /// removed from the forwarded query once the gateway has consumed them.
     credential_params: Vec<Vec<String>>,
@@ -27,10 +31,13 @@ pub struct Gateway {
     /// The configuration's credential names, for redacting log lines (access log query,
     /// failure lines).
     pub redactor: Redactor,
+    /// Some IP rule set names countries or ASNs: the client's Cloudflare facts are read for
+    /// every request.
+    pub reads_client_network: bool,
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct RouteEdits {
     /// Hop-by-hop, client-supplied forwarding and identity headers, and the route's removals;
     /// then the route's `request_headers.set`.
@@ -38,6 +45,16 @@ pub struct RouteEdits {
     /// Hop-by-hop headers and the route's removals; then its `response_headers.set`.
     pub response: HeaderEdits,
 }
+
+/// The CORS response headers, which the gateway alone sets on a route with a CORS policy.
+pub const CORS_RESPONSE_HEADERS: [&str; 6] = [
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-expose-headers",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-max-age",
+];
 
 /// Headers clients may send but the gateway alone decides upstream.
 /// The WebSocket handshake's own request headers: forwarded on `websocket: true` routes only.
@@ -57,9 +74,101 @@ const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
     "host",
 ];
 
+/// What a route's static edits depend on besides the configuration-wide lists.
+#[derive(PartialEq, Eq, Hash)]
+struct EditInputs<'a> {
+    auth: &'a RouteAuth,
+    cached: bool,
+    cors: bool,
+    websocket: bool,
+    canary_override: Option<&'a str>,
+    request: &'a HeaderRules,
+    response: &'a HeaderRules,
+}
+
+/// A route's header edits fixed by configuration, both ways.
+fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdits {
+    let scheme_list: Vec<&AuthKind> = match &route.auth {
+        RouteAuth::None => Vec::new(),
+        RouteAuth::Schemes(list) => list.iter().map(|i| &config.auth[*i].kind).collect(),
+    };
+    // API keys are credentials for the gateway: the upstream gets the consumer.
+    let api_key_headers = scheme_list.into_iter().filter_map(|kind| match kind {
+        AuthKind::ApiKey(k) => match &k.source {
+            ApiKeySource::Header(h) => Some(h.clone()),
+            ApiKeySource::Query(_) => None,
+        },
+        AuthKind::Jwt(_) => None,
+    });
+    // A WebSocket route keeps `Upgrade` (its stage checked it asks for websocket) and the
+    // handshake's headers; every other route drops both.
+    let hop_by_hop = HOP_BY_HOP
+        .iter()
+        .filter(|h| !(route.websocket && **h == "upgrade"));
+    let handshake = WEBSOCKET_HEADERS.iter().filter(|_| !route.websocket);
+    let mut request: Vec<String> = hop_by_hop
+        .chain(handshake)
+        .chain(CLIENT_FORWARDING_HEADERS.iter())
+        .map(|h| (*h).to_owned())
+        .chain(identity.iter().cloned())
+        // Only the gateway says who the consumer is, on every route.
+        .chain(std::iter::once(config.settings.consumer_header.clone()))
+        .chain(route.request_headers.remove.iter().cloned())
+        .chain(api_key_headers)
+        // A canary override is for the gateway; the upstream never sees it.
+        .chain(
+            route
+                .canary
+                .iter()
+                .filter_map(|c| c.override_header.clone()),
+        )
+        // On a cached route, headers that could change the upstream's answer
+        // without changing the cache key never reach the upstream.
+        .chain(
+            route
+                .cache
+                .iter()
+                .flat_map(|_| crate::cache::entry::UNKEYED_OVERRIDES.map(str::to_owned)),
+        )
+        .collect();
+    request.sort();
+    request.dedup();
+    let mut response: Vec<String> = HOP_BY_HOP
+        .iter()
+        .map(|h| (*h).to_owned())
+        .chain(route.response_headers.remove.iter().cloned())
+        // On a route with a CORS policy the gateway alone answers for it: an
+        // upstream's own CORS headers could widen it.
+        .chain(
+            route
+                .cors
+                .iter()
+                .flat_map(|_| CORS_RESPONSE_HEADERS.map(str::to_owned)),
+        )
+        .collect();
+    response.sort();
+    response.dedup();
+    RouteEdits {
+        request: HeaderEdits {
+            remove: request,
+            set: route.request_headers.set.clone(),
+        },
+        response: HeaderEdits {
+            remove: response,
+            set: route.response_headers.set.clone(),
+        },
+    }
+}
+
 impl Gateway {
     /// Validates a document and prepares it for serving; every problem is reported.
     pub fn compile(text: &str) -> Result<Gateway, ConfigErrors> {
+        Gateway::compile_hashed(text, &sha2::Sha256::digest(text.as_bytes()).into())
+    }
+
+    /// [`Gateway::compile`] for a caller that already hashed the document (hashing a large
+    /// one costs as much as parts of compiling it).
+    pub fn compile_hashed(text: &str, sha256: &[u8; 32]) -> Result<Gateway, ConfigErrors> {
         let config = Config::from_json(text)?;
         let router = Router::build(&config).map_err(ConfigErrors)?;
         let identity: Vec<String> = config
@@ -93,70 +202,33 @@ impl Gateway {
                     .collect()
             })
             .collect();
-        let route_edits = config
+        // Routes mostly share their edits: each distinct set is built once, keyed by what
+        // decides it (hashing the inputs is far cheaper than building the lists per route).
+        let mut edit_sets: Vec<RouteEdits> = Vec::new();
+        let mut known: HashMap<EditInputs<'_>, usize> = HashMap::new();
+        let route_edit_set: Vec<usize> = config
             .routes
             .iter()
             .map(|route| {
-                // API keys are credentials for the gateway: the upstream gets the consumer.
-                let api_key_headers =
-                    scheme_list(route)
-                        .into_iter()
-                        .filter_map(|kind| match kind {
-                            AuthKind::ApiKey(k) => match &k.source {
-                                ApiKeySource::Header(h) => Some(h.clone()),
-                                ApiKeySource::Query(_) => None,
-                            },
-                            AuthKind::Jwt(_) => None,
-                        });
-                // A WebSocket route keeps `Upgrade` (its stage checked it asks for websocket)
-                // and the handshake's headers; every other route drops both.
-                let hop_by_hop = HOP_BY_HOP
-                    .iter()
-                    .filter(|h| !(route.websocket && **h == "upgrade"));
-                let handshake = WEBSOCKET_HEADERS.iter().filter(|_| !route.websocket);
-                let mut request: Vec<String> =
-                    hop_by_hop
-                        .chain(handshake)
-                        .chain(CLIENT_FORWARDING_HEADERS.iter())
-                        .map(|h| (*h).to_owned())
-                        .chain(identity.iter().cloned())
-                        .chain(route.request_headers.remove.iter().cloned())
-                        .chain(api_key_headers)
-                        // A canary override is for the gateway; the upstream never sees it.
-                        .chain(
-                            route
-                                .canary
-                                .iter()
-                                .filter_map(|c| c.override_header.clone()),
-                        )
-                        // On a cached route, headers that could change the upstream's answer
-                        // without changing the cache key never reach the upstream.
-                        .chain(route.cache.iter().flat_map(|_| {
-                            crate::cache::entry::UNKEYED_OVERRIDES.map(str::to_owned)
-                        }))
-                        .collect();
-                request.sort();
-                request.dedup();
-                let mut response: Vec<String> = HOP_BY_HOP
-                    .iter()
-                    .map(|h| (*h).to_owned())
-                    .chain(route.response_headers.remove.iter().cloned())
-                    .collect();
-                response.sort();
-                response.dedup();
-                RouteEdits {
-                    request: HeaderEdits {
-                        remove: request,
-                        set: route.request_headers.set.clone(),
-                    },
-                    response: HeaderEdits {
-                        remove: response,
-                        set: route.response_headers.set.clone(),
-                    },
-                }
+                let inputs = EditInputs {
+                    auth: &route.auth,
+                    cached: route.cache.is_some(),
+                    cors: route.cors.is_some(),
+                    websocket: route.websocket,
+                    canary_override: route
+                        .canary
+                        .as_ref()
+                        .and_then(|c| c.override_header.as_deref()),
+                    request: &route.request_headers,
+                    response: &route.response_headers,
+                };
+                *known.entry(inputs).or_insert_with(|| {
+                    edit_sets.push(static_edits(route, &config, &identity));
+                    edit_sets.len() - 1
+                })
             })
             .collect();
-        let digest = crate::hex::short_digest(text.as_bytes());
+        let digest = crate::hex::digest_of(sha256);
         let plans = config.routes.iter().map(Plan::for_route).collect();
         let mut match_headers: Vec<String> = config
             .routes
@@ -168,12 +240,14 @@ impl Gateway {
         match_headers.dedup();
         Ok(Gateway {
             match_headers,
+            reads_client_network: config.ip_rules.iter().any(|r| r.uses_network_facts()),
             redactor: Redactor::new(&config),
             plans,
             config,
             router,
             digest,
-            route_edits,
+            edit_sets,
+            route_edit_set,
             credential_params,
         })
     }
@@ -202,6 +276,11 @@ impl Gateway {
 
     /// The route's static header edits.
     pub fn route_edits(&self, route: usize) -> &RouteEdits {
-        &self.route_edits[route]
+        &self.edit_sets[self.route_edit_set[route]]
+    }
+
+    /// The distinct static header edits, and per route the index of its own.
+    pub fn edit_sets(&self) -> (&[RouteEdits], &[usize]) {
+        (&self.edit_sets, &self.route_edit_set)
     }
 }

@@ -39,8 +39,12 @@ pub fn value(digit: u8) -> Option<u8> {
 
 /// `sha256:` and the first 16 hex digits of the SHA-256 of `bytes`: a version for humans.
 pub fn short_digest(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    format!("sha256:{}", encode(&digest[..8]))
+    digest_of(&Sha256::digest(bytes).into())
+}
+
+/// [`short_digest`] from the SHA-256 already computed.
+pub fn digest_of(sha256: &[u8; 32]) -> String {
+    format!("sha256:{}", encode(&sha256[..8]))
 }
 
 /// Equality whose running time depends only on the lengths, not on where the bytes differ.

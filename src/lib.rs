@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod ratelimit;
 pub mod router;
+pub mod traffic;
 
 #[cfg(target_arch = "wasm32")]
 mod platform;

@@ -6,6 +6,10 @@ use crate::config::{Route, RouteAuth};
 /// The stages a route runs, in the order they run. The order is fixed here and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StageKind {
+    /// Refuses clients by address, country or ASN before anything else on the route.
+    IpRules,
+    /// Answers preflights and adds the CORS headers to every answer.
+    Cors,
     Auth,
     RateLimit,
     /// Chooses the variant (primary or canary upstream) of a canary route.
@@ -21,6 +25,8 @@ pub enum StageKind {
 impl StageKind {
     pub fn name(self) -> &'static str {
         match self {
+            StageKind::IpRules => "ip_rules",
+            StageKind::Cors => "cors",
             StageKind::Auth => "auth",
             StageKind::RateLimit => "rate_limit",
             StageKind::Cache => "cache",
@@ -40,7 +46,13 @@ pub struct Plan {
 impl Plan {
     /// The plan of `route`: its stages in the fixed order, the terminal one last.
     pub fn for_route(route: &Route) -> Plan {
-        let mut stages = Vec::with_capacity(5);
+        let mut stages = Vec::with_capacity(7);
+        if !route.ip_rules.is_empty() {
+            stages.push(StageKind::IpRules);
+        }
+        if route.cors.is_some() {
+            stages.push(StageKind::Cors);
+        }
         if !matches!(route.auth, RouteAuth::None) {
             stages.push(StageKind::Auth);
         }

@@ -14,7 +14,7 @@
 use crate::config::{
     Config, ConfigError, HeaderCondition, HostPattern, MatchSpec, MethodSet, Route,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The request facts `match` conditions read, asked for only on leaves that have conditions.
 pub trait MatchFacts {
@@ -83,8 +83,8 @@ struct Table {
 pub struct Router {
     any_host: Table,
     exact: HashMap<String, Table>,
-    /// Wildcard tables, longest suffix first.
-    suffixes: Vec<(String, Table)>,
+    /// Wildcard tables by suffix (`.example.com`).
+    suffixes: HashMap<String, Table>,
 }
 
 /// A pattern with parameter names erased: two patterns of one shape match the same paths.
@@ -295,67 +295,71 @@ fn query_is(query: Option<&str>, name: &str, want: &str) -> bool {
 
 impl Router {
     /// Builds the tables, or lists every pair of routes that could match the same request.
+    ///
+    /// Near-linear in routes and hosts: routes are grouped by host once, and each table takes
+    /// its own routes, the host-less ones and the wildcards found by walking its labels (a
+    /// host-less route is inserted into every host's table, so a table of H hosts and A
+    /// host-less routes costs H × A insertions).
     pub fn build(config: &Config) -> Result<Router, Vec<ConfigError>> {
         let routes = &config.routes;
         let mut router = Router::default();
         let mut conflicts = Vec::new();
-        let exact_hosts: Vec<&String> = routes
-            .iter()
-            .filter_map(|r| match &r.host {
-                Some(HostPattern::Exact(h)) => Some(h),
-                _ => None,
-            })
-            .collect();
-        let mut suffixes: Vec<&String> = routes
-            .iter()
-            .filter_map(|r| match &r.host {
-                Some(HostPattern::Suffix(s)) => Some(s),
-                _ => None,
-            })
-            .collect();
-        suffixes.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        suffixes.dedup();
-
+        let mut any_host: Vec<usize> = Vec::new();
+        // Hosts and suffixes in order of first appearance, each with its routes.
+        let mut exact: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut exact_at: HashMap<&str, usize> = HashMap::new();
+        let mut suffix: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, r) in routes.iter().enumerate() {
-            if r.host.is_none() {
-                router.any_host.insert(routes, i, &mut conflicts);
+            match &r.host {
+                None => any_host.push(i),
+                Some(HostPattern::Exact(h)) => match exact_at.get(h.as_str()) {
+                    Some(&at) => exact[at].1.push(i),
+                    None => {
+                        exact_at.insert(h, exact.len());
+                        exact.push((h, vec![i]));
+                    }
+                },
+                Some(HostPattern::Suffix(s)) => suffix.entry(s).or_default().push(i),
             }
         }
-        for host in exact_hosts {
-            if router.exact.contains_key(host.as_str()) {
-                continue;
-            }
-            let mut table = Table::default();
-            for (i, r) in routes.iter().enumerate() {
-                if r.host.as_ref().is_none_or(|h| h.matches(host)) {
-                    table.insert(routes, i, &mut conflicts);
+        // The table for `name`: host-less routes, `own`, and every wildcard ending `name` at a
+        // label boundary (`from` is 1 for a host, which a wildcard must extend; 0 for a
+        // wildcard, which includes itself), inserted in document order.
+        let table = |name: &str, own: &[usize], from: usize, conflicts: &mut Vec<_>| {
+            let mut members: Vec<usize> = any_host.iter().chain(own).copied().collect();
+            for (at, _) in name.match_indices('.').filter(|(at, _)| *at >= from) {
+                if let Some(list) = suffix.get(&name[at..]) {
+                    members.extend_from_slice(list);
                 }
             }
-            router.exact.insert(host.clone(), table);
+            members.sort_unstable();
+            let mut table = Table::default();
+            for i in members {
+                table.insert(routes, i, conflicts);
+            }
+            table
+        };
+        for &i in &any_host {
+            router.any_host.insert(routes, i, &mut conflicts);
         }
-        for suffix in suffixes {
-            let mut table = Table::default();
-            for (i, r) in routes.iter().enumerate() {
-                let applies = match &r.host {
-                    None => true,
-                    Some(HostPattern::Exact(_)) => false,
-                    Some(HostPattern::Suffix(s)) => suffix.ends_with(s.as_str()),
-                };
-                if applies {
-                    table.insert(routes, i, &mut conflicts);
-                }
-            }
-            router.suffixes.push((suffix.clone(), table));
+        for (host, own) in &exact {
+            let t = table(host, own, 1, &mut conflicts);
+            router.exact.insert((*host).to_owned(), t);
+        }
+        let mut suffixes: Vec<&str> = suffix.keys().copied().collect();
+        suffixes.sort_unstable();
+        for s in suffixes {
+            let t = table(s, &[], 0, &mut conflicts);
+            router.suffixes.insert(s.to_owned(), t);
         }
 
         let mut errors: Vec<ConfigError> = Vec::new();
-        let mut reported: Vec<(usize, usize)> = Vec::new();
+        let mut reported: HashSet<(usize, usize)> = HashSet::new();
         for (a, b, why) in conflicts {
             let pair = (a.min(b), a.max(b));
-            if reported.contains(&pair) {
+            if !reported.insert(pair) {
                 continue;
             }
-            reported.push(pair);
             let message = if a == b {
                 why
             } else {
@@ -393,6 +397,8 @@ impl Router {
         self.table_for(host).find(method, path, facts)
     }
 
+    /// The host's table: exact, else the longest wildcard covering it (found by walking its
+    /// labels, so the cost does not grow with the number of hosts), else the host-less one.
     fn table_for(&self, host: &str) -> &Table {
         if self.exact.is_empty() && self.suffixes.is_empty() {
             return &self.any_host;
@@ -401,11 +407,14 @@ impl Router {
         if let Some(t) = self.exact.get(host.as_str()) {
             return t;
         }
-        self.suffixes
-            .iter()
-            .find(|(s, _)| host.len() > s.len() && host.ends_with(s.as_str()))
-            .map(|(_, t)| t)
-            .unwrap_or(&self.any_host)
+        if !self.suffixes.is_empty() {
+            for (at, _) in host.match_indices('.').filter(|(at, _)| *at > 0) {
+                if let Some(t) = self.suffixes.get(&host[at..]) {
+                    return t;
+                }
+            }
+        }
+        &self.any_host
     }
 }
 

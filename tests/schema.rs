@@ -44,7 +44,7 @@ fn samples() -> Vec<(&'static str, String)> {
         { "id": "get-user", "methods": ["GET", "HEAD"], "host": "api.example.com", "path": "/v1/users/{id}",
           "upstream": "users", "rewrite": "/users/{id}", "auth": ["users-jwt", "partners"], "scopes": ["users:read"],
           "rate_limits": ["per-user"],
-          "cache": { "ttl_s": 60, "stale_if_error_s": 300, "vary": ["accept-language"], "per_consumer": true, "max_body_bytes": 1048576 },
+          "cache": { "ttl_s": 60, "stale_if_error_s": 300, "default_ttl_s": 30, "stale_while_revalidate_s": 15, "honor_request_directives": true, "vary": ["accept-language"], "per_consumer": true, "max_body_bytes": 1048576 },
           "request_headers": { "set": { "x-api-version": "1" }, "remove": ["cookie"] },
           "response_headers": { "set": { "x-served-by": "gateway" }, "remove": ["server"] } },
         { "id": "orders", "path": "/v1/orders", "upstream": "users", "auth": ["query-partners"] },
@@ -54,7 +54,37 @@ fn samples() -> Vec<(&'static str, String)> {
     }"#;
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/routes.json"))
         .expect("routes.json");
-    vec![("full sample", full.to_owned()), ("routes.json", shipped)]
+    vec![
+        ("full sample", full.to_owned()),
+        ("routes.json", shipped),
+        ("traffic policy sample", traffic_sample()),
+    ]
+}
+
+/// CORS policies, IP rule sets and the consumer header.
+fn traffic_sample() -> String {
+    r#"{
+      "version": 1,
+      "settings": { "consumer_header": "x-consumer" },
+      "upstreams": { "u": { "targets": [ { "url": "https://u.example" } ] } },
+      "auth": { "partners": { "type": "api_key", "header": "x-api-key" } },
+      "cors": {
+        "web-app": { "origins": ["https://app.example.com", "https://*.example.com"], "methods": ["GET", "POST"],
+                     "headers": ["authorization", "content-type"], "expose_headers": ["x-request-id"],
+                     "credentials": true, "max_age_s": 600 },
+        "public": { "origins": ["*"], "headers": ["*"] }
+      },
+      "ip_rules": {
+        "office-only": { "allow": ["203.0.113.0/24", "2001:db8:1::/48"], "allow_countries": ["DE"], "allow_asns": [64500] },
+        "block-abusive": { "deny": ["198.51.100.0/24"], "deny_countries": ["T1"], "deny_asns": [64496] }
+      },
+      "routes": [
+        { "id": "a", "path": "/a", "upstream": "u", "auth": ["partners"], "cors": "web-app",
+          "ip_rules": ["block-abusive", "office-only"] },
+        { "id": "b", "path": "/b", "upstream": "u", "auth": "none", "cors": "public" }
+      ]
+    }"#
+    .to_owned()
 }
 
 fn schema() -> Value {

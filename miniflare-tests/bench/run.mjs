@@ -81,6 +81,7 @@ const routes = {
     everyone: { key: "global", ...huge },
     accuracy: { key: "route", ...ACCURACY },
   },
+  cors: { web: { origins: ["https://app.bench.test"], credentials: true, expose_headers: ["x-request-id"] } },
   routes: [
     route("pass", { auth: "none" }),
     // The same route with its access log and metrics off: what observability costs.
@@ -96,6 +97,7 @@ const routes = {
     route("jwt-rl", { auth: ["es"], rate_limits: ["by-route"] }),
     route("accuracy", { auth: "none", rate_limits: ["accuracy"] }),
     route("cached", { auth: "none", cache: { ttl_s: 3600 } }),
+    route("cors", { auth: "none", cors: "web" }),
     // Half of the requests to each upstream, drawn per request (one load generator has one
     // address, so sticky-by-IP would send it all one way).
     route("canary", { auth: "none", canary: { upstream: "bench-canary", percent: 50, sticky: "none" } }),
@@ -334,6 +336,13 @@ const all = [
       await r.arrayBuffer();
       if (!/hit/.test(r.headers.get("cache-status") ?? "")) throw new Error(`cache hit: not a hit: ${r.headers.get("cache-status")}`);
     },
+  },
+  {
+    name: "gateway: CORS route",
+    url: `${gatewayUrl}/cors/42`,
+    headers: { origin: "https://app.bench.test" },
+    // An actual request from the allowed origin: the answer must carry the CORS headers.
+    check: (r, t) => isUser(r, t) && r.headers.get("access-control-allow-origin") === "https://app.bench.test",
   },
 ].map((s) => ({ check: isUser, ...s }));
 const scenarios = all.filter((s) => !ONLY || ONLY.test(s.name));

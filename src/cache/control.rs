@@ -14,14 +14,16 @@
 //!   encourages treating such freshness information as stale, so `max-age`, `s-maxage`,
 //!   `stale-if-error` and `stale-while-revalidate` become `Some(0)` (already stale; no stale
 //!   serving). Repeating the *same* value is harmless.
-//! - **Restrictive flags count in any form.** `no-store`, `no-cache`, `private`,
+//! - **Restrictive flags count in any form, except a well-formed field list.** `no-store`,
 //!   `must-revalidate`, `proxy-revalidate`, `no-transform` and `must-understand` are set whether
-//!   or not they carry an argument. In particular the field-qualified forms `private="set-cookie"`
-//!   and `no-cache="set-cookie"` are read as plain `private` and plain `no-cache`: RFC 9111
-//!   §5.2.2.7 and §5.2.2.4 note that this is how the qualified forms are widely handled, and for a
-//!   shared cache it is the conservative reading (a qualified `private` response is not stored at
-//!   all rather than stored minus the named fields; a qualified `no-cache` response is always
-//!   revalidated). The named fields are not kept.
+//!   or not they carry an argument. `no-cache` and `private` with a well-formed list of field
+//!   names (`private="set-cookie, x-user"`, or one unquoted token) are *qualified*: RFC 9111
+//!   §5.2.2.4 and §5.2.2.7 let a shared cache store such a response without the named fields,
+//!   which is what the gateway does ([`CacheControl::no_cache_fields`],
+//!   [`CacheControl::private_fields`]). A qualified form whose list is empty or not a list of
+//!   field names (`private=""`, `no-cache="a b"`, an unterminated quote) is read as the
+//!   unqualified directive: the conservative reading for a shared cache. An unqualified
+//!   occurrence anywhere wins over any qualified one.
 //! - **Permissive flags count only in their defined form.** `public` and `immutable` take no
 //!   argument; an occurrence with one (`public="x"`) is invalid and ignored, since honouring it
 //!   could only make more responses cacheable.
@@ -31,13 +33,17 @@
 pub const DELTA_SECONDS_MAX: u64 = 1 << 31;
 
 /// The directives of one `Cache-Control` value (request or response) that the gateway reads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CacheControl {
     pub no_store: bool,
-    /// Also set by the field-qualified form `no-cache="…"`.
+    /// Unqualified `no-cache` (or a qualified one whose field list is malformed).
     pub no_cache: bool,
-    /// Also set by the field-qualified form `private="…"`.
+    /// Unqualified `private` (or a qualified one whose field list is malformed).
     pub private: bool,
+    /// The lower-case field names of a well-formed `no-cache="…"` (empty when `no_cache`).
+    pub no_cache_fields: Vec<String>,
+    /// The lower-case field names of a well-formed `private="…"` (empty when `private`).
+    pub private_fields: Vec<String>,
     pub public: bool,
     pub must_revalidate: bool,
     pub proxy_revalidate: bool,
@@ -48,8 +54,62 @@ pub struct CacheControl {
     pub max_age: Option<u64>,
     /// RFC 5861.
     pub stale_if_error: Option<u64>,
-    /// RFC 5861; parsed for completeness, not acted on by the gateway.
+    /// RFC 5861.
     pub stale_while_revalidate: Option<u64>,
+    /// Request directive `min-fresh`.
+    pub min_fresh: Option<u64>,
+    /// Request directive `max-stale`; without an argument, [`DELTA_SECONDS_MAX`] (any staleness).
+    pub max_stale: Option<u64>,
+    /// Request directive `only-if-cached`.
+    pub only_if_cached: bool,
+}
+
+impl CacheControl {
+    /// Response fields a shared cache must not store (qualified `private`) or must not serve
+    /// without revalidation (qualified `no-cache`): the gateway strips them from its copy.
+    pub fn stripped_fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for f in self.private_fields.iter().chain(&self.no_cache_fields) {
+            if !out.contains(f) {
+                out.push(f.clone());
+            }
+        }
+        out
+    }
+
+    /// Records a `no-cache` or `private` occurrence: a well-formed field list qualifies it,
+    /// anything else is the unqualified directive.
+    fn see_qualifiable(flag: &mut bool, fields: &mut Vec<String>, arg: &Arg) {
+        match arg {
+            Arg::Value(v) => match field_names(v) {
+                Some(names) => {
+                    for n in names {
+                        if !fields.contains(&n) {
+                            fields.push(n);
+                        }
+                    }
+                }
+                None => *flag = true,
+            },
+            Arg::None | Arg::Malformed => *flag = true,
+        }
+    }
+}
+
+/// A non-empty comma-separated list of field names (tokens), lower-cased; `None` otherwise.
+fn field_names(v: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for name in v.split(',') {
+        let name = name.trim_matches(is_ows);
+        if name.is_empty() {
+            continue;
+        }
+        if !name.bytes().all(is_tchar) {
+            return None;
+        }
+        out.push(name.to_ascii_lowercase());
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Parses a `Cache-Control` value; `None` (no header) gives all directives absent.
@@ -62,6 +122,8 @@ pub fn parse(value: Option<&str>) -> CacheControl {
     let mut max_age = Duration::Absent;
     let mut stale_if_error = Duration::Absent;
     let mut stale_while_revalidate = Duration::Absent;
+    let mut min_fresh = Duration::Absent;
+    let mut max_stale = Duration::Absent;
     for element in split_list(value) {
         let Some((name, arg)) = directive(element) else {
             continue;
@@ -69,8 +131,12 @@ pub fn parse(value: Option<&str>) -> CacheControl {
         let name = name.to_ascii_lowercase();
         match name.as_str() {
             "no-store" => cc.no_store = true,
-            "no-cache" => cc.no_cache = true,
-            "private" => cc.private = true,
+            "no-cache" => {
+                CacheControl::see_qualifiable(&mut cc.no_cache, &mut cc.no_cache_fields, &arg)
+            }
+            "private" => {
+                CacheControl::see_qualifiable(&mut cc.private, &mut cc.private_fields, &arg)
+            }
             "must-revalidate" => cc.must_revalidate = true,
             "proxy-revalidate" => cc.proxy_revalidate = true,
             "no-transform" => cc.no_transform = true,
@@ -81,13 +147,27 @@ pub fn parse(value: Option<&str>) -> CacheControl {
             "max-age" => max_age.see(&arg),
             "stale-if-error" => stale_if_error.see(&arg),
             "stale-while-revalidate" => stale_while_revalidate.see(&arg),
+            "min-fresh" => min_fresh.see(&arg),
+            "max-stale" => match arg {
+                Arg::None => max_stale.see(&Arg::Value(DELTA_SECONDS_MAX.to_string())),
+                _ => max_stale.see(&arg),
+            },
+            "only-if-cached" => cc.only_if_cached = true,
             _ => {}
         }
+    }
+    if cc.no_cache {
+        cc.no_cache_fields.clear();
+    }
+    if cc.private {
+        cc.private_fields.clear();
     }
     cc.s_maxage = s_maxage.value();
     cc.max_age = max_age.value();
     cc.stale_if_error = stale_if_error.value();
     cc.stale_while_revalidate = stale_while_revalidate.value();
+    cc.min_fresh = min_fresh.value();
+    cc.max_stale = max_stale.value();
     cc
 }
 

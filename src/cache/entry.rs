@@ -17,14 +17,36 @@ pub const STALE_IF_ERROR: &str = "x-edge-gateway-stale-if-error";
 /// the gateway's own, for the Cache API).
 pub const ORIGINAL_CACHE_CONTROL: &str = "x-edge-gateway-cache-control";
 
-/// Every bookkeeping header; none of them ever reaches a client, and an upstream cannot set
-/// them (they are removed from its responses before storing).
-pub const BOOKKEEPING: [&str; 5] = [
+/// The upstream's status. Every entry is stored as a 200, because the platform's cache keeps
+/// only some statuses (workerd drops a 204, a 400 or a 500 silently); it is served with this one.
+pub const STATUS: &str = "x-edge-gateway-status";
+/// How long past its freshness the entry may be served while it is refreshed (seconds).
+pub const STALE_WHILE_REVALIDATE: &str = "x-edge-gateway-stale-while-revalidate";
+/// `1` when the upstream forbade serving the entry stale without revalidation
+/// (`must-revalidate`, `proxy-revalidate`, `no-cache`, `s-maxage`): a client's `max-stale`
+/// cannot override it.
+pub const FORBIDS_STALE: &str = "x-edge-gateway-forbids-stale";
+/// The upstream's targeted fields (RFC 9213), kept for revalidation but never served: the
+/// gateway is their addressee. Same order as `crate::cache::targeted::TARGET_LIST`.
+pub const TARGETED: [&str; 2] = [
+    "x-edge-gateway-cloudflare-cdn-cache-control",
+    "x-edge-gateway-cdn-cache-control",
+];
+
+/// Every bookkeeping header, in the order the platform reports them; none of them ever reaches
+/// a client, and an upstream cannot set them (they are removed from its responses before
+/// storing).
+pub const BOOKKEEPING: [&str; 10] = [
     STORED_AT,
     INITIAL_AGE,
     LIFETIME,
     STALE_IF_ERROR,
     ORIGINAL_CACHE_CONTROL,
+    STATUS,
+    STALE_WHILE_REVALIDATE,
+    FORBIDS_STALE,
+    TARGETED[0],
+    TARGETED[1],
 ];
 
 /// Representation headers a 304 does not carry (RFC 9110 §15.4.5).
@@ -40,6 +62,31 @@ pub const NOT_IN_304: [&str; 6] = [
 /// Response headers that describe one exchange rather than the stored representation: never
 /// stored.
 pub const PER_EXCHANGE: [&str; 4] = ["age", "cache-status", "ratelimit", "ratelimit-policy"];
+
+/// Headers a `304` never replaces in the stored response (RFC 9111 §3.2): the framing of the
+/// stored body, hop-by-hop fields, what describes one exchange, and `Set-Cookie` (never
+/// stored). `Cache-Control` and the targeted fields are merged into the entry's bookkeeping
+/// instead of copied.
+pub const NOT_UPDATED_BY_304: [&str; 18] = [
+    "content-length",
+    "content-encoding",
+    "content-range",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "set-cookie",
+    "age",
+    "cache-status",
+    "ratelimit",
+    "ratelimit-policy",
+    "cache-control",
+    "cdn-cache-control",
+    "cloudflare-cdn-cache-control",
+];
 
 /// Request headers removed before going upstream on a cached route, for every method: they
 /// would let a client change what the upstream returns without changing the cache key.
@@ -66,15 +113,38 @@ pub const CLIENT_CONDITIONS: [&str; 6] = [
     "range",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EntryMeta {
     pub stored_at_ms: u64,
     pub initial_age_s: u64,
     pub lifetime_s: u64,
     pub stale_if_error_s: u64,
+    pub stale_while_revalidate_s: u64,
+    pub forbids_stale: bool,
 }
 
 impl EntryMeta {
+    /// Reads the values of [`BOOKKEEPING`], in its order; `None` when a required one is missing
+    /// or malformed (the entry is then treated as absent). The stale-while-revalidate window and
+    /// the forbids-stale flag default to none.
+    pub fn from_bookkeeping<S: AsRef<str>>(values: &[Option<S>]) -> Option<EntryMeta> {
+        let get = |name: &str| {
+            let i = BOOKKEEPING.iter().position(|n| *n == name)?;
+            values.get(i).and_then(|v| v.as_ref()).map(AsRef::as_ref)
+        };
+        let mut meta = EntryMeta::parse(
+            get(STORED_AT)?,
+            get(INITIAL_AGE)?,
+            get(LIFETIME)?,
+            get(STALE_IF_ERROR)?,
+        )?;
+        if let Some(swr) = get(STALE_WHILE_REVALIDATE) {
+            meta.stale_while_revalidate_s = swr.parse().ok()?;
+        }
+        meta.forbids_stale = get(FORBIDS_STALE) == Some("1");
+        Some(meta)
+    }
+
     /// Reads the bookkeeping headers; `None` when any is missing or malformed (the entry is
     /// then treated as absent).
     pub fn parse(
@@ -88,6 +158,7 @@ impl EntryMeta {
             initial_age_s: initial_age.parse().ok()?,
             lifetime_s: lifetime.parse().ok()?,
             stale_if_error_s: stale_if_error.parse().ok()?,
+            ..EntryMeta::default()
         })
     }
 
@@ -103,6 +174,11 @@ impl EntryMeta {
             (INITIAL_AGE, self.initial_age_s.to_string()),
             (LIFETIME, self.lifetime_s.to_string()),
             (STALE_IF_ERROR, self.stale_if_error_s.to_string()),
+            (
+                STALE_WHILE_REVALIDATE,
+                self.stale_while_revalidate_s.to_string(),
+            ),
+            (FORBIDS_STALE, u8::from(self.forbids_stale).to_string()),
             ("cache-control", format!("max-age={}", retention_s.max(1))),
         ];
         if let Some(cc) = original_cache_control {
@@ -129,6 +205,9 @@ pub enum Lookup {
         age_s: u64,
         ttl_s: i64,
         serve_on_error: bool,
+        /// Within the stale-while-revalidate window: serve it now and refresh it in the
+        /// background.
+        serve_while_revalidating: bool,
     },
     /// The URL was invalidated after the entry was stored: as good as absent.
     Invalidated,
@@ -142,17 +221,23 @@ pub fn lookup(meta: &EntryMeta, now_ms: u64, invalidated_at_ms: Option<u64>) -> 
     }
     let age_s = meta.age_s(now_ms);
     let ttl_s = super::ttl_remaining_s(meta.lifetime_s, age_s);
+    let serve_while_revalidating = age_s
+        < meta
+            .lifetime_s
+            .saturating_add(meta.stale_while_revalidate_s);
     match super::classify(meta.lifetime_s, age_s, meta.stale_if_error_s) {
         super::Freshness::Fresh => Lookup::Fresh { age_s, ttl_s },
         super::Freshness::StaleServeOnError => Lookup::Stale {
             age_s,
             ttl_s,
             serve_on_error: true,
+            serve_while_revalidating,
         },
         super::Freshness::Stale => Lookup::Stale {
             age_s,
             ttl_s,
             serve_on_error: false,
+            serve_while_revalidating,
         },
     }
 }
@@ -166,6 +251,8 @@ mod tests {
         initial_age_s: 5,
         lifetime_s: 60,
         stale_if_error_s: 30,
+        stale_while_revalidate_s: 0,
+        forbids_stale: false,
     };
 
     #[test]
@@ -219,7 +306,8 @@ mod tests {
             Lookup::Stale {
                 age_s: 60,
                 ttl_s: 0,
-                serve_on_error: true
+                serve_on_error: true,
+                serve_while_revalidating: false
             }
         );
         assert_eq!(
@@ -227,7 +315,8 @@ mod tests {
             Lookup::Stale {
                 age_s: 89,
                 ttl_s: -29,
-                serve_on_error: true
+                serve_on_error: true,
+                serve_while_revalidating: false
             }
         );
         assert_eq!(
@@ -235,7 +324,8 @@ mod tests {
             Lookup::Stale {
                 age_s: 90,
                 ttl_s: -30,
-                serve_on_error: false
+                serve_on_error: false,
+                serve_while_revalidating: false
             }
         );
         assert_eq!(

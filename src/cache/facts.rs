@@ -2,6 +2,12 @@
 //! and the freshness rules depend on.
 
 use super::control::{self, CacheControl};
+use super::targeted;
+
+/// Statuses RFC 9110 §15.1 marks heuristically cacheable, minus 206: the gateway always asks the
+/// upstream for whole responses and answers ranges itself from a stored 200 (the platform's
+/// cache refuses partial content).
+pub const HEURISTIC_STATUSES: [u16; 11] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
 
 /// What the storability decision needs to know about an upstream response. Header values are the
 /// raw field values (several lines joined with `,`, as `Headers.get` returns them).
@@ -19,17 +25,61 @@ pub struct ResponseFacts<'a> {
     pub content_length: Option<u64>,
     pub has_etag: bool,
     pub has_last_modified: bool,
+    /// `Cloudflare-CDN-Cache-Control` and `CDN-Cache-Control` (RFC 9213), in that order.
+    pub targeted: [Option<&'a str>; 2],
+}
+
+/// The directives that decide for the gateway, and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub control: CacheControl,
+    /// The index in [`targeted::TARGET_LIST`] of the targeted field that decided, if one did;
+    /// then `Expires` is ignored too.
+    pub targeted: Option<usize>,
 }
 
 impl ResponseFacts<'_> {
-    /// The parsed `Cache-Control` of the response.
+    /// The directives that decide the gateway's storability and freshness: the first valid
+    /// targeted field, else `Cache-Control` (see [`targeted`]).
+    pub fn policy(&self) -> Policy {
+        match targeted::select(self.targeted) {
+            Some((i, control)) => Policy {
+                control,
+                targeted: Some(i),
+            },
+            None => Policy {
+                control: control::parse(self.cache_control),
+                targeted: None,
+            },
+        }
+    }
+
+    /// The effective directives (see [`ResponseFacts::policy`]).
     pub fn control(&self) -> CacheControl {
-        control::parse(self.cache_control)
+        self.policy().control
+    }
+
+    /// `Expires`, unless a targeted field decides (RFC 9213 §2.1 ignores it then).
+    pub fn effective_expires(&self, policy: &Policy) -> Option<&str> {
+        if policy.targeted.is_some() {
+            None
+        } else {
+            self.expires
+        }
     }
 
     /// The response carries a validator, so a stale copy can be revalidated.
     pub fn has_validator(&self) -> bool {
         self.has_etag || self.has_last_modified
+    }
+
+    /// The upstream stated a freshness lifetime (`s-maxage`, `max-age`, `Expires`, in the
+    /// deciding field), as opposed to leaving it to the cache's heuristic.
+    pub fn has_explicit_freshness(&self) -> bool {
+        let p = self.policy();
+        p.control.s_maxage.is_some()
+            || p.control.max_age.is_some()
+            || self.effective_expires(&p).is_some()
     }
 }
 

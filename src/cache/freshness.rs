@@ -1,32 +1,49 @@
 //! Freshness (RFC 9111 §4.2), age, and the stale-if-error window. All times are Unix seconds
 //! passed in by the caller; nothing here reads a clock.
 
-use super::control::{parse_delta_seconds, split_list, CacheControl};
+use super::control::{parse_delta_seconds, split_list};
 use super::date::parse_http_date;
-use super::facts::ResponseFacts;
+use super::facts::{Policy, ResponseFacts, HEURISTIC_STATUSES};
 use crate::config::CacheSpec;
 
 /// How long `resp` stays fresh once received, in seconds, always capped by `spec.ttl_s`.
 ///
-/// In order (RFC 9111 §4.2.1):
-/// 1. `no-cache` or `no-store` → 0: the response may only be reused after revalidation;
+/// The deciding directives are the first valid targeted field (`Cloudflare-CDN-Cache-Control`,
+/// `CDN-Cache-Control`), else `Cache-Control` (see [`super::targeted`]). In order
+/// (RFC 9111 §4.2.1):
+/// 1. unqualified `no-cache` or `no-store` → 0: the response may only be reused after
+///    revalidation (a qualified `no-cache="f"` does not: the named fields are stripped instead);
 /// 2. `s-maxage` (a shared cache reads it first);
 /// 3. `max-age`;
-/// 4. `Expires` − `Date`, never negative. An `Expires` that is not a valid HTTP-date (`0`, `-1`,
-///    two values joined by a comma) means already expired (RFC 9111 §5.3), and so does an
-///    `Expires` without a valid `Date` to subtract it from;
-/// 5. otherwise the upstream said nothing about freshness: `spec.ttl_s`. No other heuristic.
+/// 4. `Expires` − `Date`, never negative (ignored when a targeted field decides). An `Expires`
+///    that is not a valid HTTP-date (`0`, `-1`, two values joined by a comma) means already
+///    expired (RFC 9111 §5.3), and so does an `Expires` without a valid `Date`;
+/// 5. otherwise the upstream said nothing about freshness: the heuristic lifetime, which is the
+///    route's `default_ttl_s` (default 0) for a heuristically cacheable status below 500
+///    ([`HEURISTIC_STATUSES`]) and 0 for anything else.
 ///
 /// Invalid or conflicting `max-age`/`s-maxage` values already read as 0 (see
 /// [`super::control`]).
 pub fn freshness_lifetime_s(resp: &ResponseFacts, spec: &CacheSpec) -> u64 {
-    upstream_lifetime_s(&resp.control(), resp)
-        .unwrap_or(spec.ttl_s)
+    let policy = resp.policy();
+    upstream_lifetime_s(&policy, resp)
+        .unwrap_or_else(|| heuristic_lifetime_s(resp.status, spec))
         .min(spec.ttl_s)
 }
 
+/// The heuristic freshness (RFC 9111 §4.2.2) of a response that states none: the route's
+/// `default_ttl_s` for a heuristically cacheable status that is not a 5xx, else 0.
+pub fn heuristic_lifetime_s(status: u16, spec: &CacheSpec) -> u64 {
+    if HEURISTIC_STATUSES.contains(&status) && status < 500 {
+        spec.default_ttl_s
+    } else {
+        0
+    }
+}
+
 /// The lifetime the upstream gave, or `None` if it said nothing about freshness.
-fn upstream_lifetime_s(cc: &CacheControl, resp: &ResponseFacts) -> Option<u64> {
+fn upstream_lifetime_s(policy: &Policy, resp: &ResponseFacts) -> Option<u64> {
+    let cc = &policy.control;
     if cc.no_cache || cc.no_store {
         return Some(0);
     }
@@ -36,7 +53,7 @@ fn upstream_lifetime_s(cc: &CacheControl, resp: &ResponseFacts) -> Option<u64> {
     if let Some(s) = cc.max_age {
         return Some(s);
     }
-    let expires = resp.expires?;
+    let expires = resp.effective_expires(policy)?;
     let lifetime = match (
         parse_http_date(expires),
         resp.date.and_then(parse_http_date),
@@ -70,44 +87,76 @@ pub fn stale_if_error_window_s(resp: &ResponseFacts, spec: &CacheSpec) -> u64 {
     max
 }
 
+/// How long past the end of its freshness a stored `resp` may be served at once while it is
+/// refreshed in the background (RFC 5861 `stale-while-revalidate`).
+///
+/// - an explicit `stale-while-revalidate=N` in the deciding field gives `N` (at most the route's
+///   `ttl_s`), even beside `s-maxage`, whose implied `proxy-revalidate` it explicitly relaxes;
+/// - `no-cache`, `must-revalidate` or `proxy-revalidate` give 0 either way: RFC 9111 §5.2.2.2
+///   forbids using such a response stale before a successful revalidation;
+/// - otherwise the route's `stale_while_revalidate_s`, unless `s-maxage` is present (a shared
+///   cache reads it as `proxy-revalidate`, RFC 9111 §5.2.2.10).
+pub fn stale_while_revalidate_window_s(resp: &ResponseFacts, spec: &CacheSpec) -> u64 {
+    let cc = resp.control();
+    if cc.no_cache || cc.must_revalidate || cc.proxy_revalidate {
+        return 0;
+    }
+    match cc.stale_while_revalidate {
+        Some(n) => n.min(spec.ttl_s),
+        None if cc.s_maxage.is_some() => 0,
+        None => spec.stale_while_revalidate_s,
+    }
+}
+
+/// Whether the deciding directives forbid serving `resp` stale without revalidation
+/// (`must-revalidate`, `proxy-revalidate`, `no-cache`, or `s-maxage`, which implies
+/// `proxy-revalidate` for a shared cache): a client's `max-stale` cannot override them.
+pub fn forbids_stale(resp: &ResponseFacts) -> bool {
+    let cc = resp.control();
+    cc.must_revalidate || cc.proxy_revalidate || cc.no_cache || cc.s_maxage.is_some()
+}
+
 /// How long the platform should keep a stored `resp` (the expiry it gives the Cache API), in
-/// seconds: its lifetime plus its stale-if-error window; and when it carries a validator, the
-/// route's full `ttl_s` plus that window, since a stale copy with a validator can still be
-/// revalidated cheaply. Never more than `spec.ttl_s + spec.stale_if_error_s`.
+/// seconds: its lifetime plus the longer of its stale-if-error and stale-while-revalidate
+/// windows; and when it carries a validator, the route's full `ttl_s` plus that window, since a
+/// stale copy with a validator can still be revalidated cheaply.
 pub fn retention_s(resp: &ResponseFacts, spec: &CacheSpec) -> u64 {
     let fresh = if resp.has_validator() {
-        spec.ttl_s
+        spec.ttl_s.max(freshness_lifetime_s(resp, spec))
     } else {
         freshness_lifetime_s(resp, spec)
     };
-    fresh.saturating_add(stale_if_error_window_s(resp, spec))
+    let window =
+        stale_if_error_window_s(resp, spec).max(stale_while_revalidate_window_s(resp, spec));
+    fresh.saturating_add(window)
 }
 
 /// The age of a response when it was received (RFC 9111 §4.2.3 `corrected_initial_age`):
 /// the larger of the apparent age (`response_time_s − Date`, never negative) and the upstream's
-/// `Age` plus the time the request took. An absent or invalid `Age` is 0 ("not available"); of
-/// several `Age` values the largest valid one counts. An absent or invalid `Date` gives no
-/// apparent age.
+/// `Age` plus the time the request took. An absent `Age` is 0 ("not available"). Of a list
+/// (several `Age` lines, or one with commas) only the first member counts, and when that member
+/// is not a valid `delta-seconds` the whole field is ignored (RFC 9111 §5.1). An absent or
+/// invalid `Date` gives no apparent age.
 pub fn initial_age_s(
     age: Option<&str>,
     date: Option<&str>,
     request_time_s: i64,
     response_time_s: i64,
 ) -> u64 {
-    let age_value = age
-        .map(|a| {
-            split_list(a)
-                .into_iter()
-                .filter_map(|v| parse_delta_seconds(v.trim_matches([' ', '\t'])))
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0);
+    let age_value = age.map_or(0, age_header_s);
     let apparent_age = date
         .and_then(parse_http_date)
         .map_or(0, |d| non_negative(response_time_s.saturating_sub(d)));
     let response_delay = non_negative(response_time_s.saturating_sub(request_time_s));
     apparent_age.max(age_value.saturating_add(response_delay))
+}
+
+/// The value of an `Age` field (RFC 9111 §5.1): its first member, or 0 when that is invalid.
+pub fn age_header_s(value: &str) -> u64 {
+    split_list(value)
+        .first()
+        .and_then(|v| parse_delta_seconds(v.trim_matches([' ', '\t'])))
+        .unwrap_or(0)
 }
 
 /// The current age of a stored response (RFC 9111 §4.2.3, simplified): the age it had when

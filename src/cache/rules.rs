@@ -14,11 +14,11 @@ use crate::config::CacheSpec;
 pub enum NotStored {
     /// The request method is neither GET nor HEAD.
     Method,
-    /// The status is not one the gateway caches.
+    /// The status is not one the gateway caches (see [`status_storable`]).
     Status(u16),
     /// The response has `Cache-Control: no-store`.
     NoStore,
-    /// The response has `Cache-Control: private` (qualified or not).
+    /// The response has an unqualified `Cache-Control: private`.
     Private,
     /// The response sets a cookie.
     SetCookie,
@@ -68,9 +68,20 @@ impl fmt::Display for NotStored {
     }
 }
 
-/// Statuses the gateway stores: the heuristically cacheable ones of RFC 9110 §15.1 minus 405,
-/// 414 and 501 (never a 5xx, never 206: the Cache API refuses partial content).
-pub const CACHEABLE_STATUSES: [u16; 8] = [200, 203, 204, 300, 301, 308, 404, 410];
+pub use super::facts::HEURISTIC_STATUSES;
+
+/// Whether the gateway may store a response with `status`: a heuristically cacheable one
+/// ([`HEURISTIC_STATUSES`]) below 500, or any other final status when the response states its
+/// freshness explicitly (`explicit`: `max-age`, `s-maxage`, `Expires` or a targeted field's
+/// lifetime). A 5xx (501 included) is stored only with explicit freshness. Never 206 (the gateway
+/// serves ranges from a stored 200 itself), 304 (an answer to a condition the gateway did not
+/// send), 1xx or anything outside 200–599.
+pub fn status_storable(status: u16, explicit: bool) -> bool {
+    if !(200..=599).contains(&status) || status == 206 || status == 304 {
+        return false;
+    }
+    (HEURISTIC_STATUSES.contains(&status) && status < 500) || explicit
+}
 
 /// A response to a request may `Vary` on this header although it is not in the key: the platform
 /// cache negotiates content coding itself (Cloudflare's cache honours `Vary: Accept-Encoding`
@@ -86,12 +97,14 @@ pub const VARY_HANDLED_BY_PLATFORM: &str = "accept-encoding";
 ///
 /// 1. only GET and HEAD ([`NotStored::Method`]);
 /// 2. not when the request says `no-store` ([`NotStored::RequestNoStore`]);
-/// 3. only statuses in [`CACHEABLE_STATUSES`] ([`NotStored::Status`]);
-/// 4. not with `no-store` ([`NotStored::NoStore`]) or `private` ([`NotStored::Private`]) — also
-///    not on a per-consumer route: the gateway is still a shared cache, and a consumer identity
-///    (an API key) may be shared by many people;
-/// 5. never with `Set-Cookie` ([`NotStored::SetCookie`]); the header is never stripped to make a
-///    response storable;
+/// 3. only statuses [`status_storable`] accepts ([`NotStored::Status`]);
+/// 4. not with `no-store` ([`NotStored::NoStore`]) or unqualified `private`
+///    ([`NotStored::Private`]) — also not on a per-consumer route: the gateway is still a shared
+///    cache, and a consumer identity (an API key) may be shared by many people. A qualified
+///    `private="f"` or `no-cache="f"` is stored without the named fields;
+/// 5. never with `Set-Cookie` ([`NotStored::SetCookie`]), unless the upstream named it in a
+///    qualified `private`/`no-cache` (then it is stripped from the stored copy, as the upstream
+///    asked); the gateway never strips it on its own to make a response storable;
 /// 6. not with `Vary: *` ([`NotStored::VaryStar`]), and every header named in `Vary` must be in
 ///    `keyed_vary` ([`NotStored::VaryNotKeyed`]), except [`VARY_HANDLED_BY_PLATFORM`];
 /// 7. when credentials were presented, only if the response has `public`, `s-maxage` or
@@ -99,7 +112,7 @@ pub const VARY_HANDLED_BY_PLATFORM: &str = "accept-encoding";
 /// 8. a known `Content-Length` must not exceed `spec.max_body_bytes` ([`NotStored::TooLarge`]);
 ///    an unknown length is allowed, and the platform bounds the body while streaming it;
 /// 9. the stored copy must be usable at some point: a positive freshness lifetime, a validator
-///    (`ETag`/`Last-Modified`) to revalidate with, or a stale-if-error window
+///    (`ETag`/`Last-Modified`) to revalidate with, a stale-while-revalidate or stale-if-error window
 ///    ([`NotStored::ZeroLifetime`]).
 pub fn storable(
     req: &RequestFacts,
@@ -114,7 +127,7 @@ pub fn storable(
     if req.request_no_store {
         return Err(NotStored::RequestNoStore);
     }
-    if !CACHEABLE_STATUSES.contains(&resp.status) {
+    if !status_storable(resp.status, resp.has_explicit_freshness()) {
         return Err(NotStored::Status(resp.status));
     }
     let cc = resp.control();
@@ -124,7 +137,7 @@ pub fn storable(
     if cc.private {
         return Err(NotStored::Private);
     }
-    if resp.has_set_cookie {
+    if resp.has_set_cookie && !cc.stripped_fields().iter().any(|f| f == "set-cookie") {
         return Err(NotStored::SetCookie);
     }
     if let Some(vary) = resp.vary {
@@ -142,6 +155,7 @@ pub fn storable(
     if freshness::freshness_lifetime_s(resp, spec) == 0
         && !resp.has_validator()
         && freshness::stale_if_error_window_s(resp, spec) == 0
+        && freshness::stale_while_revalidate_window_s(resp, spec) == 0
     {
         return Err(NotStored::ZeroLifetime);
     }

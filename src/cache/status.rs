@@ -24,6 +24,10 @@ pub enum CacheOutcome {
         stored: bool,
         reason: Option<&'static str>,
     },
+    /// A stale stored response within its stale-while-revalidate window was served at once
+    /// while it is refreshed in the background:
+    /// `edge-gateway; hit; ttl=-3; detail="stale-while-revalidate"`.
+    StaleWhileRevalidate,
     /// A stale stored response was served because revalidating or refetching it failed
     /// (`served_because`, e.g. `"upstream-error"`, `"timeout"`):
     /// `edge-gateway; fwd=stale; ttl=-30; detail="upstream-error"`.
@@ -48,6 +52,10 @@ pub fn cache_status(outcome: &CacheOutcome, ttl_remaining_s: Option<i64>) -> Str
         CacheOutcome::Hit => {
             out.push_str("; hit");
             (ttl_remaining_s, false, None)
+        }
+        CacheOutcome::StaleWhileRevalidate => {
+            out.push_str("; hit");
+            (ttl_remaining_s, false, Some("stale-while-revalidate"))
         }
         CacheOutcome::Miss { stored, reason } => {
             out.push_str("; fwd=miss");

@@ -3,8 +3,11 @@
 //! The whole contract is checked here, once, before a document is used: every error names its
 //! JSON path, unknown fields are errors, and cross-references are resolved to indices.
 
+mod cache_policy;
 mod canary;
+mod cors;
 mod edit;
+mod ip_rules;
 mod json;
 mod model;
 mod observability;

@@ -12,6 +12,10 @@ pub struct Config {
     pub rate_limits: Vec<RateLimitPolicy>,
     pub routes: Vec<Route>,
     pub observability: Observability,
+    /// Named CORS policies (top-level `cors`).
+    pub cors: Vec<CorsPolicy>,
+    /// Named IP rule sets (top-level `ip_rules`).
+    pub ip_rules: Vec<IpRuleSet>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +29,9 @@ pub struct Settings {
     /// Part of every cache key: raising it invalidates every cached entry at once.
     pub cache_generation: u64,
     pub admin: Admin,
+    /// Lower-case header carrying the authenticated consumer upstream; a client's copy is
+    /// removed on every route.
+    pub consumer_header: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +88,36 @@ pub enum AuthKind {
 }
 
 pub use crate::jose::Algorithm;
+pub use crate::traffic::cidr::IpNet;
+pub use crate::traffic::ip_rules::IpRuleSet;
+pub use crate::traffic::origin::OriginPattern;
+
+/// A named CORS policy (top-level `cors`): which origins a browser may call a route from,
+/// with which methods and headers, and what the preflight answer says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorsPolicy {
+    pub name: String,
+    pub origins: Vec<OriginPattern>,
+    /// `"*"`: every origin (only without credentials).
+    pub any_origin: bool,
+    /// Methods a preflight may ask for; `None`: the route's methods.
+    pub methods: Option<MethodSet>,
+    /// Lower-case request headers a preflight may ask for.
+    pub headers: Vec<String>,
+    /// `"*"` in `headers`: any header but `authorization` (only without credentials).
+    pub any_header: bool,
+    /// Lower-case response headers the browser lets the page read.
+    pub expose_headers: Vec<String>,
+    pub credentials: bool,
+    pub max_age_s: u64,
+}
+
+impl CorsPolicy {
+    /// Whether the request's `Origin` value is one this policy allows.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.any_origin || self.origins.iter().any(|p| p.matches(origin))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JwtScheme {
@@ -205,7 +242,7 @@ impl HostPattern {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RouteAuth {
     /// Explicitly public.
     None,
@@ -221,7 +258,7 @@ pub enum TemplatePart {
     Param(usize),
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct HeaderRules {
     /// Lower-case name → value.
     pub set: Vec<(String, String)>,
@@ -231,8 +268,17 @@ pub struct HeaderRules {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheSpec {
+    /// The longest a response is kept, and the cap on every freshness lifetime.
     pub ttl_s: u64,
+    /// The freshness of a response that states none (RFC 9111 §4.2.2 heuristic); 0 = none.
+    pub default_ttl_s: u64,
     pub stale_if_error_s: u64,
+    /// How long past its freshness an entry is served while it is refreshed in the
+    /// background, when the upstream's directives do not say.
+    pub stale_while_revalidate_s: u64,
+    /// Obey the client's request `Cache-Control` (`max-age`, `min-fresh`, `max-stale`,
+    /// `no-cache`, `only-if-cached`); edge caches usually ignore it.
+    pub honor_request_directives: bool,
     /// Lower-case request header names that are part of the cache key.
     pub vary: Vec<String>,
     pub per_consumer: bool,
@@ -262,6 +308,10 @@ pub struct Route {
     pub canary: Option<CanarySpec>,
     /// `websocket: true`: the route relays WebSocket handshakes (and nothing else).
     pub websocket: bool,
+    /// Index into [`Config::cors`].
+    pub cors: Option<usize>,
+    /// Indices into [`Config::ip_rules`], in the order listed.
+    pub ip_rules: Vec<usize>,
 }
 
 /// What the gateway writes about every request (top-level `observability`): the access log

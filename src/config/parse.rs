@@ -7,9 +7,10 @@ use super::reader::{
     as_object, as_string, as_string_list, index_path, member_path, suggest, Errors, Obj,
 };
 use super::ConfigErrors;
-use super::{canary, route_match};
+use super::{canary, cors, ip_rules, route_match};
 use crate::headers::{is_hop_by_hop, is_safe_value, is_token, GATEWAY_OWNED};
 use crate::path::canonicalize;
+use std::collections::HashSet;
 
 const ROOT_FIELDS: &[&str] = &[
     "$schema",
@@ -20,6 +21,8 @@ const ROOT_FIELDS: &[&str] = &[
     "rate_limits",
     "routes",
     "observability",
+    "cors",
+    "ip_rules",
 ];
 const SETTINGS_FIELDS: &[&str] = &[
     "reload_s",
@@ -27,6 +30,7 @@ const SETTINGS_FIELDS: &[&str] = &[
     "request_id_header",
     "cache_generation",
     "admin",
+    "consumer_header",
 ];
 const ADMIN_FIELDS: &[&str] = &["path", "token_secret"];
 const UPSTREAM_FIELDS: &[&str] = &["targets", "timeout_ms", "retries", "circuit_breaker"];
@@ -65,6 +69,8 @@ const ROUTE_FIELDS: &[&str] = &[
     "request_headers",
     "response_headers",
     "observability",
+    "cors",
+    "ip_rules",
     "match",
     "canary",
     "websocket",
@@ -75,6 +81,9 @@ const CACHE_FIELDS: &[&str] = &[
     "vary",
     "per_consumer",
     "max_body_bytes",
+    "default_ttl_s",
+    "stale_while_revalidate_s",
+    "honor_request_directives",
 ];
 const HEADER_RULE_FIELDS: &[&str] = &["set", "remove"];
 
@@ -103,7 +112,12 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
     let auth = named_map(&root, "auth", false, &mut errs, auth_scheme);
     let rate_limits = named_map(&root, "rate_limits", false, &mut errs, rate_limit);
     let observability = observability::observability(root.get("observability"), &auth, &mut errs);
+    let cors = named_map(&root, "cors", false, &mut errs, cors::policy);
+    let ip_rules = named_map(&root, "ip_rules", false, &mut errs, ip_rules::rule_set);
+    consumer_header_is_free(&settings, &auth, &mut errs);
     let names = Names {
+        cors_names: declared(&root, "cors"),
+        ip_rule_names: declared(&root, "ip_rules"),
         upstreams: declared(&root, "upstreams"),
         auth_names: declared(&root, "auth"),
         rate_limit_names: declared(&root, "rate_limits"),
@@ -119,7 +133,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
                 errs.push(&rpath, "must contain at least one route");
             }
             // Ids of the routes so far, valid or not, so a duplicate is reported with its route.
-            let mut ids = Vec::new();
+            let mut ids = HashSet::new();
             for (i, item) in items.iter().enumerate() {
                 let path = index_path(&rpath, i);
                 if let Some(r) = route(item, &path, &names, &settings, &mut ids, &mut errs) {
@@ -137,13 +151,40 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
         rate_limits,
         routes,
         observability,
+        cors,
+        ip_rules,
     })
+}
+
+/// The consumer header is the gateway's: no other header the gateway sets may share its name.
+fn consumer_header_is_free(settings: &Settings, auth: &[AuthScheme], errs: &mut Errors) {
+    let name = &settings.consumer_header;
+    if *name == settings.request_id_header {
+        errs.push(
+            "settings.consumer_header",
+            format!("\"{name}\" is also settings.request_id_header"),
+        );
+    }
+    for scheme in auth {
+        if let AuthKind::Jwt(j) = &scheme.kind {
+            if j.forward_claims.iter().any(|(_, h)| h == name) {
+                errs.push(
+                    &format!("auth.{}.forward_claims", scheme.name),
+                    format!(
+                        "header \"{name}\" is settings.consumer_header, which carries the consumer"
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// What routes may refer to. References are checked against the names the document declares
 /// (so an invalid upstream does not also make every route using it "unknown"); indices point
 /// into the parsed lists, which match the declarations whenever the document is valid.
 struct Names<'a> {
+    cors_names: Vec<&'a str>,
+    ip_rule_names: Vec<&'a str>,
     upstreams: Vec<&'a str>,
     auth_names: Vec<&'a str>,
     rate_limit_names: Vec<&'a str>,
@@ -264,6 +305,7 @@ fn settings(value: Option<&Json>, errs: &mut Errors) -> Settings {
             path: "/__gateway".into(),
             token_secret: None,
         },
+        consumer_header: "x-consumer".into(),
     };
     let Some(value) = value else { return s };
     let Some(o) = Obj::new(value, "settings", SETTINGS_FIELDS, errs) else {
@@ -278,6 +320,11 @@ fn settings(value: Option<&Json>, errs: &mut Errors) -> Settings {
     if let Some(v) = o.opt_string("request_id_header", errs) {
         if let Some(h) = settable_header(&v, &o.field_path("request_id_header"), errs) {
             s.request_id_header = h;
+        }
+    }
+    if let Some(v) = o.opt_string("consumer_header", errs) {
+        if let Some(h) = settable_header(&v, &o.field_path("consumer_header"), errs) {
+            s.consumer_header = h;
         }
     }
     if let Some(v) = o.opt_uint("cache_generation", 0, MAX_SAFE_INT, errs) {
@@ -993,7 +1040,7 @@ fn route(
     path: &str,
     names: &Names,
     settings: &Settings,
-    ids: &mut Vec<String>,
+    ids: &mut HashSet<String>,
     errs: &mut Errors,
 ) -> Option<Route> {
     let o = Obj::new(value, path, ROUTE_FIELDS, errs)?;
@@ -1002,10 +1049,8 @@ fn route(
     if let Some(id) = &id {
         if !valid_name(id) {
             errs.push(&o.field_path("id"), NAME_RULE);
-        } else if ids.contains(id) {
+        } else if !ids.insert(id.clone()) {
             errs.push(&o.field_path("id"), format!("duplicate route id \"{id}\""));
-        } else {
-            ids.push(id.clone());
         }
     }
     let websocket = o.opt_bool("websocket", errs).unwrap_or(false);
@@ -1147,6 +1192,21 @@ fn route(
         &o.field_path("observability"),
         errs,
     );
+    if request_headers
+        .set
+        .iter()
+        .any(|(h, _)| *h == settings.consumer_header)
+    {
+        errs.push(
+            &o.field_path("request_headers"),
+            format!(
+                "header \"{}\" is settings.consumer_header: the gateway sets it from the authenticated consumer",
+                settings.consumer_header
+            ),
+        );
+    }
+    let cors = cors::route_cors(&o, &names.cors_names, errs);
+    let ip_rules = ip_rules::route_ip_rules(&o, &names.ip_rule_names, errs);
     let conditions = o
         .get("match")
         .and_then(|v| route_match::route_match(v, &o.field_path("match"), errs));
@@ -1187,6 +1247,8 @@ fn route(
         request_headers,
         response_headers,
         observability,
+        cors,
+        ip_rules,
         conditions,
         canary,
         websocket,
@@ -1282,9 +1344,13 @@ fn cache_spec(value: &Json, path: &str, public: bool, errs: &mut Errors) -> Opti
     let max_body_bytes = o
         .opt_uint("max_body_bytes", 1, 512 * MIB, errs)
         .unwrap_or(5 * MIB);
+    let policy = super::cache_policy::read(&o, ttl_s, errs);
     Some(CacheSpec {
         ttl_s: ttl_s?,
+        default_ttl_s: policy.default_ttl_s,
         stale_if_error_s,
+        stale_while_revalidate_s: policy.stale_while_revalidate_s,
+        honor_request_directives: policy.honor_request_directives,
         vary,
         per_consumer,
         max_body_bytes,

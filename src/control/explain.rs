@@ -68,6 +68,11 @@ pub fn explain(
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
+    let preflight = crate::pipeline::cors::preflight_method(
+        method,
+        header("origin"),
+        header("access-control-request-method"),
+    );
     let match_headers: Vec<Option<String>> = gateway
         .match_headers()
         .iter()
@@ -81,6 +86,7 @@ pub fn explain(
         query,
         content_length: header("content-length"),
         connection: header("connection"),
+        preflight: preflight.as_deref(),
         match_headers: &match_headers,
         ..Inbound::default()
     };
@@ -95,11 +101,42 @@ pub fn explain(
     let mut refusal = None;
     // The route's own plan says which stages apply, in the order they run.
     let plan = gateway.plan(routed.route);
-    if !plan.stages.contains(&StageKind::Auth) {
-        stages.push(("auth", "none (public route)".to_owned()));
-    }
+    let mut public = !plan.stages.contains(&StageKind::Auth);
     for kind in &plan.stages {
+        if public && !matches!(kind, StageKind::IpRules | StageKind::Cors) {
+            // Where authentication would run.
+            stages.push(("auth", "none (public route)".to_owned()));
+            public = false;
+        }
         match kind {
+            StageKind::IpRules => {
+                let names: Vec<&str> = route
+                    .ip_rules
+                    .iter()
+                    .filter_map(|i| config.ip_rules.get(*i))
+                    .map(|r| r.name.as_str())
+                    .collect();
+                stages.push((
+                    "ip rules",
+                    format!(
+                        "{} — by CF-Connecting-IP, country and ASN, not checked offline",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            StageKind::Cors => {
+                if let Some(p) = route.cors.and_then(|i| config.cors.get(i)) {
+                    if inbound.preflight.is_some() {
+                        // The CORS stage answers a preflight itself: nothing after it runs.
+                        stages.push((
+                            "cors",
+                            format!("{} — this preflight is answered by the gateway (204, or 403 cors_forbidden)", p.name),
+                        ));
+                        break;
+                    }
+                    stages.push(("cors", p.name.clone()));
+                }
+            }
             StageKind::Auth => {
                 let RouteAuth::Schemes(list) = &route.auth else {
                     continue;
@@ -175,6 +212,16 @@ pub fn explain(
                     format!("ttl {} s, stale-if-error {} s", c.ttl_s, c.stale_if_error_s);
                 if !c.vary.is_empty() {
                     text.push_str(&format!(", vary {}", c.vary.join(" ")));
+                }
+                if c.default_ttl_s > 0 {
+                    text.push_str(&format!(", default ttl {} s", c.default_ttl_s));
+                }
+                if c.stale_while_revalidate_s > 0 {
+                    let swr = c.stale_while_revalidate_s;
+                    text.push_str(&format!(", stale-while-revalidate {swr} s"));
+                }
+                if c.honor_request_directives {
+                    text.push_str(", honours request directives");
                 }
                 if c.per_consumer {
                     text.push_str(", per consumer");

@@ -68,7 +68,7 @@ impl From<&CacheOutcome> for CacheResult {
         match outcome {
             CacheOutcome::Hit | CacheOutcome::Revalidated { .. } => CacheResult::Hit,
             CacheOutcome::Miss { .. } => CacheResult::Miss,
-            CacheOutcome::Stale { .. } => CacheResult::Stale,
+            CacheOutcome::Stale { .. } | CacheOutcome::StaleWhileRevalidate => CacheResult::Stale,
             CacheOutcome::Bypass(_) => CacheResult::Bypass,
         }
     }

@@ -14,6 +14,7 @@ use crate::auth::jwt::{self, JwtError, VerifiedToken};
 use crate::auth::token_cache::TokenCache;
 use crate::config::{ApiKeyScheme, ApiKeySource, AuthKind, JwtScheme, Route, RouteAuth};
 use crate::error::GatewayError;
+use crate::gateway::Gateway;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -113,7 +114,7 @@ impl Stage for Auth {
     fn request<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
         // In `CachedOnly` mode nothing awaits a port, so the future is ready at its first poll.
         match super::driver::now_or_never(authenticate(cx, s, Mode::CachedOnly)) {
-            Some(Ok(identity)) => accept(cx, identity),
+            Some(Ok(identity)) => accept(cx, s.gateway, identity),
             Some(Err(Need::Err(e))) => Step::Fail(e),
             Some(Err(Need::Io)) | None => Step::Wait,
         }
@@ -121,7 +122,7 @@ impl Stage for Auth {
 
     async fn wait<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
         match authenticate(cx, s, Mode::Io).await {
-            Ok(identity) => accept(cx, identity),
+            Ok(identity) => accept(cx, s.gateway, identity),
             Err(Need::Err(e)) => Step::Fail(e),
             Err(Need::Io) => Step::Fail(GatewayError::Internal {
                 cause: "authentication asked for I/O it was allowed".into(),
@@ -130,13 +131,37 @@ impl Stage for Auth {
     }
 }
 
-/// Records the identity; its forwarded claims go upstream.
-fn accept<R>(cx: &mut Ctx, identity: Identity) -> Step<R> {
+/// Records the identity; its forwarded claims and the consumer (`settings.consumer_header`)
+/// go upstream.
+fn accept<R>(cx: &mut Ctx, gateway: &Gateway, identity: Identity) -> Step<R> {
     cx.request_edits
         .set
         .extend(identity.forward.iter().cloned());
+    if let Some(consumer) = &identity.consumer {
+        cx.request_edits.set.push((
+            gateway.config.settings.consumer_header.clone(),
+            consumer_value(consumer),
+        ));
+    }
     cx.identity = Some(identity);
     Step::Next
+}
+
+/// The consumer as a header value: `%`, control and non-ASCII characters percent-encoded
+/// (UTF-8), as forwarded claims are, so a subject can never split or end the header.
+pub fn consumer_value(consumer: &str) -> String {
+    let mut out = String::with_capacity(consumer.len());
+    for c in consumer.chars() {
+        if c.is_ascii() && c != '%' && !c.is_ascii_control() {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                crate::hex::push_escape(&mut out, b);
+            }
+        }
+    }
+    out
 }
 
 /// Authenticates for the route: the identity when one of its schemes accepts the

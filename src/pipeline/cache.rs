@@ -1,18 +1,22 @@
-//! The caching stage: look up, serve fresh entries, revalidate stale ones, fall back to stale
-//! copies when the upstream fails, store what RFC 9111 lets a shared cache store, and
-//! invalidate on unsafe requests. The rules are in `crate::cache`; this stage applies them
-//! through the response-cache port and carries out the exchange itself.
+//! The caching stage: look up, serve fresh entries (304 and ranges included), serve stale ones
+//! while they are refreshed in the background (`cache_refresh`), revalidate stale ones and
+//! update them from the 304, fall back to stale copies when the upstream fails, store what
+//! RFC 9111 lets a shared cache store (`cache_store`), and invalidate on unsafe requests. The
+//! rules are in `crate::cache`; this stage applies them through the response-cache port and
+//! carries out the exchange itself.
 
+use super::cache_refresh::CacheRefresh;
+use super::cache_store::{revalidate, serve_stored, store_response, Facts, Stored, Times};
 use super::ctx::{CacheKeys, CacheResult, Ctx, Source};
 use super::driver::{Stage, Step};
 use super::exchange::{self, ExchangePlan};
 use super::ports::{Ports, ResponseCache};
 use super::state::Services;
 use crate::cache::entry::{self, EntryMeta, Lookup};
+use crate::cache::request::{self as request_directives, RequestDirectives};
 use crate::cache::{
-    cache_key_url, cache_status, freshness_lifetime_s, initial_age_s, not_modified,
-    preconditions_apply, retention_s, revalidation_headers, stale_if_error_window_s, storable,
-    CacheKeyInput, CacheOutcome, NotStored, RequestFacts, ResponseFacts,
+    cache_key_url, cache_status, not_modified, preconditions_apply, revalidation_headers,
+    CacheKeyInput, CacheOutcome, RequestFacts,
 };
 use crate::config::{CacheSpec, Route, RouteAuth};
 use crate::error::GatewayError;
@@ -24,28 +28,6 @@ use crate::gateway::Gateway;
 pub const HOT_MAX_MS: f64 = 5_000.0;
 /// Largest body kept in memory.
 pub const HOT_MAX_BYTES: u64 = 256 * 1024;
-
-/// Response headers read from an upstream response for the storability decision.
-const RESPONSE_FACTS: [&str; 9] = [
-    "cache-control",
-    "expires",
-    "date",
-    "set-cookie",
-    "vary",
-    "content-length",
-    "etag",
-    "last-modified",
-    "age",
-];
-/// Bookkeeping headers of a stored entry, then its validators.
-const ENTRY_FACTS: [&str; 6] = [
-    entry::STORED_AT,
-    entry::INITIAL_AGE,
-    entry::LIFETIME,
-    entry::STALE_IF_ERROR,
-    "etag",
-    "last-modified",
-];
 
 /// The keys of a URL on a route: its entry, and the invalidation marker when the route keys
 /// variants (vary headers, consumer) that a single delete could not reach.
@@ -137,7 +119,7 @@ fn spec_of<'a>(gateway: &'a Gateway, cx: &Ctx) -> Option<(&'a Route, &'a CacheSp
 }
 
 /// Headers every answer of this request carries, then `Age` and `Cache-Status`.
-fn answer_headers(
+pub(super) fn answer_headers(
     gateway: &Gateway,
     cx: &Ctx,
     age_s: u64,
@@ -149,7 +131,7 @@ fn answer_headers(
     set
 }
 
-fn internal(what: &str, cause: String) -> GatewayError {
+pub(super) fn internal(what: &str, cause: String) -> GatewayError {
     GatewayError::Internal {
         cause: format!("{what}: {cause}"),
     }
@@ -223,18 +205,25 @@ impl Stage for Cache {
     }
 }
 
-/// Serves a fresh entry from the isolate's hot tier, if it holds one.
+/// Serves a fresh entry from the isolate's hot tier, if it holds one. Requests with a `Range`,
+/// and with a `Cache-Control` on routes that honour it, go to the Cache API path, which
+/// applies them.
 fn from_hot<P: Ports>(
     cx: &mut Ctx,
     s: Services<'_, P>,
     keys: &CacheKeys,
 ) -> Option<Step<P::Response>> {
     let hot = s.ports.hot_entry(&keys.entry)?;
-    if cx.started_ms >= hot.until_ms {
+    let honours = s
+        .gateway
+        .route(cx.route())
+        .cache
+        .as_ref()
+        .is_some_and(|c| c.honor_request_directives);
+    if cx.started_ms >= hot.until_ms || hot.has_range || (honours && hot.has_cache_control) {
         return None;
     }
-    let [a, b, c, d] = &hot.meta;
-    let meta = EntryMeta::parse(a.as_deref()?, b.as_deref()?, c.as_deref()?, d.as_deref()?)?;
+    let meta = EntryMeta::from_bookkeeping(&hot.meta)?;
     let Lookup::Fresh { age_s, ttl_s } = entry::lookup(&meta, cx.started_ms as u64, None) else {
         return None;
     };
@@ -265,13 +254,22 @@ fn from_hot<P: Ports>(
 }
 
 /// What the cache stage reads of the client's request.
-struct Conditions {
-    if_none_match: Option<String>,
-    if_modified_since: Option<String>,
-    no_store: bool,
+pub struct Conditions {
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+    /// The request's `Cache-Control`.
+    pub cache_control: Option<String>,
     /// An `Authorization` or `Cookie` header came with it: whatever the route's `auth`, the
     /// response may be personal (RFC 9111 §3.5).
-    has_credentials: bool,
+    pub has_credentials: bool,
+}
+
+impl Conditions {
+    fn no_store(&self) -> bool {
+        crate::cache::control::parse(self.cache_control.as_deref()).no_store
+    }
 }
 
 fn conditions(ports: &impl Ports) -> Conditions {
@@ -279,35 +277,38 @@ fn conditions(ports: &impl Ports) -> Conditions {
         .request_headers(&[
             "if-none-match",
             "if-modified-since",
+            "range",
+            "if-range",
             "cache-control",
             "authorization",
             "cookie",
         ])
         .into_iter();
     let mut next = || f.next().flatten();
-    let if_none_match = next();
-    let if_modified_since = next();
-    let no_store = next().is_some_and(|cc| crate::cache::control::parse(Some(&cc)).no_store);
-    let authorization = next().is_some();
-    let cookie = next().is_some();
     Conditions {
-        if_none_match,
-        if_modified_since,
-        no_store,
-        has_credentials: authorization || cookie,
+        if_none_match: next(),
+        if_modified_since: next(),
+        range: next(),
+        if_range: next(),
+        cache_control: next(),
+        has_credentials: {
+            let authorization = next().is_some();
+            let cookie = next().is_some();
+            authorization || cookie
+        },
     }
 }
 
 /// A stale entry kept while the upstream is asked again.
 struct Stale<R> {
     entry: R,
-    meta: EntryMeta,
+    stored: Stored,
     serve_on_error: bool,
     ttl_s: i64,
 }
 
 /// Runs the exchange and settles its outcome: the response, or the client's error.
-async fn fetch<P: Ports>(
+pub(super) async fn fetch<P: Ports>(
     cx: &mut Ctx,
     s: Services<'_, P>,
     plan: &ExchangePlan,
@@ -326,6 +327,15 @@ async fn fetch<P: Ports>(
     }
 }
 
+/// The request facts the storability rules read.
+fn request_facts(route: &Route, cond: &Conditions) -> RequestFacts {
+    RequestFacts {
+        method_is_get_or_head: true,
+        has_authorization: matches!(route.auth, RouteAuth::Schemes(_)) || cond.has_credentials,
+        request_no_store: cond.no_store(),
+    }
+}
+
 async fn lookup_and_fetch<P: Ports>(
     cx: &mut Ctx,
     s: Services<'_, P>,
@@ -335,80 +345,119 @@ async fn lookup_and_fetch<P: Ports>(
 ) -> Result<P::Response, GatewayError> {
     let head_only = cx.request.method == "HEAD";
     let cond = conditions(s.ports);
+    let req = request_facts(route, &cond);
+    let directives = if spec.honor_request_directives {
+        RequestDirectives::parse(cond.cache_control.as_deref())
+    } else {
+        RequestDirectives::default()
+    };
     // The gateway asks the upstream for whole responses and answers conditions itself.
     cx.request_edits
         .remove
         .extend(entry::CLIENT_CONDITIONS.iter().map(|h| (*h).to_owned()));
-    let (stored, invalidated_at) = s.ports.lookup(&keys.entry, keys.marker.as_deref()).await;
+    let (found, invalidated_at) = s.ports.lookup(&keys.entry, keys.marker.as_deref()).await;
     let now_ms = cx.started_ms as u64;
     let mut stale: Option<Stale<P::Response>> = None;
-    if let Some(entry) = stored {
-        let f = s.ports.headers(&entry, &ENTRY_FACTS);
-        let status = s.ports.status(&entry);
-        let meta = match (&f[0], &f[1], &f[2], &f[3]) {
-            (Some(a), Some(b), Some(c), Some(d)) => EntryMeta::parse(a, b, c, d),
-            _ => None,
-        };
-        let (etag, last_modified) = (f[4].clone(), f[5].clone());
-        match meta.map(|m| (m, entry::lookup(&m, now_ms, invalidated_at))) {
-            Some((_, Lookup::Fresh { age_s, ttl_s })) => {
-                let not_mod = preconditions_apply(status)
-                    && not_modified(
-                        cond.if_none_match.as_deref(),
-                        cond.if_modified_since.as_deref(),
-                        etag.as_deref(),
-                        last_modified.as_deref(),
-                    );
-                let set = answer_headers(
-                    s.gateway,
-                    cx,
-                    age_s,
-                    cache_status(&CacheOutcome::Hit, Some(ttl_s)),
-                );
+    if let Some(entry) = found {
+        let stored = Stored::read(s.ports, &entry);
+        let lookup = stored.as_ref().map(|st| {
+            let found = entry::lookup(&st.meta, now_ms, invalidated_at);
+            request_directives::apply(found, &st.meta, &directives)
+        });
+        match (stored, lookup) {
+            (Some(stored), Some(Lookup::Fresh { age_s, ttl_s })) => {
                 // Keep it in memory for the next requests (before its body is served).
-                let until = cx.started_ms + HOT_MAX_MS.min(ttl_s.max(0) as f64 * 1000.0);
-                s.ports.hot_fill(
-                    &keys.entry,
-                    keys.marker.as_deref(),
-                    &entry,
-                    HOT_MAX_BYTES.min(spec.max_body_bytes),
-                    until,
-                );
+                if ttl_s > 0 {
+                    let until = cx.started_ms + HOT_MAX_MS.min(ttl_s as f64 * 1000.0);
+                    s.ports.hot_fill(
+                        &keys.entry,
+                        keys.marker.as_deref(),
+                        &entry,
+                        HOT_MAX_BYTES.min(spec.max_body_bytes),
+                        until,
+                    );
+                }
                 cx.notes.cache = Some(CacheResult::Hit);
                 cx.notes.source = Source::Cache;
-                return s
-                    .ports
-                    .serve_entry(entry, &set, not_mod, head_only)
-                    .map_err(|e| internal("serving a cached response", e));
+                return serve_stored(
+                    cx,
+                    s,
+                    entry,
+                    &stored,
+                    &cond,
+                    CacheOutcome::Hit,
+                    age_s,
+                    ttl_s,
+                );
             }
-            Some((
-                meta,
-                Lookup::Stale {
+            (
+                Some(stored),
+                Some(Lookup::Stale {
+                    age_s,
                     ttl_s,
                     serve_on_error,
-                    ..
-                },
-            )) => {
-                if !head_only {
-                    for (k, v) in revalidation_headers(etag.as_deref(), last_modified.as_deref()) {
+                    serve_while_revalidating,
+                }),
+            ) => {
+                if !head_only || serve_while_revalidating {
+                    for (k, v) in revalidation_headers(stored.etag(), stored.last_modified()) {
                         cx.request_edits.set.push((k.to_owned(), v));
                     }
                 }
+                if serve_while_revalidating {
+                    // Without a plan (no target can take it now) the stale entry is still served.
+                    if let Ok(plan) = exchange::plan(cx, s) {
+                        let claimed = s
+                            .state
+                            .refreshing
+                            .try_borrow_mut()
+                            .is_ok_and(|mut r| r.begin(&keys.entry, cx.started_ms));
+                        if claimed {
+                            cx.cache_refresh = Some(CacheRefresh {
+                                plan,
+                                keys: keys.clone(),
+                                request: req,
+                            });
+                        }
+                    }
+                    cx.notes.cache = Some(CacheResult::Stale);
+                    cx.notes.source = Source::Cache;
+                    return serve_stored(
+                        cx,
+                        s,
+                        entry,
+                        &stored,
+                        &cond,
+                        CacheOutcome::StaleWhileRevalidate,
+                        age_s,
+                        ttl_s,
+                    );
+                }
                 stale = Some(Stale {
                     entry,
-                    meta,
+                    stored,
                     serve_on_error,
                     ttl_s,
                 });
             }
-            Some((_, Lookup::Invalidated)) | None => s.ports.discard(entry),
+            _ => s.ports.discard(entry),
         }
     }
+    if directives.only_if_cached {
+        if let Some(st) = stale {
+            s.ports.discard(st.entry);
+        }
+        cx.notes.cache = Some(CacheResult::Miss);
+        return Err(GatewayError::NotCached);
+    }
 
-    let request_time_ms = cx.started_ms;
+    let request_ms = cx.started_ms;
     let plan = exchange::plan(cx, s)?;
     let fetched = fetch(cx, s, &plan).await;
-    let response_time_ms = s.ports.now_ms();
+    let times = Times {
+        request_ms,
+        response_ms: s.ports.now_ms(),
+    };
 
     if let Some(st) = stale {
         let failed = match &fetched {
@@ -416,169 +465,85 @@ async fn lookup_and_fetch<P: Ports>(
             Ok(r) => s.ports.status(r) >= 500,
             Err(_) => false,
         };
-        match &fetched {
-            Ok(r) if s.ports.status(r) == 304 => {
-                // Revalidated: the stored body is current again.
-                let f = s.ports.headers(r, &["cache-control", "expires", "date"]);
-                let lifetime = revalidated_lifetime(&f, spec).unwrap_or(st.meta.lifetime_s);
-                let refreshed = EntryMeta {
-                    stored_at_ms: response_time_ms as u64,
-                    initial_age_s: 0,
-                    lifetime_s: lifetime,
-                    ..st.meta
+        match fetched {
+            Ok(r) if s.ports.status(&r) == 304 => {
+                // Revalidated: the stored body is current again, with the 304's headers.
+                let done = revalidate(s, spec, keys, st.entry, &st.stored, &r, &req, times);
+                s.ports.discard(r);
+                let done = done?;
+                cx.notes.cache = Some(CacheResult::Stale);
+                cx.notes.source = Source::Cache;
+                let outcome = CacheOutcome::Revalidated {
+                    stored: done.written,
                 };
-                let retention = lifetime + refreshed.stale_if_error_s;
-                // The upstream's original Cache-Control stays recorded in the entry.
-                let meta_set = owned(refreshed.headers(None, retention));
-                s.ports.refresh(&keys.entry, &st.entry, &meta_set);
+                let age_s = done.stored.meta.initial_age_s;
+                return serve_stored(
+                    cx,
+                    s,
+                    done.entry,
+                    &done.stored,
+                    &cond,
+                    outcome,
+                    age_s,
+                    done.ttl_s,
+                );
+            }
+            fetched if failed && st.serve_on_error => {
                 if let Ok(r) = fetched {
                     s.ports.discard(r);
                 }
-                let set = answer_headers(
-                    s.gateway,
-                    cx,
-                    0,
-                    cache_status(
-                        &CacheOutcome::Revalidated { stored: true },
-                        Some(lifetime as i64),
-                    ),
-                );
                 cx.notes.cache = Some(CacheResult::Stale);
                 cx.notes.source = Source::Cache;
-                return s
-                    .ports
-                    .serve_entry(st.entry, &set, false, head_only)
-                    .map_err(|e| internal("serving a revalidated response", e));
+                let outcome = CacheOutcome::Stale {
+                    served_because: "upstream-error",
+                };
+                let age_s = st.stored.meta.age_s(times.response_ms as u64);
+                return serve_stored(cx, s, st.entry, &st.stored, &cond, outcome, age_s, st.ttl_s);
             }
-            _ if failed && st.serve_on_error => {
-                if let Ok(r) = fetched {
-                    s.ports.discard(r);
-                }
-                let set = answer_headers(
-                    s.gateway,
-                    cx,
-                    st.meta.age_s(response_time_ms as u64),
-                    cache_status(
-                        &CacheOutcome::Stale {
-                            served_because: "upstream-error",
-                        },
-                        Some(st.ttl_s),
-                    ),
-                );
-                cx.notes.cache = Some(CacheResult::Stale);
-                cx.notes.source = Source::Cache;
-                return s
-                    .ports
-                    .serve_entry(st.entry, &set, false, head_only)
-                    .map_err(|e| internal("serving a stale response", e));
+            fetched => {
+                s.ports.discard(st.entry);
+                return finish_fetched(cx, s, spec, keys, fetched, &cond, &req, head_only, times);
             }
-            _ => s.ports.discard(st.entry),
         }
     }
+    finish_fetched(cx, s, spec, keys, fetched, &cond, &req, head_only, times)
+}
 
-    // A miss, or a stale entry replaced by a full response.
+/// A miss, or a stale entry replaced by a full response: stored when the rules allow, and
+/// answered 304 when the client's conditions hold for it.
+#[allow(clippy::too_many_arguments)]
+fn finish_fetched<P: Ports>(
+    cx: &mut Ctx,
+    s: Services<'_, P>,
+    spec: &CacheSpec,
+    keys: &CacheKeys,
+    fetched: Result<P::Response, GatewayError>,
+    cond: &Conditions,
+    req: &RequestFacts,
+    head_only: bool,
+    times: Times,
+) -> Result<P::Response, GatewayError> {
     cx.notes.cache = Some(CacheResult::Miss);
     let response = fetched?;
     cx.notes.source = Source::Upstream;
     let status = s.ports.status(&response);
-    let f = s.ports.headers(&response, &RESPONSE_FACTS);
-    let received_date = crate::cache::format_http_date((response_time_ms / 1000.0) as i64);
-    let resp = ResponseFacts {
-        status,
-        cache_control: f[0].as_deref(),
-        expires: f[1].as_deref(),
-        date: f[2].as_deref().or(Some(received_date.as_str())),
-        has_set_cookie: f[3].is_some(),
-        vary: f[4].as_deref(),
-        content_length: f[5].as_deref().and_then(|l| l.trim().parse().ok()),
-        has_etag: f[6].is_some(),
-        has_last_modified: f[7].is_some(),
-    };
-    let req = RequestFacts {
-        method_is_get_or_head: true,
-        has_authorization: matches!(route.auth, RouteAuth::Schemes(_)) || cond.has_credentials,
-        request_no_store: cond.no_store,
-    };
-    let decision = if head_only {
-        Err(NotStored::Method)
-    } else {
-        storable(&req, &resp, spec, &spec.vary, spec.per_consumer)
-    };
-    let (outcome, ttl) = match decision {
-        Ok(()) => {
-            let lifetime = freshness_lifetime_s(&resp, spec);
-            let meta = EntryMeta {
-                stored_at_ms: response_time_ms as u64,
-                initial_age_s: initial_age_s(
-                    f[8].as_deref(),
-                    resp.date,
-                    (request_time_ms / 1000.0) as i64,
-                    (response_time_ms / 1000.0) as i64,
-                ),
-                lifetime_s: lifetime,
-                stale_if_error_s: stale_if_error_window_s(&resp, spec),
-            };
-            let mut remove: Vec<&str> = entry::BOOKKEEPING.to_vec();
-            remove.extend(entry::PER_EXCHANGE);
-            remove.push(&s.gateway.config.settings.request_id_header);
-            let meta_set = owned(meta.headers(resp.cache_control, retention_s(&resp, spec)));
-            s.ports.store(
-                &keys.entry,
-                &response,
-                &remove,
-                &meta_set,
-                spec.max_body_bytes,
-            );
-            (
-                CacheOutcome::Miss {
-                    stored: true,
-                    reason: None,
-                },
-                Some(lifetime as i64),
-            )
-        }
-        Err(why) => (
-            CacheOutcome::Miss {
-                stored: false,
-                reason: Some(why.reason()),
-            },
-            None,
-        ),
-    };
+    let facts = Facts::of(s.ports, &response);
+    let (outcome, ttl) = store_response(s, spec, keys, &response, &facts, req, head_only, times);
     let not_mod = (200..300).contains(&status)
         && not_modified(
             cond.if_none_match.as_deref(),
             cond.if_modified_since.as_deref(),
-            f[6].as_deref(),
-            f[7].as_deref(),
+            facts.etag(),
+            facts.last_modified(),
         );
     let set = vec![("cache-status".to_owned(), cache_status(&outcome, ttl))];
     s.ports
-        .finish(response, &set, not_mod)
+        .finish(response, &set, not_mod, TARGETED_NEVER_FORWARDED.as_slice())
         .map_err(|e| internal("finishing a response", e))
 }
 
-fn owned(pairs: Vec<(&'static str, String)>) -> Vec<(String, String)> {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
-/// The lifetime a 304 grants the stored entry: its own Cache-Control/Expires when it sent
-/// any (RFC 9111 §4.3.4 updates the stored headers), else the entry's.
-fn revalidated_lifetime(f: &[Option<String>], spec: &CacheSpec) -> Option<u64> {
-    let cache_control = f.first().and_then(|v| v.as_deref());
-    let expires = f.get(1).and_then(|v| v.as_deref());
-    if cache_control.is_none() && expires.is_none() {
-        return None;
-    }
-    let resp = ResponseFacts {
-        status: 200,
-        cache_control,
-        expires,
-        date: f.get(2).and_then(|v| v.as_deref()),
-        ..ResponseFacts::default()
-    };
-    Some(freshness_lifetime_s(&resp, spec))
-}
+/// Targeted cache fields (RFC 9213) are addressed to the gateway and never reach the client.
+const TARGETED_NEVER_FORWARDED: [&str; 2] = crate::cache::targeted::TARGET_LIST;
 
 /// An unsafe request on a cached route: forwarded, and when it succeeds the URL's entries
 /// are invalidated (RFC 9111 §4.4).
@@ -600,7 +565,7 @@ async fn invalidating<P: Ports>(
     let outcome = CacheOutcome::Bypass(if invalidated { "invalidated" } else { "method" });
     let set = vec![("cache-status".to_owned(), cache_status(&outcome, None))];
     s.ports
-        .finish(response, &set, false)
+        .finish(response, &set, false, TARGETED_NEVER_FORWARDED.as_slice())
         .map_err(|e| internal("finishing a response", e))
 }
 

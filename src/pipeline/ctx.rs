@@ -19,6 +19,8 @@ pub struct Request {
     pub connection: Option<String>,
     pub request_id: Option<String>,
     pub traceparent: Option<String>,
+    /// See [`Inbound::preflight`]; read only for `OPTIONS` requests.
+    pub preflight: Option<String>,
     /// Values of the headers `match` conditions read ([`crate::gateway::Gateway::match_headers`]).
     pub match_headers: Vec<Option<String>>,
 }
@@ -37,6 +39,7 @@ impl Request {
             connection: self.connection.as_deref(),
             request_id: self.request_id.as_deref(),
             traceparent: self.traceparent.as_deref(),
+            preflight: self.preflight.as_deref(),
             match_headers: &self.match_headers,
         }
     }
@@ -82,7 +85,8 @@ impl RateLimitNote {
     }
 }
 
-/// What Cloudflare tells about the client, read only when the access log asks for it.
+/// What Cloudflare tells about the client, read only when the access log or a route's IP
+/// rules ask for it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientFacts {
     pub user_agent: Option<String>,
@@ -118,12 +122,18 @@ pub struct Ctx {
     /// stage's response step.
     pub rate_limit_headers: Vec<(String, String)>,
     pub cache_keys: Option<CacheKeys>,
+    /// A stale entry was served while it is refreshed: the platform runs this after answering.
+    pub cache_refresh: Option<super::cache_refresh::CacheRefresh>,
     /// Which upstream served, once a route splits traffic.
     pub variant: Option<Variant>,
     pub notes: Notes,
     /// Client facts and request headers the access log asked for (read at the entry).
     pub client: ClientFacts,
     pub logged_headers: Vec<(String, String)>,
+    /// The CORS headers every answer of the request carries (`Vary: Origin`, and for an
+    /// allowed origin `Access-Control-Allow-Origin` and the rest), for the CORS stage's
+    /// response step.
+    pub cors_headers: Vec<(String, String)>,
 }
 
 impl Ctx {
@@ -137,10 +147,12 @@ impl Ctx {
             request_edits: HeaderEdits::default(),
             rate_limit_headers: Vec::new(),
             cache_keys: None,
+            cache_refresh: None,
             variant: None,
             notes: Notes::default(),
             client: ClientFacts::default(),
             logged_headers: Vec::new(),
+            cors_headers: Vec::new(),
         }
     }
 

@@ -5,7 +5,7 @@ use super::ctx::Ctx;
 use super::exchange::ExchangePlan;
 use super::ports::Ports;
 use super::state::Services;
-use super::{auth, cache, canary, exchange, ratelimit, websocket, Plan, StageKind};
+use super::{auth, cache, canary, cors, exchange, ip_rules, ratelimit, websocket, Plan, StageKind};
 use crate::error::GatewayError;
 
 /// What a stage's request step decides.
@@ -71,6 +71,8 @@ impl Stage for Forward {
 
 fn request_step<P: Ports>(kind: StageKind, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
     match kind {
+        StageKind::IpRules => ip_rules::IpRules.request(cx, s),
+        StageKind::Cors => cors::Cors.request(cx, s),
         StageKind::Auth => auth::Auth.request(cx, s),
         StageKind::RateLimit => ratelimit::RateLimit.request(cx, s),
         StageKind::Cache => cache::Cache.request(cx, s),
@@ -86,6 +88,8 @@ async fn wait_step<P: Ports>(
     s: Services<'_, P>,
 ) -> Step<P::Response> {
     match kind {
+        StageKind::IpRules => ip_rules::IpRules.wait(cx, s).await,
+        StageKind::Cors => cors::Cors.wait(cx, s).await,
         StageKind::Auth => auth::Auth.wait(cx, s).await,
         StageKind::RateLimit => ratelimit::RateLimit.wait(cx, s).await,
         StageKind::Cache => cache::Cache.wait(cx, s).await,
@@ -97,6 +101,8 @@ async fn wait_step<P: Ports>(
 
 fn response_step(kind: StageKind, cx: &Ctx, set: &mut Vec<(String, String)>) {
     match kind {
+        StageKind::IpRules => ip_rules::IpRules.response(cx, set),
+        StageKind::Cors => cors::Cors.response(cx, set),
         StageKind::Auth => auth::Auth.response(cx, set),
         StageKind::RateLimit => ratelimit::RateLimit.response(cx, set),
         StageKind::Cache => cache::Cache.response(cx, set),

@@ -4,7 +4,7 @@
 
 use super::exchange::ExchangePlan;
 use super::ports::*;
-use crate::ratelimit::{check, Decision, GcraState};
+use crate::ratelimit::{give_back, lease, GcraState, Grant};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 
@@ -69,6 +69,8 @@ pub struct Fakes {
     pub buckets: RefCell<HashMap<String, GcraState>>,
     pub limiter_fails: Cell<bool>,
     pub limiter_calls: Cell<u32>,
+    /// Every give-back offered, in order.
+    pub given_back: RefCell<Vec<GiveBack>>,
     /// Answers of the upstream, in order; when empty it answers 200 "ok".
     pub upstream: RefCell<VecDeque<Script>>,
     pub plans: RefCell<Vec<ExchangePlan>>,
@@ -115,6 +117,13 @@ impl Responses for Fakes {
             .collect()
     }
     fn discard(&self, _: FakeResponse) {}
+    fn reply(&self, status: u16, headers: &[(String, String)]) -> Result<FakeResponse, String> {
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Ok(FakeResponse::new(status, &pairs, ""))
+    }
 }
 
 impl RequestHeaders for Fakes {
@@ -166,7 +175,7 @@ impl Documents for Fakes {
 }
 
 impl Limiter for Fakes {
-    async fn take(&self, asks: &[Take]) -> Vec<Result<Decision, String>> {
+    async fn take(&self, asks: &[Take]) -> Vec<Result<Grant, String>> {
         self.limiter_calls.set(self.limiter_calls.get() + 1);
         let now = self.now_ms.get() as u64;
         asks.iter()
@@ -175,18 +184,25 @@ impl Limiter for Fakes {
                     return Err("overloaded".into());
                 }
                 let mut buckets = self.buckets.borrow_mut();
-                let (decision, next) = check(
-                    buckets.get(&ask.bucket).copied(),
-                    &ask.limits,
-                    now,
-                    ask.cost,
-                );
+                let (grant, next) =
+                    lease(buckets.get(&ask.bucket).copied(), &ask.limits, now, ask.ask);
                 if let Some(next) = next {
                     buckets.insert(ask.bucket.clone(), next);
                 }
-                Ok(decision)
+                Ok(grant)
             })
             .collect()
+    }
+
+    fn give_back(&self, offers: &[GiveBack]) {
+        self.given_back.borrow_mut().extend(offers.iter().cloned());
+        let mut buckets = self.buckets.borrow_mut();
+        for offer in offers {
+            let current = buckets.get(&offer.bucket).copied();
+            if let Some(next) = give_back(current, &offer.limits, offer.tag, offer.unused) {
+                buckets.insert(offer.bucket.clone(), next);
+            }
+        }
     }
 }
 
@@ -227,6 +243,13 @@ impl Upstream for Fakes {
     }
 }
 
+/// The status a stored entry is served with (see `crate::cache::entry::STATUS`).
+fn stored_status(r: &FakeResponse) -> u16 {
+    r.header(crate::cache::entry::STATUS)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(r.status)
+}
+
 fn apply(r: &mut FakeResponse, set: &[(String, String)]) {
     for (k, v) in set {
         r.set(k, v);
@@ -238,23 +261,20 @@ impl ResponseCache for Fakes {
         let hot = self.hot.borrow();
         let (r, until_ms) = hot.get(key)?;
         let h = |n: &str| r.header(n).map(str::to_owned);
+        let request = self.request_headers.borrow();
         Some(HotEntry {
-            status: r.status,
-            meta: [
-                h(crate::cache::entry::STORED_AT),
-                h(crate::cache::entry::INITIAL_AGE),
-                h(crate::cache::entry::LIFETIME),
-                h(crate::cache::entry::STALE_IF_ERROR),
-            ],
+            status: stored_status(r),
+            meta: crate::cache::entry::BOOKKEEPING
+                .iter()
+                .map(|n| h(n))
+                .collect(),
             etag: h("etag"),
             last_modified: h("last-modified"),
             until_ms: *until_ms,
-            if_none_match: self.request_headers.borrow().get("if-none-match").cloned(),
-            if_modified_since: self
-                .request_headers
-                .borrow()
-                .get("if-modified-since")
-                .cloned(),
+            if_none_match: request.get("if-none-match").cloned(),
+            if_modified_since: request.get("if-modified-since").cloned(),
+            has_range: request.contains_key("range"),
+            has_cache_control: request.contains_key("cache-control"),
         })
     }
     fn hot_serve(
@@ -270,7 +290,15 @@ impl ResponseCache for Fakes {
             .get(key)
             .map(|(r, _)| r.clone())
             .ok_or("gone")?;
-        self.serve_entry(entry, set, not_modified, head_only)
+        self.serve_entry(
+            entry,
+            set,
+            Serve {
+                not_modified,
+                head_only,
+                range: None,
+            },
+        )
     }
     fn hot_fill(
         &self,
@@ -297,8 +325,7 @@ impl ResponseCache for Fakes {
         &self,
         mut entry: FakeResponse,
         set: &[(String, String)],
-        not_modified: bool,
-        head_only: bool,
+        how: Serve,
     ) -> Result<FakeResponse, String> {
         match entry
             .header(crate::cache::entry::ORIGINAL_CACHE_CONTROL)
@@ -307,16 +334,46 @@ impl ResponseCache for Fakes {
             Some(cc) => entry.set("cache-control", &cc),
             None => entry.remove("cache-control"),
         }
+        entry.status = stored_status(&entry);
         for name in crate::cache::entry::BOOKKEEPING {
             entry.remove(name);
         }
-        if not_modified {
+        if let (Some((start, end, length)), false) = (how.range, how.not_modified) {
+            entry.status = 206;
+            entry.body = entry
+                .body
+                .get(start as usize..=end as usize)
+                .unwrap_or("")
+                .to_owned();
+            entry.set("content-range", &format!("bytes {start}-{end}/{length}"));
+            entry.set("content-length", &(end - start + 1).to_string());
+        }
+        if how.not_modified {
             entry.status = 304;
         }
-        if not_modified || head_only {
+        if how.not_modified || how.head_only {
             entry.body.clear();
         }
         apply(&mut entry, set);
+        Ok(entry)
+    }
+    fn update_entry(
+        &self,
+        mut entry: FakeResponse,
+        from: &FakeResponse,
+        exclude: &[&str],
+        remove: &[&str],
+        meta: &[(String, String)],
+    ) -> Result<FakeResponse, String> {
+        for (k, v) in &from.headers {
+            if !exclude.contains(&k.as_str()) {
+                entry.set(k, v);
+            }
+        }
+        for name in remove {
+            entry.remove(name);
+        }
+        apply(&mut entry, meta);
         Ok(entry)
     }
     fn store(
@@ -335,6 +392,7 @@ impl ResponseCache for Fakes {
             copy.remove(name);
         }
         apply(&mut copy, meta);
+        copy.status = 200; // as the platform stores it: the status is in the bookkeeping
         self.cache.borrow_mut().insert(key.to_owned(), copy);
     }
     fn refresh(&self, key: &str, entry: &FakeResponse, meta: &[(String, String)]) {
@@ -347,7 +405,11 @@ impl ResponseCache for Fakes {
         mut response: FakeResponse,
         set: &[(String, String)],
         not_modified: bool,
+        remove: &[&str],
     ) -> Result<FakeResponse, String> {
+        for name in remove {
+            response.remove(name);
+        }
         if not_modified {
             response.status = 304;
             response.body.clear();

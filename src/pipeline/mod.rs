@@ -2,9 +2,9 @@
 //! and one driver runs it.
 //!
 //! ```text
-//! admin? ─▶ auth ─▶ rate limit ─▶ canary ─▶ cache ─▶ forward | websocket
+//! admin? ─▶ ip rules ─▶ cors ─▶ auth ─▶ rate limit ─▶ canary ─▶ cache ─▶ forward | websocket
 //!                                                 (a route's plan omits what it lacks)
-//!                                     └──▶ completion point: access log, metrics, trace
+//!                                                 └──▶ completion point: access log, metrics, trace
 //! ```
 //!
 //! A stage's request step answers [`Step::Next`], [`Step::Reply`], [`Step::Fail`] or
@@ -18,11 +18,16 @@
 
 pub mod auth;
 pub mod cache;
+pub mod cache_refresh;
+pub mod cache_store;
 pub mod canary;
 pub mod complete;
+pub mod cors;
 pub mod ctx;
 pub mod driver;
 pub mod exchange;
+pub mod ip_rules;
+pub mod leases;
 pub mod ports;
 pub mod ratelimit;
 pub mod state;

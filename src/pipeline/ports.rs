@@ -5,7 +5,7 @@
 #![allow(async_fn_in_trait)]
 
 use super::exchange::ExchangePlan;
-use crate::ratelimit::{Decision, Limits};
+use crate::ratelimit::{Grant, LeaseAsk, Limits};
 
 /// A response the platform holds (the upstream's, a stored entry, one the gateway built),
 /// opaque to the core except through these reads.
@@ -16,6 +16,8 @@ pub trait Responses {
     fn headers(&self, response: &Self::Response, names: &[&str]) -> Vec<Option<String>>;
     /// Drops a response the client will not get, cancelling its body.
     fn discard(&self, response: Self::Response);
+    /// A body-less response the gateway answers itself (a CORS preflight's 204).
+    fn reply(&self, status: u16, headers: &[(String, String)]) -> Result<Self::Response, String>;
 }
 
 /// The client's request headers (names are lower-case).
@@ -58,19 +60,31 @@ pub trait Documents {
     async fn store_document(&self, url: &str, body: &str, ttl_s: u64);
 }
 
-/// One bucket to take tokens from.
+/// One bucket to ask for a lease (see `crate::ratelimit::lease`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Take {
     pub bucket: String,
     pub limits: Limits,
-    pub cost: u64,
+    pub ask: LeaseAsk,
+}
+
+/// Unspent extras of a lease, offered back to their bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GiveBack {
+    pub bucket: String,
+    pub limits: Limits,
+    pub tag: u64,
+    pub unused: u64,
 }
 
 /// The rate-limit store: one exact owner per bucket.
 pub trait Limiter {
     /// Asks every bucket at once; one answer per ask, in order. A failing bucket is an `Err`
     /// with a reason: what that means is the policy's decision, not the port's.
-    async fn take(&self, asks: &[Take]) -> Vec<Result<Decision, String>>;
+    async fn take(&self, asks: &[Take]) -> Vec<Result<Grant, String>>;
+    /// Offers unspent extras back without waiting: an offer that fails loses them (fewer
+    /// admissions, never more).
+    fn give_back(&self, offers: &[GiveBack]);
 }
 
 /// Why an upstream exchange produced no response.
@@ -102,17 +116,35 @@ pub trait Upstream: Responses {
     ) -> (Result<Self::Response, ExchangeFailure>, ExchangeReport);
 }
 
+/// How a stored entry is served to the client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Serve {
+    /// Answer `304 Not Modified` (no body, no representation headers).
+    pub not_modified: bool,
+    /// A HEAD request: no body.
+    pub head_only: bool,
+    /// Answer `206` with bytes `start..=end` of `length`.
+    pub range: Option<(u64, u64, u64)>,
+}
+
 /// Facts of an entry in the isolate's hot tier, with the client's conditions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HotEntry {
+    /// The status the entry is served with.
     pub status: u16,
-    pub meta: [Option<String>; 4],
+    /// The values of `crate::cache::entry::BOOKKEEPING`, in order.
+    pub meta: Vec<Option<String>>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub until_ms: f64,
     /// The client's `If-None-Match` and `If-Modified-Since`, read in the same crossing.
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
+    /// The request has a `Range` (the hot tier does not answer it).
+    pub has_range: bool,
+    /// The request has a `Cache-Control` (the hot tier does not answer it on routes that honour
+    /// request directives).
+    pub has_cache_control: bool,
 }
 
 /// The response cache: the location's Cache API plus the isolate's hot tier. The core decides
@@ -143,16 +175,27 @@ pub trait ResponseCache: Responses {
         key: &str,
         marker: Option<&str>,
     ) -> (Option<Self::Response>, Option<u64>);
-    /// The client's response from a stored entry (bookkeeping removed), with `set` headers.
+    /// The client's response from a stored entry (bookkeeping removed, served with the status
+    /// it records), with `set` headers.
     fn serve_entry(
         &self,
         entry: Self::Response,
         set: &[(String, String)],
-        not_modified: bool,
-        head_only: bool,
+        how: Serve,
     ) -> Result<Self::Response, String>;
-    /// Stores a copy of `response` (in the background), `remove` dropped and `meta` set; the
-    /// copy is abandoned past `max_bytes` or when its body fails or ends short.
+    /// `entry` updated by the 304 `from` (RFC 9111 §3.2): each header of `from` not in
+    /// `exclude` replaces the entry's, then `remove` is dropped and `meta` set.
+    fn update_entry(
+        &self,
+        entry: Self::Response,
+        from: &Self::Response,
+        exclude: &[&str],
+        remove: &[&str],
+        meta: &[(String, String)],
+    ) -> Result<Self::Response, String>;
+    /// Stores a copy of `response` (in the background), `remove` dropped and `meta` set. The
+    /// copy is written only once its body is whole: it is abandoned past `max_bytes` or when its
+    /// body fails or ends short, and so never replaces a good entry.
     fn store(
         &self,
         key: &str,
@@ -163,12 +206,14 @@ pub trait ResponseCache: Responses {
     );
     /// Re-stores `entry` with new bookkeeping (in the background).
     fn refresh(&self, key: &str, entry: &Self::Response, meta: &[(String, String)]);
-    /// The client's response from an upstream response: `set` added, 304 when `not_modified`.
+    /// The client's response from an upstream response: `remove` dropped, `set` added, 304
+    /// when `not_modified`.
     fn finish(
         &self,
         response: Self::Response,
         set: &[(String, String)],
         not_modified: bool,
+        remove: &[&str],
     ) -> Result<Self::Response, String>;
     /// Removes `key` and records the URL change under `marker`, here and in the hot tier.
     async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, marker_ttl_s: u64);

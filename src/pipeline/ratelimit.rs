@@ -5,8 +5,9 @@
 //! at the same time: a client that keeps sending while over one limit keeps spending its other
 //! budgets. Once an isolate has been told a bucket refuses, it refuses that bucket's requests
 //! itself until the instant the store named, asking nothing: a client flooding while limited
-//! costs no store calls (and those refusals count nowhere). Allowed requests cost one store
-//! call per policy.
+//! costs no store calls (and those refusals count nowhere). Allowed requests are decided by the
+//! store through leases (`super::leases`): an idle isolate asks once per request and policy, a
+//! busy one once per lease, spending the admissions it holds without asking.
 
 use super::ctx::{Ctx, RateLimitNote};
 use super::driver::{Stage, Step};
@@ -14,6 +15,7 @@ use super::ports::{Level, Ports, Take};
 use super::state::{Counter, Services};
 use crate::config::{RateLimitPolicy, StoreErrorPolicy};
 use crate::error::GatewayError;
+use crate::ratelimit::LeaseAsk;
 use crate::ratelimit::{
     bucket_key, most_restrictive, policy_header, ratelimit_header, Decision, KeyError, KeyFacts,
     Limits,
@@ -126,8 +128,86 @@ fn refusal(
     }
 }
 
+/// Ends the stage from one decision (or store failure) per policy, in the policies' order:
+/// refusals remembered, store failures counted and decided by `on_store_error`, the most
+/// restrictive refusal answered, the RateLimit fields kept for the response.
+fn conclude<P: Ports>(
+    cx: &mut Ctx,
+    s: Services<'_, P>,
+    policies: &[&RateLimitPolicy],
+    buckets: &[String],
+    answers: Vec<Result<Decision, String>>,
+) -> Step<P::Response> {
+    let mut decided: Vec<(&str, Decision)> = Vec::with_capacity(policies.len());
+    let mut limits: Vec<(&str, Limits)> = Vec::with_capacity(policies.len());
+    let mut outcome = RateLimitNote::Allowed;
+    let mut answers = answers.into_iter();
+    for (policy, bucket) in policies.iter().zip(buckets) {
+        match answers.next().unwrap_or_else(|| Err("no answer".into())) {
+            Ok(d) => {
+                if !d.allowed {
+                    s.state
+                        .refusals
+                        .borrow_mut()
+                        .remember(bucket, cx.started_ms, &d);
+                }
+                decided.push((&policy.name, d));
+                limits.push((&policy.name, Limits::from(*policy)));
+            }
+            Err(reason) => {
+                s.state.counters.add(Counter::RateLimitStoreErrors);
+                let deny = policy.on_store_error == StoreErrorPolicy::Deny;
+                s.ports.event(
+                    Level::Error,
+                    serde_json::json!({
+                        "event": "rate_limit_store_error",
+                        "policy": policy.name,
+                        "reason": reason,
+                        "request_id": cx.trace.request_id,
+                        "on_store_error": if deny { "deny" } else { "allow" },
+                    }),
+                );
+                outcome = RateLimitNote::StoreError(policy.name.clone());
+                if deny {
+                    cx.notes.rate_limit = Some(outcome);
+                    return Step::Fail(GatewayError::RateLimitUnavailable {
+                        policy: policy.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let limit_refs: Vec<(&str, &Limits)> = limits.iter().map(|(n, l)| (*n, l)).collect();
+    let decision_refs: Vec<(&str, &Decision)> = decided.iter().map(|(n, d)| (*n, d)).collect();
+    let mut fields: Vec<(&'static str, String)> = Vec::new();
+    if !decided.is_empty() {
+        fields.push(("ratelimit-policy", policy_header(&limit_refs)));
+        fields.push(("ratelimit", ratelimit_header(&decision_refs)));
+    }
+    if let Some((name, d)) = most_restrictive(&decided).filter(|(_, d)| !d.allowed) {
+        cx.notes.rate_limit = Some(RateLimitNote::Limited((*name).to_owned()));
+        let policy = policies.iter().find(|p| p.name == *name).copied();
+        return match policy {
+            Some(policy) => Step::Fail(refusal(policy, d, fields)),
+            None => Step::Fail(GatewayError::Internal {
+                cause: "a refusing policy vanished".into(),
+            }),
+        };
+    }
+    cx.notes.rate_limit = Some(outcome);
+    cx.rate_limit_headers = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    Step::Next
+}
+
+/// Where one policy's admission comes from in the wait step.
+enum Source {
+    Held(Decision),
+    Asked(usize, LeaseAsk),
+}
+
 impl Stage for RateLimit {
-    /// Refuses at once when a bucket is known to refuse; otherwise asks the store.
+    /// Refuses at once when a bucket is known to refuse; admits at once when this isolate
+    /// holds an admission of every bucket; otherwise asks the store.
     fn request<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
         let policies = policies(cx, s);
         let buckets = match buckets(cx, s, &policies) {
@@ -152,7 +232,25 @@ impl Stage for RateLimit {
                 ));
             }
         }
-        Step::Wait
+        drop(memory);
+        let now = cx.started_ms;
+        let mut book = s.state.leases.borrow_mut();
+        if !buckets.iter().all(|b| book.holds(b, now)) {
+            return Step::Wait;
+        }
+        let mut offers = Vec::new();
+        let mut decided = Vec::with_capacity(buckets.len());
+        for bucket in &buckets {
+            match book.spend(bucket, now, &mut offers) {
+                Some(d) => decided.push(Ok(d)),
+                None => return Step::Wait,
+            }
+        }
+        drop(book);
+        if !offers.is_empty() {
+            s.ports.give_back(&offers);
+        }
+        conclude(cx, s, &policies, &buckets, decided)
     }
 
     async fn wait<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
@@ -161,78 +259,62 @@ impl Stage for RateLimit {
             Ok(b) => b,
             Err(e) => return Step::Fail(e),
         };
-        let asks: Vec<Take> = policies
-            .iter()
-            .zip(&buckets)
-            .map(|(policy, bucket)| Take {
-                bucket: bucket.clone(),
-                limits: Limits::from(*policy),
-                cost: 1,
+        let asked_at = s.ports.now_ms();
+        let mut offers = Vec::new();
+        let mut asks: Vec<Take> = Vec::new();
+        let sources: Vec<Source> = {
+            let mut book = s.state.leases.borrow_mut();
+            policies
+                .iter()
+                .zip(&buckets)
+                .map(|(policy, bucket)| {
+                    if book.holds(bucket, asked_at) {
+                        if let Some(d) = book.spend(bucket, asked_at, &mut offers) {
+                            return Source::Held(d);
+                        }
+                    }
+                    let ask = book.ask(bucket, asked_at, &mut offers);
+                    asks.push(Take {
+                        bucket: bucket.clone(),
+                        limits: Limits::from(*policy),
+                        ask,
+                    });
+                    Source::Asked(asks.len() - 1, ask)
+                })
+                .collect()
+        };
+        if !offers.is_empty() {
+            s.ports.give_back(&offers);
+        }
+        let answers = if asks.is_empty() {
+            Vec::new()
+        } else {
+            s.ports.take(&asks).await
+        };
+        let mut book = s.state.leases.borrow_mut();
+        let decided = sources
+            .into_iter()
+            .zip(policies.iter().zip(&buckets))
+            .map(|(source, (policy, bucket))| match source {
+                Source::Held(d) => Ok(d),
+                Source::Asked(i, ask) => {
+                    let answer = answers
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| Err("no answer".into()));
+                    book.answered(
+                        bucket,
+                        Limits::from(*policy),
+                        ask,
+                        asked_at,
+                        answer.as_ref().ok(),
+                    );
+                    answer.map(|g| g.decision)
+                }
             })
             .collect();
-        let answers = s.ports.take(&asks).await;
-        let mut decided: Vec<(&str, Decision)> = Vec::with_capacity(policies.len());
-        let mut limits: Vec<(&str, Limits)> = Vec::with_capacity(policies.len());
-        let mut outcome = RateLimitNote::Allowed;
-        for (i, (policy, bucket)) in policies.iter().zip(&buckets).enumerate() {
-            match answers
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| Err("no answer".into()))
-            {
-                Ok(d) => {
-                    if !d.allowed {
-                        s.state
-                            .refusals
-                            .borrow_mut()
-                            .remember(bucket, cx.started_ms, &d);
-                    }
-                    decided.push((&policy.name, d));
-                    limits.push((&policy.name, Limits::from(*policy)));
-                }
-                Err(reason) => {
-                    s.state.counters.add(Counter::RateLimitStoreErrors);
-                    let deny = policy.on_store_error == StoreErrorPolicy::Deny;
-                    s.ports.event(
-                        Level::Error,
-                        serde_json::json!({
-                            "event": "rate_limit_store_error",
-                            "policy": policy.name,
-                            "reason": reason,
-                            "request_id": cx.trace.request_id,
-                            "on_store_error": if deny { "deny" } else { "allow" },
-                        }),
-                    );
-                    outcome = RateLimitNote::StoreError(policy.name.clone());
-                    if deny {
-                        cx.notes.rate_limit = Some(outcome);
-                        return Step::Fail(GatewayError::RateLimitUnavailable {
-                            policy: policy.name.clone(),
-                        });
-                    }
-                }
-            }
-        }
-        let limit_refs: Vec<(&str, &Limits)> = limits.iter().map(|(n, l)| (*n, l)).collect();
-        let decision_refs: Vec<(&str, &Decision)> = decided.iter().map(|(n, d)| (*n, d)).collect();
-        let mut fields: Vec<(&'static str, String)> = Vec::new();
-        if !decided.is_empty() {
-            fields.push(("ratelimit-policy", policy_header(&limit_refs)));
-            fields.push(("ratelimit", ratelimit_header(&decision_refs)));
-        }
-        if let Some((name, d)) = most_restrictive(&decided).filter(|(_, d)| !d.allowed) {
-            cx.notes.rate_limit = Some(RateLimitNote::Limited((*name).to_owned()));
-            let policy = policies.iter().find(|p| p.name == *name).copied();
-            return match policy {
-                Some(policy) => Step::Fail(refusal(policy, d, fields)),
-                None => Step::Fail(GatewayError::Internal {
-                    cause: "a refusing policy vanished".into(),
-                }),
-            };
-        }
-        cx.notes.rate_limit = Some(outcome);
-        cx.rate_limit_headers = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        Step::Next
+        drop(book);
+        conclude(cx, s, &policies, &buckets, decided)
     }
 
     fn response(&self, cx: &Ctx, set: &mut Vec<(String, String)>) {

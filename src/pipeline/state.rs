@@ -67,8 +67,12 @@ impl Counters {
 pub struct IsolateState {
     pub auth: RefCell<AuthState>,
     pub refusals: RefCell<RefusalMemory>,
+    /// Rate-limit admissions held by this isolate.
+    pub leases: RefCell<super::leases::LeaseBook>,
     pub counters: Counters,
     pub ids: RefCell<IdGenerator>,
+    /// Background cache refreshes running (stale-while-revalidate), one per key.
+    pub refreshing: RefCell<super::cache_refresh::Refreshing>,
 }
 
 impl IsolateState {
@@ -76,8 +80,10 @@ impl IsolateState {
         IsolateState {
             auth: RefCell::new(AuthState::default()),
             refusals: RefCell::new(RefusalMemory::default()),
+            leases: RefCell::default(),
             counters: Counters::default(),
             ids: RefCell::new(IdGenerator::new(seed)),
+            refreshing: RefCell::default(),
         }
     }
 

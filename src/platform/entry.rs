@@ -26,8 +26,14 @@ use worker::{js_sys, wasm_bindgen_futures, web_sys, worker_sys, Env};
 #[wasm_bindgen(js_name = fetch)]
 pub fn fetch(request: web_sys::Request, env: Env, ctx: worker_sys::Context) -> js_sys::Promise {
     let now_ms = js_sys::Date::now();
-    match isolate::ready(now_ms) {
-        Some(live) => begin(request, env, ctx, live, now_ms),
+    match isolate::serving(&env, now_ms) {
+        Some((live, reload)) => {
+            if let Some(reload) = reload {
+                // The reload outlives this request (a failure is the reload's to record).
+                let _ = ctx.wait_until(&reload);
+            }
+            begin(request, env, ctx, live, now_ms)
+        }
         None => wasm_bindgen_futures::future_to_promise(async move {
             match isolate::current(&env, now_ms).await {
                 Ok(live) => {
@@ -75,6 +81,7 @@ fn read(joined: &str) -> Option<Request> {
         connection,
         request_id,
         traceparent,
+        preflight: None,
         match_headers,
     })
 }
@@ -123,26 +130,53 @@ fn error_with_edits(
     e: &GatewayError,
     edits: &[(String, String)],
 ) -> web_sys::Response {
+    let mut headers = response_set(&live.gateway, cx);
+    headers.extend_from_slice(edits);
+    error_with_headers(live, env, cx, e, &headers)
+}
+
+/// A gateway error with exactly `headers` (an exchange's, which already hold every answer's
+/// headers and the stages' response steps), completed.
+fn error_with_headers(
+    live: &Live,
+    env: &Env,
+    cx: &Ctx,
+    e: &GatewayError,
+    headers: &[(String, String)],
+) -> web_sys::Response {
     if let GatewayError::Internal { cause } = e {
         respond::log_internal(Some(&live.gateway.redactor), &cx.trace.request_id, cause);
     }
-    let mut headers = response_set(&live.gateway, cx);
-    headers.extend_from_slice(edits);
     let response = respond::error_with(
         e,
         &live.gateway.config.settings.request_id_header,
         &cx.trace.request_id,
-        &headers,
+        headers,
     );
     end(cx, live, env, Outcome::of_error(e));
     response
+}
+
+/// A CORS preflight's announced method, read only for `OPTIONS` requests (see
+/// `crate::pipeline::cors::preflight_method`).
+fn read_preflight(cx: &mut Ctx, request: &web_sys::Request) {
+    if cx.request.method != "OPTIONS" {
+        return;
+    }
+    let joined = glue::request_headers(request, "origin\naccess-control-request-method");
+    let mut f = joined.split('\r').map(|v| v.strip_prefix('1'));
+    let (origin, announced) = (f.next().flatten(), f.next().flatten());
+    cx.request.preflight = crate::pipeline::cors::preflight_method("OPTIONS", origin, announced);
 }
 
 /// What the access log asked to know of the client: Cloudflare's facts and the configured
 /// request headers, read in one crossing and only when configured.
 fn read_log_facts(cx: &mut Ctx, live: &Live, request: &web_sys::Request) {
     let spec = &live.gateway.config.observability.access_log;
-    if spec.fields.is_empty() && spec.request_headers.is_empty() {
+    if spec.fields.is_empty()
+        && spec.request_headers.is_empty()
+        && !live.gateway.reads_client_network
+    {
         return;
     }
     let joined = glue::log_facts(request, &glue::join(&spec.request_headers, '\n'));
@@ -187,6 +221,7 @@ fn begin(
     let trace = Trace::begin(&facts.inbound(), &mut shared.ids.borrow_mut(), tracing);
     let mut cx = Ctx::new(facts, trace, now_ms);
     read_log_facts(&mut cx, &live, &request);
+    read_preflight(&mut cx, &request);
     let ports = WorkerPorts {
         env,
         ctx,
@@ -238,11 +273,45 @@ fn begin(
                         ports: &ports,
                     };
                     let flow = resume(live.gateway.plan(route), &mut cx, services, at).await;
+                    if let Some(job) = cx.cache_refresh.take() {
+                        refresh_in_background(job, &cx, &live, &shared, &ports);
+                    }
                     wasm_bindgen_futures::JsFuture::from(conclude(flow, cx, ports)).await
                 }),
             }
         }
     }
+}
+
+/// Runs a cache refresh (stale-while-revalidate) after the answer, under `waitUntil`, with its
+/// own context and everything it needs kept alive.
+fn refresh_in_background(
+    job: crate::pipeline::cache_refresh::CacheRefresh,
+    cx: &Ctx,
+    live: &Rc<Live>,
+    shared: &Rc<IsolateState>,
+    ports: &WorkerPorts,
+) {
+    let mut bg = crate::pipeline::cache_refresh::background_ctx(cx, js_sys::Date::now());
+    let (live, shared) = (live.clone(), shared.clone());
+    let ports = WorkerPorts {
+        env: ports.env.clone(),
+        ctx: JsValue::from(&ports.ctx).unchecked_into(),
+        request: Clone::clone(&ports.request),
+        live: live.clone(),
+    };
+    let wait_until: worker_sys::Context = JsValue::from(&ports.ctx).unchecked_into();
+    let work = wasm_bindgen_futures::future_to_promise(async move {
+        let services = Services {
+            gateway: &live.gateway,
+            breakers: &live.breakers,
+            state: &shared,
+            ports: &ports,
+        };
+        crate::pipeline::cache_refresh::run(&mut bg, services, job).await;
+        Ok(JsValue::UNDEFINED)
+    });
+    let _ = wait_until.wait_until(&work);
 }
 
 fn blank_trace(shared: &IsolateState) -> Trace {
@@ -273,12 +342,14 @@ fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sy
         ),
         Flow::Exchange(plan) => {
             let (request, env) = (Clone::clone(&ports.request), ports.env.clone());
+            let json = plan.to_json();
             let handle = in_flight_insert(InFlight {
                 cx,
                 ports,
                 upstream: plan.upstream,
+                response_set: plan.response_set,
             });
-            match glue::proxy(&request, &env, &live.js_table, &plan.to_json(), handle) {
+            match glue::proxy(&request, &env, &live.js_table, &json, handle) {
                 Ok(promise) => promise,
                 Err(e) => {
                     let cause = format!("starting the upstream exchange: {}", respond::reason(&e));
@@ -306,6 +377,9 @@ struct InFlight {
     cx: Ctx,
     ports: WorkerPorts,
     upstream: usize,
+    /// The headers every answer of the request carries, the stages' response steps included:
+    /// a failed exchange's error carries them too.
+    response_set: Vec<(String, String)>,
 }
 
 thread_local! {
@@ -357,6 +431,7 @@ fn finish(
         mut cx,
         ports,
         upstream,
+        response_set,
     }) = IN_FLIGHT.with(|m| m.borrow_mut().remove(&handle))
     else {
         return JsValue::UNDEFINED;
@@ -380,7 +455,7 @@ fn finish(
         js_sys::Date::now(),
     );
     match error {
-        Some(e) => error_response(&live, &ports.env, &cx, &e).into(),
+        Some(e) => error_with_headers(&live, &ports.env, &cx, &e, &response_set).into(),
         None => {
             end(&cx, &live, &ports.env, Outcome::of_status(status));
             JsValue::UNDEFINED

@@ -14,18 +14,20 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
  * callback `finish(handle, status, failure, attempts, upstreamMs, reason)`, which returns the
  * gateway's error response for a failed exchange (undefined otherwise).
  * JSON: { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
- *   bookkeeping: [names], notIn304: [names], routes: [{ request: {remove, set}, response: {remove, set} }] }
+ *   bookkeeping: [names], notIn304: [names], storedStatus: name,
+ *   edits: [{ request: {remove, set}, response: {remove, set} }], routes: [index into edits] }
  */
 export function route_table(json, finish) {
   const table = JSON.parse(json);
   table.protected = new Set(table.connectionProtected);
-  for (const route of table.routes) {
-    route.request.removeSet = new Set(route.request.remove);
-    route.response.removeSet = new Set(route.response.remove);
+  for (const edits of table.edits) {
+    edits.request.removeSet = new Set(edits.request.remove);
+    edits.response.removeSet = new Set(edits.response.remove);
   }
   table.finish = finish;
   BOOKKEEPING = table.bookkeeping;
   NOT_IN_304 = table.notIn304;
+  STORED_STATUS = table.storedStatus;
   return table;
 }
 
@@ -42,11 +44,29 @@ function setAll(headers, pairs) {
   for (const [name, value] of pairs) headers.set(name, value);
 }
 
+/**
+ * `present` ("Vary" as it is, or null) with the tokens of `added` it lacks appended: the
+ * gateway's `Vary: Origin` never hides what the upstream's answer varies on.
+ */
+function mergedVary(present, added) {
+  if (present === null || present === undefined || present.trim() === "") return added;
+  const have = present.split(",").map((t) => t.trim().toLowerCase());
+  if (have.includes("*")) return present;
+  const more = added.split(",").map((t) => t.trim()).filter((t) => t && !have.includes(t.toLowerCase()));
+  return more.length ? present + ", " + more.join(", ") : present;
+}
+
+/** Sets a header of an answer the gateway edits; `vary` is merged (see `mergedVary`). */
+function put(headers, name, value) {
+  if (name === "vary") headers.set(name, mergedVary(headers.get(name), value));
+  else headers.set(name, value);
+}
+
 function applyList(headers, removeList, setList) {
   if (removeList) for (const name of removeList.split("\n")) headers.delete(name);
   if (setList) {
     const parts = setList.split("\n");
-    for (let i = 0; i + 1 < parts.length; i += 2) headers.set(parts[i], parts[i + 1]);
+    for (let i = 0; i + 1 < parts.length; i += 2) put(headers, parts[i], parts[i + 1]);
   }
 }
 
@@ -144,7 +164,7 @@ function relay(response, table, edits, set) {
   }
   removePresent(headers, response.headers, edits.removeSet);
   setAll(headers, edits.set);
-  setAll(headers, set);
+  for (const [name, value] of set) put(headers, name, value);
   return out;
 }
 
@@ -161,44 +181,25 @@ const INVALID_RESPONSE = 4;
  * already being relayed.
  */
 function send(fetcher, url, method, headers, body, timeoutMs, limit) {
-  let signal = AbortSignal.timeout(timeoutMs);
+  // One controller for the timeout and the body limit. The timer is cleared once the head
+  // has arrived: a timer left pending for every answered request (AbortSignal.timeout) keeps
+  // thousands alive under load.
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
   let state = null;
   if (body && limit !== null) {
     state = { tooLarge: false, drained: null };
-    const controller = new AbortController();
     body = limited(body, limit, (drained) => {
       state.tooLarge = true;
       state.drained = drained;
       controller.abort();
     });
-    signal = AbortSignal.any([signal, controller.signal]);
   }
-  const init = { method, headers, body, redirect: "manual", signal };
-  let sent;
-  try {
-    sent = fetcher ? fetcher.fetch(url, init) : fetch(url, init);
-  } catch (error) {
-    sent = Promise.reject(error);
-  }
-  return sent.catch((error) => {
-    if (state && state.tooLarge) {
-      return state.drained.then(() => {
-        throw [TOO_LARGE, "body too large"];
-      });
-    }
-    if (error && error.name === "TimeoutError") throw [TIMEOUT, "timeout"];
-    throw [UNREACHABLE, String(error && error.message ? error.message : error)];
-  });
-}
-
-/**
- * A WebSocket handshake: like `send`, but its timeout is a timer cleared once the response
- * head arrives, so it bounds the handshake and never the socket's life afterwards.
- */
-function handshake(fetcher, url, headers, timeoutMs) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DOMException("handshake timeout", "TimeoutError")), timeoutMs);
-  const init = { method: "GET", headers, redirect: "manual", signal: controller.signal };
+  const init = { method, headers, body, redirect: "manual", signal: controller.signal };
   let sent;
   try {
     sent = fetcher ? fetcher.fetch(url, init) : fetch(url, init);
@@ -212,7 +213,12 @@ function handshake(fetcher, url, headers, timeoutMs) {
     },
     (error) => {
       clearTimeout(timer);
-      if (controller.signal.aborted) throw [TIMEOUT, "timeout"];
+      if (state && state.tooLarge) {
+        return state.drained.then(() => {
+          throw [TOO_LARGE, "body too large"];
+        });
+      }
+      if (timedOut) throw [TIMEOUT, "timeout"];
       throw [UNREACHABLE, String(error && error.message ? error.message : error)];
     },
   );
@@ -225,7 +231,7 @@ function handshake(fetcher, url, headers, timeoutMs) {
  * rejects; resolves to { response, failure, reason, attempts: [target, ok, …], upstreamMs }.
  */
 function carryOut(request, env, table, plan) {
-  const route = table.routes[plan.route];
+  const route = table.edits[table.routes[plan.route]];
   const method = request.method;
   const headers = new Headers(request.headers);
   // Every removal (the route's, then the request's) comes before every header the route or the
@@ -243,12 +249,9 @@ function carryOut(request, env, table, plan) {
     const { target, binding, url } = plan.attempts[i];
     const fetcher = binding ? env[binding] : null;
     // A missing binding must fail, never fall back to a public fetch of its placeholder URL.
-    const sent =
-      binding && !fetcher
-        ? Promise.reject([UNREACHABLE, "no service binding " + binding])
-        : plan.websocket
-          ? handshake(fetcher, url, headers, plan.timeout_ms)
-          : send(fetcher, url, method, headers, body, plan.timeout_ms, plan.body_limit);
+    // `send`'s timeout ends with the response head, so on a WebSocket plan it bounds the
+    // handshake and never the session.
+    const sent = binding && !fetcher ? Promise.reject([UNREACHABLE, "no service binding " + binding]) : send(fetcher, url, method, headers, body, plan.timeout_ms, plan.body_limit);
     return sent.then(
       (response) => {
         // An unusable status is the upstream's failure, like a broken connection: a failed
@@ -395,6 +398,27 @@ export function take_tokens(env, binding, requests, timeoutMs) {
   return Promise.all(requests.split("\n").map(take)).then((lines) => lines.join("\n"));
 }
 
+/**
+ * Offers unspent lease admissions back to their buckets ("\n"-joined "name\tquery"). Resolves
+ * once every offer has been delivered or has failed (a lost offer only means fewer admissions).
+ */
+export function give_back(env, binding, offers) {
+  const namespace = env[binding];
+  const offer = (entry) => {
+    const tab = entry.indexOf("\t");
+    try {
+      const stub = namespace.get(namespace.idFromName(entry.slice(0, tab)));
+      return stub.fetch("https://rate-limiter/back?" + entry.slice(tab + 1)).then(
+        (response) => response.body?.cancel(),
+        () => undefined,
+      );
+    } catch {
+      return Promise.resolve();
+    }
+  };
+  return Promise.all(offers.split("\n").map(offer)).then(() => undefined);
+}
+
 /** Writes one value of a Durable Object's storage (coalescing is decided in Rust). */
 export function put_value(storage, key, value) {
   storage.put(key, value);
@@ -429,20 +453,73 @@ export function cache_match(key, marker) {
   ]).then(([entry, at]) => [entry || null, at]);
 }
 
-/** The facts of a stored entry, "\r"-joined: status, the five bookkeeping values, ETag, Last-Modified. */
+// Every entry is stored as a 200 (the platform's cache keeps only some statuses); Rust records
+// the upstream's status in this bookkeeping header, and it is served with that one.
+let STORED_STATUS = "x-edge-gateway-status";
+
+/** The status an entry is served with. */
+function storedStatus(entry) {
+  const recorded = Number(entry.headers.get(STORED_STATUS));
+  return recorded >= 200 && recorded <= 599 ? recorded : entry.status;
+}
+
+/** The facts of a stored entry, "\r"-joined: status, the bookkeeping values, ETag, Last-Modified. */
 function entryFacts(entry) {
   const h = entry.headers;
   const v = (name) => h.get(name) ?? "";
-  return [entry.status, ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
+  return [storedStatus(entry), ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
 }
 
-/** The client's response from stored parts (see `serve_entry`). */
-function fromStored(status, statusText, headers, body, set, notModified, headOnly) {
+/**
+ * Bytes `start`..=`end` of `body`, as a stream: the bytes before are skipped, the rest is
+ * cancelled once the range is complete.
+ */
+function sliced(body, start, end) {
+  const reader = body.getReader();
+  let offset = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return controller.close();
+        const from = Math.max(start - offset, 0);
+        const to = Math.min(end + 1 - offset, value.byteLength);
+        offset += value.byteLength;
+        if (from < to) controller.enqueue(value.subarray(from, to));
+        if (offset > end) {
+          reader.cancel().catch(() => undefined);
+          return controller.close();
+        }
+        if (from < to) return;
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * The client's response from stored parts (see `serve_entry`). `range` is "" or
+ * "start-end/length": a 206 of those bytes.
+ */
+function fromStored(status, statusText, headers, body, set, notModified, headOnly, range) {
+  let partial = null;
+  if (range && !notModified) {
+    const [span, length] = range.split("/");
+    const [start, end] = span.split("-").map(Number);
+    partial = { start, end, length };
+    if (body && !headOnly) body = withLength(sliced(body, start, end), end - start + 1);
+  }
   const out = new Response(notModified || headOnly || NULL_BODY.has(status) ? null : body, {
-    status: notModified ? 304 : status,
-    statusText: notModified ? "Not Modified" : statusText,
+    status: notModified ? 304 : partial ? 206 : status,
+    statusText: notModified ? "Not Modified" : partial ? "Partial Content" : statusText,
     headers,
   });
+  if (partial) {
+    out.headers.set("content-range", `bytes ${partial.start}-${partial.end}/${partial.length}`);
+    out.headers.set("content-length", String(partial.end - partial.start + 1));
+  }
   const h = out.headers;
   const original = h.get("x-edge-gateway-cache-control");
   if (original === null) h.delete("cache-control");
@@ -456,10 +533,24 @@ function fromStored(status, statusText, headers, body, set, notModified, headOnl
 /**
  * The client's response from a stored entry: bookkeeping removed, the upstream's Cache-Control
  * restored, then `set` ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
- * `notModified` answers 304; `headOnly` drops the body.
+ * `notModified` answers 304; `headOnly` drops the body; `range` ("start-end/length" or "")
+ * answers 206 with those bytes.
  */
-export function serve_entry(entry, set, notModified, headOnly) {
-  return fromStored(entry.status, entry.statusText, entry.headers, entry.body, set, notModified, headOnly);
+export function serve_entry(entry, set, notModified, headOnly, range) {
+  return fromStored(storedStatus(entry), entry.statusText, entry.headers, entry.body, set, notModified, headOnly, range);
+}
+
+/**
+ * A stored entry updated by a 304 (RFC 9111 §3.2): every header of `from` except the
+ * `exclude` names ("\n"-joined) replaces the entry's, then `remove` is dropped and `meta`
+ * ("\n"-joined pairs) set. The body is the entry's, still unread.
+ */
+export function update_entry(entry, from, exclude, remove, meta) {
+  const headers = new Headers(entry.headers);
+  const skip = new Set(exclude.split("\n"));
+  for (const [name, value] of from.headers) if (!skip.has(name)) headers.set(name, value);
+  applyList(headers, remove, meta);
+  return new Response(entry.body, { status: entry.status, statusText: entry.statusText, headers });
 }
 
 // The isolate's hot tier: recently hit entries kept in memory, so a hit costs no Cache API
@@ -514,13 +605,14 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
       if (body === null || body.byteLength > HOT_CAPACITY) return;
       // Plain records: the runtime builds Headers from a record several times faster than from
       // a list of pairs. Stored responses have no Set-Cookie, so no header needs two lines.
-      const client = fromStored(copy.status, copy.statusText, copy.headers, null, "", false, true);
+      const status = storedStatus(copy);
+      const client = fromStored(status, copy.statusText, copy.headers, null, "", false, true, "");
       const headers = Object.fromEntries(client.headers);
       const headers304 = Object.fromEntries([...client.headers].filter(([name]) => !NOT_IN_304.includes(name)));
       const facts = entryFacts(copy) + "\r" + untilMs;
       hotDelete(key);
       while (hotBytes + body.byteLength > HOT_CAPACITY && hot.size) hotDelete(hot.keys().next().value);
-      hot.set(key, { status: copy.status, statusText: copy.statusText, headers, headers304, body, facts, marker });
+      hot.set(key, { status, statusText: copy.statusText, headers, headers304, body, facts, marker });
       hotBytes += body.byteLength;
     },
     () => undefined,
@@ -529,7 +621,8 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
 
 /**
  * Like `entryFacts` for the hot tier, then the entry's `until`, then the request's
- * If-None-Match and If-Modified-Since ("1"+value or "0"); "" when absent.
+ * If-None-Match and If-Modified-Since ("1"+value or "0"), then two flags ("1"/"0"): it has a
+ * Range, it has a Cache-Control; "" when absent.
  */
 export function hot_facts(key, request) {
   const e = hot.get(key);
@@ -537,7 +630,8 @@ export function hot_facts(key, request) {
   const h = request.headers;
   const inm = h.get("if-none-match");
   const ims = h.get("if-modified-since");
-  return e.facts + (inm === null ? "\r0" : "\r1" + inm) + (ims === null ? "\r0" : "\r1" + ims);
+  const flags = "\r" + (h.has("range") ? "1" : "0") + (h.has("cache-control") ? "1" : "0");
+  return e.facts + (inm === null ? "\r0" : "\r1" + inm) + (ims === null ? "\r0" : "\r1" + ims) + flags;
 }
 
 /** Serves a hot entry with the `set` pairs added. */
@@ -545,7 +639,10 @@ export function hot_serve(key, set, notModified, headOnly) {
   const e = hot.get(key);
   const headers = { ...(notModified ? e.headers304 : e.headers) };
   const parts = set.split("\n");
-  for (let i = 0; i + 1 < parts.length; i += 2) headers[parts[i]] = parts[i + 1];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const name = parts[i];
+    headers[name] = name === "vary" ? mergedVary(headers[name], parts[i + 1]) : parts[i + 1];
+  }
   return new Response(notModified || headOnly || NULL_BODY.has(e.status) ? null : e.body, {
     status: notModified ? 304 : e.status,
     statusText: notModified ? "Not Modified" : e.statusText,
@@ -616,25 +713,42 @@ function expectedLength(headers) {
 
 /**
  * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
- * ("\n"-joined pairs) set. The body is teed, never buffered whole; past `maxBytes` the copy is
- * abandoned. Resolves when stored or abandoned (a failing cache is not an error).
+ * ("\n"-joined pairs) set. The body is teed (the client's copy is never held back) and the
+ * cache's copy is assembled in memory, at most `maxBytes` (past that it is abandoned), then
+ * written once, whole. Resolves when stored or abandoned (a failing cache is not an error).
  *
- * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3). Its
- * stream errors, which should make `put` fail; but workerd's `put` resolves for a body that
- * errors part-way and keeps what it got. So the key is deleted again once such a copy ends.
+ * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3), and a
+ * refresh must never replace a good entry with one. Streaming the copy into `put` cannot
+ * guarantee that: workerd's cache keeps what an erroring body delivered, and lands the write
+ * even after `put` has rejected (so deleting the key afterwards races with it). A body written
+ * whole also gets its Content-Length stored, which serving ranges needs.
  */
 export function store_entry(key, response, remove, meta, maxBytes) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
-  const checked = copy.body ? checkedCopy(copy.body, expectedLength(copy.headers), maxBytes) : null;
-  const put = caches.default
-    .put(key, new Response(checked ? checked.stream : null, { status: copy.status, statusText: copy.statusText, headers }))
+  // Stored as a 200: `meta` records the upstream's status (STORED_STATUS).
+  const put = (body) =>
+    caches.default.put(key, new Response(body, { status: 200, headers })).catch(() => undefined);
+  if (!copy.body) return put(null);
+  const expected = expectedLength(copy.headers);
+  const checked = checkedCopy(copy.body, expected, maxBytes);
+  // The stored length is the bytes read (a content coding makes them differ from the sent ones).
+  headers.delete("content-length");
+  return Promise.all([readBounded(checked.stream, maxBytes).catch(() => null), checked.outcome])
+    .then(([body, whole]) => (whole && body !== null ? put(body) : undefined))
     .catch(() => undefined);
-  if (!checked) return put;
-  return Promise.all([put, checked.outcome])
-    .then(([, whole]) => (whole ? undefined : caches.default.delete(key)))
-    .catch(() => undefined);
+}
+
+/**
+ * `stream` with its length declared when it is known, so that the platform keeps (and sends)
+ * `Content-Length` for it: a stream of unknown length is stored and served chunked.
+ */
+function withLength(stream, length) {
+  if (length === null || typeof FixedLengthStream !== "function") return stream;
+  const fixed = new FixedLengthStream(length);
+  stream.pipeTo(fixed.writable).catch(() => undefined);
+  return fixed.readable;
 }
 
 /** Re-stores a stored entry with new bookkeeping (after a 304 revalidated it). */
@@ -661,6 +775,12 @@ export function finish_response(response, set, notModified) {
   applyList(out.headers, "", set);
   response.body?.cancel();
   return out;
+}
+
+/** `finish_response` after dropping the `remove` headers ("\n"-joined). */
+export function finish_response_without(response, set, notModified, remove) {
+  if (remove) for (const name of remove.split("\n")) response.headers.delete(name);
+  return finish_response(response, set, notModified);
 }
 
 /** Removes `key` and, when `marker` is not empty, records that the URL changed at `atMs`. */

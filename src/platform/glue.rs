@@ -65,6 +65,15 @@ extern "C" {
         set: &str,
         not_modified: bool,
         head_only: bool,
+        range: &str,
+    ) -> Result<web_sys::Response, JsValue>;
+    #[wasm_bindgen(catch)]
+    pub fn update_entry(
+        entry: &web_sys::Response,
+        from: &web_sys::Response,
+        exclude: &str,
+        remove: &str,
+        meta: &str,
     ) -> Result<web_sys::Response, JsValue>;
     pub fn hot_fill(
         key: &str,
@@ -96,6 +105,13 @@ extern "C" {
         set: &str,
         not_modified: bool,
     ) -> Result<web_sys::Response, JsValue>;
+    #[wasm_bindgen(catch)]
+    pub fn finish_response_without(
+        response: &web_sys::Response,
+        set: &str,
+        not_modified: bool,
+        remove: &str,
+    ) -> Result<web_sys::Response, JsValue>;
     pub fn cache_invalidate(
         key: &str,
         marker: &str,
@@ -114,6 +130,9 @@ extern "C" {
         requests: &str,
         timeout_ms: f64,
     ) -> js_sys::Promise;
+
+    /// Offers unspent lease admissions back ("\n"-joined "name\tquery"), without waiting.
+    pub fn give_back(env: &Env, binding: &str, offers: &str) -> js_sys::Promise;
     pub fn cached_document(url: &str) -> js_sys::Promise;
     pub fn store_document(url: &str, body: &str, ttl_seconds: f64) -> js_sys::Promise;
 }
@@ -137,9 +156,10 @@ pub fn inbound_header_names(gateway: &Gateway) -> Vec<&str> {
 /// Hands a configuration's fixed header edits and the completion callback to JS once, as the
 /// table `proxy` reads.
 pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
-    let routes: Vec<serde_json::Value> = (0..gateway.config.routes.len())
-        .map(|i| {
-            let e = gateway.route_edits(i);
+    let (sets, of_route) = gateway.edit_sets();
+    let edits: Vec<serde_json::Value> = sets
+        .iter()
+        .map(|e| {
             serde_json::json!({
                 "request": { "remove": e.request.remove, "set": e.request.set },
                 "response": { "remove": e.response.remove, "set": e.response.set },
@@ -152,7 +172,9 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         "connectionProtected": CONNECTION_PROTECTED,
         "bookkeeping": crate::cache::entry::BOOKKEEPING,
         "notIn304": crate::cache::entry::NOT_IN_304,
-        "routes": routes,
+        "storedStatus": crate::cache::entry::STATUS,
+        "edits": edits,
+        "routes": of_route,
     });
     route_table(&table.to_string(), finish)
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use worker::Env;
+use worker::{js_sys, wasm_bindgen_futures, Env};
 
 /// The document built into the worker, served when KV holds no valid one.
 pub const EMBEDDED_ROUTES: &str = include_str!("../../routes.json");
@@ -100,12 +100,35 @@ pub fn ready(now_ms: f64) -> Option<Rc<Live>> {
     })
 }
 
+/// The configuration in force whether or not a reload is due, with the reload started in the
+/// background when it is due and none is running: a reload never holds up a request, which is
+/// served by the table it found. `None` when the isolate has nothing to serve yet (then the
+/// request waits for [`current`]).
+pub fn serving(env: &Env, now_ms: f64) -> Option<(Rc<Live>, Option<js_sys::Promise>)> {
+    let live = STATE.with(|s| s.borrow().live.clone())?;
+    if ready(now_ms).is_some() {
+        return Some((live, None));
+    }
+    REFRESHING.with(|r| r.set(true));
+    let env = env.clone();
+    let reload = wasm_bindgen_futures::future_to_promise(async move {
+        let _ = reload(&env, now_ms).await;
+        Ok(JsValue::UNDEFINED)
+    });
+    Some((live, Some(reload)))
+}
+
 /// The configuration to serve this request with, reloading from KV when due.
 pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Live>, String> {
     if let Some(live) = ready(now_ms) {
         return Ok(live);
     }
     REFRESHING.with(|r| r.set(true));
+    reload(env, now_ms).await
+}
+
+/// Reads `routes` from KV and applies it (or the last good document); `REFRESHING` is set.
+async fn reload(env: &Env, now_ms: f64) -> Result<Rc<Live>, String> {
     let read = read_kv(env).await;
     let wants_fallback = STATE.with(|s| apply(&mut s.borrow_mut(), read, now_ms));
     if wants_fallback {
@@ -165,7 +188,7 @@ fn apply(s: &mut State, read: Result<Option<String>, String>, now_ms: f64) -> bo
             let unchanged = s.kv_seen == Some(hash) && s.live.is_some();
             if !unchanged {
                 s.kv_seen = Some(hash);
-                match Gateway::compile(&text) {
+                match Gateway::compile_hashed(&text, &hash) {
                     Ok(gateway) => {
                         s.live = Some(Rc::new(Live::new(gateway, Source::Kv, now_ms)));
                         s.last_error = None;

@@ -2,14 +2,14 @@
 //!
 //! One object per policy and key (`idFromName`), so every decision about a bucket is made by
 //! one single-threaded owner, in order: exact under any concurrency, across every isolate and
-//! location. The arithmetic (GCRA) is `crate::ratelimit::check`; the object keeps its state in
+//! location. The arithmetic (GCRA, and leases of several admissions) is `crate::ratelimit`; the object keeps its state in
 //! memory and in its SQLite-backed storage, so a restart or eviction does not hand out a fresh
 //! quota. The object's own clock is the only clock a bucket ever sees.
 
 use super::glue;
 use crate::ratelimit::persist::{WriteCoalescer, PERSIST_DELAY_MS};
-use crate::ratelimit::wire::{decision_line, parse_take};
-use crate::ratelimit::{check, GcraState};
+use crate::ratelimit::wire::{grant_line, parse_give_back, parse_take};
+use crate::ratelimit::{give_back, lease, GcraState};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -47,6 +47,17 @@ impl RateLimiter {
             }
         }
         Ok(())
+    }
+
+    /// Keeps the bucket's new state, written within the coalescing delay.
+    fn store(&self, next: GcraState, now_ms: f64) {
+        *self.bucket.borrow_mut() = Some(next);
+        if let Ok(text) = serde_json::to_string(&next) {
+            if self.writes.borrow_mut().offer(text) {
+                glue::after(PERSIST_DELAY_MS, &self.flush);
+            }
+        }
+        self.schedule_cleanup(&next, now_ms);
     }
 
     /// Once the bucket is full again its state says nothing a fresh bucket would not: an alarm
@@ -87,25 +98,33 @@ impl DurableObject for RateLimiter {
         }
     }
 
-    /// `GET /take?l=<limit>&w=<window_s>&b=<burst>&c=<cost>` → `allowed,limit,remaining,reset,retry`.
+    /// `GET /take?l=<limit>&w=<window_s>&b=<burst>&n=<want>&h=<hold_ms>` → a lease's grant line;
+    /// `GET /back?l=…&w=…&b=…&t=<tag>&u=<unused>` → 204 (unspent admissions offered back).
     async fn fetch(&self, req: Request) -> Result<Response> {
         let url = req.url()?;
-        let Some((limits, cost)) = url.query().and_then(parse_take) else {
-            return Response::error("expected ?l=&w=&b=&c=", 400);
+        let query = url.query().unwrap_or("");
+        if url.path() == "/back" {
+            let Some((limits, tag, unused)) = parse_give_back(query) else {
+                return Response::error("expected ?l=&w=&b=&t=&u=", 400);
+            };
+            self.load().await?;
+            let current = *self.bucket.borrow();
+            if let Some(next) = give_back(current, &limits, tag, unused) {
+                self.store(next, worker::js_sys::Date::now());
+            }
+            return Ok(Response::empty()?.with_status(204));
+        }
+        let Some((limits, ask)) = parse_take(query) else {
+            return Response::error("expected ?l=&w=&b=&n=&h=", 400);
         };
         self.load().await?;
-        let now_ms = worker::js_sys::Date::now() as u64;
+        let now_ms = worker::js_sys::Date::now();
         let current = *self.bucket.borrow();
-        let (decision, next) = check(current, &limits, now_ms, cost);
+        let (grant, next) = lease(current, &limits, now_ms as u64, ask);
         if let Some(next) = next {
-            *self.bucket.borrow_mut() = Some(next);
-            let text = serde_json::to_string(&next)?;
-            if self.writes.borrow_mut().offer(text) {
-                glue::after(PERSIST_DELAY_MS, &self.flush);
-            }
-            self.schedule_cleanup(&next, now_ms as f64);
+            self.store(next, now_ms);
         }
-        Response::ok(decision_line(&decision))
+        Response::ok(grant_line(&grant))
     }
 
     async fn alarm(&self) -> Result<Response> {

@@ -6,7 +6,7 @@ use super::glue;
 use super::isolate::{Live, CONFIG_BINDING};
 use crate::pipeline::exchange::ExchangePlan;
 use crate::pipeline::ports::*;
-use crate::ratelimit::{wire, Decision};
+use crate::ratelimit::{wire, Grant};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -54,6 +54,13 @@ impl Responses for WorkerPorts {
         if let Some(body) = r.body() {
             let _ = body.cancel();
         }
+    }
+    fn reply(
+        &self,
+        status: u16,
+        headers: &[(String, String)],
+    ) -> Result<web_sys::Response, String> {
+        glue::respond(status, "", &pairs(headers)).map_err(|e| super::respond::reason(&e))
     }
 }
 
@@ -117,7 +124,7 @@ impl Documents for WorkerPorts {
 }
 
 impl Limiter for WorkerPorts {
-    async fn take(&self, asks: &[Take]) -> Vec<Result<Decision, String>> {
+    async fn take(&self, asks: &[Take]) -> Vec<Result<Grant, String>> {
         let mut requests = String::new();
         for (n, ask) in asks.iter().enumerate() {
             if n > 0 {
@@ -125,7 +132,7 @@ impl Limiter for WorkerPorts {
             }
             requests.push_str(&ask.bucket);
             requests.push('\t');
-            requests.push_str(&wire::take_query(&ask.limits, ask.cost));
+            requests.push_str(&wire::take_query(&ask.limits, ask.ask));
         }
         let answers = JsFuture::from(glue::take_tokens(
             &self.env,
@@ -141,12 +148,30 @@ impl Limiter for WorkerPorts {
         asks.iter()
             .map(|_| {
                 let answer = lines.next().unwrap_or("err\tno answer");
-                match answer.strip_prefix("ok\t").and_then(wire::parse_decision) {
-                    Some(d) => Ok(d),
+                match answer.strip_prefix("ok\t").and_then(wire::parse_grant) {
+                    Some(g) => Ok(g),
                     None => Err(answer.strip_prefix("err\t").unwrap_or(answer).to_owned()),
                 }
             })
             .collect()
+    }
+
+    fn give_back(&self, offers: &[GiveBack]) {
+        let joined: Vec<String> = offers
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}\t{}",
+                    o.bucket,
+                    wire::give_back_query(&o.limits, o.tag, o.unused)
+                )
+            })
+            .collect();
+        self.wait_until(&glue::give_back(
+            &self.env,
+            LIMITER_BINDING,
+            &joined.join("\n"),
+        ));
     }
 }
 
@@ -227,14 +252,20 @@ impl ResponseCache for WorkerPorts {
                 .and_then(|v| v.strip_prefix('1'))
                 .map(str::to_owned)
         };
+        // status, the bookkeeping values, ETag, Last-Modified, until, the client's two
+        // conditions, and whether it has a Range and a Cache-Control.
+        let n = crate::cache::entry::BOOKKEEPING.len();
+        let flags = f.get(n + 6).copied().flatten().unwrap_or("00");
         Some(HotEntry {
             status: get(0)?.parse().ok()?,
-            meta: [get(1), get(2), get(3), get(4)],
-            etag: get(6),
-            last_modified: get(7),
-            until_ms: get(8)?.parse().ok()?,
-            if_none_match: condition(9),
-            if_modified_since: condition(10),
+            meta: (1..=n).map(get).collect(),
+            etag: get(n + 1),
+            last_modified: get(n + 2),
+            until_ms: get(n + 3)?.parse().ok()?,
+            if_none_match: condition(n + 4),
+            if_modified_since: condition(n + 5),
+            has_range: flags.starts_with('1'),
+            has_cache_control: flags.get(1..2) == Some("1"),
         })
     }
     fn hot_serve(
@@ -284,11 +315,31 @@ impl ResponseCache for WorkerPorts {
         &self,
         entry: web_sys::Response,
         set: &[(String, String)],
-        not_modified: bool,
-        head_only: bool,
+        how: Serve,
     ) -> Result<web_sys::Response, String> {
-        glue::serve_entry(&entry, &pairs(set), not_modified, head_only)
+        let range = how
+            .range
+            .map(|(start, end, length)| format!("{start}-{end}/{length}"))
+            .unwrap_or_default();
+        glue::serve_entry(&entry, &pairs(set), how.not_modified, how.head_only, &range)
             .map_err(|e| super::respond::reason(&e))
+    }
+    fn update_entry(
+        &self,
+        entry: web_sys::Response,
+        from: &web_sys::Response,
+        exclude: &[&str],
+        remove: &[&str],
+        meta: &[(String, String)],
+    ) -> Result<web_sys::Response, String> {
+        glue::update_entry(
+            &entry,
+            from,
+            &glue::join(exclude, '\n'),
+            &glue::join(remove, '\n'),
+            &pairs(meta),
+        )
+        .map_err(|e| super::respond::reason(&e))
     }
     fn store(
         &self,
@@ -314,9 +365,15 @@ impl ResponseCache for WorkerPorts {
         response: web_sys::Response,
         set: &[(String, String)],
         not_modified: bool,
+        remove: &[&str],
     ) -> Result<web_sys::Response, String> {
-        glue::finish_response(&response, &pairs(set), not_modified)
-            .map_err(|e| super::respond::reason(&e))
+        glue::finish_response_without(
+            &response,
+            &pairs(set),
+            not_modified,
+            &glue::join(remove, '\n'),
+        )
+        .map_err(|e| super::respond::reason(&e))
     }
     async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, marker_ttl_s: u64) {
         let marker = marker.unwrap_or("");

@@ -36,7 +36,7 @@ use crate::config::RateLimitPolicy;
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU128;
 
-const NS_PER_MS: u128 = 1_000_000;
+pub(super) const NS_PER_MS: u128 = 1_000_000;
 const NS_PER_S: NonZeroU128 = match NonZeroU128::new(1_000_000_000) {
     Some(n) => n,
     None => unreachable!(), // evaluated at compile time
@@ -173,15 +173,15 @@ pub fn check(
 
 /// The emission interval and depth of a policy, in nanoseconds.
 #[derive(Debug, Clone, Copy)]
-struct Shape {
+pub(super) struct Shape {
     /// Emission interval `T`, at least 1 ns.
-    t: NonZeroU128,
+    pub(super) t: NonZeroU128,
     /// Bucket depth `burst·T`, capped at [`HORIZON_NS`] (but never below `T`).
-    cap: u128,
+    pub(super) cap: u128,
 }
 
 impl Shape {
-    fn of(l: &Limits) -> Option<Shape> {
+    pub(super) fn of(l: &Limits) -> Option<Shape> {
         if l.burst == 0 || l.window_s == 0 {
             return None;
         }
@@ -195,7 +195,7 @@ impl Shape {
     }
 
     /// Whole units the full bucket holds: `burst`, unless the depth was capped.
-    fn capacity(&self) -> u64 {
+    pub(super) fn capacity(&self) -> u64 {
         units(self.cap, self.t)
     }
 }
@@ -217,12 +217,12 @@ fn degenerate(limits: &Limits, cost: u64) -> Decision {
 }
 
 /// Whole emission intervals in `ns`, rounded down.
-fn units(ns: u128, t: NonZeroU128) -> u64 {
+pub(super) fn units(ns: u128, t: NonZeroU128) -> u64 {
     clamp_u64(ns / t)
 }
 
 /// Nanoseconds to whole seconds, rounded up.
-fn seconds_ceil(ns: u128) -> u64 {
+pub(super) fn seconds_ceil(ns: u128) -> u64 {
     let whole = ns / NS_PER_S;
     let partial = u128::from(ns % NS_PER_S != 0);
     clamp_u64(whole.saturating_add(partial))

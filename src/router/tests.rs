@@ -162,3 +162,66 @@ fn host_normalisation() {
     assert_eq!(normalize_host("[::1]:80"), "[::1]");
     assert_eq!(normalize_host("example.com."), "example.com");
 }
+
+#[test]
+fn nested_wildcards_choose_the_longest_suffix_and_never_the_apex() {
+    let (_, r) = router(
+        r#"{"id":"outer","host":"*.example.com","path":"/x","upstream":"u","auth":"none"},
+           {"id":"inner","host":"*.api.example.com","path":"/w","upstream":"u","auth":"none"},
+           {"id":"one","host":"a.api.example.com","path":"/y","upstream":"u","auth":"none"},
+           {"id":"free","path":"/z","upstream":"u","auth":"none"}"#,
+    );
+    let id = |host: &str, path: &str| match r.find(host, "GET", path) {
+        RouteMatch::Found { route, .. } => route as i64,
+        _ => -1,
+    };
+    assert_eq!(id("b.api.example.com", "/w"), 1, "the longer wildcard");
+    assert_eq!(id("deep.b.api.example.com", "/w"), 1);
+    assert_eq!(
+        id("b.api.example.com", "/x"),
+        0,
+        "whose table has the shorter one's routes"
+    );
+    assert_eq!(id("www.example.com", "/x"), 0);
+    assert_eq!(id("www.example.com", "/w"), -1);
+    assert_eq!(
+        id("api.example.com", "/w"),
+        -1,
+        "*.api.example.com never covers its apex"
+    );
+    assert_eq!(id("api.example.com", "/x"), 0);
+    assert_eq!(
+        id("example.com", "/x"),
+        -1,
+        "*.example.com never covers its apex"
+    );
+    assert_eq!(id("evil-example.com", "/x"), -1);
+    assert_eq!(id("a.api.example.com", "/y"), 2);
+    assert_eq!(
+        id("a.api.example.com", "/w"),
+        1,
+        "an exact host's table has its wildcards"
+    );
+    assert_eq!(id("a.api.example.com", "/x"), 0);
+    assert_eq!(id("a.api.example.com", "/z"), 3, "and the host-less routes");
+    assert_eq!(id("other.test", "/z"), 3);
+}
+
+/// Ten thousand routes, each on its own host: each host finds its own route.
+#[test]
+fn many_hosts_each_get_one_table_with_their_own_route() {
+    let routes: Vec<String> = (0..10_000)
+        .map(|i| format!(r#"{{"id":"r{i}","host":"h{i}.example.com","path":"/p","upstream":"u","auth":"none"}}"#))
+        .collect();
+    let (_, r) = router(&routes.join(","));
+    for i in [0usize, 4_999, 9_999] {
+        match r.find(&format!("H{i}.example.com:443"), "GET", "/p") {
+            RouteMatch::Found { route, .. } => assert_eq!(route, i),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        r.find("h10000.example.com", "GET", "/p"),
+        RouteMatch::NotFound
+    );
+}

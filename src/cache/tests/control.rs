@@ -203,31 +203,74 @@ fn invalid_or_conflicting_durations_read_as_zero() {
     assert_eq!(c.stale_while_revalidate, Some(0));
 }
 
+/// Qualified `private="f"` and `no-cache="f"` name fields to strip (RFC 9111 §5.2.2.4,
+/// §5.2.2.7); until this gateway stored them minus the fields, it read them as unqualified.
 #[test]
-fn qualified_private_and_no_cache_read_as_unqualified() {
+fn qualified_private_and_no_cache_name_fields() {
     let c = cc("private=\"set-cookie\"");
-    assert!(c.private);
-    let c = cc("private=\"set-cookie, x-secret\", max-age=60");
-    assert!(c.private);
+    assert!(!c.private);
+    assert_eq!(c.private_fields, ["set-cookie"]);
+    let c = cc("private=\"Set-Cookie, X-Secret\", max-age=60");
+    assert!(!c.private);
+    assert_eq!(c.private_fields, ["set-cookie", "x-secret"]);
     assert_eq!(
         c.max_age,
         Some(60),
         "the comma inside quotes does not split"
     );
     let c = cc("no-cache=\"set-cookie\", max-age=60");
-    assert!(c.no_cache);
+    assert!(!c.no_cache);
+    assert_eq!(c.no_cache_fields, ["set-cookie"]);
     assert_eq!(c.max_age, Some(60));
-    assert!(cc("PRIVATE=set-cookie").private);
+    // The token form names one field.
+    assert_eq!(cc("PRIVATE=set-cookie").private_fields, ["set-cookie"]);
+    assert_eq!(
+        cc("private=\"a\", no-cache=\"b, a\"").stripped_fields(),
+        ["a", "b"]
+    );
+    // An unqualified occurrence wins.
+    let c = cc("private=\"x\", private");
+    assert!(c.private);
+    assert!(c.private_fields.is_empty());
     assert!(cc("no-store=whatever").no_store);
     assert!(cc("must-revalidate=1").must_revalidate);
+    // A list that is empty or not field names is the unqualified directive.
+    for bad in [
+        "private=\"\"",
+        "private=",
+        "private=\" , \"",
+        "private=\"a b\"",
+        "private=\"a;b\"",
+    ] {
+        let c = cc(bad);
+        assert!(c.private, "{bad}");
+        assert!(c.private_fields.is_empty(), "{bad}");
+    }
+    assert!(cc("no-cache=\"a@b\"").no_cache);
     // A malformed argument still sets a restrictive flag.
     let c = cc("private=\"set-cookie, max-age=60");
     assert!(c.private);
     assert_eq!(c.max_age, None, "swallowed by the unterminated quote");
-    // Escapes inside quotes.
+    // Escapes inside quotes: `a"b` is not a field name, so this is plain private.
     let c = cc(r#"private="a\"b, c", max-age=7"#);
     assert!(c.private);
     assert_eq!(c.max_age, Some(7));
+}
+
+#[test]
+fn request_directives_parse() {
+    let c = cc("max-stale, min-fresh=5, only-if-cached, max-age=0");
+    assert_eq!(c.max_stale, Some(crate::cache::control::DELTA_SECONDS_MAX));
+    assert_eq!(c.min_fresh, Some(5));
+    assert!(c.only_if_cached);
+    assert_eq!(c.max_age, Some(0));
+    assert_eq!(cc("max-stale=30").max_stale, Some(30));
+    assert_eq!(
+        cc("max-stale=x").max_stale,
+        Some(0),
+        "invalid: no staleness"
+    );
+    assert_eq!(cc("min-fresh").min_fresh, Some(0));
 }
 
 #[test]

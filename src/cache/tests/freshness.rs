@@ -36,15 +36,17 @@ fn lifetime_sources_and_cap() {
         u64,
     );
     let cases: &[Case] = &[
-        ("upstream says nothing", None, None, Some(&d0), 60),
-        ("empty cache-control", Some(""), None, None, 60),
-        ("public only", Some("public"), None, None, 60),
+        // Without default_ttl_s a response that states no freshness has none (it used to be
+        // fresh for ttl_s).
+        ("upstream says nothing", None, None, Some(&d0), 0),
+        ("empty cache-control", Some(""), None, None, 0),
+        ("public only", Some("public"), None, None, 0),
         (
             "must-revalidate only",
             Some("must-revalidate"),
             None,
             None,
-            60,
+            0,
         ),
         ("max-age", Some("max-age=30"), None, None, 30),
         ("max-age=0", Some("max-age=0"), None, None, 0),
@@ -110,11 +112,11 @@ fn lifetime_sources_and_cap() {
             0,
         ),
         (
-            "qualified no-cache",
+            "qualified no-cache: the field is stripped instead",
             Some("no-cache=\"x-a\", max-age=60"),
             None,
             None,
-            0,
+            60,
         ),
         ("no-store", Some("no-store"), None, None, 0),
         ("invalid max-age", Some("max-age=abc"), None, None, 0),
@@ -132,13 +134,7 @@ fn lifetime_sources_and_cap() {
             None,
             0,
         ),
-        (
-            "unknown directives only",
-            Some("foo, bar=1"),
-            None,
-            None,
-            60,
-        ),
+        ("unknown directives only", Some("foo, bar=1"), None, None, 0),
     ];
     for (label, cc, expires, date, want) in cases {
         let r = resp(*cc, *expires, *date);
@@ -199,7 +195,8 @@ fn retention() {
         (with("max-age=30, must-revalidate", true), 60),
         (with("no-cache", true), 60),
         (with("max-age=0", false), 600),
-        (with("", false), 660),
+        (with("", false), 600), // no lifetime without default_ttl_s: only the window
+        (with("", true), 660),
         (
             ResponseFacts {
                 has_last_modified: true,
@@ -254,8 +251,13 @@ fn initial_age() {
         (None, Some(&date_future), 2),       // skewed Date: apparent age 0
         (Some("abc"), None, 2),              // invalid Age is "not available"
         (Some("-5"), None, 2),
-        (Some("5, 20"), None, 22), // the largest of several
-        (Some("x, 20"), None, 22),
+        (Some("5, 20"), None, 7), // the first of several (RFC 9111 §5.1)
+        (Some("20, 5"), None, 22),
+        (Some("x, 20"), None, 2), // an invalid first member: the field is ignored
+        (Some(" 7 ,x"), None, 9),
+        (Some(""), None, 2),
+        (Some("1.5"), None, 2),
+        (Some("+3"), None, 2),
         (Some("99999999999999"), None, (1 << 31) + 2),
         (Some("3"), Some("garbage"), 5),
     ];
@@ -317,4 +319,116 @@ fn classify_boundaries() {
             "{lifetime} {age} {sie}"
         );
     }
+}
+
+#[test]
+fn default_ttl_is_the_heuristic_and_ttl_caps_it() {
+    use crate::cache::heuristic_lifetime_s;
+    let mut s = spec(60, 0);
+    s.default_ttl_s = 20;
+    let silent = |status| ResponseFacts {
+        status,
+        ..resp(None, None, None)
+    };
+    assert_eq!(freshness_lifetime_s(&silent(200), &s), 20);
+    assert_eq!(freshness_lifetime_s(&silent(404), &s), 20);
+    assert_eq!(freshness_lifetime_s(&silent(405), &s), 20);
+    assert_eq!(freshness_lifetime_s(&silent(414), &s), 20);
+    // Not heuristically cacheable, or a 5xx: no heuristic freshness.
+    for status in [201, 302, 400, 500, 501, 503] {
+        assert_eq!(freshness_lifetime_s(&silent(status), &s), 0, "{status}");
+        assert_eq!(heuristic_lifetime_s(status, &s), 0);
+    }
+    // Explicit freshness wins over the default, in both directions, and ttl_s caps both.
+    assert_eq!(
+        freshness_lifetime_s(&resp(Some("max-age=5"), None, None), &s),
+        5
+    );
+    assert_eq!(
+        freshness_lifetime_s(&resp(Some("max-age=600"), None, None), &s),
+        60
+    );
+    s.default_ttl_s = 600;
+    assert_eq!(freshness_lifetime_s(&silent(200), &s), 60);
+}
+
+#[test]
+fn targeted_fields_decide_and_expires_is_then_ignored() {
+    let d0 = rfc_date(0);
+    let d30 = rfc_date(30);
+    let with = |cc: Option<&'static str>, cf: Option<&'static str>, cdn: Option<&'static str>| {
+        ResponseFacts {
+            targeted: [cf, cdn],
+            ..resp(cc, None, None)
+        }
+    };
+    let s = spec(600, 0);
+    let cases: &[(ResponseFacts, u64)] = &[
+        (with(Some("max-age=10"), None, Some("max-age=100")), 100),
+        (
+            with(Some("max-age=10"), Some("max-age=200"), Some("max-age=100")),
+            200,
+        ),
+        (with(Some("no-store"), None, Some("max-age=100")), 100),
+        (with(Some("max-age=100"), None, Some("no-cache")), 0),
+        // Invalid or empty targeted fields are ignored: the next one, then Cache-Control.
+        (
+            with(Some("max-age=10"), Some("max-age=x=1"), Some("max-age=100")),
+            100,
+        ),
+        (with(Some("max-age=10"), Some(""), None), 10),
+        (with(Some("max-age=10"), Some("MAX-AGE=5"), None), 10),
+        (with(Some("max-age=10"), Some("max-age=5,"), None), 10),
+        (with(Some("max-age=10"), None, Some("max-age=-1")), 0),
+        (with(Some("max-age=10"), None, Some("max-age=1.5")), 0),
+        (
+            with(Some("max-age=10"), None, Some("s-maxage=20, max-age=100")),
+            20,
+        ),
+        (
+            with(Some("max-age=10"), None, Some("public;x=1, max-age=30;y")),
+            30,
+        ),
+        // A targeted field without a lifetime leaves it to the heuristic (0 here), even if
+        // Cache-Control or Expires would say more.
+        (with(Some("max-age=10"), None, Some("public")), 0),
+    ];
+    for (r, want) in cases {
+        assert_eq!(freshness_lifetime_s(r, &s), *want, "{r:?}");
+    }
+    let r = ResponseFacts {
+        targeted: [None, Some("public")],
+        ..resp(None, Some(&d30), Some(&d0))
+    };
+    assert_eq!(freshness_lifetime_s(&r, &s), 0, "Expires is ignored");
+    assert!(!r.has_explicit_freshness());
+    let r = resp(None, Some(&d30), Some(&d0));
+    assert_eq!(freshness_lifetime_s(&r, &s), 30);
+}
+
+#[test]
+fn stale_while_revalidate_windows() {
+    use crate::cache::stale_while_revalidate_window_s;
+    let mut s = spec(600, 0);
+    s.stale_while_revalidate_s = 30;
+    let cases: &[(&str, u64)] = &[
+        ("max-age=10", 30),
+        ("max-age=10, stale-while-revalidate=5", 5),
+        ("max-age=10, stale-while-revalidate=5000", 600),
+        ("max-age=10, stale-while-revalidate=x", 0),
+        ("s-maxage=10", 0),
+        ("s-maxage=10, stale-while-revalidate=20", 20),
+        ("max-age=10, must-revalidate, stale-while-revalidate=20", 0),
+        ("max-age=10, proxy-revalidate", 0),
+        ("no-cache, stale-while-revalidate=20", 0),
+    ];
+    for (cc, want) in cases {
+        let r = resp(Some(cc), None, None);
+        assert_eq!(stale_while_revalidate_window_s(&r, &s), *want, "{cc}");
+    }
+    let r = ResponseFacts {
+        targeted: [None, Some("max-age=10, stale-while-revalidate=7")],
+        ..resp(Some("max-age=10"), None, None)
+    };
+    assert_eq!(stale_while_revalidate_window_s(&r, &s), 7);
 }

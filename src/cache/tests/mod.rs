@@ -8,14 +8,20 @@ mod date;
 mod flow;
 mod freshness;
 mod key;
+mod range;
+mod request;
 mod rules;
 mod status;
+mod targeted;
 
 /// A route cache spec: `ttl_s`, `stale_if_error_s`, keyed on `accept-language`, 1 MiB bodies.
 fn spec(ttl_s: u64, stale_if_error_s: u64) -> CacheSpec {
     CacheSpec {
         ttl_s,
+        default_ttl_s: 0,
         stale_if_error_s,
+        stale_while_revalidate_s: 0,
+        honor_request_directives: false,
         vary: vec!["accept-language".to_string()],
         per_consumer: false,
         max_body_bytes: 1 << 20,

@@ -1,5 +1,7 @@
 use super::{rfc_date, spec};
-use crate::cache::rules::{storable, NotStored, RequestFacts, ResponseFacts, CACHEABLE_STATUSES};
+use crate::cache::rules::{
+    status_storable, storable, NotStored, RequestFacts, ResponseFacts, HEURISTIC_STATUSES,
+};
 
 fn get() -> RequestFacts {
     RequestFacts {
@@ -35,20 +37,30 @@ fn check(req: RequestFacts, resp: ResponseFacts, per_consumer: bool) -> Result<(
 
 #[test]
 fn plain_cacheable_responses_are_stored() {
+    let plain = ResponseFacts {
+        status: 200,
+        ..Default::default()
+    };
+    // Without explicit freshness and without a validator, only a default_ttl_s makes it usable
+    // (before default_ttl_s existed, such a response was kept for ttl_s).
+    assert_eq!(check(get(), plain, false), Err(NotStored::ZeroLifetime));
+    let mut with_default = spec(60, 0);
+    with_default.default_ttl_s = 30;
     assert_eq!(
-        check(
-            get(),
-            ResponseFacts {
-                status: 200,
-                ..Default::default()
-            },
-            false
-        ),
+        storable(&get(), &plain, &with_default, &keyed(), false),
         Ok(())
     );
+    let validated = ResponseFacts {
+        has_etag: true,
+        ..plain
+    };
+    assert_eq!(check(get(), validated, false), Ok(()), "kept to revalidate");
     assert_eq!(check(get(), ok("max-age=60"), false), Ok(()));
     assert_eq!(check(get(), ok("public, max-age=60"), false), Ok(()));
-    assert_eq!(check(get(), ok("no-transform, immutable"), false), Ok(()));
+    assert_eq!(
+        check(get(), ok("no-transform, immutable, max-age=1"), false),
+        Ok(())
+    );
 }
 
 #[test]
@@ -79,17 +91,65 @@ fn request_no_store() {
 
 #[test]
 fn statuses() {
-    for status in CACHEABLE_STATUSES {
+    // Heuristically cacheable (RFC 9110 §15.1): stored with or without explicit freshness
+    // (here with a validator to make them usable).
+    for status in HEURISTIC_STATUSES.into_iter().filter(|s| *s < 500) {
         let resp = ResponseFacts {
             status,
-            ..ok("max-age=60")
+            has_etag: true,
+            ..ResponseFacts::default()
         };
         assert_eq!(check(get(), resp, false), Ok(()), "{status}");
+        assert_eq!(
+            check(
+                get(),
+                ResponseFacts {
+                    status,
+                    ..ok("max-age=60")
+                },
+                false
+            ),
+            Ok(())
+        );
     }
+    assert!(HEURISTIC_STATUSES.contains(&405) && HEURISTIC_STATUSES.contains(&414));
+    // Any other final status only with explicit freshness: max-age, s-maxage, Expires or a
+    // targeted field.
     for status in [
-        0, 100, 201, 202, 205, 206, 226, 302, 303, 304, 307, 400, 401, 403, 405, 414, 429, 500,
-        501, 502, 503, 504, 599, 999,
+        201, 202, 205, 226, 302, 303, 307, 400, 401, 403, 429, 500, 501, 502, 503, 599,
     ] {
+        let bare = ResponseFacts {
+            status,
+            has_etag: true,
+            ..ResponseFacts::default()
+        };
+        assert_eq!(
+            check(get(), bare, false),
+            Err(NotStored::Status(status)),
+            "{status}"
+        );
+        for explicit in [
+            ok("max-age=60"),
+            ok("s-maxage=60"),
+            ResponseFacts {
+                expires: Some("Thu, 01 Jan 2099 00:00:00 GMT"),
+                date: Some("Thu, 01 Jan 2098 00:00:00 GMT"),
+                ..ResponseFacts::default()
+            },
+            ResponseFacts {
+                targeted: [None, Some("max-age=60")],
+                ..ResponseFacts::default()
+            },
+        ] {
+            let resp = ResponseFacts { status, ..explicit };
+            assert_eq!(check(get(), resp, false), Ok(()), "{status} {explicit:?}");
+        }
+    }
+    // 501 is heuristically cacheable, but a 5xx needs explicit freshness.
+    assert!(!status_storable(501, false));
+    assert!(status_storable(501, true));
+    // Never: partial content, 304, interim and out-of-range statuses, whatever they say.
+    for status in [0, 100, 101, 199, 206, 304, 600, 999] {
         let resp = ResponseFacts {
             status,
             ..ok("public, max-age=60")
@@ -117,7 +177,7 @@ fn no_store_and_private() {
         ("no-store, private", NotStored::NoStore),
         ("private", NotStored::Private),
         ("Private, max-age=60", NotStored::Private),
-        ("private=\"set-cookie\", max-age=60", NotStored::Private),
+        ("private=\"\", max-age=60", NotStored::Private),
         ("public, private", NotStored::Private),
         ("s-maxage=60, private", NotStored::Private),
     ];
@@ -376,7 +436,12 @@ fn zero_lifetime() {
             cc: "max-age=1",
             ..base
         },
-        Case { cc: "", ..base },
+        // No freshness stated and no default_ttl_s: nothing to reuse.
+        Case {
+            cc: "",
+            zero: true,
+            ..base
+        },
     ];
     for c in cases {
         let resp = ResponseFacts {

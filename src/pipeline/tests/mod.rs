@@ -2,9 +2,11 @@
 
 mod auth;
 mod cache;
+mod cache_conformance;
 mod flow;
 mod ratelimit;
 mod traffic;
+mod traffic_route;
 
 use super::ctx::{Ctx, Request};
 use super::driver::{now_or_never, resume, start, Flow, Started};
@@ -102,7 +104,13 @@ impl World {
                 (false, flow)
             }
         };
-        (sync, self.end(flow, cx, ports))
+        let ended = self.end(flow, cx, ports);
+        // What the platform runs after answering (waitUntil): a cache refresh.
+        if let Some(job) = cx.cache_refresh.take() {
+            let mut bg = super::cache_refresh::background_ctx(cx, ports.now_ms.get());
+            now_or_never(super::cache_refresh::run(&mut bg, s, job)).expect("fakes never wait");
+        }
+        (sync, ended)
     }
 
     /// What the platform would do with a flow: carry out an exchange, render an error.

@@ -124,3 +124,118 @@ fn the_response_step_puts_ratelimit_fields_on_cache_hits_too() {
     }
     assert_eq!(f.exchanges(), 1, "the second answer was a hit");
 }
+
+fn busy_world() -> World {
+    World::new(json!({
+        "rate_limits": { "wide": { "key": "route", "limit": 100000, "window_s": 10 } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["wide"] } ]
+    }))
+}
+
+fn ratelimit_field(f: &Fakes) -> String {
+    let plans = f.plans.borrow();
+    let set = &plans.last().expect("an exchange").response_set;
+    set.iter()
+        .find(|(k, _)| k == "ratelimit")
+        .map(|(_, v)| v.clone())
+        .expect("a RateLimit field")
+}
+
+#[test]
+fn a_busy_isolate_asks_once_per_lease_and_spends_held_admissions_without_waiting() {
+    let w = busy_world();
+    let f = Fakes::at(T0);
+    // An idle isolate asks for each request: a quarter of a second of one request per ms.
+    for _ in 0..250 {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+        f.now_ms.set(f.now_ms.get() + 1.0);
+    }
+    assert_eq!(
+        f.limiter_calls.get(),
+        250,
+        "one ask per request while demand is unknown"
+    );
+    // Now busy: each ask brings a lease, spent synchronously by the requests after it.
+    let mut sync_answers = 0;
+    for _ in 0..640 {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        let (sync, ended) = w.run(&mut cx, &f);
+        assert_eq!(ended.status(), 200);
+        assert_eq!(cx.notes.rate_limit, Some(RateLimitNote::Allowed));
+        sync_answers += usize::from(sync);
+        f.now_ms.set(f.now_ms.get() + 0.25);
+    }
+    let asks = f.limiter_calls.get() - 250;
+    assert_eq!(asks, 10, "640 requests, leases of 64");
+    assert_eq!(sync_answers, 630);
+}
+
+#[test]
+fn a_held_admission_reports_what_its_lease_was_granted_with() {
+    let w = busy_world();
+    let f = Fakes::at(T0);
+    for _ in 0..300 {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        w.run(&mut cx, &f);
+        f.now_ms.set(f.now_ms.get() + 1.0);
+    }
+    // Run until a request asks (the previous lease is spent): it brings a new lease.
+    loop {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        if !w.run(&mut cx, &f).0 {
+            break;
+        }
+    }
+    let granted = ratelimit_field(&f);
+    let mut cx = w.ctx("GET", "https://h.test/r", &f);
+    assert!(w.run(&mut cx, &f).0, "this one spends it");
+    assert_eq!(
+        ratelimit_field(&f),
+        granted,
+        "never more remaining than the owner granted with"
+    );
+    // The owner counts the whole lease as spent: its own answer now is no higher.
+    let owner = crate::ratelimit::check(
+        f.buckets.borrow().values().next().copied(),
+        &crate::ratelimit::Limits {
+            limit: 100_000,
+            window_s: 10,
+            burst: 100_000,
+        },
+        f.now_ms.get() as u64,
+        0,
+    )
+    .0;
+    let reported: u64 = granted
+        .split(";r=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|r| r.parse().ok())
+        .expect("r= in the RateLimit field");
+    assert!(reported <= owner.remaining, "{granted} vs {owner:?}");
+}
+
+#[test]
+fn unspent_admissions_are_offered_back_once_their_hold_ends() {
+    let w = busy_world();
+    let f = Fakes::at(T0);
+    for _ in 0..300 {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        w.run(&mut cx, &f);
+        f.now_ms.set(f.now_ms.get() + 1.0);
+    }
+    // The last ask took a lease; nothing spends it before its hold ends.
+    let before = *f.buckets.borrow().values().next().expect("a bucket");
+    f.now_ms
+        .set(f.now_ms.get() + crate::pipeline::leases::HOLD_MS as f64 + 1.0);
+    let mut cx = w.ctx("GET", "https://h.test/r", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    let offers = f.given_back.borrow().clone();
+    assert_eq!(offers.len(), 1, "{offers:?}");
+    assert!(offers[0].unused > 0);
+    assert_eq!(
+        offers[0].tag, before.tat,
+        "the lease's tag is the state it left"
+    );
+}

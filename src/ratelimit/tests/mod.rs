@@ -4,6 +4,7 @@
 mod bucket;
 mod gcra;
 mod headers;
+mod lease;
 mod property;
 
 use super::{check, Decision, GcraState, Limits};

@@ -1,0 +1,133 @@
+// `make bench`, second part: what a fresh isolate costs. Each sample starts its own workerd
+// process and times the first answer, so nothing is warm:
+//
+// * cold start: spawn → first answer of the gateway (module compile and instantiation, the
+//   configuration read from KV and compiled, the request forwarded) vs a JS proxy worker;
+// * compile: the same with documents of 5,000, 20,000 and 50,000 routes (one host each): the
+//   difference to the small document is the time to validate and compile the table.
+//
+// Medians of BENCH_COLD_SAMPLES (5) samples; the first answer's own duration is reported too.
+
+import { spawn, fork } from "node:child_process";
+import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const require = createRequire(import.meta.url);
+const workerdBin = join(dirname(require.resolve("@cloudflare/workerd-linux-64/package.json")), "bin", "workerd");
+const SAMPLES = Number(process.env.BENCH_COLD_SAMPLES || 5);
+const UPSTREAM_PORT = 9330;
+const PORT = 9331;
+const upstreamUrl = `http://127.0.0.1:${UPSTREAM_PORT}`;
+
+const dir = mkdtempSync(join(tmpdir(), "gateway-startup-"));
+copyFileSync(join(root, "build", "index.js"), join(dir, "index.js"));
+copyFileSync(join(root, "build", "index_bg.wasm"), join(dir, "index_bg.wasm"));
+writeFileSync(
+  join(dir, "kv.js"),
+  `export default { async fetch(req, env) {
+     const key = decodeURIComponent(new URL(req.url).pathname.slice(1));
+     return key === "routes" ? new Response(env.ROUTES) : new Response(null, { status: 404 });
+   } };`,
+);
+writeFileSync(
+  join(dir, "jsproxy.js"),
+  `export default { fetch(req) { const u = new URL(req.url); return fetch("${upstreamUrl}/users" + u.pathname.slice("/pass".length) + u.search, req); } };`,
+);
+
+/** A document of `n` routes, each on its own host, plus the route the samples request. */
+function routes(n) {
+  const list = [{ id: "pass", path: "/pass/{*rest}", upstream: "bench", rewrite: "/users/{rest}", auth: "none" }];
+  for (let i = 0; i < n; i++) list.push({ id: `r${i}`, host: `t${i}.example.com`, path: `/svc${i}/{*rest}`, upstream: "bench", auth: "none" });
+  return JSON.stringify({ version: 1, settings: { reload_s: 3600 }, upstreams: { bench: { targets: [{ url: upstreamUrl }] } }, routes: list });
+}
+
+function capnp(name, docFile) {
+  const gateway = `(name = "main", worker = (
+      modules = [(name = "index.js", esModule = embed "index.js"), (name = "index_bg.wasm", wasm = embed "index_bg.wasm")],
+      compatibilityDate = "2026-07-01",
+      bindings = [(name = "CONFIG", kvNamespace = "kv"), (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiter")],
+      durableObjectNamespaces = [(className = "RateLimiter", uniqueKey = "startup-rate-limiter", enableSql = true)],
+      durableObjectStorage = (inMemory = void),
+      globalOutbound = "loopback")),
+    (name = "kv", worker = (modules = [(name = "kv.js", esModule = embed "kv.js")], compatibilityDate = "2026-07-01",
+      bindings = [(name = "ROUTES", text = embed "${docFile}")])),`;
+  const js = `(name = "main", worker = (modules = [(name = "jsproxy.js", esModule = embed "jsproxy.js")], compatibilityDate = "2026-07-01", globalOutbound = "loopback")),`;
+  const file = join(dir, `${name}.capnp`);
+  writeFileSync(
+    file,
+    `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ ${docFile ? gateway : js}
+    (name = "loopback", network = (allow = ["local", "private"])) ],
+  sockets = [ (name = "main", address = "127.0.0.1:${PORT}", http = (), service = "main") ] );`,
+  );
+  return file;
+}
+
+/** Spawns workerd on `config` and times its first answer to /pass/42. */
+async function sample(config) {
+  const started = performance.now();
+  const child = spawn(workerdBin, ["serve", config], { stdio: "ignore" });
+  try {
+    for (;;) {
+      const sent = performance.now();
+      try {
+        const r = await fetch(`http://127.0.0.1:${PORT}/pass/42`);
+        const text = await r.text();
+        if (r.status !== 200 || !text.includes("benchmark user")) throw new Error(`first answer ${r.status} ${text.slice(0, 200)}`);
+        const now = performance.now();
+        return { total_ms: now - started, first_ms: now - sent };
+      } catch (e) {
+        if (e.cause?.code !== "ECONNREFUSED") throw e;
+        if (performance.now() - started > 60_000) throw new Error("workerd did not answer within 60 s");
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+  } finally {
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function measure(name, config) {
+  const runs = [];
+  for (let i = 0; i < SAMPLES; i++) runs.push(await sample(config));
+  const row = { name, total_ms: median(runs.map((r) => r.total_ms)), first_ms: median(runs.map((r) => r.first_ms)) };
+  console.log(`  ${name.padEnd(44)} spawn → first answer ${row.total_ms.toFixed(0).padStart(6)} ms   the first request itself ${row.first_ms.toFixed(1).padStart(7)} ms`);
+  return row;
+}
+
+const upstream = fork(join(here, "upstream.mjs"), [String(UPSTREAM_PORT)], { stdio: "inherit" });
+await new Promise((r) => upstream.once("message", r));
+try {
+  console.log(`\nfresh isolates: a new workerd per sample, medians of ${SAMPLES}\n`);
+  const docs = {};
+  for (const n of [0, 5000, 20000, 50000]) {
+    const file = `routes-${n}.json`;
+    writeFileSync(join(dir, file), routes(n));
+    docs[n] = capnp(`gateway-${n}`, file);
+  }
+  const js = await measure("JS proxy worker", capnp("js"));
+  const rows = [js];
+  const small = await measure("gateway (1 route)", docs[0]);
+  rows.push(small);
+  for (const n of [5000, 20000, 50000]) rows.push({ ...(await measure(`gateway, ${n.toLocaleString("en")} more routes`, docs[n])), routes: n });
+  console.log("\nratios and differences (same run):");
+  console.log(`  gateway first request / JS worker's: ${(small.first_ms / js.first_ms).toFixed(1)}x  (target <= 3)`);
+  console.log(`  gateway spawn → first answer / JS worker's: ${(small.total_ms / js.total_ms).toFixed(1)}x`);
+  for (const r of rows.filter((r) => r.routes)) {
+    console.log(`  compiling ${r.routes.toLocaleString("en")} more routes: +${(r.first_ms - small.first_ms).toFixed(0)} ms on the first request  (target for 50,000: < 1000)`);
+  }
+  mkdirSync(join(root, "bench-results"), { recursive: true });
+  writeFileSync(join(root, "bench-results", "startup.json"), JSON.stringify({ at: new Date().toISOString(), samples: SAMPLES, rows }, null, 2));
+} finally {
+  upstream.kill();
+}
+process.exit(0);

@@ -1,0 +1,188 @@
+//! The isolate's side of rate-limit leases (see `crate::ratelimit::lease`): admissions a
+//! bucket's owner handed over, spent here without asking it, within their hold.
+//!
+//! How much to ask for follows demand: half the requests this isolate saw for the bucket during
+//! the last hold period (so a lease is spent well within its hold), at most [`MAX_WANT`]. An idle isolate (one request per period) asks for one
+//! admission — today's exact per-request decision — and a busy one asks its bucket once per
+//! lease. Only one ask per bucket at a time asks for more than one; requests arriving while it
+//! is in flight ask for their own admission only, so a burst of concurrent first requests is
+//! decided exactly, one by one.
+//!
+//! What a lease may cost is admissions not spent: an isolate holds at most [`MAX_WANT`] − 1
+//! extras per bucket at a time, for at most [`HOLD_MS`]. Those still held when their hold ends
+//! are offered back (taken back exactly when the owner granted nothing since) — otherwise
+//! lost. So while a limit has room, at most `MAX_WANT − 1` requests per isolate and bucket per
+//! hold period can be refused that a per-request decision would have admitted.
+
+use super::ports::GiveBack;
+use crate::ratelimit::{Decision, Grant, LeaseAsk, Limits};
+use std::collections::HashMap;
+
+/// The most admissions one ask asks for.
+pub const MAX_WANT: u64 = 64;
+/// How long an isolate may spend a lease's extras, from the moment it asked.
+pub const HOLD_MS: u64 = 250;
+/// Buckets an isolate keeps lease state for, at most this many.
+const CAPACITY: usize = 4_096;
+
+#[derive(Debug, Clone)]
+struct Lease {
+    left: u64,
+    /// In this isolate's clock: the moment it asked plus the hold. The owner granted later,
+    /// so in real time the hold never outlasts the one the owner charged for.
+    until_ms: f64,
+    tag: u64,
+    decision: Decision,
+    limits: Limits,
+}
+
+#[derive(Debug, Default)]
+struct Bucket {
+    leases: Vec<Lease>,
+    /// A lease of more than one admission is being asked for.
+    asking: bool,
+    window_start_ms: f64,
+    seen: u64,
+    seen_before: u64,
+}
+
+impl Bucket {
+    fn note_demand(&mut self, now_ms: f64) {
+        let hold = HOLD_MS as f64;
+        if now_ms - self.window_start_ms >= hold {
+            self.seen_before = if now_ms - self.window_start_ms >= 2.0 * hold {
+                0
+            } else {
+                self.seen
+            };
+            self.window_start_ms = now_ms;
+            self.seen = 0;
+        }
+        self.seen += 1;
+    }
+
+    /// Moves expired leases with admissions left into `offers`.
+    fn expire(&mut self, bucket: &str, now_ms: f64, offers: &mut Vec<GiveBack>) {
+        self.leases.retain(|l| {
+            let live = l.left > 0 && now_ms < l.until_ms;
+            if !live && l.left > 0 {
+                offers.push(GiveBack {
+                    bucket: bucket.to_owned(),
+                    limits: l.limits,
+                    tag: l.tag,
+                    unused: l.left,
+                });
+            }
+            live
+        });
+    }
+}
+
+/// Leases held by this isolate, per bucket.
+#[derive(Debug, Default)]
+pub struct LeaseBook(HashMap<String, Bucket>);
+
+impl LeaseBook {
+    /// Whether `bucket` holds an admission this isolate may spend at `now_ms`.
+    pub fn holds(&self, bucket: &str, now_ms: f64) -> bool {
+        self.0
+            .get(bucket)
+            .is_some_and(|b| b.leases.iter().any(|l| l.left > 0 && now_ms < l.until_ms))
+    }
+
+    /// Spends one held admission (the one whose hold ends first) and returns the decision the
+    /// owner gave with it; expired leases go to `offers`.
+    pub fn spend(
+        &mut self,
+        bucket: &str,
+        now_ms: f64,
+        offers: &mut Vec<GiveBack>,
+    ) -> Option<Decision> {
+        let b = self.0.get_mut(bucket)?;
+        b.expire(bucket, now_ms, offers);
+        b.note_demand(now_ms);
+        let lease = b
+            .leases
+            .iter_mut()
+            .min_by(|x, y| x.until_ms.total_cmp(&y.until_ms))?;
+        lease.left -= 1;
+        let decision = lease.decision;
+        b.leases.retain(|l| l.left > 0);
+        Some(decision)
+    }
+
+    /// What to ask `bucket`'s owner for at `now_ms`; expired leases go to `offers`.
+    pub fn ask(&mut self, bucket: &str, now_ms: f64, offers: &mut Vec<GiveBack>) -> LeaseAsk {
+        if !self.0.contains_key(bucket) && self.0.len() >= CAPACITY {
+            self.forget_idle(now_ms, offers);
+        }
+        let b = self.0.entry(bucket.to_owned()).or_default();
+        b.expire(bucket, now_ms, offers);
+        b.note_demand(now_ms);
+        let want = if b.asking {
+            1
+        } else {
+            (b.seen_before / 2).clamp(1, MAX_WANT)
+        };
+        b.asking |= want > 1;
+        LeaseAsk {
+            want,
+            hold_ms: HOLD_MS,
+        }
+    }
+
+    /// Records the owner's answer to an ask made at `asked_at_ms` (`None`: no answer).
+    pub fn answered(
+        &mut self,
+        bucket: &str,
+        limits: Limits,
+        ask: LeaseAsk,
+        asked_at_ms: f64,
+        grant: Option<&Grant>,
+    ) {
+        let Some(b) = self.0.get_mut(bucket) else {
+            return;
+        };
+        if ask.want > 1 {
+            b.asking = false;
+        }
+        if let Some(g) = grant.filter(|g| g.decision.allowed && g.extra > 0) {
+            b.leases.push(Lease {
+                left: g.extra,
+                until_ms: asked_at_ms + ask.hold_ms as f64,
+                tag: g.tag,
+                decision: g.decision,
+                limits,
+            });
+        }
+    }
+
+    /// Drops every bucket that holds nothing, and when that is not enough, everything (what
+    /// was held is offered back).
+    fn forget_idle(&mut self, now_ms: f64, offers: &mut Vec<GiveBack>) {
+        for (name, b) in self.0.iter_mut() {
+            b.expire(name, now_ms, offers);
+        }
+        self.0.retain(|_, b| !b.leases.is_empty() || b.asking);
+        if self.0.len() >= CAPACITY {
+            for (name, b) in self.0.drain() {
+                for l in b.leases {
+                    offers.push(GiveBack {
+                        bucket: name.clone(),
+                        limits: l.limits,
+                        tag: l.tag,
+                        unused: l.left,
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}

@@ -1,0 +1,329 @@
+//! The cache stage's conformance rules over the fakes: stale-while-revalidate with its
+//! background refresh, header updates on 304, conditionals after revalidation, ranges,
+//! request directives, targeted fields and statuses.
+
+use super::*;
+use crate::pipeline::fakes::Script;
+use serde_json::json;
+
+fn world(cache: serde_json::Value) -> World {
+    World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api", "cache": cache } ]
+    }))
+}
+
+fn respond(status: u16, headers: &[(&str, &str)], body: &str) -> Script {
+    Script::Respond(FakeResponse::new(status, headers, body))
+}
+
+fn get(w: &World, f: &Fakes, url: &str) -> Ended {
+    let mut cx = w.ctx("GET", url, f);
+    w.run(&mut cx, f).1
+}
+
+fn status_of(e: &Ended) -> String {
+    e.response()
+        .header("cache-status")
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn stale_while_revalidate_serves_at_once_and_refreshes_in_the_background() {
+    let w = world(json!({ "ttl_s": 600 }));
+    let f = Fakes::at(T0);
+    let cc = "max-age=10, stale-while-revalidate=60";
+    f.answer(respond(
+        200,
+        &[("cache-control", cc), ("etag", "\"v1\"")],
+        "one",
+    ));
+    get(&w, &f, "https://h.test/c/1");
+
+    f.now_ms.set(T0 + 20_000.0);
+    f.answer(respond(
+        200,
+        &[("cache-control", cc), ("etag", "\"v2\"")],
+        "two",
+    ));
+    let stale = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(stale.response().body, "one", "served at once, stale");
+    assert_eq!(
+        status_of(&stale),
+        "edge-gateway; hit; ttl=-10; detail=\"stale-while-revalidate\""
+    );
+    assert_eq!(stale.response().header("age"), Some("20"));
+    // The refresh ran after the answer: conditional, and its response replaced the entry.
+    assert_eq!(f.exchanges(), 2);
+    let sent = f.plans.borrow()[1].request.set.clone();
+    assert!(
+        sent.contains(&("if-none-match".into(), "\"v1\"".into())),
+        "{sent:?}"
+    );
+    assert_eq!(
+        w.state.refreshing.borrow().running(),
+        0,
+        "the key is released"
+    );
+    let fresh = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(fresh.response().body, "two");
+    assert!(
+        status_of(&fresh).contains("hit; ttl=10"),
+        "{}",
+        status_of(&fresh)
+    );
+
+    // Past the window: no stale serving, the request waits for the upstream.
+    f.now_ms.set(T0 + 20_000.0 + 80_000.0);
+    f.answer(respond(200, &[("cache-control", cc)], "three"));
+    let late = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(late.response().body, "three");
+}
+
+#[test]
+fn one_refresh_per_key_at_a_time() {
+    let w = world(json!({ "ttl_s": 600, "stale_while_revalidate_s": 60 }));
+    let f = Fakes::at(T0);
+    f.answer(respond(200, &[("cache-control", "max-age=1")], "one"));
+    get(&w, &f, "https://h.test/c/1");
+    f.now_ms.set(T0 + 5_000.0);
+    // A refresh of this key is already running in the isolate.
+    let key = {
+        let cx = w.ctx("GET", "https://h.test/c/1", &f);
+        let spec = w.gateway.route(0).cache.clone().unwrap();
+        let _ = spec;
+        let keys = crate::pipeline::cache::keys(
+            &w.gateway,
+            "https",
+            "h.test",
+            cx.routed.as_ref().unwrap(),
+            &[],
+            None,
+            None,
+        );
+        keys.entry
+    };
+    assert!(w.state.refreshing.borrow_mut().begin(&key, T0 + 4_000.0));
+    let stale = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(stale.response().body, "one");
+    assert!(status_of(&stale).contains("stale-while-revalidate"));
+    assert_eq!(f.exchanges(), 1, "no second refresh was started");
+    // A refresh that never ended is taken for lost after a minute.
+    assert!(w.state.refreshing.borrow_mut().begin(&key, T0 + 70_000.0));
+}
+
+#[test]
+fn a_304_updates_the_stored_headers_and_a_matching_client_gets_304() {
+    let w = world(json!({ "ttl_s": 600 }));
+    let f = Fakes::at(T0);
+    f.answer(respond(
+        200,
+        &[
+            ("cache-control", "max-age=10"),
+            ("etag", "\"v1\""),
+            ("x-revision", "old"),
+            ("content-length", "3"),
+            ("cdn-cache-control", "max-age=10"),
+        ],
+        "one",
+    ));
+    get(&w, &f, "https://h.test/c/1");
+    f.now_ms.set(T0 + 20_000.0);
+    f.answer(respond(
+        304,
+        &[
+            ("cache-control", "max-age=100"),
+            ("cdn-cache-control", "max-age=50"),
+            ("etag", "\"v1\""),
+            ("x-revision", "new"),
+            ("content-length", "0"),
+        ],
+        "",
+    ));
+    f.header("if-none-match", "\"v1\"");
+    let r = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(
+        r.status(),
+        304,
+        "the client's condition holds after revalidation"
+    );
+    assert!(status_of(&r).starts_with("edge-gateway; fwd=stale; fwd-status=304; ttl=50; stored"));
+    f.request_headers.borrow_mut().clear();
+    let hit = get(&w, &f, "https://h.test/c/1");
+    let h = hit.response();
+    assert_eq!(h.body, "one");
+    assert_eq!(h.header("x-revision"), Some("new"));
+    assert_eq!(h.header("cache-control"), Some("max-age=100"));
+    assert_eq!(
+        h.header("content-length"),
+        Some("3"),
+        "framing is the stored body's"
+    );
+    assert_eq!(h.header("cdn-cache-control"), None, "never forwarded");
+    // The targeted field of the 304 decided the new lifetime: 50 s, not Cache-Control's 100.
+    f.now_ms.set(T0 + 20_000.0 + 60_000.0);
+    f.answer(respond(304, &[("etag", "\"v1\"")], ""));
+    let again = get(&w, &f, "https://h.test/c/1");
+    assert!(
+        status_of(&again).contains("fwd-status=304"),
+        "{}",
+        status_of(&again)
+    );
+    assert_eq!(f.exchanges(), 3);
+}
+
+#[test]
+fn ranges_from_a_stored_response() {
+    let w = world(json!({ "ttl_s": 600 }));
+    let f = Fakes::at(T0);
+    f.answer(respond(
+        200,
+        &[("cache-control", "max-age=60"), ("content-length", "10")],
+        "0123456789",
+    ));
+    f.header("range", "bytes=2-4");
+    let miss = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(miss.status(), 200, "a miss fetches the whole response");
+    let removed = f.plans.borrow()[0].request.remove.clone();
+    assert!(removed.iter().any(|h| h == "range"));
+    let part = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.response().body, "234");
+    assert_eq!(
+        part.response().header("content-range"),
+        Some("bytes 2-4/10")
+    );
+    f.header("range", "bytes=10-");
+    let err = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(err.status(), 416);
+    assert_eq!(err.code(), Some("range_not_satisfiable"));
+    f.header("range", "bytes=0-1, 3-4");
+    assert_eq!(get(&w, &f, "https://h.test/c/1").status(), 200);
+    assert_eq!(f.exchanges(), 1);
+}
+
+#[test]
+fn request_directives_only_where_the_route_honours_them() {
+    for honour in [false, true] {
+        let w = world(json!({ "ttl_s": 600, "honor_request_directives": honour }));
+        let f = Fakes::at(T0);
+        f.answer(respond(200, &[("cache-control", "max-age=10")], "one"));
+        get(&w, &f, "https://h.test/c/1");
+        f.header("cache-control", "no-cache");
+        get(&w, &f, "https://h.test/c/1");
+        assert_eq!(
+            f.exchanges(),
+            if honour { 2 } else { 1 },
+            "no-cache {honour}"
+        );
+        f.header("cache-control", "only-if-cached");
+        let r = get(&w, &f, "https://h.test/c/2");
+        if honour {
+            assert_eq!(r.code(), Some("not_cached"));
+            assert_eq!(r.status(), 504);
+        } else {
+            assert_eq!(r.status(), 200);
+        }
+        // max-stale accepts a stale entry the upstream did not forbid.
+        f.now_ms.set(T0 + 30_000.0);
+        f.header("cache-control", "max-stale=60");
+        let before = f.exchanges();
+        let r = get(&w, &f, "https://h.test/c/1");
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            f.exchanges(),
+            if honour { before } else { before + 1 },
+            "max-stale {honour}: {}",
+            status_of(&r)
+        );
+    }
+}
+
+#[test]
+fn statuses_are_stored_as_200_and_served_with_their_own() {
+    let w = world(json!({ "ttl_s": 600 }));
+    let f = Fakes::at(T0);
+    f.answer(respond(204, &[("cache-control", "max-age=60")], ""));
+    get(&w, &f, "https://h.test/c/1");
+    let stored = f.cache.borrow().values().next().cloned().unwrap();
+    assert_eq!(stored.status, 200);
+    assert_eq!(stored.header(crate::cache::entry::STATUS), Some("204"));
+    let hit = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(hit.status(), 204);
+    assert!(status_of(&hit).contains("hit"));
+    f.answer(respond(500, &[], "boom"));
+    let r = get(&w, &f, "https://h.test/c/2");
+    assert!(
+        status_of(&r).contains("detail=\"status\""),
+        "{}",
+        status_of(&r)
+    );
+}
+
+#[test]
+fn targeted_fields_decide_and_never_reach_the_client() {
+    let w = world(json!({ "ttl_s": 600 }));
+    let f = Fakes::at(T0);
+    f.answer(respond(
+        200,
+        &[
+            ("cache-control", "no-store"),
+            ("cloudflare-cdn-cache-control", "max-age=30"),
+            ("cdn-cache-control", "no-store"),
+        ],
+        "one",
+    ));
+    let miss = get(&w, &f, "https://h.test/c/1");
+    assert!(
+        status_of(&miss).contains("ttl=30; stored"),
+        "{}",
+        status_of(&miss)
+    );
+    assert_eq!(miss.response().header("cdn-cache-control"), None);
+    assert_eq!(miss.response().header("cloudflare-cdn-cache-control"), None);
+    assert_eq!(miss.response().header("cache-control"), Some("no-store"));
+    let hit = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(hit.response().header("cache-control"), Some("no-store"));
+    assert_eq!(hit.response().header("cdn-cache-control"), None);
+    assert_eq!(f.exchanges(), 1);
+}
+
+#[test]
+fn a_head_refresh_stores_no_body_but_a_304_still_updates_the_entry() {
+    let w = world(json!({ "ttl_s": 600, "stale_while_revalidate_s": 60 }));
+    let f = Fakes::at(T0);
+    f.answer(respond(
+        200,
+        &[("cache-control", "max-age=10"), ("etag", "\"v1\"")],
+        "one",
+    ));
+    get(&w, &f, "https://h.test/c/1");
+    f.now_ms.set(T0 + 20_000.0);
+    // The refresh of a HEAD gets a bodiless 200: it must not replace the entry.
+    f.answer(respond(
+        200,
+        &[("cache-control", "max-age=10"), ("etag", "\"v2\"")],
+        "",
+    ));
+    let mut cx = w.ctx("HEAD", "https://h.test/c/1", &f);
+    let (_, head) = w.run(&mut cx, &f);
+    assert_eq!(head.status(), 200);
+    assert!(status_of(&head).contains("stale-while-revalidate"));
+    assert_eq!(f.exchanges(), 2);
+    let stored = f.cache.borrow().values().next().cloned().unwrap();
+    assert_eq!(stored.body, "one", "the entry keeps its body");
+    // Its 304, though, updates the entry's headers and freshness.
+    f.now_ms.set(T0 + 40_000.0);
+    f.answer(respond(
+        304,
+        &[("cache-control", "max-age=100"), ("x-new", "1")],
+        "",
+    ));
+    let mut cx = w.ctx("HEAD", "https://h.test/c/1", &f);
+    w.run(&mut cx, &f);
+    let hit = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(hit.response().body, "one");
+    assert_eq!(hit.response().header("x-new"), Some("1"));
+    assert!(status_of(&hit).contains("hit; ttl="), "{}", status_of(&hit));
+    assert_eq!(f.exchanges(), 3);
+}
