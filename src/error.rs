@@ -82,6 +82,8 @@ pub enum GatewayError {
     RangeNotSatisfiable {
         length: u64,
     },
+    /// A request without `Upgrade: websocket` on a route that only relays WebSocket handshakes.
+    UpgradeRequired,
     /// A failure inside the gateway; `cause` is logged and shown without internals.
     Internal {
         cause: String,
@@ -112,6 +114,7 @@ impl GatewayError {
             GatewayError::UpstreamTimeout | GatewayError::NotCached => 504,
             GatewayError::RangeNotSatisfiable { .. } => 416,
             GatewayError::UpstreamUnreachable | GatewayError::UpstreamInvalidResponse => 502,
+            GatewayError::UpgradeRequired => 426,
             GatewayError::Internal { .. } => 500,
         }
     }
@@ -148,6 +151,7 @@ impl GatewayError {
             GatewayError::ConfigStoreFailed { .. } => "config_store_unavailable",
             GatewayError::NotCached => "not_cached",
             GatewayError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            GatewayError::UpgradeRequired => "upgrade_required",
             GatewayError::Internal { .. } => "internal_error",
         }
     }
@@ -165,6 +169,7 @@ impl GatewayError {
             414 => "URI Too Long",
             416 => "Range Not Satisfiable",
             422 => "Unprocessable Content",
+            426 => "Upgrade Required",
             428 => "Precondition Required",
             429 => "Too Many Requests",
             502 => "Bad Gateway",
@@ -239,6 +244,9 @@ impl GatewayError {
             }
             GatewayError::RangeNotSatisfiable { length } => {
                 format!("the requested range is outside the representation's {length} bytes")
+            }
+            GatewayError::UpgradeRequired => {
+                "this route accepts only WebSocket handshakes (Upgrade: websocket)".into()
             }
             GatewayError::Internal { .. } => "the gateway failed to handle this request".into(),
         }

@@ -36,6 +36,24 @@ pub struct Inbound<'a> {
     /// An `OPTIONS` request's `Access-Control-Request-Method` when it also carries `Origin`
     /// (a CORS preflight): it is routed as the request it announces.
     pub preflight: Option<&'a str>,
+    /// Values of [`Gateway::match_headers`], in that order (empty when no route has `match`).
+    pub match_headers: &'a [Option<String>],
+}
+
+/// What `match` conditions read of an [`Inbound`] request.
+struct InboundFacts<'g, 'a> {
+    names: &'g [String],
+    inbound: &'g Inbound<'a>,
+}
+
+impl crate::router::MatchFacts for InboundFacts<'_, '_> {
+    fn header(&self, lower_name: &str) -> Option<&str> {
+        let i = self.names.iter().position(|n| n == lower_name)?;
+        self.inbound.match_headers.get(i)?.as_deref()
+    }
+    fn query(&self) -> Option<&str> {
+        self.inbound.query
+    }
 }
 
 /// Identity of one request across logs, upstream and response.
@@ -165,23 +183,36 @@ impl Gateway {
     /// the route's policy answers it even when the route does not accept `OPTIONS`; when that
     /// route has no CORS policy, the `OPTIONS` request is routed as itself.
     fn find_route<'p>(&self, inbound: &Inbound, canonical: &'p str) -> RouteMatch<'p> {
+        let facts = InboundFacts {
+            names: self.match_headers(),
+            inbound,
+        };
         if let (Some(announced), "OPTIONS") = (inbound.preflight, inbound.method) {
             if let found @ RouteMatch::Found { route, .. } =
-                self.router.find(inbound.host, announced, canonical)
+                self.router
+                    .find_with(inbound.host, announced, canonical, &facts)
             {
                 if self.route(route).cors.is_some() {
                     return found;
                 }
             }
         }
-        self.router.find(inbound.host, inbound.method, canonical)
+        self.router
+            .find_with(inbound.host, inbound.method, canonical, &facts)
     }
 
     fn trailing_slash_elsewhere(&self, inbound: &Inbound, canonical: &str, route: usize) -> bool {
         let Some(trimmed) = canonical.strip_suffix('/').filter(|t| !t.is_empty()) else {
             return false;
         };
-        match self.router.find(inbound.host, inbound.method, trimmed) {
+        let facts = InboundFacts {
+            names: self.match_headers(),
+            inbound,
+        };
+        match self
+            .router
+            .find_with(inbound.host, inbound.method, trimmed, &facts)
+        {
             RouteMatch::Found { route: other, .. } => other != route,
             _ => false,
         }
@@ -226,7 +257,18 @@ impl Gateway {
 
     /// The full URL for a target of the route's upstream, or the service binding to call.
     pub fn target_url(&self, routed: &Routed, target: usize) -> (Option<&str>, String) {
-        let upstream = &self.config.upstreams[self.route(routed.route).upstream];
+        self.target_url_in(routed, self.route(routed.route).upstream, target)
+    }
+
+    /// [`Gateway::target_url`] for a target of upstream `upstream` (a canary route's other
+    /// upstream).
+    pub fn target_url_in(
+        &self,
+        routed: &Routed,
+        upstream: usize,
+        target: usize,
+    ) -> (Option<&str>, String) {
+        let upstream = &self.config.upstreams[upstream];
         match &upstream.targets[target].endpoint {
             Endpoint::Url { origin, base_path } => {
                 (None, format!("{origin}{base_path}{}", routed.upstream_path))

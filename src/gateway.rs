@@ -25,6 +25,9 @@ pub struct Gateway {
     credential_params: Vec<Vec<String>>,
     /// Per route: its compiled plan of stages.
     plans: Vec<Plan>,
+    /// Every request header a route's `match` reads, sorted: read once per request, and only
+    /// when a route has header conditions.
+    match_headers: Vec<String>,
     /// The configuration's credential names, for redacting log lines (access log query,
     /// failure lines).
     pub redactor: Redactor,
@@ -54,6 +57,14 @@ pub const CORS_RESPONSE_HEADERS: [&str; 6] = [
 ];
 
 /// Headers clients may send but the gateway alone decides upstream.
+/// The WebSocket handshake's own request headers: forwarded on `websocket: true` routes only.
+pub const WEBSOCKET_HEADERS: [&str; 4] = [
+    "sec-websocket-extensions",
+    "sec-websocket-key",
+    "sec-websocket-protocol",
+    "sec-websocket-version",
+];
+
 const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
     "forwarded",
     "x-forwarded-for",
@@ -69,6 +80,8 @@ struct EditInputs<'a> {
     auth: &'a RouteAuth,
     cached: bool,
     cors: bool,
+    websocket: bool,
+    canary_override: Option<&'a str>,
     request: &'a HeaderRules,
     response: &'a HeaderRules,
 }
@@ -87,8 +100,14 @@ fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdi
         },
         AuthKind::Jwt(_) => None,
     });
-    let mut request: Vec<String> = HOP_BY_HOP
+    // A WebSocket route keeps `Upgrade` (its stage checked it asks for websocket) and the
+    // handshake's headers; every other route drops both.
+    let hop_by_hop = HOP_BY_HOP
         .iter()
+        .filter(|h| !(route.websocket && **h == "upgrade"));
+    let handshake = WEBSOCKET_HEADERS.iter().filter(|_| !route.websocket);
+    let mut request: Vec<String> = hop_by_hop
+        .chain(handshake)
         .chain(CLIENT_FORWARDING_HEADERS.iter())
         .map(|h| (*h).to_owned())
         .chain(identity.iter().cloned())
@@ -96,6 +115,13 @@ fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdi
         .chain(std::iter::once(config.settings.consumer_header.clone()))
         .chain(route.request_headers.remove.iter().cloned())
         .chain(api_key_headers)
+        // A canary override is for the gateway; the upstream never sees it.
+        .chain(
+            route
+                .canary
+                .iter()
+                .filter_map(|c| c.override_header.clone()),
+        )
         // On a cached route, headers that could change the upstream's answer
         // without changing the cache key never reach the upstream.
         .chain(
@@ -188,6 +214,11 @@ impl Gateway {
                     auth: &route.auth,
                     cached: route.cache.is_some(),
                     cors: route.cors.is_some(),
+                    websocket: route.websocket,
+                    canary_override: route
+                        .canary
+                        .as_ref()
+                        .and_then(|c| c.override_header.as_deref()),
                     request: &route.request_headers,
                     response: &route.response_headers,
                 };
@@ -199,7 +230,16 @@ impl Gateway {
             .collect();
         let digest = crate::hex::digest_of(sha256);
         let plans = config.routes.iter().map(Plan::for_route).collect();
+        let mut match_headers: Vec<String> = config
+            .routes
+            .iter()
+            .filter_map(|r| r.conditions.as_ref())
+            .flat_map(|c| c.headers.iter().map(|(name, _)| name.clone()))
+            .collect();
+        match_headers.sort();
+        match_headers.dedup();
         Ok(Gateway {
+            match_headers,
             reads_client_network: config.ip_rules.iter().any(|r| r.uses_network_facts()),
             redactor: Redactor::new(&config),
             plans,
@@ -224,6 +264,14 @@ impl Gateway {
     /// The route's plan of stages.
     pub fn plan(&self, route: usize) -> &Plan {
         &self.plans[route]
+    }
+
+    /// The request headers `match` conditions read, in the order [`Inbound::match_headers`]
+    /// holds their values.
+    ///
+    /// [`Inbound::match_headers`]: crate::forward::Inbound::match_headers
+    pub fn match_headers(&self) -> &[String] {
+        &self.match_headers
     }
 
     /// The route's static header edits.

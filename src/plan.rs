@@ -12,10 +12,14 @@ pub enum StageKind {
     Cors,
     Auth,
     RateLimit,
+    /// Chooses the variant (primary or canary upstream) of a canary route.
+    Canary,
     /// Looks up, revalidates and stores responses; it carries out the exchange itself.
     Cache,
     /// Hands the upstream exchange to the platform's executor.
     Forward,
+    /// Relays a WebSocket handshake, and the upstream's 101, through the executor.
+    WebSocket,
 }
 
 impl StageKind {
@@ -27,6 +31,8 @@ impl StageKind {
             StageKind::RateLimit => "rate_limit",
             StageKind::Cache => "cache",
             StageKind::Forward => "forward",
+            StageKind::Canary => "canary",
+            StageKind::WebSocket => "websocket",
         }
     }
 }
@@ -40,7 +46,7 @@ pub struct Plan {
 impl Plan {
     /// The plan of `route`: its stages in the fixed order, the terminal one last.
     pub fn for_route(route: &Route) -> Plan {
-        let mut stages = Vec::with_capacity(4);
+        let mut stages = Vec::with_capacity(7);
         if !route.ip_rules.is_empty() {
             stages.push(StageKind::IpRules);
         }
@@ -53,7 +59,12 @@ impl Plan {
         if !route.rate_limits.is_empty() {
             stages.push(StageKind::RateLimit);
         }
-        stages.push(if route.cache.is_some() {
+        if route.canary.is_some() {
+            stages.push(StageKind::Canary);
+        }
+        stages.push(if route.websocket {
+            StageKind::WebSocket
+        } else if route.cache.is_some() {
             StageKind::Cache
         } else {
             StageKind::Forward

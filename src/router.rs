@@ -5,9 +5,37 @@
 //! table matchit's priority applies (static beats parameter beats catch-all); two routes with
 //! the same path shape and overlapping methods in one table could match the same request, so
 //! the document is refused with both ids.
+//!
+//! Routes with `match` conditions on one path shape are tried, in document order, before the
+//! route without conditions (at most one per method); two conditioned routes conflict only
+//! when one request could satisfy both ([`compatible`]). A leaf without conditioned routes
+//! never reads the request's headers or query, so plain routes cost what they did.
 
-use crate::config::{Config, ConfigError, HostPattern, MethodSet, Route};
+use crate::config::{
+    Config, ConfigError, HeaderCondition, HostPattern, MatchSpec, MethodSet, Route,
+};
 use std::collections::{HashMap, HashSet};
+
+/// The request facts `match` conditions read, asked for only on leaves that have conditions.
+pub trait MatchFacts {
+    /// The value of a request header (lower-case name), as the runtime combines it.
+    fn header(&self, lower_name: &str) -> Option<&str>;
+    /// The raw query, without `?`.
+    fn query(&self) -> Option<&str>;
+}
+
+/// Facts of a request that has no headers and no query (lookups that ignore conditions'
+/// inputs: conditioned routes never match them).
+pub struct NoFacts;
+
+impl MatchFacts for NoFacts {
+    fn header(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn query(&self) -> Option<&str> {
+        None
+    }
+}
 
 /// The outcome of matching one request.
 #[derive(Debug, PartialEq)]
@@ -25,11 +53,21 @@ pub enum RouteMatch<'p> {
     NotFound,
 }
 
+#[derive(Debug)]
+struct Entry {
+    route: usize,
+    methods: MethodSet,
+    /// The route's `match`; `None` for the route that matches on path alone.
+    conditions: Option<Box<MatchSpec>>,
+}
+
 #[derive(Debug, Default)]
 struct Leaf {
-    /// (route index, methods), at most one route per method.
-    entries: Vec<(usize, MethodSet)>,
+    /// Conditioned routes first (document order), then at most one plain route per method.
+    entries: Vec<Entry>,
     allow: MethodSet,
+    /// Whether any entry has conditions (only then are the request's facts read).
+    conditioned: bool,
 }
 
 #[derive(Debug, Default)]
@@ -91,7 +129,7 @@ impl Table {
                             .shapes
                             .get(&shape(with))
                             .and_then(|l| self.leaves[*l].entries.first())
-                            .map(|(r, _)| *r),
+                            .map(|e| e.route),
                         _ => None,
                     };
                     let why = format!(
@@ -106,47 +144,153 @@ impl Table {
                 leaf
             }
         };
-        let entry = &mut self.leaves[leaf];
-        if let Some((other, _)) = entry
-            .entries
-            .iter()
-            .find(|(_, m)| m.overlaps(route.methods))
-        {
-            let common: Vec<&str> = MethodSet(routes[*other].methods.0 & route.methods.0)
+        let leaf = &mut self.leaves[leaf];
+        let mine = route.conditions.as_ref();
+        let clash = leaf.entries.iter().find(|e| {
+            e.methods.overlaps(route.methods)
+                && match (e.conditions.as_deref(), mine) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => compatible(a, b),
+                    // A conditioned route is tried first; the plain one takes the rest.
+                    _ => false,
+                }
+        });
+        if let Some(other) = clash {
+            let common: Vec<&str> = MethodSet(routes[other.route].methods.0 & route.methods.0)
                 .names()
                 .collect();
+            let when = match mine {
+                Some(spec) => format!(" when {}", describe(spec)),
+                None => String::new(),
+            };
             let why = format!(
-                "both match {} {} on {}",
+                "both match {} {} on {}{when}",
                 common.join("/"),
                 route.path,
                 host_text(&route.host),
             );
-            conflicts.push((*other, index, why));
+            conflicts.push((other.route, index, why));
             return;
         }
-        entry.entries.push((index, route.methods));
-        entry.allow.0 |= route.methods.0;
+        let entry = Entry {
+            route: index,
+            methods: route.methods,
+            conditions: mine.map(|c| Box::new(c.clone())),
+        };
+        if entry.conditions.is_some() {
+            let at = leaf
+                .entries
+                .iter()
+                .position(|e| e.conditions.is_none())
+                .unwrap_or(leaf.entries.len());
+            leaf.entries.insert(at, entry);
+            leaf.conditioned = true;
+        } else {
+            leaf.entries.push(entry);
+        }
+        leaf.allow.0 |= route.methods.0;
     }
 
-    fn find<'p>(&self, method: &str, path: &'p str) -> RouteMatch<'p> {
+    fn find<'p, F: MatchFacts>(&self, method: &str, path: &'p str, facts: &F) -> RouteMatch<'p> {
         let Ok(m) = self.matcher.at(path) else {
             return RouteMatch::NotFound;
         };
         let Some(leaf) = self.leaves.get(*m.value) else {
             return RouteMatch::NotFound;
         };
-        match leaf
-            .entries
-            .iter()
-            .find(|(_, methods)| methods.contains(method))
-        {
-            Some((route, _)) => RouteMatch::Found {
-                route: *route,
+        let found = if leaf.conditioned {
+            let mut methods_matched = false;
+            let hit = leaf.entries.iter().find(|e| {
+                if !e.methods.contains(method) {
+                    return false;
+                }
+                methods_matched = true;
+                e.conditions
+                    .as_deref()
+                    .is_none_or(|c| conditions_hold(c, facts))
+            });
+            if hit.is_none() && methods_matched {
+                // The path and method fit, but no route's conditions hold.
+                return RouteMatch::NotFound;
+            }
+            hit
+        } else {
+            leaf.entries.iter().find(|e| e.methods.contains(method))
+        };
+        match found {
+            Some(e) => RouteMatch::Found {
+                route: e.route,
                 params: m.params.iter().map(|(_, v)| v).collect(),
             },
             None => RouteMatch::MethodNotAllowed { allow: leaf.allow },
         }
     }
+}
+
+/// Whether one request could satisfy both `a` and `b`: only a header or query parameter that
+/// both require with different exact values rules that out (`"*"` fits any value, and a
+/// condition one of them lacks can hold beside the other's).
+pub fn compatible(a: &MatchSpec, b: &MatchSpec) -> bool {
+    let headers_differ = a.headers.iter().any(|(name, ca)| {
+        b.headers.iter().any(|(other, cb)| {
+            name == other
+                && matches!((ca, cb), (HeaderCondition::Exact(x), HeaderCondition::Exact(y)) if x != y)
+        })
+    });
+    let query_differs = a
+        .query
+        .iter()
+        .any(|(name, x)| b.query.iter().any(|(other, y)| name == other && x != y));
+    !headers_differ && !query_differs
+}
+
+/// `x-api-version: 2, query v=1`, for conflict messages.
+fn describe(spec: &MatchSpec) -> String {
+    let headers = spec.headers.iter().map(|(n, c)| match c {
+        HeaderCondition::Present => format!("header {n} is present"),
+        HeaderCondition::Exact(v) => format!("header {n} is \"{v}\""),
+    });
+    let query = spec
+        .query
+        .iter()
+        .map(|(n, v)| format!("query {n} is \"{v}\""));
+    headers.chain(query).collect::<Vec<_>>().join(" and ")
+}
+
+/// Whether every condition of `spec` holds for the request. A query condition holds when the
+/// parameter is present and every occurrence of it (names and values percent- and
+/// `+`-decoded) has the value: an upstream may read any one of repeated parameters.
+pub fn conditions_hold<F: MatchFacts>(spec: &MatchSpec, facts: &F) -> bool {
+    let headers = spec
+        .headers
+        .iter()
+        .all(|(name, c)| match (c, facts.header(name)) {
+            (_, None) => false,
+            (HeaderCondition::Present, Some(_)) => true,
+            (HeaderCondition::Exact(want), Some(v)) => v == want,
+        });
+    headers
+        && spec
+            .query
+            .iter()
+            .all(|(name, want)| query_is(facts.query(), name, want))
+}
+
+fn query_is(query: Option<&str>, name: &str, want: &str) -> bool {
+    let Some(query) = query else { return false };
+    let decoded = |raw: &str| crate::auth::credentials::form_decode(raw);
+    let mut seen = false;
+    for segment in query.split('&').filter(|s| !s.is_empty()) {
+        let (raw_name, raw_value) = segment.split_once('=').unwrap_or((segment, ""));
+        if decoded(raw_name).as_deref() != Some(name.as_bytes()) {
+            continue;
+        }
+        if decoded(raw_value).as_deref() != Some(want.as_bytes()) {
+            return false;
+        }
+        seen = true;
+    }
+    seen
 }
 
 impl Router {
@@ -239,7 +383,18 @@ impl Router {
     /// Finds the route for a request. `host` is the Host header as sent (any case, maybe with a
     /// port); `path` is the canonical path.
     pub fn find<'p>(&self, host: &str, method: &str, path: &'p str) -> RouteMatch<'p> {
-        self.table_for(host).find(method, path)
+        self.table_for(host).find(method, path, &NoFacts)
+    }
+
+    /// [`Router::find`] for a request whose headers and query `match` conditions may read.
+    pub fn find_with<'p, F: MatchFacts>(
+        &self,
+        host: &str,
+        method: &str,
+        path: &'p str,
+        facts: &F,
+    ) -> RouteMatch<'p> {
+        self.table_for(host).find(method, path, facts)
     }
 
     /// The host's table: exact, else the longest wildcard covering it (found by walking its
@@ -275,3 +430,6 @@ pub fn normalize_host(host: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod match_tests;

@@ -2340,7 +2340,11 @@ fn the_repository_routes_json_compiles() {
             "health",
             "cached-user",
             "limited",
-            "partner"
+            "partner",
+            "echo-v2",
+            "get-user-v2",
+            "canary",
+            "live"
         ]
     );
     assert!(gateway.digest.starts_with("sha256:"), "{}", gateway.digest);

@@ -65,7 +65,11 @@ const route = (id, extra = {}) => ({ id, path: `/${id}/{*rest}`, upstream: "benc
 const routes = {
   version: 1,
   settings: { reload_s: 3600 },
-  upstreams: { bench: { targets: [{ url: upstreamUrl }], timeout_ms: 10000 } },
+  upstreams: {
+    bench: { targets: [{ url: upstreamUrl }], timeout_ms: 10000 },
+    // The canary scenario's other upstream: the same server under another name.
+    "bench-canary": { targets: [{ url: upstreamUrl }], timeout_ms: 10000 },
+  },
   auth: {
     es: await jwtScheme("ES256", true),
     "es-nocache": await jwtScheme("ES256", false),
@@ -96,6 +100,9 @@ const routes = {
     // The upstream states no freshness: the route gives it an hour (`default_ttl_s`).
     route("cached", { auth: "none", cache: { ttl_s: 3600, default_ttl_s: 3600 } }),
     route("cors", { auth: "none", cors: "web" }),
+    // Half of the requests to each upstream, drawn per request (one load generator has one
+    // address, so sticky-by-IP would send it all one way).
+    route("canary", { auth: "none", canary: { upstream: "bench-canary", percent: 50, sticky: "none" } }),
   ],
 };
 
@@ -344,6 +351,7 @@ const all = [
   { name: "gateway: 1 rate limit", url: `${gatewayUrl}/rl1/42` },
   { name: "gateway: 3 rate limits", url: `${gatewayUrl}/rl3/42` },
   { name: "gateway: JWT ES256 + 1 rate limit", url: `${gatewayUrl}/jwt-rl/42`, headers: bearer("ES256") },
+  { name: "gateway: canary route", url: `${gatewayUrl}/canary/42` },
   {
     name: "gateway: cache hit",
     url: `${gatewayUrl}/cached/42`,

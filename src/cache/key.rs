@@ -17,7 +17,9 @@
 //! 5. the route's `vary` request headers, sorted by (lower-cased) name, each value trimmed with
 //!    runs of spaces and tabs collapsed to one space; an absent header differs from an empty one;
 //! 6. the consumer (authenticated subject or API key id) when the route is cached per consumer;
-//! 7. `settings.cache_generation`: raising it moves every key at once, which is how all entries
+//! 7. on a canary route, the variant when it is the canary (the primary's keys are those the
+//!    route had before it had a canary, so adding one keeps its entries);
+//! 8. `settings.cache_generation`: raising it moves every key at once, which is how all entries
 //!    are invalidated (they then simply expire).
 //!
 //! The method is not in the key: HEAD is answered from the GET entry.
@@ -57,6 +59,8 @@ pub struct CacheKeyInput<'a> {
     pub vary_values: Vec<(&'a str, Option<&'a str>)>,
     /// `Some` only when the route is cached per consumer.
     pub consumer: Option<&'a str>,
+    /// `Some("canary")` for the canary variant of a canary route; `None` otherwise.
+    pub variant: Option<&'a str>,
     pub generation: u64,
     pub route_id: &'a str,
 }
@@ -92,6 +96,12 @@ pub fn cache_key_url(input: &CacheKeyInput) -> String {
     }
 
     optional(&mut h, input.consumer);
+    // Appended only when present, so keys without a variant are what they always were; every
+    // earlier field is framed, so the longer stream can never equal another input's.
+    if let Some(variant) = input.variant {
+        frame(&mut h, b"variant");
+        frame(&mut h, variant.as_bytes());
+    }
 
     let hex = crate::hex::encode(&h.finalize());
     format!(

@@ -4,6 +4,7 @@
 //! JSON path, unknown fields are errors, and cross-references are resolved to indices.
 
 mod cache_policy;
+mod canary;
 mod cors;
 mod edit;
 mod ip_rules;
@@ -12,6 +13,7 @@ mod model;
 mod observability;
 mod parse;
 mod reader;
+mod route_match;
 
 pub use edit::bump_cache_generation;
 pub use json::Json;

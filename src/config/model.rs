@@ -303,6 +303,11 @@ pub struct Route {
     pub request_headers: HeaderRules,
     pub response_headers: HeaderRules,
     pub observability: RouteObservability,
+    /// `match`: header and query conditions (`None`: the route matches on path alone).
+    pub conditions: Option<MatchSpec>,
+    pub canary: Option<CanarySpec>,
+    /// `websocket: true`: the route relays WebSocket handshakes (and nothing else).
+    pub websocket: bool,
     /// Index into [`Config::cors`].
     pub cors: Option<usize>,
     /// Indices into [`Config::ip_rules`], in the order listed.
@@ -468,4 +473,52 @@ impl Default for RouteObservability {
             tracing: true,
         }
     }
+}
+
+/// A route's `match`: conditions on the request's headers and query that must all hold. Routes
+/// with conditions are tried before routes without them on the same path shape.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MatchSpec {
+    /// Lower-case header name and its condition, sorted by name.
+    pub headers: Vec<(String, HeaderCondition)>,
+    /// Query parameter name and its exact value (both as decoded), sorted by name.
+    pub query: Vec<(String, String)>,
+}
+
+/// What a `match.headers` entry asks of a request header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderCondition {
+    /// `"*"`: the header is present, with any value.
+    Present,
+    /// The header's value is exactly this (case-sensitive).
+    Exact(String),
+}
+
+/// A route's `canary`: a share of its traffic goes to another upstream, sticky per key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanarySpec {
+    /// Index into [`Config::upstreams`]; never the route's own upstream.
+    pub upstream: usize,
+    /// The canary's share in hundredths of a percent (0–10000): a sticky key whose bucket in
+    /// 0..10000 is below it goes to the canary.
+    pub basis_points: u32,
+    pub sticky: StickyKey,
+    /// Lower-case request header whose value `always` / `never` forces the variant; it is
+    /// never forwarded.
+    pub override_header: Option<String>,
+}
+
+/// What keeps a client on one variant of a canary route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickyKey {
+    /// The authenticated consumer (needs auth on the route).
+    Consumer,
+    /// The address Cloudflare reports.
+    Ip,
+    /// Lower-case request header name.
+    Header(String),
+    /// Cookie name.
+    Cookie(String),
+    /// No stickiness: each request draws from its trace id.
+    None,
 }

@@ -7,7 +7,7 @@ use super::reader::{
     as_object, as_string, as_string_list, index_path, member_path, suggest, Errors, Obj,
 };
 use super::ConfigErrors;
-use super::{cors, ip_rules};
+use super::{canary, cors, ip_rules, route_match};
 use crate::headers::{is_hop_by_hop, is_safe_value, is_token, GATEWAY_OWNED};
 use crate::path::canonicalize;
 use std::collections::HashSet;
@@ -71,6 +71,9 @@ const ROUTE_FIELDS: &[&str] = &[
     "observability",
     "cors",
     "ip_rules",
+    "match",
+    "canary",
+    "websocket",
 ];
 const CACHE_FIELDS: &[&str] = &[
     "ttl_s",
@@ -120,6 +123,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
         rate_limit_names: declared(&root, "rate_limits"),
         auth: &auth,
         rate_limits: &rate_limits,
+        upstream_specs: &upstreams,
     };
     let mut routes = Vec::new();
     let rpath = root.field_path("routes");
@@ -186,6 +190,7 @@ struct Names<'a> {
     rate_limit_names: Vec<&'a str>,
     auth: &'a [AuthScheme],
     rate_limits: &'a [RateLimitPolicy],
+    upstream_specs: &'a [Upstream],
 }
 
 impl Names<'_> {
@@ -278,7 +283,7 @@ pub(super) fn header_name(name: &str, path: &str, errs: &mut Errors) -> Option<S
 }
 
 /// A header name configuration may set or remove: not one the gateway owns.
-fn settable_header(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
+pub(super) fn settable_header(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
     let lower = header_name(name, path, errs)?;
     if is_hop_by_hop(&lower) || GATEWAY_OWNED.contains(&lower.as_str()) {
         errs.push(
@@ -1048,7 +1053,10 @@ fn route(
             errs.push(&o.field_path("id"), format!("duplicate route id \"{id}\""));
         }
     }
+    let websocket = o.opt_bool("websocket", errs).unwrap_or(false);
     let methods = match o.opt_string_list("methods", errs) {
+        // A WebSocket route takes handshakes, which are GETs.
+        None if websocket => MethodSet::from_names(&["GET"]),
         None => MethodSet::ALL,
         Some(list) => {
             if list.is_empty() {
@@ -1199,6 +1207,28 @@ fn route(
     }
     let cors = cors::route_cors(&o, &names.cors_names, errs);
     let ip_rules = ip_rules::route_ip_rules(&o, &names.ip_rule_names, errs);
+    let conditions = o
+        .get("match")
+        .and_then(|v| route_match::route_match(v, &o.field_path("match"), errs));
+    let facts = canary::RouteFacts {
+        upstream_names: &names.upstreams,
+        upstreams: names.upstream_specs,
+        upstream,
+        authenticated: matches!(auth, Some(RouteAuth::Schemes(_))),
+    };
+    let canary = o
+        .get("canary")
+        .and_then(|v| canary::canary(v, &o.field_path("canary"), &facts, errs));
+    if websocket {
+        let route = canary::WebSocketRoute {
+            path: &o.path,
+            methods,
+            methods_written: o.get("methods").is_some(),
+            has_cache: o.get("cache").is_some(),
+            upstreams: [upstream, canary.as_ref().map(|c| c.upstream)],
+        };
+        canary::check_websocket(&route, &facts, errs);
+    }
     if errs.0.len() > before {
         return None;
     }
@@ -1219,6 +1249,9 @@ fn route(
         observability,
         cors,
         ip_rules,
+        conditions,
+        canary,
+        websocket,
     })
 }
 

@@ -73,6 +73,11 @@ pub fn explain(
         header("origin"),
         header("access-control-request-method"),
     );
+    let match_headers: Vec<Option<String>> = gateway
+        .match_headers()
+        .iter()
+        .map(|name| header(name).map(str::to_owned))
+        .collect();
     let inbound = Inbound {
         method,
         scheme,
@@ -82,6 +87,7 @@ pub fn explain(
         content_length: header("content-length"),
         connection: header("connection"),
         preflight: preflight.as_deref(),
+        match_headers: &match_headers,
         ..Inbound::default()
     };
     let routed = match gateway.destination(&inbound) {
@@ -222,6 +228,42 @@ pub fn explain(
                 }
                 text.push_str(applies);
                 stages.push(("cache", text));
+            }
+            StageKind::Canary => {
+                let Some(c) = &route.canary else {
+                    continue;
+                };
+                let name = config
+                    .upstreams
+                    .get(c.upstream)
+                    .map_or("", |u| u.name.as_str());
+                let sticky = match &c.sticky {
+                    crate::config::StickyKey::Consumer => "consumer".to_owned(),
+                    crate::config::StickyKey::Ip => "ip".to_owned(),
+                    crate::config::StickyKey::Header(h) => format!("header {h}"),
+                    crate::config::StickyKey::Cookie(k) => format!("cookie {k}"),
+                    crate::config::StickyKey::None => "none".to_owned(),
+                };
+                let mut text = format!(
+                    "{}.{:02} % to {name}, sticky by {sticky}",
+                    c.basis_points / 100,
+                    c.basis_points % 100
+                );
+                if let Some(h) = &c.override_header {
+                    text.push_str(&format!(", override with {h}: always | never"));
+                }
+                stages.push(("canary", text));
+            }
+            StageKind::WebSocket => {
+                let upgrading =
+                    header("upgrade").is_some_and(crate::pipeline::websocket::is_websocket_upgrade);
+                stages.push((
+                    "websocket",
+                    "the handshake is relayed once (no retries, no cache); the upstream's 101 joins the sockets".to_owned(),
+                ));
+                if !upgrading && refusal.is_none() {
+                    refusal = Some(Refusal::from(&GatewayError::UpgradeRequired));
+                }
             }
             StageKind::Forward => {}
         }

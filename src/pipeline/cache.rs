@@ -38,6 +38,7 @@ pub fn keys(
     routed: &Routed,
     vary_values: &[Option<String>],
     consumer: Option<&str>,
+    variant: Option<crate::observe::Variant>,
 ) -> CacheKeys {
     let route = gateway.route(routed.route);
     let Some(spec) = &route.cache else {
@@ -62,22 +63,29 @@ pub fn keys(
             .map(|(n, v)| (n.as_str(), v.as_deref()))
             .collect(),
         consumer,
+        variant: match (&route.canary, variant) {
+            (Some(_), Some(crate::observe::Variant::Canary)) => Some("canary"),
+            _ => None,
+        },
         generation,
         route_id: &route.id,
     };
-    let marker = (!spec.vary.is_empty() || spec.per_consumer).then(|| {
-        let marker_route = format!("{}\u{0}invalidated", route.id);
-        cache_key_url(&CacheKeyInput {
-            scheme,
-            host: &host,
-            canonical_path: &routed.canonical_path,
-            query,
-            vary_values: Vec::new(),
-            consumer: None,
-            generation,
-            route_id: &marker_route,
-        })
-    });
+    // A canary route keeps two variants of each URL: one delete could not reach both.
+    let marker =
+        (!spec.vary.is_empty() || spec.per_consumer || route.canary.is_some()).then(|| {
+            let marker_route = format!("{}\u{0}invalidated", route.id);
+            cache_key_url(&CacheKeyInput {
+                scheme,
+                host: &host,
+                canonical_path: &routed.canonical_path,
+                query,
+                vary_values: Vec::new(),
+                consumer: None,
+                variant: None,
+                generation,
+                route_id: &marker_route,
+            })
+        });
     CacheKeys {
         entry: cache_key_url(&base),
         marker,
@@ -101,6 +109,7 @@ fn request_keys<P: Ports>(cx: &Ctx, s: Services<'_, P>, spec: &CacheSpec) -> Opt
         routed,
         &values,
         cx.consumer(),
+        cx.variant,
     ))
 }
 

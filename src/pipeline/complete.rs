@@ -82,8 +82,8 @@ pub fn complete(cx: &Ctx, gateway: &Gateway, outcome: &Outcome, now_ms: f64) -> 
         status: outcome.status,
         code: outcome.code,
         source,
-        upstream: route
-            .and_then(|r| gateway.config.upstreams.get(r.upstream))
+        upstream: super::canary::upstream_of(gateway, cx)
+            .and_then(|u| gateway.config.upstreams.get(u))
             .map(|u| u.name.as_str()),
         target: cx.notes.target,
         attempts: cx.notes.attempts,

@@ -21,6 +21,8 @@ pub struct Request {
     pub traceparent: Option<String>,
     /// See [`Inbound::preflight`]; read only for `OPTIONS` requests.
     pub preflight: Option<String>,
+    /// Values of the headers `match` conditions read ([`crate::gateway::Gateway::match_headers`]).
+    pub match_headers: Vec<Option<String>>,
 }
 
 impl Request {
@@ -38,6 +40,7 @@ impl Request {
             request_id: self.request_id.as_deref(),
             traceparent: self.traceparent.as_deref(),
             preflight: self.preflight.as_deref(),
+            match_headers: &self.match_headers,
         }
     }
 }

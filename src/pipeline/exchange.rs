@@ -41,6 +41,9 @@ pub struct ExchangePlan {
     /// Response headers every answer of this request carries (request id, the stages'
     /// response steps).
     pub response_set: Vec<(String, String)>,
+    /// A WebSocket handshake: sent once, and the upstream's 101 is relayed (the runtime then
+    /// joins the two sockets).
+    pub websocket: bool,
 }
 
 impl ExchangePlan {
@@ -69,14 +72,34 @@ pub fn response_set(gateway: &Gateway, cx: &Ctx) -> Vec<(String, String)> {
 
 /// The exchange for the routed request in `cx`, with the edits its stages made.
 pub fn plan<P>(cx: &Ctx, s: Services<'_, P>) -> Result<ExchangePlan, GatewayError> {
+    plan_exchange(cx, s, false)
+}
+
+/// The exchange of a WebSocket handshake: one attempt, its 101 relayed.
+pub fn websocket_plan<P>(cx: &Ctx, s: Services<'_, P>) -> Result<ExchangePlan, GatewayError> {
+    plan_exchange(cx, s, true)
+}
+
+fn plan_exchange<P>(
+    cx: &Ctx,
+    s: Services<'_, P>,
+    websocket: bool,
+) -> Result<ExchangePlan, GatewayError> {
     let gateway = s.gateway;
     let Some(routed) = cx.routed.as_ref() else {
         return Err(GatewayError::NotFound);
     };
-    let upstream_index = gateway.route(routed.route).upstream;
-    let upstream = &gateway.config.upstreams[upstream_index];
+    // The canary stage may have chosen the route's canary upstream.
+    let upstream_index = super::canary::upstream_of(gateway, cx).ok_or(GatewayError::NotFound)?;
+    let Some(upstream) = gateway.config.upstreams.get(upstream_index) else {
+        return Err(GatewayError::Internal {
+            cause: "a route names an upstream the configuration lacks".into(),
+        });
+    };
     let inbound = cx.request.inbound();
-    let count = if is_idempotent(inbound.method) {
+    let count = if websocket {
+        1
+    } else if is_idempotent(inbound.method) {
         1 + upstream.retries as usize
     } else {
         1
@@ -85,7 +108,7 @@ pub fn plan<P>(cx: &Ctx, s: Services<'_, P>) -> Result<ExchangePlan, GatewayErro
     let attempts = order
         .into_iter()
         .map(|t| {
-            let (binding, url) = gateway.target_url(routed, t);
+            let (binding, url) = gateway.target_url_in(routed, upstream_index, t);
             Attempt {
                 target: t,
                 binding: binding.map(str::to_owned),
@@ -93,7 +116,13 @@ pub fn plan<P>(cx: &Ctx, s: Services<'_, P>) -> Result<ExchangePlan, GatewayErro
             }
         })
         .collect();
-    let keep = gateway.keyed_headers(routed.route);
+    // A handshake keeps `Upgrade` even when the client's `Connection` names it (it always does).
+    let upgrade = ["upgrade".to_owned()];
+    let keep = if websocket {
+        &upgrade[..]
+    } else {
+        gateway.keyed_headers(routed.route)
+    };
     let mut remove = request_removals(&inbound, &cx.trace, keep);
     remove.extend(cx.request_edits.remove.iter().cloned());
     let mut set = Vec::with_capacity(5 + cx.request_edits.set.len());
@@ -120,6 +149,7 @@ pub fn plan<P>(cx: &Ctx, s: Services<'_, P>) -> Result<ExchangePlan, GatewayErro
             .then_some(gateway.config.settings.max_body_bytes),
         request: HeaderEdits { remove, set },
         response_set: response_set(gateway, cx),
+        websocket,
     })
 }
 

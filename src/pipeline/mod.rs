@@ -2,8 +2,9 @@
 //! and one driver runs it.
 //!
 //! ```text
-//! admin? ─▶ auth ─▶ rate limit ─▶ cache ─▶ forward          (a route's plan omits what it lacks)
-//!                                     └──▶ completion point: access log, metrics, trace
+//! admin? ─▶ ip rules ─▶ cors ─▶ auth ─▶ rate limit ─▶ canary ─▶ cache ─▶ forward | websocket
+//!                                                 (a route's plan omits what it lacks)
+//!                                                 └──▶ completion point: access log, metrics, trace
 //! ```
 //!
 //! A stage's request step answers [`Step::Next`], [`Step::Reply`], [`Step::Fail`] or
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod cache;
 pub mod cache_refresh;
 pub mod cache_store;
+pub mod canary;
 pub mod complete;
 pub mod cors;
 pub mod ctx;
@@ -29,6 +31,7 @@ pub mod leases;
 pub mod ports;
 pub mod ratelimit;
 pub mod state;
+pub mod websocket;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fakes;

@@ -65,6 +65,10 @@ fn read(joined: &str) -> Option<Request> {
     };
     let (content_length, connection, request_id, traceparent, client_ip) =
         (header(), header(), header(), header(), header());
+    // The headers `match` conditions read follow (none unless a route has them).
+    let match_headers = fields
+        .map(|f| f.strip_prefix('1').map(str::to_owned))
+        .collect();
     let (scheme, host, path, query) = split_url(url)?;
     Some(Request {
         method: method.to_owned(),
@@ -78,6 +82,7 @@ fn read(joined: &str) -> Option<Request> {
         request_id,
         traceparent,
         preflight: None,
+        match_headers,
     })
 }
 

@@ -137,15 +137,23 @@ function limited(body, max, onExceeded) {
  * Whether the upstream's status may be relayed. `new Response` throws outside 200–599, and an
  * interim 1xx handed over as the answer (an unsolicited 100, a 103 the runtime did not
  * consume) is not a final response. A 101 is valid only in answer to an upgrade the gateway
- * asked for, and no route asks for one (yet): relaying it would hand the client a socket.
+ * asked for — a WebSocket plan's handshake (see `carryOut`); elsewhere relaying it would hand
+ * the client a socket.
  */
 function relayable(status) {
   return status >= 200 && status <= 599;
 }
 
-/** The upstream's response with the route's and the plan's edits; the body keeps streaming. */
+/**
+ * The upstream's response with the route's and the plan's edits; the body keeps streaming. A
+ * 101 (only ever relayed for a WebSocket plan) carries the upstream's socket, which the
+ * runtime joins to the client's: no frame passes through this code.
+ */
 function relay(response, table, edits, set) {
-  const out = new Response(NULL_BODY.has(response.status) ? null : response.body, response);
+  const out =
+    response.status === 101
+      ? new Response(null, { status: 101, statusText: response.statusText, headers: response.headers, webSocket: response.webSocket })
+      : new Response(NULL_BODY.has(response.status) ? null : response.body, response);
   const headers = out.headers;
   const connection = response.headers.get("connection");
   if (connection) {
@@ -241,12 +249,16 @@ function carryOut(request, env, table, plan) {
     const { target, binding, url } = plan.attempts[i];
     const fetcher = binding ? env[binding] : null;
     // A missing binding must fail, never fall back to a public fetch of its placeholder URL.
+    // `send`'s timeout ends with the response head, so on a WebSocket plan it bounds the
+    // handshake and never the session.
     const sent = binding && !fetcher ? Promise.reject([UNREACHABLE, "no service binding " + binding]) : send(fetcher, url, method, headers, body, plan.timeout_ms, plan.body_limit);
     return sent.then(
       (response) => {
         // An unusable status is the upstream's failure, like a broken connection: a failed
         // attempt, retried when attempts remain, otherwise a 502 (never the runtime's 500).
-        if (!relayable(response.status)) {
+        // A 101 is relayable only as the answer to a WebSocket plan's handshake, with a socket.
+        const upgraded = plan.websocket && response.status === 101 && response.webSocket;
+        if (!relayable(response.status) && !upgraded) {
           response.body?.cancel().catch(() => undefined);
           attempts.push(target, 0);
           return i + 1 < count ? attempt(i + 1) : done(null, INVALID_RESPONSE, "status " + response.status);

@@ -138,15 +138,19 @@ extern "C" {
 }
 
 /// Request headers the entry reads for every request, in the order [`read_request`] returns
-/// them after the URL and method.
-pub fn inbound_header_names(gateway: &Gateway) -> [&str; 5] {
-    [
+/// them after the URL and method: five fixed ones, then those `match` conditions read.
+pub fn inbound_header_names(gateway: &Gateway) -> Vec<&str> {
+    let fixed = [
         "content-length",
         "connection",
         &gateway.config.settings.request_id_header,
         "traceparent",
         "cf-connecting-ip",
-    ]
+    ];
+    fixed
+        .into_iter()
+        .chain(gateway.match_headers().iter().map(String::as_str))
+        .collect()
 }
 
 /// Hands a configuration's fixed header edits and the completion callback to JS once, as the

@@ -167,7 +167,7 @@ fn trim_ows(s: &str) -> &str {
 }
 
 /// The normalised client address (see the module documentation).
-fn client_address(ip: Option<&str>) -> Cow<'static, str> {
+pub(crate) fn client_address(ip: Option<&str>) -> Cow<'static, str> {
     let Some(raw) = ip.map(trim_ows).filter(|s| !s.is_empty()) else {
         return Cow::Borrowed("unknown");
     };

@@ -47,6 +47,7 @@ fn a_response_through_its_life() {
     assert_eq!(age0, 2); // apparent age from Date
 
     let key = cache_key_url(&CacheKeyInput {
+        variant: None,
         scheme: "https",
         host: "api.example.com",
         canonical_path: "/v1/users/42",

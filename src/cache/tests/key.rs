@@ -4,6 +4,7 @@ use crate::cache::key::{
 
 fn base() -> CacheKeyInput<'static> {
     CacheKeyInput {
+        variant: None,
         scheme: "https",
         host: "api.example.com",
         canonical_path: "/v1/users/42",

@@ -6,6 +6,7 @@ mod cache_conformance;
 mod flow;
 mod ratelimit;
 mod traffic;
+mod traffic_route;
 
 use super::ctx::{Ctx, Request};
 use super::driver::{now_or_never, resume, start, Flow, Started};

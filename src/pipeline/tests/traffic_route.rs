@@ -1,0 +1,138 @@
+//! The canary and WebSocket stages over the fakes: the exchange each decides, stickiness,
+//! overrides, and the completion point's variant and upstream.
+
+use super::*;
+use crate::observe::Variant;
+use serde_json::json;
+
+fn world() -> World {
+    World::new(json!({
+        "upstreams": {
+            "api": { "targets": [ { "url": "http://upstream.test" } ], "retries": 0 },
+            "next": { "targets": [ { "url": "http://next.test" } ], "retries": 2 },
+            "sockets": { "targets": [ { "url": "http://sockets.test" } ] }
+        },
+        "routes": [
+            { "id": "split", "path": "/s/{id}", "upstream": "api",
+              "canary": { "upstream": "next", "percent": 50, "sticky": "header:x-user", "override_header": "x-canary" } },
+            { "id": "live", "path": "/live", "upstream": "sockets", "websocket": true }
+        ]
+    }))
+}
+
+/// The exchange the plan of `url` hands to the executor, and the variant it chose.
+fn exchange(w: &World, url: &str, headers: &[(&str, &str)]) -> (ExchangePlan, Option<Variant>) {
+    let f = Fakes::at(T0);
+    for (n, v) in headers {
+        f.header(n, v);
+    }
+    let mut cx = w.ctx("GET", url, &f);
+    let plan = w.gateway.plan(cx.route()).clone();
+    match start(&plan, &mut cx, w.services(&f)) {
+        Started::Done(Flow::Exchange(e)) => (e, cx.variant),
+        Started::Done(Flow::Error(e, _)) => panic!("refused: {e:?}"),
+        _ => panic!("expected a synchronous exchange"),
+    }
+}
+
+use super::super::exchange::ExchangePlan;
+
+#[test]
+fn the_canary_stage_picks_the_upstream_of_the_exchange_and_sticks() {
+    let w = world();
+    let mut seen = [0usize; 2];
+    for i in 0..200 {
+        let user = format!("u{i}");
+        let (plan, variant) = exchange(&w, "https://api.example.com/s/1", &[("x-user", &user)]);
+        let (again, _) = exchange(&w, "https://api.example.com/s/2", &[("x-user", &user)]);
+        assert_eq!(plan.upstream, again.upstream, "{user} is sticky");
+        let canary = variant == Some(Variant::Canary);
+        assert_eq!(
+            plan.attempts[0].url.starts_with("http://next.test/"),
+            canary
+        );
+        // The canary upstream's own retries apply to its exchanges.
+        assert_eq!(plan.attempts.len(), if canary { 3 } else { 1 });
+        seen[usize::from(canary)] += 1;
+    }
+    assert!(seen[0] > 60 && seen[1] > 60, "{seen:?}");
+}
+
+#[test]
+fn the_override_wins_and_bad_values_are_refused() {
+    let w = world();
+    for user in ["a", "b", "c", "d"] {
+        let (plan, v) = exchange(
+            &w,
+            "https://x/s/1",
+            &[("x-user", user), ("x-canary", "always")],
+        );
+        assert_eq!(
+            (v, plan.attempts[0].url.as_str()),
+            (Some(Variant::Canary), "http://next.test/s/1")
+        );
+        let (_, v) = exchange(
+            &w,
+            "https://x/s/1",
+            &[("x-user", user), ("x-canary", "NEVER")],
+        );
+        assert_eq!(v, Some(Variant::Primary));
+    }
+    let f = Fakes::at(T0);
+    f.header("x-canary", "sometimes");
+    let mut cx = w.ctx("GET", "https://x/s/1", &f);
+    let (_, ended) = w.run(&mut cx, &f);
+    assert_eq!(ended.code(), Some("bad_request"));
+}
+
+#[test]
+fn the_completion_point_reports_the_variant_and_the_upstream_that_served() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.header("x-canary", "always");
+    let mut cx = w.ctx("GET", "https://x/s/1", &f);
+    let (_, ended) = w.run(&mut cx, &f);
+    assert_eq!(ended.status(), 200);
+    let done = crate::pipeline::complete::complete(
+        &cx,
+        &w.gateway,
+        &crate::pipeline::complete::Outcome::of_status(200),
+        T0 + 5.0,
+    );
+    let line: serde_json::Value = serde_json::from_str(&done.access_log.expect("logged")).unwrap();
+    assert_eq!(line["variant"], "canary");
+    assert_eq!(line["upstream"], "next");
+}
+
+#[test]
+fn a_websocket_route_sends_one_handshake_and_refuses_plain_requests() {
+    let w = world();
+    let (plan, _) = exchange(&w, "https://x/live", &[("upgrade", "WebSocket")]);
+    assert!(plan.websocket);
+    assert_eq!(plan.attempts.len(), 1);
+    // The client's `Connection: Upgrade` cannot remove the Upgrade header it names.
+    let f = Fakes::at(T0);
+    f.header("upgrade", "websocket");
+    let mut cx = w.ctx("GET", "https://x/live", &f);
+    cx.request.connection = Some("Upgrade".into());
+    let plan_kinds = w.gateway.plan(cx.route()).clone();
+    let Started::Done(Flow::Exchange(e)) = start(&plan_kinds, &mut cx, w.services(&f)) else {
+        panic!("expected an exchange");
+    };
+    assert!(
+        !e.request.remove.iter().any(|h| h == "upgrade"),
+        "{:?}",
+        e.request.remove
+    );
+
+    let f = Fakes::at(T0);
+    let mut cx = w.ctx("GET", "https://x/live", &f);
+    let (_, ended) = w.run(&mut cx, &f);
+    assert_eq!(
+        (ended.status(), ended.code()),
+        (426, Some("upgrade_required"))
+    );
+    // Plain routes' exchanges are never WebSocket plans.
+    let (plain, _) = exchange(&w, "https://x/s/1", &[("upgrade", "websocket")]);
+    assert!(!plain.websocket);
+}

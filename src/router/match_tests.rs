@@ -1,0 +1,209 @@
+//! `match` conditions: precedence over plain routes, evaluation, and the exact conflict check.
+
+use super::*;
+use crate::config::Config;
+
+fn config(routes: &str) -> Config {
+    let doc = format!(
+        r#"{{"version":1,"upstreams":{{"u":{{"targets":[{{"url":"http://127.0.0.1:9"}}]}}}},"routes":[{routes}]}}"#
+    );
+    Config::from_json(&doc).unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Facts<'a> {
+    headers: &'a [(&'a str, &'a str)],
+    query: Option<&'a str>,
+}
+
+impl MatchFacts for Facts<'_> {
+    fn header(&self, lower_name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == lower_name)
+            .map(|(_, v)| *v)
+    }
+    fn query(&self) -> Option<&str> {
+        self.query
+    }
+}
+
+fn pick(
+    c: &Config,
+    r: &Router,
+    method: &str,
+    headers: &[(&str, &str)],
+    query: Option<&str>,
+) -> String {
+    match r.find_with("h", method, "/v1/users/7", &Facts { headers, query }) {
+        RouteMatch::Found { route, .. } => c.routes[route].id.clone(),
+        RouteMatch::NotFound => "404".into(),
+        RouteMatch::MethodNotAllowed { allow } => {
+            format!("405 {}", allow.names().collect::<Vec<_>>().join(","))
+        }
+    }
+}
+
+fn conflicts(routes: &str) -> Vec<String> {
+    match Router::build(&config(routes)) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const VERSIONS: &str = r#"
+    {"id":"v1","path":"/v1/users/{id}","upstream":"u","auth":"none"},
+    {"id":"v2","path":"/v1/users/{id}","upstream":"u","auth":"none","match":{"headers":{"X-Api-Version":"2"}}},
+    {"id":"v3","path":"/v1/users/{uid}","upstream":"u","auth":"none","match":{"headers":{"x-api-version":"3"}}}"#;
+
+#[test]
+fn conditioned_routes_are_tried_before_the_plain_one_whatever_the_order() {
+    let c = config(VERSIONS);
+    let r = Router::build(&c).unwrap();
+    assert_eq!(pick(&c, &r, "GET", &[], None), "v1");
+    assert_eq!(pick(&c, &r, "GET", &[("x-api-version", "2")], None), "v2");
+    assert_eq!(pick(&c, &r, "GET", &[("x-api-version", "3")], None), "v3");
+    // Exact and case-sensitive: anything else is the plain route's.
+    for other in ["4", "2 ", "02", "2, 3", ""] {
+        assert_eq!(
+            pick(&c, &r, "GET", &[("x-api-version", other)], None),
+            "v1",
+            "{other:?}"
+        );
+    }
+    // A lookup without facts never meets a condition.
+    assert!(matches!(
+        r.find("h", "GET", "/v1/users/7"),
+        RouteMatch::Found { route: 0, .. }
+    ));
+}
+
+#[test]
+fn without_a_plain_route_unmet_conditions_are_not_found_and_other_methods_405() {
+    let c = config(
+        r#"{"id":"v2","methods":["GET"],"path":"/v1/users/{id}","upstream":"u","auth":"none","match":{"headers":{"x-api-version":"2"}}}"#,
+    );
+    let r = Router::build(&c).unwrap();
+    assert_eq!(pick(&c, &r, "GET", &[("x-api-version", "2")], None), "v2");
+    assert_eq!(pick(&c, &r, "GET", &[], None), "404");
+    assert_eq!(
+        pick(&c, &r, "POST", &[("x-api-version", "2")], None),
+        "405 GET"
+    );
+}
+
+#[test]
+fn present_and_query_conditions() {
+    let c = config(
+        r#"{"id":"beta","path":"/v1/users/{id}","upstream":"u","auth":"none","match":{"headers":{"x-beta":"*"},"query":{"v":"2"}}},
+           {"id":"plain","path":"/v1/users/{id}","upstream":"u","auth":"none"}"#,
+    );
+    let r = Router::build(&c).unwrap();
+    let beta = [("x-beta", "")];
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2")), "beta");
+    assert_eq!(
+        pick(&c, &r, "GET", &beta, Some("a=1&%76=%32")),
+        "beta",
+        "decoded names and values"
+    );
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2&v=2")), "beta");
+    // Every occurrence must agree: an upstream may read either of repeated parameters.
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2&v=1")), "plain");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=1&v=2")), "plain");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=%zz")), "plain");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("vv=2")), "plain");
+    assert_eq!(pick(&c, &r, "GET", &beta, None), "plain");
+    assert_eq!(
+        pick(&c, &r, "GET", &[], Some("v=2")),
+        "plain",
+        "all conditions must hold"
+    );
+}
+
+#[test]
+fn conditions_that_cannot_both_hold_do_not_conflict() {
+    assert_eq!(conflicts(VERSIONS), Vec::<String>::new());
+    // Different methods never conflict, conditions or not.
+    assert!(conflicts(
+        r#"{"id":"a","methods":["GET"],"path":"/x","upstream":"u","auth":"none","match":{"headers":{"h":"*"}}},
+           {"id":"b","methods":["POST"],"path":"/x","upstream":"u","auth":"none","match":{"headers":{"h":"*"}}}"#
+    )
+    .is_empty());
+    // Different exact query values.
+    assert!(conflicts(
+        r#"{"id":"a","path":"/x","upstream":"u","auth":"none","match":{"query":{"v":"1"}}},
+           {"id":"b","path":"/x","upstream":"u","auth":"none","match":{"query":{"v":"2"},"headers":{"h":"*"}}}"#
+    )
+    .is_empty());
+}
+
+#[test]
+fn conditions_that_can_both_hold_conflict_and_name_both_routes() {
+    for (a, b) in [
+        (
+            r#"{"headers":{"x-api-version":"2"}}"#,
+            r#"{"headers":{"x-api-version":"2"}}"#,
+        ),
+        (
+            r#"{"headers":{"x-api-version":"2"}}"#,
+            r#"{"headers":{"x-api-version":"*"}}"#,
+        ),
+        (r#"{"headers":{"x-a":"1"}}"#, r#"{"headers":{"x-b":"1"}}"#),
+        (r#"{"headers":{"x-a":"1"}}"#, r#"{"query":{"v":"1"}}"#),
+        (
+            r#"{"headers":{"x-a":"1"}}"#,
+            r#"{"headers":{"x-a":"1","x-b":"2"}}"#,
+        ),
+        (r#"{"query":{"v":"1"}}"#, r#"{"query":{"v":"1","w":"2"}}"#),
+    ] {
+        let found = conflicts(&format!(
+            r#"{{"id":"first","path":"/v1/users/{{id}}","upstream":"u","auth":"none","match":{a}}},
+               {{"id":"second","path":"/v1/users/{{uid}}","upstream":"u","auth":"none","match":{b}}}"#
+        ));
+        assert_eq!(found.len(), 1, "{a} / {b}: {found:?}");
+        assert!(
+            found[0].starts_with(
+                "routes[1]: route \"second\" conflicts with route \"first\": both match"
+            ),
+            "{}",
+            found[0]
+        );
+        assert!(found[0].contains(" when "), "{}", found[0]);
+    }
+    // Two plain routes still conflict as before.
+    assert_eq!(
+        conflicts(
+            r#"{"id":"a","path":"/x","upstream":"u","auth":"none"},
+               {"id":"b","path":"/x","upstream":"u","auth":"none","match":{"headers":{"h":"*"}}},
+               {"id":"c","path":"/x","upstream":"u","auth":"none"}"#
+        ),
+        vec!["routes[2]: route \"c\" conflicts with route \"a\": both match GET/HEAD/POST/PUT/PATCH/DELETE/OPTIONS /x on any host".to_owned()]
+    );
+}
+
+#[test]
+fn compatibility_is_symmetric() {
+    let spec = |text: &str| {
+        config(&format!(
+            r#"{{"id":"r","path":"/x","upstream":"u","auth":"none","match":{text}}}"#
+        ))
+        .routes[0]
+            .conditions
+            .clone()
+            .unwrap()
+    };
+    let all = [
+        spec(r#"{"headers":{"a":"1"}}"#),
+        spec(r#"{"headers":{"a":"2"}}"#),
+        spec(r#"{"headers":{"a":"*"}}"#),
+        spec(r#"{"query":{"a":"1"}}"#),
+        spec(r#"{"headers":{"b":"1"},"query":{"a":"2"}}"#),
+    ];
+    for x in &all {
+        assert!(compatible(x, x));
+        for y in &all {
+            assert_eq!(compatible(x, y), compatible(y, x));
+        }
+    }
+    assert!(!compatible(&all[0], &all[1]));
+    assert!(!compatible(&all[3], &all[4]));
+}
