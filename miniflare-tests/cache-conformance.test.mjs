@@ -389,3 +389,19 @@ test("body integrity: a body shorter than Content-Length or broken off is never 
   const after = await get(gw, "/c/body");
   assert.equal(after.body, "whole", "the truncated refresh was not stored");
 });
+
+test("targeted cache fields never reach the client, also when a request bypasses the cache", async () => {
+  const up = await origin(() => ({
+    headers: { "cache-control": "max-age=60", "cdn-cache-control": "max-age=30", "cloudflare-cdn-cache-control": "max-age=10" },
+    body: "answer",
+  }));
+  const gw = await gateway(up, { ttl_s: 600 });
+  for (const method of ["OPTIONS", "POST", "GET"]) {
+    const r = await gw.fetch("/c/x", { method, body: method === "POST" ? "x" : undefined });
+    await r.text();
+    assert.equal(r.status, 200, method);
+    assert.equal(r.headers.get("cdn-cache-control"), null, `${method}: CDN-Cache-Control forwarded`);
+    assert.equal(r.headers.get("cloudflare-cdn-cache-control"), null, `${method}: Cloudflare-CDN-Cache-Control forwarded`);
+    assert.equal(r.headers.get("cache-control"), "max-age=60", `${method}: Cache-Control travels on`);
+  }
+});

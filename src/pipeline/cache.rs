@@ -165,6 +165,7 @@ impl Stage for Cache {
                         "cache-status".into(),
                         cache_status(&CacheOutcome::Bypass(why), None),
                     ));
+                    plan.response_remove = TARGETED_NEVER_FORWARDED.map(str::to_owned).to_vec();
                     Step::Exchange(plan)
                 }
                 Err(e) => Step::Fail(e),

@@ -41,6 +41,9 @@ pub struct ExchangePlan {
     /// Response headers every answer of this request carries (request id, the stages'
     /// response steps).
     pub response_set: Vec<(String, String)>,
+    /// Upstream response headers this request's answer must not carry, removed before
+    /// `response_set` (e.g. targeted cache fields on a cached route's bypass).
+    pub response_remove: Vec<String>,
     /// A WebSocket handshake: sent once, and the upstream's 101 is relayed (the runtime then
     /// joins the two sockets).
     pub websocket: bool,
@@ -149,6 +152,7 @@ fn plan_exchange<P>(
             .then_some(gateway.config.settings.max_body_bytes),
         request: HeaderEdits { remove, set },
         response_set: response_set(gateway, cx),
+        response_remove: Vec::new(),
         websocket,
     })
 }

@@ -149,7 +149,7 @@ function relayable(status) {
  * 101 (only ever relayed for a WebSocket plan) carries the upstream's socket, which the
  * runtime joins to the client's: no frame passes through this code.
  */
-function relay(response, table, edits, set) {
+function relay(response, table, edits, set, remove) {
   const out =
     response.status === 101
       ? new Response(null, { status: 101, statusText: response.statusText, headers: response.headers, webSocket: response.webSocket })
@@ -163,6 +163,7 @@ function relay(response, table, edits, set) {
     }
   }
   removePresent(headers, response.headers, edits.removeSet);
+  for (const name of remove) headers.delete(name);
   setAll(headers, edits.set);
   for (const [name, value] of set) put(headers, name, value);
   return out;
@@ -269,7 +270,7 @@ function carryOut(request, env, table, plan) {
           response.body?.cancel();
           return attempt(i + 1);
         }
-        return done(relay(response, table, route.response, plan.response_set), 0, "");
+        return done(relay(response, table, route.response, plan.response_set, plan.response_remove), 0, "");
       },
       ([failure, reason]) => {
         if (failure === TOO_LARGE) return done(null, failure, reason);

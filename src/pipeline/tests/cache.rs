@@ -209,3 +209,16 @@ fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
         .contains("hit"));
     assert_eq!(f.exchanges(), 1);
 }
+
+#[test]
+fn a_bypass_of_the_cache_never_forwards_the_targeted_cache_fields() {
+    let w = world();
+    let f = Fakes::at(T0);
+    let mut cx = w.ctx("OPTIONS", "https://h.test/c/1", &f);
+    w.run(&mut cx, &f);
+    let plans = f.plans.borrow();
+    let remove = &plans.last().expect("an exchange").response_remove;
+    for name in crate::cache::targeted::TARGET_LIST {
+        assert!(remove.iter().any(|r| r == name), "{name} in {remove:?}");
+    }
+}
