@@ -270,7 +270,10 @@ test("Range: 206 from a stored full response, 416 when unsatisfiable, whole on a
     if (want !== null) assert.equal(r.body, want, range);
     assert.equal(r.headers.get("content-range"), contentRange, range);
     if (status === 206) assert.equal(r.headers.get("content-length"), String(want.length), range);
-    if (status === 416) assert.equal(JSON.parse(r.body).code, "range_not_satisfiable");
+    if (status === 416) {
+      assert.equal(JSON.parse(r.body).code, "range_not_satisfiable");
+      assert.match(r.cs, /^edge-gateway; hit/, "a 416 answered from the entry says so");
+    }
   }
   // If-Range: a matching strong tag gives the range, another tag the whole response.
   assert.equal((await get(gw, "/c/file", { range: "bytes=0-1", "if-range": '"b"' })).status, 206);
@@ -327,6 +330,7 @@ test("request directives are ignored by default and honoured with honor_request_
   const onlyCached = await get(gw, "/h/missing", { "cache-control": "only-if-cached" });
   assert.equal(onlyCached.status, 504);
   assert.equal(JSON.parse(onlyCached.body).code, "not_cached");
+  assert.equal(onlyCached.cs, 'edge-gateway; fwd=miss; detail="only-if-cached"');
   assert.equal(up.count("/h/missing"), 0, "only-if-cached never reaches the origin");
   assert.match((await get(gw, "/h/a", { "cache-control": "only-if-cached" })).cs, /hit/);
 });

@@ -76,11 +76,16 @@ pub enum GatewayError {
     },
     /// The request said `Cache-Control: only-if-cached` (on a route that honours request
     /// directives) and no stored response satisfies it (RFC 9111 §5.2.1.7: 504).
-    NotCached,
+    /// `cache_status` is the answer's `Cache-Status`.
+    NotCached {
+        cache_status: String,
+    },
     /// A `Range` no byte of the stored response satisfies; `length` is its size, for
     /// `Content-Range: bytes */<length>` (RFC 9110 §15.5.17).
     RangeNotSatisfiable {
         length: u64,
+        /// The answer's `Cache-Status` (the stored entry it was checked against).
+        cache_status: String,
     },
     /// A request without `Upgrade: websocket` on a route that only relays WebSocket handshakes.
     UpgradeRequired,
@@ -111,7 +116,7 @@ impl GatewayError {
             GatewayError::RateLimitUnavailable { .. }
             | GatewayError::CircuitOpen
             | GatewayError::AuthUnavailable => 503,
-            GatewayError::UpstreamTimeout | GatewayError::NotCached => 504,
+            GatewayError::UpstreamTimeout | GatewayError::NotCached { .. } => 504,
             GatewayError::RangeNotSatisfiable { .. } => 416,
             GatewayError::UpstreamUnreachable | GatewayError::UpstreamInvalidResponse => 502,
             GatewayError::UpgradeRequired => 426,
@@ -149,7 +154,7 @@ impl GatewayError {
             GatewayError::DocumentInvalid { .. } => "invalid_document",
             GatewayError::ConfigVersionNotFound => "config_version_not_found",
             GatewayError::ConfigStoreFailed { .. } => "config_store_unavailable",
-            GatewayError::NotCached => "not_cached",
+            GatewayError::NotCached { .. } => "not_cached",
             GatewayError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             GatewayError::UpgradeRequired => "upgrade_required",
             GatewayError::Internal { .. } => "internal_error",
@@ -239,10 +244,10 @@ impl GatewayError {
                 "no stored configuration version has that digest".into()
             }
             GatewayError::ConfigStoreFailed { detail } => detail.clone(),
-            GatewayError::NotCached => {
+            GatewayError::NotCached { .. } => {
                 "only-if-cached was requested and no stored response satisfies the request".into()
             }
-            GatewayError::RangeNotSatisfiable { length } => {
+            GatewayError::RangeNotSatisfiable { length, .. } => {
                 format!("the requested range is outside the representation's {length} bytes")
             }
             GatewayError::UpgradeRequired => {
@@ -281,8 +286,15 @@ impl GatewayError {
             | GatewayError::PreconditionFailed { current } => {
                 vec![("etag", current.clone())]
             }
-            GatewayError::RangeNotSatisfiable { length } => {
-                vec![("content-range", format!("bytes */{length}"))]
+            GatewayError::RangeNotSatisfiable {
+                length,
+                cache_status,
+            } => vec![
+                ("content-range", format!("bytes */{length}")),
+                ("cache-status", cache_status.clone()),
+            ],
+            GatewayError::NotCached { cache_status } => {
+                vec![("cache-status", cache_status.clone())]
             }
             GatewayError::RateLimited {
                 retry_after_s,

@@ -449,7 +449,15 @@ async fn lookup_and_fetch<P: Ports>(
             s.ports.discard(st.entry);
         }
         cx.notes.cache = Some(CacheResult::Miss);
-        return Err(GatewayError::NotCached);
+        return Err(GatewayError::NotCached {
+            cache_status: cache_status(
+                &CacheOutcome::Miss {
+                    stored: false,
+                    reason: Some("only-if-cached"),
+                },
+                None,
+            ),
+        });
     }
 
     let request_ms = cx.started_ms;

@@ -204,7 +204,10 @@ pub fn serve_stored<P: Ports>(
         RangeAnswer::Partial { start, end, length } => Some((start, end, length)),
         RangeAnswer::Unsatisfiable { length } => {
             s.ports.discard(entry);
-            return Err(GatewayError::RangeNotSatisfiable { length });
+            return Err(GatewayError::RangeNotSatisfiable {
+                length,
+                cache_status: cache_status(&outcome, Some(ttl_s)),
+            });
         }
     };
     let set = answer_headers(s.gateway, cx, age_s, cache_status(&outcome, Some(ttl_s)));

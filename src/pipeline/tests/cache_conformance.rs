@@ -197,6 +197,16 @@ fn ranges_from_a_stored_response() {
     let err = get(&w, &f, "https://h.test/c/1");
     assert_eq!(err.status(), 416);
     assert_eq!(err.code(), Some("range_not_satisfiable"));
+    let Ended::Error(e) = &err else {
+        panic!("not an error: {err:?}")
+    };
+    assert!(
+        e.headers()
+            .iter()
+            .any(|(k, v)| *k == "cache-status" && v.starts_with("edge-gateway; hit")),
+        "{:?}",
+        e.headers()
+    );
     f.header("range", "bytes=0-1, 3-4");
     assert_eq!(get(&w, &f, "https://h.test/c/1").status(), 200);
     assert_eq!(f.exchanges(), 1);
