@@ -6,30 +6,18 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
-import { startGateway, startUpstream, config, sleep, eventually } from "./harness.mjs";
+import { startGateway, startUpstream, config, sleep, eventually, countingUpstream, rawUpstream } from "./harness.mjs";
 
 const cleanup = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-/**
- * An origin whose answer per request is `behaviour(req, n, record)` → { status, headers, body }
- * (`n` counts the requests to that path); `seen(path)` lists what the origin received there.
- */
+/** A `countingUpstream` (see harness.mjs), closed after the file's tests. */
 async function origin(behaviour) {
-  const counts = {};
-  const up = await startUpstream((req, res, record) => {
-    const path = new URL(req.url, "http://x").pathname;
-    counts[path] = (counts[path] || 0) + 1;
-    const { status = 200, headers = {}, body = "" } = behaviour(req, counts[path], record) || {};
-    res.writeHead(status, headers);
-    res.end(body);
-  });
+  const up = await countingUpstream(behaviour);
   cleanup.push(() => up.close());
-  const seen = (path) => up.requests.filter((r) => new URL(r.url, "http://x").pathname === path);
-  return Object.assign(up, { count: (p) => counts[p] || 0, seen });
+  return up;
 }
 
 async function gateway(up, cache, extraRoutes = []) {
@@ -357,31 +345,15 @@ test("max-stale serves a stale entry only when the upstream allows it", async ()
 
 test("body integrity: a body shorter than Content-Length or broken off is never stored, refreshes included", async () => {
   // A raw origin: the first answer per path is whole, the next ones break off mid-body.
-  const hits = {};
-  const sockets = new Set();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
-    let head = "";
-    socket.on("data", function onData(chunk) {
-      head += chunk.toString("latin1");
-      if (!head.includes("\r\n\r\n")) return;
-      socket.off("data", onData);
-      const path = head.split(" ")[1];
-      const n = (hits[path] = (hits[path] ?? 0) + 1);
-      const cc = "Cache-Control: max-age=1, stale-while-revalidate=30\r\n";
-      if (n === 1) return socket.end(`HTTP/1.1 200 OK\r\n${cc}Content-Length: 5\r\nConnection: close\r\n\r\nwhole`);
-      socket.write(`HTTP/1.1 200 OK\r\n${cc}Content-Length: 1000\r\n\r\ncut`);
-      setTimeout(() => socket.destroy(), 50);
-    });
+  const up = await rawUpstream((socket, path, n) => {
+    const cc = "Cache-Control: max-age=1, stale-while-revalidate=30\r\n";
+    if (n === 1) return socket.end(`HTTP/1.1 200 OK\r\n${cc}Content-Length: 5\r\nConnection: close\r\n\r\nwhole`);
+    socket.write(`HTTP/1.1 200 OK\r\n${cc}Content-Length: 1000\r\n\r\ncut`);
+    setTimeout(() => socket.destroy(), 50);
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  cleanup.push(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-  });
-  const gw = await gateway({ url: `http://127.0.0.1:${server.address().port}` }, { ttl_s: 600 });
+  cleanup.push(() => up.close());
+  const hits = up.hits;
+  const gw = await gateway(up, { ttl_s: 600 });
   assert.equal((await get(gw, "/c/body")).body, "whole");
   await sleep(1100);
   // Stale within its window: served whole at once; the background refresh gets a cut body,

@@ -4,7 +4,7 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startGateway, startUpstream, config, hs256Token, sleep, eventually } from "./harness.mjs";
+import { startGateway, startUpstream, config, hs256Token, sleep, eventually, countingUpstream } from "./harness.mjs";
 
 const SECRET = "cache-test-secret-0123456789abcdef0123";
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -13,21 +13,11 @@ after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-/**
- * An upstream whose answers are driven by `behaviour(req)` → { status, headers, body }, and
- * which counts the requests per path.
- */
+/** A `countingUpstream` (see harness.mjs), closed after the file's tests. */
 async function origin(behaviour) {
-  const counts = {};
-  const up = await startUpstream((req, res, record) => {
-    const path = new URL(req.url, "http://x").pathname;
-    counts[path] = (counts[path] || 0) + 1;
-    const { status = 200, headers = {}, body = "" } = behaviour(req, counts[path], record) || {};
-    res.writeHead(status, headers);
-    res.end(body);
-  });
+  const up = await countingUpstream(behaviour);
   cleanup.push(() => up.close());
-  return Object.assign(up, { counts, count: (p) => counts[p] || 0 });
+  return up;
 }
 
 async function gateway(up, routes, extra = {}) {

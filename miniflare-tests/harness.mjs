@@ -4,6 +4,7 @@
 import { Miniflare } from "miniflare";
 import * as jose from "jose";
 import http from "node:http";
+import net from "node:net";
 import { fileURLToPath } from "node:url";
 
 // GATEWAY_BUILD runs the tests against another build (for instance an older one, to see a
@@ -416,4 +417,55 @@ export async function startGatewayIsolates({ routes, count = 3 }) {
     }),
   );
   return { workers: handles, close: () => mf.dispose() };
+}
+
+/**
+ * An upstream whose answer per request is `behaviour(req, n, record)` → { status, headers,
+ * body } (`n` counts the requests to that path so far): `count(path)` and `counts` say how
+ * often each path was asked, `seen(path)` lists the requests it received there.
+ */
+export async function countingUpstream(behaviour) {
+  const counts = {};
+  const up = await startUpstream((req, res, record) => {
+    const path = new URL(req.url, "http://x").pathname;
+    counts[path] = (counts[path] || 0) + 1;
+    const { status = 200, headers = {}, body = "" } = behaviour(req, counts[path], record) || {};
+    res.writeHead(status, headers);
+    res.end(body);
+  });
+  const seen = (path) => up.requests.filter((r) => new URL(r.url, "http://x").pathname === path);
+  return Object.assign(up, { counts, count: (p) => counts[p] || 0, seen });
+}
+
+/**
+ * A TCP server on 127.0.0.1 that reads each request head and hands the socket, the request
+ * path and how many requests that path has had (this one included) to `answer`, which writes
+ * whatever bytes it likes. `hits` counts requests per path.
+ */
+export async function rawUpstream(answer) {
+  const sockets = new Set();
+  const hits = {};
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    let head = "";
+    socket.on("data", function onData(chunk) {
+      head += chunk.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      socket.off("data", onData);
+      const path = head.split(" ")[1];
+      hits[path] = (hits[path] ?? 0) + 1;
+      answer(socket, path, hits[path]);
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    hits,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }

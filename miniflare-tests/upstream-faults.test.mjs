@@ -3,8 +3,7 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
-import { startGateway, config, eventually } from "./harness.mjs";
+import { startGateway, config, eventually, rawUpstream as rawServer } from "./harness.mjs";
 
 const cleanup = [];
 after(async () => {
@@ -13,37 +12,9 @@ after(async () => {
 
 const ADMIN = { authorization: "Bearer test-admin-token" };
 
-/**
- * A TCP server on 127.0.0.1 that reads each request head and hands the socket and the request
- * path to `answer`, which writes whatever bytes it likes. `hits` counts requests per path.
- */
+/** A `rawUpstream` (see harness.mjs), closed after the file's tests. */
 async function rawUpstream(answer) {
-  const sockets = new Set();
-  const hits = {};
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
-    let head = "";
-    socket.on("data", function onData(chunk) {
-      head += chunk.toString("latin1");
-      const end = head.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      socket.off("data", onData);
-      const path = head.split(" ")[1];
-      hits[path] = (hits[path] ?? 0) + 1;
-      answer(socket, path);
-    });
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const up = {
-    url: `http://127.0.0.1:${server.address().port}`,
-    hits,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
+  const up = await rawServer(answer);
   cleanup.push(() => up.close());
   return up;
 }

@@ -15,14 +15,12 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { createRequire } from "node:module";
+import { workerdBin, median, writeSupportWorkers } from "./workers.mjs";
 import autocannon from "autocannon";
 import * as jose from "jose";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
-const require = createRequire(import.meta.url);
-const workerdBin = join(dirname(require.resolve("@cloudflare/workerd-linux-64/package.json")), "bin", "workerd");
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S || 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
@@ -116,20 +114,7 @@ const routes = {
 const dir = mkdtempSync(join(tmpdir(), "gateway-bench-"));
 mkdirSync(join(dir, "do"));
 writeFileSync(join(dir, "routes.json"), JSON.stringify(routes));
-writeFileSync(
-  join(dir, "kv.js"),
-  `export default { async fetch(req, env) {
-     const key = decodeURIComponent(new URL(req.url).pathname.slice(1));
-     return key === "routes" ? new Response(env.ROUTES) : new Response(null, { status: 404 });
-   } };`,
-);
-writeFileSync(
-  join(dir, "jsproxy.js"),
-  `export default { fetch(req) {
-     const u = new URL(req.url);
-     return fetch("${upstreamUrl}/users" + u.pathname.slice("/pass".length) + u.search, req);
-   } };`,
-);
+writeSupportWorkers(dir, upstreamUrl);
 // workerd's Cache API talks to a cache service; this one keeps entries in memory (the platform's
 // own cache is a network service in every location, so a hit's cost to the worker is the same
 // lookup either way).
@@ -250,8 +235,6 @@ function load(url, seconds, headers = {}) {
     );
   });
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Measures every scenario in turn, ROUNDS times, and keeps each one's median: interleaving

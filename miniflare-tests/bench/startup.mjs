@@ -13,12 +13,10 @@ import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
+import { workerdBin, median, writeSupportWorkers } from "./workers.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
-const require = createRequire(import.meta.url);
-const workerdBin = join(dirname(require.resolve("@cloudflare/workerd-linux-64/package.json")), "bin", "workerd");
 const SAMPLES = Number(process.env.BENCH_COLD_SAMPLES || 5);
 const UPSTREAM_PORT = 9330;
 const PORT = 9331;
@@ -27,17 +25,7 @@ const upstreamUrl = `http://127.0.0.1:${UPSTREAM_PORT}`;
 const dir = mkdtempSync(join(tmpdir(), "gateway-startup-"));
 copyFileSync(join(root, "build", "index.js"), join(dir, "index.js"));
 copyFileSync(join(root, "build", "index_bg.wasm"), join(dir, "index_bg.wasm"));
-writeFileSync(
-  join(dir, "kv.js"),
-  `export default { async fetch(req, env) {
-     const key = decodeURIComponent(new URL(req.url).pathname.slice(1));
-     return key === "routes" ? new Response(env.ROUTES) : new Response(null, { status: 404 });
-   } };`,
-);
-writeFileSync(
-  join(dir, "jsproxy.js"),
-  `export default { fetch(req) { const u = new URL(req.url); return fetch("${upstreamUrl}/users" + u.pathname.slice("/pass".length) + u.search, req); } };`,
-);
+writeSupportWorkers(dir, upstreamUrl);
 
 /** A document of `n` routes, each on its own host, plus the route the samples request. */
 function routes(n) {
@@ -93,8 +81,6 @@ async function sample(config) {
     await new Promise((r) => child.once("exit", r));
   }
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function measure(name, config) {
   const runs = [];

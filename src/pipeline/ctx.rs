@@ -120,6 +120,9 @@ pub struct Ctx {
     pub request_edits: HeaderEdits,
     /// The RateLimit-Policy and RateLimit fields of an admitted request, for the rate-limit
     /// stage's response step.
+    /// The rate-limit stage's bucket names, formed in its request step (a SHA-256 each) and
+    /// taken by its wait step.
+    pub rate_limit_buckets: Vec<String>,
     pub rate_limit_headers: Vec<(String, String)>,
     pub cache_keys: Option<CacheKeys>,
     /// A stale entry was served while it is refreshed: the platform runs this after answering.
@@ -145,6 +148,7 @@ impl Ctx {
             routed: None,
             identity: None,
             request_edits: HeaderEdits::default(),
+            rate_limit_buckets: Vec::new(),
             rate_limit_headers: Vec::new(),
             cache_keys: None,
             cache_refresh: None,

@@ -236,6 +236,7 @@ impl Stage for RateLimit {
         let now = cx.started_ms;
         let mut book = s.state.leases.borrow_mut();
         if !buckets.iter().all(|b| book.holds(b, now)) {
+            cx.rate_limit_buckets = buckets;
             return Step::Wait;
         }
         let mut offers = Vec::new();
@@ -243,7 +244,11 @@ impl Stage for RateLimit {
         for bucket in &buckets {
             match book.spend(bucket, now, &mut offers) {
                 Some(d) => decided.push(Ok(d)),
-                None => return Step::Wait,
+                None => {
+                    drop(book);
+                    cx.rate_limit_buckets = buckets;
+                    return Step::Wait;
+                }
             }
         }
         drop(book);
@@ -255,9 +260,12 @@ impl Stage for RateLimit {
 
     async fn wait<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
         let policies = policies(cx, s);
-        let buckets = match buckets(cx, s, &policies) {
-            Ok(b) => b,
-            Err(e) => return Step::Fail(e),
+        let buckets = match std::mem::take(&mut cx.rate_limit_buckets) {
+            formed if formed.len() == policies.len() => formed,
+            _ => match buckets(cx, s, &policies) {
+                Ok(b) => b,
+                Err(e) => return Step::Fail(e),
+            },
         };
         let asked_at = s.ports.now_ms();
         let mut offers = Vec::new();

@@ -132,6 +132,15 @@ fn busy_world() -> World {
     }))
 }
 
+/// `n` allowed requests, one per millisecond: the isolate's demand for the route's bucket.
+fn busy(w: &World, f: &Fakes, n: usize) {
+    for _ in 0..n {
+        let mut cx = w.ctx("GET", "https://h.test/r", f);
+        assert_eq!(w.run(&mut cx, f).1.status(), 200);
+        f.now_ms.set(f.now_ms.get() + 1.0);
+    }
+}
+
 fn ratelimit_field(f: &Fakes) -> String {
     let plans = f.plans.borrow();
     let set = &plans.last().expect("an exchange").response_set;
@@ -146,11 +155,7 @@ fn a_busy_isolate_asks_once_per_lease_and_spends_held_admissions_without_waiting
     let w = busy_world();
     let f = Fakes::at(T0);
     // An idle isolate asks for each request: a quarter of a second of one request per ms.
-    for _ in 0..250 {
-        let mut cx = w.ctx("GET", "https://h.test/r", &f);
-        assert_eq!(w.run(&mut cx, &f).1.status(), 200);
-        f.now_ms.set(f.now_ms.get() + 1.0);
-    }
+    busy(&w, &f, 250);
     assert_eq!(
         f.limiter_calls.get(),
         250,
@@ -175,11 +180,7 @@ fn a_busy_isolate_asks_once_per_lease_and_spends_held_admissions_without_waiting
 fn a_held_admission_reports_what_its_lease_was_granted_with() {
     let w = busy_world();
     let f = Fakes::at(T0);
-    for _ in 0..300 {
-        let mut cx = w.ctx("GET", "https://h.test/r", &f);
-        w.run(&mut cx, &f);
-        f.now_ms.set(f.now_ms.get() + 1.0);
-    }
+    busy(&w, &f, 300);
     // Run until a request asks (the previous lease is spent): it brings a new lease.
     loop {
         let mut cx = w.ctx("GET", "https://h.test/r", &f);
@@ -220,11 +221,7 @@ fn a_held_admission_reports_what_its_lease_was_granted_with() {
 fn unspent_admissions_are_offered_back_once_their_hold_ends() {
     let w = busy_world();
     let f = Fakes::at(T0);
-    for _ in 0..300 {
-        let mut cx = w.ctx("GET", "https://h.test/r", &f);
-        w.run(&mut cx, &f);
-        f.now_ms.set(f.now_ms.get() + 1.0);
-    }
+    busy(&w, &f, 300);
     // The last ask took a lease; nothing spends it before its hold ends.
     let before = *f.buckets.borrow().values().next().expect("a bucket");
     f.now_ms
