@@ -16,6 +16,7 @@ pub mod headers;
 pub mod hex;
 pub mod ids;
 pub mod jose;
+pub mod json;
 pub mod observe;
 pub mod path;
 pub mod pipeline;

@@ -136,7 +136,6 @@ impl<'a> AccessRecord<'a> {
 
     /// The line: one JSON object, no newline.
     pub fn to_json(&self) -> String {
-        // Serialising strings, numbers and options into a String cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        crate::json::text(self, 1024)
     }
 }

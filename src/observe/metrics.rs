@@ -15,6 +15,7 @@
 use super::{sample, status_class, Completed};
 use crate::config::{MetricsIndex, MetricsSpec};
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// Largest index Analytics Engine accepts, in bytes.
 pub const MAX_INDEX_BYTES: usize = 96;
@@ -60,38 +61,47 @@ pub fn should_write(c: &Completed, spec: &MetricsSpec, route_metrics: bool) -> b
 
 /// The argument of `writeDataPoint`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DataPoint {
-    pub indexes: [String; 1],
-    pub blobs: Vec<String>,
+pub struct DataPoint<'a> {
+    pub indexes: [Cow<'a, str>; 1],
+    /// Borrowed from the request's context wherever it can be: a point is made per request.
+    pub blobs: Vec<Cow<'a, str>>,
     pub doubles: Vec<f64>,
 }
 
-impl DataPoint {
-    pub fn new(c: &Completed, spec: &MetricsSpec) -> DataPoint {
-        let opt = |v: Option<&str>| v.unwrap_or("").to_owned();
-        let host = c.host.to_ascii_lowercase();
-        let index = match spec.index {
-            MetricsIndex::Route => c.route.unwrap_or(""),
-            MetricsIndex::Consumer => c.consumer.unwrap_or(""),
-            MetricsIndex::Host => &host,
+impl<'a> DataPoint<'a> {
+    pub fn new(c: &Completed<'a>, spec: &MetricsSpec) -> DataPoint<'a> {
+        let opt = |v: Option<&'a str>| Cow::Borrowed(v.unwrap_or(""));
+        let host: Cow<'a, str> = if c.host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(c.host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(c.host)
         };
-        let blobs = vec![
+        let index = match spec.index {
+            MetricsIndex::Route => opt(c.route),
+            MetricsIndex::Consumer => opt(c.consumer),
+            MetricsIndex::Host => host.clone(),
+        };
+        let blobs: Vec<Cow<'a, str>> = vec![
             opt(c.route),
-            c.method.to_owned(),
-            status_class(c.status).to_owned(),
-            c.status.to_string(),
-            c.source.as_str().to_owned(),
+            Cow::Borrowed(c.method),
+            Cow::Borrowed(status_class(c.status)),
+            Cow::Owned(c.status.to_string()),
+            Cow::Borrowed(c.source.as_str()),
             opt(c.code),
             opt(c.cache.map(|r| r.as_str())),
-            c.rate_limit.map(|r| r.render()).unwrap_or_default(),
+            c.rate_limit
+                .map(|r| Cow::Owned(r.render()))
+                .unwrap_or_default(),
             opt(c.upstream),
-            c.target.map(|t| t.to_string()).unwrap_or_default(),
+            c.target
+                .map(|t| Cow::Owned(t.to_string()))
+                .unwrap_or_default(),
             opt(c.consumer),
-            host.clone(),
+            host,
             opt(c.client.colo),
             opt(c.client.country),
             opt(c.variant.map(|v| v.as_str())),
-            c.config_digest.to_owned(),
+            Cow::Borrowed(c.config_digest),
         ];
         let doubles = vec![
             f64::from(c.status),
@@ -103,13 +113,10 @@ impl DataPoint {
             sample::factor(spec.sample_rate),
         ];
         DataPoint {
-            indexes: [cut(index, MAX_INDEX_BYTES).to_owned()],
+            indexes: [shortened(index, MAX_INDEX_BYTES)],
             blobs: blobs
                 .into_iter()
-                .map(|b| match cut(&b, MAX_BLOB_BYTES) {
-                    short if short.len() < b.len() => short.to_owned(),
-                    _ => b,
-                })
+                .map(|b| shortened(b, MAX_BLOB_BYTES))
                 .collect(),
             doubles,
         }
@@ -117,8 +124,16 @@ impl DataPoint {
 
     /// The JSON text the platform hands to `writeDataPoint`.
     pub fn to_json(&self) -> String {
-        // Strings and finite numbers: serialising cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        crate::json::text(self, 512)
+    }
+}
+
+/// `value` cut to at most `max` bytes (see [`cut`]).
+fn shortened(value: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+    match value {
+        Cow::Borrowed(s) => Cow::Borrowed(cut(s, max)),
+        Cow::Owned(s) if s.len() > max => Cow::Owned(cut(&s, max).to_owned()),
+        owned => owned,
     }
 }
 

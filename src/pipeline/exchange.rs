@@ -52,7 +52,7 @@ pub struct ExchangePlan {
 impl ExchangePlan {
     /// The plan as the executor reads it.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        crate::json::text(self, 1024)
     }
 }
 

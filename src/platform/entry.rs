@@ -103,17 +103,21 @@ fn refusal(request: &web_sys::Request, response: web_sys::Response) -> js_sys::P
 fn end(cx: &Ctx, live: &Live, env: &Env, outcome: Outcome) {
     let gateway = &live.gateway;
     let completion = complete(cx, gateway, &outcome, js_sys::Date::now());
-    if let Some(line) = completion.access_log {
-        glue::log_access(&line);
+    if completion.access_log.is_none() && completion.data_point.is_none() {
+        return;
     }
-    if let Some(point) = completion.data_point {
-        let metrics = &gateway.config.observability.metrics;
-        match glue::write_point(env, &metrics.binding, &point) {
-            0 => {}
-            // No such binding: counted only when the configuration named one.
-            1 if !metrics.binding_explicit => {}
-            _ => isolate::count(Counter::MetricsFailures),
-        }
+    let metrics = &gateway.config.observability.metrics;
+    let written = glue::emit(
+        env,
+        &metrics.binding,
+        completion.access_log.as_deref().unwrap_or(""),
+        completion.data_point.as_deref().unwrap_or(""),
+    );
+    match written {
+        0 => {}
+        // No such binding: counted only when the configuration named one.
+        1 if !metrics.binding_explicit => {}
+        _ => isolate::count(Counter::MetricsFailures),
     }
 }
 

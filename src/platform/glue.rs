@@ -31,12 +31,11 @@ extern "C" {
         plan: &str,
     ) -> Result<js_sys::Promise, JsValue>;
 
-    /// Writes one access log line (a JSON object) with `console.log`.
-    pub fn log_access(line: &str);
-
-    /// Writes one data point (JSON) into the dataset bound as `binding`: 0 written, 1 no such
-    /// binding, 2 the binding refused it.
-    pub fn write_point(env: &Env, binding: &str, point: &str) -> u8;
+    /// Writes what the completion point decided, in one crossing: the access log line (a JSON
+    /// object, "" for none) with `console.log`, and the data point (JSON, "" for none) into the
+    /// dataset bound as `binding`. 0 written (or no point), 1 no such binding, 2 the binding
+    /// refused it.
+    pub fn emit(env: &Env, binding: &str, line: &str, point: &str) -> u8;
 
     /// The client's User-Agent and Cloudflare's country, ASN and colo, then the named request
     /// headers ("1"+value or "0"), "\r"-joined.
