@@ -97,6 +97,9 @@ const routes = {
     route("accuracy", { auth: "none", rate_limits: ["accuracy"] }),
     // The upstream states no freshness: the route gives it an hour (`default_ttl_s`).
     route("cached", { auth: "none", cache: { ttl_s: 3600, default_ttl_s: 3600 } }),
+    // The same, honouring request directives: a request that carries one (here the harmless
+    // `no-transform`) is answered by the Cache API path, never the isolate's hot tier.
+    route("cached-api", { auth: "none", cache: { ttl_s: 3600, default_ttl_s: 3600, honor_request_directives: true } }),
     route("cors", { auth: "none", cors: "web" }),
     // Half of the requests to each upstream, drawn per request (one load generator has one
     // address, so sticky-by-IP would send it all one way).
@@ -410,6 +413,16 @@ const all = [
     },
   },
   {
+    name: "gateway: cache hit from the Cache API",
+    url: `${gatewayUrl}/cached-api/42`,
+    headers: { "cache-control": "no-transform" },
+    warm: async (url) => {
+      const r = await fetch(url, { headers: { "cache-control": "no-transform" } });
+      await r.arrayBuffer();
+      if (!/hit/.test(r.headers.get("cache-status") ?? "")) throw new Error(`Cache API hit: not a hit: ${r.headers.get("cache-status")}`);
+    },
+  },
+  {
     name: "gateway: CORS route",
     url: `${gatewayUrl}/cors/42`,
     headers: { origin: "https://app.bench.test" },
@@ -436,6 +449,7 @@ ratioLine("gateway: pass-through", "JS worker doing the gateway's platform work"
 ratioLine("gateway: pass-through", "upstream direct");
 ratioLine("gateway: pass-through", "gateway: pass-through, no log or metrics", "  (what the access log and metrics cost)");
 ratioLine("gateway: cache hit", "JS worker returning a constant", "  (target >= 0.9)");
+ratioLine("gateway: cache hit from the Cache API", "JS worker returning a constant");
 for (const name of Object.keys(by).filter((n) => n.startsWith("gateway: ") && n !== "gateway: pass-through")) {
   ratioLine(name, "gateway: pass-through", name.includes("JWT ES256 + 1 rate limit") ? "  (target >= 0.8, i.e. <= 25% cost)" : "");
 }
