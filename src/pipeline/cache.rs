@@ -45,6 +45,7 @@ pub fn keys(
         return CacheKeys {
             entry: String::new(),
             marker: None,
+            hot_until_ms: None,
         };
     };
     let host = host.to_ascii_lowercase();
@@ -89,6 +90,7 @@ pub fn keys(
     CacheKeys {
         entry: cache_key_url(&base),
         marker,
+        hot_until_ms: None,
     }
 }
 
@@ -173,10 +175,10 @@ impl Stage for Cache {
         }
         let method = cx.request.method.as_str();
         if method == "GET" || method == "HEAD" {
-            let Some(keys) = request_keys(cx, s, spec) else {
+            let Some(mut keys) = request_keys(cx, s, spec) else {
                 return Step::Wait;
             };
-            let hit = from_hot(cx, s, &keys);
+            let hit = from_hot(cx, s, &mut keys);
             cx.cache_keys = Some(keys);
             if let Some(step) = hit {
                 return step;
@@ -212,9 +214,10 @@ impl Stage for Cache {
 fn from_hot<P: Ports>(
     cx: &mut Ctx,
     s: Services<'_, P>,
-    keys: &CacheKeys,
+    keys: &mut CacheKeys,
 ) -> Option<Step<P::Response>> {
     let hot = s.ports.hot_entry(&keys.entry)?;
+    keys.hot_until_ms = Some(hot.until_ms);
     let honours = s
         .gateway
         .route(cx.route())
@@ -367,8 +370,10 @@ async fn lookup_and_fetch<P: Ports>(
         });
         match (stored, lookup) {
             (Some(stored), Some(Lookup::Fresh { age_s, ttl_s })) => {
-                // Keep it in memory for the next requests (before its body is served).
-                if ttl_s > 0 {
+                // Keep it in memory for the next requests (before its body is served), unless
+                // the hot tier still holds it.
+                let held = keys.hot_until_ms.is_some_and(|until| cx.started_ms < until);
+                if ttl_s > 0 && !held {
                     let until = cx.started_ms + HOT_MAX_MS.min(ttl_s as f64 * 1000.0);
                     s.ports.hot_fill(
                         &keys.entry,

@@ -65,6 +65,10 @@ pub struct Identity {
 pub struct CacheKeys {
     pub entry: String,
     pub marker: Option<String>,
+    /// Until when the isolate's hot tier held this entry when the request looked (`None`: it
+    /// did not). A request the hot tier may not answer (a `Range`, an honoured `Cache-Control`)
+    /// then leaves that copy as it is instead of copying the entry in again.
+    pub hot_until_ms: Option<f64>,
 }
 
 /// The rate-limit stage's verdict, owned (see [`RateLimitResult`] for the logged form).

@@ -57,6 +57,38 @@ fn a_miss_is_stored_then_hit_then_served_from_the_hot_tier_synchronously() {
 }
 
 #[test]
+fn a_request_the_hot_tier_may_not_answer_leaves_its_copy_alone() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.answer(cacheable("one"));
+    get(&w, &f, "https://h.test/c/1");
+    f.now_ms.set(T0 + 1_000.0);
+    get(&w, &f, "https://h.test/c/1");
+    let until = |f: &Fakes| f.hot.borrow().values().next().map(|(_, until)| *until);
+    let filled = until(&f).expect("the Cache API hit filled the hot tier");
+
+    // A Range goes to the Cache API path, which answers it from the stored entry; the hot
+    // tier's copy is still valid, so it is not copied in again.
+    f.now_ms.set(T0 + 2_000.0);
+    f.header("range", "bytes=0-1");
+    let (sync, ranged) = get(&w, &f, "https://h.test/c/1");
+    assert!(!sync, "answered by the Cache API path");
+    assert!(ranged
+        .response()
+        .header("cache-status")
+        .unwrap()
+        .contains("hit"));
+    assert_eq!(until(&f), Some(filled));
+    f.request_headers.borrow_mut().remove("range");
+
+    // Once the copy has expired, a Cache API hit fills it again.
+    f.now_ms.set(filled + 1.0);
+    get(&w, &f, "https://h.test/c/1");
+    assert!(until(&f).is_some_and(|u| u > filled));
+    assert_eq!(f.exchanges(), 1);
+}
+
+#[test]
 fn client_conditions_are_answered_from_the_entry_and_never_forwarded() {
     let w = world();
     let f = Fakes::at(T0);
