@@ -9,12 +9,12 @@
 //! Tests marked `#[ignore = "BUG: ..."]` describe what the contract asks for and the validator
 //! does not do yet.
 
-use edge_gateway::config::{Config, ConfigError, ConfigErrors, Endpoint, HostPattern};
+use edge_gateway::config::{Config, Endpoint, HostPattern};
 use edge_gateway::gateway::Gateway;
 use serde_json::{json, Value};
 
 mod common;
-use common::merge;
+use common::{accepts, errors, merge, pairs};
 
 // ---- document builders ------------------------------------------------------------------------
 
@@ -160,22 +160,6 @@ fn declared_route(patch: Value) -> String {
 
 // ---- running documents ------------------------------------------------------------------------
 
-fn pairs(errors: ConfigErrors) -> Vec<(String, String)> {
-    errors
-        .0
-        .into_iter()
-        .map(|ConfigError { path, message }| (path, message))
-        .collect()
-}
-
-/// The errors `Config::from_json` reports, as `(path, message)`; panics if the document is valid.
-fn errors(doc: &str) -> Vec<(String, String)> {
-    match Config::from_json(doc) {
-        Ok(_) => panic!("expected validation errors, but the document was accepted:\n{doc}"),
-        Err(e) => pairs(e),
-    }
-}
-
 /// The only error `doc` is refused with; panics unless there is exactly one.
 fn sole_error(doc: &str) -> (String, String) {
     let mut e = errors(doc);
@@ -189,11 +173,6 @@ fn compile_errors(doc: &str) -> Vec<(String, String)> {
         Ok(_) => panic!("expected Gateway::compile to fail, but it compiled:\n{doc}"),
         Err(e) => pairs(e),
     }
-}
-
-/// The validated configuration; panics with every error if the document is refused.
-fn accepts(doc: &str) -> Config {
-    Config::from_json(doc).unwrap_or_else(|e| panic!("expected a valid document:\n{doc}\n{e}"))
 }
 
 fn compiles(doc: &str) -> Gateway {

@@ -4,12 +4,12 @@
 //! each a minimal valid document with one mistake merged in.
 
 use edge_gateway::config::{
-    ClientIpMode, Config, ConfigError, LogField, MetricsIndex, MetricsSpec, RouteObservability,
+    ClientIpMode, Config, LogField, MetricsIndex, MetricsSpec, RouteObservability,
 };
 use serde_json::{json, Value};
 
 mod common;
-use common::merge;
+use common::{accepts, errors, merge};
 
 /// The smallest valid document, with an API-key scheme `partners` (header `x-api-key`), a
 /// query-key scheme `legacy` and a JWT scheme, so credential headers have owners.
@@ -42,21 +42,6 @@ fn route_obs(section: Value) -> String {
     let mut d = base();
     d["routes"][0]["observability"] = section;
     d.to_string()
-}
-
-fn errors(doc: &str) -> Vec<(String, String)> {
-    match Config::from_json(doc) {
-        Ok(_) => panic!("expected validation errors, but the document was accepted:\n{doc}"),
-        Err(e) => {
-            e.0.into_iter()
-                .map(|ConfigError { path, message }| (path, message))
-                .collect()
-        }
-    }
-}
-
-fn accepts(doc: &str) -> Config {
-    Config::from_json(doc).unwrap_or_else(|e| panic!("expected a valid document:\n{doc}\n{e}"))
 }
 
 /// (case, document, path of the error, fragments its message must contain)

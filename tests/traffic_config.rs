@@ -6,7 +6,7 @@ use edge_gateway::config::{Config, ConfigError, IpNet, OriginPattern};
 use serde_json::{json, Value};
 
 mod common;
-use common::merge;
+use common::{accepts, merge};
 
 /// The smallest valid document with a CORS policy `web` and an IP rule set `office`, both
 /// used by route `r`, and an API-key scheme `partners`.
@@ -33,10 +33,6 @@ fn with(patch: Value) -> String {
     }
     merge(&mut d, rest);
     d.to_string()
-}
-
-fn accepts(doc: &str) -> Config {
-    Config::from_json(doc).unwrap_or_else(|e| panic!("expected a valid document:\n{doc}\n{e}"))
 }
 
 fn errors(doc: &str) -> Vec<ConfigError> {

@@ -2,12 +2,12 @@
 //! form accepted as documented, every mistake refused with its JSON path (all at once), and
 //! the plans and route edits they compile to.
 
-use edge_gateway::config::{Config, ConfigError, HeaderCondition, MethodSet, StickyKey};
+use edge_gateway::config::{HeaderCondition, MethodSet, StickyKey};
 use edge_gateway::gateway::Gateway;
 use serde_json::{json, Value};
 
 mod common;
-use common::merge;
+use common::{accepts, errors, merge};
 
 /// A minimal valid document: upstreams `users` and `users-v2` (no retries), `retrying` (two
 /// retries), a JWT scheme and one public route `r` that the tests patch.
@@ -34,21 +34,6 @@ fn route(patch: Value) -> String {
     let mut d = base();
     merge(&mut d["routes"][0], patch);
     d.to_string()
-}
-
-fn errors(doc: &str) -> Vec<(String, String)> {
-    match Config::from_json(doc) {
-        Ok(_) => panic!("expected validation errors, but the document was accepted:\n{doc}"),
-        Err(e) => {
-            e.0.into_iter()
-                .map(|ConfigError { path, message }| (path, message))
-                .collect()
-        }
-    }
-}
-
-fn accepts(doc: &str) -> Config {
-    Config::from_json(doc).unwrap_or_else(|e| panic!("expected a valid document:\n{doc}\n{e}"))
 }
 
 /// The one error of `doc`, which must be at `path` and contain `needle`.
