@@ -383,8 +383,6 @@ async fn lookup_and_fetch<P: Ports>(
                         until,
                     );
                 }
-                cx.notes.cache = Some(CacheResult::Hit);
-                cx.notes.source = Source::Cache;
                 return serve_stored(
                     cx,
                     s,
@@ -426,8 +424,6 @@ async fn lookup_and_fetch<P: Ports>(
                             });
                         }
                     }
-                    cx.notes.cache = Some(CacheResult::Stale);
-                    cx.notes.source = Source::Cache;
                     return serve_stored(
                         cx,
                         s,
@@ -485,8 +481,6 @@ async fn lookup_and_fetch<P: Ports>(
                 let done = revalidate(s, spec, keys, st.entry, &st.stored, &r, &req, times);
                 s.ports.discard(r);
                 let done = done?;
-                cx.notes.cache = Some(CacheResult::Stale);
-                cx.notes.source = Source::Cache;
                 let outcome = CacheOutcome::Revalidated {
                     stored: done.written,
                 };
@@ -506,8 +500,6 @@ async fn lookup_and_fetch<P: Ports>(
                 if let Ok(r) = fetched {
                     s.ports.discard(r);
                 }
-                cx.notes.cache = Some(CacheResult::Stale);
-                cx.notes.source = Source::Cache;
                 let outcome = CacheOutcome::Stale {
                     served_because: "upstream-error",
                 };

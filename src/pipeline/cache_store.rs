@@ -4,7 +4,7 @@
 //! the response-cache port.
 
 use super::cache::{answer_headers, internal, Conditions};
-use super::ctx::{CacheKeys, Ctx};
+use super::ctx::{CacheKeys, CacheResult, Ctx, Source};
 use super::ports::{Ports, Responses, Serve};
 use super::state::Services;
 use crate::cache::entry::{self, EntryMeta};
@@ -168,7 +168,7 @@ impl Stored {
 /// for it, `206`/`416` for a `Range` (see `crate::cache::range`), without a body for HEAD.
 #[allow(clippy::too_many_arguments)]
 pub fn serve_stored<P: Ports>(
-    cx: &Ctx,
+    cx: &mut Ctx,
     s: Services<'_, P>,
     entry: P::Response,
     stored: &Stored,
@@ -177,6 +177,12 @@ pub fn serve_stored<P: Ports>(
     age_s: u64,
     ttl_s: i64,
 ) -> Result<P::Response, GatewayError> {
+    cx.notes.cache = Some(if matches!(outcome, CacheOutcome::Hit) {
+        CacheResult::Hit
+    } else {
+        CacheResult::Stale
+    });
+    cx.notes.source = Source::Cache;
     let head_only = cx.request.method == "HEAD";
     let not_mod = preconditions_apply(stored.status)
         && not_modified(

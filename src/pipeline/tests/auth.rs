@@ -170,22 +170,6 @@ fn key_world() -> World {
     }))
 }
 
-fn store_key(f: &Fakes, key: &str, scopes: &[&str]) {
-    let hash = crate::auth::api_key::key_hash_hex(key);
-    let record = crate::auth::api_key::ApiKeyRecord {
-        id: hash[..16].to_owned(),
-        consumer: "acme".into(),
-        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        enabled: true,
-        created_at_ms: 1,
-        hash: hash.clone(),
-    };
-    f.kv.borrow_mut().insert(
-        crate::auth::api_key::kv_key(&hash),
-        serde_json::to_string(&record).unwrap(),
-    );
-}
-
 #[test]
 fn api_keys_are_looked_up_once_then_decided_from_the_isolates_cache() {
     let w = key_world();

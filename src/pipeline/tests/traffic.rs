@@ -88,22 +88,6 @@ fn office() -> Option<&'static str> {
     Some("203.0.113.9")
 }
 
-fn store_key(f: &Fakes, key: &str) {
-    let hash = crate::auth::api_key::key_hash_hex(key);
-    let record = crate::auth::api_key::ApiKeyRecord {
-        id: hash[..16].to_owned(),
-        consumer: "acme".into(),
-        scopes: Vec::new(),
-        enabled: true,
-        created_at_ms: 1,
-        hash: hash.clone(),
-    };
-    f.kv.borrow_mut().insert(
-        crate::auth::api_key::kv_key(&hash),
-        serde_json::to_string(&record).unwrap(),
-    );
-}
-
 #[test]
 fn ip_rules_then_cors_come_first_in_the_plan() {
     let w = world();
@@ -277,7 +261,7 @@ fn answers_to_an_allowed_origin_carry_the_cors_headers_and_others_only_vary() {
         ("null", false),
     ] {
         let f = Fakes::at(T0);
-        store_key(&f, &key);
+        store_key(&f, &key, &[]);
         f.header("origin", origin).header("x-api-key", &key);
         let mut cx = ctx(&w, &f, "POST", "/orders", office());
         let Flow::Exchange(plan) = flow(&w, &mut cx, &f) else {
@@ -302,7 +286,7 @@ fn answers_to_an_allowed_origin_carry_the_cors_headers_and_others_only_vary() {
     }
     // No Origin: not a CORS request, but the answer still varies on Origin.
     let f = Fakes::at(T0);
-    store_key(&f, &key);
+    store_key(&f, &key, &[]);
     f.header("x-api-key", &key);
     let mut cx = ctx(&w, &f, "GET", "/orders", office());
     let Flow::Exchange(plan) = flow(&w, &mut cx, &f) else {
@@ -405,7 +389,7 @@ fn the_consumer_goes_upstream_and_a_clients_copy_never_does() {
     }
     let f = Fakes::at(T0);
     let key = crate::auth::api_key::new_key([9; 32]);
-    store_key(&f, &key);
+    store_key(&f, &key, &[]);
     f.header("x-api-key", &key)
         .header("x-consumer", "key/admin");
     let mut cx = ctx(&w, &f, "GET", "/orders", office());
