@@ -18,6 +18,23 @@ pub fn push_escape(out: &mut String, byte: u8) {
     out.push(char::from(UPPER[usize::from(byte & 0x0f)]));
 }
 
+/// `s` with every character `keep` refuses percent-escaped as its UTF-8 bytes (RFC 3986 §2.1):
+/// how claims and the consumer become header values that can neither split nor end a header.
+pub fn percent_escape(s: &str, keep: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if keep(c) {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                push_escape(&mut out, b);
+            }
+        }
+    }
+    out
+}
+
 /// Lower-case hex of `bytes`.
 pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);

@@ -405,18 +405,7 @@ fn has_control(value: &Value) -> bool {
 }
 
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_ascii() && c != '%' {
-            out.push(c);
-        } else {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                crate::hex::push_escape(&mut out, b);
-            }
-        }
-    }
-    out
+    crate::hex::percent_escape(s, |c| c.is_ascii() && c != '%')
 }
 
 /// The first of `required` that the claims do not grant, if any.

@@ -150,18 +150,9 @@ fn accept<R>(cx: &mut Ctx, gateway: &Gateway, identity: Identity) -> Step<R> {
 /// The consumer as a header value: `%`, control and non-ASCII characters percent-encoded
 /// (UTF-8), as forwarded claims are, so a subject can never split or end the header.
 pub fn consumer_value(consumer: &str) -> String {
-    let mut out = String::with_capacity(consumer.len());
-    for c in consumer.chars() {
-        if c.is_ascii() && c != '%' && !c.is_ascii_control() {
-            out.push(c);
-        } else {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                crate::hex::push_escape(&mut out, b);
-            }
-        }
-    }
-    out
+    crate::hex::percent_escape(consumer, |c| {
+        c.is_ascii() && c != '%' && !c.is_ascii_control()
+    })
 }
 
 /// Authenticates for the route: the identity when one of its schemes accepts the
