@@ -63,12 +63,15 @@ impl CacheResult {
 }
 
 impl From<&CacheOutcome> for CacheResult {
-    /// A stale entry revalidated with a 304 is served from the cache, fresh again: a hit.
+    /// Only a fresh entry is a hit: a stale one is `stale` whether it was served as it was or
+    /// after the upstream revalidated it with a 304.
     fn from(outcome: &CacheOutcome) -> CacheResult {
         match outcome {
-            CacheOutcome::Hit | CacheOutcome::Revalidated { .. } => CacheResult::Hit,
+            CacheOutcome::Hit => CacheResult::Hit,
             CacheOutcome::Miss { .. } => CacheResult::Miss,
-            CacheOutcome::Stale { .. } | CacheOutcome::StaleWhileRevalidate => CacheResult::Stale,
+            CacheOutcome::Stale { .. }
+            | CacheOutcome::StaleWhileRevalidate
+            | CacheOutcome::Revalidated { .. } => CacheResult::Stale,
             CacheOutcome::Bypass(_) => CacheResult::Bypass,
         }
     }

@@ -177,11 +177,7 @@ pub fn serve_stored<P: Ports>(
     age_s: u64,
     ttl_s: i64,
 ) -> Result<P::Response, GatewayError> {
-    cx.notes.cache = Some(if matches!(outcome, CacheOutcome::Hit) {
-        CacheResult::Hit
-    } else {
-        CacheResult::Stale
-    });
+    cx.notes.cache = Some(CacheResult::from(&outcome));
     cx.notes.source = Source::Cache;
     let head_only = cx.request.method == "HEAD";
     let not_mod = preconditions_apply(stored.status)

@@ -122,11 +122,11 @@ pub struct Ctx {
     pub identity: Option<Identity>,
     /// Request headers the stages add or remove (identity, validators, client conditions).
     pub request_edits: HeaderEdits,
-    /// The RateLimit-Policy and RateLimit fields of an admitted request, for the rate-limit
-    /// stage's response step.
     /// The rate-limit stage's bucket names, formed in its request step (a SHA-256 each) and
     /// taken by its wait step.
     pub rate_limit_buckets: Vec<String>,
+    /// The RateLimit-Policy and RateLimit fields of an admitted request, for the rate-limit
+    /// stage's response step.
     pub rate_limit_headers: Vec<(String, String)>,
     pub cache_keys: Option<CacheKeys>,
     /// A stale entry was served while it is refreshed: the platform runs this after answering.

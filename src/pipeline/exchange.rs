@@ -120,8 +120,9 @@ fn plan_exchange<P>(
         })
         .collect();
     // A handshake keeps `Upgrade` even when the client's `Connection` names it (it always does).
-    let upgrade = ["upgrade".to_owned()];
+    let upgrade;
     let keep = if websocket {
+        upgrade = ["upgrade".to_owned()];
         &upgrade[..]
     } else {
         gateway.keyed_headers(routed.route)

@@ -38,6 +38,18 @@ struct Lease {
     limits: Limits,
 }
 
+impl Lease {
+    /// This lease's unspent admissions, offered back to `bucket`.
+    fn offer(&self, bucket: &str) -> GiveBack {
+        GiveBack {
+            bucket: bucket.to_owned(),
+            limits: self.limits,
+            tag: self.tag,
+            unused: self.left,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Bucket {
     leases: Vec<Lease>,
@@ -70,12 +82,7 @@ impl Bucket {
         self.leases.retain(|l| {
             let live = l.left > 0 && now_ms < l.until_ms;
             if !live && l.left > 0 {
-                offers.push(GiveBack {
-                    bucket: bucket.to_owned(),
-                    limits: l.limits,
-                    tag: l.tag,
-                    unused: l.left,
-                });
+                offers.push(l.offer(bucket));
             }
             live
         });
@@ -174,23 +181,8 @@ impl LeaseBook {
             .retain(|_, b| !b.leases.is_empty() || b.asking.is_some());
         if self.0.len() >= CAPACITY {
             for (name, b) in self.0.drain() {
-                for l in b.leases {
-                    offers.push(GiveBack {
-                        bucket: name.clone(),
-                        limits: l.limits,
-                        tag: l.tag,
-                        unused: l.left,
-                    });
-                }
+                offers.extend(b.leases.iter().map(|l| l.offer(&name)));
             }
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }

@@ -105,10 +105,10 @@ pub fn ready(now_ms: f64) -> Option<Rc<Live>> {
 /// served by the table it found. `None` when the isolate has nothing to serve yet (then the
 /// request waits for [`current`]).
 pub fn serving(env: &Env, now_ms: f64) -> Option<(Rc<Live>, Option<js_sys::Promise>)> {
-    let live = STATE.with(|s| s.borrow().live.clone())?;
-    if ready(now_ms).is_some() {
+    if let Some(live) = ready(now_ms) {
         return Some((live, None));
     }
+    let live = STATE.with(|s| s.borrow().live.clone())?;
     REFRESHING.with(|r| r.set(true));
     let env = env.clone();
     let reload = wasm_bindgen_futures::future_to_promise(async move {

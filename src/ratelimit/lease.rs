@@ -86,18 +86,12 @@ pub fn lease(
     let base = tat1.max(now.saturating_add(hold));
     let room = shape.cap.saturating_sub(base.saturating_sub(now));
     let extra = ask.want.saturating_sub(1).min(units(room, shape.t) / 2);
-    if extra == 0 {
-        return (
-            Grant {
-                decision,
-                extra: 0,
-                tag: one.tat,
-            },
-            Some(one),
-        );
-    }
     let tat2 = base.saturating_add(u128::from(extra).saturating_mul(shape.t.get()));
-    let Ok(tag) = u64::try_from(tat2) else {
+    // No extras (or a time past u64 ns): exactly what `check` decided for the one request.
+    let Some(tag) = (extra > 0)
+        .then_some(tat2)
+        .and_then(|t| u64::try_from(t).ok())
+    else {
         return (
             Grant {
                 decision,
