@@ -335,7 +335,7 @@ fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sy
             let r = if edits.is_empty() {
                 r
             } else {
-                glue::finish_response(&r, &glue::pairs(&edits), false).unwrap_or(r)
+                glue::finish_response(&r, &glue::pairs(&edits), false, "").unwrap_or(r)
             };
             end(&cx, &live, &ports.env, Outcome::of_status(r.status()));
             resolved(r)

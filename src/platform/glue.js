@@ -169,6 +169,11 @@ function relay(response, table, edits, set, remove) {
   return out;
 }
 
+/** An error's message, for the reasons reported to Rust. */
+function reason(error) {
+  return String(error && error.message ? error.message : error);
+}
+
 // Failure codes reported to Rust: 0 none, 1 timeout, 2 request body too large, 3 unreachable,
 // 4 a response whose status cannot be relayed.
 const TIMEOUT = 1;
@@ -211,7 +216,7 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
   const failure = (error) => {
     if (state && state.tooLarge) return state.drained.then(() => [TOO_LARGE, "body too large"]);
     if (timeout.aborted) return [TIMEOUT, "timeout"];
-    return [UNREACHABLE, String(error && error.message ? error.message : error)];
+    return [UNREACHABLE, reason(error)];
   };
   return { sent, failure };
 }
@@ -372,7 +377,7 @@ export function fetch_document(url, timeoutMs) {
   return fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: "application/json" } }).then(
     async (response) => `${response.status}\r${response.headers.get("cache-control") || ""}\r${await response.text()}`,
     (error) => {
-      throw String(error && error.message ? error.message : error);
+      throw reason(error);
     },
   );
 }
@@ -398,19 +403,11 @@ export function store_document(url, body, ttlSeconds) {
  * policy decision.
  */
 export function take_tokens(env, binding, requests, timeoutMs) {
-  const namespace = env[binding];
-  const take = (entry) => {
-    const tab = entry.indexOf("\t");
-    try {
-      const stub = namespace.get(namespace.idFromName(entry.slice(0, tab)));
-      return stub.fetch("https://rate-limiter/take?" + entry.slice(tab + 1), { signal: AbortSignal.timeout(timeoutMs) }).then(
-        (response) => (response.ok ? response.text().then((text) => "ok\t" + text) : "err\tstatus " + response.status),
-        (error) => "err\t" + String(error && error.message ? error.message : error),
-      );
-    } catch (error) {
-      return Promise.resolve("err\t" + String(error && error.message ? error.message : error));
-    }
-  };
+  const take = (entry) =>
+    toBucket(env[binding], entry, "take", { signal: AbortSignal.timeout(timeoutMs) }).then(
+      (response) => (response.ok ? response.text().then((text) => "ok\t" + text) : "err\tstatus " + response.status),
+      (error) => "err\t" + reason(error),
+    );
   return Promise.all(requests.split("\n").map(take)).then((lines) => lines.join("\n"));
 }
 
@@ -419,20 +416,23 @@ export function take_tokens(env, binding, requests, timeoutMs) {
  * once every offer has been delivered or has failed (a lost offer only means fewer admissions).
  */
 export function give_back(env, binding, offers) {
-  const namespace = env[binding];
-  const offer = (entry) => {
-    const tab = entry.indexOf("\t");
-    try {
-      const stub = namespace.get(namespace.idFromName(entry.slice(0, tab)));
-      return stub.fetch("https://rate-limiter/back?" + entry.slice(tab + 1)).then(
-        (response) => response.body?.cancel(),
-        () => undefined,
-      );
-    } catch {
-      return Promise.resolve();
-    }
-  };
+  const offer = (entry) =>
+    toBucket(env[binding], entry, "back").then(
+      (response) => response.body?.cancel(),
+      () => undefined,
+    );
   return Promise.all(offers.split("\n").map(offer)).then(() => undefined);
+}
+
+/** Sends `entry` ("name\tquery") to its bucket's object at `path`; a synchronous failure rejects. */
+function toBucket(namespace, entry, path, init) {
+  const tab = entry.indexOf("\t");
+  try {
+    const stub = namespace.get(namespace.idFromName(entry.slice(0, tab)));
+    return stub.fetch("https://rate-limiter/" + path + "?" + entry.slice(tab + 1), init);
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /** Writes one value of a Durable Object's storage (coalescing is decided in Rust). */
@@ -623,8 +623,8 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
       // members would each be converted from JS (measured in `make bench`'s profile of hits).
       const status = storedStatus(copy);
       const client = fromStored(status, copy.statusText, copy.headers, null, "", false, true, "");
-      const headers = new Headers(client.headers);
-      const headers304 = new Headers(client.headers);
+      const headers = client.headers;
+      const headers304 = new Headers(headers);
       for (const name of NOT_IN_304) headers304.delete(name);
       const facts = entryFacts(copy) + "\r" + untilMs;
       hotDelete(key);
@@ -775,10 +775,11 @@ export function refresh_entry(key, entry, meta) {
 }
 
 /**
- * The client's response from a fresh upstream response: `set` pairs added, and turned into a
- * 304 when `notModified`.
+ * The client's response from a fresh upstream response: the `remove` headers ("\n"-joined)
+ * dropped, `set` pairs added, and turned into a 304 when `notModified`.
  */
-export function finish_response(response, set, notModified) {
+export function finish_response(response, set, notModified, remove) {
+  applyList(response.headers, remove, "");
   if (!notModified) {
     applyList(response.headers, "", set);
     return response;
@@ -788,12 +789,6 @@ export function finish_response(response, set, notModified) {
   applyList(out.headers, "", set);
   response.body?.cancel();
   return out;
-}
-
-/** `finish_response` after dropping the `remove` headers ("\n"-joined). */
-export function finish_response_without(response, set, notModified, remove) {
-  if (remove) for (const name of remove.split("\n")) response.headers.delete(name);
-  return finish_response(response, set, notModified);
 }
 
 /** Removes `key` and, when `marker` is not empty, records that the URL changed at `atMs`. */

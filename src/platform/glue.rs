@@ -98,14 +98,10 @@ extern "C" {
         max_bytes: f64,
     ) -> js_sys::Promise;
     pub fn refresh_entry(key: &str, entry: &web_sys::Response, meta: &str) -> js_sys::Promise;
+    /// The client's response from a fresh upstream one: `remove` ("\n"-joined) dropped, `set`
+    /// pairs added, and a 304 when `not_modified`.
     #[wasm_bindgen(catch)]
     pub fn finish_response(
-        response: &web_sys::Response,
-        set: &str,
-        not_modified: bool,
-    ) -> Result<web_sys::Response, JsValue>;
-    #[wasm_bindgen(catch)]
-    pub fn finish_response_without(
         response: &web_sys::Response,
         set: &str,
         not_modified: bool,

@@ -367,7 +367,7 @@ impl ResponseCache for WorkerPorts {
         not_modified: bool,
         remove: &[&str],
     ) -> Result<web_sys::Response, String> {
-        glue::finish_response_without(
+        glue::finish_response(
             &response,
             &pairs(set),
             not_modified,
