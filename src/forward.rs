@@ -175,10 +175,6 @@ impl Gateway {
         }))
     }
 
-    /// Whether `canonical` ends in `/` and, without it, reaches another route. Many servers take
-    /// `/admin/` for `/admin`; if the two reach different routes (say a catch-all public one
-    /// and a protected one), the gateway could not tell which the upstream will serve, so the
-    /// request is refused rather than guessed at.
     /// The route of a request. A CORS preflight is routed by the method it announces, so that
     /// the route's policy answers it even when the route does not accept `OPTIONS`; when that
     /// route has no CORS policy, the `OPTIONS` request is routed as itself.
@@ -201,6 +197,10 @@ impl Gateway {
             .find_with(inbound.host, inbound.method, canonical, &facts)
     }
 
+    /// Whether `canonical` ends in `/` and, without it, reaches another route. Many servers take
+    /// `/admin/` for `/admin`; if the two reach different routes (say a catch-all public one
+    /// and a protected one), the gateway could not tell which the upstream will serve, so the
+    /// request is refused rather than guessed at.
     fn trailing_slash_elsewhere(&self, inbound: &Inbound, canonical: &str, route: usize) -> bool {
         let Some(trimmed) = canonical.strip_suffix('/').filter(|t| !t.is_empty()) else {
             return false;

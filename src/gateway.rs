@@ -37,7 +37,7 @@ pub struct Gateway {
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RouteEdits {
     /// Hop-by-hop, client-supplied forwarding and identity headers, and the route's removals;
     /// then the route's `request_headers.set`.
@@ -56,7 +56,6 @@ pub const CORS_RESPONSE_HEADERS: [&str; 6] = [
     "access-control-max-age",
 ];
 
-/// Headers clients may send but the gateway alone decides upstream.
 /// The WebSocket handshake's own request headers: forwarded on `websocket: true` routes only.
 pub const WEBSOCKET_HEADERS: [&str; 4] = [
     "sec-websocket-extensions",
@@ -65,6 +64,7 @@ pub const WEBSOCKET_HEADERS: [&str; 4] = [
     "sec-websocket-version",
 ];
 
+/// Headers clients may send but the gateway alone decides upstream.
 const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
     "forwarded",
     "x-forwarded-for",

@@ -1,7 +1,7 @@
 //! Header-name rules shared by configuration validation and request processing.
 
 /// Header edits for one message: removals first, then sets (which replace).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct HeaderEdits {
     pub remove: Vec<String>,
     pub set: Vec<(String, String)>,

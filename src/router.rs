@@ -25,9 +25,11 @@ pub trait MatchFacts {
 }
 
 /// Facts of a request that has no headers and no query (lookups that ignore conditions'
-/// inputs: conditioned routes never match them).
+/// inputs: conditioned routes never match them). Only tests look routes up without a request.
+#[cfg(test)]
 pub struct NoFacts;
 
+#[cfg(test)]
 impl MatchFacts for NoFacts {
     fn header(&self, _: &str) -> Option<&str> {
         None
@@ -382,6 +384,7 @@ impl Router {
 
     /// Finds the route for a request. `host` is the Host header as sent (any case, maybe with a
     /// port); `path` is the canonical path.
+    #[cfg(test)]
     pub fn find<'p>(&self, host: &str, method: &str, path: &'p str) -> RouteMatch<'p> {
         self.table_for(host).find(method, path, &NoFacts)
     }

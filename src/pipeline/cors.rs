@@ -17,12 +17,9 @@ use crate::config::{CorsPolicy, MethodSet};
 use crate::error::GatewayError;
 use crate::headers::is_token;
 
-/// The request headers the stage reads, in one crossing.
-const REQUEST_HEADERS: [&str; 3] = [
-    "origin",
-    "access-control-request-method",
-    "access-control-request-headers",
-];
+/// The request headers the stage reads, in one crossing (the method a preflight announces was
+/// read with the request: `Request::preflight`).
+const REQUEST_HEADERS: [&str; 2] = ["origin", "access-control-request-headers"];
 
 /// The method a CORS preflight announces: `OPTIONS` with both `Origin` and
 /// `Access-Control-Request-Method`. Routing uses it to find the route the preflight is for.
@@ -131,28 +128,24 @@ impl Stage for Cors {
         };
         cx.cors_headers = vec![("vary".to_owned(), "Origin".to_owned())];
         let mut read = s.ports.request_headers(&REQUEST_HEADERS).into_iter();
-        let (origin, announced, asked) = (
-            read.next().flatten(),
-            read.next().flatten(),
-            read.next().flatten(),
-        );
+        let (origin, asked) = (read.next().flatten(), read.next().flatten());
         let Some(origin) = origin else {
             return Step::Next;
         };
         let allowed = policy.allows_origin(&origin);
-        if preflight_method(&cx.request.method, Some(&origin), announced.as_deref()).is_none() {
+        let Some(announced) = cx.request.preflight.clone() else {
             if allowed {
                 cx.cors_headers.extend(allowed_headers(policy, &origin));
             }
             return Step::Next;
-        }
+        };
         if !allowed {
             return Step::Fail(forbidden(
                 "origin is not allowed by the route's CORS policy",
             ));
         }
         let methods = policy.methods.unwrap_or(route.methods);
-        if !announced.as_deref().is_some_and(|m| methods.contains(m)) {
+        if !methods.contains(&announced) {
             let names: Vec<&str> = methods.names().collect();
             return Step::Fail(forbidden(format!(
                 "the requested method is not allowed by the route's CORS policy; allowed: {}",
