@@ -98,8 +98,14 @@ impl CacheControl {
 
 /// A non-empty comma-separated list of field names (tokens), lower-cased; `None` otherwise.
 fn field_names(v: &str) -> Option<Vec<String>> {
+    field_name_list(v.split(','))
+}
+
+/// Field names (tokens) given one by one, trimmed and lower-cased, empty ones skipped: `None`
+/// when one is not a token or none is left.
+pub(super) fn field_name_list<'a>(items: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
     let mut out = Vec::new();
-    for name in v.split(',') {
+    for name in items {
         let name = name.trim_matches(is_ows);
         if name.is_empty() {
             continue;

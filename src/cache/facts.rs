@@ -9,6 +9,12 @@ use super::targeted;
 /// cache refuses partial content).
 pub const HEURISTIC_STATUSES: [u16; 11] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
 
+/// Whether the gateway gives `status` heuristic freshness: a heuristically cacheable status
+/// that is not a 5xx (a 501 needs explicit freshness).
+pub fn heuristic_status(status: u16) -> bool {
+    HEURISTIC_STATUSES.contains(&status) && status < 500
+}
+
 /// What the storability decision needs to know about an upstream response. Header values are the
 /// raw field values (several lines joined with `,`, as `Headers.get` returns them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use super::control::{parse_delta_seconds, split_list};
 use super::date::parse_http_date;
-use super::facts::{Policy, ResponseFacts, HEURISTIC_STATUSES};
+use super::facts::{heuristic_status, Policy, ResponseFacts};
 use crate::config::CacheSpec;
 
 /// How long `resp` stays fresh once received, in seconds, always capped by `spec.ttl_s`.
@@ -20,7 +20,7 @@ use crate::config::CacheSpec;
 ///    expired (RFC 9111 §5.3), and so does an `Expires` without a valid `Date`;
 /// 5. otherwise the upstream said nothing about freshness: the heuristic lifetime, which is the
 ///    route's `default_ttl_s` (default 0) for a heuristically cacheable status below 500
-///    ([`HEURISTIC_STATUSES`]) and 0 for anything else.
+///    ([`HEURISTIC_STATUSES`](super::facts::HEURISTIC_STATUSES)) and 0 for anything else.
 ///
 /// Invalid or conflicting `max-age`/`s-maxage` values already read as 0 (see
 /// [`super::control`]).
@@ -34,7 +34,7 @@ pub fn freshness_lifetime_s(resp: &ResponseFacts, spec: &CacheSpec) -> u64 {
 /// The heuristic freshness (RFC 9111 §4.2.2) of a response that states none: the route's
 /// `default_ttl_s` for a heuristically cacheable status that is not a 5xx, else 0.
 pub fn heuristic_lifetime_s(status: u16, spec: &CacheSpec) -> u64 {
-    if HEURISTIC_STATUSES.contains(&status) && status < 500 {
+    if heuristic_status(status) {
         spec.default_ttl_s
     } else {
         0

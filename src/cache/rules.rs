@@ -80,7 +80,7 @@ pub fn status_storable(status: u16, explicit: bool) -> bool {
     if !(200..=599).contains(&status) || status == 206 || status == 304 {
         return false;
     }
-    (HEURISTIC_STATUSES.contains(&status) && status < 500) || explicit
+    super::facts::heuristic_status(status) || explicit
 }
 
 /// A response to a request may `Vary` on this header although it is not in the key: the platform

@@ -13,7 +13,7 @@
 //! `Cache-Control`); a String, Token or Inner List of them after `no-cache`/`private` is the
 //! field-name list of the qualified form. Parameters are ignored; unknown directives too.
 
-use super::control::{CacheControl, DELTA_SECONDS_MAX};
+use super::control::{field_name_list, CacheControl, DELTA_SECONDS_MAX};
 
 /// The targeted fields the gateway obeys, most specific first (lower-case names).
 pub const TARGET_LIST: [&str; 2] = ["cloudflare-cdn-cache-control", "cdn-cache-control"];
@@ -48,8 +48,8 @@ pub fn parse(value: &str) -> Option<CacheControl> {
             "no-store" => cc.no_store |= !matches!(value, Value::Bool(false)),
             "no-cache" | "private" => {
                 let fields = match &value {
-                    Value::Text(t) => names(t.split(',')),
-                    Value::List(l) => names(l.iter().map(String::as_str)),
+                    Value::Text(t) => field_name_list(t.split(',')),
+                    Value::List(l) => field_name_list(l.iter().map(String::as_str)),
                     Value::Bool(false) => continue,
                     _ => None,
                 };
@@ -91,19 +91,6 @@ pub fn select(values: [Option<&str>; 2]) -> Option<(usize, CacheControl)> {
         .iter()
         .enumerate()
         .find_map(|(i, v)| v.and_then(parse).map(|cc| (i, cc)))
-}
-
-fn names<'a>(items: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
-    let out: Vec<String> = items
-        .map(|n| n.trim_matches([' ', '\t']))
-        .filter(|n| !n.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let valid = out.iter().all(|n| {
-        n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    });
-    (valid && !out.is_empty()).then_some(out)
 }
 
 /// RFC 8941 §4.2.2 (Dictionary), strictly: any syntax error rejects the whole field. Duplicate

@@ -1,9 +1,8 @@
 //! A route cache's freshness policy fields: `default_ttl_s`, `stale_while_revalidate_s` and
 //! `honor_request_directives` (read beside the rest of `cache` in `parse.rs`).
 
+use super::parse::YEAR_S;
 use super::reader::{Errors, Obj};
-
-const YEAR_S: u64 = 365 * 24 * 3600;
 
 /// The policy fields of one `cache` object, with their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

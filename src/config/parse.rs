@@ -88,7 +88,8 @@ const CACHE_FIELDS: &[&str] = &[
 const HEADER_RULE_FIELDS: &[&str] = &["set", "remove"];
 
 const MIB: u64 = 1024 * 1024;
-const YEAR_S: u64 = 365 * 24 * 3600;
+/// The longest duration a configuration may state, in seconds.
+pub(super) const YEAR_S: u64 = 365 * 24 * 3600;
 /// Largest integer every JSON implementation reads exactly.
 const MAX_SAFE_INT: u64 = (1 << 53) - 1;
 

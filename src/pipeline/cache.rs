@@ -75,16 +75,13 @@ pub fn keys(
     let marker =
         (!spec.vary.is_empty() || spec.per_consumer || route.canary.is_some()).then(|| {
             let marker_route = format!("{}\u{0}invalidated", route.id);
+            // The URL alone: no vary values, consumer or variant.
             cache_key_url(&CacheKeyInput {
-                scheme,
-                host: &host,
-                canonical_path: &routed.canonical_path,
-                query,
                 vary_values: Vec::new(),
                 consumer: None,
                 variant: None,
-                generation,
                 route_id: &marker_route,
+                ..base
             })
         });
     CacheKeys {
@@ -409,19 +406,29 @@ async fn lookup_and_fetch<P: Ports>(
                     }
                 }
                 if serve_while_revalidating {
-                    // Without a plan (no target can take it now) the stale entry is still served.
-                    if let Ok(plan) = exchange::plan(cx, s) {
-                        let claimed = s
-                            .state
-                            .refreshing
-                            .try_borrow_mut()
-                            .is_ok_and(|mut r| r.begin(&keys.entry, cx.started_ms));
-                        if claimed {
-                            cx.cache_refresh = Some(CacheRefresh {
-                                plan,
-                                keys: keys.clone(),
-                                request: req,
-                            });
+                    // The plan is made only by the request that claims the refresh: planning
+                    // picks a target and may spend a breaker's half-open probe. Without a plan
+                    // (no target can take it now) the claim is released and the stale entry is
+                    // still served.
+                    let claimed = s
+                        .state
+                        .refreshing
+                        .try_borrow_mut()
+                        .is_ok_and(|mut r| r.begin(&keys.entry, cx.started_ms));
+                    if claimed {
+                        match exchange::plan(cx, s) {
+                            Ok(plan) => {
+                                cx.cache_refresh = Some(CacheRefresh {
+                                    plan,
+                                    keys: keys.clone(),
+                                    request: req,
+                                });
+                            }
+                            Err(_) => {
+                                if let Ok(mut r) = s.state.refreshing.try_borrow_mut() {
+                                    r.end(&keys.entry);
+                                }
+                            }
                         }
                     }
                     return serve_stored(

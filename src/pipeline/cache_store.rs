@@ -390,7 +390,6 @@ pub fn revalidate<P: Ports>(
     let mut exclude: Vec<&str> = entry::NOT_UPDATED_BY_304.to_vec();
     exclude.extend(entry::BOOKKEEPING);
     exclude.push(request_id);
-    exclude.extend(stripped.iter().map(String::as_str));
     let remove: Vec<&str> = stripped.iter().map(String::as_str).collect();
     let set = bookkeeping(&resp, spec, &meta);
     let updated = s
@@ -398,7 +397,7 @@ pub fn revalidate<P: Ports>(
         .update_entry(entry, fresh, &exclude, &remove, &set)
         .map_err(|e| internal("updating a revalidated entry", e))?;
     if still_storable {
-        s.ports.refresh(&keys.entry, &updated, &[]);
+        s.ports.refresh(&keys.entry, &updated);
     }
     let mut view = stored.clone();
     view.meta = meta;

@@ -204,8 +204,8 @@ pub trait ResponseCache: Responses {
         meta: &[(String, String)],
         max_bytes: u64,
     );
-    /// Re-stores `entry` with new bookkeeping (in the background).
-    fn refresh(&self, key: &str, entry: &Self::Response, meta: &[(String, String)]);
+    /// Re-stores `entry`, already updated by a 304 (in the background).
+    fn refresh(&self, key: &str, entry: &Self::Response);
     /// The client's response from an upstream response: `remove` dropped, `set` added, 304
     /// when `not_modified`.
     fn finish(

@@ -764,14 +764,9 @@ function withLength(stream, length) {
   return fixed.readable;
 }
 
-/** Re-stores a stored entry with new bookkeeping (after a 304 revalidated it). */
-export function refresh_entry(key, entry, meta) {
-  const copy = entry.clone();
-  const headers = new Headers(copy.headers);
-  applyList(headers, "", meta);
-  return caches.default
-    .put(key, new Response(copy.body, { status: copy.status, statusText: copy.statusText, headers }))
-    .catch(() => undefined);
+/** Re-stores a stored entry that a 304 updated (`update_entry` already set its bookkeeping). */
+export function refresh_entry(key, entry) {
+  return caches.default.put(key, entry.clone()).catch(() => undefined);
 }
 
 /**

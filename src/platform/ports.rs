@@ -357,8 +357,8 @@ impl ResponseCache for WorkerPorts {
             max_bytes as f64,
         ));
     }
-    fn refresh(&self, key: &str, entry: &web_sys::Response, meta: &[(String, String)]) {
-        self.wait_until(&glue::refresh_entry(key, entry, &pairs(meta)));
+    fn refresh(&self, key: &str, entry: &web_sys::Response) {
+        self.wait_until(&glue::refresh_entry(key, entry));
     }
     fn finish(
         &self,
