@@ -239,22 +239,20 @@ impl Stage for RateLimit {
             cx.rate_limit_buckets = buckets;
             return Step::Wait;
         }
+        // Every bucket holds a live lease, so each spend succeeds.
         let mut offers = Vec::new();
-        let mut decided = Vec::with_capacity(buckets.len());
-        for bucket in &buckets {
-            match book.spend(bucket, now, &mut offers) {
-                Some(d) => decided.push(Ok(d)),
-                None => {
-                    drop(book);
-                    cx.rate_limit_buckets = buckets;
-                    return Step::Wait;
-                }
-            }
-        }
+        let spent: Option<Vec<_>> = buckets
+            .iter()
+            .map(|b| book.spend(b, now, &mut offers).map(Ok))
+            .collect();
         drop(book);
         if !offers.is_empty() {
             s.ports.give_back(&offers);
         }
+        let Some(decided) = spent else {
+            cx.rate_limit_buckets = buckets;
+            return Step::Wait;
+        };
         conclude(cx, s, &policies, &buckets, decided)
     }
 

@@ -125,15 +125,10 @@ impl Documents for WorkerPorts {
 
 impl Limiter for WorkerPorts {
     async fn take(&self, asks: &[Take]) -> Vec<Result<Grant, String>> {
-        let mut requests = String::new();
-        for (n, ask) in asks.iter().enumerate() {
-            if n > 0 {
-                requests.push('\n');
-            }
-            requests.push_str(&ask.bucket);
-            requests.push('\t');
-            requests.push_str(&wire::take_query(&ask.limits, ask.ask));
-        }
+        let requests = bucket_lines(
+            asks.iter()
+                .map(|a| (a.bucket.as_str(), wire::take_query(&a.limits, a.ask))),
+        );
         let answers = JsFuture::from(glue::take_tokens(
             &self.env,
             LIMITER_BINDING,
@@ -157,22 +152,28 @@ impl Limiter for WorkerPorts {
     }
 
     fn give_back(&self, offers: &[GiveBack]) {
-        let joined: Vec<String> = offers
-            .iter()
-            .map(|o| {
-                format!(
-                    "{}\t{}",
-                    o.bucket,
-                    wire::give_back_query(&o.limits, o.tag, o.unused)
-                )
-            })
-            .collect();
-        self.wait_until(&glue::give_back(
-            &self.env,
-            LIMITER_BINDING,
-            &joined.join("\n"),
-        ));
+        let lines = bucket_lines(offers.iter().map(|o| {
+            (
+                o.bucket.as_str(),
+                wire::give_back_query(&o.limits, o.tag, o.unused),
+            )
+        }));
+        self.wait_until(&glue::give_back(&self.env, LIMITER_BINDING, &lines));
     }
+}
+
+/// "bucket\tquery" lines, "\n"-joined, as `take_tokens` and `give_back` read them.
+fn bucket_lines<'a>(items: impl Iterator<Item = (&'a str, String)>) -> String {
+    let mut out = String::new();
+    for (n, (bucket, query)) in items.enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        out.push_str(bucket);
+        out.push('\t');
+        out.push_str(&query);
+    }
+    out
 }
 
 /// Reads the executor's report: `[target, ok, target, ok, …]`.
