@@ -4,7 +4,7 @@
 use super::json::Json;
 use super::model::{CanarySpec, MethodSet, StickyKey, Upstream};
 use super::parse::{header_name, settable_header};
-use super::reader::{suggest, Errors, Obj};
+use super::reader::{reference, Errors, Obj};
 
 const CANARY_FIELDS: &[&str] = &["upstream", "percent", "sticky", "override_header"];
 
@@ -35,13 +35,7 @@ pub(super) fn canary(
     let before = errs.0.len();
     let upath = o.field_path("upstream");
     let upstream = o.req_string("upstream", errs).and_then(|name| {
-        let Some(i) = facts.upstream_names.iter().position(|n| *n == name) else {
-            let hint = suggest(&name, facts.upstream_names)
-                .map(|s| format!(" (did you mean \"{s}\"?)"))
-                .unwrap_or_default();
-            errs.push(&upath, format!("unknown upstream \"{name}\"{hint}"));
-            return None;
-        };
+        let i = reference(&name, facts.upstream_names, "upstream", &upath, errs)?;
         if facts.upstream == Some(i) {
             errs.push(
                 &upath,

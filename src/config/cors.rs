@@ -8,7 +8,7 @@
 use super::json::Json;
 use super::model::*;
 use super::parse::header_name;
-use super::reader::{suggest, Errors, Obj};
+use super::reader::{reference, suggest, Errors, Obj};
 
 const CORS_FIELDS: &[&str] = &[
     "origins",
@@ -147,15 +147,5 @@ fn twice(lower: &str) -> String {
 /// Reads a route's `cors`: the name of a declared policy.
 pub(super) fn route_cors(o: &Obj, declared: &[&str], errs: &mut Errors) -> Option<usize> {
     let name = o.opt_string("cors", errs)?;
-    let i = declared.iter().position(|n| *n == name);
-    if i.is_none() {
-        let hint = suggest(&name, declared)
-            .map(|s| format!(" (did you mean \"{s}\"?)"))
-            .unwrap_or_default();
-        errs.push(
-            &o.field_path("cors"),
-            format!("unknown CORS policy \"{name}\"{hint}"),
-        );
-    }
-    i
+    reference(&name, declared, "CORS policy", &o.field_path("cors"), errs)
 }

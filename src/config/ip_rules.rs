@@ -6,7 +6,7 @@
 
 use super::json::Json;
 use super::model::*;
-use super::reader::{index_path, suggest, Errors, Obj};
+use super::reader::{index_path, reference, Errors, Obj};
 use crate::traffic::cidr::IpNet;
 
 const IP_RULE_FIELDS: &[&str] = &[
@@ -148,17 +148,12 @@ pub(super) fn route_ip_rules(o: &Obj, declared: &[&str], errs: &mut Errors) -> V
         );
     }
     for (name, path) in list {
-        match declared.iter().position(|n| *n == name) {
+        match reference(&name, declared, "IP rule set", &path, errs) {
             Some(i) if out.contains(&i) => {
                 errs.push(&path, format!("IP rule set \"{name}\" is listed twice"))
             }
             Some(i) => out.push(i),
-            None => {
-                let hint = suggest(&name, declared)
-                    .map(|s| format!(" (did you mean \"{s}\"?)"))
-                    .unwrap_or_default();
-                errs.push(&path, format!("unknown IP rule set \"{name}\"{hint}"));
-            }
+            None => {}
         }
     }
     out

@@ -4,7 +4,7 @@ use super::json::Json;
 use super::model::*;
 use super::observability;
 use super::reader::{
-    as_object, as_string, as_string_list, index_path, member_path, suggest, Errors, Obj,
+    as_object, as_string, as_string_list, index_path, member_path, reference, suggest, Errors, Obj,
 };
 use super::ConfigErrors;
 use super::{canary, cors, ip_rules, route_match};
@@ -1104,17 +1104,13 @@ fn route(
         }
     }
     let upstream = o.req_string("upstream", errs).and_then(|u| {
-        let i = names.upstreams.iter().position(|n| *n == u);
-        if i.is_none() {
-            let hint = suggest(&u, &names.upstreams)
-                .map(|s| format!(" (did you mean \"{s}\"?)"))
-                .unwrap_or_default();
-            errs.push(
-                &o.field_path("upstream"),
-                format!("unknown upstream \"{u}\"{hint}"),
-            );
-        }
-        i
+        reference(
+            &u,
+            &names.upstreams,
+            "upstream",
+            &o.field_path("upstream"),
+            errs,
+        )
     });
     let rewrite = match (o.opt_string("rewrite", errs), &params) {
         (Some(t), Some(params)) => template(&t, params, &o.field_path("rewrite"), errs),
@@ -1140,11 +1136,7 @@ fn route(
     let mut rate_limits = Vec::new();
     if let Some(list) = o.opt_string_list("rate_limits", errs) {
         for (name, p) in list {
-            let Some(i) = names.rate_limit_names.iter().position(|r| *r == name) else {
-                let hint = suggest(&name, &names.rate_limit_names)
-                    .map(|s| format!(" (did you mean \"{s}\"?)"))
-                    .unwrap_or_default();
-                errs.push(&p, format!("unknown rate limit \"{name}\"{hint}"));
+            let Some(i) = reference(&name, &names.rate_limit_names, "rate limit", &p, errs) else {
                 continue;
             };
             if rate_limits.contains(&i) {

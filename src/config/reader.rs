@@ -221,6 +221,25 @@ pub fn as_string_list(
     Some(out)
 }
 
+/// The index of `name` among the `declared` names; otherwise an "unknown `what`" error at
+/// `path`, with the likely intended name when there is one.
+pub fn reference(
+    name: &str,
+    declared: &[&str],
+    what: &str,
+    path: &str,
+    errs: &mut Errors,
+) -> Option<usize> {
+    let i = declared.iter().position(|n| *n == name);
+    if i.is_none() {
+        let hint = suggest(name, declared)
+            .map(|s| format!(" (did you mean \"{s}\"?)"))
+            .unwrap_or_default();
+        errs.push(path, format!("unknown {what} \"{name}\"{hint}"));
+    }
+    i
+}
+
 /// The known name closest to `unknown`, when it is close enough to be a likely typo.
 pub fn suggest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
     let lower = unknown.to_ascii_lowercase();
