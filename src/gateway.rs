@@ -86,14 +86,19 @@ struct EditInputs<'a> {
     response: &'a HeaderRules,
 }
 
+/// The kinds of the auth schemes `route` accepts, in order (none on a public route).
+fn schemes<'c>(route: &'c Route, config: &'c Config) -> impl Iterator<Item = &'c AuthKind> {
+    let list: &[usize] = match &route.auth {
+        RouteAuth::None => &[],
+        RouteAuth::Schemes(list) => list,
+    };
+    list.iter().map(|i| &config.auth[*i].kind)
+}
+
 /// A route's header edits fixed by configuration, both ways.
 fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdits {
-    let scheme_list: Vec<&AuthKind> = match &route.auth {
-        RouteAuth::None => Vec::new(),
-        RouteAuth::Schemes(list) => list.iter().map(|i| &config.auth[*i].kind).collect(),
-    };
     // API keys are credentials for the gateway: the upstream gets the consumer.
-    let api_key_headers = scheme_list.into_iter().filter_map(|kind| match kind {
+    let api_key_headers = schemes(route, config).filter_map(|kind| match kind {
         AuthKind::ApiKey(k) => match &k.source {
             ApiKeySource::Header(h) => Some(h.clone()),
             ApiKeySource::Query(_) => None,
@@ -180,18 +185,11 @@ impl Gateway {
             })
             .flatten()
             .collect();
-        let scheme_list = |route: &Route| -> Vec<&AuthKind> {
-            match &route.auth {
-                RouteAuth::None => Vec::new(),
-                RouteAuth::Schemes(list) => list.iter().map(|i| &config.auth[*i].kind).collect(),
-            }
-        };
         let credential_params = config
             .routes
             .iter()
             .map(|route| {
-                scheme_list(route)
-                    .into_iter()
+                schemes(route, &config)
                     .filter_map(|kind| match kind {
                         AuthKind::Jwt(j) => j.token_query.clone(),
                         AuthKind::ApiKey(k) => match &k.source {
