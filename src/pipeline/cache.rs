@@ -12,7 +12,7 @@ use super::driver::{Stage, Step};
 use super::exchange::{self, ExchangePlan};
 use super::ports::{Ports, ResponseCache};
 use super::state::Services;
-use crate::cache::entry::{self, EntryMeta, Lookup};
+use crate::cache::entry::{self, Lookup};
 use crate::cache::request::{self as request_directives, RequestDirectives};
 use crate::cache::{
     cache_key_url, cache_status, not_modified, preconditions_apply, revalidation_headers,
@@ -224,7 +224,7 @@ fn from_hot<P: Ports>(
     if cx.started_ms >= hot.until_ms || hot.has_range || (honours && hot.has_cache_control) {
         return None;
     }
-    let meta = EntryMeta::from_bookkeeping(&hot.meta)?;
+    let meta = hot.meta?;
     let Lookup::Fresh { age_s, ttl_s } = entry::lookup(&meta, cx.started_ms as u64, None) else {
         return None;
     };

@@ -264,10 +264,12 @@ impl ResponseCache for Fakes {
         let request = self.request_headers.borrow();
         Some(HotEntry {
             status: stored_status(r),
-            meta: crate::cache::entry::BOOKKEEPING
-                .iter()
-                .map(|n| h(n))
-                .collect(),
+            meta: crate::cache::entry::EntryMeta::from_bookkeeping(
+                &crate::cache::entry::BOOKKEEPING
+                    .iter()
+                    .map(|n| r.header(n))
+                    .collect::<Vec<_>>(),
+            ),
             etag: h("etag"),
             last_modified: h("last-modified"),
             until_ms: *until_ms,

@@ -132,8 +132,9 @@ pub struct Serve {
 pub struct HotEntry {
     /// The status the entry is served with.
     pub status: u16,
-    /// The values of `crate::cache::entry::BOOKKEEPING`, in order.
-    pub meta: Vec<Option<String>>,
+    /// The entry's bookkeeping (`crate::cache::entry::BOOKKEEPING`), read where it is found;
+    /// `None` when it does not parse.
+    pub meta: Option<crate::cache::entry::EntryMeta>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub until_ms: f64,

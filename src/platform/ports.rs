@@ -259,7 +259,10 @@ impl ResponseCache for WorkerPorts {
         let flags = f.get(n + 6).copied().flatten().unwrap_or("00");
         Some(HotEntry {
             status: get(0)?.parse().ok()?,
-            meta: (1..=n).map(get).collect(),
+            // Parsed from the borrowed values: no copy of them is needed.
+            meta: f
+                .get(1..=n)
+                .and_then(crate::cache::entry::EntryMeta::from_bookkeeping),
             etag: get(n + 1),
             last_modified: get(n + 2),
             until_ms: get(n + 3)?.parse().ok()?,
