@@ -102,8 +102,12 @@ impl Stage for Canary {
         let Some(spec) = &s.gateway.route(cx.route()).canary else {
             return Step::Next;
         };
+        // At 0% or 100% the outcome is fixed: no sticky key is read or hashed (an override
+        // is still honoured, and refused when invalid).
+        let split = spec.basis_points > 0 && spec.basis_points < BUCKETS;
         // The headers this decision reads, in one crossing: the override, then the sticky one.
         let sticky_header = match &spec.sticky {
+            _ if !split => None,
             StickyKey::Header(h) => Some(h.as_str()),
             StickyKey::Cookie(_) => Some("cookie"),
             _ => None,
@@ -129,6 +133,7 @@ impl Stage for Canary {
                 Ok(v) => v,
                 Err(e) => return Step::Fail(e),
             },
+            None if !split => variant_of(0, spec.basis_points),
             None => {
                 let key = sticky_key(spec, cx, values.next().flatten());
                 let canary = s
