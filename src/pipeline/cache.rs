@@ -376,6 +376,7 @@ async fn lookup_and_fetch<P: Ports>(
                         &keys.entry,
                         keys.marker.as_deref(),
                         &entry,
+                        stored.status,
                         HOT_MAX_BYTES.min(spec.max_body_bytes),
                         until,
                     );

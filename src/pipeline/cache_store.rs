@@ -112,10 +112,12 @@ impl Stored {
     /// From the values of `BOOKKEEPING` then `ENTRY_EXTRA`.
     fn from_values(values: Vec<Option<String>>, platform_status: u16) -> Option<Stored> {
         let meta = EntryMeta::from_bookkeeping(&values)?;
+        // Only a status the gateway relays can have been recorded; anything else is not ours.
         let status = values
             .get(bookkeeping_index(entry::STATUS))
             .and_then(|v| v.as_deref())
             .and_then(|s| s.parse().ok())
+            .filter(|s| (200..=599).contains(s))
             .unwrap_or(platform_status);
         Some(Stored {
             status,
@@ -214,6 +216,7 @@ pub fn serve_stored<P: Ports>(
     };
     let set = answer_headers(s.gateway, cx, age_s, cache_status(&outcome, Some(ttl_s)));
     let how = Serve {
+        status: stored.status,
         not_modified: not_mod,
         head_only,
         range,

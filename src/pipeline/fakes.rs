@@ -36,7 +36,8 @@ impl FakeResponse {
             .map(|(_, v)| v.as_str())
     }
 
-    fn set(&mut self, name: &str, value: &str) {
+    /// Replaces `name` (tests tamper with stored entries through it).
+    pub fn set(&mut self, name: &str, value: &str) {
         self.headers.retain(|(k, _)| k != name);
         self.headers.push((name.to_owned(), value.to_owned()));
     }
@@ -76,7 +77,7 @@ pub struct Fakes {
     pub plans: RefCell<Vec<ExchangePlan>>,
     pub cache: RefCell<HashMap<String, FakeResponse>>,
     pub markers: RefCell<HashMap<String, u64>>,
-    pub hot: RefCell<HashMap<String, (FakeResponse, f64)>>,
+    pub hot: RefCell<HashMap<String, (FakeResponse, f64, u16)>>,
     pub cache_fails: Cell<bool>,
     pub events: RefCell<Vec<serde_json::Value>>,
 }
@@ -243,13 +244,6 @@ impl Upstream for Fakes {
     }
 }
 
-/// The status a stored entry is served with (see `crate::cache::entry::STATUS`).
-fn stored_status(r: &FakeResponse) -> u16 {
-    r.header(crate::cache::entry::STATUS)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(r.status)
-}
-
 fn apply(r: &mut FakeResponse, set: &[(String, String)]) {
     for (k, v) in set {
         r.set(k, v);
@@ -259,11 +253,11 @@ fn apply(r: &mut FakeResponse, set: &[(String, String)]) {
 impl ResponseCache for Fakes {
     fn hot_entry(&self, key: &str) -> Option<HotEntry> {
         let hot = self.hot.borrow();
-        let (r, until_ms) = hot.get(key)?;
+        let (r, until_ms, status) = hot.get(key)?;
         let h = |n: &str| r.header(n).map(str::to_owned);
         let request = self.request_headers.borrow();
         Some(HotEntry {
-            status: stored_status(r),
+            status: *status,
             meta: crate::cache::entry::EntryMeta::from_bookkeeping(
                 &crate::cache::entry::BOOKKEEPING
                     .iter()
@@ -286,16 +280,17 @@ impl ResponseCache for Fakes {
         not_modified: bool,
         head_only: bool,
     ) -> Result<FakeResponse, String> {
-        let entry = self
+        let (entry, status) = self
             .hot
             .borrow()
             .get(key)
-            .map(|(r, _)| r.clone())
+            .map(|(r, _, status)| (r.clone(), *status))
             .ok_or("gone")?;
         self.serve_entry(
             entry,
             set,
             Serve {
+                status,
                 not_modified,
                 head_only,
                 range: None,
@@ -307,13 +302,14 @@ impl ResponseCache for Fakes {
         key: &str,
         _marker: Option<&str>,
         entry: &FakeResponse,
+        status: u16,
         max_bytes: u64,
         until_ms: f64,
     ) {
         if entry.body.len() as u64 <= max_bytes {
             self.hot
                 .borrow_mut()
-                .insert(key.to_owned(), (entry.clone(), until_ms));
+                .insert(key.to_owned(), (entry.clone(), until_ms, status));
         }
     }
     async fn lookup(&self, key: &str, marker: Option<&str>) -> (Option<FakeResponse>, Option<u64>) {
@@ -336,7 +332,7 @@ impl ResponseCache for Fakes {
             Some(cc) => entry.set("cache-control", &cc),
             None => entry.remove("cache-control"),
         }
-        entry.status = stored_status(&entry);
+        entry.status = how.status;
         for name in crate::cache::entry::BOOKKEEPING {
             entry.remove(name);
         }

@@ -119,6 +119,9 @@ pub trait Upstream: Responses {
 /// How a stored entry is served to the client.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Serve {
+    /// The status it is served with: the upstream's, which the entry's bookkeeping records
+    /// (the platform's cache stores every entry as a 200).
+    pub status: u16,
     /// Answer `304 Not Modified` (no body, no representation headers).
     pub not_modified: bool,
     /// A HEAD request: no body.
@@ -161,12 +164,14 @@ pub trait ResponseCache: Responses {
         not_modified: bool,
         head_only: bool,
     ) -> Result<Self::Response, String>;
-    /// Keeps a copy of `entry` in the hot tier until `until_ms` (in the background).
+    /// Keeps a copy of `entry`, served with `status`, in the hot tier until `until_ms` (in the
+    /// background).
     fn hot_fill(
         &self,
         key: &str,
         marker: Option<&str>,
         entry: &Self::Response,
+        status: u16,
         max_bytes: u64,
         until_ms: f64,
     );
@@ -176,8 +181,8 @@ pub trait ResponseCache: Responses {
         key: &str,
         marker: Option<&str>,
     ) -> (Option<Self::Response>, Option<u64>);
-    /// The client's response from a stored entry (bookkeeping removed, served with the status
-    /// it records), with `set` headers.
+    /// The client's response from a stored entry (bookkeeping removed, served as `how` says),
+    /// with `set` headers.
     fn serve_entry(
         &self,
         entry: Self::Response,

@@ -14,7 +14,7 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
  * callback `finish(handle, status, failure, attempts, upstreamMs, reason)`, which returns the
  * gateway's error response for a failed exchange (undefined otherwise).
  * JSON: { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
- *   bookkeeping: [names], notIn304: [names], storedStatus: name,
+ *   bookkeeping: [names], notIn304: [names],
  *   edits: [{ request: {remove, set}, response: {remove, set} }], routes: [index into edits] }
  */
 export function route_table(json, finish) {
@@ -27,7 +27,6 @@ export function route_table(json, finish) {
   table.finish = finish;
   BOOKKEEPING = table.bookkeeping;
   NOT_IN_304 = table.notIn304;
-  STORED_STATUS = table.storedStatus;
   return table;
 }
 
@@ -471,21 +470,11 @@ export function cache_match(key, marker) {
   ]).then(([entry, at]) => [entry || null, at]);
 }
 
-// Every entry is stored as a 200 (the platform's cache keeps only some statuses); Rust records
-// the upstream's status in this bookkeeping header, and it is served with that one.
-let STORED_STATUS = "x-edge-gateway-status";
-
-/** The status an entry is served with. */
-function storedStatus(entry) {
-  const recorded = Number(entry.headers.get(STORED_STATUS));
-  return recorded >= 200 && recorded <= 599 ? recorded : entry.status;
-}
-
-/** The facts of a stored entry, "\r"-joined: status, the bookkeeping values, ETag, Last-Modified. */
-function entryFacts(entry) {
+/** The facts of a stored entry, "\r"-joined: `status`, the bookkeeping values, ETag, Last-Modified. */
+function entryFacts(entry, status) {
   const h = entry.headers;
   const v = (name) => h.get(name) ?? "";
-  return [storedStatus(entry), ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
+  return [status, ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
 }
 
 /**
@@ -549,13 +538,13 @@ function fromStored(status, statusText, headers, body, set, notModified, headOnl
 }
 
 /**
- * The client's response from a stored entry: bookkeeping removed, the upstream's Cache-Control
- * restored, then `set` ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
+ * The client's response from a stored entry, with `status` (the upstream's, which Rust read from
+ * the bookkeeping): bookkeeping removed, the upstream's Cache-Control restored, then `set` ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
  * `notModified` answers 304; `headOnly` drops the body; `range` ("start-end/length" or "")
  * answers 206 with those bytes.
  */
-export function serve_entry(entry, set, notModified, headOnly, range) {
-  return fromStored(storedStatus(entry), entry.statusText, entry.headers, entry.body, set, notModified, headOnly, range);
+export function serve_entry(entry, status, set, notModified, headOnly, range) {
+  return fromStored(status, entry.statusText, entry.headers, entry.body, set, notModified, headOnly, range);
 }
 
 /**
@@ -611,10 +600,10 @@ async function readBounded(body, maxBytes) {
 }
 
 /**
- * Keeps a copy of a stored entry in memory until `untilMs` (entries over `maxBytes` are not),
- * prepared for serving: the client's headers and the entry's facts are computed once here.
+ * Keeps a copy of a stored entry, served with `status`, in memory until `untilMs` (entries over
+ * `maxBytes` are not), prepared for serving: the client's headers and the entry's facts are computed once here.
  */
-export function hot_fill(key, marker, entry, maxBytes, untilMs) {
+export function hot_fill(key, marker, entry, status, maxBytes, untilMs) {
   const length = entry.headers.get("content-length");
   if (length !== null && !(Number(length) <= maxBytes)) return Promise.resolve();
   const copy = entry.clone();
@@ -623,12 +612,11 @@ export function hot_fill(key, marker, entry, maxBytes, untilMs) {
       if (body === null || body.byteLength > HOT_CAPACITY) return;
       // Prepared Headers: a hit's Response copies them inside the runtime, where a record's
       // members would each be converted from JS (measured in `make bench`'s profile of hits).
-      const status = storedStatus(copy);
       const client = fromStored(status, copy.statusText, copy.headers, null, "", false, true, "");
       const headers = client.headers;
       const headers304 = new Headers(headers);
       for (const name of NOT_IN_304) headers304.delete(name);
-      const facts = entryFacts(copy) + "\r" + untilMs;
+      const facts = entryFacts(copy, status) + "\r" + untilMs;
       hotDelete(key);
       while (hotBytes + body.byteLength > HOT_CAPACITY && hot.size) hotDelete(hot.keys().next().value);
       hot.set(key, { status, statusText: copy.statusText, headers, headers304, body, facts, marker });
@@ -742,7 +730,7 @@ export function store_entry(key, response, remove, meta, maxBytes) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
-  // Stored as a 200: `meta` records the upstream's status (STORED_STATUS).
+  // Stored as a 200: `meta` records the upstream's status, which Rust reads back to serve it.
   const put = (body) =>
     caches.default.put(key, new Response(body, { status: 200, headers })).catch(() => undefined);
   if (!copy.body) return put(null);

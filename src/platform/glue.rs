@@ -61,6 +61,7 @@ extern "C" {
     #[wasm_bindgen(catch)]
     pub fn serve_entry(
         entry: &web_sys::Response,
+        status: u16,
         set: &str,
         not_modified: bool,
         head_only: bool,
@@ -78,6 +79,7 @@ extern "C" {
         key: &str,
         marker: &str,
         entry: &web_sys::Response,
+        status: u16,
         max_bytes: f64,
         until_ms: f64,
     ) -> js_sys::Promise;
@@ -167,7 +169,6 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         "connectionProtected": CONNECTION_PROTECTED,
         "bookkeeping": crate::cache::entry::BOOKKEEPING,
         "notIn304": crate::cache::entry::NOT_IN_304,
-        "storedStatus": crate::cache::entry::STATUS,
         "edits": edits,
         "routes": of_route,
     });

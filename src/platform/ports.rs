@@ -287,6 +287,7 @@ impl ResponseCache for WorkerPorts {
         key: &str,
         marker: Option<&str>,
         entry: &web_sys::Response,
+        status: u16,
         max_bytes: u64,
         until_ms: f64,
     ) {
@@ -294,6 +295,7 @@ impl ResponseCache for WorkerPorts {
             key,
             marker.unwrap_or(""),
             entry,
+            status,
             max_bytes as f64,
             until_ms,
         ));
@@ -325,8 +327,15 @@ impl ResponseCache for WorkerPorts {
             .range
             .map(|(start, end, length)| format!("{start}-{end}/{length}"))
             .unwrap_or_default();
-        glue::serve_entry(&entry, &pairs(set), how.not_modified, how.head_only, &range)
-            .map_err(|e| super::respond::reason(&e))
+        glue::serve_entry(
+            &entry,
+            how.status,
+            &pairs(set),
+            how.not_modified,
+            how.head_only,
+            &range,
+        )
+        .map_err(|e| super::respond::reason(&e))
     }
     fn update_entry(
         &self,

@@ -64,7 +64,7 @@ fn a_request_the_hot_tier_may_not_answer_leaves_its_copy_alone() {
     get(&w, &f, "https://h.test/c/1");
     f.now_ms.set(T0 + 1_000.0);
     get(&w, &f, "https://h.test/c/1");
-    let until = |f: &Fakes| f.hot.borrow().values().next().map(|(_, until)| *until);
+    let until = |f: &Fakes| f.hot.borrow().values().next().map(|(_, until, _)| *until);
     let filled = until(&f).expect("the Cache API hit filled the hot tier");
 
     // A Range goes to the Cache API path, which answers it from the stored entry; the hot

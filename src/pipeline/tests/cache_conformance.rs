@@ -271,6 +271,26 @@ fn statuses_are_stored_as_200_and_served_with_their_own() {
 }
 
 #[test]
+fn a_recorded_status_the_gateway_never_relays_is_not_served() {
+    let w = world(json!({ "ttl_s": 600 }));
+    for (i, recorded) in ["99", "700", "1xx", ""].iter().enumerate() {
+        let f = Fakes::at(T0);
+        let url = format!("https://h.test/c/{i}");
+        f.answer(respond(203, &[("cache-control", "max-age=60")], "x"));
+        get(&w, &f, &url);
+        for entry in f.cache.borrow_mut().values_mut() {
+            entry.set(crate::cache::entry::STATUS, recorded);
+        }
+        // From the stored entry, then from the hot tier it filled.
+        for source in ["stored", "hot"] {
+            let hit = get(&w, &f, &url);
+            assert!(status_of(&hit).contains("hit"), "{recorded:?} {source}");
+            assert_eq!(hit.status(), 200, "{recorded:?} {source}");
+        }
+    }
+}
+
+#[test]
 fn targeted_fields_decide_and_never_reach_the_client() {
     let w = world(json!({ "ttl_s": 600 }));
     let f = Fakes::at(T0);
