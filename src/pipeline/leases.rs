@@ -8,6 +8,11 @@
 //! is in flight ask for their own admission only, so a burst of concurrent first requests is
 //! decided exactly, one by one.
 //!
+//! A busy bucket asks for its next lease before the last one runs out: the request that finds a
+//! quarter of the want or less still held asks (and waits, decided by the owner) instead of
+//! spending, so the requests arriving during its ask spend what is left rather than each
+//! asking alone. It asks for at most [`MAX_WANT`] minus what is still held.
+//!
 //! What a lease may cost is admissions not spent: an isolate holds at most [`MAX_WANT`] − 1
 //! extras per bucket at a time, for at most [`HOLD_MS`]. Those still held when their hold ends
 //! are offered back (taken back exactly when the owner granted nothing since) — otherwise
@@ -22,6 +27,8 @@ use std::collections::HashMap;
 pub const MAX_WANT: u64 = 64;
 /// How long an isolate may spend a lease's extras, from the moment it asked.
 pub const HOLD_MS: u64 = 250;
+/// A busy bucket asks for its next lease once `1 / REFILL_SHARE` of its want or less is held.
+const REFILL_SHARE: u64 = 4;
 /// How long an unanswered lease ask keeps others to single admissions.
 const ASK_STALE_MS: f64 = 5_000.0;
 /// Buckets an isolate keeps lease state for, at most this many.
@@ -63,6 +70,26 @@ struct Bucket {
 }
 
 impl Bucket {
+    /// What a lease ask would want: half the requests of the last hold period, at most
+    /// [`MAX_WANT`].
+    fn want(&self) -> u64 {
+        (self.seen_before / 2).clamp(1, MAX_WANT)
+    }
+
+    /// Admissions held in live leases.
+    fn held(&self, now_ms: f64) -> u64 {
+        self.leases
+            .iter()
+            .filter(|l| now_ms < l.until_ms)
+            .map(|l| l.left)
+            .sum()
+    }
+
+    /// A lease ask is out (and not yet given up on).
+    fn asking(&self, now_ms: f64) -> bool {
+        self.asking.is_some_and(|at| now_ms - at < ASK_STALE_MS)
+    }
+
     fn note_demand(&mut self, now_ms: f64) {
         let hold = HOLD_MS as f64;
         if now_ms - self.window_start_ms >= hold {
@@ -101,8 +128,24 @@ impl LeaseBook {
             .is_some_and(|b| b.leases.iter().any(|l| l.left > 0 && now_ms < l.until_ms))
     }
 
+    /// Whether the request at `now_ms` should ask for `bucket`'s next lease rather than spend a
+    /// held admission: the bucket is busy (its ask would want more than one), no lease ask is
+    /// out, and a quarter of the want or less is still held.
+    pub fn refill_due(&self, bucket: &str, now_ms: f64) -> bool {
+        self.0.get(bucket).is_some_and(|b| {
+            let want = b.want();
+            want > 1 && !b.asking(now_ms) && b.held(now_ms) <= want / REFILL_SHARE
+        })
+    }
+
+    /// Admissions `bucket` holds at `now_ms`.
+    #[cfg(test)]
+    pub fn held(&self, bucket: &str, now_ms: f64) -> u64 {
+        self.0.get(bucket).map_or(0, |b| b.held(now_ms))
+    }
+
     /// Spends one held admission (the one whose hold ends first) and returns the decision the
-    /// owner gave with it; expired leases go to `offers`.
+    /// owner gave with the newest lease; expired leases go to `offers`.
     pub fn spend(
         &mut self,
         bucket: &str,
@@ -117,7 +160,13 @@ impl LeaseBook {
             .iter_mut()
             .min_by(|x, y| x.until_ms.total_cmp(&y.until_ms))?;
         lease.left -= 1;
-        let decision = lease.decision;
+        // Reported with the newest grant's decision: the owner's state only moves on, so an
+        // older lease's answer could show more remaining than the owner would now.
+        let decision = b
+            .leases
+            .iter()
+            .max_by(|x, y| x.until_ms.total_cmp(&y.until_ms))
+            .map(|l| l.decision)?;
         b.leases.retain(|l| l.left > 0);
         Some(decision)
     }
@@ -130,11 +179,11 @@ impl LeaseBook {
         let b = self.0.entry(bucket.to_owned()).or_default();
         b.expire(bucket, now_ms, offers);
         b.note_demand(now_ms);
-        let asking = b.asking.is_some_and(|at| now_ms - at < ASK_STALE_MS);
-        let want = if asking {
+        // What is still held counts against the want: never more than MAX_WANT − 1 extras.
+        let want = if b.asking(now_ms) {
             1
         } else {
-            (b.seen_before / 2).clamp(1, MAX_WANT)
+            b.want().min(MAX_WANT - b.held(now_ms).min(MAX_WANT - 1))
         };
         if want > 1 {
             b.asking = Some(now_ms);

@@ -161,7 +161,9 @@ fn a_busy_isolate_asks_once_per_lease_and_spends_held_admissions_without_waiting
         250,
         "one ask per request while demand is unknown"
     );
-    // Now busy: each ask brings a lease, spent synchronously by the requests after it.
+    // Now busy: each ask brings a lease, spent synchronously by the requests after it. The
+    // first is a full 64; each next one is asked for when 16 are left, for 64 − 16 = 48, so
+    // the isolate never holds more than 63.
     let mut sync_answers = 0;
     for _ in 0..640 {
         let mut cx = w.ctx("GET", "https://h.test/r", &f);
@@ -172,8 +174,8 @@ fn a_busy_isolate_asks_once_per_lease_and_spends_held_admissions_without_waiting
         f.now_ms.set(f.now_ms.get() + 0.25);
     }
     let asks = f.limiter_calls.get() - 250;
-    assert_eq!(asks, 10, "640 requests, leases of 64");
-    assert_eq!(sync_answers, 630);
+    assert_eq!(asks, 14, "640 requests: one lease of 64, then leases of 48");
+    assert_eq!(sync_answers, 640 - 14);
 }
 
 #[test]
@@ -228,13 +230,71 @@ fn unspent_admissions_are_offered_back_once_their_hold_ends() {
         .set(f.now_ms.get() + crate::pipeline::leases::HOLD_MS as f64 + 1.0);
     let mut cx = w.ctx("GET", "https://h.test/r", &f);
     assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    // Every lease still holding admissions is offered (a busy bucket holds the lease it is
+    // spending and the next one); the newest carries the state its grant left.
     let offers = f.given_back.borrow().clone();
-    assert_eq!(offers.len(), 1, "{offers:?}");
-    assert!(offers[0].unused > 0);
-    assert_eq!(
-        offers[0].tag, before.tat,
-        "the lease's tag is the state it left"
+    assert!(!offers.is_empty() && offers.len() <= 2, "{offers:?}");
+    assert!(offers.iter().all(|o| o.unused > 0), "{offers:?}");
+    assert!(
+        offers.iter().map(|o| o.unused).sum::<u64>() < crate::pipeline::leases::MAX_WANT,
+        "{offers:?}"
     );
+    assert!(
+        offers.iter().any(|o| o.tag == before.tat),
+        "the newest lease's tag is the state it left: {offers:?}"
+    );
+}
+
+#[test]
+fn a_busy_bucket_asks_for_its_next_lease_while_a_quarter_is_left_and_never_holds_more_than_63() {
+    use crate::pipeline::leases::{LeaseBook, HOLD_MS, MAX_WANT};
+    use crate::ratelimit::{Decision, Grant, Limits};
+    let limits = Limits {
+        limit: 100_000,
+        window_s: 10,
+        burst: 100_000,
+    };
+    let decision = Decision {
+        allowed: true,
+        limit: 100_000,
+        remaining: 1_000,
+        reset_s: 1,
+        retry_after_s: 0,
+        retry_after_ms: 0,
+    };
+    let grant = |extra| Grant {
+        decision,
+        extra,
+        tag: 1,
+    };
+    let mut book = LeaseBook::default();
+    let mut offers = Vec::new();
+    let hold = HOLD_MS as f64;
+    for i in 0..1_000 {
+        let _ = book.ask("b", f64::from(i) * hold / 1_000.0, &mut offers);
+    }
+    let t = hold + 1.0;
+    let first = book.ask("b", t, &mut offers);
+    assert_eq!(first.want, MAX_WANT);
+    book.answered("b", limits, first, t, Some(&grant(first.want - 1)));
+    assert_eq!(book.held("b", t), MAX_WANT - 1);
+    // Spending: no refill while more than a quarter of the want is held.
+    let mut spent = 0;
+    while !book.refill_due("b", t) {
+        assert!(book.spend("b", t, &mut offers).is_some());
+        spent += 1;
+    }
+    assert_eq!(book.held("b", t), MAX_WANT / 4, "after {spent} spends");
+    // This request asks for the next lease: only what keeps the isolate under 64.
+    let next = book.ask("b", t, &mut offers);
+    assert_eq!(next.want, MAX_WANT - MAX_WANT / 4);
+    // While it is out, the others spend what is left instead of asking.
+    assert!(!book.refill_due("b", t));
+    assert!(book.holds("b", t));
+    assert!(book.spend("b", t, &mut offers).is_some());
+    book.answered("b", limits, next, t, Some(&grant(next.want - 1)));
+    assert!(book.held("b", t) < MAX_WANT, "{}", book.held("b", t));
+    assert!(offers.is_empty());
 }
 
 #[test]
