@@ -123,9 +123,13 @@ pub struct LeaseBook(HashMap<String, Bucket>);
 impl LeaseBook {
     /// Whether `bucket` holds an admission this isolate may spend at `now_ms`.
     pub fn holds(&self, bucket: &str, now_ms: f64) -> bool {
-        self.0
-            .get(bucket)
-            .is_some_and(|b| b.leases.iter().any(|l| l.left > 0 && now_ms < l.until_ms))
+        self.0.get(bucket).is_some_and(|b| b.held(now_ms) > 0)
+    }
+
+    /// Whether the request at `now_ms` is admitted from what `bucket` holds: it holds an
+    /// admission and its next lease is not due (the request that finds it due asks for it).
+    pub fn may_spend(&self, bucket: &str, now_ms: f64) -> bool {
+        self.holds(bucket, now_ms) && !self.refill_due(bucket, now_ms)
     }
 
     /// Whether the request at `now_ms` should ask for `bucket`'s next lease rather than spend a
@@ -183,7 +187,7 @@ impl LeaseBook {
         let want = if b.asking(now_ms) {
             1
         } else {
-            b.want().min(MAX_WANT - b.held(now_ms).min(MAX_WANT - 1))
+            b.want().min(MAX_WANT.saturating_sub(b.held(now_ms)).max(1))
         };
         if want > 1 {
             b.asking = Some(now_ms);

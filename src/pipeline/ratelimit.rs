@@ -236,10 +236,7 @@ impl Stage for RateLimit {
         let now = cx.started_ms;
         let mut book = s.state.leases.borrow_mut();
         // A bucket whose next lease is due is asked for it (see `leases`): this request waits.
-        if !buckets
-            .iter()
-            .all(|b| book.holds(b, now) && !book.refill_due(b, now))
-        {
+        if !buckets.iter().all(|b| book.may_spend(b, now)) {
             cx.rate_limit_buckets = buckets;
             return Step::Wait;
         }
@@ -278,7 +275,7 @@ impl Stage for RateLimit {
                 .iter()
                 .zip(&buckets)
                 .map(|(policy, bucket)| {
-                    if book.holds(bucket, asked_at) && !book.refill_due(bucket, asked_at) {
+                    if book.may_spend(bucket, asked_at) {
                         if let Some(d) = book.spend(bucket, asked_at, &mut offers) {
                             return Source::Held(d);
                         }

@@ -539,7 +539,8 @@ function fromStored(status, statusText, headers, body, set, notModified, headOnl
 
 /**
  * The client's response from a stored entry, with `status` (the upstream's, which Rust read from
- * the bookkeeping): bookkeeping removed, the upstream's Cache-Control restored, then `set` ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
+ * the bookkeeping): bookkeeping removed, the upstream's Cache-Control restored, then `set`
+ * ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
  * `notModified` answers 304; `headOnly` drops the body; `range` ("start-end/length" or "")
  * answers 206 with those bytes.
  */
@@ -601,7 +602,8 @@ async function readBounded(body, maxBytes) {
 
 /**
  * Keeps a copy of a stored entry, served with `status`, in memory until `untilMs` (entries over
- * `maxBytes` are not), prepared for serving: the client's headers and the entry's facts are computed once here.
+ * `maxBytes` are not), prepared for serving: the client's headers and the entry's facts are
+ * computed once here.
  */
 export function hot_fill(key, marker, entry, status, maxBytes, untilMs) {
   const length = entry.headers.get("content-length");

@@ -248,20 +248,13 @@ fn unspent_admissions_are_offered_back_once_their_hold_ends() {
 #[test]
 fn a_busy_bucket_asks_for_its_next_lease_while_a_quarter_is_left_and_never_holds_more_than_63() {
     use crate::pipeline::leases::{LeaseBook, HOLD_MS, MAX_WANT};
-    use crate::ratelimit::{Decision, Grant, Limits};
+    use crate::ratelimit::{Grant, Limits};
     let limits = Limits {
         limit: 100_000,
         window_s: 10,
         burst: 100_000,
     };
-    let decision = Decision {
-        allowed: true,
-        limit: 100_000,
-        remaining: 1_000,
-        reset_s: 1,
-        retry_after_s: 0,
-        retry_after_ms: 0,
-    };
+    let (decision, _) = crate::ratelimit::check(None, &limits, 0, 1);
     let grant = |extra| Grant {
         decision,
         extra,
