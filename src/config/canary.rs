@@ -25,6 +25,7 @@ pub(super) struct RouteFacts<'a> {
 }
 
 /// Reads a route's `canary` at `path`.
+#[inline(never)]
 pub(super) fn canary(
     value: &Json,
     path: &str,
@@ -148,6 +149,7 @@ pub(super) struct WebSocketRoute<'a> {
 
 /// Checks a `websocket: true` route: GET only, no cache, and upstreams that never retry (a
 /// handshake is sent once).
+#[inline(never)]
 pub(super) fn check_websocket(route: &WebSocketRoute, facts: &RouteFacts, errs: &mut Errors) {
     let at = |field: &str| super::reader::member_path(route.path, field);
     if route.methods_written && route.methods != MethodSet::from_names(&["GET"]) {

@@ -23,6 +23,7 @@ const CORS_FIELDS: &[&str] = &[
 const MAX_AGE_S: u64 = 86_400;
 
 /// Reads one named policy.
+#[inline(never)]
 pub(super) fn policy(
     name: &str,
     value: &Json,

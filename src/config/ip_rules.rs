@@ -19,6 +19,7 @@ const IP_RULE_FIELDS: &[&str] = &[
 ];
 
 /// Reads one named set.
+#[inline(never)]
 pub(super) fn rule_set(
     name: &str,
     value: &Json,

@@ -56,6 +56,7 @@ pub(super) fn observability(
     out
 }
 
+#[inline(never)]
 fn access_log(value: &Json, path: &str, auth: &[AuthScheme], errs: &mut Errors) -> AccessLogSpec {
     let mut spec = AccessLogSpec::default();
     let Some(o) = Obj::new(value, path, ACCESS_LOG_FIELDS, errs) else {
@@ -138,6 +139,7 @@ fn credential_header(lower: &str, auth: &[AuthScheme]) -> Option<String> {
     })
 }
 
+#[inline(never)]
 fn metrics(value: &Json, path: &str, errs: &mut Errors) -> MetricsSpec {
     let mut spec = MetricsSpec::default();
     let Some(o) = Obj::new(value, path, METRICS_FIELDS, errs) else {
@@ -173,6 +175,7 @@ fn metrics(value: &Json, path: &str, errs: &mut Errors) -> MetricsSpec {
     spec
 }
 
+#[inline(never)]
 fn tracing(value: &Json, path: &str, errs: &mut Errors) -> TracingSpec {
     let mut spec = TracingSpec::default();
     let Some(o) = Obj::new(value, path, TRACING_FIELDS, errs) else {

@@ -1,4 +1,9 @@
 //! Turns a [`Json`] document into a [`Config`], checking every field of the version 1 contract.
+//!
+//! The readers of optional sections (auth schemes, rate limits, CORS, IP rules, observability,
+//! a route's cache, match and canary) are `#[inline(never)]`: a fresh isolate compiles a Wasm
+//! function on its first call, so one whose document leaves a feature out never compiles the
+//! code that reads it.
 
 use super::json::Json;
 use super::model::*;
@@ -469,6 +474,7 @@ pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
 
 /// The scheme's `type` decides which fields are known, so without a usable `type` nothing else
 /// is checked (every other member would otherwise be reported as unknown).
+#[inline(never)]
 fn auth_scheme(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Option<AuthScheme> {
     let members = as_object(value, path, errs)?;
     let Some((_, kind)) = members.iter().find(|(k, _)| k == "type") else {
@@ -792,6 +798,7 @@ fn api_key_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<ApiKeyS
     }
 }
 
+#[inline(never)]
 fn rate_limit(name: &str, value: &Json, path: &str, errs: &mut Errors) -> Option<RateLimitPolicy> {
     let o = Obj::new(value, path, RATE_LIMIT_FIELDS, errs)?;
     let key_text = o.req_string("key", errs);
@@ -1313,6 +1320,7 @@ fn uncacheable(methods: MethodSet) -> Option<&'static str> {
 }
 
 /// Reads a route's `cache`; `public` says the route has no authentication (`"auth": "none"`).
+#[inline(never)]
 fn cache_spec(value: &Json, path: &str, public: bool, errs: &mut Errors) -> Option<CacheSpec> {
     let o = Obj::new(value, path, CACHE_FIELDS, errs)?;
     let ttl_s = o.req_uint("ttl_s", 1, YEAR_S, errs);

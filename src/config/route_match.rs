@@ -23,6 +23,7 @@ fn unmatchable(lower: &str) -> Option<&'static str> {
 }
 
 /// Reads a route's `match` object at `path`.
+#[inline(never)]
 pub(super) fn route_match(value: &Json, path: &str, errs: &mut Errors) -> Option<MatchSpec> {
     let before = errs.0.len();
     let o = Obj::new(value, path, MATCH_FIELDS, errs)?;
