@@ -9,7 +9,7 @@
 // instantiated are not counted: they were compiled before the request.
 
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** Reads an unsigned LEB128 at `at`; returns [value, next offset]. */
@@ -139,5 +139,6 @@ export async function coldCode({ dir, capnpFile, workerdBin, wasmOpt, port, requ
     await new Promise((r) => child.once("exit", r));
     writeFileSync(jsFile, originalJs);
     writeFileSync(wasmFile, original);
+    rmSync(instrumentedFile, { force: true });
   }
 }
