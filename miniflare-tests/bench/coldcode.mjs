@@ -11,18 +11,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-
-/** Reads an unsigned LEB128 at `at`; returns [value, next offset]. */
-function leb(bytes, at) {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const b = bytes[at++];
-    value += (b & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (b < 0x80) return [value, at];
-  }
-}
+import { leb, sections } from "../../src/platform/wasm-sections.mjs";
 
 /** Skips a signed LEB128 at `at`. */
 function skipLeb(bytes, at) {
@@ -32,27 +21,17 @@ function skipLeb(bytes, at) {
 
 /** The body ranges of the module's defined functions, in order. */
 function functionBodies(bytes) {
-  let at = 8;
-  while (at < bytes.length) {
-    const id = bytes[at++];
+  const code = sections(bytes).find((s) => s.id === 10);
+  if (!code) throw new Error("coldcode: the module has no code section");
+  let [count, p] = leb(bytes, code.body);
+  const bodies = [];
+  for (let i = 0; i < count; i++) {
     let size;
-    [size, at] = leb(bytes, at);
-    if (id === 10) {
-      let count;
-      let p;
-      [count, p] = leb(bytes, at);
-      const bodies = [];
-      for (let i = 0; i < count; i++) {
-        let len;
-        [len, p] = leb(bytes, p);
-        bodies.push({ start: p, size: len });
-        p += len;
-      }
-      return bodies;
-    }
-    at += size;
+    [size, p] = leb(bytes, p);
+    bodies.push({ start: p, size });
+    p += size;
   }
-  throw new Error("coldcode: the module has no code section");
+  return bodies;
 }
 
 /** The id `--log-execution` put at the entry of a function body, or null. */
@@ -63,16 +42,9 @@ function entryId(bytes, body) {
     const type = bytes[p++];
     if (type === 0x63 || type === 0x64) p = skipLeb(bytes, p);
   }
-  if (bytes[p] !== 0x41) return null; // i32.const id
-  let id = 0;
-  let shift = 0;
-  for (p++; ; ) {
-    const b = bytes[p++];
-    id += (b & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (b < 0x80) break;
-  }
-  return bytes[p] === 0x10 ? id : null; // call log_execution
+  if (bytes[p] !== 0x41) return null; // i32.const id (non-negative: its signed LEB reads as unsigned)
+  const [id, next] = leb(bytes, p + 1);
+  return bytes[next] === 0x10 ? id : null; // call log_execution
 }
 
 /**
