@@ -1285,15 +1285,10 @@ fn route_auth(o: &Obj, names: &Names, errs: &mut Errors) -> Option<RouteAuth> {
                 let Some(name) = as_string(item, &p, errs) else {
                     continue;
                 };
-                match known.iter().position(|k| *k == name) {
+                match reference(&name, known, "auth scheme", &p, errs) {
                     Some(i) if !schemes.contains(&i) => schemes.push(i),
                     Some(_) => errs.push(&p, format!("scheme \"{name}\" is listed twice")),
-                    None => {
-                        let hint = suggest(&name, known)
-                            .map(|s| format!(" (did you mean \"{s}\"?)"))
-                            .unwrap_or_default();
-                        errs.push(&p, format!("unknown auth scheme \"{name}\"{hint}"));
-                    }
+                    None => {}
                 }
             }
             (schemes.len() == items.len()).then_some(RouteAuth::Schemes(schemes))

@@ -70,6 +70,14 @@ struct Bucket {
 }
 
 impl Bucket {
+    /// Whether the request at `now_ms` should ask for this bucket's next lease rather than
+    /// spend one of the `held` admissions: the bucket is busy (its ask would want more than
+    /// one), no lease ask is out, and a quarter of the want or less is still held.
+    fn refill_due(&self, held: u64, now_ms: f64) -> bool {
+        let want = self.want();
+        want > 1 && !self.asking(now_ms) && held <= want / REFILL_SHARE
+    }
+
     /// What a lease ask would want: half the requests of the last hold period, at most
     /// [`MAX_WANT`].
     fn want(&self) -> u64 {
@@ -122,6 +130,7 @@ pub struct LeaseBook(HashMap<String, Bucket>);
 
 impl LeaseBook {
     /// Whether `bucket` holds an admission this isolate may spend at `now_ms`.
+    #[cfg(test)]
     pub fn holds(&self, bucket: &str, now_ms: f64) -> bool {
         self.0.get(bucket).is_some_and(|b| b.held(now_ms) > 0)
     }
@@ -129,17 +138,19 @@ impl LeaseBook {
     /// Whether the request at `now_ms` is admitted from what `bucket` holds: it holds an
     /// admission and its next lease is not due (the request that finds it due asks for it).
     pub fn may_spend(&self, bucket: &str, now_ms: f64) -> bool {
-        self.holds(bucket, now_ms) && !self.refill_due(bucket, now_ms)
+        self.0.get(bucket).is_some_and(|b| {
+            let held = b.held(now_ms);
+            held > 0 && !b.refill_due(held, now_ms)
+        })
     }
 
-    /// Whether the request at `now_ms` should ask for `bucket`'s next lease rather than spend a
-    /// held admission: the bucket is busy (its ask would want more than one), no lease ask is
-    /// out, and a quarter of the want or less is still held.
+    /// Whether the request at `now_ms` should ask for `bucket`'s next lease (see
+    /// `Bucket::refill_due`).
+    #[cfg(test)]
     pub fn refill_due(&self, bucket: &str, now_ms: f64) -> bool {
-        self.0.get(bucket).is_some_and(|b| {
-            let want = b.want();
-            want > 1 && !b.asking(now_ms) && b.held(now_ms) <= want / REFILL_SHARE
-        })
+        self.0
+            .get(bucket)
+            .is_some_and(|b| b.refill_due(b.held(now_ms), now_ms))
     }
 
     /// Admissions `bucket` holds at `now_ms`.

@@ -117,7 +117,7 @@ pub trait Upstream: Responses {
 }
 
 /// How a stored entry is served to the client.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Serve {
     /// The status it is served with: the upstream's, which the entry's bookkeeping records
     /// (the platform's cache stores every entry as a 200).

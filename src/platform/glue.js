@@ -766,11 +766,11 @@ export function refresh_entry(key, entry) {
  * dropped, `set` pairs added, and turned into a 304 when `notModified`.
  */
 export function finish_response(response, set, notModified, remove) {
-  applyList(response.headers, remove, "");
   if (!notModified) {
-    applyList(response.headers, "", set);
+    applyList(response.headers, remove, set);
     return response;
   }
+  applyList(response.headers, remove, "");
   const out = new Response(null, { status: 304, statusText: "Not Modified", headers: response.headers });
   for (const name of NOT_IN_304) out.headers.delete(name);
   applyList(out.headers, "", set);
