@@ -245,27 +245,26 @@ impl ResponseCache for WorkerPorts {
             .split('\r')
             .map(|v| (!v.is_empty()).then_some(v))
             .collect();
-        let get = |i: usize| f.get(i).copied().flatten().map(str::to_owned);
+        let field = |i: usize| f.get(i).copied().flatten();
+        let get = |i: usize| field(i).map(str::to_owned);
         let condition = |i: usize| {
-            f.get(i)
-                .copied()
-                .flatten()
+            field(i)
                 .and_then(|v| v.strip_prefix('1'))
                 .map(str::to_owned)
         };
         // status, the bookkeeping values, ETag, Last-Modified, until, the client's two
         // conditions, and whether it has a Range and a Cache-Control.
         let n = crate::cache::entry::BOOKKEEPING.len();
-        let flags = f.get(n + 6).copied().flatten().unwrap_or("00");
+        let flags = field(n + 6).unwrap_or("00");
         Some(HotEntry {
-            status: get(0)?.parse().ok()?,
+            status: field(0)?.parse().ok()?,
             // Parsed from the borrowed values: no copy of them is needed.
             meta: f
                 .get(1..=n)
                 .and_then(crate::cache::entry::EntryMeta::from_bookkeeping),
             etag: get(n + 1),
             last_modified: get(n + 2),
-            until_ms: get(n + 3)?.parse().ok()?,
+            until_ms: field(n + 3)?.parse().ok()?,
             if_none_match: condition(n + 4),
             if_modified_since: condition(n + 5),
             has_range: flags.starts_with('1'),
