@@ -65,7 +65,26 @@ pub struct DataPoint<'a> {
     pub indexes: [Cow<'a, str>; 1],
     /// Borrowed from the request's context wherever it can be: a point is made per request.
     pub blobs: Vec<Cow<'a, str>>,
+    #[serde(serialize_with = "whole_as_integers")]
     pub doubles: Vec<f64>,
+}
+
+/// The doubles, whole ones written as integers (`200`, not `200.0`): the same numbers to
+/// `writeDataPoint`, written without the float formatter, which a request would otherwise run
+/// (and a fresh isolate compile) for values that are almost always whole.
+fn whole_as_integers<S: serde::Serializer>(doubles: &[f64], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    /// Below 2^53 every whole f64 is an exact i64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let mut seq = s.serialize_seq(Some(doubles.len()))?;
+    for &d in doubles {
+        if d.fract() == 0.0 && d.abs() < EXACT {
+            seq.serialize_element(&(d as i64))?;
+        } else {
+            seq.serialize_element(&d)?;
+        }
+    }
+    seq.end()
 }
 
 impl<'a> DataPoint<'a> {

@@ -88,6 +88,28 @@ fn the_json_is_what_write_data_point_takes() {
 }
 
 #[test]
+fn whole_doubles_are_written_as_integers_and_fractions_exactly() {
+    let p = DataPoint::new(&completed(), &spec(MetricsIndex::Route, 0.3));
+    let text = p.to_json();
+    assert!(
+        text.contains("\"doubles\":[503,120,110,3,100,512,"),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let written: Vec<f64> = v["doubles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        written, p.doubles,
+        "every value reads back as the same number"
+    );
+    assert_eq!(written[6], 1.0 / 0.3);
+}
+
+#[test]
 fn the_index_follows_its_mode_and_is_empty_when_unknown() {
     let c = completed();
     assert_eq!(
