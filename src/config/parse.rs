@@ -1066,29 +1066,7 @@ fn route(
         // A WebSocket route takes handshakes, which are GETs.
         None if websocket => MethodSet::from_names(&["GET"]),
         None => MethodSet::ALL,
-        Some(list) => {
-            if list.is_empty() {
-                errs.push(
-                    &o.field_path("methods"),
-                    "must list at least one method (omit it to allow all)",
-                );
-            }
-            let mut set = MethodSet(0);
-            for (m, p) in list {
-                match MethodSet::bit(&m) {
-                    Some(b) => set.0 |= b,
-                    None => {
-                        let hint = suggest(&m, &MethodSet::NAMES)
-                            .map(|s| format!(" (did you mean \"{s}\"?)"))
-                            .unwrap_or_else(|| {
-                                format!(" (expected one of {})", MethodSet::NAMES.join(", "))
-                            });
-                        errs.push(&p, format!("unsupported method \"{m}\"{hint}"));
-                    }
-                }
-            }
-            set
-        }
+        Some(list) => route_methods(list, &o.field_path("methods"), errs),
     };
     let host = o
         .opt_string("host", errs)
@@ -1124,52 +1102,14 @@ fn route(
         _ => None,
     };
     let auth = route_auth(&o, names, errs);
-    let mut scopes = Vec::new();
-    if let Some(list) = o.opt_string_list("scopes", errs) {
-        for (s, p) in list {
-            if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c.is_control()) {
-                errs.push(&p, "a scope must be non-empty and contain no spaces");
-            } else {
-                scopes.push(s);
-            }
-        }
-        if !scopes.is_empty() && auth == Some(RouteAuth::None) {
-            errs.push(
-                &o.field_path("scopes"),
-                "scopes need authentication, but \"auth\" is \"none\"",
-            );
-        }
-    }
-    let mut rate_limits = Vec::new();
-    if let Some(list) = o.opt_string_list("rate_limits", errs) {
-        for (name, p) in list {
-            let Some(i) = reference(&name, &names.rate_limit_names, "rate limit", &p, errs) else {
-                continue;
-            };
-            if rate_limits.contains(&i) {
-                errs.push(&p, format!("rate limit \"{name}\" is listed twice"));
-                continue;
-            }
-            rate_limits.push(i);
-            let Some(policy) = names.rate_limit(&name) else {
-                continue;
-            };
-            match (&policy.key, &auth) {
-                (RateLimitKey::Consumer | RateLimitKey::Claim(_), Some(RouteAuth::None)) => {
-                    errs.push(&p, format!("rate limit \"{name}\" is keyed on the consumer, but \"auth\" is \"none\""));
-                }
-                (RateLimitKey::Claim(_), Some(RouteAuth::Schemes(schemes)))
-                    if schemes.iter().any(|s| {
-                        let scheme = names.auth_names.get(*s).copied().unwrap_or("");
-                        !matches!(names.auth_kind(scheme), Some(AuthKind::Jwt(_)))
-                    }) =>
-                {
-                    errs.push(&p, format!("rate limit \"{name}\" is keyed on a JWT claim, but not every scheme of the route is a JWT scheme"));
-                }
-                _ => {}
-            }
-        }
-    }
+    let scopes = o
+        .opt_string_list("scopes", errs)
+        .map(|list| route_scopes(list, &o.field_path("scopes"), &auth, errs))
+        .unwrap_or_default();
+    let rate_limits = o
+        .opt_string_list("rate_limits", errs)
+        .map(|list| route_rate_limits(list, names, &auth, errs))
+        .unwrap_or_default();
     let cache = o.get("cache").and_then(|v| {
         let cpath = o.field_path("cache");
         if let Some(problem) = uncacheable(methods) {
@@ -1255,6 +1195,96 @@ fn route(
     })
 }
 
+/// A route's `methods` list (see `route`); out of line, like every optional section's reader.
+#[inline(never)]
+fn route_methods(list: Vec<(String, String)>, path: &str, errs: &mut Errors) -> MethodSet {
+    if list.is_empty() {
+        errs.push(path, "must list at least one method (omit it to allow all)");
+    }
+    let mut set = MethodSet(0);
+    for (m, p) in list {
+        match MethodSet::bit(&m) {
+            Some(b) => set.0 |= b,
+            None => {
+                let hint = suggest(&m, &MethodSet::NAMES)
+                    .map(|s| format!(" (did you mean \"{s}\"?)"))
+                    .unwrap_or_else(|| {
+                        format!(" (expected one of {})", MethodSet::NAMES.join(", "))
+                    });
+                errs.push(&p, format!("unsupported method \"{m}\"{hint}"));
+            }
+        }
+    }
+    set
+}
+
+/// A route's `scopes`, which need authentication.
+#[inline(never)]
+fn route_scopes(
+    list: Vec<(String, String)>,
+    path: &str,
+    auth: &Option<RouteAuth>,
+    errs: &mut Errors,
+) -> Vec<String> {
+    let mut scopes = Vec::new();
+    for (s, p) in list {
+        if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            errs.push(&p, "a scope must be non-empty and contain no spaces");
+        } else {
+            scopes.push(s);
+        }
+    }
+    if !scopes.is_empty() && *auth == Some(RouteAuth::None) {
+        errs.push(path, "scopes need authentication, but \"auth\" is \"none\"");
+    }
+    scopes
+}
+
+/// A route's `rate_limits`: references to declared policies, each listed once, keyed on what
+/// the route's authentication can provide.
+#[inline(never)]
+fn route_rate_limits(
+    list: Vec<(String, String)>,
+    names: &Names,
+    auth: &Option<RouteAuth>,
+    errs: &mut Errors,
+) -> Vec<usize> {
+    let mut rate_limits = Vec::new();
+    for (name, p) in list {
+        let Some(i) = reference(&name, &names.rate_limit_names, "rate limit", &p, errs) else {
+            continue;
+        };
+        if rate_limits.contains(&i) {
+            errs.push(&p, format!("rate limit \"{name}\" is listed twice"));
+            continue;
+        }
+        rate_limits.push(i);
+        let Some(policy) = names.rate_limit(&name) else {
+            continue;
+        };
+        match (&policy.key, auth) {
+            (RateLimitKey::Consumer | RateLimitKey::Claim(_), Some(RouteAuth::None)) => {
+                errs.push(
+                    &p,
+                    format!(
+                        "rate limit \"{name}\" is keyed on the consumer, but \"auth\" is \"none\""
+                    ),
+                );
+            }
+            (RateLimitKey::Claim(_), Some(RouteAuth::Schemes(schemes)))
+                if schemes.iter().any(|s| {
+                    let scheme = names.auth_names.get(*s).copied().unwrap_or("");
+                    !matches!(names.auth_kind(scheme), Some(AuthKind::Jwt(_)))
+                }) =>
+            {
+                errs.push(&p, format!("rate limit \"{name}\" is keyed on a JWT claim, but not every scheme of the route is a JWT scheme"));
+            }
+            _ => {}
+        }
+    }
+    rate_limits
+}
+
 fn route_auth(o: &Obj, names: &Names, errs: &mut Errors) -> Option<RouteAuth> {
     let apath = o.field_path("auth");
     let Some(v) = o.get("auth") else {
@@ -1273,26 +1303,7 @@ fn route_auth(o: &Obj, names: &Names, errs: &mut Errors) -> Option<RouteAuth> {
             );
             None
         }
-        Json::Array(items) => {
-            if items.is_empty() {
-                errs.push(&apath, "must name at least one scheme (or be \"none\")");
-                return None;
-            }
-            let known = &names.auth_names;
-            let mut schemes = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                let p = index_path(&apath, i);
-                let Some(name) = as_string(item, &p, errs) else {
-                    continue;
-                };
-                match reference(&name, known, "auth scheme", &p, errs) {
-                    Some(i) if !schemes.contains(&i) => schemes.push(i),
-                    Some(_) => errs.push(&p, format!("scheme \"{name}\" is listed twice")),
-                    None => {}
-                }
-            }
-            (schemes.len() == items.len()).then_some(RouteAuth::Schemes(schemes))
-        }
+        Json::Array(items) => auth_scheme_list(items, &apath, names, errs),
         other => {
             errs.push(
                 &apath,
@@ -1301,6 +1312,34 @@ fn route_auth(o: &Obj, names: &Names, errs: &mut Errors) -> Option<RouteAuth> {
             None
         }
     }
+}
+
+/// A route's list of auth schemes: declared names, each listed once.
+#[inline(never)]
+fn auth_scheme_list(
+    items: &[Json],
+    apath: &str,
+    names: &Names,
+    errs: &mut Errors,
+) -> Option<RouteAuth> {
+    if items.is_empty() {
+        errs.push(apath, "must name at least one scheme (or be \"none\")");
+        return None;
+    }
+    let known = &names.auth_names;
+    let mut schemes = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = index_path(apath, i);
+        let Some(name) = as_string(item, &p, errs) else {
+            continue;
+        };
+        match reference(&name, known, "auth scheme", &p, errs) {
+            Some(i) if !schemes.contains(&i) => schemes.push(i),
+            Some(_) => errs.push(&p, format!("scheme \"{name}\" is listed twice")),
+            None => {}
+        }
+    }
+    (schemes.len() == items.len()).then_some(RouteAuth::Schemes(schemes))
 }
 
 /// Why a route accepting `methods` cannot cache, if it cannot.

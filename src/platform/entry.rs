@@ -209,17 +209,7 @@ fn begin(
     let shared = isolate::shared();
     let joined = glue::read_request(&request, &live.js_table);
     let Some(facts) = read(&joined) else {
-        let cause = format!(
-            "unreadable request: {}",
-            joined.split('\r').next().unwrap_or("")
-        );
-        let cx = Ctx::new(Request::default(), blank_trace(&shared), now_ms);
-        return resolved(error_response(
-            &live,
-            &env,
-            &cx,
-            &GatewayError::Internal { cause },
-        ));
+        return unreadable(&joined, &live, &env, &shared, now_ms);
     };
     let tracing = &live.gateway.config.observability.tracing;
     let trace = Trace::begin(&facts.inbound(), &mut shared.ids.borrow_mut(), tracing);
@@ -234,27 +224,7 @@ fn begin(
     };
     match live.gateway.destination(&cx.request.inbound()) {
         Err(e) => refusal(&ports.request, error_response(&live, &ports.env, &cx, &e)),
-        Ok(Destination::Admin { rest }) => wasm_bindgen_futures::future_to_promise(async move {
-            let inbound = cx.request.inbound();
-            let x = Exchange {
-                ports: &ports,
-                env: &ports.env,
-                live: &live,
-                request: &ports.request,
-                inbound: &inbound,
-                now_ms,
-            };
-            match admin::handle(&x, &rest).await {
-                Ok(r) => {
-                    end(&cx, &live, &ports.env, Outcome::of_status(r.status()));
-                    Ok(r.into())
-                }
-                Err(e) => {
-                    let response = error_response(&live, &ports.env, &cx, &e);
-                    wasm_bindgen_futures::JsFuture::from(refusal(&ports.request, response)).await
-                }
-            }
-        }),
+        Ok(Destination::Admin { rest }) => admin_request(cx, ports, live, rest, now_ms),
         Ok(Destination::Route(routed)) => {
             let route = routed.route;
             cx.routed = Some(routed);
@@ -269,22 +239,91 @@ fn begin(
             };
             match start(live.gateway.plan(route), &mut cx, services) {
                 Started::Done(flow) => conclude(flow, cx, ports),
-                Started::Pending { at } => wasm_bindgen_futures::future_to_promise(async move {
-                    let services = Services {
-                        gateway: &live.gateway,
-                        breakers: &live.breakers,
-                        state: &shared,
-                        ports: &ports,
-                    };
-                    let flow = resume(live.gateway.plan(route), &mut cx, services, at).await;
-                    if let Some(job) = cx.cache_refresh.take() {
-                        refresh_in_background(job, &cx, &live, &shared, &ports);
-                    }
-                    wasm_bindgen_futures::JsFuture::from(conclude(flow, cx, ports)).await
-                }),
+                Started::Pending { at } => pending(cx, ports, live, shared, route, at),
             }
         }
     }
+}
+
+/// A request whose URL or method could not be read: the gateway's 500, completed.
+#[inline(never)]
+fn unreadable(
+    joined: &str,
+    live: &Live,
+    env: &Env,
+    shared: &IsolateState,
+    now_ms: f64,
+) -> js_sys::Promise {
+    let cause = format!(
+        "unreadable request: {}",
+        joined.split('\r').next().unwrap_or("")
+    );
+    let cx = Ctx::new(Request::default(), blank_trace(shared), now_ms);
+    resolved(error_response(
+        live,
+        env,
+        &cx,
+        &GatewayError::Internal { cause },
+    ))
+}
+
+/// An administrative request. Out of line, like every path a plain forwarded request does not
+/// take: a fresh isolate compiles a Wasm function on its first call.
+#[inline(never)]
+fn admin_request(
+    cx: Ctx,
+    ports: WorkerPorts,
+    live: Rc<Live>,
+    rest: String,
+    now_ms: f64,
+) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let inbound = cx.request.inbound();
+        let x = Exchange {
+            ports: &ports,
+            env: &ports.env,
+            live: &live,
+            request: &ports.request,
+            inbound: &inbound,
+            now_ms,
+        };
+        match admin::handle(&x, &rest).await {
+            Ok(r) => {
+                end(&cx, &live, &ports.env, Outcome::of_status(r.status()));
+                Ok(r.into())
+            }
+            Err(e) => {
+                let response = error_response(&live, &ports.env, &cx, &e);
+                wasm_bindgen_futures::JsFuture::from(refusal(&ports.request, response)).await
+            }
+        }
+    })
+}
+
+/// A plan that waits on the platform (a lease, a cache read, a key set): the rest of it runs
+/// as a Rust future.
+#[inline(never)]
+fn pending(
+    mut cx: Ctx,
+    ports: WorkerPorts,
+    live: Rc<Live>,
+    shared: Rc<IsolateState>,
+    route: usize,
+    at: usize,
+) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let services = Services {
+            gateway: &live.gateway,
+            breakers: &live.breakers,
+            state: &shared,
+            ports: &ports,
+        };
+        let flow = resume(live.gateway.plan(route), &mut cx, services, at).await;
+        if let Some(job) = cx.cache_refresh.take() {
+            refresh_in_background(job, &cx, &live, &shared, &ports);
+        }
+        wasm_bindgen_futures::JsFuture::from(conclude(flow, cx, ports)).await
+    })
 }
 
 /// Runs a cache refresh (stale-while-revalidate) after the answer, under `waitUntil`, with its
