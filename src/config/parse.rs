@@ -1,9 +1,9 @@
 //! Turns a [`Json`] document into a [`Config`], checking every field of the version 1 contract.
 //!
 //! The readers of optional sections (auth schemes, rate limits, CORS, IP rules, observability,
-//! a route's cache, match and canary) are `#[inline(never)]`: a fresh isolate compiles a Wasm
-//! function on its first call, so one whose document leaves a feature out never compiles the
-//! code that reads it.
+//! a route's methods, scopes, rate limits, auth-scheme list, cache, match and canary) are
+//! `#[inline(never)]`: a fresh isolate compiles a Wasm function on its first call, so one whose
+//! document leaves a feature out never compiles the code that reads it.
 
 use super::json::Json;
 use super::model::*;
