@@ -1,11 +1,15 @@
 // Reading a Wasm module's sections, for the build and bench steps that inspect the built module
 // (strip-names.mjs, miniflare-tests/bench/coldcode.mjs).
 
-/** Reads an unsigned LEB128 at `at` in `bytes`; returns [value, next offset]. */
+/**
+ * Reads an unsigned LEB128 at `at` in `bytes`; returns [value, next offset]. Throws when the
+ * number runs past the end (a truncated module would otherwise never end the loop).
+ */
 export function leb(bytes, at) {
   let value = 0;
   let shift = 0;
   for (;;) {
+    if (at >= bytes.length) throw new Error("a number runs past the module's end");
     const byte = bytes[at++];
     value += (byte & 0x7f) * 2 ** shift;
     shift += 7;
