@@ -106,6 +106,9 @@ test("no credential, in any form, reaches any line the gateway writes", async ()
     ["/key?key=gwk_notarealkeybutsecret", {}],
     ["/direct?sig=sig-secret-value&page=2", { "x-client-version": "7.1" }],
     ["/nowhere?access_token=query-token-secret", {}],
+    // The gateway's own lookup ignores a leading `?` and some upstreams read `;` as `&`.
+    ["/key??key=gwk_notarealkeybutsecret", {}],
+    ["/direct?page=1;sig=sig-secret-value", { "x-client-version": `7.1 ${token}` }],
   ];
   for (const [path, headers] of requests) await (await gw.fetch(path, { headers })).arrayBuffer();
   const logs = await gw.capture.logs({ until: (l) => l.filter((x) => x.message[0]?.type === "access").length >= requests.length });

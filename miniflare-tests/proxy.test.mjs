@@ -102,7 +102,8 @@ test("route header rules apply both ways; request id and traceparent are set", a
   assert.equal(seen["x-api-version"], "2");
   assert.match(seen["x-request-id"], /^[0-9a-f]{32}$/);
   assert.equal(r.headers.get("x-request-id"), seen["x-request-id"]);
-  assert.match(seen.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  // A trace the gateway starts: sampled, and its id random (flags 01 | 02).
+  assert.match(seen.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-03$/);
   assert.equal(r.headers.get("server"), null);
   assert.equal(r.headers.get("x-frame-options"), "DENY");
 

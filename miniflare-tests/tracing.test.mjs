@@ -66,17 +66,20 @@ test("a future version is continued and forwarded as version 00; version ff rest
   const ff = await get("/t", { traceparent: tp("01", "ff"), tracestate: "vendor=1" });
   assert.notEqual(parse(ff.traceparent).trace, TRACE);
   assert.equal(ff.tracestate, undefined, "the tracestate of a refused traceparent is dropped");
+  const alone = await get("/t", { tracestate: "vendor=1" });
+  assert.equal(alone.tracestate, undefined, "a tracestate without a traceparent is dropped");
   const zero = await get("/t", { traceparent: `00-${"0".repeat(32)}-${CLIENT_SPAN}-01` });
   assert.notEqual(parse(zero.traceparent).trace, "0".repeat(32));
 });
 
 test("new traces are sampled by tracing.sample_rate", async () => {
   const none = await gateway({ sample_rate: 0 });
-  for (let i = 0; i < 5; i++) assert.equal(parse((await none("/t")).traceparent).flags, "00");
+  // A trace the gateway starts has a random id, which its random flag (0x02) says.
+  for (let i = 0; i < 5; i++) assert.equal(parse((await none("/t")).traceparent).flags, "02");
   // Parent-based: an inbound sampled trace stays sampled even at rate 0.
   assert.equal(parse((await none("/t", { traceparent: tp("01") })).traceparent).flags, "01");
   const all = await gateway({ sample_rate: 1 });
-  for (let i = 0; i < 5; i++) assert.equal(parse((await all("/t")).traceparent).flags, "01");
+  for (let i = 0; i < 5; i++) assert.equal(parse((await all("/t")).traceparent).flags, "03");
 });
 
 test("without parent_based, inbound traces are sampled by the rate too", async () => {
@@ -93,7 +96,7 @@ test("a route with tracing: false forwards the gateway's span unsampled", async 
   const seen = parse((await get("/quiet", { traceparent: tp("01") })).traceparent);
   assert.equal(seen.trace, TRACE, "still the same trace, for correlation");
   assert.equal(seen.flags, "00");
-  assert.equal(parse((await get("/quiet")).traceparent).flags, "00");
+  assert.equal(parse((await get("/quiet")).traceparent).flags, "02");
   assert.equal(parse((await get("/t", { traceparent: tp("01") })).traceparent).flags, "01");
 });
 

@@ -66,7 +66,8 @@ pub struct Trace {
     /// The `traceparent` forwarded upstream: `span` rendered (kept equal to it by the methods
     /// that change `span`).
     pub traceparent: String,
-    /// The client's `traceparent` was invalid, so its `tracestate` must not be forwarded.
+    /// The gateway starts the trace (the client's `traceparent` was absent or invalid), so the
+    /// client's `tracestate` belongs to no trace it forwards: W3C Trace Context discards it.
     pub drop_tracestate: bool,
 }
 
@@ -83,7 +84,7 @@ impl Trace {
             request_id,
             traceparent: span.traceparent(),
             span,
-            drop_tracestate: matches!(seen, TraceInbound::Restarted(_)),
+            drop_tracestate: !matches!(seen, TraceInbound::Continued),
         }
     }
 
@@ -303,7 +304,7 @@ pub fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
 
 /// The per-request removals of [`Gateway::request_edits`]: headers the client named in
 /// `Connection` (except protected ones and `keep`, the headers a cache key reads), and a
-/// `tracestate` whose `traceparent` was refused. They are applied before any header the
+/// `tracestate` without a usable `traceparent`. They are applied before any header the
 /// gateway or the route sets, so a `Connection` token can never remove those.
 pub fn request_removals(inbound: &Inbound, trace: &Trace, keep: &[String]) -> Vec<String> {
     let mut remove = Vec::new();

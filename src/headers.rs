@@ -21,6 +21,17 @@ pub const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
+/// Request headers that carry credentials whatever the configuration says: never logged, never
+/// an override header, scrubbed from failure lines. `cf-access-client-secret` is a Cloudflare
+/// Access service token's secret.
+pub const CREDENTIAL_HEADERS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "cf-access-client-secret",
+];
+
 /// Headers the gateway derives itself; configuration may not set or remove them.
 pub const GATEWAY_OWNED: [&str; 8] = [
     "host",

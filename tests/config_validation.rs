@@ -2833,3 +2833,32 @@ fn non_ascii_urls_are_refused_with_the_punycode_hint() {
     let e = errors(&jwt(json!({ "jwks_url": "https://ïd.example/jwks" })));
     assert_eq!(e[0].0, "auth.j.jwks_url");
 }
+
+/// A refused URL is quoted in the error (logged, and shown on the health endpoint) without its
+/// user-info, query or fragment: an operator's mistake never puts a password or a key there.
+#[test]
+fn refused_urls_are_quoted_without_their_credentials() {
+    let cases = [
+        (
+            target(json!({ "url": "https://u.example/v1?api_key=SECRET1" })),
+            "https://u.example/v1?REDACTED",
+        ),
+        (
+            target(json!({ "url": "https://user:SECRET1@u.example/#SECRET2" })),
+            "https://REDACTED@u.example/#REDACTED",
+        ),
+        (
+            jwt(json!({ "jwks_url": "http://id.example/jwks?access_token=SECRET1" })),
+            "http://id.example/jwks?REDACTED",
+        ),
+        (
+            jwt(json!({ "jwks_url": "https://u:SECRET1@id.example/jwks?k=SECRET2" })),
+            "https://REDACTED@id.example/jwks?REDACTED",
+        ),
+    ];
+    for (doc, shown) in cases {
+        let (_, message) = sole_error(&doc);
+        assert!(!message.contains("SECRET"), "{message}");
+        assert!(message.contains(shown), "{message} should quote {shown}");
+    }
+}

@@ -191,6 +191,12 @@ fn credential_headers_are_refused_in_request_headers_and_the_reason_names_the_sc
             vec!["\"set-cookie\""],
         ),
         (
+            "a Cloudflare Access service token's secret",
+            headers(json!(["CF-Access-Client-Secret"])),
+            "observability.access_log.request_headers[0]",
+            vec!["\"cf-access-client-secret\"", "carries credentials"],
+        ),
+        (
             "an API-key scheme's header",
             headers(json!(["X-API-Key"])),
             "observability.access_log.request_headers[0]",

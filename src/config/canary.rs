@@ -8,10 +8,6 @@ use super::reader::{reference, Errors, Obj};
 
 const CANARY_FIELDS: &[&str] = &["upstream", "percent", "sticky", "override_header"];
 
-/// Request headers that carry credentials: removing one from the forwarded request (as an
-/// override header is) would silently break the upstream's own authentication.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
-
 /// What a route's `canary` and `websocket` are checked against.
 pub(super) struct RouteFacts<'a> {
     /// Every upstream name the document declares.
@@ -58,7 +54,9 @@ pub(super) fn canary(
     let override_header = o.opt_string("override_header", errs).and_then(|h| {
         let opath = o.field_path("override_header");
         let lower = settable_header(&h, &opath, errs)?;
-        if CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+        // Removing a credential from the forwarded request (as an override header is) would
+        // silently break the upstream's own authentication.
+        if crate::headers::CREDENTIAL_HEADERS.contains(&lower.as_str()) {
             errs.push(
                 &opath,
                 format!("\"{lower}\" carries credentials; the override header is removed before forwarding"),

@@ -21,14 +21,6 @@ const METRICS_FIELDS: &[&str] = &["binding", "index", "sample_rate"];
 const TRACING_FIELDS: &[&str] = &["sample_rate", "parent_based", "response_traceparent"];
 const ROUTE_OBSERVABILITY_FIELDS: &[&str] = &["log_sample_rate", "metrics", "tracing"];
 
-/// Request headers that carry credentials whatever the configuration says.
-const CREDENTIAL_HEADERS: [&str; 4] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-];
-
 /// Bindings the gateway itself uses for other things than metrics.
 const RESERVED_BINDINGS: [&str; 3] = ["CONFIG", "RATE_LIMITER", "CONFIG_LOCK"];
 
@@ -125,7 +117,7 @@ fn access_log(value: &Json, path: &str, auth: &[AuthScheme], errs: &mut Errors) 
 
 /// Why a request header may not be logged, if it carries a credential.
 fn credential_header(lower: &str, auth: &[AuthScheme]) -> Option<String> {
-    if CREDENTIAL_HEADERS.contains(&lower) {
+    if crate::headers::CREDENTIAL_HEADERS.contains(&lower) {
         return Some("carries credentials".to_owned());
     }
     auth.iter().find_map(|scheme| match &scheme.kind {

@@ -698,19 +698,25 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
     })
 }
 
-/// `text` as errors quote it: with any user-info replaced by `REDACTED`, since errors are logged
-/// and shown on the health endpoint, and a password must never reach them.
+/// `text` as errors quote it: with any user-info, and the query and fragment, replaced by
+/// `REDACTED` (`https://REDACTED@host/p?REDACTED`), since errors are logged and shown on the
+/// health endpoint, and a password or a key in a query must never reach them.
 fn shown_url(text: &str) -> String {
     let (prefix, rest) = match text.split_once("://") {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), text),
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = rest.get(..authority_end).unwrap_or(rest);
-    match authority.rfind('@') {
-        Some(at) => format!("{prefix}REDACTED{}", rest.get(at..).unwrap_or("")),
-        None => text.to_owned(),
-    }
+    // Both split at ASCII bytes, so at character boundaries.
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("REDACTED{}", &authority[at..]),
+        None => authority.to_owned(),
+    };
+    let tail = match tail.find(['?', '#']) {
+        Some(at) => format!("{}{}REDACTED", &tail[..at], &tail[at..=at]),
+        None => tail.to_owned(),
+    };
+    format!("{prefix}{authority}{tail}")
 }
 
 /// URLs in the document are ASCII: the gateway's URL parser carries no Unicode tables.

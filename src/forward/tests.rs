@@ -224,6 +224,10 @@ fn trace_context_is_kept_when_valid_and_restarted_otherwise() {
     i.traceparent = Some("00-zz");
     let t = Trace::begin(&i, &mut ids, &TracingSpec::default());
     assert!(t.drop_tracestate && t.traceparent != "00-zz");
+    // A `tracestate` without any `traceparent` belongs to no trace either.
+    i.traceparent = None;
+    let t = Trace::begin(&i, &mut ids, &TracingSpec::default());
+    assert!(t.drop_tracestate);
 }
 
 #[test]
@@ -315,5 +319,6 @@ fn connection_tokens_cannot_remove_headers_a_cache_key_reads() {
     let trace = Trace::begin(&i, &mut IdGenerator::new([5; 32]), &TracingSpec::default());
     let r = routed(&g, &i);
     let edits = g.request_edits(&r, &i, &trace);
-    assert_eq!(edits.remove, ["x-other"]);
+    // (and a `tracestate` without a `traceparent` belongs to no trace)
+    assert_eq!(edits.remove, ["x-other", "tracestate"]);
 }

@@ -20,6 +20,28 @@ pub fn should_log(c: &Completed, spec: &AccessLogSpec, route_rate: Option<f64>) 
     sample::keep(c.sample_key, rate) || (spec.always_log_errors && is_error(c.status, c.source))
 }
 
+/// The most bytes of a free-text member (`path`, `query`, `user_agent`, a logged header's
+/// value) a line carries. A client controls them, and a line must stay far below what a log
+/// pipeline accepts (Workers Logs drops an invocation's logs past 256 KB), or the request
+/// would go unrecorded.
+pub const LOGGED_TEXT_MAX: usize = 2048;
+
+/// What marks a member cut by [`clipped`].
+pub const CLIPPED_MARK: &str = "…";
+
+/// `text`, or its first `max`-or-fewer bytes (cut at a character boundary) and
+/// [`CLIPPED_MARK`] when it is longer than `max`.
+pub fn clipped(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{CLIPPED_MARK}", &text[..end]))
+}
+
 /// One access-log line. Members are in the contract's order; the optional ones (`client_ip`,
 /// `fields`, `request_headers`) are present only when configured, `null` when configured but
 /// unknown for this request.
@@ -35,7 +57,7 @@ pub struct AccessRecord<'a> {
     pub route: Option<&'a str>,
     pub method: &'a str,
     pub host: &'a str,
-    pub path: &'a str,
+    pub path: Cow<'a, str>,
     pub query: Option<Cow<'a, str>>,
     pub status: u16,
     pub code: Option<&'a str>,
@@ -54,7 +76,7 @@ pub struct AccessRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<Option<&'a str>>,
+    pub user_agent: Option<Option<Cow<'a, str>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,7 +114,12 @@ impl<'a> AccessRecord<'a> {
                             .request_headers
                             .iter()
                             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                            .map(|(_, v)| redactor.text(v));
+                            // Cut before it is scrubbed, which bounds the work, and after,
+                            // which bounds the line (see `clipped`).
+                            .map(|(_, v)| {
+                                let scrubbed = redactor.text(&clipped(v, 4 * LOGGED_TEXT_MAX));
+                                clipped(&scrubbed, LOGGED_TEXT_MAX).into_owned()
+                            });
                         (name.clone(), value)
                     })
                     .collect(),
@@ -108,8 +135,11 @@ impl<'a> AccessRecord<'a> {
             route: c.route,
             method: c.method,
             host: c.host,
-            path: c.path,
-            query: c.query.map(|q| redactor.query(q)),
+            path: clipped(c.path, LOGGED_TEXT_MAX),
+            query: c.query.map(|q| match redactor.query(q) {
+                Cow::Borrowed(q) => clipped(q, LOGGED_TEXT_MAX),
+                Cow::Owned(q) => Cow::Owned(clipped(&q, LOGGED_TEXT_MAX).into_owned()),
+            }),
             status: c.status,
             code: c.code,
             source: c.source.as_str(),
@@ -126,7 +156,8 @@ impl<'a> AccessRecord<'a> {
             config_digest: c.config_digest,
             client_ip: (spec.client_ip != ClientIpMode::Omit)
                 .then(|| client_ip(c.client.ip, spec.client_ip)),
-            user_agent: field(LogField::UserAgent).then_some(c.client.user_agent),
+            user_agent: field(LogField::UserAgent)
+                .then(|| c.client.user_agent.map(|ua| clipped(ua, LOGGED_TEXT_MAX))),
             country: field(LogField::Country).then_some(c.client.country),
             asn: field(LogField::Asn).then_some(c.client.asn),
             colo: field(LogField::Colo).then_some(c.client.colo),

@@ -20,13 +20,7 @@ use std::borrow::Cow;
 /// What replaces a secret.
 pub const REDACTED: &str = "REDACTED";
 
-/// Request headers that always carry credentials.
-pub const CREDENTIAL_HEADERS: [&str; 4] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-];
+use crate::headers::CREDENTIAL_HEADERS;
 
 /// Query parameters that always carry credentials (RFC 6750 §2.3).
 pub const CREDENTIAL_QUERY_PARAMS: [&str; 1] = ["access_token"];
@@ -109,22 +103,25 @@ impl Redactor {
             .any(|h| h.eq_ignore_ascii_case(name))
     }
 
-    /// `query` (raw, without `?`) with the value of every credential parameter replaced by
-    /// [`REDACTED`]; everything else is kept byte for byte. Borrowed when nothing changed.
+    /// `query` (raw, without its first `?`) with the value of every credential parameter
+    /// replaced by [`REDACTED`]; everything else is kept byte for byte. Borrowed when nothing
+    /// changed. Parameters are split at `&` and at `;` (which some servers read as `&`), and a
+    /// name's leading `?`s are ignored: `/r??api_key=…` reaches the gateway's own lookup as
+    /// `api_key`, so it must be redacted as `api_key` too.
     pub fn query<'q>(&self, query: &'q str) -> Cow<'q, str> {
         let sensitive = |segment: &str| {
-            segment
-                .split_once('=')
-                .is_some_and(|(name, value)| !value.is_empty() && self.is_credential_param(name))
+            segment.split_once('=').is_some_and(|(name, value)| {
+                !value.is_empty() && self.is_credential_param(name.trim_start_matches('?'))
+            })
         };
-        if !query.split('&').any(sensitive) {
+        if !query.split(['&', ';']).any(sensitive) {
             return Cow::Borrowed(query);
         }
         let mut out = String::with_capacity(query.len());
-        for (i, segment) in query.split('&').enumerate() {
-            if i > 0 {
-                out.push('&');
-            }
+        let mut rest = query;
+        loop {
+            let end = rest.find(['&', ';']).unwrap_or(rest.len());
+            let segment = &rest[..end];
             match segment.split_once('=') {
                 Some((name, _)) if sensitive(segment) => {
                     out.push_str(name);
@@ -133,8 +130,29 @@ impl Redactor {
                 }
                 _ => out.push_str(segment),
             }
+            let Some(separator) = rest[end..].chars().next() else {
+                break;
+            };
+            out.push(separator);
+            rest = &rest[end + 1..];
         }
         Cow::Owned(out)
+    }
+
+    /// Every string in `value` (members' names kept) scrubbed as [`Redactor::text`] scrubs a
+    /// line. A structured line is scrubbed before it is encoded: in its JSON text a quote or a
+    /// newline is an escape, which hides the name before a credential.
+    pub fn value(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => {
+                let scrubbed = self.text(s);
+                *s = scrubbed;
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
+            Value::Object(members) => members.values_mut().for_each(|v| self.value(v)),
+            _ => {}
+        }
     }
 
     /// A free-text line with everything credential-shaped replaced by [`REDACTED`].
@@ -150,7 +168,13 @@ impl Redactor {
     fn pair_spans(&self, line: &str) -> Vec<(usize, usize)> {
         let b = line.as_bytes();
         let mut spans = Vec::new();
+        // Each value ends at a stop byte, and an `=` inside a value found already starts no
+        // other: one pass over the line, whatever it holds.
+        let mut covered = 0;
         for (eq, _) in line.match_indices('=') {
+            if eq < covered {
+                continue;
+            }
             let start = b[..eq]
                 .iter()
                 .rposition(|c| !is_name_byte(*c))
@@ -164,6 +188,7 @@ impl Redactor {
             let end = value_end(b, eq + 1, b"& \t\r\n\"',;#)<>\\");
             if end > eq + 1 {
                 spans.push((eq + 1, end));
+                covered = end;
             }
         }
         spans
@@ -175,7 +200,12 @@ impl Redactor {
         let b = line.as_bytes();
         let mut spans = Vec::new();
         for name in &self.header_names {
+            // A name inside a value already found starts no other (one pass per name).
+            let mut covered = 0;
             for (at, _) in lower.match_indices(name.as_str()) {
+                if at < covered {
+                    continue;
+                }
                 let mut i = at + name.len();
                 if b.get(i) == Some(&b'"') {
                     i += 1;
@@ -192,6 +222,7 @@ impl Redactor {
                 };
                 if end > start {
                     spans.push((start, end));
+                    covered = end;
                 }
             }
         }
@@ -201,7 +232,7 @@ impl Redactor {
 
 /// Bytes of a parameter or header name (anything but separators and quotes).
 fn is_name_byte(c: u8) -> bool {
-    !c.is_ascii_whitespace() && !b"&?;,=\"'{}()[]<>:/".contains(&c)
+    !c.is_ascii_whitespace() && !b"&?;,=\"'{}()[]<>:/#\\".contains(&c)
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
@@ -258,7 +289,11 @@ fn scheme_spans(line: &str) -> Vec<(usize, usize)> {
     let b = line.as_bytes();
     let mut spans = Vec::new();
     for scheme in ["bearer", "basic"] {
+        let mut covered = 0;
         for (at, _) in lower.match_indices(scheme) {
+            if at < covered {
+                continue;
+            }
             let after = at + scheme.len();
             let start = skip_spaces(b, after);
             if start == after {
@@ -272,6 +307,7 @@ fn scheme_spans(line: &str) -> Vec<(usize, usize)> {
             if end > start && !line[start..end].eq_ignore_ascii_case(REDACTED) {
                 spans.push((start, end));
             }
+            covered = end;
         }
     }
     spans
@@ -281,26 +317,38 @@ fn is_b64url_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
 }
 
-/// Credential-shaped tokens wherever they appear: JWTs (`eyJ….….…`) and the gateway's API keys
-/// (`gwk_…`, whose prefix is kept so the line still says what kind of secret was there).
+/// Credential-shaped tokens wherever they appear: JWTs (`eyJ…` followed by `.`: a token cut
+/// short after its header is still one) and the gateway's API keys (`gwk_…`, whose prefix is
+/// kept so the line still says what kind of secret was there). A match inside a token already
+/// found starts no other, so the scan is linear in the line.
 fn token_spans(line: &str) -> Vec<(usize, usize)> {
     let b = line.as_bytes();
     let run = |from: usize| from + b[from..].iter().take_while(|c| is_b64url_byte(**c)).count();
     let mut spans = Vec::new();
+    let mut covered = 0;
     for (at, _) in line.match_indices("eyJ") {
-        let first = run(at);
-        if b.get(first) != Some(&b'.') {
+        if at < covered {
             continue;
         }
-        let second = run(first + 1);
-        if second == first + 1 || b.get(second) != Some(&b'.') {
+        let mut end = run(at);
+        covered = end;
+        if b.get(end) != Some(&b'.') {
             continue;
         }
-        spans.push((at, run(second + 1)));
+        while b.get(end) == Some(&b'.') {
+            end = run(end + 1);
+        }
+        covered = end;
+        spans.push((at, end));
     }
+    let mut covered = 0;
     for (at, _) in line.match_indices(crate::auth::api_key::KEY_PREFIX) {
+        if at < covered {
+            continue;
+        }
         let start = at + crate::auth::api_key::KEY_PREFIX.len();
         let end = run(start);
+        covered = end;
         if end > start && &line[start..end] != REDACTED {
             spans.push((start, end));
         }

@@ -150,7 +150,8 @@ pub struct SpanContext {
     /// The sampled flag the gateway forwards.
     pub sampled: bool,
     /// The random flag the gateway forwards: the inbound one for a continued version-00 trace
-    /// (it describes the trace id, which is kept), unset for traces the gateway starts.
+    /// (it describes the trace id, which is kept); set for a trace the gateway starts, whose
+    /// id is drawn at random, so that samplers further on may use its low 56 bits as it does.
     pub random_trace_id: bool,
     /// The 56-bit value every sampling decision of this request uses ([`sample`]): the trace
     /// id's low 56 bits for a trace the gateway started (its id is random); for an inbound trace
@@ -204,7 +205,7 @@ impl SpanContext {
                     span_id,
                     parent_span_id: None,
                     sampled: sample::keep(sample_key, spec.sample_rate),
-                    random_trace_id: false,
+                    random_trace_id: true,
                     sample_key,
                 };
                 let inbound = match other {

@@ -228,13 +228,15 @@ pub trait ResponseCache: Responses {
 /// Severity of an operational event line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    Info,
     Warn,
     Error,
 }
 
 /// Where the gateway's own output goes: event lines, the access log, metrics.
 pub trait Events {
-    /// An operational event (a failing store, a JWKS outage); already free of secrets.
+    /// An operational event (a failing store, a JWKS outage); the sink scrubs its strings of
+    /// credentials before it writes it.
     fn event(&self, level: Level, line: serde_json::Value);
 }
 

@@ -15,6 +15,7 @@ use super::isolate::{CONFIG_BINDING, EMBEDDED_ROUTES};
 use super::{keys, respond, Exchange};
 use crate::control::{self, history, ConfigKv, KvError, LockRecord};
 use crate::error::GatewayError;
+use crate::pipeline::ports::Level;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{durable_object, web_sys, DurableObject, Env, Request, Response, Result, State};
@@ -54,9 +55,10 @@ fn kv_port(env: &Env) -> std::result::Result<KvPort, GatewayError> {
 }
 
 fn store_failed(what: &str, e: impl std::fmt::Display) -> GatewayError {
-    let error = serde_json::Value::String(e.to_string());
-    worker::console_error!(
-        "{{\"event\":\"config_store_failed\",\"what\":\"{what}\",\"error\":{error}}}"
+    super::respond::log_event(
+        Level::Error,
+        serde_json::json!({"event": "config_store_failed", "what": what, "error": e.to_string()}),
+        None,
     );
     GatewayError::ConfigStoreFailed {
         detail: format!("{what} failed; nothing changed"),
@@ -307,16 +309,18 @@ impl DurableObject for ConfigLock {
             .await?;
         // One log line per push or rollback: its outcome as the wire line.
         let line = control::wire::encode(&outcome);
-        let logged = serde_json::Value::String(line.clone());
         let kind = if rollback { "rollback" } else { "push" };
-        match &outcome {
+        let (level, event) = match &outcome {
             Err(control::PushError::Write { .. } | control::PushError::Read(_)) => {
-                worker::console_error!(
-                    "{{\"event\":\"config_{kind}_failed\",\"outcome\":{logged}}}"
-                )
+                (Level::Error, format!("config_{kind}_failed"))
             }
-            _ => worker::console_log!("{{\"event\":\"config_{kind}\",\"outcome\":{logged}}}"),
-        }
+            _ => (Level::Info, format!("config_{kind}")),
+        };
+        super::respond::log_event(
+            level,
+            serde_json::json!({"event": event, "outcome": line}),
+            None,
+        );
         // The worker maps a refusal to the client's answer (with the request's id).
         Response::ok(line)
     }

@@ -6,7 +6,9 @@
 //! `routes` to serve (a cold one, or one whose `routes` was deleted) serves the last good
 //! document (`control::last_good`); only with none does it serve the embedded one.
 
+use super::respond::log_event;
 use crate::gateway::Gateway;
+use crate::pipeline::ports::Level;
 use crate::pipeline::state::{Breakers, Counter, IsolateState};
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
@@ -152,16 +154,18 @@ fn adopt_last_good(
 ) {
     match found {
         Ok(Some(found)) => {
-            worker::console_log!(
-                "{}",
-                serde_json::json!({"event": "config_last_good", "digest": found.gateway.digest})
+            log_event(
+                Level::Info,
+                serde_json::json!({"event": "config_last_good", "digest": found.gateway.digest}),
+                None,
             );
             s.live = Some(Rc::new(Live::new(found.gateway, Source::LastGood, now_ms)));
         }
         Ok(None) => {}
-        Err(e) => worker::console_error!(
-            "{}",
-            serde_json::json!({"event": "config_read_failed", "key": "routes:last-good", "error": e})
+        Err(e) => log_event(
+            Level::Error,
+            serde_json::json!({"event": "config_read_failed", "key": "routes:last-good", "error": e}),
+            None,
         ),
     }
 }
@@ -198,9 +202,10 @@ fn apply(s: &mut State, read: Result<Option<String>, String>, now_ms: f64) -> bo
                         let errors: Vec<String> =
                             errors.0.iter().map(ToString::to_string).collect();
                         count(Counter::ConfigRejected);
-                        worker::console_error!(
-                            "{}",
-                            serde_json::json!({"event": "config_rejected", "source": "kv", "errors": errors})
+                        log_event(
+                            Level::Error,
+                            serde_json::json!({"event": "config_rejected", "source": "kv", "errors": errors}),
+                            None,
                         );
                         s.last_error = Some(ReloadError {
                             at_ms: now_ms,
@@ -219,9 +224,10 @@ fn apply(s: &mut State, read: Result<Option<String>, String>, now_ms: f64) -> bo
             }
         }
         Err(e) => {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({"event": "config_read_failed", "error": e})
+            log_event(
+                Level::Error,
+                serde_json::json!({"event": "config_read_failed", "error": e}),
+                None,
             );
             s.last_error = Some(ReloadError {
                 at_ms: now_ms,

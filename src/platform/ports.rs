@@ -402,10 +402,6 @@ impl ResponseCache for WorkerPorts {
 
 impl Events for WorkerPorts {
     fn event(&self, level: Level, line: serde_json::Value) {
-        let line = self.live.gateway.redactor.text(&line.to_string());
-        match level {
-            Level::Warn => worker::console_warn!("{line}"),
-            Level::Error => worker::console_error!("{line}"),
-        }
+        super::respond::log_event(level, line, Some(&self.live.gateway.redactor));
     }
 }

@@ -1,7 +1,9 @@
-//! Gateway-generated responses: errors and JSON documents.
+//! Gateway-generated responses (errors and JSON documents), and the operational event lines.
 
 use super::glue;
 use crate::error::GatewayError;
+use crate::observe::redact::Redactor;
+use crate::pipeline::ports::Level;
 use worker::web_sys;
 
 /// The one place a [`GatewayError`] becomes a response.
@@ -32,19 +34,25 @@ pub fn error_with(
 
 /// Logs an internal failure's cause (never shown to the client), scrubbed of credentials by
 /// the configuration's redactor when there is one.
-pub fn log_internal(
-    redactor: Option<&crate::observe::redact::Redactor>,
-    request_id: &str,
-    cause: &str,
-) {
+pub fn log_internal(redactor: Option<&Redactor>, request_id: &str, cause: &str) {
     let line =
-        serde_json::json!({"event": "internal_error", "request_id": request_id, "cause": cause})
-            .to_string();
-    let line = match redactor {
-        Some(r) => r.text(&line),
-        None => crate::observe::redact::Redactor::default().text(&line),
-    };
-    worker::console_error!("{line}");
+        serde_json::json!({"event": "internal_error", "request_id": request_id, "cause": cause});
+    log_event(Level::Error, line, redactor);
+}
+
+/// Writes an operational event line — the one way the platform writes a line other than the
+/// access log. Every string in it is scrubbed of credentials first, before it is encoded (see
+/// `Redactor::value`), by the configuration's redactor or, with none, the default one.
+pub fn log_event(level: Level, mut line: serde_json::Value, redactor: Option<&Redactor>) {
+    match redactor {
+        Some(r) => r.value(&mut line),
+        None => Redactor::default().value(&mut line),
+    }
+    match level {
+        Level::Info => worker::console_log!("{line}"),
+        Level::Warn => worker::console_warn!("{line}"),
+        Level::Error => worker::console_error!("{line}"),
+    }
 }
 
 /// What a thrown JS value says, for a log line: its message only, never its stack (the

@@ -379,3 +379,52 @@ fn errors_are_logged_at_rate_zero_unless_always_log_errors_is_off() {
     assert!(!should_log(&with(502, Source::Gateway), &quiet, None));
     assert!(!should_log(&with(401, Source::Gateway), &quiet, None));
 }
+
+#[test]
+fn client_controlled_members_are_cut_to_a_bounded_size() {
+    use crate::observe::access_log::{CLIPPED_MARK, LOGGED_TEXT_MAX};
+    let long_path = format!("/{}", "é".repeat(LOGGED_TEXT_MAX));
+    let long_query = format!(
+        "a={}&access_token=secret-value",
+        "x".repeat(3 * LOGGED_TEXT_MAX)
+    );
+    let long_value = format!(
+        "{} eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig",
+        "\\".repeat(8 * LOGGED_TEXT_MAX)
+    );
+    let headers = [("x-client-version", long_value.as_str())];
+    let mut c = completed();
+    c.path = &long_path;
+    c.query = Some(&long_query);
+    let ua = "u".repeat(5 * LOGGED_TEXT_MAX);
+    c.client.user_agent = Some(&ua);
+    c.request_headers = &headers;
+    let spec = AccessLogSpec {
+        fields: vec![LogField::UserAgent],
+        request_headers: vec!["x-client-version".into()],
+        ..AccessLogSpec::default()
+    };
+    let v = line(&c, &spec);
+    for member in [
+        &v["path"],
+        &v["query"],
+        &v["user_agent"],
+        &v["request_headers"]["x-client-version"],
+    ] {
+        let text = member.as_str().unwrap();
+        assert!(
+            text.len() <= LOGGED_TEXT_MAX + CLIPPED_MARK.len(),
+            "{}",
+            text.len()
+        );
+        assert!(text.ends_with(CLIPPED_MARK));
+    }
+    // Cut at a character boundary, and never before the redaction: the credential that a cut
+    // would have hidden is not there either.
+    assert!(v["path"].as_str().unwrap().starts_with("/éé"));
+    let whole = serde_json::to_string(&v).unwrap();
+    assert!(!whole.contains("secret-value") && !whole.contains("eyJzdWIi"));
+    // Short members are kept as they are.
+    let v = line(&completed(), &spec);
+    assert_eq!(v["path"], "/v1/users/42");
+}

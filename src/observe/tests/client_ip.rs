@@ -33,6 +33,19 @@ fn an_ipv4_mapped_address_is_truncated_as_the_ipv4_it_is() {
 }
 
 #[test]
+fn a_6to4_address_keeps_only_the_24_of_the_ipv4_it_embeds() {
+    // 2002:cb00:714d::/48 is 203.0.113.77 itself; its /40 is 203.0.113.0/24.
+    assert_eq!(
+        ip("2002:cb00:714d:1234::1", Truncate).as_deref(),
+        Some("2002:cb00:7100::")
+    );
+    assert_eq!(
+        ip("2002:cb00:71ff::", Truncate).as_deref(),
+        Some("2002:cb00:7100::")
+    );
+}
+
+#[test]
 fn full_keeps_the_address_and_omit_drops_it() {
     assert_eq!(ip("203.0.113.77", Full).as_deref(), Some("203.0.113.77"));
     assert_eq!(ip("2001:DB8::1", Full).as_deref(), Some("2001:db8::1"));

@@ -98,6 +98,7 @@ fn failure_lines_lose_every_credential_form() {
         format!("set-cookie: id={SECRET}"),
         format!("proxy-authorization: Digest {SECRET}"),
         format!("X-Partner-Key: {SECRET}"),
+        format!("CF-Access-Client-Secret: {SECRET}"),
         format!("x-partner-key={SECRET}"),
         format!("{{\"x-partner-key\":\"{SECRET}\"}}"),
         format!("token {jwt} rejected"),
@@ -182,4 +183,65 @@ fn a_json_line_stays_valid_json_after_redaction() {
     // Redacting the value before serialising gives the same result.
     let direct = r.text(&cause);
     assert!(!direct.contains(SECRET), "{direct}");
+}
+
+#[test]
+fn a_query_credential_is_redacted_however_the_parameters_are_separated() {
+    let r = redactor();
+    // `/r??api_key=…`: the query the access log gets starts with `?`, and the gateway's own
+    // lookup strips it, so the key is `api_key` there and must be redacted as `api_key`.
+    assert_eq!(r.query("?api_key=k1"), "?api_key=REDACTED");
+    assert_eq!(r.query("??token=t1&a=1"), "??token=REDACTED&a=1");
+    // `;` is a separator to some servers behind the gateway.
+    assert_eq!(r.query("a=1;token=t1;b=2"), "a=1;token=REDACTED;b=2");
+    assert_eq!(r.query("a=1;b=2&c"), "a=1;b=2&c");
+    assert!(matches!(r.query("a=1;b=2"), std::borrow::Cow::Borrowed(_)));
+}
+
+#[test]
+fn structured_lines_are_scrubbed_before_they_are_encoded() {
+    let r = redactor();
+    // Encoded first, a newline or a quote becomes an escape that hides the name before the
+    // credential; scrubbed as values, each string is read as it is.
+    let mut line = serde_json::json!({
+        "event": "upstream_unreachable",
+        "reason": format!("bad\napi_key={SECRET}"),
+        "nested": [{ "cause": format!("{{\"cookie\":\"sess={SECRET}\"}}") }],
+        "more": format!("{{\"X-Partner-Key\":\"{SECRET}\",\"authorization\":\"Token {SECRET}\"}}"),
+        "fragment": format!("https://app/cb#access_token={SECRET}&x=1"),
+        "count": 3
+    });
+    r.value(&mut line);
+    let text = line.to_string();
+    assert!(!text.contains(SECRET), "{text}");
+    assert_eq!(line["event"], "upstream_unreachable");
+    assert_eq!(line["count"], 3);
+    assert_eq!(line["fragment"], "https://app/cb#access_token=REDACTED&x=1");
+}
+
+#[test]
+fn a_jwt_cut_short_after_its_header_is_still_redacted() {
+    let r = Redactor::default();
+    let out = r.text(&format!("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ{SECRET}"));
+    assert_eq!(out, "token REDACTED");
+    // `eyJ` not followed by a `.` is not a token.
+    assert_eq!(r.text("eyJhbGciOi is base64"), "eyJhbGciOi is base64");
+}
+
+/// Inputs that made the scans quadratic (each match rescanned the rest of the line): they are
+/// scrubbed in one pass now, and whole.
+#[test]
+fn repeated_credential_shapes_are_scrubbed_whole() {
+    let r = redactor();
+    let n = 16 * 1024;
+    let keys = "gwk_".repeat(n);
+    assert_eq!(r.text(&keys), "gwk_REDACTED");
+    let jwts = format!("{}.x", "eyJ".repeat(n));
+    assert_eq!(r.text(&jwts), "REDACTED");
+    let cookies = "cookie:".repeat(n);
+    assert!(!r.text(&cookies).contains("cookie:cookie:"));
+    let pairs = "x-partner-key=".repeat(n);
+    assert_eq!(r.text(&pairs), "x-partner-key=REDACTED");
+    let bearers = "bearer ".repeat(n);
+    assert!(!r.text(&bearers).contains("bearer bearer"));
 }

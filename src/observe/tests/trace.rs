@@ -164,7 +164,8 @@ fn a_new_trace_is_sampled_from_its_own_trace_id() {
         sampled += usize::from(span.sampled);
         let tp = span.traceparent();
         assert!(crate::ids::is_valid_traceparent(&tp), "{tp}");
-        assert!(tp.ends_with(if span.sampled { "-01" } else { "-00" }));
+        // Its id is drawn at random, which the random flag says.
+        assert!(tp.ends_with(if span.sampled { "-03" } else { "-02" }));
     }
     assert!((400..600).contains(&sampled), "{sampled}");
 }
@@ -217,7 +218,7 @@ fn only_the_sampled_and_random_flags_are_forwarded() {
     let future = format!("01{}-03", &TP[2..52]);
     let (span, _) = SpanContext::start(Some(&future), &spec(1.0, true), &mut ids);
     assert!(span.traceparent().ends_with("-01"));
-    // Traces the gateway starts carry the sampled flag only.
+    // Traces the gateway starts carry the sampled and the random flag (their ids are random).
     let (span, _) = SpanContext::start(None, &spec(1.0, true), &mut ids);
-    assert!(span.traceparent().ends_with("-01"));
+    assert!(span.traceparent().ends_with("-03"));
 }
