@@ -316,7 +316,7 @@ async fn verify_jwt<P: Ports>(
     token: &str,
     mode: Mode,
 ) -> Result<Rc<VerifiedToken>, Need> {
-    let now_ms = cx.started_ms;
+    let now_ms = cx.now_ms;
     let now_s = (now_ms / 1000.0) as i64;
     // Cached tokens and keys are scoped to the scheme in this configuration version: entries
     // of another version (other issuer, audiences or keys) never match.
@@ -561,7 +561,7 @@ async fn verify_api_key<P: Ports>(
     if !api_key::is_plausible_key(key) {
         return Err(invalid("malformed API key").into());
     }
-    let now_ms = cx.started_ms;
+    let now_ms = cx.now_ms;
     let hash = api_key::key_hash_hex(key);
     let cached = s
         .state

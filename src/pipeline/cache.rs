@@ -221,11 +221,11 @@ fn from_hot<P: Ports>(
         .cache
         .as_ref()
         .is_some_and(|c| c.honor_request_directives);
-    if cx.started_ms >= hot.until_ms || hot.has_range || (honours && hot.has_cache_control) {
+    if cx.now_ms >= hot.until_ms || hot.has_range || (honours && hot.has_cache_control) {
         return None;
     }
     let meta = hot.meta?;
-    let Lookup::Fresh { age_s, ttl_s } = entry::lookup(&meta, cx.started_ms as u64, None) else {
+    let Lookup::Fresh { age_s, ttl_s } = entry::lookup(&meta, cx.now_ms as u64, None) else {
         return None;
     };
     let not_mod = preconditions_apply(hot.status)
@@ -357,7 +357,9 @@ async fn lookup_and_fetch<P: Ports>(
         .remove
         .extend(entry::CLIENT_CONDITIONS.iter().map(|h| (*h).to_owned()));
     let (found, invalidated_at) = s.ports.lookup(&keys.entry, keys.marker.as_deref()).await;
-    let now_ms = cx.started_ms as u64;
+    // Judged when the lookup has answered, not when the request arrived.
+    let now = s.ports.now_ms();
+    let now_ms = now as u64;
     let mut stale: Option<Stale<P::Response>> = None;
     if let Some(entry) = found {
         let stored = Stored::read(s.ports, &entry);
@@ -369,9 +371,9 @@ async fn lookup_and_fetch<P: Ports>(
             (Some(stored), Some(Lookup::Fresh { age_s, ttl_s })) => {
                 // Keep it in memory for the next requests (before its body is served), unless
                 // the hot tier still holds it.
-                let held = keys.hot_until_ms.is_some_and(|until| cx.started_ms < until);
+                let held = keys.hot_until_ms.is_some_and(|until| now < until);
                 if ttl_s > 0 && !held {
-                    let until = cx.started_ms + HOT_MAX_MS.min(ttl_s as f64 * 1000.0);
+                    let until = now + HOT_MAX_MS.min(ttl_s as f64 * 1000.0);
                     s.ports.hot_fill(
                         &keys.entry,
                         keys.marker.as_deref(),
@@ -415,7 +417,7 @@ async fn lookup_and_fetch<P: Ports>(
                         .state
                         .refreshing
                         .try_borrow_mut()
-                        .is_ok_and(|mut r| r.begin(&keys.entry, cx.started_ms));
+                        .is_ok_and(|mut r| r.begin(&keys.entry, now));
                     if claimed {
                         match exchange::plan(cx, s) {
                             Ok(plan) => {

@@ -115,6 +115,11 @@ pub struct Notes {
 pub struct Ctx {
     /// When the request arrived (the platform's clock).
     pub started_ms: f64,
+    /// The instant the stages decide by: the arrival, then the platform's clock again after
+    /// each wait (a stage's, or the configuration's load before the plan started). A lease, a
+    /// remembered refusal, a token's expiry or a cache entry's freshness is never judged by an
+    /// instant already past.
+    pub now_ms: f64,
     pub request: Request,
     pub trace: Trace,
     /// The route the request matched, once routed.
@@ -147,6 +152,7 @@ impl Ctx {
     pub fn new(request: Request, trace: Trace, started_ms: f64) -> Ctx {
         Ctx {
             started_ms,
+            now_ms: started_ms,
             request,
             trace,
             routed: None,

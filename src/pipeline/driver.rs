@@ -160,7 +160,7 @@ pub async fn resume<P: Ports>(
     at: usize,
 ) -> Flow<P::Response> {
     let mut step = match plan.stages.get(at) {
-        Some(kind) => wait_step(*kind, cx, s).await,
+        Some(kind) => waited(*kind, cx, s).await,
         None => return no_terminal(),
     };
     let mut at = at;
@@ -173,10 +173,17 @@ pub async fn resume<P: Ports>(
             return no_terminal();
         };
         step = match request_step(*kind, cx, s) {
-            Step::Wait => wait_step(*kind, cx, s).await,
+            Step::Wait => waited(*kind, cx, s).await,
             other => other,
         };
     }
+}
+
+/// A stage's wait step, after which the stages decide by the clock again (see `Ctx::now_ms`).
+async fn waited<P: Ports>(kind: StageKind, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
+    let step = wait_step(kind, cx, s).await;
+    cx.now_ms = s.ports.now_ms();
+    step
 }
 
 /// Runs a whole plan (host tests and callers that are asynchronous anyway).

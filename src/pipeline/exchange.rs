@@ -107,7 +107,7 @@ fn plan_exchange<P>(
     } else {
         1
     };
-    let order = target_order(s, upstream_index, count, cx.started_ms as u64)?;
+    let order = target_order(s, upstream_index, count, cx.now_ms as u64)?;
     let attempts = order
         .into_iter()
         .map(|t| {

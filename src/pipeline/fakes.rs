@@ -62,6 +62,8 @@ pub struct Fakes {
     pub kv: RefCell<HashMap<String, String>>,
     pub kv_fails: Cell<bool>,
     pub kv_reads: Cell<u32>,
+    /// How long a KV read takes: the clock moves on by this much while it is waited for.
+    pub kv_takes_ms: Cell<f64>,
     pub secrets: RefCell<HashMap<String, String>>,
     /// URL → what fetching it gives.
     pub documents: RefCell<HashMap<String, Result<Document, String>>>,
@@ -143,6 +145,7 @@ impl Clock for Fakes {
 impl Kv for Fakes {
     async fn kv_text(&self, key: &str) -> Result<Option<String>, String> {
         self.kv_reads.set(self.kv_reads.get() + 1);
+        self.now_ms.set(self.now_ms.get() + self.kv_takes_ms.get());
         if self.kv_fails.get() {
             return Err("KV is down".into());
         }

@@ -149,7 +149,7 @@ fn conclude<P: Ports>(
                     s.state
                         .refusals
                         .borrow_mut()
-                        .remember(bucket, cx.started_ms, &d);
+                        .remember(bucket, cx.now_ms, &d);
                 }
                 decided.push((&policy.name, d));
                 limits.push((&policy.name, Limits::from(*policy)));
@@ -216,7 +216,7 @@ impl Stage for RateLimit {
         };
         let memory = s.state.refusals.borrow();
         for (policy, bucket) in policies.iter().zip(&buckets) {
-            if let Some(d) = memory.known(bucket, cx.started_ms) {
+            if let Some(d) = memory.known(bucket, cx.now_ms) {
                 let limits = Limits::from(*policy);
                 cx.notes.rate_limit = Some(RateLimitNote::Limited(policy.name.clone()));
                 return Step::Fail(refusal(
@@ -233,7 +233,7 @@ impl Stage for RateLimit {
             }
         }
         drop(memory);
-        let now = cx.started_ms;
+        let now = cx.now_ms;
         let mut book = s.state.leases.borrow_mut();
         // A bucket whose next lease is due is asked for it (see `leases`): this request waits.
         if !buckets.iter().all(|b| book.may_spend(b, now)) {

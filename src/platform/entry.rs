@@ -32,13 +32,14 @@ pub fn fetch(request: web_sys::Request, env: Env, ctx: worker_sys::Context) -> j
                 // The reload outlives this request (a failure is the reload's to record).
                 let _ = ctx.wait_until(&reload);
             }
-            begin(request, env, ctx, live, now_ms)
+            begin(request, env, ctx, live, now_ms, now_ms)
         }
         None => wasm_bindgen_futures::future_to_promise(async move {
             match isolate::current(&env, now_ms).await {
                 Ok(live) => {
-                    wasm_bindgen_futures::JsFuture::from(begin(request, env, ctx, live, now_ms))
-                        .await
+                    // The stages decide by the time the configuration was ready.
+                    let begun = begin(request, env, ctx, live, now_ms, js_sys::Date::now());
+                    wasm_bindgen_futures::JsFuture::from(begun).await
                 }
                 Err(cause) => {
                     let id = isolate::shared().request_id();
@@ -199,12 +200,14 @@ fn read_log_facts(cx: &mut Ctx, live: &Live, request: &web_sys::Request) {
     }
 }
 
+/// Starts a request that arrived at `now_ms` once the configuration is ready at `ready_ms`.
 fn begin(
     request: web_sys::Request,
     env: Env,
     ctx: worker_sys::Context,
     live: Rc<Live>,
     now_ms: f64,
+    ready_ms: f64,
 ) -> js_sys::Promise {
     let shared = isolate::shared();
     let joined = glue::read_request(&request, &live.js_table);
@@ -214,6 +217,7 @@ fn begin(
     let tracing = &live.gateway.config.observability.tracing;
     let trace = Trace::begin(&facts.inbound(), &mut shared.ids.borrow_mut(), tracing);
     let mut cx = Ctx::new(facts, trace, now_ms);
+    cx.now_ms = ready_ms;
     read_log_facts(&mut cx, &live, &request);
     read_preflight(&mut cx, &request);
     let ports = WorkerPorts {

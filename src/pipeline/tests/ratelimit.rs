@@ -320,3 +320,37 @@ fn one_ask_at_a_time_asks_for_more_than_one_admission_and_a_lost_answer_stops_co
         "nothing was held, so nothing is offered back"
     );
 }
+
+/// A stage after a wait decides by the clock after it, not by the request's arrival: a lease
+/// whose hold ended while the request's API key was read from KV is not spent (the owner has
+/// booked it as spent by then), and the store is asked instead.
+#[test]
+fn a_lease_is_judged_by_the_time_after_a_wait_not_by_the_arrival() {
+    let w = World::new(json!({
+        "auth": { "partners": { "type": "api_key", "header": "x-api-key" } },
+        "rate_limits": { "wide": { "key": "route", "limit": 100000, "window_s": 10 } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "auth": ["partners"], "rate_limits": ["wide"] } ]
+    }));
+    let f = Fakes::at(T0);
+    let known = crate::auth::api_key::new_key([3; 32]);
+    store_key(&f, &known, &[]);
+    f.header("x-api-key", &known);
+    // Busy: the isolate holds a lease, spent without asking.
+    busy(&w, &f, 300);
+    let asked = f.limiter_calls.get();
+    busy(&w, &f, 5);
+    assert_eq!(f.limiter_calls.get(), asked, "spent from the lease");
+    // A new key: its record is read from KV, which takes two seconds, far past the lease.
+    let fresh = crate::auth::api_key::new_key([4; 32]);
+    store_key(&f, &fresh, &[]);
+    f.header("x-api-key", &fresh);
+    f.kv_takes_ms.set(2000.0);
+    let mut cx = w.ctx("GET", "https://h.test/r", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert_eq!((sync, ended.status()), (false, 200));
+    assert_eq!(cx.now_ms, cx.started_ms + 2000.0);
+    assert!(
+        f.limiter_calls.get() > asked,
+        "the store was asked, not the ended lease spent"
+    );
+}
