@@ -41,9 +41,25 @@ test("spoofed forwarding headers are replaced by what the gateway knows", async 
       "x-forwarded-proto": "https",
       forwarded: "for=10.0.0.1;host=evil.example",
       "x-real-ip": "10.0.0.1",
+      // The rest of the X-Forwarded family, and headers that would act behind the gateway's
+      // routing, method and scheme (a route without a cache).
+      "x-forwarded-prefix": "/evil",
+      "x-forwarded-port": "1",
+      "x-forwarded-scheme": "http",
+      "x-forwarded-server": "evil",
+      "x-forwarded-ssl": "on",
+      "x-original-url": "/admin",
+      "x-rewrite-url": "/admin",
+      "x-http-method-override": "DELETE",
+      proxy: "http://evil.example:1",
+      "http2-settings": "AAA",
+      "front-end-https": "on",
     },
   });
   const seen = (await r.json()).headers;
+  for (const name of ["x-forwarded-prefix", "x-forwarded-port", "x-forwarded-scheme", "x-forwarded-server", "x-forwarded-ssl", "x-original-url", "x-rewrite-url", "x-http-method-override", "proxy", "http2-settings", "front-end-https"]) {
+    assert.equal(seen[name], undefined, `${name} reached the upstream`);
+  }
   assert.equal(seen["x-forwarded-for"], "203.0.113.9");
   assert.equal(seen["x-forwarded-host"], "api.example.com");
   assert.equal(seen["x-forwarded-proto"], "http");

@@ -26,6 +26,11 @@ impl Breaker {
         false
     }
 
+    /// Whether the breaker is closed: traffic flows without a probe being spent.
+    pub fn is_closed(&self) -> bool {
+        self.open_until_ms == 0
+    }
+
     /// Whether `admit` would currently let a request through (without consuming a probe).
     pub fn is_open(&self, now_ms: u64) -> bool {
         self.open_until_ms != 0 && now_ms < self.open_until_ms

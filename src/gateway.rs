@@ -74,6 +74,30 @@ const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
     "host",
 ];
 
+/// Client headers that would act behind the gateway's decisions, removed on every route: a
+/// proxy for the upstream's own calls (`Proxy`, "httpoxy"), another connection's settings
+/// (`HTTP2-Settings`), another URL, host or scheme than the one routed and authorised
+/// (`X-Original-URL`, `X-Rewrite-URL`, `X-Host`, `Front-End-Https`, `X-Url-Scheme`), and
+/// another method than the one the route's `methods`, its retries and its cache went by.
+pub const NEVER_FORWARDED: [&str; 10] = [
+    "proxy",
+    "http2-settings",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-host",
+    "front-end-https",
+    "x-url-scheme",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Every request header with this prefix is removed, whatever follows it: the gateway alone
+/// says how the request reached it (it sets `X-Forwarded-For`, `-Proto` and `-Host`), and a
+/// client's `X-Forwarded-Prefix`, `-Port`, `-Ssl` or any other member of the family would
+/// tell the upstream otherwise.
+pub const CLIENT_FORWARDING_PREFIX: &str = "x-forwarded-";
+
 /// What a route's static edits depend on besides the configuration-wide lists.
 #[derive(PartialEq, Eq, Hash)]
 struct EditInputs<'a> {
@@ -114,6 +138,7 @@ fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdi
     let mut request: Vec<String> = hop_by_hop
         .chain(handshake)
         .chain(CLIENT_FORWARDING_HEADERS.iter())
+        .chain(NEVER_FORWARDED.iter())
         .map(|h| (*h).to_owned())
         .chain(identity.iter().cloned())
         // Only the gateway says who the consumer is, on every route.

@@ -619,13 +619,19 @@ async fn lookup_api_key<P: Ports>(
     s: Services<'_, P>,
     hash: &str,
 ) -> Result<Option<Rc<ApiKeyRecord>>, GatewayError> {
-    let text = s
-        .ports
-        .kv_text(&api_key::kv_key(hash))
-        .await
-        .map_err(|cause| GatewayError::Internal {
-            cause: format!("reading an API key from KV: {cause}"),
-        })?;
+    // The store failing is the gateway's outage, not the client's fault, and never a pass:
+    // 503 like a JWKS that cannot be reached, counted and logged.
+    let text = match s.ports.kv_text(&api_key::kv_key(hash)).await {
+        Ok(text) => text,
+        Err(cause) => {
+            s.state.counters.add(Counter::ApiKeyStoreErrors);
+            s.ports.event(
+                Level::Error,
+                serde_json::json!({"event": "api_key_store_unavailable", "cause": cause}),
+            );
+            return Err(GatewayError::AuthUnavailable);
+        }
+    };
     Ok(text
         .and_then(|t| serde_json::from_str::<ApiKeyRecord>(&t).ok())
         .map(Rc::new))

@@ -159,7 +159,10 @@ fn plan_exchange<P>(
 }
 
 /// Targets to try, in order: a weighted choice among those whose breaker lets traffic through,
-/// then others for the retries (the same one again when it is the only one).
+/// then others for the retries (the same one again when it is the only one). A target whose
+/// breaker waits for its probe is only ever the first attempt: a probe planned for a retry
+/// that is never made (the first attempt succeeded) would re-arm its breaker for a whole
+/// cooldown without a request having been sent to it.
 fn target_order<P>(
     s: Services<'_, P>,
     upstream_index: usize,
@@ -176,8 +179,12 @@ fn target_order<P>(
     };
     let mut ids = s.state.ids.borrow_mut();
     let mut order: Vec<usize> = Vec::with_capacity(attempts);
-    for _ in 0..attempts {
-        let open = |i: usize| states.get(i).is_some_and(|b| b.is_open(now_ms));
+    for slot in 0..attempts {
+        let open = |i: usize| {
+            states
+                .get(i)
+                .is_some_and(|b| b.is_open(now_ms) || (slot > 0 && !b.is_closed()))
+        };
         let next = choose(
             &upstream.targets,
             |i| !open(i) && !order.contains(&i),

@@ -21,10 +21,12 @@ pub enum Counter {
     MetricsFailures,
     /// Keys or secrets refused as too weak (a JWKS's keys, the HMAC secret).
     WeakKeys,
+    /// API-key records that could not be read (the configuration namespace failing).
+    ApiKeyStoreErrors,
 }
 
 impl Counter {
-    pub const ALL: [(Counter, &'static str); 7] = [
+    pub const ALL: [(Counter, &'static str); 8] = [
         (Counter::RateLimitStoreErrors, "rate_limit_store_errors"),
         (Counter::UpstreamFailures, "upstream_failures"),
         (Counter::JwksFailures, "jwks_failures"),
@@ -35,12 +37,13 @@ impl Counter {
         ),
         (Counter::MetricsFailures, "metrics_failures"),
         (Counter::WeakKeys, "weak_keys_refused"),
+        (Counter::ApiKeyStoreErrors, "api_key_store_errors"),
     ];
 }
 
 /// The isolate's counters.
 #[derive(Debug, Default)]
-pub struct Counters([Cell<u64>; 7]);
+pub struct Counters([Cell<u64>; Counter::ALL.len()]);
 
 impl Counters {
     pub fn add(&self, counter: Counter) {

@@ -401,11 +401,13 @@ fn conclude(flow: Flow<web_sys::Response>, cx: Ctx, ports: WorkerPorts) -> js_sy
                 Err(e) => {
                     let cause = format!("starting the upstream exchange: {}", respond::reason(&e));
                     match IN_FLIGHT.with(|m| m.borrow_mut().remove(&handle)) {
-                        Some(f) => resolved(error_response(
+                        // With every answer's headers (CORS included), as a failed exchange's.
+                        Some(f) => resolved(error_with_headers(
                             &live,
                             &env,
                             &f.cx,
                             &GatewayError::Internal { cause },
+                            &f.response_set,
                         )),
                         None => resolved(respond::error(
                             &GatewayError::Internal { cause },

@@ -14,6 +14,7 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
  * callback `finish(handle, status, failure, attempts, upstreamMs, reason)`, which returns the
  * gateway's error response for a failed exchange (undefined otherwise).
  * JSON: { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
+ *   removePrefix: every request header with this prefix is removed,
  *   bookkeeping: [names], notIn304: [names],
  *   edits: [{ request: {remove, set}, response: {remove, set} }], routes: [index into edits] }
  */
@@ -31,12 +32,14 @@ export function route_table(json, finish) {
 }
 
 /**
- * Removes from `headers`, a copy of `original`, the names in `removeSet`. Walking the
- * original's few names and deleting only those present is cheaper than deleting every listed
- * name: each call into Headers crosses into the runtime.
+ * Removes from `headers`, a copy of `original`, the names in `removeSet` and those starting
+ * with `prefix` (when given). Walking the original's few names and deleting only those present
+ * is cheaper than deleting every listed name: each call into Headers crosses into the runtime.
  */
-function removePresent(headers, original, removeSet) {
-  for (const name of original.keys()) if (removeSet.has(name)) headers.delete(name);
+function removePresent(headers, original, removeSet, prefix) {
+  for (const name of original.keys()) {
+    if (removeSet.has(name) || (prefix && name.startsWith(prefix))) headers.delete(name);
+  }
 }
 
 function setAll(headers, pairs) {
@@ -232,7 +235,7 @@ function carryOut(request, env, table, plan) {
   const headers = new Headers(request.headers);
   // Every removal (the route's, then the request's) comes before every header the route or the
   // gateway sets: a client can never remove those.
-  removePresent(headers, request.headers, route.request.removeSet);
+  removePresent(headers, request.headers, route.request.removeSet, table.removePrefix);
   for (const name of plan.request.remove) headers.delete(name);
   setAll(headers, route.request.set);
   setAll(headers, plan.request.set);
@@ -565,6 +568,9 @@ export function update_entry(entry, from, exclude, remove, meta) {
 // lookup. Rust decides what goes in and for how long (`until`); bounded by HOT_CAPACITY bytes.
 const hot = new Map();
 let hotBytes = 0;
+// Counts `hot_drop`s: a fill whose body was still being read when an entry was dropped keeps
+// nothing, since it may be a copy of what was just invalidated.
+let hotDrops = 0;
 const HOT_CAPACITY = 16 * 1024 * 1024;
 
 function hotDelete(key) {
@@ -609,9 +615,10 @@ export function hot_fill(key, marker, entry, status, maxBytes, untilMs) {
   const length = entry.headers.get("content-length");
   if (length !== null && !(Number(length) <= maxBytes)) return Promise.resolve();
   const copy = entry.clone();
+  const drops = hotDrops;
   return readBounded(copy.body, maxBytes).then(
     (body) => {
-      if (body === null || body.byteLength > HOT_CAPACITY) return;
+      if (body === null || body.byteLength > HOT_CAPACITY || hotDrops !== drops) return;
       // Prepared Headers: a hit's Response copies them inside the runtime, where a record's
       // members would each be converted from JS (measured in `make bench`'s profile of hits).
       const client = fromStored(status, copy.statusText, copy.headers, null, "", false, true, "");
@@ -657,6 +664,7 @@ export function hot_serve(key, set, notModified, headOnly) {
 
 /** Forgets an entry, and every entry recorded under `marker` (all variants of a URL). */
 export function hot_drop(key, marker) {
+  hotDrops++;
   hotDelete(key);
   if (marker) for (const [k, e] of hot) if (e.marker === marker) hotDelete(k);
 }

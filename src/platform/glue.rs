@@ -167,6 +167,7 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         "requestIdHeader": gateway.config.settings.request_id_header,
         "inboundHeaders": inbound_header_names(gateway),
         "connectionProtected": CONNECTION_PROTECTED,
+        "removePrefix": crate::gateway::CLIENT_FORWARDING_PREFIX,
         "bookkeeping": crate::cache::entry::BOOKKEEPING,
         "notIn304": crate::cache::entry::NOT_IN_304,
         "edits": edits,

@@ -212,12 +212,23 @@ fn unknown_keys_are_remembered_briefly_and_missing_scopes_are_403() {
 }
 
 #[test]
-fn a_failing_key_store_is_an_internal_error_not_a_pass() {
+fn a_failing_key_store_is_the_gateways_outage_not_a_pass() {
     let w = key_world();
     let f = Fakes::at(1_000_000.0);
     f.kv_fails.set(true);
     f.header("x-api-key", &crate::auth::api_key::new_key([6; 32]));
     let mut cx = w.ctx("GET", "https://h.test/p", &f);
-    assert_eq!(w.run(&mut cx, &f).1.status(), 500);
+    let ended = w.run(&mut cx, &f).1;
+    assert_eq!(
+        (ended.status(), ended.code()),
+        (503, Some("auth_unavailable"))
+    );
     assert_eq!(f.exchanges(), 0);
+    assert_eq!(w.state.counters.get(Counter::ApiKeyStoreErrors), 1);
+    assert_eq!(f.events.borrow()[0]["event"], "api_key_store_unavailable");
+    // Nothing was remembered of the failed read: the store is asked again.
+    f.kv_fails.set(false);
+    let mut cx = w.ctx("GET", "https://h.test/p", &f);
+    assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
+    assert_eq!(f.kv_reads.get(), 2);
 }

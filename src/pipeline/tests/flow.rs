@@ -160,3 +160,46 @@ fn an_open_breaker_refuses_without_an_exchange_until_its_cooldown_ends() {
         "one probe goes through after the cooldown"
     );
 }
+
+#[test]
+fn a_recovering_target_is_probed_by_a_first_attempt_never_spent_on_an_unmade_retry() {
+    let w = World::new(json!({
+        "upstreams": { "api": { "targets": [ { "url": "http://a.test" }, { "url": "http://b.test" } ],
+                                "retries": 1,
+                                "circuit_breaker": { "failures": 1, "cooldown_s": 30 } } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api" } ]
+    }));
+    let f = Fakes::at(T0);
+    // Both targets fail once: both breakers open.
+    for _ in 0..2 {
+        f.answer(Script::Fail(ExchangeFailure::Unreachable("down".into())));
+    }
+    let mut cx = w.ctx("GET", "https://h.test/r", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 502);
+    // Past the cooldown both recover; every answer is a success from now on.
+    f.now_ms.set(T0 + 31_000.0);
+    let mut probed = [false; 2];
+    for _ in 0..40 {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+        let plans = f.plans.borrow();
+        let attempts = &plans.last().expect("a plan").attempts;
+        for (slot, a) in attempts.iter().enumerate() {
+            if !probed[a.target] {
+                assert_eq!(
+                    slot, 0,
+                    "target {} waiting for its probe was planned as a retry",
+                    a.target
+                );
+                probed[a.target] = true;
+            }
+        }
+        // The first attempt answered: only it was made.
+        f.now_ms.set(f.now_ms.get() + 10.0);
+    }
+    assert_eq!(
+        probed,
+        [true, true],
+        "each recovering target got its probe within the cooldown"
+    );
+}
