@@ -15,12 +15,11 @@
 
 use crate::auth::credentials::form_decode;
 use crate::config::{ApiKeySource, AuthKind, Config};
+use crate::headers::CREDENTIAL_HEADERS;
 use std::borrow::Cow;
 
 /// What replaces a secret.
 pub const REDACTED: &str = "REDACTED";
-
-use crate::headers::CREDENTIAL_HEADERS;
 
 /// Query parameters that always carry credentials (RFC 6750 §2.3).
 pub const CREDENTIAL_QUERY_PARAMS: [&str; 1] = ["access_token"];
@@ -145,10 +144,7 @@ impl Redactor {
     pub fn value(&self, value: &mut serde_json::Value) {
         use serde_json::Value;
         match value {
-            Value::String(s) => {
-                let scrubbed = self.text(s);
-                *s = scrubbed;
-            }
+            Value::String(s) => *s = self.text(s),
             Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
             Value::Object(members) => members.values_mut().for_each(|v| self.value(v)),
             _ => {}
