@@ -131,6 +131,17 @@ pub fn retention_s(resp: &ResponseFacts, spec: &CacheSpec) -> u64 {
     fresh.saturating_add(window)
 }
 
+/// The longest [`retention_s`] of any response on a route with `spec`: an invalidation marker
+/// kept this long outlives every entry it invalidates. (A response's own
+/// `stale-while-revalidate` may reach `ttl_s`, beyond the route's window.)
+pub fn longest_retention_s(spec: &CacheSpec) -> u64 {
+    let window = spec
+        .stale_if_error_s
+        .max(spec.stale_while_revalidate_s)
+        .max(spec.ttl_s);
+    spec.ttl_s.saturating_add(window)
+}
+
 /// The age of a response when it was received (RFC 9111 §4.2.3 `corrected_initial_age`):
 /// the larger of the apparent age (`response_time_s − Date`, never negative) and the upstream's
 /// `Age` plus the time the request took. An absent `Age` is 0 ("not available"). Of a list

@@ -83,9 +83,23 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let mut members: Vec<(String, Json)> = Vec::new();
+        // Small objects are checked by a scan; past `SCANNED_MEMBERS` a set takes over, so a
+        // document of one huge object (a hostile push, or a `wrangler kv key put`) is read in
+        // linear time rather than quadratic.
+        let mut seen: Option<std::collections::HashSet<String>> = None;
         while let Some(key) = map.next_key::<String>()? {
-            if members.iter().any(|(k, _)| *k == key) {
+            let duplicate = match &mut seen {
+                Some(set) => !set.insert(key.clone()),
+                None => members.iter().any(|(k, _)| *k == key),
+            };
+            if duplicate {
                 return Err(de::Error::custom(format!("duplicate key \"{key}\"")));
+            }
+            if seen.is_none() && members.len() == SCANNED_MEMBERS {
+                let mut set: std::collections::HashSet<String> =
+                    members.iter().map(|(k, _)| k.clone()).collect();
+                set.insert(key.clone());
+                seen = Some(set);
             }
             let value = map.next_value()?;
             members.push((key, value));
@@ -93,6 +107,9 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Ok(Json::Object(members))
     }
 }
+
+/// Members an object's duplicate check scans before it keeps a set of the names.
+const SCANNED_MEMBERS: usize = 16;
 
 #[cfg(test)]
 mod tests {
@@ -111,6 +128,28 @@ mod tests {
         let err = Json::parse(r#"{"a":{"x":1,"x":2}}"#).unwrap_err();
         assert!(err.contains("duplicate key \"x\""), "{err}");
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn large_objects_are_checked_for_duplicates_too() {
+        let members = |n: usize| (0..n).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>();
+        // Many distinct members: accepted (and read in linear time).
+        let many = format!("{{{}}}", members(20_000).join(","));
+        let Json::Object(m) = Json::parse(&many).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.len(), 20_000);
+        // A duplicate of a member read before the set took over, and of one read after it.
+        for dup in ["k3", "k19999", "k16", "k15"] {
+            let mut list = members(20_000);
+            list.push(format!("\"{dup}\":0"));
+            let err = Json::parse(&format!("{{{}}}", list.join(","))).unwrap_err();
+            assert!(err.contains(&format!("duplicate key \"{dup}\"")), "{err}");
+        }
+        // At the switch itself.
+        let mut list = members(16);
+        list.push("\"k0\":0".into());
+        assert!(Json::parse(&format!("{{{}}}", list.join(","))).is_err());
     }
 
     #[test]

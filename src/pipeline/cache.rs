@@ -425,6 +425,7 @@ async fn lookup_and_fetch<P: Ports>(
                                     plan,
                                     keys: keys.clone(),
                                     request: req,
+                                    stored_at_ms: stored.meta.stored_at_ms,
                                 });
                             }
                             Err(_) => {
@@ -593,7 +594,8 @@ pub async fn invalidate<C: ResponseCache>(
     spec: &CacheSpec,
     now_ms: f64,
 ) {
-    let marker_ttl = spec.ttl_s + spec.stale_if_error_s;
+    // The marker must outlive every entry it invalidates, stale windows included.
+    let marker_ttl = crate::cache::freshness::longest_retention_s(spec);
     cache
         .invalidate(&keys.entry, keys.marker.as_deref(), now_ms, marker_ttl)
         .await;

@@ -58,6 +58,9 @@ pub struct CacheRefresh {
     pub plan: ExchangePlan,
     pub keys: CacheKeys,
     pub request: RequestFacts,
+    /// When the entry being refreshed was stored: a 304 answers for that entry only (its
+    /// validators), not for one stored since by another request or isolate.
+    pub stored_at_ms: u64,
 }
 
 /// The context a background refresh runs in: the request's identity and route, nothing it has
@@ -82,9 +85,20 @@ pub async fn run<P: Ports>(cx: &mut Ctx, s: Services<'_, P>, job: CacheRefresh) 
         };
         match fetched {
             Ok(r) if s.ports.status(&r) == 304 => {
-                let (found, _) = s.ports.lookup(&job.keys.entry, None).await;
+                let (found, invalidated_at) = s
+                    .ports
+                    .lookup(&job.keys.entry, job.keys.marker.as_deref())
+                    .await;
                 if let Some(entry) = found {
                     match Stored::read(s.ports, &entry) {
+                        // Invalidated since, or replaced: the 304 confirms nothing stored now.
+                        Some(stored)
+                            if stored.meta.stored_at_ms != job.stored_at_ms
+                                || invalidated_at
+                                    .is_some_and(|at| at >= stored.meta.stored_at_ms) =>
+                        {
+                            s.ports.discard(entry)
+                        }
                         Some(stored) => {
                             if let Ok(done) = revalidate(
                                 s,

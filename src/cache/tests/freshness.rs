@@ -1,6 +1,6 @@
 use super::{rfc_date, spec};
 use crate::cache::freshness::{
-    classify, current_age_s, freshness_lifetime_s, initial_age_s, retention_s,
+    classify, current_age_s, freshness_lifetime_s, initial_age_s, longest_retention_s, retention_s,
     stale_if_error_window_s, ttl_remaining_s, Freshness,
 };
 use crate::cache::rules::ResponseFacts;
@@ -212,6 +212,38 @@ fn retention() {
         retention_s(&with("", true), &spec(u64::MAX, u64::MAX)),
         u64::MAX
     );
+}
+
+/// An invalidation marker lives [`longest_retention_s`]: no entry of the route outlives it,
+/// whatever the response says (a stale-while-revalidate window of its own included).
+#[test]
+fn no_entry_outlives_the_longest_retention() {
+    let mut swr = spec(60, 0);
+    swr.stale_while_revalidate_s = 60;
+    for s in [spec(60, 600), spec(60, 0), swr.clone(), spec(3600, 30)] {
+        let longest = longest_retention_s(&s);
+        for cc in [
+            "",
+            "max-age=30",
+            "max-age=6000, stale-while-revalidate=6000",
+            "stale-while-revalidate=100000",
+            "max-age=10, stale-if-error=100000",
+            "s-maxage=100000",
+        ] {
+            for etag in [false, true] {
+                let r = ResponseFacts {
+                    has_etag: etag,
+                    ..resp(Some(cc), None, None)
+                };
+                assert!(retention_s(&r, &s) <= longest, "{cc:?} on {s:?}");
+            }
+        }
+    }
+    // The case that outlived the old marker (ttl_s + stale_if_error_s = 60 s): a 60 s window
+    // of stale-while-revalidate.
+    let r = resp(Some("max-age=60"), None, None);
+    assert_eq!(retention_s(&r, &swr), 120);
+    assert_eq!(longest_retention_s(&swr), 120);
 }
 
 #[test]

@@ -357,3 +357,100 @@ fn a_head_refresh_stores_no_body_but_a_304_still_updates_the_entry() {
     assert!(status_of(&hit).contains("hit; ttl="), "{}", status_of(&hit));
     assert_eq!(f.exchanges(), 3);
 }
+
+/// A stale hit's request, run up to its answer: the refresh it claimed, not yet run.
+fn claim_refresh(
+    w: &World,
+    f: &Fakes,
+    url: &str,
+) -> (Ctx, super::super::cache_refresh::CacheRefresh) {
+    let mut cx = w.ctx("GET", url, f);
+    let plan = w.gateway.plan(cx.route()).clone();
+    let s = w.services(f);
+    let _answer = match start(&plan, &mut cx, s) {
+        Started::Done(flow) => flow,
+        Started::Pending { at } => {
+            now_or_never(resume(&plan, &mut cx, s, at)).expect("fakes never wait")
+        }
+    };
+    let job = cx.cache_refresh.take().expect("a refresh claimed");
+    (cx, job)
+}
+
+fn run_refresh(w: &World, f: &Fakes, cx: &Ctx, job: super::super::cache_refresh::CacheRefresh) {
+    let mut bg = super::super::cache_refresh::background_ctx(cx, f.now_ms.get());
+    now_or_never(super::super::cache_refresh::run(
+        &mut bg,
+        w.services(f),
+        job,
+    ))
+    .expect("ready");
+}
+
+/// A background refresh's 304 confirms the entry it was asked for, never one the URL's
+/// invalidation removed meanwhile, nor one stored since in its place.
+#[test]
+fn a_late_304_confirms_only_the_entry_it_revalidated() {
+    let w = World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api", "methods": ["GET", "HEAD", "PUT"],
+                      "cache": { "ttl_s": 600, "stale_while_revalidate_s": 60, "vary": ["accept-language"] } } ]
+    }));
+    let url = "https://h.test/c/1";
+    let f = Fakes::at(T0);
+    f.answer(respond(
+        200,
+        &[("cache-control", "max-age=10"), ("etag", "\"v1\"")],
+        "one",
+    ));
+    get(&w, &f, url);
+    f.now_ms.set(T0 + 20_000.0);
+    let (cx, job) = claim_refresh(&w, &f, url);
+    // The URL is invalidated while the refresh is out.
+    f.answer(respond(204, &[], ""));
+    let mut put = w.ctx("PUT", url, &f);
+    w.run(&mut put, &f);
+    f.now_ms.set(f.now_ms.get() + 1.0);
+    f.answer(respond(
+        304,
+        &[("cache-control", "max-age=100"), ("x-confirmed", "1")],
+        "",
+    ));
+    run_refresh(&w, &f, &cx, job);
+    // The invalidated entry stays invalidated: the next GET goes to the upstream.
+    f.answer(respond(
+        200,
+        &[("cache-control", "max-age=100"), ("etag", "\"v2\"")],
+        "two",
+    ));
+    let after = get(&w, &f, url);
+    assert_eq!(after.response().body, "two");
+    assert_eq!(after.response().header("x-confirmed"), None);
+
+    // Replaced: a refresh claimed for the old entry, a new one stored meanwhile.
+    // ("two" was stored at 20 s for 100 s: at 150 s it is stale, within its window.)
+    f.now_ms.set(T0 + 150_000.0);
+    let (cx, job) = claim_refresh(&w, &f, url);
+    f.answer(respond(204, &[], ""));
+    let mut put = w.ctx("PUT", url, &f);
+    w.run(&mut put, &f);
+    f.now_ms.set(f.now_ms.get() + 1.0);
+    f.answer(respond(
+        200,
+        &[("cache-control", "max-age=100"), ("etag", "\"v3\"")],
+        "three",
+    ));
+    assert_eq!(get(&w, &f, url).response().body, "three");
+    f.answer(respond(
+        304,
+        &[("cache-control", "max-age=100"), ("x-confirmed", "1")],
+        "",
+    ));
+    run_refresh(&w, &f, &cx, job);
+    let hit = get(&w, &f, url);
+    assert_eq!(hit.response().body, "three");
+    assert_eq!(
+        hit.response().header("x-confirmed"),
+        None,
+        "a 304 for v2 never updates v3"
+    );
+}
