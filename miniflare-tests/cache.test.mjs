@@ -290,6 +290,10 @@ test("the admin API purges one URL and bumps the generation", async () => {
   const stored = JSON.parse(await gw.kv.get("routes"));
   assert.equal(stored.settings.cache_generation, 2);
   assert.deepEqual(Object.keys(stored), ["version", "settings", "upstreams", "routes", "auth"], "the document keeps its member order");
+  // A push through the lock like any other: in the history, and the last good document.
+  assert.equal(await gw.kv.get("routes:last-good"), await gw.kv.get("routes"));
+  const history = await (await gw.fetch("/__gateway/config/history", { headers: ADMIN })).json();
+  assert.equal(history[0].note, "cache_generation 2");
   const missed = await eventually(async () => !/hit/.test((await get(gw, "/c/b")).headers.get("cache-status")), { timeoutMs: 5000, intervalMs: 300 });
   assert.ok(missed, "after the reload every entry is gone");
 });

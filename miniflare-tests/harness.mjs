@@ -113,7 +113,13 @@ function gatewayOptions({ bindings = {}, serviceBindings, limiter = true, durabl
     kvNamespaces: ["CONFIG"],
     bindings,
     serviceBindings,
-    durableObjects: { ...(limiter ? { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } } : {}), ...durableObjects },
+    // As wrangler.toml declares them: the limiter's buckets and the lock every change of the
+    // document goes through (pushes, rollbacks and the cache-generation bump).
+    durableObjects: {
+      ...(limiter ? { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } } : {}),
+      CONFIG_LOCK: { className: "ConfigLock", useSQLite: true },
+      ...durableObjects,
+    },
     durableObjectsPersist: persist ? `${persist}/do` : undefined,
     kvPersist: persist ? `${persist}/kv` : undefined,
   };
@@ -378,13 +384,13 @@ export async function startObservedGateway({
 }
 
 /**
- * Like startGateway, with the ConfigLock Durable Object that serialises configuration pushes,
+ * Like startGateway (which has the ConfigLock Durable Object that serialises configuration pushes),
  * listening on a port of 127.0.0.1 (`url`) so that outside clients such as gatewayctl can
  * reach it. `persist` keeps KV and Durable Object state in that folder across restarts.
  */
 export async function startControlGateway({ routes, ...options } = {}) {
   const mf = new Miniflare({
-    ...gatewayOptions({ ...options, durableObjects: { CONFIG_LOCK: { className: "ConfigLock", useSQLite: true } } }),
+    ...gatewayOptions(options),
     host: "127.0.0.1",
     port: 0,
   });

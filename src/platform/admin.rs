@@ -151,43 +151,48 @@ async fn purge(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
     Ok(respond::json(200, &body, &[]))
 }
 
-/// `POST …/cache/generation`: raises `settings.cache_generation` in the KV document, which
-/// invalidates every cached entry in every location once the document has propagated.
+/// `POST …/cache/generation`: raises `settings.cache_generation` in the document in force,
+/// which invalidates every cached entry in every location once it has propagated. The edit is
+/// a push through the `ConfigLock`, conditional on the version it edited: a KV read that does
+/// not show a push made just before can only fail (412), never write an older document back,
+/// and the bump gets its place in the history and becomes the last good document.
 async fn bump_generation(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
-    let internal = |what: &str, e: String| GatewayError::Internal {
-        cause: format!("{what}: {e}"),
-    };
-    // Edit the newest document, not this isolate's copy (which may be older than KV's).
-    let kv = x
-        .env
-        .kv(isolate::CONFIG_BINDING)
-        .map_err(|e| internal("KV binding", e.to_string()))?;
-    let current = kv
-        .get(isolate::CONFIG_KEY)
-        .text()
+    use super::config_admin::{kv_port, store_failed, through_lock};
+    let kv = kv_port(x.env)?;
+    let current = crate::control::current(&kv, isolate::EMBEDDED_ROUTES)
         .await
-        .map_err(|e| internal("reading the configuration", e.to_string()))?;
-    let base = current.as_deref().unwrap_or(isolate::EMBEDDED_ROUTES);
+        .map_err(|e| store_failed("reading the configuration", e))?;
     // Editing a document the gateway refuses would write a second refused document (or throw
     // the operator's broken one away): a conflict to resolve first, and nothing changes.
-    if let Err(errors) = crate::gateway::Gateway::compile(base) {
+    if let Some(rejected) = current.rejected {
+        let digest = rejected
+            .digest
+            .get(..23)
+            .unwrap_or(&rejected.digest)
+            .to_owned();
         return Err(GatewayError::ConfigInvalid {
-            digest: crate::hex::short_digest(base.as_bytes()),
-            errors: errors.0.iter().take(50).map(ToString::to_string).collect(),
+            digest,
+            errors: rejected.errors.into_iter().take(50).collect(),
         });
     }
-    let (text, generation) = crate::config::bump_cache_generation(base)
-        .map_err(|e| internal("editing the configuration", e))?;
-    crate::gateway::Gateway::compile(&text)
-        .map_err(|e| internal("the edited configuration is invalid", e.to_string()))?;
-    kv.put(isolate::CONFIG_KEY, text)
-        .map_err(|e| internal("writing the configuration", e.to_string()))?
-        .execute()
-        .await
-        .map_err(|e| internal("writing the configuration", e.to_string()))?;
+    let (text, generation) =
+        crate::config::bump_cache_generation(&current.found.text).map_err(|e| {
+            GatewayError::Internal {
+                cause: format!("editing the configuration: {e}"),
+            }
+        })?;
+    let if_match = crate::control::etag(&current.found.digest);
+    let path = format!("/push?note=cache_generation%20{generation}");
+    let pushed = through_lock(x, &path, text, Some(&if_match)).await?;
     let body = serde_json::json!({
         "cache_generation": generation,
+        "digest": pushed.digest,
+        "previous": pushed.previous,
         "note": "every isolate applies it at its next reload; KV takes up to about 60 s to reach every location",
     });
-    Ok(respond::json(200, &body, &[]))
+    Ok(respond::json(
+        200,
+        &body,
+        &[("etag", crate::control::etag(&pushed.digest))],
+    ))
 }

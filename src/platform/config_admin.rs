@@ -46,7 +46,7 @@ impl ConfigKv for KvPort {
     }
 }
 
-fn kv_port(env: &Env) -> std::result::Result<KvPort, GatewayError> {
+pub(super) fn kv_port(env: &Env) -> std::result::Result<KvPort, GatewayError> {
     env.kv(CONFIG_BINDING)
         .map(KvPort)
         .map_err(|e| GatewayError::Internal {
@@ -54,7 +54,7 @@ fn kv_port(env: &Env) -> std::result::Result<KvPort, GatewayError> {
         })
 }
 
-fn store_failed(what: &str, e: impl std::fmt::Display) -> GatewayError {
+pub(super) fn store_failed(what: &str, e: impl std::fmt::Display) -> GatewayError {
     super::respond::log_event(
         Level::Error,
         serde_json::json!({"event": "config_store_failed", "what": what, "error": e.to_string()}),
@@ -169,12 +169,37 @@ async fn rollback(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, Ga
     call_lock(x, "/rollback", digest.to_owned()).await
 }
 
-/// Hands the push or rollback to the `ConfigLock` object and answers with its outcome.
+/// Hands the push or rollback to the `ConfigLock` object, with the client's `If-Match`, and
+/// answers with its outcome.
 async fn call_lock(
     x: &Exchange<'_>,
     path: &str,
     body: String,
 ) -> std::result::Result<web_sys::Response, GatewayError> {
+    let if_match = x.request.headers().get("if-match").ok().flatten();
+    let pushed = through_lock(x, path, body, if_match.as_deref()).await?;
+    let body = serde_json::json!({
+        "digest": pushed.digest,
+        "previous": pushed.previous,
+        "changed": pushed.changed,
+        "note": "every isolate applies it at its next reload; KV takes up to about 60 s to reach every location",
+    });
+    Ok(respond::json(
+        200,
+        &body,
+        &[("etag", control::etag(&pushed.digest))],
+    ))
+}
+
+/// `path` (`/push?note=…` or `/rollback`) carried out by the `ConfigLock` object, which
+/// serialises every change of the document and checks `if_match` against what it knows is
+/// current (so a push is never lost to a stale KV read).
+pub(super) async fn through_lock(
+    x: &Exchange<'_>,
+    path: &str,
+    body: String,
+    if_match: Option<&str>,
+) -> std::result::Result<control::Pushed, GatewayError> {
     let internal = |what: &str, e: String| GatewayError::Internal {
         cause: format!("{what}: {e}"),
     };
@@ -191,9 +216,9 @@ async fn call_lock(
         .and_then(|id| id.get_stub())
         .map_err(|e| internal("the config lock", e.to_string()))?;
     let headers = web_sys::Headers::new().map_err(|e| internal("headers", js(e)))?;
-    if let Some(if_match) = x.request.headers().get("if-match").ok().flatten() {
+    if let Some(if_match) = if_match {
         headers
-            .set("if-match", &if_match)
+            .set("if-match", if_match)
             .map_err(|e| internal("if-match", js(e)))?;
     }
     let init = web_sys::RequestInit::new();
@@ -223,18 +248,7 @@ async fn call_lock(
             response.status()
         ),
     })?;
-    let pushed = outcome?;
-    let body = serde_json::json!({
-        "digest": pushed.digest,
-        "previous": pushed.previous,
-        "changed": pushed.changed,
-        "note": "every isolate applies it at its next reload; KV takes up to about 60 s to reach every location",
-    });
-    Ok(respond::json(
-        200,
-        &body,
-        &[("etag", control::etag(&pushed.digest))],
-    ))
+    Ok(outcome?)
 }
 
 /// Serialises pushes and rollbacks (see the module documentation).
