@@ -102,6 +102,16 @@ test("an invalid KV document is refused and reported; the last good one keeps se
   const fixed = await eventually(async () => (await gw.fetch("/fixed")).status === 200);
   assert.ok(fixed);
   assert.equal((await health(gw)).last_reload_error, null);
+
+  // So does a refused document deleted: nothing in `routes` is nothing refused.
+  await gw.setRoutes("{ refused again");
+  assert.ok(await eventually(async () => Boolean((await health(gw)).last_reload_error)));
+  await gw.kv.delete("routes");
+  const cleared = await eventually(async () => {
+    const h = await health(gw);
+    return h.last_reload_error === null && h.status === "ok";
+  });
+  assert.ok(cleared, "the refusal is over once the document is gone");
 });
 
 test("with KV empty the embedded routes.json serves; deleting the KV document returns to it", async () => {

@@ -41,12 +41,11 @@ pub fn fetch(request: web_sys::Request, env: Env, ctx: worker_sys::Context) -> j
                     let begun = begin(request, env, ctx, live, now_ms, js_sys::Date::now());
                     wasm_bindgen_futures::JsFuture::from(begun).await
                 }
-                Err(cause) => {
+                // KV unreadable with nothing to serve is the store's outage (503, and the next
+                // request tries again); anything else is the gateway's own failure.
+                Err(e) => {
                     let id = isolate::shared().request_id();
-                    Ok(
-                        respond::error(&GatewayError::Internal { cause }, "x-request-id", &id)
-                            .into(),
-                    )
+                    Ok(respond::error(&e, "x-request-id", &id).into())
                 }
             }
         }),

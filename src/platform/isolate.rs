@@ -7,6 +7,7 @@
 //! document (`control::last_good`); only with none does it serve the embedded one.
 
 use super::respond::log_event;
+use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::pipeline::ports::Level;
 use crate::pipeline::state::{Breakers, Counter, IsolateState};
@@ -121,7 +122,7 @@ pub fn serving(env: &Env, now_ms: f64) -> Option<(Rc<Live>, Option<js_sys::Promi
 }
 
 /// The configuration to serve this request with, reloading from KV when due.
-pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Live>, String> {
+pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Live>, GatewayError> {
     if let Some(live) = ready(now_ms) {
         return Ok(live);
     }
@@ -130,8 +131,9 @@ pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Live>, String> {
 }
 
 /// Reads `routes` from KV and applies it (or the last good document); `REFRESHING` is set.
-async fn reload(env: &Env, now_ms: f64) -> Result<Rc<Live>, String> {
+async fn reload(env: &Env, now_ms: f64) -> Result<Rc<Live>, GatewayError> {
     let read = read_kv(env).await;
+    let read_failed = read.is_err();
     let wants_fallback = STATE.with(|s| apply(&mut s.borrow_mut(), read, now_ms));
     if wants_fallback {
         let found = match env.kv(CONFIG_BINDING) {
@@ -143,7 +145,17 @@ async fn reload(env: &Env, now_ms: f64) -> Result<Rc<Live>, String> {
         STATE.with(|s| adopt_last_good(&mut s.borrow_mut(), found, now_ms));
     }
     REFRESHING.with(|r| r.set(false));
-    STATE.with(|s| ensure_live(&mut s.borrow_mut(), now_ms))
+    // `routes` unreadable and no last good document either: serving the built-in document
+    // would route by another configuration than the fleet's, so the request is refused (503)
+    // and the next one tries again.
+    if read_failed && STATE.with(|s| s.borrow().live.is_none()) {
+        return Err(GatewayError::ConfigStoreFailed {
+            detail: "the route table could not be read from KV; try again".to_owned(),
+        });
+    }
+    STATE
+        .with(|s| ensure_live(&mut s.borrow_mut(), now_ms))
+        .map_err(|cause| GatewayError::Internal { cause })
 }
 
 /// Serves the last good document when one was found.
@@ -171,9 +183,11 @@ fn adopt_last_good(
 }
 
 async fn read_kv(env: &Env) -> Result<Option<String>, String> {
-    let kv = env
-        .kv(CONFIG_BINDING)
-        .map_err(|e| format!("KV binding {CONFIG_BINDING}: {e}"))?;
+    // A worker deployed without the namespace serves its built-in document everywhere alike:
+    // no document, not a failed read (which could split the fleet, see `reload`).
+    let Ok(kv) = env.kv(CONFIG_BINDING) else {
+        return Ok(None);
+    };
     kv.get(CONFIG_KEY)
         .text()
         .await
@@ -185,11 +199,14 @@ async fn read_kv(env: &Env) -> Result<Option<String>, String> {
 fn apply(s: &mut State, read: Result<Option<String>, String>, now_ms: f64) -> bool {
     s.last_check_ms = now_ms;
     let mut rejected_new = false;
-    let read_failed = read.is_err();
     match read {
         Ok(Some(text)) => {
             let hash: [u8; 32] = Sha256::digest(text.as_bytes()).into();
             let unchanged = s.kv_seen == Some(hash) && s.live.is_some();
+            // The same valid document read again ends an earlier read failure.
+            if unchanged && s.live.as_ref().is_some_and(|l| l.source == Source::Kv) {
+                s.last_error = None;
+            }
             if !unchanged {
                 s.kv_seen = Some(hash);
                 match Gateway::compile_hashed(&text, &hash) {
@@ -218,6 +235,8 @@ fn apply(s: &mut State, read: Result<Option<String>, String>, now_ms: f64) -> bo
         }
         Ok(None) => {
             s.kv_seen = None;
+            // Nothing in `routes` is nothing refused (an earlier error is over).
+            s.last_error = None;
             // A document from `routes` that is gone is no longer served.
             if s.live.as_ref().is_some_and(|l| l.source == Source::Kv) {
                 s.live = None;
@@ -237,7 +256,9 @@ fn apply(s: &mut State, read: Result<Option<String>, String>, now_ms: f64) -> bo
         }
     }
     match s.live.as_ref().map(|l| l.source) {
-        None => !read_failed,
+        // Nothing to serve yet: the last good document, whether `routes` was missing, refused
+        // or unreadable (see `reload` for what an unreadable one leaves).
+        None => true,
         Some(Source::Embedded) => rejected_new,
         Some(_) => false,
     }
