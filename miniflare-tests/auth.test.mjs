@@ -309,6 +309,14 @@ test("API keys: created through the admin API, used, listed without secrets, rev
   await refused(await get("/partner", { "x-api-key": created.key + "x" }), 401, "invalid_token");
   await refused(await get("/partner", { "x-api-key": "x".repeat(300) }), 401, "invalid_token");
 
+  // Scopes that pass one by one but would not fit in the key's KV metadata: 400, nothing stored.
+  const before = (await gw.kv.list({ prefix: "apikey:" })).keys.length;
+  const wide = Array.from({ length: 8 }, (_, i) => `scope${i}:` + "x".repeat(120));
+  r = await gw.fetch("/__gateway/keys", { method: "POST", headers: ADMIN, body: JSON.stringify({ consumer: "acme", scopes: wide }) });
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).code, "bad_request");
+  assert.equal((await gw.kv.list({ prefix: "apikey:" })).keys.length, before);
+
   const listed = await (await gw.fetch("/__gateway/keys", { headers: ADMIN })).json();
   const mine = listed.keys.find((k) => k.id === created.id);
   assert.deepEqual(mine, { id: created.id, consumer: "acme", scopes: ["orders:read"], enabled: true, created_at_ms: created.created_at_ms });

@@ -28,6 +28,9 @@ fn internal(what: &str, e: impl std::fmt::Display) -> GatewayError {
 }
 
 /// The record as listed: everything but the hash.
+/// What Workers KV accepts as a value's metadata, serialised.
+const KV_METADATA_MAX_BYTES: usize = 1024;
+
 fn public_view(record: &ApiKeyRecord) -> serde_json::Value {
     serde_json::json!({
         "id": record.id,
@@ -90,6 +93,13 @@ pub async fn create(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError>
         created_at_ms: x.now_ms as u64,
         hash: hash.clone(),
     };
+    // The public view is stored as the key's KV metadata (what the listing reads), which KV
+    // bounds at 1,024 bytes: past it the write would fail after every check had passed.
+    if public_view(&record).to_string().len() > KV_METADATA_MAX_BYTES {
+        return Err(GatewayError::BadRequest(
+            "consumer and scopes together must fit in 1,024 bytes (KV metadata); use fewer or shorter scopes",
+        ));
+    }
     let value =
         serde_json::to_string(&record).map_err(|e| internal("encoding the key record", e))?;
     x.env
