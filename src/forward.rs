@@ -154,7 +154,17 @@ impl Gateway {
         let r = self.route(route);
         let mut upstream_path = match &r.rewrite {
             None => canonical.clone(),
-            Some(parts) => render(parts, &params),
+            Some(parts) => {
+                let rendered = render(parts, &params);
+                // The canonical path has no dot segment, but a parameter that fills only part
+                // of one can hold `..`: the forwarded path must not climb where nothing routed.
+                if rendered.split('/').any(|s| s == "." || s == "..") {
+                    return Err(GatewayError::BadPath(
+                        crate::path::PathError::DotSegmentInRewrite,
+                    ));
+                }
+                rendered
+            }
         };
         if let Some(q) = inbound.query {
             let mut query = std::borrow::Cow::Borrowed(q);

@@ -31,6 +31,10 @@ pub enum PathError {
     /// The path with and without its trailing `/` reaches different routes (decided by the
     /// router, not by [`canonicalize`]).
     AmbiguousTrailingSlash,
+    /// A route's `rewrite` would put a `.` or `..` segment into the forwarded path (a
+    /// parameter that fills part of a segment captured `..` in `/img/{name}.png`), which the
+    /// upstream would resolve to a path the gateway never routed (decided by the router).
+    DotSegmentInRewrite,
 }
 
 impl PathError {
@@ -47,6 +51,9 @@ impl PathError {
             PathError::PathParameter => "';' path parameters are not accepted",
             PathError::AmbiguousTrailingSlash => {
                 "the path reaches a different route with and without its trailing slash"
+            }
+            PathError::DotSegmentInRewrite => {
+                "the route's rewrite of this path would contain a '.' or '..' segment"
             }
         }
     }

@@ -329,3 +329,24 @@ fn connection_tokens_cannot_remove_headers_a_cache_key_reads() {
     // (and a `tracestate` without a `traceparent` belongs to no trace)
     assert_eq!(edits.remove, ["x-other", "tracestate"]);
 }
+
+/// A parameter that fills part of a segment can capture `..` from a canonical path: the
+/// rewritten path would then climb upstream, so the request is refused, never forwarded.
+#[test]
+fn a_rewrite_never_forwards_a_dot_segment() {
+    let g = gateway(
+        r#", { "id": "img", "path": "/img/{name}.png", "upstream": "users",
+               "rewrite": "/static/{name}/meta", "auth": "none" }"#,
+    );
+    for path in ["/img/...png", "/img/%2E%2E.png", "/img/..png"] {
+        match g.destination(&inbound(path)) {
+            Err(GatewayError::BadPath(crate::path::PathError::DotSegmentInRewrite)) => {}
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    let ok = routed(&g, &inbound("/img/logo.png"));
+    assert_eq!(ok.upstream_path, "/static/logo/meta");
+    // A dot inside a segment is no dot segment.
+    let ok = routed(&g, &inbound("/img/a..b.png"));
+    assert_eq!(ok.upstream_path, "/static/a..b/meta");
+}

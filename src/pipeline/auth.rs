@@ -53,6 +53,10 @@ pub struct AuthState {
     tokens: TokenCache,
     api_keys: HashMap<String, ApiKeyLookup>,
     static_keys: HashMap<String, Rc<Vec<VerifyingKey>>>,
+    /// JWKS URLs never loaded whose last fetch failed, until when none is tried again: while
+    /// an identity provider is down, requests are refused without each fetching (one URL per
+    /// configured scheme, so bounded).
+    jwks_down_until: HashMap<String, f64>,
 }
 
 impl Default for AuthState {
@@ -62,6 +66,7 @@ impl Default for AuthState {
             tokens: TokenCache::new(TOKEN_CACHE_CAPACITY),
             api_keys: HashMap::new(),
             static_keys: HashMap::new(),
+            jwks_down_until: HashMap::new(),
         }
     }
 }
@@ -171,7 +176,16 @@ async fn authenticate<P: Ports>(
     let header = |name: &str| s.ports.request_header(name);
     let authorization = header("authorization");
     let query = cx.request.query.as_deref();
-    let bearer = credentials::bearer(authorization.as_deref()).map_err(credential_error)?;
+    // `Authorization` is read only for a route that accepts a JWT: on an API-key route it is
+    // the upstream's business, and a malformed one must not refuse a valid key.
+    let accepts_jwt = schemes
+        .iter()
+        .any(|&i| matches!(config.auth[i].kind, AuthKind::Jwt(_)));
+    let bearer = if accepts_jwt {
+        credentials::bearer(authorization.as_deref()).map_err(credential_error)?
+    } else {
+        None
+    };
     let mut failure: Option<GatewayError> = None;
     for &index in schemes {
         let scheme = &config.auth[index];
@@ -448,7 +462,10 @@ fn parsed(entry: &mut JwksEntry, scheme: &JwtScheme) -> Result<Rc<Vec<VerifyingK
 /// most once per [`JWKS_REFETCH_INTERVAL_MS`]; otherwise when the copy is stale.
 fn jwks_due(state: &mut AuthState, url: &str, now_ms: f64, force: bool) -> bool {
     match state.jwks.get_mut(url) {
-        None => true,
+        None => state
+            .jwks_down_until
+            .get(url)
+            .is_none_or(|until| now_ms >= *until),
         Some(e) if force => {
             if now_ms - e.last_forced_ms < JWKS_REFETCH_INTERVAL_MS {
                 false
@@ -506,6 +523,7 @@ async fn jwks_keys<P: Ports>(
                     .jwks
                     .get(url)
                     .map_or(if force { now_ms } else { 0.0 }, |e| e.last_forced_ms);
+                auth.jwks_down_until.remove(url);
                 let mut parsed = HashMap::new();
                 parsed.insert(algorithms_key(scheme), Rc::new(keys));
                 auth.jwks.insert(
@@ -522,14 +540,20 @@ async fn jwks_keys<P: Ports>(
                 let mut auth = s.state.auth.borrow_mut();
                 match auth.jwks.get_mut(url) {
                     Some(e) => e.fresh_until_ms = now_ms + JWKS_RETRY_AFTER_FAILURE_MS,
-                    None => return Err(cause),
+                    None => {
+                        auth.jwks_down_until
+                            .insert(url.to_owned(), now_ms + JWKS_REFETCH_INTERVAL_MS);
+                        return Err(cause);
+                    }
                 }
             }
         }
     }
     match s.state.auth.borrow_mut().jwks.get_mut(url) {
         Some(entry) => parsed(entry, scheme),
-        None => Err("no JWKS".to_owned()),
+        // Never loaded, and its last fetch failed a moment ago (already counted and logged):
+        // no keys from it, so the request is refused as the gateway's outage.
+        None => Ok(Rc::new(Vec::new())),
     }
 }
 

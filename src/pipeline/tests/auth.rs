@@ -161,6 +161,32 @@ fn an_unreachable_identity_provider_is_a_503_counted_and_logged() {
     assert_eq!(w.run(&mut cx, &f).1.code(), Some("auth_unavailable"));
     assert_eq!(w.state.counters.get(Counter::JwksFailures), 1);
     assert_eq!(f.events.borrow()[0]["event"], "jwks_unavailable");
+    // While it is down, the requests that follow are refused without each fetching it (one
+    // try per interval), and without a line each.
+    let fetches = f.document_fetches.get();
+    for _ in 0..10 {
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.code(), Some("auth_unavailable"));
+    }
+    assert_eq!(f.document_fetches.get(), fetches);
+    assert_eq!(w.state.counters.get(Counter::JwksFailures), 1);
+    // Back, and the interval over: it is fetched again, and serves.
+    let jwk = test_keys::with(
+        test_keys::p256_jwk(test_keys::Which::A),
+        json!({"kid": "k1"}),
+    );
+    f.documents.borrow_mut().insert(
+        "https://id.test/jwks".into(),
+        Ok(Document {
+            status: 200,
+            cache_control: "max-age=600".into(),
+            body: json!({"keys": [jwk]}).to_string(),
+        }),
+    );
+    f.now_ms.set(f.now_ms.get() + 5_000.0);
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.document_fetches.get(), fetches + 1);
 }
 
 fn key_world() -> World {
@@ -231,4 +257,21 @@ fn a_failing_key_store_is_the_gateways_outage_not_a_pass() {
     let mut cx = w.ctx("GET", "https://h.test/p", &f);
     assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
     assert_eq!(f.kv_reads.get(), 2);
+}
+
+/// On a route whose only scheme is an API key, `Authorization` is the upstream's business: a
+/// malformed one does not refuse a valid key.
+#[test]
+fn an_unrelated_authorization_header_does_not_refuse_a_valid_api_key() {
+    let w = key_world();
+    let f = Fakes::at(1_000_000.0);
+    let key = crate::auth::api_key::new_key([7; 32]);
+    store_key(&f, &key, &["read"]);
+    f.header("x-api-key", &key);
+    for junk in ["Bearer a b", "Bearer a, Bearer b", "Basic", "Bearer"] {
+        f.header("authorization", junk);
+        let mut cx = w.ctx("GET", "https://h.test/p", &f);
+        assert_eq!(w.run(&mut cx, &f).1.status(), 200, "{junk}");
+        assert_eq!(cx.consumer(), Some("key/acme"));
+    }
 }
