@@ -144,6 +144,9 @@ test("health shows details only to the admin token", async () => {
   assert.deepEqual(await health(gw, {}), { status: "ok" });
   assert.deepEqual(await health(gw, { authorization: "Bearer wrong" }), { status: "ok" });
   assert.deepEqual(await health(gw, { authorization: "test-admin-token" }), { status: "ok" });
+  assert.deepEqual(await health(gw, { authorization: "Bearer test-admin-token, Bearer other" }), { status: "ok" });
+  // The scheme in any case (RFC 9110).
+  assert.equal((await health(gw, { authorization: "bearer test-admin-token" })).config.source, "kv");
   const full = await health(gw);
   assert.equal(full.status, "ok");
   assert.equal(full.config.source, "kv");

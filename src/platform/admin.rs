@@ -12,7 +12,8 @@ pub fn is_admin(env: &Env, live: &Live, authorization: Option<&str>) -> bool {
     let Some(secret_name) = &live.gateway.config.settings.admin.token_secret else {
         return false;
     };
-    let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else {
+    // The scheme in any case (RFC 9110 §11.1), read as every bearer token is.
+    let Ok(Some(token)) = crate::auth::credentials::bearer(authorization) else {
         return false;
     };
     let Ok(expected) = env.secret(secret_name).map(|s| s.to_string()) else {
