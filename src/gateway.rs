@@ -78,7 +78,9 @@ const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
 /// proxy for the upstream's own calls (`Proxy`, "httpoxy"), another connection's settings
 /// (`HTTP2-Settings`), another URL, host or scheme than the one routed and authorised
 /// (`X-Original-URL`, `X-Rewrite-URL`, `X-Host`, `Front-End-Https`, `X-Url-Scheme`), and
-/// another method than the one the route's `methods`, its retries and its cache went by.
+/// another method than the one the route's `methods`, its retries and its cache went by. (On
+/// a cached route these, and the `X-Forwarded-*` family, would also change the upstream's
+/// answer without changing the cache key.)
 pub const NEVER_FORWARDED: [&str; 10] = [
     "proxy",
     "http2-settings",
@@ -151,14 +153,6 @@ fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdi
                 .canary
                 .iter()
                 .filter_map(|c| c.override_header.clone()),
-        )
-        // On a cached route, headers that could change the upstream's answer
-        // without changing the cache key never reach the upstream.
-        .chain(
-            route
-                .cache
-                .iter()
-                .flat_map(|_| crate::cache::entry::UNKEYED_OVERRIDES.map(str::to_owned)),
         )
         .collect();
     request.sort();

@@ -88,20 +88,6 @@ pub const NOT_UPDATED_BY_304: [&str; 18] = [
     "cloudflare-cdn-cache-control",
 ];
 
-/// Request headers removed before going upstream on a cached route, for every method: they
-/// would let a client change what the upstream returns without changing the cache key.
-pub const UNKEYED_OVERRIDES: [&str; 9] = [
-    "x-original-url",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "x-forwarded-scheme",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-host",
-];
-
 /// Request headers removed before a GET or HEAD on a cached route goes upstream: the gateway
 /// wants a whole response it can store, and answers the client's conditions itself.
 pub const CLIENT_CONDITIONS: [&str; 6] = [

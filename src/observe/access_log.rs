@@ -30,16 +30,22 @@ pub const LOGGED_TEXT_MAX: usize = 2048;
 pub const CLIPPED_MARK: &str = "…";
 
 /// `text`, or its first `max`-or-fewer bytes (cut at a character boundary) and
-/// [`CLIPPED_MARK`] when it is longer than `max`.
-pub fn clipped(text: &str, max: usize) -> Cow<'_, str> {
+/// [`CLIPPED_MARK`] when it is longer than `max`. Text already owned is cut in place.
+pub fn clipped<'t>(text: impl Into<Cow<'t, str>>, max: usize) -> Cow<'t, str> {
+    let text = text.into();
     if text.len() <= max {
-        return Cow::Borrowed(text);
+        return text;
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}{CLIPPED_MARK}", &text[..end]))
+    let end = super::metrics::cut(&text, max).len();
+    let mut cut = match text {
+        Cow::Borrowed(t) => String::from(&t[..end]),
+        Cow::Owned(mut t) => {
+            t.truncate(end);
+            t
+        }
+    };
+    cut.push_str(CLIPPED_MARK);
+    Cow::Owned(cut)
 }
 
 /// One access-log line. Members are in the contract's order; the optional ones (`client_ip`,
@@ -117,8 +123,8 @@ impl<'a> AccessRecord<'a> {
                             // Cut before it is scrubbed, which bounds the work, and after,
                             // which bounds the line (see `clipped`).
                             .map(|(_, v)| {
-                                let scrubbed = redactor.text(&clipped(v, 4 * LOGGED_TEXT_MAX));
-                                clipped(&scrubbed, LOGGED_TEXT_MAX).into_owned()
+                                let scrubbed = redactor.text(&clipped(*v, 4 * LOGGED_TEXT_MAX));
+                                clipped(scrubbed, LOGGED_TEXT_MAX).into_owned()
                             });
                         (name.clone(), value)
                     })
@@ -136,10 +142,7 @@ impl<'a> AccessRecord<'a> {
             method: c.method,
             host: c.host,
             path: clipped(c.path, LOGGED_TEXT_MAX),
-            query: c.query.map(|q| match redactor.query(q) {
-                Cow::Borrowed(q) => clipped(q, LOGGED_TEXT_MAX),
-                Cow::Owned(q) => Cow::Owned(clipped(&q, LOGGED_TEXT_MAX).into_owned()),
-            }),
+            query: c.query.map(|q| clipped(redactor.query(q), LOGGED_TEXT_MAX)),
             status: c.status,
             code: c.code,
             source: c.source.as_str(),

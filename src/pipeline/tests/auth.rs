@@ -112,10 +112,8 @@ fn es256_token(kid: &str) -> String {
     )
 }
 
-#[test]
-fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
-    let w = jwks_world();
-    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+/// The identity provider serves a JWKS with key A as `k1`.
+fn serve_jwks(f: &Fakes) {
     let jwk = test_keys::with(
         test_keys::p256_jwk(test_keys::Which::A),
         json!({"kid": "k1"}),
@@ -128,6 +126,13 @@ fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
             body: json!({"keys": [jwk]}).to_string(),
         }),
     );
+}
+
+#[test]
+fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
+    let w = jwks_world();
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    serve_jwks(&f);
     let good = es256_token("k1");
     f.header("authorization", &format!("Bearer {good}"));
     let mut cx = w.ctx("GET", "https://h.test/me", &f);
@@ -171,18 +176,7 @@ fn an_unreachable_identity_provider_is_a_503_counted_and_logged() {
     assert_eq!(f.document_fetches.get(), fetches);
     assert_eq!(w.state.counters.get(Counter::JwksFailures), 1);
     // Back, and the interval over: it is fetched again, and serves.
-    let jwk = test_keys::with(
-        test_keys::p256_jwk(test_keys::Which::A),
-        json!({"kid": "k1"}),
-    );
-    f.documents.borrow_mut().insert(
-        "https://id.test/jwks".into(),
-        Ok(Document {
-            status: 200,
-            cache_control: "max-age=600".into(),
-            body: json!({"keys": [jwk]}).to_string(),
-        }),
-    );
+    serve_jwks(&f);
     f.now_ms.set(f.now_ms.get() + 5_000.0);
     let mut cx = w.ctx("GET", "https://h.test/me", &f);
     assert_eq!(w.run(&mut cx, &f).1.status(), 200);

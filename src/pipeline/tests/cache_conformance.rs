@@ -387,6 +387,24 @@ fn run_refresh(w: &World, f: &Fakes, cx: &Ctx, job: super::super::cache_refresh:
     .expect("ready");
 }
 
+/// A successful PUT to `url` (which invalidates it), a millisecond before what follows.
+fn invalidate_by_put(w: &World, f: &Fakes, url: &str) {
+    f.answer(respond(204, &[], ""));
+    let mut put = w.ctx("PUT", url, f);
+    w.run(&mut put, f);
+    f.now_ms.set(f.now_ms.get() + 1.0);
+}
+
+/// Runs the refresh `job`, whose upstream answers 304 with a header that marks what it updated.
+fn confirm_late(w: &World, f: &Fakes, cx: &Ctx, job: super::super::cache_refresh::CacheRefresh) {
+    f.answer(respond(
+        304,
+        &[("cache-control", "max-age=100"), ("x-confirmed", "1")],
+        "",
+    ));
+    run_refresh(w, f, cx, job);
+}
+
 /// A background refresh's 304 confirms the entry it was asked for, never one the URL's
 /// invalidation removed meanwhile, nor one stored since in its place.
 #[test]
@@ -406,16 +424,8 @@ fn a_late_304_confirms_only_the_entry_it_revalidated() {
     f.now_ms.set(T0 + 20_000.0);
     let (cx, job) = claim_refresh(&w, &f, url);
     // The URL is invalidated while the refresh is out.
-    f.answer(respond(204, &[], ""));
-    let mut put = w.ctx("PUT", url, &f);
-    w.run(&mut put, &f);
-    f.now_ms.set(f.now_ms.get() + 1.0);
-    f.answer(respond(
-        304,
-        &[("cache-control", "max-age=100"), ("x-confirmed", "1")],
-        "",
-    ));
-    run_refresh(&w, &f, &cx, job);
+    invalidate_by_put(&w, &f, url);
+    confirm_late(&w, &f, &cx, job);
     // The invalidated entry stays invalidated: the next GET goes to the upstream.
     f.answer(respond(
         200,
@@ -430,22 +440,14 @@ fn a_late_304_confirms_only_the_entry_it_revalidated() {
     // ("two" was stored at 20 s for 100 s: at 150 s it is stale, within its window.)
     f.now_ms.set(T0 + 150_000.0);
     let (cx, job) = claim_refresh(&w, &f, url);
-    f.answer(respond(204, &[], ""));
-    let mut put = w.ctx("PUT", url, &f);
-    w.run(&mut put, &f);
-    f.now_ms.set(f.now_ms.get() + 1.0);
+    invalidate_by_put(&w, &f, url);
     f.answer(respond(
         200,
         &[("cache-control", "max-age=100"), ("etag", "\"v3\"")],
         "three",
     ));
     assert_eq!(get(&w, &f, url).response().body, "three");
-    f.answer(respond(
-        304,
-        &[("cache-control", "max-age=100"), ("x-confirmed", "1")],
-        "",
-    ));
-    run_refresh(&w, &f, &cx, job);
+    confirm_late(&w, &f, &cx, job);
     let hit = get(&w, &f, url);
     assert_eq!(hit.response().body, "three");
     assert_eq!(
