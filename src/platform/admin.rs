@@ -166,6 +166,7 @@ async fn bump_generation(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayE
     // Editing a document the gateway refuses would write a second refused document (or throw
     // the operator's broken one away): a conflict to resolve first, and nothing changes.
     if let Some(rejected) = current.rejected {
+        // Named as the health endpoint names it: `sha256:` and the first 8 bytes in hex.
         let digest = rejected
             .digest
             .get(..23)
