@@ -91,7 +91,7 @@ fn resolved(response: web_sys::Response) -> js_sys::Promise {
     js_sys::Promise::resolve(&value)
 }
 
-/// The gateway's own refusal, sent once the request's unread body has drained (glue.js
+/// The gateway's own refusal, sent once the request's unread body has drained (`js/body.js`
 /// `answer_after_body`): otherwise the runtime may reset the connection under it.
 fn refusal(request: &web_sys::Request, response: web_sys::Response) -> js_sys::Promise {
     glue::answer_after_body(request, &response)

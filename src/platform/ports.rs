@@ -189,7 +189,7 @@ pub fn report_of(attempts: &JsValue, upstream_ms: f64) -> ExchangeReport {
     }
 }
 
-/// The executor's failure code (see `glue.js`), as the pipeline's failure.
+/// The executor's failure code (see `js/exchange.js`), as the pipeline's failure.
 pub fn failure_of(code: u32, reason: String) -> Option<ExchangeFailure> {
     match code {
         0 => None,

@@ -1,0 +1,236 @@
+// The response cache (decisions in `src/pipeline/cache*.rs` and `src/cache/`): looking entries
+// up, serving them, storing and refreshing copies, and invalidating URLs.
+
+import { readBounded, withLength } from "./body.js";
+import { applyList, NULL_BODY } from "./headers.js";
+
+// Set from Rust's table (`crate::cache::entry`): the entry's bookkeeping headers, and the
+// representation headers a 304 does not carry.
+let BOOKKEEPING = [];
+export let NOT_IN_304 = [];
+
+/** Takes the names above from the configuration's table (see `route_table`). */
+export function useEntryNames(bookkeeping, notIn304) {
+  BOOKKEEPING = bookkeeping;
+  NOT_IN_304 = notIn304;
+}
+
+/**
+ * Looks an entry up, and the URL's invalidation marker when `marker` is not empty. Resolves to
+ * [entry Response or null, marker time in ms as a string or null]; a failing cache is a miss.
+ */
+export function cache_match(key, marker) {
+  const cache = caches.default;
+  return Promise.all([
+    cache.match(key).catch(() => null),
+    marker ? cache.match(marker).then((r) => (r ? r.text() : null), () => null) : null,
+  ]).then(([entry, at]) => [entry || null, at]);
+}
+
+/** The facts of a stored entry, "\r"-joined: `status`, the bookkeeping values, ETag, Last-Modified. */
+export function entryFacts(entry, status) {
+  const h = entry.headers;
+  const v = (name) => h.get(name) ?? "";
+  return [status, ...BOOKKEEPING.map(v), v("etag"), v("last-modified")].join("\r");
+}
+
+/**
+ * Bytes `start`..=`end` of `body`, as a stream: the bytes before are skipped, the rest is
+ * cancelled once the range is complete.
+ */
+function sliced(body, start, end) {
+  const reader = body.getReader();
+  let offset = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return controller.close();
+        const from = Math.max(start - offset, 0);
+        const to = Math.min(end + 1 - offset, value.byteLength);
+        offset += value.byteLength;
+        if (from < to) controller.enqueue(value.subarray(from, to));
+        if (offset > end) {
+          reader.cancel().catch(() => undefined);
+          return controller.close();
+        }
+        if (from < to) return;
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * The client's response from stored parts (see `serve_entry`). `range` is "" or
+ * "start-end/length": a 206 of those bytes.
+ */
+export function fromStored(status, statusText, headers, body, set, notModified, headOnly, range) {
+  let partial = null;
+  if (range && !notModified) {
+    const [span, length] = range.split("/");
+    const [start, end] = span.split("-").map(Number);
+    partial = { start, end, length };
+    if (body && !headOnly) body = withLength(sliced(body, start, end), end - start + 1);
+  }
+  const out = new Response(notModified || headOnly || NULL_BODY.has(status) ? null : body, {
+    status: notModified ? 304 : partial ? 206 : status,
+    statusText: notModified ? "Not Modified" : partial ? "Partial Content" : statusText,
+    headers,
+  });
+  if (partial) {
+    out.headers.set("content-range", `bytes ${partial.start}-${partial.end}/${partial.length}`);
+    out.headers.set("content-length", String(partial.end - partial.start + 1));
+  }
+  const h = out.headers;
+  const original = h.get("x-edge-gateway-cache-control");
+  if (original === null) h.delete("cache-control");
+  else h.set("cache-control", original);
+  for (const name of BOOKKEEPING) h.delete(name);
+  if (notModified) for (const name of NOT_IN_304) h.delete(name);
+  applyList(h, "", set);
+  return out;
+}
+
+/**
+ * The client's response from a stored entry, with `status` (the upstream's, which Rust read from
+ * the bookkeeping): bookkeeping removed, the upstream's Cache-Control restored, then `set`
+ * ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
+ * `notModified` answers 304; `headOnly` drops the body; `range` ("start-end/length" or "")
+ * answers 206 with those bytes.
+ */
+export function serve_entry(entry, status, set, notModified, headOnly, range) {
+  return fromStored(status, entry.statusText, entry.headers, entry.body, set, notModified, headOnly, range);
+}
+
+/**
+ * A stored entry updated by a 304 (RFC 9111 §3.2): every header of `from` except the
+ * `exclude` names ("\n"-joined) replaces the entry's, then `remove` is dropped and `meta`
+ * ("\n"-joined pairs) set. The body is the entry's, still unread.
+ */
+export function update_entry(entry, from, exclude, remove, meta) {
+  const headers = new Headers(entry.headers);
+  const skip = new Set(exclude.split("\n"));
+  for (const [name, value] of from.headers) if (!skip.has(name)) headers.set(name, value);
+  applyList(headers, remove, meta);
+  return new Response(entry.body, { status: entry.status, statusText: entry.statusText, headers });
+}
+
+/**
+ * A copy of `body` for the cache that counts what passes. It errors once more than `max` bytes
+ * have passed, or, when `expected` is a number, at its end unless exactly that many came; an
+ * upstream body that errors (a reset connection, a chunked body without its last chunk)
+ * errors it too. `outcome` resolves once the copy has ended: true when it was whole.
+ */
+function checkedCopy(body, expected, max) {
+  const reader = body.getReader();
+  let seen = 0;
+  let settle;
+  const outcome = new Promise((resolve) => (settle = resolve));
+  const fail = (controller, error) => {
+    settle(false);
+    controller.error(error);
+  };
+  const stream = new ReadableStream({
+    async pull(controller) {
+      let next;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        return fail(controller, error);
+      }
+      if (next.done) {
+        if (expected !== null && seen !== expected) return fail(controller, new Error("body shorter than Content-Length"));
+        settle(true);
+        return controller.close();
+      }
+      seen += next.value.byteLength;
+      if (seen > max || (expected !== null && seen > expected)) {
+        reader.cancel().catch(() => undefined);
+        return fail(controller, new Error("body longer than allowed"));
+      }
+      controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      settle(false);
+      return reader.cancel(reason);
+    },
+  });
+  return { stream, outcome };
+}
+
+/**
+ * The length a stored copy's body must have: its `Content-Length`, unless a content coding
+ * makes the bytes read differ from the bytes sent (then only an errored body is caught).
+ */
+function expectedLength(headers) {
+  const length = headers.get("content-length");
+  const coding = headers.get("content-encoding");
+  if (length === null || (coding && coding.toLowerCase() !== "identity")) return null;
+  const n = Number(length);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+/**
+ * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
+ * ("\n"-joined pairs) set. The body is teed (the client's copy is never held back) and the
+ * cache's copy is assembled in memory, at most `maxBytes` (past that it is abandoned), then
+ * written once, whole. Resolves when stored or abandoned (a failing cache is not an error).
+ *
+ * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3), and a
+ * refresh must never replace a good entry with one. Streaming the copy into `put` cannot
+ * guarantee that: workerd's cache keeps what an erroring body delivered, and lands the write
+ * even after `put` has rejected (so deleting the key afterwards races with it). A body written
+ * whole also gets its Content-Length stored, which serving ranges needs.
+ */
+export function store_entry(key, response, remove, meta, maxBytes) {
+  const copy = response.clone();
+  const headers = new Headers(copy.headers);
+  applyList(headers, remove, meta);
+  // Stored as a 200: `meta` records the upstream's status, which Rust reads back to serve it.
+  const put = (body) =>
+    caches.default.put(key, new Response(body, { status: 200, headers })).catch(() => undefined);
+  if (!copy.body) return put(null);
+  const expected = expectedLength(copy.headers);
+  const checked = checkedCopy(copy.body, expected, maxBytes);
+  // The stored length is the bytes read (a content coding makes them differ from the sent ones).
+  headers.delete("content-length");
+  return Promise.all([readBounded(checked.stream, maxBytes).catch(() => null), checked.outcome])
+    .then(([body, whole]) => (whole && body !== null ? put(body) : undefined))
+    .catch(() => undefined);
+}
+
+/** Re-stores a stored entry that a 304 updated (`update_entry` already set its bookkeeping). */
+export function refresh_entry(key, entry) {
+  return caches.default.put(key, entry.clone()).catch(() => undefined);
+}
+
+/**
+ * The client's response from a fresh upstream response: the `remove` headers ("\n"-joined)
+ * dropped, `set` pairs added, and turned into a 304 when `notModified`.
+ */
+export function finish_response(response, set, notModified, remove) {
+  if (!notModified) {
+    applyList(response.headers, remove, set);
+    return response;
+  }
+  applyList(response.headers, remove, "");
+  const out = new Response(null, { status: 304, statusText: "Not Modified", headers: response.headers });
+  for (const name of NOT_IN_304) out.headers.delete(name);
+  applyList(out.headers, "", set);
+  response.body?.cancel();
+  return out;
+}
+
+/** Removes `key` and, when `marker` is not empty, records that the URL changed at `atMs`. */
+export function cache_invalidate(key, marker, atMs, markerTtlS) {
+  const cache = caches.default;
+  return Promise.all([
+    cache.delete(key).catch(() => false),
+    marker
+      ? cache.put(marker, new Response(String(atMs), { headers: { "cache-control": `max-age=${markerTtlS}` } })).catch(() => undefined)
+      : null,
+  ]).then(() => undefined);
+}

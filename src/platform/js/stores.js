@@ -1,0 +1,85 @@
+// The platform's stores, for the Rust adapters: documents fetched and cached (JWKS), the
+// rate-limit buckets' Durable Objects, and the Durable Object's own storage and alarm.
+
+import { reason } from "./headers.js";
+
+/**
+ * Fetches a small document (a JWKS) with a timeout. Resolves to "status\rcache-control\rbody";
+ * rejects with a reason string.
+ */
+export function fetch_document(url, timeoutMs) {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: "application/json" } }).then(
+    async (response) => `${response.status}\r${response.headers.get("cache-control") || ""}\r${await response.text()}`,
+    (error) => {
+      throw reason(error);
+    },
+  );
+}
+
+/** The body of a document stored in this location's cache under `url`, or null. */
+export function cached_document(url) {
+  return caches.default.match(url).then(
+    (response) => (response ? response.text() : null),
+    () => null,
+  );
+}
+
+/** Stores a document in this location's cache for `ttlSeconds`; failures are ignored. */
+export function store_document(url, body, ttlSeconds) {
+  const response = new Response(body, { headers: { "cache-control": `max-age=${ttlSeconds}`, "content-type": "application/json" } });
+  return caches.default.put(url, response).catch(() => undefined);
+}
+
+/**
+ * Asks one rate-limit bucket per entry of `requests` ("\n"-joined "name\tquery") to take its
+ * cost, all at once, each bounded by `timeoutMs`. Resolves to one line per entry, in order:
+ * "ok\t<decision line>" or "err\t<reason>". Never rejects: a failing store is the caller's
+ * policy decision.
+ */
+export function take_tokens(env, binding, requests, timeoutMs) {
+  const take = (entry) =>
+    toBucket(env[binding], entry, "take", { signal: AbortSignal.timeout(timeoutMs) }).then(
+      (response) => (response.ok ? response.text().then((text) => "ok\t" + text) : "err\tstatus " + response.status),
+      (error) => "err\t" + reason(error),
+    );
+  return Promise.all(requests.split("\n").map(take)).then((lines) => lines.join("\n"));
+}
+
+/**
+ * Offers unspent lease admissions back to their buckets ("\n"-joined "name\tquery"). Resolves
+ * once every offer has been delivered or has failed (a lost offer only means fewer admissions).
+ */
+export function give_back(env, binding, offers) {
+  const offer = (entry) =>
+    toBucket(env[binding], entry, "back").then(
+      (response) => response.body?.cancel(),
+      () => undefined,
+    );
+  return Promise.all(offers.split("\n").map(offer)).then(() => undefined);
+}
+
+/** Sends `entry` ("name\tquery") to its bucket's object at `path`; a synchronous failure rejects. */
+function toBucket(namespace, entry, path, init) {
+  const tab = entry.indexOf("\t");
+  try {
+    const stub = namespace.get(namespace.idFromName(entry.slice(0, tab)));
+    return stub.fetch("https://rate-limiter/" + path + "?" + entry.slice(tab + 1), init);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** Writes one value of a Durable Object's storage (coalescing is decided in Rust). */
+export function put_value(storage, key, value) {
+  storage.put(key, value);
+}
+
+/** Calls `callback` after `ms` milliseconds. */
+export function after(ms, callback) {
+  setTimeout(callback, ms);
+}
+
+/** Schedules the object's alarm without waiting for confirmation. */
+export function schedule_alarm(storage, atMs) {
+  storage.setAlarm(atMs, { allowUnconfirmed: true });
+}
