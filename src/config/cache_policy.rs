@@ -1,5 +1,5 @@
 //! A route cache's freshness policy fields: `default_ttl_s`, `stale_while_revalidate_s` and
-//! `honor_request_directives` (read beside the rest of `cache` in `parse.rs`).
+//! `honor_request_directives` (read beside the rest of `cache` in `parse/route.rs`).
 
 use super::parse::YEAR_S;
 use super::reader::{Errors, Obj};
