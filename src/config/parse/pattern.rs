@@ -7,7 +7,7 @@ use crate::config::reader::Errors;
 use crate::path::canonicalize;
 
 /// Parameter names of a matchit pattern, or why the pattern is unusable.
-pub fn pattern_params(pattern: &str) -> Result<Vec<String>, String> {
+pub(super) fn pattern_params(pattern: &str) -> Result<Vec<String>, String> {
     if !pattern.starts_with('/') {
         return Err("must start with /".into());
     }

@@ -80,7 +80,7 @@ fn target(value: &Json, path: &str, errs: &mut Errors) -> Option<Target> {
 
 /// Parses a target: an absolute http(s) URL without user-info, query or fragment, or
 /// `service:<binding>`.
-pub fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
+pub(super) fn endpoint(text: &str, path: &str, errs: &mut Errors) -> Option<Endpoint> {
     let shown = shown_url(text);
     if let Some(binding) = text.strip_prefix("service:") {
         if !binding_name(binding) {
