@@ -13,8 +13,9 @@
 //!   [`super::jwk`]).
 //! - Every other member (`jku`, `x5u`, `x5c`, `jwk`, `x5t`, `cty`, …) is ignored: nothing is ever
 //!   fetched or trusted from a token, so header injection of keys or key URLs has no effect.
-//! - Header and claims must be JSON objects without duplicate member names (RFC 7515 §5.2 allows
-//!   refusing them; accepting them would let two parsers disagree on `alg` or `sub`).
+//! - Header and claims must be JSON objects without duplicate member names, at any depth (RFC
+//!   7515 §5.2 allows refusing them; accepting them would let two parsers disagree on `alg`,
+//!   `sub` or a nested claim the gateway forwards).
 //!
 //! Key selection: with a `kid`, the candidates are the keys with that `kid` and the header's
 //! `alg`; if there are none, keys *without* a `kid` bound to that `alg` (an inline key or an HMAC
@@ -23,7 +24,7 @@
 //! simply omits `kid`. Without a `kid`, every key bound to the `alg` is tried. At most
 //! [`MAX_CANDIDATES`] keys are tried for one token.
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -140,41 +141,83 @@ fn sanitise(s: &str) -> String {
     out
 }
 
-/// A JSON object whose member names are all distinct.
-struct UniqueObject(Map<String, Value>);
+/// A JSON value in which no object, at any depth, repeats a member name. Nested objects are
+/// checked too: a forwarded claim is re-serialised by the gateway (the last duplicate wins in
+/// `serde_json`), while an upstream that also reads the raw token may keep the first.
+struct UniqueValue(Value);
 
-impl<'de> Deserialize<'de> for UniqueObject {
+impl<'de> Deserialize<'de> for UniqueValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
+        struct ValueVisitor;
 
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = UniqueObject;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = UniqueValue;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
+                f.write_str("a JSON value")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueObject, A::Error> {
+            fn visit_bool<E>(self, v: bool) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::Bool(v)))
+            }
+
+            fn visit_i64<E>(self, v: i64) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::Number(v.into())))
+            }
+
+            fn visit_u64<E>(self, v: u64) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::Number(v.into())))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<UniqueValue, E> {
+                serde_json::Number::from_f64(v)
+                    .map(|n| UniqueValue(Value::Number(n)))
+                    .ok_or_else(|| E::custom("not a finite number"))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::String(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::String(v)))
+            }
+
+            fn visit_unit<E>(self) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::Null))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<UniqueValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(UniqueValue(item)) = access.next_element()? {
+                    items.push(item);
+                }
+                Ok(UniqueValue(Value::Array(items)))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueValue, A::Error> {
                 let mut map = Map::new();
                 while let Some(key) = access.next_key::<String>()? {
                     if map.contains_key(&key) {
                         return Err(serde::de::Error::custom("duplicate member"));
                     }
-                    let value: Value = access.next_value()?;
+                    let UniqueValue(value) = access.next_value()?;
                     map.insert(key, value);
                 }
-                Ok(UniqueObject(map))
+                Ok(UniqueValue(Value::Object(map)))
             }
         }
 
-        deserializer.deserialize_map(ObjectVisitor)
+        deserializer.deserialize_any(ValueVisitor)
     }
 }
 
+/// A JSON object without a repeated member name at any depth (see [`UniqueValue`]).
 fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
-    serde_json::from_slice::<UniqueObject>(bytes)
-        .ok()
-        .map(|o| o.0)
+    match serde_json::from_slice::<UniqueValue>(bytes) {
+        Ok(UniqueValue(Value::Object(map))) => Some(map),
+        _ => None,
+    }
 }
 
 /// `typ` values compared as RFC 7515 §4.1.9 says: case-insensitively, without `application/`.

@@ -375,6 +375,9 @@ fn claims_must_be_an_object_with_unique_members_even_when_signed() {
         "\"sub\"",
         "not json",
         r#"{"iss":"https://id.example.com/","aud":"orders-api","exp":1700000300,"sub":"a","sub":"admin"}"#,
+        // Nested objects too, in an object or in an array: a forwarded claim must mean one thing.
+        r#"{"iss":"https://id.example.com/","aud":"orders-api","exp":1700000300,"org":{"role":"user","role":"admin"}}"#,
+        r#"{"iss":"https://id.example.com/","aud":"orders-api","exp":1700000300,"orgs":[{"id":1},{"id":2,"id":3}]}"#,
     ] {
         let t = mint_raw(Hs256, HMAC, header, claims);
         assert!(
@@ -382,6 +385,16 @@ fn claims_must_be_an_object_with_unique_members_even_when_signed() {
             "{claims}"
         );
     }
+}
+
+#[test]
+fn claims_of_every_json_type_with_distinct_members_verify() {
+    let s = scheme(&[Hs256]);
+    let claims = r#"{"iss":"https://id.example.com/","aud":"orders-api","exp":1700000300,"n":null,"t":true,"i":-3,"u":18446744073709551615,"f":1.5,"s":"x","a":[1,"two",{"k":[],"j":{}}],"o":{"role":"user","nested":{"role":"admin"}}}"#;
+    let t = mint_raw(Hs256, HMAC, r#"{"alg":"HS256"}"#, claims);
+    let verified = verify(&t, &s, &hs_keys(), NOW).expect("distinct members at every depth");
+    let want: Value = serde_json::from_str(claims).unwrap();
+    assert_eq!(Value::Object(verified.claims.clone()), want);
 }
 
 #[test]
