@@ -250,6 +250,12 @@ test("token sources: exactly one Authorization header, or the cookie, or the que
   assert.equal((await query.json()).url, "/jwt/x?a=1&b=2", "the consumed credential is not forwarded");
   const both = await get(`/jwt/x?access_token=${token}`, bearer(token));
   assert.equal(both.status, 400);
+  // After a `;` (which some upstream frameworks split on) the parameter is read and removed too.
+  const semi = await get(`/jwt/x?a=1;access_token=${token}&b=2`);
+  assert.equal(semi.status, 200);
+  assert.equal((await semi.json()).url, "/jwt/x?a=1&b=2", "no credential behind a ; reaches the upstream");
+  const hidden = await get(`/jwt/x?a=1;access_token=forged`, bearer(token));
+  assert.equal(hidden.status, 400, "a second credential behind a ; is not passed along unread");
 });
 
 test("key rotation: a new kid in the JWKS is accepted without a restart", async () => {

@@ -278,11 +278,18 @@ pub fn conditions_hold<F: MatchFacts>(spec: &MatchSpec, facts: &F) -> bool {
             .all(|(name, want)| query_is(facts.query(), name, want))
 }
 
+/// Whether every reading of `query` gives parameter `name` only the value `want`: split on `&`
+/// alone and on `&` or `;` (as some upstream frameworks split), every occurrence must agree, so
+/// that the route's upstream sees `want` whichever way it reads the query.
 fn query_is(query: Option<&str>, name: &str, want: &str) -> bool {
     let Some(query) = query else { return false };
+    reads_as(query.split('&'), name, want) && reads_as(query.split(['&', ';']), name, want)
+}
+
+fn reads_as<'a>(segments: impl Iterator<Item = &'a str>, name: &str, want: &str) -> bool {
     let decoded = |raw: &str| crate::auth::credentials::form_decode(raw);
     let mut seen = false;
-    for segment in query.split('&').filter(|s| !s.is_empty()) {
+    for segment in segments.filter(|s| !s.is_empty()) {
         let (raw_name, raw_value) = segment.split_once('=').unwrap_or((segment, ""));
         if decoded(raw_name).as_deref() != Some(name.as_bytes()) {
             continue;

@@ -148,17 +148,24 @@ fn split_query(query: &str) -> &str {
     query.strip_prefix('?').unwrap_or(query)
 }
 
+/// Whether `c` separates query parameters. `;` does too: some upstream frameworks split on it
+/// (HTML 4's recommendation), so a credential hidden behind one would be neither read nor
+/// removed by the gateway while the upstream still read it.
+fn is_separator(c: char) -> bool {
+    c == '&' || c == ';'
+}
+
 /// The value of query parameter `name` (names and values percent-decoded, `+` as a space).
 ///
-/// The query may start with `?`. The parameter twice is [`CredentialError::Duplicate`]; a value
-/// with an invalid escape or that is not UTF-8 is [`CredentialError::Malformed`]; an empty value
-/// counts as absent.
+/// The query may start with `?`; parameters are separated by `&` or `;`. The parameter twice is
+/// [`CredentialError::Duplicate`]; a value with an invalid escape or that is not UTF-8 is
+/// [`CredentialError::Malformed`]; an empty value counts as absent.
 pub fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, CredentialError> {
     let Some(query) = query else {
         return Ok(None);
     };
     let mut found: Option<&str> = None;
-    for segment in split_query(query).split('&') {
+    for segment in split_query(query).split(is_separator) {
         if segment.is_empty() {
             continue;
         }
@@ -183,18 +190,27 @@ pub fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, Cr
 }
 
 /// `query` with every occurrence of parameter `name` removed (matched as [`query_param`] matches
-/// it); every other `&`-separated part is kept byte for byte, in order. A leading `?` is kept
-/// unless nothing remains; the result is empty when nothing remains.
+/// it, after `&` or `;`); every other part is kept byte for byte, in order, with the separator
+/// that preceded it. A leading `?` is kept unless nothing remains; the result is empty when
+/// nothing remains.
 pub fn without_query_param(query: &str, name: &str) -> String {
     let (prefix, rest) = match query.strip_prefix('?') {
         Some(rest) => ("?", rest),
         None => ("", query),
     };
-    let kept: Vec<&str> = rest
+    let named = |part: &str| {
+        let raw_name = part.split_once('=').map_or(part, |(n, _)| n);
+        !part.is_empty() && name_matches(raw_name, name)
+    };
+    let kept: Vec<String> = rest
         .split('&')
-        .filter(|segment| {
-            let raw_name = segment.split_once('=').map_or(*segment, |(n, _)| n);
-            segment.is_empty() || !name_matches(raw_name, name)
+        .filter_map(|segment| {
+            if !segment.split(';').any(named) {
+                return Some(segment.to_owned());
+            }
+            let parts: Vec<&str> = segment.split(';').filter(|p| !named(p)).collect();
+            // A segment that held only the parameter goes with it.
+            (!parts.iter().all(|p| p.is_empty())).then(|| parts.join(";"))
         })
         .collect();
     let joined = kept.join("&");
@@ -362,6 +378,26 @@ mod tests {
         assert_eq!(without_query_param("", "key"), "");
         assert_eq!(without_query_param("keys=1&a=%ZZ", "key"), "keys=1&a=%ZZ");
         assert_eq!(without_query_param("a=1&&b=2", "key"), "a=1&&b=2");
+    }
+
+    #[test]
+    fn a_semicolon_separates_parameters_as_some_upstreams_read_it() {
+        assert_eq!(query_param(Some("a=1;key=x"), "key"), Ok(Some("x".into())));
+        assert_eq!(query_param(Some("?key=x;a=1"), "key"), Ok(Some("x".into())));
+        assert!(matches!(
+            query_param(Some("key=x;key=y"), "key"),
+            Err(CredentialError::Duplicate(_))
+        ));
+        assert!(matches!(
+            query_param(Some("a=1;key=x&key=y"), "key"),
+            Err(CredentialError::Duplicate(_))
+        ));
+        assert_eq!(without_query_param("a=1;key=x&b=2", "key"), "a=1&b=2");
+        assert_eq!(without_query_param("a=1;k%65y=x;c=3&b", "key"), "a=1;c=3&b");
+        assert_eq!(without_query_param("?key=x;key=y", "key"), "");
+        assert_eq!(without_query_param("key=x;&b=2", "key"), "b=2");
+        assert_eq!(without_query_param("a=1;;b=2&key=x", "key"), "a=1;;b=2");
+        assert_eq!(without_query_param("keys=1;a", "key"), "keys=1;a");
     }
 
     #[test]

@@ -112,7 +112,9 @@ pub fn cache_key_url(input: &CacheKeyInput) -> String {
 
 /// The query's parameters as (name, value) pairs, `%xx` hex upper-cased, sorted by name only:
 /// repeated parameters keep their order, because upstreams may read them as an ordered list
-/// (`a=2&a=1` is not `a=1&a=2`). Empty parameters (`a=1&&b=2`) are kept.
+/// (`a=2&a=1` is not `a=1&a=2`). Empty parameters (`a=1&&b=2`) are kept. A query with a `;` is
+/// not sorted: an upstream that also splits on `;` reads `a=1;x=9&x=8` as x = 9, 8, so moving
+/// its parts could make two different lists one key.
 pub fn normalised_query(query: Option<&str>) -> Vec<(String, Option<String>)> {
     let query = match query {
         None | Some("") => return Vec::new(),
@@ -125,7 +127,9 @@ pub fn normalised_query(query: Option<&str>) -> Vec<(String, Option<String>)> {
             None => (upper_percent_hex(p), None),
         })
         .collect();
-    params.sort_by(|a, b| a.0.cmp(&b.0));
+    if !query.contains(';') {
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     params
 }
 

@@ -110,6 +110,12 @@ fn present_and_query_conditions() {
     assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2&v=1")), "plain");
     assert_eq!(pick(&c, &r, "GET", &beta, Some("v=1&v=2")), "plain");
     assert_eq!(pick(&c, &r, "GET", &beta, Some("v=%zz")), "plain");
+    // Read as some upstreams read `;` too: v is "2;x" to one reader and 2 to another, and
+    // "1;v=2" or 2 (after a=1) to others.
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2;x")), "plain");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2;v=1")), "plain");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("a=1;v=2")), "plain");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("x;y=1&v=2")), "beta");
     assert_eq!(pick(&c, &r, "GET", &beta, Some("vv=2")), "plain");
     assert_eq!(pick(&c, &r, "GET", &beta, None), "plain");
     assert_eq!(
