@@ -323,11 +323,10 @@ pub fn explain(
     }))
 }
 
+/// Whether the request presents credential parameter `name`, as the gateway reads it (after `&`
+/// or `;`, decoded); a repeated or malformed one is presented too (and refused).
 fn has_param(query: Option<&str>, name: &str) -> bool {
-    query.is_some_and(|q| {
-        q.split('&')
-            .any(|p| p.split_once('=').map_or(p, |(n, _)| n) == name)
-    })
+    crate::auth::credentials::query_param(query, name).map_or(true, |v| v.is_some())
 }
 
 fn key_name(key: &RateLimitKey) -> String {

@@ -655,6 +655,34 @@ fn explain_shows_route_stages_and_upstream_url_or_the_refusal() {
 }
 
 #[test]
+fn explain_finds_a_query_credential_as_the_gateway_reads_it() {
+    let g = Gateway::compile(
+        r#"{"version":1,"upstreams":{"u":{"targets":[{"url":"https://u.internal"}]}},
+            "auth":{"keys":{"type":"api_key","query":"api_key"}},
+            "routes":[{"id":"p","path":"/p","upstream":"u","auth":["keys"]}]}"#,
+    )
+    .unwrap();
+    let refusal = |url: &str| match explain(&g, "GET", url, &[]).unwrap() {
+        Explanation::Routed(p) => p.refusal.map(|r| r.code),
+        _ => Some("not routed"),
+    };
+    for presented in [
+        "https://h/p?api_key=k",
+        "https://h/p?a=1;api_key=k",
+        "https://h/p?api%5Fkey=k",
+    ] {
+        assert_eq!(refusal(presented), None, "{presented}");
+    }
+    for absent in [
+        "https://h/p",
+        "https://h/p?api_key=",
+        "https://h/p?api_keys=k",
+    ] {
+        assert_eq!(refusal(absent), Some("missing_credentials"), "{absent}");
+    }
+}
+
+#[test]
 fn the_lock_answers_in_one_line_that_round_trips() {
     use super::wire::{decode, encode};
     let outcomes = vec![
