@@ -47,6 +47,19 @@ pub fn recorded(entries: &[HistoryEntry], entry: HistoryEntry) -> Vec<HistoryEnt
         .collect()
 }
 
+/// The digests `before` names and `after` no longer does: versions whose stored copies nothing
+/// can reach any more (a digest that is still in `after`, however far down, is kept).
+pub fn dropped<'a>(before: &'a [HistoryEntry], after: &[HistoryEntry]) -> Vec<&'a str> {
+    let kept: std::collections::HashSet<&str> = after.iter().map(|e| e.digest.as_str()).collect();
+    let mut out: Vec<&str> = Vec::new();
+    for e in before {
+        if !kept.contains(e.digest.as_str()) && !out.contains(&e.digest.as_str()) {
+            out.push(&e.digest);
+        }
+    }
+    out
+}
+
 /// Why a digest names no single entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {

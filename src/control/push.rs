@@ -6,6 +6,8 @@
 //! 3. `routes:last-good`,
 //! 4. `routes` (the switch every isolate reads).
 //!
+//! Then the copies of versions that fell off the history are deleted.
+//!
 //! A failure at any step stops there, and `routes` still holds a complete, valid document:
 //! [`WriteStage::consequence`] says what was left behind. Retrying the same push is safe (the
 //! history records a version once). Callers serialise pushes (the `ConfigLock` Durable
@@ -281,30 +283,34 @@ async fn commit<K: ConfigKv>(
         .map_err(|e| PushError::Read(e.0))?;
     // An unreadable index is replaced rather than blocking every push forever.
     let entries = history::parse(index.as_deref()).unwrap_or_default();
-    let write = |stage: WriteStage| move |e: super::KvError| PushError::Write { stage, cause: e.0 };
-    if store_version {
-        kv.put(&version_key(digest), text)
-            .await
-            .map_err(write(WriteStage::Version))?;
-    }
     let entry = HistoryEntry {
         digest: digest.to_owned(),
         at_ms,
         size: text.len() as u64,
         note,
     };
-    kv.put(
-        HISTORY_KEY,
-        &history::to_text(&history::recorded(&entries, entry)),
-    )
-    .await
-    .map_err(write(WriteStage::History))?;
+    let recorded = history::recorded(&entries, entry);
+    let write = |stage: WriteStage| move |e: super::KvError| PushError::Write { stage, cause: e.0 };
+    if store_version {
+        kv.put(&version_key(digest), text)
+            .await
+            .map_err(write(WriteStage::Version))?;
+    }
+    kv.put(HISTORY_KEY, &history::to_text(&recorded))
+        .await
+        .map_err(write(WriteStage::History))?;
     kv.put(LAST_GOOD_KEY, text)
         .await
         .map_err(write(WriteStage::LastGood))?;
     kv.put(ROUTES_KEY, text)
         .await
         .map_err(write(WriteStage::Routes))?;
+    // Only once the new version is current: a copy the history no longer names can never be
+    // rolled back to or fallen back on, and would otherwise stay in KV for good. A failed
+    // delete only leaves that copy behind.
+    for gone in history::dropped(&entries, &recorded) {
+        let _ = kv.delete(&version_key(gone)).await;
+    }
     Ok(Pushed {
         digest: digest.to_owned(),
         lock: Some(LockRecord {

@@ -32,4 +32,6 @@ impl fmt::Display for KvError {
 pub trait ConfigKv {
     async fn get(&self, key: &str) -> Result<Option<String>, KvError>;
     async fn put(&self, key: &str, value: &str) -> Result<(), KvError>;
+    /// Removes `key`; removing a key that is not there succeeds.
+    async fn delete(&self, key: &str) -> Result<(), KvError>;
 }

@@ -74,6 +74,14 @@ impl ConfigKv for MemoryKv {
         self.map.borrow_mut().insert(key.into(), value.into());
         Ok(())
     }
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        if self.fail_put.borrow().iter().any(|k| k == "delete") {
+            return Err(KvError(format!("injected delete failure of {key}")));
+        }
+        self.writes.borrow_mut().push(format!("delete {key}"));
+        self.map.borrow_mut().remove(key);
+        Ok(())
+    }
 }
 
 const EMBEDDED: &str = r#"{"version":1,"upstreams":{"u":{"targets":[{"url":"http://127.0.0.1:1"}]}},"routes":[{"id":"embedded","path":"/embedded","upstream":"u","auth":"none"}]}"#;
@@ -452,6 +460,82 @@ fn rollback_refuses_a_version_whose_copy_is_missing_or_no_longer_valid() {
         Err(PushError::UnknownDigest)
     );
     assert!(kv.writes.borrow().is_empty());
+}
+
+#[test]
+fn copies_of_versions_that_fall_off_the_history_are_deleted_once_the_push_is_current() {
+    let kv = MemoryKv::default();
+    let docs: Vec<String> = (0..history::HISTORY_CAP + 2)
+        .map(|i| doc(&format!("r{i}")))
+        .collect();
+    let mut current: Option<String> = None;
+    let mut push_doc = |text: &str, at_ms: u64| {
+        let if_match = current.clone().unwrap_or_else(|| tag(EMBEDDED));
+        run(push(
+            &kv,
+            None,
+            &push_req(text, Some(&if_match), at_ms),
+            EMBEDDED,
+        ))
+        .unwrap();
+        current = Some(tag(text));
+    };
+    // The first version is pushed twice, far apart: its copy stays while the history names it.
+    push_doc(&docs[0], 0);
+    for (i, text) in docs.iter().enumerate().take(history::HISTORY_CAP).skip(1) {
+        push_doc(text, i as u64);
+    }
+    push_doc(&docs[0], 1_000);
+    let copies = |kv: &MemoryKv| {
+        kv.map
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with("routes@"))
+            .count()
+    };
+    assert_eq!(
+        copies(&kv),
+        history::HISTORY_CAP,
+        "every version is still named"
+    );
+    assert!(kv.value(&version_key(&document_digest(&docs[0]))).is_some());
+    // Re-pushing docs[0] dropped its first entry, but a newer one names it: its copy stays.
+    assert!(kv.value(&version_key(&document_digest(&docs[0]))).is_some());
+    // The next push drops docs[1]: its copy goes, after `routes` was written.
+    push_doc(&docs[history::HISTORY_CAP], 2_000);
+    let gone = version_key(&document_digest(&docs[1]));
+    assert!(kv.value(&gone).is_none());
+    {
+        let writes = kv.writes.borrow();
+        let delete_at = writes.iter().position(|w| *w == format!("delete {gone}"));
+        let routes_at = writes.iter().rposition(|w| w == ROUTES_KEY);
+        assert!(
+            matches!((routes_at, delete_at), (Some(r), Some(d)) if r < d),
+            "deleted only once the new version is current"
+        );
+    }
+    let entries = history::parse(kv.value(HISTORY_KEY).as_deref()).unwrap();
+    for e in &entries {
+        assert!(
+            kv.value(&version_key(&e.digest)).is_some(),
+            "{} has its copy",
+            e.digest
+        );
+    }
+    let named: std::collections::HashSet<&String> = entries.iter().map(|e| &e.digest).collect();
+    assert_eq!(
+        copies(&kv),
+        named.len(),
+        "no copy the history does not name"
+    );
+    // A delete that fails leaves the copy behind, and the push still succeeds.
+    kv.fail_put("delete");
+    push_doc(&docs[history::HISTORY_CAP + 1], 3_000);
+    assert!(kv.value(&version_key(&document_digest(&docs[2]))).is_some());
+    assert_eq!(
+        kv.value(ROUTES_KEY).as_deref(),
+        Some(docs[history::HISTORY_CAP + 1].as_str())
+    );
 }
 
 #[test]

@@ -44,6 +44,10 @@ impl ConfigKv for KvPort {
             .await
             .map_err(|e| KvError(e.to_string()))
     }
+
+    async fn delete(&self, key: &str) -> std::result::Result<(), KvError> {
+        self.0.delete(key).await.map_err(|e| KvError(e.to_string()))
+    }
 }
 
 pub(super) fn kv_port(env: &Env) -> std::result::Result<KvPort, GatewayError> {
