@@ -269,6 +269,23 @@ test("a successful unsafe request invalidates the URL's entries (vary variants i
   assert.doesNotMatch(fr2.headers.get("cache-status"), /hit/, "other variants of the URL are invalidated too");
 });
 
+test("a write routed to another route than the cached GET invalidates the GET route's entries", async () => {
+  const up = await origin((req, n) => (req.method === "GET" ? { headers: { "cache-control": "max-age=60" }, body: `v${n}` } : { status: 200, body: "saved" }));
+  const gw = await gateway(up, [
+    cached("items", { ttl_s: 60 }, { methods: ["GET", "HEAD"] }),
+    { id: "items-write", path: "/items/{*rest}", upstream: "u", auth: "none", methods: ["PUT", "DELETE"] },
+  ]);
+  const before = await get(gw, "/items/1");
+  assert.match((await get(gw, "/items/1")).headers.get("cache-status"), /hit/);
+  const put = await gw.fetch("/items/1", { method: "PUT", body: "change" });
+  assert.equal(put.status, 200);
+  assert.equal(await put.text(), "saved");
+  assert.equal(put.headers.get("cache-status"), null, "the write route has no cache of its own");
+  const after = await get(gw, "/items/1");
+  assert.notEqual(after.body, before.body, "the GET route's entry was invalidated (hot tier and Cache API)");
+  assert.doesNotMatch(after.headers.get("cache-status"), /hit/);
+});
+
 test("the admin API purges one URL and bumps the generation", async () => {
   const up = await origin((req, n) => ({ headers: { "cache-control": "max-age=600" }, body: `n=${n}` }));
   const gw = await gateway(up, [cached("c", { ttl_s: 600 })]);

@@ -1,13 +1,15 @@
 //! A compiled configuration: the validated document plus everything derived from it once
 //! (router, per-route header plans, digest), so requests do no per-request set-up.
 
-use crate::config::{ApiKeySource, AuthKind, Config, ConfigErrors, HeaderRules, Route, RouteAuth};
+use crate::config::{
+    ApiKeySource, AuthKind, Config, ConfigErrors, HeaderRules, HostPattern, Route, RouteAuth,
+};
 use crate::headers::{HeaderEdits, HOP_BY_HOP};
 use crate::observe::redact::Redactor;
 use crate::plan::Plan;
 use crate::router::Router;
 use sha2::Digest;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Everything the request path needs from one configuration version.
 #[derive(Debug)]
@@ -34,6 +36,37 @@ pub struct Gateway {
     /// Some IP rule set names countries or ASNs: the client's Cloudflare facts are read for
     /// every request.
     pub reads_client_network: bool,
+}
+
+/// Whether an uncached route that accepts an unsafe method may share URLs with a cached route
+/// (whose GET entries its successful requests must then invalidate, `pipeline::invalidate`):
+/// decided by hosts alone, once per configuration, so that the check stays linear; the request
+/// itself then finds the GET route exactly.
+fn cached_url_sharing(routes: &[Route]) -> impl Fn(&Route) -> bool + '_ {
+    let cached = || routes.iter().filter(|r| r.cache.is_some());
+    let any_cached = cached().next().is_some();
+    // A cached route without a host, or with a wildcard one, may share any host.
+    let wide = cached().any(|r| !matches!(r.host, Some(HostPattern::Exact(_))));
+    let exact: HashSet<&str> = cached()
+        .filter_map(|r| match &r.host {
+            Some(HostPattern::Exact(h)) => Some(h.as_str()),
+            _ => None,
+        })
+        .collect();
+    move |route: &Route| {
+        let unsafe_methods = ["POST", "PUT", "PATCH", "DELETE"]
+            .iter()
+            .any(|m| route.methods.contains(m));
+        route.cache.is_none()
+            && !route.websocket
+            && unsafe_methods
+            && any_cached
+            && (wide
+                || match &route.host {
+                    Some(HostPattern::Exact(h)) => exact.contains(h.as_str()),
+                    _ => true,
+                })
+    }
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.
@@ -246,7 +279,14 @@ impl Gateway {
             })
             .collect();
         let digest = crate::hex::digest_of(sha256);
-        let plans = config.routes.iter().map(Plan::for_route).collect();
+        let plans = {
+            let shares = cached_url_sharing(&config.routes);
+            config
+                .routes
+                .iter()
+                .map(|r| Plan::for_route(r, shares(r)))
+                .collect()
+        };
         let mut match_headers: Vec<String> = config
             .routes
             .iter()

@@ -18,6 +18,9 @@ pub enum StageKind {
     Cache,
     /// Hands the upstream exchange to the platform's executor.
     Forward,
+    /// Like `Forward`; an unsafe request waits for its answer, to invalidate what a cached
+    /// route serving GET of the same URL stored (`pipeline::invalidate`).
+    Invalidate,
     /// Relays a WebSocket handshake, and the upstream's 101, through the executor.
     WebSocket,
 }
@@ -31,6 +34,7 @@ impl StageKind {
             StageKind::RateLimit => "rate_limit",
             StageKind::Cache => "cache",
             StageKind::Forward => "forward",
+            StageKind::Invalidate => "invalidate",
             StageKind::Canary => "canary",
             StageKind::WebSocket => "websocket",
         }
@@ -45,7 +49,8 @@ pub struct Plan {
 
 impl Plan {
     /// The plan of `route`: its stages in the fixed order, the terminal one last.
-    pub fn for_route(route: &Route) -> Plan {
+    /// `shares_cached_urls`: a cached route may serve GET for some of this route's URLs.
+    pub fn for_route(route: &Route, shares_cached_urls: bool) -> Plan {
         let mut stages = Vec::with_capacity(7);
         if !route.ip_rules.is_empty() {
             stages.push(StageKind::IpRules);
@@ -66,6 +71,8 @@ impl Plan {
             StageKind::WebSocket
         } else if route.cache.is_some() {
             StageKind::Cache
+        } else if shares_cached_urls {
+            StageKind::Invalidate
         } else {
             StageKind::Forward
         });

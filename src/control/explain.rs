@@ -266,6 +266,14 @@ pub fn explain(
                 }
             }
             StageKind::Forward => {}
+            StageKind::Invalidate => {
+                if crate::pipeline::invalidate::is_unsafe(method) {
+                    stages.push((
+                        "invalidate",
+                        "on success, what a cached route serving GET of this URL stored is invalidated".to_owned(),
+                    ));
+                }
+            }
         }
     }
     let upstream = config.upstreams.get(route.upstream);

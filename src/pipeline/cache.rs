@@ -575,9 +575,10 @@ async fn invalidating<P: Ports>(
     cx.notes.source = Source::Upstream;
     cx.notes.cache = Some(CacheResult::Bypass);
     let status = s.ports.status(&response);
-    let invalidated = (200..400).contains(&status);
+    let invalidated = super::invalidate::invalidates(status);
     if invalidated {
         invalidate(s.ports, keys, spec, s.ports.now_ms()).await;
+        super::invalidate::invalidate_get_route(cx, s).await;
     }
     let outcome = CacheOutcome::Bypass(if invalidated { "invalidated" } else { "method" });
     let set = vec![("cache-status".to_owned(), cache_status(&outcome, None))];

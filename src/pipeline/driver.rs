@@ -5,7 +5,10 @@ use super::ctx::Ctx;
 use super::exchange::ExchangePlan;
 use super::ports::Ports;
 use super::state::Services;
-use super::{auth, cache, canary, cors, exchange, ip_rules, ratelimit, websocket, Plan, StageKind};
+use super::{
+    auth, cache, canary, cors, exchange, invalidate, ip_rules, ratelimit, websocket, Plan,
+    StageKind,
+};
 use crate::error::GatewayError;
 
 /// What a stage's request step decides.
@@ -77,6 +80,7 @@ fn request_step<P: Ports>(kind: StageKind, cx: &mut Ctx, s: Services<'_, P>) -> 
         StageKind::RateLimit => ratelimit::RateLimit.request(cx, s),
         StageKind::Cache => cache::Cache.request(cx, s),
         StageKind::Forward => Forward.request(cx, s),
+        StageKind::Invalidate => invalidate::Invalidate.request(cx, s),
         StageKind::Canary => canary::Canary.request(cx, s),
         StageKind::WebSocket => websocket::WebSocket.request(cx, s),
     }
@@ -94,6 +98,7 @@ async fn wait_step<P: Ports>(
         StageKind::RateLimit => ratelimit::RateLimit.wait(cx, s).await,
         StageKind::Cache => cache::Cache.wait(cx, s).await,
         StageKind::Forward => Forward.wait(cx, s).await,
+        StageKind::Invalidate => invalidate::Invalidate.wait(cx, s).await,
         StageKind::Canary => canary::Canary.wait(cx, s).await,
         StageKind::WebSocket => websocket::WebSocket.wait(cx, s).await,
     }
@@ -107,6 +112,7 @@ fn response_step(kind: StageKind, cx: &Ctx, set: &mut Vec<(String, String)>) {
         StageKind::RateLimit => ratelimit::RateLimit.response(cx, set),
         StageKind::Cache => cache::Cache.response(cx, set),
         StageKind::Forward => Forward.response(cx, set),
+        StageKind::Invalidate => invalidate::Invalidate.response(cx, set),
         StageKind::Canary => canary::Canary.response(cx, set),
         StageKind::WebSocket => websocket::WebSocket.response(cx, set),
     }

@@ -26,6 +26,7 @@ pub mod cors;
 pub mod ctx;
 pub mod driver;
 pub mod exchange;
+pub mod invalidate;
 pub mod ip_rules;
 pub mod leases;
 pub mod ports;

@@ -4,6 +4,7 @@ mod auth;
 mod cache;
 mod cache_conformance;
 mod flow;
+mod invalidate;
 mod ratelimit;
 mod traffic;
 mod traffic_route;

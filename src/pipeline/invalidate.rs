@@ -1,0 +1,85 @@
+//! Invalidation across routes (RFC 9111 §4.4). A successful unsafe request invalidates what is
+//! stored for its URL, and a GET of that URL may be served by another route than the unsafe
+//! request's own: two routes with one path and different `methods`, the GET one cached. Such a
+//! request removes what that GET route stored for the URL, whether its own route is cached
+//! (the cache stage calls [`invalidate_get_route`]) or not (the [`Invalidate`] stage).
+
+use super::cache::{self, keys};
+use super::ctx::{CacheKeys, Ctx};
+use super::driver::{Forward, Stage, Step};
+use super::exchange;
+use super::ports::Ports;
+use super::state::Services;
+use crate::config::CacheSpec;
+use crate::forward::{forwarded_host, Destination, Inbound};
+use crate::gateway::Gateway;
+
+/// Whether a request with `method` invalidates its URL when it succeeds (the unsafe methods the
+/// cache stage forwards; RFC 9110 §9.2.1).
+pub fn is_unsafe(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+}
+
+/// Whether an answer with `status` invalidates (RFC 9111 §4.4: a non-error status).
+pub fn invalidates(status: u16) -> bool {
+    (200..400).contains(&status)
+}
+
+/// The terminal stage of an uncached route whose URLs a cached route may also serve (see
+/// `Gateway::compile`): it forwards as [`Forward`] does, except that an unsafe request waits
+/// for its answer, to invalidate what a GET of its URL is served from.
+pub struct Invalidate;
+
+impl Stage for Invalidate {
+    fn request<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
+        if is_unsafe(&cx.request.method) {
+            Step::Wait
+        } else {
+            Forward.request(cx, s)
+        }
+    }
+
+    async fn wait<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
+        let plan = match exchange::plan(cx, s) {
+            Ok(plan) => plan,
+            Err(e) => return Step::Fail(e),
+        };
+        match cache::fetch(cx, s, &plan).await {
+            Ok(response) => {
+                if invalidates(s.ports.status(&response)) {
+                    invalidate_get_route(cx, s).await;
+                }
+                Step::Reply(response)
+            }
+            Err(e) => Step::Fail(e),
+        }
+    }
+}
+
+/// The route a GET of this request's URL reaches (with this request's headers), when it is
+/// another route than the request's own and it is cached, with the URL's keys on it. Without
+/// the GET's own headers and consumer, the keys reach its variants through the route's marker.
+pub fn get_route_keys<'g>(gateway: &'g Gateway, cx: &Ctx) -> Option<(CacheKeys, &'g CacheSpec)> {
+    let inbound = Inbound {
+        method: "GET",
+        ..cx.request.inbound()
+    };
+    let Ok(Destination::Route(routed)) = gateway.destination(&inbound) else {
+        return None;
+    };
+    if routed.route == cx.route() {
+        return None;
+    }
+    let spec = gateway.route(routed.route).cache.as_ref()?;
+    let host = forwarded_host(&inbound);
+    let keys = keys(gateway, &cx.request.scheme, &host, &routed, &[], None, None);
+    Some((keys, spec))
+}
+
+/// Removes what the GET route of this request's URL stored for it, if that is another, cached
+/// route (see [`get_route_keys`]).
+pub async fn invalidate_get_route<P: Ports>(cx: &Ctx, s: Services<'_, P>) {
+    if let Some((keys, spec)) = get_route_keys(s.gateway, cx) {
+        cache::invalidate(s.ports, &keys, spec, s.ports.now_ms()).await;
+    }
+}
