@@ -99,6 +99,19 @@ test("hop-by-hop headers and headers named in Connection never cross, in either 
   assert.equal(r.headers["proxy-authenticate"], undefined);
 });
 
+test("a Connection entry that names no header does not turn the upstream's answer into an error", async () => {
+  const up = await upstream((req, res) => {
+    res.setHeader("connection", "x-a, x/b, ,x c");
+    res.setHeader("x-a", "hop");
+    res.end("fine");
+  });
+  const gw = await setup({ targets: [{ url: up.url }] });
+  const r = await gw.raw("/x");
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "fine");
+  assert.equal(r.headers["x-a"], undefined, "the valid token is still honoured");
+});
+
 test("route header rules apply both ways; request id and traceparent are set", async () => {
   const up = await upstream((req, res) => {
     res.setHeader("server", "secret-upstream/1.2");

@@ -39,6 +39,9 @@ function relayable(status) {
   return status >= 200 && status <= 599;
 }
 
+/** An RFC 9110 token (a header name), in lower case. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
 /**
  * The upstream's response with the route's and the plan's edits; the body keeps streaming. A
  * 101 (only ever relayed for a WebSocket plan) carries the upstream's socket, which the
@@ -54,7 +57,9 @@ function relay(response, table, edits, set, remove) {
   if (connection) {
     for (const token of connection.split(",")) {
       const name = token.trim().toLowerCase();
-      if (name && !table.protected.has(name)) headers.delete(name);
+      // Only tokens can name a header (`Headers.delete` throws on anything else), as
+      // `crate::forward::connection_tokens` reads the request's.
+      if (TOKEN.test(name) && !table.protected.has(name)) headers.delete(name);
     }
   }
   removePresent(headers, response.headers, edits.removeSet);
@@ -157,12 +162,22 @@ function carryOut(request, env, table, plan) {
           return i + 1 < count ? attempt(i + 1) : done(null, INVALID_RESPONSE, "status " + response.status);
         }
         const retry = plan.retry_statuses.includes(response.status);
-        attempts.push(target, retry ? 0 : 1);
         if (retry && i + 1 < count) {
+          attempts.push(target, 0);
           response.body?.cancel();
           return attempt(i + 1);
         }
-        return done(relay(response, table, route.response, plan.response_set, plan.response_remove), 0, "");
+        let relayed;
+        try {
+          relayed = relay(response, table, route.response, plan.response_set, plan.response_remove);
+        } catch (error) {
+          // Headers the runtime refuses to edit are the upstream's failure, like a bad status.
+          response.body?.cancel().catch(() => undefined);
+          attempts.push(target, 0);
+          return done(null, INVALID_RESPONSE, "response headers: " + reason(error));
+        }
+        attempts.push(target, retry ? 0 : 1);
+        return done(relayed, 0, "");
       },
       (error) => {
         const meaning = failure(error);
