@@ -11,6 +11,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import net from "node:net";
 import { Miniflare } from "miniflare";
 import { startGateway, startUpstream, config } from "./harness.mjs";
 
@@ -95,4 +96,57 @@ test("every oversize POST gets a clean problem+json 413, declared or streamed", 
     }
   }
   assert.ok(up.requests.every((seen) => seen.aborted), "the upstream never takes a truncated body for a whole one");
+});
+
+/** Writes `raw` bytes on a fresh connection and resolves to everything read until it closes. */
+function rawExchange(base, raw) {
+  const u = new URL(base);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(u.port), u.hostname, () => socket.write(raw));
+    let data = "";
+    socket.on("data", (c) => (data += c));
+    socket.on("close", () => resolve(data));
+    socket.on("error", (e) => resolve(data || `error ${e.code}`));
+  });
+}
+
+test("a length beside chunked framing is refused; an Expect: 100-continue client is answered at once", async () => {
+  const up = await startUpstream();
+  cleanup.push(() => up.close());
+  const gw = await startGateway({
+    routes: config({
+      settings: { max_body_bytes: LIMIT },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: "r", path: "/{*p}", upstream: "u", auth: "none" }],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  // The runtime reads the chunks (50,000 bytes); a gateway reading the length saw 5.
+  const chunk = "x".repeat(50_000);
+  const smuggled = await rawExchange(
+    gw.url,
+    `POST /x HTTP/1.1\r\nhost: api.example.com\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n` +
+      `${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n`,
+  );
+  assert.match(smuggled, /^HTTP\/1\.1 400 /, smuggled.slice(0, 200));
+  assert.match(smuggled, /"code":"bad_request"/);
+  assert.equal(up.requests.length, 0, "nothing reached the upstream");
+
+  // A client waiting for 100 Continue sends no body: its 413 must not wait for one.
+  const u = new URL(gw.url);
+  const started = Date.now();
+  const status = await new Promise((resolve) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, method: "POST", path: "/upload", agent: false, headers: { "content-length": "5000", expect: "100-continue" } },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode));
+        req.destroy();
+      },
+    );
+    req.on("error", (e) => resolve(`error ${e.code}`));
+    req.flushHeaders();
+  });
+  assert.equal(status, 413);
+  assert.ok(Date.now() - started < 5_000, `answered after ${Date.now() - started} ms`);
 });

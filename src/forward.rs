@@ -29,6 +29,8 @@ pub struct Inbound<'a> {
     /// The address Cloudflare reports (`CF-Connecting-IP`).
     pub client_ip: Option<&'a str>,
     pub content_length: Option<&'a str>,
+    /// Present when the body is framed by chunking: a length beside it declares nothing.
+    pub transfer_encoding: Option<&'a str>,
     pub connection: Option<&'a str>,
     /// The client's value of `settings.request_id_header`.
     pub request_id: Option<&'a str>,
@@ -143,6 +145,14 @@ impl Gateway {
             }
             RouteMatch::NotFound => return Err(GatewayError::NotFound),
         };
+        // RFC 9112 §6.1: both framings at once may be a smuggling attempt (a gateway that reads
+        // the length and a runtime that reads the chunks disagree on where the body ends);
+        // refusing is allowed, and it leaves no body whose size the limit did not see.
+        if inbound.transfer_encoding.is_some() && inbound.content_length.is_some() {
+            return Err(GatewayError::BadRequest(
+                "Content-Length and Transfer-Encoding together",
+            ));
+        }
         if let Some(len) = inbound.content_length {
             let limit = self.config.settings.max_body_bytes;
             match len.trim().parse::<u64>() {

@@ -85,6 +85,7 @@ pub fn explain(
         path,
         query,
         content_length: header("content-length"),
+        transfer_encoding: header("transfer-encoding"),
         connection: header("connection"),
         preflight: preflight.as_deref(),
         match_headers: &match_headers,

@@ -63,8 +63,8 @@ fn read(joined: &str) -> Option<Request> {
             .and_then(|f| f.strip_prefix('1'))
             .map(str::to_owned)
     };
-    let (content_length, connection, request_id, traceparent, client_ip) =
-        (header(), header(), header(), header(), header());
+    let (content_length, connection, request_id, traceparent, client_ip, transfer_encoding) =
+        (header(), header(), header(), header(), header(), header());
     // The headers `match` conditions read follow (none unless a route has them).
     let match_headers = fields
         .map(|f| f.strip_prefix('1').map(str::to_owned))
@@ -78,6 +78,7 @@ fn read(joined: &str) -> Option<Request> {
         query: query.map(str::to_owned),
         client_ip,
         content_length,
+        transfer_encoding,
         connection,
         request_id,
         traceparent,

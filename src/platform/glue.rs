@@ -156,7 +156,7 @@ extern "C" {
 }
 
 /// Request headers the entry reads for every request, in the order [`read_request`] returns
-/// them after the URL and method: five fixed ones, then those `match` conditions read.
+/// them after the URL and method: six fixed ones, then those `match` conditions read.
 pub fn inbound_header_names(gateway: &Gateway) -> Vec<&str> {
     let fixed = [
         "content-length",
@@ -164,6 +164,7 @@ pub fn inbound_header_names(gateway: &Gateway) -> Vec<&str> {
         &gateway.config.settings.request_id_header,
         "traceparent",
         "cf-connecting-ip",
+        "transfer-encoding",
     ];
     fixed
         .into_iter()

@@ -29,10 +29,15 @@ function discard(reader) {
     .finally(() => clearTimeout(timer));
 }
 
-/** Resolves to `response` once `request`'s unread body has been drained (see above). */
+/**
+ * Resolves to `response` once `request`'s unread body has been drained (see above). A client
+ * that sent `Expect: 100-continue` is not sending its body until told to, and the runtime
+ * never tells it: waiting for that body would hold every refusal for the whole drain bound.
+ */
 export function answer_after_body(request, response) {
   const body = request.body;
   if (!body || request.bodyUsed || body.locked) return Promise.resolve(response);
+  if ((request.headers.get("expect") || "").trim().toLowerCase() === "100-continue") return Promise.resolve(response);
   return discard(body.getReader()).then(() => response);
 }
 
