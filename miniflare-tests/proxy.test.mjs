@@ -99,6 +99,30 @@ test("hop-by-hop headers and headers named in Connection never cross, in either 
   assert.equal(r.headers["proxy-authenticate"], undefined);
 });
 
+test("underscore spellings of headers the gateway sets or removes never reach the upstream", async () => {
+  const up = await upstream((req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify(req.headers));
+  });
+  const gw = await setup({ targets: [{ url: up.url }] }, { request_headers: { set: { "x-api-version": "2" }, remove: ["x-debug"] } });
+  const r = await gw.raw("/x", {
+    headers: {
+      x_api_version: "1",
+      x_forwarded_for: "10.9.9.9",
+      x_request_id: "chosen",
+      x_debug: "1",
+      x_real_ip: "10.9.9.9",
+      x_custom_header: "kept",
+    },
+  });
+  const seen = JSON.parse(r.body);
+  for (const name of ["x_api_version", "x_forwarded_for", "x_request_id", "x_debug", "x_real_ip"]) {
+    assert.equal(seen[name], undefined, `${name} reached the upstream`);
+  }
+  assert.equal(seen["x-api-version"], "2");
+  assert.equal(seen.x_custom_header, "kept", "an underscore header the gateway does not own passes");
+});
+
 test("a Connection entry that names no header does not turn the upstream's answer into an error", async () => {
   const up = await upstream((req, res) => {
     res.setHeader("connection", "x-a, x/b, ,x c");

@@ -117,6 +117,26 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
 }
 
 /**
+ * Removes from `headers`, a copy of the client's `original`, what Rust's lists say: the route's
+ * removals and every name starting with `prefix` — and the same names spelt with `_` for `-`,
+ * with those of every header the route (`fixed`) or the request (`edits`) sets or removes. CGI,
+ * WSGI and Rack read `x_consumer` as `x-consumer` (and keep the later copy), so an underscore
+ * spelling would otherwise pass for a header the gateway set.
+ */
+function removeClientCopies(headers, original, fixed, edits, prefix) {
+  let named = null;
+  for (const name of original.keys()) {
+    const dashed = name.includes("_") ? name.replaceAll("_", "-") : name;
+    if (fixed.removeSet.has(dashed) || dashed.startsWith(prefix)) {
+      headers.delete(name);
+    } else if (dashed !== name) {
+      named ??= new Set([...fixed.set, ...edits.set].map(([n]) => n).concat(edits.remove));
+      if (named.has(dashed)) headers.delete(name);
+    }
+  }
+}
+
+/**
  * Carries out a plan from Rust (see `src/pipeline/exchange.rs`): its attempts in order, each
  * with the plan's timeout, the next one after a failure or a status in `retry_statuses` while
  * attempts remain. A request with a body is sent once: its stream cannot be replayed. Never
@@ -128,7 +148,7 @@ function carryOut(request, env, table, plan) {
   const headers = new Headers(request.headers);
   // Every removal (the route's, then the request's) comes before every header the route or the
   // gateway sets: a client can never remove those.
-  removePresent(headers, request.headers, route.request.removeSet, table.removePrefix);
+  removeClientCopies(headers, request.headers, route.request, plan.request, table.removePrefix);
   for (const name of plan.request.remove) headers.delete(name);
   setAll(headers, route.request.set);
   setAll(headers, plan.request.set);

@@ -6,13 +6,13 @@
 export const NULL_BODY = new Set([101, 204, 205, 304]);
 
 /**
- * Removes from `headers`, a copy of `original`, the names in `removeSet` and those starting
- * with `prefix` (when given). Walking the original's few names and deleting only those present
- * is cheaper than deleting every listed name: each call into Headers crosses into the runtime.
+ * Removes from `headers`, a copy of `original`, the names in `removeSet`. Walking the
+ * original's few names and deleting only those present is cheaper than deleting every listed
+ * name: each call into Headers crosses into the runtime.
  */
-export function removePresent(headers, original, removeSet, prefix) {
+export function removePresent(headers, original, removeSet) {
   for (const name of original.keys()) {
-    if (removeSet.has(name) || (prefix && name.startsWith(prefix))) headers.delete(name);
+    if (removeSet.has(name)) headers.delete(name);
   }
 }
 
