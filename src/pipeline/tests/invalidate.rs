@@ -9,6 +9,7 @@ fn split_routes(read_cache: serde_json::Value) -> World {
             { "id": "read", "path": "/items/{id}", "upstream": "api", "methods": ["GET", "HEAD"],
               "cache": read_cache },
             { "id": "write", "path": "/items/{id}", "upstream": "api", "methods": ["PUT", "DELETE", "POST"] },
+            { "id": "notes", "path": "/items/{id}/notes", "upstream": "api", "methods": ["GET", "POST"] },
             { "id": "other", "path": "/other/{id}", "upstream": "api", "methods": ["GET", "POST"] },
         ]
     }))
@@ -104,15 +105,17 @@ fn only_routes_that_may_share_a_cached_url_wait_and_safe_methods_never_do() {
     };
     assert_eq!(plan("read"), ["cache"]);
     assert_eq!(plan("write"), ["invalidate"]);
-    // Same host, so it may share URLs; a GET of its URL reaches no cached route, so its writes
-    // invalidate nothing, and its reads go straight to the executor.
-    assert_eq!(plan("other"), ["invalidate"]);
+    // Its path begins like the cached one's, so it may share URLs; a GET of its URL reaches no
+    // cached route, so its writes invalidate nothing, and its reads go straight to the executor.
+    assert_eq!(plan("notes"), ["invalidate"]);
+    // No URL of /other/{id} can be one of /items/{id}.
+    assert_eq!(plan("other"), ["forward"]);
     let f = Fakes::at(T0);
     f.answer(answered(200));
-    let (sync, _) = send(&w, &f, "GET", "https://h.test/other/1");
+    let (sync, _) = send(&w, &f, "GET", "https://h.test/items/1/notes");
     assert!(sync, "a safe method is forwarded at once");
     f.answer(answered(200));
-    let (_, posted) = send(&w, &f, "POST", "https://h.test/other/1");
+    let (_, posted) = send(&w, &f, "POST", "https://h.test/items/1/notes");
     assert_eq!(posted.response().status, 200);
     assert!(f.markers.borrow().is_empty());
 
@@ -125,9 +128,12 @@ fn only_routes_that_may_share_a_cached_url_wait_and_safe_methods_never_do() {
         "routes": [
             { "id": "r", "host": "a.test", "path": "/x", "upstream": "api", "cache": { "ttl_s": 60 } },
             { "id": "w", "host": "b.test", "path": "/x", "upstream": "api", "methods": ["POST"] },
-            { "id": "w2", "host": "a.test", "path": "/y", "upstream": "api", "methods": ["POST"] },
+            { "id": "w2", "host": "a.test", "path": "/{*any}", "upstream": "api", "methods": ["POST"] },
+            { "id": "w3", "host": "a.test", "path": "/y", "upstream": "api", "methods": ["POST"] },
         ]
     }));
-    assert_eq!(hosts.gateway.plan(1).names(), ["forward"]);
-    assert_eq!(hosts.gateway.plan(2).names(), ["invalidate"]);
+    let names = |i: usize| hosts.gateway.plan(i).names();
+    assert_eq!(names(1), ["forward"], "another exact host");
+    assert_eq!(names(2), ["invalidate"], "a catch-all may serve /x");
+    assert_eq!(names(3), ["forward"], "/y is never /x");
 }
