@@ -218,25 +218,18 @@ impl Gateway {
             .find_with(inbound.host, inbound.method, canonical, &facts)
     }
 
-    /// Whether `canonical` ends in `/` and, without it, reaches another route. Many servers take
-    /// `/admin/` for `/admin`; if the two reach different routes (say a catch-all public one
-    /// and a protected one), the gateway could not tell which the upstream will serve, so the
-    /// request is refused rather than guessed at.
+    /// Whether `canonical` ends in `/` and, without it, is served by another route. Many servers
+    /// take `/admin/` for `/admin`; if the two belong to different routes (say a catch-all
+    /// public one and a protected one), the gateway could not tell which the upstream will
+    /// serve, so the request is refused rather than guessed at — also when the other route
+    /// would not take this request's method or conditions (`POST /admin/` beside a GET-only
+    /// `/admin`, or `/ops/` beside an `/ops` that needs a header): its 405 or 404 is what the
+    /// trailing slash would otherwise slip past.
     fn trailing_slash_elsewhere(&self, inbound: &Inbound, canonical: &str, route: usize) -> bool {
         let Some(trimmed) = canonical.strip_suffix('/').filter(|t| !t.is_empty()) else {
             return false;
         };
-        let facts = InboundFacts {
-            names: self.match_headers(),
-            inbound,
-        };
-        match self
-            .router
-            .find_with(inbound.host, inbound.method, trimmed, &facts)
-        {
-            RouteMatch::Found { route: other, .. } => other != route,
-            _ => false,
-        }
+        self.router.serves_other(inbound.host, trimmed, route)
     }
 
     /// Per-request edits of the request headers: removals (Connection-named headers) applied

@@ -229,6 +229,19 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Whether the leaf `path` reaches holds a route other than `route`, for any method or
+    /// conditions.
+    fn holds_other(&self, path: &str, route: usize) -> bool {
+        let Ok(m) = self.matcher.at(path) else {
+            return false;
+        };
+        self.leaves
+            .get(*m.value)
+            .is_some_and(|leaf| leaf.entries.iter().any(|e| e.route != route))
+    }
+}
+
 /// Whether one request could satisfy both `a` and `b`: only a header or query parameter that
 /// both require with different exact values rules that out (`"*"` fits any value, and a
 /// condition one of them lacks can hold beside the other's).
@@ -405,6 +418,12 @@ impl Router {
         facts: &F,
     ) -> RouteMatch<'p> {
         self.table_for(host).find(method, path, facts)
+    }
+
+    /// Whether `path` on `host` is served, for some method or conditions, by a route other
+    /// than `route` (see `Gateway::destination`'s trailing-slash rule).
+    pub fn serves_other(&self, host: &str, path: &str, route: usize) -> bool {
+        self.table_for(host).holds_other(path, route)
     }
 
     /// The host's table: exact, else the longest wildcard covering it (found by walking its

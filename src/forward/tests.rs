@@ -312,6 +312,33 @@ fn a_trailing_slash_that_reaches_another_route_is_refused() {
     // Where both spellings reach the same route, or only one matches, nothing is refused.
     assert!(g.destination(&inbound("/other/")).is_ok());
     assert!(g.destination(&inbound("/files/a/")).is_ok());
+    // The route without the slash would refuse this method (405): the slash does not slip past.
+    let mut post = inbound("/admin/");
+    post.method = "POST";
+    assert_eq!(
+        g.destination(&post),
+        Err(GatewayError::BadPath(
+            crate::path::PathError::AmbiguousTrailingSlash
+        ))
+    );
+}
+
+#[test]
+fn a_trailing_slash_does_not_slip_past_a_route_whose_conditions_fail() {
+    let g = gateway(
+        r#", { "id": "ops", "path": "/ops", "upstream": "users", "auth": "none", "match": { "headers": { "x-tenant": "*" } } },
+             { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
+    );
+    assert_eq!(
+        g.destination(&inbound("/ops/")),
+        Err(GatewayError::BadPath(
+            crate::path::PathError::AmbiguousTrailingSlash
+        ))
+    );
+    // The same route on both spellings is not ambiguous.
+    let same =
+        gateway(r#", { "id": "dir", "path": "/d/{*rest}", "upstream": "users", "auth": "none" }"#);
+    assert!(same.destination(&inbound("/d/x/")).is_ok());
 }
 
 #[test]
