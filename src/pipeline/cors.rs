@@ -134,6 +134,14 @@ impl Stage for Cors {
         };
         let allowed = policy.allows_origin(&origin);
         let Some(announced) = cx.request.preflight.clone() else {
+            // Browsers apply no CORS to a WebSocket handshake: the answer is never withheld from
+            // the page, so on a WebSocket route the policy's origins are enforced here (a page
+            // elsewhere would otherwise open a socket with the user's cookies).
+            if !allowed && route.websocket {
+                return Step::Fail(forbidden(
+                    "origin is not allowed by the route's CORS policy",
+                ));
+            }
             if allowed {
                 cx.cors_headers.extend(allowed_headers(policy, &origin));
             }

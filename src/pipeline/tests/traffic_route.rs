@@ -136,3 +136,35 @@ fn a_websocket_route_sends_one_handshake_and_refuses_plain_requests() {
     let (plain, _) = exchange(&w, "https://x/s/1", &[("upgrade", "websocket")]);
     assert!(!plain.websocket);
 }
+
+#[test]
+fn a_websocket_route_with_a_cors_policy_refuses_a_handshake_from_another_origin() {
+    let w = World::new(json!({
+        "upstreams": { "sockets": { "targets": [ { "url": "http://sockets.test" } ] } },
+        "cors": { "app": { "origins": ["https://app.example.com"] } },
+        "routes": [ { "id": "live", "path": "/live", "upstream": "sockets", "websocket": true, "cors": "app" } ]
+    }));
+    let handshake = |origin: Option<&str>| {
+        let f = Fakes::at(T0);
+        f.header("upgrade", "websocket");
+        if let Some(o) = origin {
+            f.header("origin", o);
+        }
+        let mut cx = w.ctx("GET", "https://x/live", &f);
+        let plan = w.gateway.plan(cx.route()).clone();
+        match start(&plan, &mut cx, w.services(&f)) {
+            Started::Done(Flow::Exchange(e)) => Ok(e.websocket),
+            Started::Done(Flow::Error(e, _)) => Err(e.code()),
+            _ => panic!("expected a decision at once"),
+        }
+    };
+    // Browsers send no preflight and withhold nothing from the page for a WebSocket: a page on
+    // another site would otherwise open the socket with the user's cookies.
+    assert_eq!(
+        handshake(Some("https://evil.example")),
+        Err("cors_forbidden")
+    );
+    assert_eq!(handshake(Some("https://app.example.com")), Ok(true));
+    // Clients that are not browsers send no Origin.
+    assert_eq!(handshake(None), Ok(true));
+}
