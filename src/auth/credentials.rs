@@ -135,13 +135,45 @@ pub fn form_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Whether a raw (still encoded) parameter name decodes to exactly `name`. A name with invalid
-/// escapes names no parameter we look for.
+/// Whether a raw (still encoded) parameter name decodes to `name`, or to a spelling PHP reads
+/// as `name` (see [`php_name`]): an upstream in PHP would read `access.token` or
+/// `access_token[]` as the credential the gateway consumes, so the gateway reads them as it
+/// too. A name with invalid escapes names no parameter we look for.
 fn name_matches(raw: &str, name: &str) -> bool {
-    if !raw.contains(['%', '+']) {
-        return raw == name;
-    }
-    form_decode(raw).is_some_and(|n| n == name.as_bytes())
+    let decoded = if raw.contains(['%', '+']) {
+        match form_decode(raw) {
+            Some(d) => std::borrow::Cow::Owned(d),
+            None => return false,
+        }
+    } else {
+        std::borrow::Cow::Borrowed(raw.as_bytes())
+    };
+    decoded.as_ref() == name.as_bytes()
+        || (decoded
+            .iter()
+            .any(|b| matches!(b, b'.' | b' ' | b'[' | b'_'))
+            && php_name(&decoded) == php_name(name.as_bytes()))
+}
+
+/// A parameter name as PHP files it: leading spaces dropped, an array suffix (`[…]` closed by
+/// a `]`) cut off, and space, `.` and an unclosed `[` read as `_`.
+pub(crate) fn php_name(name: &[u8]) -> Vec<u8> {
+    let start = name.iter().position(|&b| b != b' ').unwrap_or(name.len());
+    let name = &name[start..];
+    let end = match name.iter().position(|&b| b == b'[') {
+        Some(at) if name[at..].contains(&b']') => at,
+        _ => name.len(),
+    };
+    name[..end]
+        .iter()
+        .map(|&b| {
+            if matches!(b, b' ' | b'.' | b'[') {
+                b'_'
+            } else {
+                b
+            }
+        })
+        .collect()
 }
 
 fn split_query(query: &str) -> &str {
@@ -378,6 +410,44 @@ mod tests {
         assert_eq!(without_query_param("", "key"), "");
         assert_eq!(without_query_param("keys=1&a=%ZZ", "key"), "keys=1&a=%ZZ");
         assert_eq!(without_query_param("a=1&&b=2", "key"), "a=1&&b=2");
+    }
+
+    #[test]
+    fn spellings_php_reads_as_the_credential_are_the_credential() {
+        for q in [
+            "access.token=x",
+            "access+token=x",
+            "access%20token=x",
+            "access_token[]=x",
+            "access_token[0]=x",
+            "+access_token=x",
+            "access[token=x",
+        ] {
+            assert_eq!(
+                query_param(Some(q), "access_token"),
+                Ok(Some("x".into())),
+                "{q}"
+            );
+            assert_eq!(
+                without_query_param(&format!("a=1&{q}"), "access_token"),
+                "a=1",
+                "{q}"
+            );
+        }
+        assert!(matches!(
+            query_param(Some("access_token=x&access.token=y"), "access_token"),
+            Err(CredentialError::Duplicate(_))
+        ));
+        // Other names stay other names.
+        for q in [
+            "access_tokens=x",
+            "accesstoken=x",
+            "access-token=x",
+            "access_token]=x",
+        ] {
+            assert_eq!(query_param(Some(q), "access_token"), Ok(None), "{q}");
+        }
+        assert_eq!(query_param(Some("key[]=x"), "key"), Ok(Some("x".into())));
     }
 
     #[test]

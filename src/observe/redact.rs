@@ -13,7 +13,7 @@
 //! Redaction errs on the side of removing too much: a failure line that loses a harmless value
 //! is better than one that carries a key.
 
-use crate::auth::credentials::form_decode;
+use crate::auth::credentials::{form_decode, php_name};
 use crate::config::{ApiKeySource, AuthKind, Config};
 use crate::headers::CREDENTIAL_HEADERS;
 use std::borrow::Cow;
@@ -90,9 +90,22 @@ impl Redactor {
         } else {
             Cow::Borrowed(raw_name)
         };
-        self.query_names
+        if self
+            .query_names
             .iter()
             .any(|n| n.eq_ignore_ascii_case(&decoded) || n.eq_ignore_ascii_case(raw_name))
+        {
+            return true;
+        }
+        // A spelling PHP files under a credential's name (`access.token`, `api_key[]`) is read
+        // as that credential by the gateway's own lookup, so it is one here too.
+        if !decoded.contains(['.', ' ', '[', '_']) {
+            return false;
+        }
+        let filed = php_name(decoded.to_ascii_lowercase().as_bytes());
+        self.query_names
+            .iter()
+            .any(|n| php_name(n.as_bytes()) == filed)
     }
 
     /// Whether a header's value is a credential (its name in any case).

@@ -49,6 +49,12 @@ fn credential_query_values_are_redacted_and_the_rest_kept_byte_for_byte() {
         ("token=", "token="),
         ("", ""),
         ("&&token=x&", "&&token=REDACTED&"),
+        // Spellings PHP files under a credential's name, which the gateway's lookup reads too.
+        ("api.key=abc", "api.key=REDACTED"),
+        ("api_key[]=abc&a=1", "api_key[]=REDACTED&a=1"),
+        ("access+token=abc", "access+token=REDACTED"),
+        ("token[x]=abc", "token[x]=REDACTED"),
+        ("api-key=1", "api-key=1"),
     ];
     for (query, want) in cases {
         assert_eq!(r.query(query), want, "{query:?}");
