@@ -1,13 +1,20 @@
 //! The authentication stage: credentials read from the request, JWTs verified with inline
 //! keys, the HMAC secret or a JWKS (fetched, shared through the location's cache, re-fetched on
-//! an unknown `kid` at most every few seconds), API keys looked up in KV. The isolate's caches
-//! (verified tokens, API-key lookups, parsed keys) let most requests decide synchronously.
+//! an unknown `kid` at most every few seconds: `jwks`), API keys looked up in KV
+//! (`api_keys`). The isolate's caches (verified tokens, API-key lookups, parsed keys) let most
+//! requests decide synchronously.
+
+mod api_keys;
+mod jwks;
+
+pub use api_keys::{API_KEY_MISS_TTL_MS, API_KEY_TTL_MS};
+pub use jwks::{jwks_ttl_s, JWKS_REFETCH_INTERVAL_MS, JWKS_RETRY_AFTER_FAILURE_MS};
 
 use super::ctx::{Ctx, Identity};
 use super::driver::{Stage, Step};
 use super::ports::{Level, Ports};
 use super::state::{Counter, Services};
-use crate::auth::api_key::{self, ApiKeyRecord};
+use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::credentials::{self, CredentialError};
 use crate::auth::jwk::{self, VerifyingKey};
 use crate::auth::jwt::{self, JwtError, VerifiedToken};
@@ -15,37 +22,13 @@ use crate::auth::token_cache::TokenCache;
 use crate::config::{ApiKeyScheme, ApiKeySource, AuthKind, JwtScheme, Route, RouteAuth};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use api_keys::{verify_api_key, ApiKeyLookup};
+use jwks::{jwks_keys, JwksEntry};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// How long JWKS documents are kept when their `Cache-Control` says nothing, and the bounds
-/// put on what it says.
-const JWKS_DEFAULT_TTL_S: u64 = 600;
-const JWKS_MIN_TTL_S: u64 = 60;
-const JWKS_MAX_TTL_S: u64 = 86_400;
-/// An unknown `kid` makes the gateway re-fetch the JWKS at most this often per isolate, so
-/// tokens with invented key ids cannot be used to flood the identity provider.
-pub const JWKS_REFETCH_INTERVAL_MS: f64 = 5_000.0;
-const JWKS_FETCH_TIMEOUT_MS: f64 = 5_000.0;
-/// After a failed fetch the last good keys stay in use; the next attempt waits this long.
-pub const JWKS_RETRY_AFTER_FAILURE_MS: f64 = 30_000.0;
-
-pub const API_KEY_TTL_MS: f64 = 30_000.0;
-pub const API_KEY_MISS_TTL_MS: f64 = 10_000.0;
-const API_KEY_CACHE_CAPACITY: usize = 4_096;
 const TOKEN_CACHE_CAPACITY: usize = 1_024;
 const STATIC_KEYS_CAPACITY: usize = 64;
-
-/// A cached API-key lookup (`None`: no such key) and when it stops being trusted.
-type ApiKeyLookup = (Option<Rc<ApiKeyRecord>>, f64);
-
-struct JwksEntry {
-    text: Rc<str>,
-    /// Parsed keys per list of allowed algorithms.
-    parsed: HashMap<String, Rc<Vec<VerifyingKey>>>,
-    fresh_until_ms: f64,
-    last_forced_ms: f64,
-}
 
 /// The isolate's authentication caches.
 pub struct AuthState {
@@ -68,13 +51,6 @@ impl Default for AuthState {
             static_keys: HashMap::new(),
             jwks_down_until: HashMap::new(),
         }
-    }
-}
-
-impl AuthState {
-    /// Forgets a cached API-key lookup (after the admin API created or revoked that key).
-    pub fn forget_api_key(&mut self, hash: &str) {
-        self.api_keys.remove(hash);
     }
 }
 
@@ -440,223 +416,4 @@ fn static_keys<P: Ports>(
     }
     auth.static_keys.insert(scope.to_owned(), keys.clone());
     keys
-}
-
-/// Parsed keys depend on the algorithms a scheme allows (they bind keys without `alg`).
-fn algorithms_key(scheme: &JwtScheme) -> String {
-    let algs: Vec<&str> = scheme.algorithms.iter().map(|a| a.name()).collect();
-    algs.join(",")
-}
-
-fn parsed(entry: &mut JwksEntry, scheme: &JwtScheme) -> Result<Rc<Vec<VerifyingKey>>, String> {
-    let algs = algorithms_key(scheme);
-    if let Some(keys) = entry.parsed.get(&algs) {
-        return Ok(keys.clone());
-    }
-    let keys = Rc::new(jwk::keys_from_jwks(&entry.text, &scheme.algorithms)?);
-    entry.parsed.insert(algs, keys.clone());
-    Ok(keys)
-}
-
-/// Whether the JWKS at `url` must be fetched now. A forced fetch (an unknown `kid`) happens at
-/// most once per [`JWKS_REFETCH_INTERVAL_MS`]; otherwise when the copy is stale.
-fn jwks_due(state: &mut AuthState, url: &str, now_ms: f64, force: bool) -> bool {
-    match state.jwks.get_mut(url) {
-        None => state
-            .jwks_down_until
-            .get(url)
-            .is_none_or(|until| now_ms >= *until),
-        Some(e) if force => {
-            if now_ms - e.last_forced_ms < JWKS_REFETCH_INTERVAL_MS {
-                false
-            } else {
-                e.last_forced_ms = now_ms;
-                true
-            }
-        }
-        Some(e) => now_ms >= e.fresh_until_ms,
-    }
-}
-
-async fn jwks_keys<P: Ports>(
-    s: Services<'_, P>,
-    url: &str,
-    scheme: &JwtScheme,
-    now_ms: f64,
-    force: bool,
-) -> Result<Rc<Vec<VerifyingKey>>, String> {
-    let fetch_now = jwks_due(&mut s.state.auth.borrow_mut(), url, now_ms, force);
-    if fetch_now {
-        // Another isolate of this location may already hold a fresh copy, unless the copy we
-        // have is being questioned by an unknown kid.
-        let from_cache = if force {
-            None
-        } else {
-            s.ports.cached_document(url).await
-        };
-        let fetched = match from_cache {
-            Some(text) => Ok((text, JWKS_MIN_TTL_S, false)),
-            None => fetch_jwks(s, url)
-                .await
-                .map(|(text, ttl)| (text, ttl, true)),
-        }
-        // A document without usable structure is a failed fetch: the last good keys stay.
-        .and_then(|(text, ttl_s, store)| {
-            let read = jwk::read_jwks(&text, &scheme.algorithms)?;
-            // Weak keys (small RSA, bad exponents, ROCA) are skipped, counted and logged.
-            if !read.weak.is_empty() {
-                s.state.counters.add(Counter::WeakKeys);
-                s.ports.event(
-                    Level::Error,
-                    serde_json::json!({"event": "jwks_weak_keys_skipped", "url": url, "keys": read.weak}),
-                );
-            }
-            Ok((text, ttl_s, store, read.keys))
-        });
-        match fetched {
-            Ok((text, ttl_s, store, keys)) => {
-                if store {
-                    s.ports.store_document(url, &text, ttl_s).await;
-                }
-                let mut auth = s.state.auth.borrow_mut();
-                let last_forced_ms = auth
-                    .jwks
-                    .get(url)
-                    .map_or(if force { now_ms } else { 0.0 }, |e| e.last_forced_ms);
-                auth.jwks_down_until.remove(url);
-                let mut parsed = HashMap::new();
-                parsed.insert(algorithms_key(scheme), Rc::new(keys));
-                auth.jwks.insert(
-                    url.to_owned(),
-                    JwksEntry {
-                        text: Rc::from(text.as_str()),
-                        parsed,
-                        fresh_until_ms: now_ms + ttl_s as f64 * 1000.0,
-                        last_forced_ms,
-                    },
-                );
-            }
-            Err(cause) => {
-                let mut auth = s.state.auth.borrow_mut();
-                match auth.jwks.get_mut(url) {
-                    Some(e) => e.fresh_until_ms = now_ms + JWKS_RETRY_AFTER_FAILURE_MS,
-                    None => {
-                        auth.jwks_down_until
-                            .insert(url.to_owned(), now_ms + JWKS_REFETCH_INTERVAL_MS);
-                        return Err(cause);
-                    }
-                }
-            }
-        }
-    }
-    match s.state.auth.borrow_mut().jwks.get_mut(url) {
-        Some(entry) => parsed(entry, scheme),
-        // Never loaded, and its last fetch failed a moment ago (already counted and logged):
-        // no keys from it, so the request is refused as the gateway's outage.
-        None => Ok(Rc::new(Vec::new())),
-    }
-}
-
-/// Fetches the JWKS; returns its text and how long to keep it.
-async fn fetch_jwks<P: Ports>(s: Services<'_, P>, url: &str) -> Result<(String, u64), String> {
-    let document = s.ports.fetch_document(url, JWKS_FETCH_TIMEOUT_MS).await?;
-    if document.status != 200 {
-        return Err(format!("JWKS answered {}", document.status));
-    }
-    Ok((document.body, jwks_ttl_s(&document.cache_control)))
-}
-
-/// `max-age` from the JWKS response, within sane bounds.
-pub fn jwks_ttl_s(cache_control: &str) -> u64 {
-    cache_control
-        .split(',')
-        .filter_map(|d| d.trim().strip_prefix("max-age="))
-        .find_map(|v| v.trim_matches('"').parse::<u64>().ok())
-        .unwrap_or(JWKS_DEFAULT_TTL_S)
-        .clamp(JWKS_MIN_TTL_S, JWKS_MAX_TTL_S)
-}
-
-async fn verify_api_key<P: Ports>(
-    cx: &Ctx,
-    s: Services<'_, P>,
-    key: &str,
-    mode: Mode,
-) -> Result<Rc<ApiKeyRecord>, Need> {
-    if !api_key::is_plausible_key(key) {
-        return Err(invalid("malformed API key").into());
-    }
-    let now_ms = cx.now_ms;
-    let hash = api_key::key_hash_hex(key);
-    let cached = s
-        .state
-        .auth
-        .borrow()
-        .api_keys
-        .get(&hash)
-        .filter(|(_, until)| *until > now_ms)
-        .map(|(r, _)| r.clone());
-    let record = match cached {
-        Some(record) => record,
-        None if mode == Mode::CachedOnly => return Err(Need::Io),
-        None => {
-            let record = lookup_api_key(s, &hash).await?;
-            let ttl = if record.is_some() {
-                API_KEY_TTL_MS
-            } else {
-                API_KEY_MISS_TTL_MS
-            };
-            remember_api_key(
-                &mut s.state.auth.borrow_mut(),
-                &hash,
-                record.clone(),
-                now_ms + ttl,
-                now_ms,
-            );
-            record
-        }
-    };
-    let record = record.ok_or_else(|| invalid("unknown API key"))?;
-    api_key::check(&record, &hash).map_err(invalid)?;
-    Ok(record)
-}
-
-/// Caches a lookup. A flood of unknown keys must not evict the known ones: misses and expired
-/// entries are dropped first when the cache is full.
-fn remember_api_key(
-    state: &mut AuthState,
-    hash: &str,
-    record: Option<Rc<ApiKeyRecord>>,
-    until_ms: f64,
-    now_ms: f64,
-) {
-    let cache = &mut state.api_keys;
-    if cache.len() >= API_KEY_CACHE_CAPACITY {
-        cache.retain(|_, (record, until)| *until > now_ms && record.is_some());
-        if cache.len() >= API_KEY_CACHE_CAPACITY {
-            cache.clear();
-        }
-    }
-    cache.insert(hash.to_owned(), (record, until_ms));
-}
-
-async fn lookup_api_key<P: Ports>(
-    s: Services<'_, P>,
-    hash: &str,
-) -> Result<Option<Rc<ApiKeyRecord>>, GatewayError> {
-    // The store failing is the gateway's outage, not the client's fault, and never a pass:
-    // 503 like a JWKS that cannot be reached, counted and logged.
-    let text = match s.ports.kv_text(&api_key::kv_key(hash)).await {
-        Ok(text) => text,
-        Err(cause) => {
-            s.state.counters.add(Counter::ApiKeyStoreErrors);
-            s.ports.event(
-                Level::Error,
-                serde_json::json!({"event": "api_key_store_unavailable", "cause": cause}),
-            );
-            return Err(GatewayError::AuthUnavailable);
-        }
-    };
-    Ok(text
-        .and_then(|t| serde_json::from_str::<ApiKeyRecord>(&t).ok())
-        .map(Rc::new))
 }
