@@ -1,11 +1,15 @@
 //! The caching stage: look up, serve fresh entries (304 and ranges included), serve stale ones
 //! while they are refreshed in the background (`cache_refresh`), revalidate stale ones and
 //! update them from the 304, fall back to stale copies when the upstream fails, store what
-//! RFC 9111 lets a shared cache store (`cache_store`), and invalidate on unsafe requests. The
-//! rules are in `crate::cache`; this stage applies them through the response-cache port and
-//! carries out the exchange itself.
+//! RFC 9111 lets a shared cache store (`cache_store`), and invalidate on unsafe requests. What
+//! it reads of the request (its keys and conditions) is in `cache_request`. The rules are in
+//! `crate::cache`; this stage applies them through the response-cache port and carries out the
+//! exchange itself.
+
+pub use super::cache_request::keys;
 
 use super::cache_refresh::CacheRefresh;
+use super::cache_request::{conditions, request_facts, request_keys, Conditions};
 use super::cache_store::{revalidate, serve_stored, store_response, Facts, Stored, Times};
 use super::ctx::{CacheKeys, CacheResult, Ctx, Source};
 use super::driver::{Stage, Step};
@@ -15,12 +19,11 @@ use super::state::Services;
 use crate::cache::entry::{self, Lookup};
 use crate::cache::request::{self as request_directives, RequestDirectives};
 use crate::cache::{
-    cache_key_url, cache_status, not_modified, preconditions_apply, revalidation_headers,
-    CacheKeyInput, CacheOutcome, RequestFacts,
+    cache_status, not_modified, preconditions_apply, revalidation_headers, CacheOutcome,
+    RequestFacts,
 };
-use crate::config::{CacheSpec, Route, RouteAuth};
+use crate::config::{CacheSpec, Route};
 use crate::error::GatewayError;
-use crate::forward::{forwarded_host, Routed};
 use crate::gateway::Gateway;
 
 /// How long an isolate keeps a hit in memory: an unsafe request or purge handled by another
@@ -28,89 +31,6 @@ use crate::gateway::Gateway;
 pub const HOT_MAX_MS: f64 = 5_000.0;
 /// Largest body kept in memory.
 pub const HOT_MAX_BYTES: u64 = 256 * 1024;
-
-/// The keys of a URL on a route: its entry, and the invalidation marker when the route keys
-/// variants (vary headers, consumer) that a single delete could not reach.
-pub fn keys(
-    gateway: &Gateway,
-    scheme: &str,
-    host: &str,
-    routed: &Routed,
-    vary_values: &[Option<String>],
-    consumer: Option<&str>,
-    variant: Option<crate::observe::Variant>,
-) -> CacheKeys {
-    let route = gateway.route(routed.route);
-    let Some(spec) = &route.cache else {
-        return CacheKeys {
-            entry: String::new(),
-            marker: None,
-            hot_until_ms: None,
-        };
-    };
-    let host = host.to_ascii_lowercase();
-    let query = routed.upstream_path.split_once('?').map(|(_, q)| q);
-    let consumer = if spec.per_consumer { consumer } else { None };
-    let generation = gateway.config.settings.cache_generation;
-    let base = CacheKeyInput {
-        scheme,
-        host: &host,
-        canonical_path: &routed.canonical_path,
-        query,
-        vary_values: spec
-            .vary
-            .iter()
-            .zip(vary_values.iter())
-            .map(|(n, v)| (n.as_str(), v.as_deref()))
-            .collect(),
-        consumer,
-        variant: match (&route.canary, variant) {
-            (Some(_), Some(crate::observe::Variant::Canary)) => Some("canary"),
-            _ => None,
-        },
-        generation,
-        route_id: &route.id,
-    };
-    // A canary route keeps two variants of each URL: one delete could not reach both.
-    let marker =
-        (!spec.vary.is_empty() || spec.per_consumer || route.canary.is_some()).then(|| {
-            let marker_route = format!("{}\u{0}invalidated", route.id);
-            // The URL alone: no vary values, consumer or variant.
-            cache_key_url(&CacheKeyInput {
-                vary_values: Vec::new(),
-                consumer: None,
-                variant: None,
-                route_id: &marker_route,
-                ..base
-            })
-        });
-    CacheKeys {
-        entry: cache_key_url(&base),
-        marker,
-        hot_until_ms: None,
-    }
-}
-
-/// The keys of the request being served (its scheme and forwarded authority).
-fn request_keys<P: Ports>(cx: &Ctx, s: Services<'_, P>, spec: &CacheSpec) -> Option<CacheKeys> {
-    let routed = cx.routed.as_ref()?;
-    let vary: Vec<&str> = spec.vary.iter().map(String::as_str).collect();
-    let values = if vary.is_empty() {
-        Vec::new()
-    } else {
-        s.ports.request_headers(&vary)
-    };
-    let host = forwarded_host(&cx.request.inbound());
-    Some(keys(
-        s.gateway,
-        &cx.request.scheme,
-        &host,
-        routed,
-        &values,
-        cx.consumer(),
-        cx.variant,
-    ))
-}
 
 fn spec_of<'a>(gateway: &'a Gateway, cx: &Ctx) -> Option<(&'a Route, &'a CacheSpec)> {
     let route = gateway.route(cx.route());
@@ -254,52 +174,6 @@ fn from_hot<P: Ports>(
     )
 }
 
-/// What the cache stage reads of the client's request.
-pub struct Conditions {
-    pub if_none_match: Option<String>,
-    pub if_modified_since: Option<String>,
-    pub range: Option<String>,
-    pub if_range: Option<String>,
-    /// The request's `Cache-Control`.
-    pub cache_control: Option<String>,
-    /// An `Authorization` or `Cookie` header came with it: whatever the route's `auth`, the
-    /// response may be personal (RFC 9111 §3.5).
-    pub has_credentials: bool,
-}
-
-impl Conditions {
-    fn no_store(&self) -> bool {
-        crate::cache::control::parse(self.cache_control.as_deref()).no_store
-    }
-}
-
-fn conditions(ports: &impl Ports) -> Conditions {
-    let mut f = ports
-        .request_headers(&[
-            "if-none-match",
-            "if-modified-since",
-            "range",
-            "if-range",
-            "cache-control",
-            "authorization",
-            "cookie",
-        ])
-        .into_iter();
-    let mut next = || f.next().flatten();
-    Conditions {
-        if_none_match: next(),
-        if_modified_since: next(),
-        range: next(),
-        if_range: next(),
-        cache_control: next(),
-        has_credentials: {
-            let authorization = next().is_some();
-            let cookie = next().is_some();
-            authorization || cookie
-        },
-    }
-}
-
 /// A stale entry kept while the upstream is asked again.
 struct Stale<R> {
     entry: R,
@@ -325,15 +199,6 @@ pub(super) async fn fetch<P: Ports>(
             Err(e)
         }
         None => result.map_err(|_| internal("upstream exchange", "no response".into())),
-    }
-}
-
-/// The request facts the storability rules read.
-fn request_facts(route: &Route, cond: &Conditions) -> RequestFacts {
-    RequestFacts {
-        method_is_get_or_head: true,
-        has_authorization: matches!(route.auth, RouteAuth::Schemes(_)) || cond.has_credentials,
-        request_no_store: cond.no_store(),
     }
 }
 

@@ -3,7 +3,8 @@
 //! `304` (RFC 9111 §3.2, §4.3.4). The rules are in `crate::cache`; this applies them through
 //! the response-cache port.
 
-use super::cache::{answer_headers, internal, Conditions};
+use super::cache::{answer_headers, internal};
+use super::cache_request::Conditions;
 use super::ctx::{CacheKeys, CacheResult, Ctx, Source};
 use super::ports::{Ports, Responses, Serve};
 use super::state::Services;

@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod cache;
 pub mod cache_refresh;
+pub mod cache_request;
 pub mod cache_store;
 pub mod canary;
 pub mod complete;
