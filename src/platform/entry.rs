@@ -7,11 +7,12 @@
 
 use super::isolate::{self, Live};
 use super::ports::{failure_of, report_of, WorkerPorts};
+use super::request::{read, read_log_facts, read_preflight};
 use super::{admin, glue, respond, Exchange};
 use crate::error::GatewayError;
-use crate::forward::{split_url, Destination, Trace};
+use crate::forward::{Destination, Trace};
 use crate::pipeline::complete::{complete, Outcome};
-use crate::pipeline::ctx::{ClientFacts, Ctx, Request};
+use crate::pipeline::ctx::{Ctx, Request};
 use crate::pipeline::exchange::response_set;
 use crate::pipeline::exchange::settle;
 use crate::pipeline::state::{Counter, IsolateState, Services};
@@ -50,41 +51,6 @@ pub fn fetch(request: web_sys::Request, env: Env, ctx: worker_sys::Context) -> j
             }
         }),
     }
-}
-
-/// Parses what `glue::read_request` read: URL, method, then the inbound headers.
-fn read(joined: &str) -> Option<Request> {
-    let mut fields = joined.split('\r');
-    let url = fields.next()?;
-    let method = fields.next()?;
-    let mut header = || {
-        fields
-            .next()
-            .and_then(|f| f.strip_prefix('1'))
-            .map(str::to_owned)
-    };
-    let (content_length, connection, request_id, traceparent, client_ip, transfer_encoding) =
-        (header(), header(), header(), header(), header(), header());
-    // The headers `match` conditions read follow (none unless a route has them).
-    let match_headers = fields
-        .map(|f| f.strip_prefix('1').map(str::to_owned))
-        .collect();
-    let (scheme, host, path, query) = split_url(url)?;
-    Some(Request {
-        method: method.to_owned(),
-        scheme: scheme.to_owned(),
-        host: host.to_owned(),
-        path: path.to_owned(),
-        query: query.map(str::to_owned),
-        client_ip,
-        content_length,
-        transfer_encoding,
-        connection,
-        request_id,
-        traceparent,
-        preflight: None,
-        match_headers,
-    })
 }
 
 fn resolved(response: web_sys::Response) -> js_sys::Promise {
@@ -160,44 +126,6 @@ fn error_with_headers(
     );
     end(cx, live, env, Outcome::of_error(e));
     response
-}
-
-/// A CORS preflight's announced method, read only for `OPTIONS` requests (see
-/// `crate::pipeline::cors::preflight_method`).
-fn read_preflight(cx: &mut Ctx, request: &web_sys::Request) {
-    if cx.request.method != "OPTIONS" {
-        return;
-    }
-    let joined = glue::request_headers(request, "origin\naccess-control-request-method");
-    let mut f = joined.split('\r').map(|v| v.strip_prefix('1'));
-    let (origin, announced) = (f.next().flatten(), f.next().flatten());
-    cx.request.preflight = crate::pipeline::cors::preflight_method("OPTIONS", origin, announced);
-}
-
-/// What the access log asked to know of the client: Cloudflare's facts and the configured
-/// request headers, read in one crossing and only when configured.
-fn read_log_facts(cx: &mut Ctx, live: &Live, request: &web_sys::Request) {
-    let spec = &live.gateway.config.observability.access_log;
-    if spec.fields.is_empty()
-        && spec.request_headers.is_empty()
-        && !live.gateway.reads_client_network
-    {
-        return;
-    }
-    let joined = glue::log_facts(request, &glue::join(&spec.request_headers, '\n'));
-    let mut f = joined.split('\r');
-    let mut next = || f.next().filter(|v| !v.is_empty()).map(str::to_owned);
-    cx.client = ClientFacts {
-        user_agent: next(),
-        country: next(),
-        asn: next().and_then(|a| a.parse().ok()),
-        colo: next(),
-    };
-    for name in &spec.request_headers {
-        if let Some(value) = f.next().and_then(|v| v.strip_prefix('1')) {
-            cx.logged_headers.push((name.clone(), value.to_owned()));
-        }
-    }
 }
 
 /// Starts a request that arrived at `now_ms` once the configuration is ready at `ready_ms`.

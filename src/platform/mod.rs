@@ -9,6 +9,7 @@ mod isolate;
 mod keys;
 mod limiter;
 mod ports;
+mod request;
 mod respond;
 
 use crate::forward::Inbound;
