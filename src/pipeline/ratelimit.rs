@@ -98,6 +98,7 @@ fn buckets<P: Ports>(
         route_id: &s.gateway.route(cx.route()).id,
         consumer: identity.and_then(|i| i.consumer.as_deref()),
         claims: identity.and_then(|i| i.claims.as_ref()).map(|c| &c.claims),
+        scheme: identity.map(|i| i.scheme.as_str()),
         header: &read_header,
     };
     policies

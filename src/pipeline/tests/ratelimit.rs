@@ -354,3 +354,55 @@ fn a_lease_is_judged_by_the_time_after_a_wait_not_by_the_arrival() {
         "the store was asked, not the ended lease spent"
     );
 }
+
+/// A `claim:` key on a route with two JWT schemes: each issuer's `sub: alice` is its own
+/// subject, with its own bucket, as its consumer (`jwt/<scheme>/alice`) is.
+#[test]
+fn claim_buckets_are_per_scheme_so_one_issuer_cannot_spend_anothers_subject() {
+    use crate::auth::test_keys::{self, Signer};
+    let staff = "an HMAC secret of more than thirty-two bytes, for staff";
+    let partners = "an HMAC secret of more than thirty-two bytes, for partners";
+    let w = World::new(json!({
+        "auth": {
+            "staff": { "type": "jwt", "issuer": "https://staff.example/", "audiences": [test_keys::AUD],
+                       "secret": "STAFF", "algorithms": ["HS256"] },
+            "partners": { "type": "jwt", "issuer": "https://partners.example/", "audiences": [test_keys::AUD],
+                          "secret": "PARTNERS", "algorithms": ["HS256"] }
+        },
+        "rate_limits": { "per-user": { "key": "claim:sub", "limit": 1, "window_s": 3600 } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "auth": ["staff", "partners"], "rate_limits": ["per-user"] } ]
+    }));
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.secrets.borrow_mut().insert("STAFF".into(), staff.into());
+    f.secrets
+        .borrow_mut()
+        .insert("PARTNERS".into(), partners.into());
+    let alice_of = |issuer: &str, secret: &str| {
+        let mut claims = test_keys::good_claims();
+        claims["iss"] = issuer.into();
+        claims["sub"] = "alice".into();
+        let token = test_keys::mint(
+            crate::config::Algorithm::Hs256,
+            Signer::Hmac(secret.as_bytes()),
+            None,
+            &claims,
+        );
+        format!("Bearer {token}")
+    };
+    let status = |authorization: &str| {
+        f.header("authorization", authorization);
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        w.run(&mut cx, &f).1.status()
+    };
+    let partner_alice = alice_of("https://partners.example/", partners);
+    let staff_alice = alice_of("https://staff.example/", staff);
+    assert_eq!(status(&partner_alice), 200);
+    assert_eq!(
+        status(&staff_alice),
+        200,
+        "another issuer's alice has her own bucket"
+    );
+    assert_eq!(status(&partner_alice), 429, "each alice is still limited");
+    assert_eq!(status(&staff_alice), 429);
+    assert_eq!(f.buckets.borrow().len(), 2);
+}
