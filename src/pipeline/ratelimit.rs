@@ -25,18 +25,20 @@ use std::collections::HashMap;
 /// Buckets an isolate knows to be refusing, at most this many.
 const REFUSED_CAPACITY: usize = 4_096;
 
-/// Bucket → (until when it refuses, in ms of this isolate's clock; the store's decision).
-/// GCRA refusals change nothing and other isolates can only use a bucket up further, so a
-/// bucket refuses at least until then: remembering this is exact, not an approximation.
+/// Bucket → (until when it refuses, in ms of this isolate's clock; the store's decision; the
+/// limits it was decided under). GCRA refusals change nothing and other isolates can only use a
+/// bucket up further, so a bucket refuses at least until then: remembering this is exact, not
+/// an approximation — under the same limits. A new configuration changing the policy is
+/// decided by the store again.
 #[derive(Default)]
-pub struct RefusalMemory(HashMap<String, (f64, Decision)>);
+pub struct RefusalMemory(HashMap<String, (f64, Decision, Limits)>);
 
 impl RefusalMemory {
-    /// A refusal remembered for `bucket`, as it stands at `now_ms`.
-    pub fn known(&self, bucket: &str, now_ms: f64) -> Option<Decision> {
-        let (until, d) = self.0.get(bucket)?;
+    /// A refusal remembered for `bucket` under `limits`, as it stands at `now_ms`.
+    pub fn known(&self, bucket: &str, limits: &Limits, now_ms: f64) -> Option<Decision> {
+        let (until, d, refused_under) = self.0.get(bucket)?;
         let left_ms = until - now_ms;
-        (left_ms > 0.0).then(|| {
+        (left_ms > 0.0 && refused_under == limits).then(|| {
             let left_ms = left_ms.ceil() as u64;
             Decision {
                 retry_after_ms: left_ms,
@@ -49,18 +51,19 @@ impl RefusalMemory {
         })
     }
 
-    /// Remembers a refusal. `asked_at_ms` is when the question was sent: the store decided
-    /// later, so the instant it named is never earlier than `asked_at_ms` + the wait.
-    pub fn remember(&mut self, bucket: &str, asked_at_ms: f64, d: &Decision) {
+    /// Remembers a refusal under `limits`. `asked_at_ms` is when the question was sent: the
+    /// store decided later, so the instant it named is never earlier than `asked_at_ms` + the
+    /// wait.
+    pub fn remember(&mut self, bucket: &str, limits: Limits, asked_at_ms: f64, d: &Decision) {
         if self.0.len() >= REFUSED_CAPACITY {
-            self.0.retain(|_, (until, _)| *until > asked_at_ms);
+            self.0.retain(|_, (until, _, _)| *until > asked_at_ms);
             if self.0.len() >= REFUSED_CAPACITY {
                 self.0.clear();
             }
         }
         self.0.insert(
             bucket.to_owned(),
-            (asked_at_ms + d.retry_after_ms as f64, *d),
+            (asked_at_ms + d.retry_after_ms as f64, *d, limits),
         );
     }
 
@@ -147,10 +150,12 @@ fn conclude<P: Ports>(
         match answers.next().unwrap_or_else(|| Err("no answer".into())) {
             Ok(d) => {
                 if !d.allowed {
-                    s.state
-                        .refusals
-                        .borrow_mut()
-                        .remember(bucket, cx.now_ms, &d);
+                    s.state.refusals.borrow_mut().remember(
+                        bucket,
+                        Limits::from(*policy),
+                        cx.now_ms,
+                        &d,
+                    );
                 }
                 decided.push((&policy.name, d));
                 limits.push((&policy.name, Limits::from(*policy)));
@@ -217,8 +222,8 @@ impl Stage for RateLimit {
         };
         let memory = s.state.refusals.borrow();
         for (policy, bucket) in policies.iter().zip(&buckets) {
-            if let Some(d) = memory.known(bucket, cx.now_ms) {
-                let limits = Limits::from(*policy);
+            let limits = Limits::from(*policy);
+            if let Some(d) = memory.known(bucket, &limits, cx.now_ms) {
                 cx.notes.rate_limit = Some(RateLimitNote::Limited(policy.name.clone()));
                 return Step::Fail(refusal(
                     policy,

@@ -406,3 +406,42 @@ fn claim_buckets_are_per_scheme_so_one_issuer_cannot_spend_anothers_subject() {
     assert_eq!(status(&staff_alice), 429);
     assert_eq!(f.buckets.borrow().len(), 2);
 }
+
+/// A refusal is remembered for the limits that refused: once a new configuration changes the
+/// policy, the store decides again under the new limits instead of the isolate refusing from
+/// memory until the old instant.
+#[test]
+fn a_remembered_refusal_ends_when_the_policy_changes() {
+    let daily = |limit: u64| {
+        json!({
+            "rate_limits": { "daily": { "key": "ip", "limit": limit, "window_s": 86400 } },
+            "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["daily"] } ]
+        })
+    };
+    let old = World::new(daily(1));
+    let f = Fakes::at(T0);
+    for expect in [200, 429, 429] {
+        let mut cx = old.ctx("GET", "https://h.test/r", &f);
+        assert_eq!(old.run(&mut cx, &f).1.status(), expect);
+    }
+    assert_eq!(
+        f.limiter_calls.get(),
+        2,
+        "the second refusal was remembered"
+    );
+    // The operator raises the limit: the same isolate, a new configuration.
+    let gateway = gateway(daily(1000));
+    let new = World {
+        breakers: Breakers::for_gateway(&gateway),
+        gateway,
+        state: old.state,
+    };
+    f.now_ms.set(T0 + 3_600_000.0);
+    let mut cx = new.ctx("GET", "https://h.test/r", &f);
+    let ended = new.run(&mut cx, &f).1;
+    assert_eq!(ended.status(), 200, "{ended:?}");
+    assert_eq!(f.limiter_calls.get(), 3, "the store was asked");
+    // The old admission's day, judged at 1000 a day: 82 800 s of it left is 958.3 admissions'
+    // worth; with this one spent, 40 of 1000 remain.
+    assert_eq!(ratelimit_field(&f), "\"daily\";r=40;t=82887");
+}
