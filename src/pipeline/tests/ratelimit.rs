@@ -445,3 +445,79 @@ fn a_remembered_refusal_ends_when_the_policy_changes() {
     // worth; with this one spent, 40 of 1000 remain.
     assert_eq!(ratelimit_field(&f), "\"daily\";r=40;t=82887");
 }
+
+/// A bucket known to refuse is not asked again, but the route's other policies are still
+/// decided: a refused request spends them (being limited is never a free pass), and the 429
+/// carries every policy's fields.
+#[test]
+fn a_remembered_refusal_still_spends_and_reports_the_other_policies() {
+    let w = World::new(json!({
+        "rate_limits": {
+            "burst": { "key": "ip", "limit": 1, "window_s": 60 },
+            "quota": { "key": "ip", "limit": 100, "window_s": 86400 }
+        },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["burst", "quota"] } ]
+    }));
+    let f = Fakes::at(T0);
+    let mut refusals = Vec::new();
+    for i in 0..10 {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        match w.run(&mut cx, &f).1 {
+            Ended::Error(crate::error::GatewayError::RateLimited {
+                policy, headers, ..
+            }) => {
+                assert_eq!(policy, "burst");
+                assert_eq!(
+                    cx.notes.rate_limit,
+                    Some(RateLimitNote::Limited("burst".into()))
+                );
+                refusals.push(headers);
+            }
+            ended => assert_eq!((i, ended.status()), (0, 200)),
+        }
+        f.now_ms.set(f.now_ms.get() + 10.0);
+    }
+    assert_eq!(refusals.len(), 9);
+    // The quota's owner counted all ten requests.
+    let quota = crate::ratelimit::Limits {
+        limit: 100,
+        window_s: 86400,
+        burst: 100,
+    };
+    let buckets = f.buckets.borrow();
+    let owner = buckets
+        .iter()
+        .find(|(name, _)| name.starts_with("rl:quota:"))
+        .map(|(_, st)| crate::ratelimit::check(Some(*st), &quota, f.now_ms.get() as u64, 0).0)
+        .expect("the quota's bucket");
+    assert_eq!(owner.remaining, 90);
+    // Every refusal, remembered ones included, reports both policies; the quota's remaining
+    // goes down with each.
+    for (n, headers) in refusals.iter().enumerate() {
+        let field = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            field("ratelimit-policy"),
+            "\"burst\";q=1;w=60, \"quota\";q=100;w=86400"
+        );
+        let quota_left = format!("\"quota\";r={};", 98 - n);
+        assert!(
+            field("ratelimit").starts_with("\"burst\";r=0;"),
+            "{n}: {}",
+            field("ratelimit")
+        );
+        assert!(
+            field("ratelimit").contains(&quota_left),
+            "{n}: {}",
+            field("ratelimit")
+        );
+    }
+    // The refusing bucket was asked once: the nine others of its refusals were remembered, and
+    // each request asked the quota's owner once.
+    assert_eq!(f.limiter_calls.get(), 10);
+}
