@@ -45,8 +45,8 @@ pub struct LeaseAsk {
 /// The owner's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
-    /// The asking request's decision. `remaining` counts the extras as spent: a reported
-    /// remaining is never more than the owner holds.
+    /// The asking request's decision. `remaining` counts the extras as spent: never more than
+    /// the owner holds at this grant (what it admits later to others is the isolate's to miss).
     pub decision: Decision,
     /// Extra admissions granted beyond the asking request's (0 when refused).
     pub extra: u64,

@@ -521,3 +521,65 @@ fn a_remembered_refusal_still_spends_and_reports_the_other_policies() {
     // each request asked the quota's owner once.
     assert_eq!(f.limiter_calls.get(), 10);
 }
+
+/// What `RateLimit` on a lease's admission promises with two isolates on a bucket: the owner's
+/// answer at the newest grant, with the lease counted as spent. What the other isolate was
+/// admitted since is missing from it — and nothing else.
+#[test]
+fn a_leased_answer_misses_only_what_other_isolates_were_admitted_since_its_grant() {
+    let doc = json!({
+        "rate_limits": { "shared": { "key": "route", "limit": 2000, "window_s": 1000 } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["shared"] } ]
+    });
+    let (a, b) = (World::new(doc.clone()), World::new(doc));
+    let f = Fakes::at(T0);
+    busy(&a, &f, 300);
+    // Until A asks: the answer it reports is its new lease's grant.
+    loop {
+        let mut cx = a.ctx("GET", "https://h.test/r", &f);
+        if !a.run(&mut cx, &f).0 {
+            break;
+        }
+    }
+    let granted_at = f.now_ms.get();
+    let granted = r_of(&ratelimit_field(&f));
+    // B is admitted a few times, asking the owner each time (it is idle).
+    let mut admitted_to_b = 0;
+    for _ in 0..5 {
+        let mut cx = b.ctx("GET", "https://h.test/r", &f);
+        assert_eq!(b.run(&mut cx, &f).1.status(), 200);
+        admitted_to_b += 1;
+    }
+    // A spends its lease: the same answer, which misses B's admissions.
+    let mut cx = a.ctx("GET", "https://h.test/r", &f);
+    assert!(a.run(&mut cx, &f).0, "admitted from the lease");
+    assert!(f.now_ms.get() - granted_at < crate::pipeline::leases::HOLD_MS as f64);
+    let reported = r_of(&ratelimit_field(&f));
+    assert_eq!(reported, granted);
+    let limits = crate::ratelimit::Limits {
+        limit: 2000,
+        window_s: 1000,
+        burst: 2000,
+    };
+    let owner = crate::ratelimit::check(
+        f.buckets.borrow().values().next().copied(),
+        &limits,
+        f.now_ms.get() as u64,
+        0,
+    )
+    .0;
+    assert!(reported > owner.remaining, "{reported} vs {owner:?}");
+    assert!(
+        reported <= owner.remaining + admitted_to_b,
+        "{reported} vs {owner:?}"
+    );
+}
+
+fn r_of(field: &str) -> u64 {
+    field
+        .split(";r=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|r| r.parse().ok())
+        .expect("r= in the RateLimit field")
+}
