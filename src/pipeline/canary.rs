@@ -2,14 +2,20 @@
 //!
 //! Each request's sticky key (consumer, client address, a header or a cookie) is hashed with
 //! the canary upstream's name into a bucket in `0..10000`; the request goes to the canary iff
-//! its bucket is below `percent × 100`. A request with no key (`sticky: none`, or neither the
-//! configured source nor an address) draws its bucket from the isolate's generator: never from
-//! anything the client sends, such as the `traceparent` the gateway continues or a request id,
-//! which would let a client pick its variant. So a key keeps its variant while the
-//! percentage stays, raising the percentage only moves keys from primary to canary (their
-//! buckets stay; the threshold rises past them), and 0 sends nobody. Hashing with the canary's
-//! name (not the route's) keeps a client on the same side across every route that canaries to
-//! that upstream at the same percentage.
+//! its bucket is below `percent × 100`. So a key keeps its variant while the percentage stays,
+//! raising the percentage only moves keys from primary to canary (their buckets stay; the
+//! threshold rises past them), and 0 sends no key. Hashing with the canary's name (not the
+//! route's) keeps a client on the same side across every route that canaries to that upstream
+//! at the same percentage.
+//!
+//! A request with no key (`sticky: none`, or neither the configured source nor an address)
+//! draws its bucket from the isolate's generator: never from anything the client sends, such
+//! as the `traceparent` the gateway continues or a request id, which would let a client pick
+//! its variant.
+//!
+//! The override header wins at any percentage, 0 included: `always` is how a canary is tried
+//! before its rollout, so a rollback removes the canary (or its override header), not only its
+//! percentage.
 
 use super::ctx::{Ctx, Variant};
 use super::driver::{Stage, Step};

@@ -191,3 +191,31 @@ fn a_draw_is_the_gateways_own_never_the_clients_trace_id() {
         assert!(seen[0] > 60 && seen[1] > 60, "{path}: {seen:?}");
     }
 }
+
+/// At 0 % no request reaches the canary by its key, but the override header still forces it
+/// there (trying a canary before its rollout): a rollback removes the canary, not its share.
+#[test]
+fn at_zero_percent_only_the_override_reaches_the_canary() {
+    let w = World::new(json!({
+        "upstreams": {
+            "api": { "targets": [ { "url": "http://upstream.test" } ], "retries": 0 },
+            "next": { "targets": [ { "url": "http://next.test" } ], "retries": 0 }
+        },
+        "routes": [
+            { "id": "split", "path": "/s/{id}", "upstream": "api",
+              "canary": { "upstream": "next", "percent": 0, "sticky": "header:x-user", "override_header": "x-canary" } }
+        ]
+    }));
+    for i in 0..100 {
+        let user = format!("u{i}");
+        let (_, v) = exchange(&w, "https://x/s/1", &[("x-user", &user)]);
+        assert_eq!(v, Some(Variant::Primary), "{user}");
+    }
+    let (plan, v) = exchange(&w, "https://x/s/1", &[("x-canary", "always")]);
+    assert_eq!(
+        (v, plan.attempts[0].url.as_str()),
+        (Some(Variant::Canary), "http://next.test/s/1")
+    );
+    let (_, v) = exchange(&w, "https://x/s/1", &[("x-canary", "never")]);
+    assert_eq!(v, Some(Variant::Primary));
+}
