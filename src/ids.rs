@@ -2,7 +2,9 @@
 //!
 //! Ids come from a small per-isolate generator seeded once from the platform's randomness, so
 //! the hot path makes no call into the runtime for them. They identify, they do not protect:
-//! nothing relies on them being unguessable.
+//! nothing relies on them being unguessable. (The canary's random draw relies only on them
+//! being the gateway's and not the client's: a client cannot pick a number it is not asked
+//! for, and one that retries draws anew each time.)
 
 /// xoshiro256** — fast, well-distributed, seeded once per isolate.
 #[derive(Debug, Clone)]

@@ -1,12 +1,21 @@
 //! The canary stage: sends a sticky share of a route's traffic to its canary upstream.
 //!
-//! Each request's sticky key (consumer, client address, a header, a cookie, or its trace id)
-//! is hashed with the canary upstream's name into a bucket in `0..10000`; the request goes to
-//! the canary iff its bucket is below `percent × 100`. So a key keeps its variant while the
-//! percentage stays, raising the percentage only moves keys from primary to canary (their
-//! buckets stay; the threshold rises past them), and 0 sends nobody. Hashing with the canary's
-//! name (not the route's) keeps a client on the same side across every route that canaries to
-//! that upstream at the same percentage.
+//! Each request's sticky key (consumer, client address, a header or a cookie) is hashed with
+//! the canary upstream's name into a bucket in `0..10000`; the request goes to the canary iff
+//! its bucket is below `percent × 100`. So a key keeps its variant while the percentage stays,
+//! raising the percentage only moves keys from primary to canary (their buckets stay; the
+//! threshold rises past them), and 0 sends no key. Hashing with the canary's name (not the
+//! route's) keeps a client on the same side across every route that canaries to that upstream
+//! at the same percentage.
+//!
+//! A request with no key (`sticky: none`, or neither the configured source nor an address)
+//! draws its bucket from the isolate's generator: never from anything the client sends, such
+//! as the `traceparent` the gateway continues or a request id, which would let a client pick
+//! its variant.
+//!
+//! The override header wins at any percentage, 0 included: `always` is how a canary is tried
+//! before its rollout, so a rollback removes the canary (or its override header), not only its
+//! percentage.
 
 use super::ctx::{Ctx, Variant};
 use super::driver::{Stage, Step};
@@ -68,9 +77,9 @@ pub fn upstream_of(gateway: &Gateway, cx: &Ctx) -> Option<usize> {
     }
 }
 
-/// The text a request's sticky key hashes: the configured source, else the client address,
-/// else (no address either, or `none`) the request's own trace id.
-fn sticky_key(spec: &CanarySpec, cx: &Ctx, header: Option<String>) -> String {
+/// The text a request's sticky key hashes: the configured source, else the client address;
+/// `None` (no address either, or `none`) when the request draws at random.
+fn sticky_key(spec: &CanarySpec, cx: &Ctx, header: Option<String>) -> Option<String> {
     let address = || {
         cx.request
             .client_ip
@@ -88,11 +97,10 @@ fn sticky_key(spec: &CanarySpec, cx: &Ctx, header: Option<String>) -> String {
             .map(|v| format!("cookie\0{v}")),
         StickyKey::Ip | StickyKey::None => None,
     };
-    let stuck = match spec.sticky {
+    match spec.sticky {
         StickyKey::None => None,
         _ => from_source.or_else(address),
-    };
-    stuck.unwrap_or_else(|| format!("trace\0{}", cx.trace.span.trace_id.hex()))
+    }
 }
 
 pub struct Canary;
@@ -135,14 +143,20 @@ impl Stage for Canary {
             },
             None if !split => variant_of(0, spec.basis_points),
             None => {
-                let key = sticky_key(spec, cx, values.next().flatten());
-                let canary = s
-                    .gateway
-                    .config
-                    .upstreams
-                    .get(spec.upstream)
-                    .map_or("", |u| u.name.as_str());
-                variant_of(bucket(canary, &key), spec.basis_points)
+                let drawn = match sticky_key(spec, cx, values.next().flatten()) {
+                    Some(key) => {
+                        let canary = s
+                            .gateway
+                            .config
+                            .upstreams
+                            .get(spec.upstream)
+                            .map_or("", |u| u.name.as_str());
+                        bucket(canary, &key)
+                    }
+                    // The gateway's own draw: uniform over the buckets (`below` is under 10 000).
+                    None => s.state.ids.borrow_mut().below(u64::from(BUCKETS)) as u32,
+                };
+                variant_of(drawn, spec.basis_points)
             }
         };
         cx.variant = Some(variant);

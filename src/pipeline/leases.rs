@@ -18,6 +18,14 @@
 //! are offered back (taken back exactly when the owner granted nothing since) — otherwise
 //! lost. So while a limit has room, at most `MAX_WANT − 1` requests per isolate and bucket per
 //! hold period can be refused that a per-request decision would have admitted.
+//!
+//! A request admitted from a lease reports the decision the owner gave with the bucket's newest
+//! lease, which counts that lease as wholly spent. That grant is less than [`HOLD_MS`] old: it
+//! came after its ask, and no lease is spent later than its ask plus the hold, the newest's
+//! ending last. It cannot count what the owner admitted after that grant to others — other
+//! isolates, or this isolate's single asks answered after the lease — which the isolate never
+//! learns: its `remaining` is never more than the owner holds when nothing else was admitted
+//! since, and otherwise more by at most what was, within that hold.
 
 use super::ports::GiveBack;
 use crate::ratelimit::{Decision, Grant, LeaseAsk, Limits};
@@ -160,7 +168,7 @@ impl LeaseBook {
     }
 
     /// Spends one held admission (the one whose hold ends first) and returns the decision the
-    /// owner gave with the newest lease; expired leases go to `offers`.
+    /// owner gave with the newest lease, as of that grant; expired leases go to `offers`.
     pub fn spend(
         &mut self,
         bucket: &str,
@@ -175,8 +183,9 @@ impl LeaseBook {
             .iter_mut()
             .min_by(|x, y| x.until_ms.total_cmp(&y.until_ms))?;
         lease.left -= 1;
-        // Reported with the newest grant's decision: the owner's state only moves on, so an
-        // older lease's answer could show more remaining than the owner would now.
+        // Reported with the newest grant's decision: the latest the isolate knows of the owner
+        // (an older lease's answer misses the newer lease). Admissions the owner made since to
+        // others are not in it (see the module documentation).
         let decision = b
             .leases
             .iter()

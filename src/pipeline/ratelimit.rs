@@ -4,8 +4,10 @@
 //! A request the store refuses has already been counted by the route's other policies, asked
 //! at the same time: a client that keeps sending while over one limit keeps spending its other
 //! budgets. Once an isolate has been told a bucket refuses, it refuses that bucket's requests
-//! itself until the instant the store named, asking nothing: a client flooding while limited
-//! costs no store calls (and those refusals count nowhere). Allowed requests are decided by the
+//! itself until the instant the store named, without asking that bucket's owner again: a client
+//! flooding while limited costs no store calls for it (and those refusals count nowhere). The
+//! route's other buckets are still decided — spent from held leases or asked — so the refusal
+//! spends them too and its fields report every policy. Allowed requests are decided by the
 //! store through leases (`super::leases`): an idle isolate asks once per request and policy, a
 //! busy one once per lease, spending the admissions it holds without asking.
 
@@ -25,18 +27,20 @@ use std::collections::HashMap;
 /// Buckets an isolate knows to be refusing, at most this many.
 const REFUSED_CAPACITY: usize = 4_096;
 
-/// Bucket → (until when it refuses, in ms of this isolate's clock; the store's decision).
-/// GCRA refusals change nothing and other isolates can only use a bucket up further, so a
-/// bucket refuses at least until then: remembering this is exact, not an approximation.
+/// Bucket → (until when it refuses, in ms of this isolate's clock; the store's decision; the
+/// limits it was decided under). GCRA refusals change nothing and other isolates can only use a
+/// bucket up further, so a bucket refuses at least until then: remembering this is exact, not
+/// an approximation — under the same limits. A new configuration changing the policy is
+/// decided by the store again.
 #[derive(Default)]
-pub struct RefusalMemory(HashMap<String, (f64, Decision)>);
+pub struct RefusalMemory(HashMap<String, (f64, Decision, Limits)>);
 
 impl RefusalMemory {
-    /// A refusal remembered for `bucket`, as it stands at `now_ms`.
-    pub fn known(&self, bucket: &str, now_ms: f64) -> Option<Decision> {
-        let (until, d) = self.0.get(bucket)?;
+    /// A refusal remembered for `bucket` under `limits`, as it stands at `now_ms`.
+    pub fn known(&self, bucket: &str, limits: &Limits, now_ms: f64) -> Option<Decision> {
+        let (until, d, refused_under) = self.0.get(bucket)?;
         let left_ms = until - now_ms;
-        (left_ms > 0.0).then(|| {
+        (left_ms > 0.0 && refused_under == limits).then(|| {
             let left_ms = left_ms.ceil() as u64;
             Decision {
                 retry_after_ms: left_ms,
@@ -49,18 +53,19 @@ impl RefusalMemory {
         })
     }
 
-    /// Remembers a refusal. `asked_at_ms` is when the question was sent: the store decided
-    /// later, so the instant it named is never earlier than `asked_at_ms` + the wait.
-    pub fn remember(&mut self, bucket: &str, asked_at_ms: f64, d: &Decision) {
+    /// Remembers a refusal under `limits`. `asked_at_ms` is when the question was sent: the
+    /// store decided later, so the instant it named is never earlier than `asked_at_ms` + the
+    /// wait.
+    pub fn remember(&mut self, bucket: &str, limits: Limits, asked_at_ms: f64, d: &Decision) {
         if self.0.len() >= REFUSED_CAPACITY {
-            self.0.retain(|_, (until, _)| *until > asked_at_ms);
+            self.0.retain(|_, (until, _, _)| *until > asked_at_ms);
             if self.0.len() >= REFUSED_CAPACITY {
                 self.0.clear();
             }
         }
         self.0.insert(
             bucket.to_owned(),
-            (asked_at_ms + d.retry_after_ms as f64, *d),
+            (asked_at_ms + d.retry_after_ms as f64, *d, limits),
         );
     }
 
@@ -98,6 +103,7 @@ fn buckets<P: Ports>(
         route_id: &s.gateway.route(cx.route()).id,
         consumer: identity.and_then(|i| i.consumer.as_deref()),
         claims: identity.and_then(|i| i.claims.as_ref()).map(|c| &c.claims),
+        scheme: identity.map(|i| i.scheme.as_str()),
         header: &read_header,
     };
     policies
@@ -145,14 +151,15 @@ fn conclude<P: Ports>(
     for (policy, bucket) in policies.iter().zip(buckets) {
         match answers.next().unwrap_or_else(|| Err("no answer".into())) {
             Ok(d) => {
-                if !d.allowed {
-                    s.state
-                        .refusals
-                        .borrow_mut()
-                        .remember(bucket, cx.now_ms, &d);
+                let policy_limits = Limits::from(*policy);
+                let mut memory = s.state.refusals.borrow_mut();
+                // A remembered refusal is not remembered again: its instant would creep on.
+                if !d.allowed && memory.known(bucket, &policy_limits, cx.now_ms).is_none() {
+                    memory.remember(bucket, policy_limits, cx.now_ms, &d);
                 }
+                drop(memory);
                 decided.push((&policy.name, d));
-                limits.push((&policy.name, Limits::from(*policy)));
+                limits.push((&policy.name, policy_limits));
             }
             Err(reason) => {
                 s.state.counters.add(Counter::RateLimitStoreErrors);
@@ -199,52 +206,56 @@ fn conclude<P: Ports>(
     Step::Next
 }
 
-/// Where one policy's admission comes from in the wait step.
+/// Where one policy's decision comes from in the wait step.
 enum Source {
+    /// A refusal this isolate remembers: its bucket is not asked.
+    Remembered(Decision),
     Held(Decision),
     Asked(usize, LeaseAsk),
 }
 
+/// The refusal this isolate remembers for each bucket at `now_ms`, if any.
+fn remembered<P>(
+    s: Services<'_, P>,
+    policies: &[&RateLimitPolicy],
+    buckets: &[String],
+    now_ms: f64,
+) -> Vec<Option<Decision>> {
+    let memory = s.state.refusals.borrow();
+    policies
+        .iter()
+        .zip(buckets)
+        .map(|(policy, bucket)| memory.known(bucket, &Limits::from(*policy), now_ms))
+        .collect()
+}
+
 impl Stage for RateLimit {
-    /// Refuses at once when a bucket is known to refuse; admits at once when this isolate
-    /// holds an admission of every bucket; otherwise asks the store.
+    /// Decides at once when every bucket is known to refuse or holds an admission this isolate
+    /// may spend; otherwise asks the store for the others.
     fn request<P: Ports>(&self, cx: &mut Ctx, s: Services<'_, P>) -> Step<P::Response> {
         let policies = policies(cx, s);
         let buckets = match buckets(cx, s, &policies) {
             Ok(b) => b,
             Err(e) => return Step::Fail(e),
         };
-        let memory = s.state.refusals.borrow();
-        for (policy, bucket) in policies.iter().zip(&buckets) {
-            if let Some(d) = memory.known(bucket, cx.now_ms) {
-                let limits = Limits::from(*policy);
-                cx.notes.rate_limit = Some(RateLimitNote::Limited(policy.name.clone()));
-                return Step::Fail(refusal(
-                    policy,
-                    &d,
-                    vec![
-                        (
-                            "ratelimit-policy",
-                            policy_header(&[(&policy.name, &limits)]),
-                        ),
-                        ("ratelimit", ratelimit_header(&[(&policy.name, &d)])),
-                    ],
-                ));
-            }
-        }
-        drop(memory);
         let now = cx.now_ms;
+        let known = remembered(s, &policies, &buckets, now);
         let mut book = s.state.leases.borrow_mut();
         // A bucket whose next lease is due is asked for it (see `leases`): this request waits.
-        if !buckets.iter().all(|b| book.may_spend(b, now)) {
+        let at_once = buckets
+            .iter()
+            .zip(&known)
+            .all(|(b, k)| k.is_some() || book.may_spend(b, now));
+        if !at_once {
             cx.rate_limit_buckets = buckets;
             return Step::Wait;
         }
-        // Every bucket holds a live lease, so each spend succeeds.
+        // Every other bucket holds a live lease, so each spend succeeds.
         let mut offers = Vec::new();
         let spent: Option<Vec<_>> = buckets
             .iter()
-            .map(|b| book.spend(b, now, &mut offers).map(Ok))
+            .zip(known)
+            .map(|(b, k)| k.or_else(|| book.spend(b, now, &mut offers)).map(Ok))
             .collect();
         drop(book);
         if !offers.is_empty() {
@@ -267,6 +278,7 @@ impl Stage for RateLimit {
             },
         };
         let asked_at = s.ports.now_ms();
+        let known = remembered(s, &policies, &buckets, asked_at);
         let mut offers = Vec::new();
         let mut asks: Vec<Take> = Vec::new();
         let sources: Vec<Source> = {
@@ -274,7 +286,11 @@ impl Stage for RateLimit {
             policies
                 .iter()
                 .zip(&buckets)
-                .map(|(policy, bucket)| {
+                .zip(known)
+                .map(|((policy, bucket), known)| {
+                    if let Some(d) = known {
+                        return Source::Remembered(d);
+                    }
                     if book.may_spend(bucket, asked_at) {
                         if let Some(d) = book.spend(bucket, asked_at, &mut offers) {
                             return Source::Held(d);
@@ -303,7 +319,7 @@ impl Stage for RateLimit {
             .into_iter()
             .zip(policies.iter().zip(&buckets))
             .map(|(source, (policy, bucket))| match source {
-                Source::Held(d) => Ok(d),
+                Source::Remembered(d) | Source::Held(d) => Ok(d),
                 Source::Asked(i, ask) => {
                     let answer = answers
                         .get(i)

@@ -10,7 +10,7 @@
 //! | `ip`             | `ip`                          | the client address, normalised (below) |
 //! | `header:<name>`  | `header:<name>`               | the header value, trimmed of SP/HTAB   |
 //! |   … missing/empty| `fallback-ip:header:<name>`   | the client address, as for `ip`        |
-//! | `claim:<name>`   | `claim:<name>`                | string as is; number/bool/array/object as JSON text |
+//! | `claim:<name>`   | `claim:<name>`                | the scheme NUL the claim: a string as is, else its JSON text |
 //! |   … missing      | `fallback-consumer:claim:<name>` | the consumer                        |
 //! | `consumer`       | `consumer`                    | the authenticated consumer             |
 //! | `route`          | `route`                       | the route id                           |
@@ -28,6 +28,10 @@
 //! * **Missing header.** A request without the header (or with only whitespace) is keyed on
 //!   its client address under a distinct kind, so it is still limited and a header value
 //!   `1.2.3.4` and the address 1.2.3.4 are different buckets.
+//! * **Claims per scheme.** A claim is only as unique as its issuer: two JWT schemes on one
+//!   route may both have a `sub: "alice"`, who are different people. So the claim is keyed
+//!   with the scheme that verified it (scheme names hold no NUL), as the consumer is
+//!   (`jwt/<scheme>/<sub>`).
 //! * **Missing claim.** `claim:` keys are only valid on routes whose every scheme is JWT, so
 //!   the request is authenticated; a token without the claim (or with `null` or `""`) is keyed
 //!   on its consumer, under a distinct kind. With no consumer either the result is
@@ -53,6 +57,8 @@ pub struct KeyFacts<'a> {
     pub consumer: Option<&'a str>,
     /// The verified JWT's claims, when a JWT scheme authenticated the request.
     pub claims: Option<&'a Map<String, Value>>,
+    /// The scheme that authenticated the request: `claims` are keyed under it.
+    pub scheme: Option<&'a str>,
     /// Reads one request header by its lower-case name. Called only for `header:` keys, so
     /// the platform can read headers lazily; [`no_headers`] when there are none to offer.
     pub header: &'a dyn Fn(&str) -> Option<String>,
@@ -116,6 +122,7 @@ pub fn bucket_key(policy: &RateLimitPolicy, facts: &KeyFacts<'_>) -> Result<Stri
             Some(v) => {
                 h.update("claim:");
                 h.update(name);
+                finish(&mut h, facts.scheme.unwrap_or(""));
                 finish(&mut h, &v);
             }
             None => {

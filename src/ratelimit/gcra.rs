@@ -1,5 +1,5 @@
 //! GCRA, the generic cell rate algorithm: one timestamp of state per bucket, exact integer
-//! arithmetic in nanoseconds.
+//! arithmetic in fractions of a nanosecond.
 //!
 //! A policy of `limit` requests per `window_s` seconds with `burst` has an emission interval
 //! `T = window_s·10⁹ / limit` ns and a bucket depth `burst·T`. The state is the theoretical
@@ -17,14 +17,16 @@
 //!
 //! # Precision
 //!
-//! Time is counted in nanoseconds (the `now_ms` input is multiplied by 10⁶) and every
-//! intermediate is a `u128`, so no configuration can overflow. `T` is rounded down to a whole
-//! nanosecond (and is at least 1 ns). The rounding errs on the permissive side by less than
-//! 1 ns per emission interval: for 3 per second the interval is 333 333 333 ns, so the limiter
-//! is off by one request only after ~330 000 intervals of uninterrupted saturation, and any
-//! idle moment resets the error. Instants that fall on whole milliseconds (100 ms for 10 per
-//! second, 1 000 ms for 3 per second after three intervals) are met exactly. The configured
-//! maximum rate, 10⁹ per second, is exactly 1 ns.
+//! Time is counted in *ticks* of `1/limit` ns (the `now_ms` input is multiplied by
+//! `10⁶·limit`), so `T` is exactly `window_s·10⁹` ticks, never rounded, and every intermediate
+//! is a `u128`, so no configuration can overflow. The state keeps `tat` in whole nanoseconds
+//! and the ticks below one nanosecond in [`GcraState::rem`]: decisions are those of the exact
+//! token bucket at any rate. A `T` rounded to whole nanoseconds is wrong either way: rounded
+//! down, 600 000 000 per second (T = 1.666… ns) would pass 1 000 000 a millisecond instead of
+//! 600 000 (below twice the limit, at the highest rates); rounded up, a client exactly on
+//! schedule at 3 per second would be refused (three intervals of 333 333 334 ns end 2 ns after
+//! the second). `rem` is in ticks of the limit that wrote it: after `limit` is changed it
+//! reads as less than 1 ns, like the rest of the state, which the new limits then judge.
 //!
 //! The bucket depth is capped at 100 years of emission (only a `burst` more than a century's
 //! worth of `limit` reaches it; [`Decision::limit`] then reports the effective capacity), so a
@@ -36,7 +38,7 @@ use crate::config::RateLimitPolicy;
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU128;
 
-pub(super) const NS_PER_MS: u128 = 1_000_000;
+const NS_PER_MS: u128 = 1_000_000;
 const NS_PER_S: NonZeroU128 = match NonZeroU128::new(1_000_000_000) {
     Some(n) => n,
     None => unreachable!(), // evaluated at compile time
@@ -46,15 +48,24 @@ const HORIZON_NS: u128 = 36_525 * 86_400 * 1_000_000_000;
 
 /// The persisted state of one bucket.
 ///
-/// `tat` is the theoretical arrival time in **nanoseconds** since the Unix epoch. It
-/// serialises as a decimal string (`{"tat":"1767225600000000000"}`): nanosecond timestamps
-/// exceed 2⁵³, which a JavaScript number cannot hold and which `serde-wasm-bindgen` (used by
-/// `worker`'s Durable Object storage) refuses to convert. Deserialising accepts the string or
-/// a plain integer.
+/// `tat` is the theoretical arrival time in **nanoseconds** since the Unix epoch, rounded
+/// down; `rem` the ticks of `1/limit` ns beyond it (below `limit`; see the module's
+/// precision). `tat` serialises as a decimal string (`{"tat":"1767225600000000000"}`):
+/// nanosecond timestamps exceed 2⁵³, which a JavaScript number cannot hold and which
+/// `serde-wasm-bindgen` (used by `worker`'s Durable Object storage) refuses to convert.
+/// Deserialising accepts the string or a plain integer. `rem` is left out when 0, so a state
+/// on whole nanoseconds reads the same as before it existed, and a state without it is on
+/// whole nanoseconds.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct GcraState {
     #[serde(with = "tat_text")]
     pub tat: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rem: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a policy allows, as configured.
@@ -127,34 +138,33 @@ pub fn check(
     let Some(shape) = Shape::of(limits) else {
         return (degenerate(limits, cost), None);
     };
-    let now = u128::from(now_ms).saturating_mul(NS_PER_MS);
-    let tat = state.map_or(now, |s| u128::from(s.tat).max(now));
+    let now = shape.ticks_at_ms(now_ms);
+    let tat = state.map_or(now, |s| shape.ticks_of(s).max(now));
     let used = tat.saturating_sub(now);
     let need = u128::from(cost).saturating_mul(shape.t.get());
     let after = used.saturating_add(need);
-    let new_tat = tat.saturating_add(need);
     let conforming = after <= shape.cap;
-    let representable = u64::try_from(new_tat).ok();
+    let representable = shape.state_at(tat.saturating_add(need));
 
-    if let (true, Some(new_tat)) = (conforming, representable) {
+    if let (true, Some(new_state)) = (conforming, representable) {
         let decision = Decision {
             allowed: true,
             limit: shape.capacity(),
             remaining: units(shape.cap.saturating_sub(after), shape.t),
-            reset_s: seconds_ceil(after),
+            reset_s: shape.seconds_ceil(after),
             retry_after_s: 0,
             retry_after_ms: 0,
         };
-        let persist = (cost > 0).then_some(GcraState { tat: new_tat });
+        let persist = (cost > 0).then_some(new_state);
         return (decision, persist);
     }
 
-    let reset_s = seconds_ceil(used);
+    let reset_s = shape.seconds_ceil(used);
     let (retry_after_s, retry_after_ms) = if !conforming && need <= shape.cap {
-        // The bucket drains at 1 ns per ns: the request fits once `after` is down to `cap`.
-        // `after > cap` here, so this is at least one second.
+        // The bucket drains at one tick per tick: the request fits once `after` is down to
+        // `cap`. `after > cap` here, so this is at least one tick, i.e. one second rounded up.
         let wait = after.saturating_sub(shape.cap);
-        (seconds_ceil(wait), clamp_u64(wait.div_ceil(NS_PER_MS)))
+        (shape.seconds_ceil(wait), shape.ms_ceil(wait))
     } else {
         // Never passable (cost above capacity) or not representable (clock past 2554).
         let s = reset_s.max(1);
@@ -171,10 +181,12 @@ pub fn check(
     (decision, None)
 }
 
-/// The emission interval and depth of a policy, in nanoseconds.
+/// The emission interval and depth of a policy, in ticks of `1/limit` ns.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Shape {
-    /// Emission interval `T`, at least 1 ns.
+    /// Ticks per nanosecond: the policy's `limit`.
+    per_ns: NonZeroU128,
+    /// Emission interval `T`: `window_s·10⁹` ticks, exactly `window_s / limit` seconds.
     pub(super) t: NonZeroU128,
     /// Bucket depth `burst·T`, capped at [`HORIZON_NS`] (but never below `T`).
     pub(super) cap: u128,
@@ -182,21 +194,53 @@ pub(super) struct Shape {
 
 impl Shape {
     pub(super) fn of(l: &Limits) -> Option<Shape> {
-        if l.burst == 0 || l.window_s == 0 {
+        if l.burst == 0 {
             return None;
         }
-        let window_ns = u128::from(l.window_s).saturating_mul(NS_PER_S.get());
-        let t = window_ns.checked_div(u128::from(l.limit))?;
-        let t = NonZeroU128::new(t).unwrap_or(NonZeroU128::MIN);
+        let per_ns = NonZeroU128::new(u128::from(l.limit))?;
+        let t = NonZeroU128::new(u128::from(l.window_s).saturating_mul(NS_PER_S.get()))?;
+        let horizon = HORIZON_NS.saturating_mul(per_ns.get());
         let cap = u128::from(l.burst)
             .saturating_mul(t.get())
-            .min(HORIZON_NS.max(t.get()));
-        Some(Shape { t, cap })
+            .min(horizon.max(t.get()));
+        Some(Shape { per_ns, t, cap })
     }
 
     /// Whole units the full bucket holds: `burst`, unless the depth was capped.
     pub(super) fn capacity(&self) -> u64 {
         units(self.cap, self.t)
+    }
+
+    /// An instant in milliseconds since the epoch, in ticks.
+    pub(super) fn ticks_at_ms(&self, ms: u64) -> u128 {
+        u128::from(ms)
+            .saturating_mul(NS_PER_MS)
+            .saturating_mul(self.per_ns.get())
+    }
+
+    /// A persisted state, in ticks. A `rem` of another limit counts as under 1 ns.
+    pub(super) fn ticks_of(&self, s: GcraState) -> u128 {
+        let rem = u128::from(s.rem).min(self.per_ns.get() - 1);
+        u128::from(s.tat)
+            .saturating_mul(self.per_ns.get())
+            .saturating_add(rem)
+    }
+
+    /// The state at `ticks`; `None` when its nanoseconds do not fit a `u64`.
+    pub(super) fn state_at(&self, ticks: u128) -> Option<GcraState> {
+        let tat = u64::try_from(ticks / self.per_ns).ok()?;
+        let rem = u64::try_from(ticks % self.per_ns).ok()?;
+        Some(GcraState { tat, rem })
+    }
+
+    /// Ticks to whole seconds, rounded up.
+    pub(super) fn seconds_ceil(&self, ticks: u128) -> u64 {
+        clamp_u64(ticks.div_ceil(NS_PER_S.get().saturating_mul(self.per_ns.get())))
+    }
+
+    /// Ticks to whole milliseconds, rounded up.
+    fn ms_ceil(&self, ticks: u128) -> u64 {
+        clamp_u64(ticks.div_ceil(NS_PER_MS.saturating_mul(self.per_ns.get())))
     }
 }
 
@@ -216,16 +260,9 @@ fn degenerate(limits: &Limits, cost: u64) -> Decision {
     }
 }
 
-/// Whole emission intervals in `ns`, rounded down.
-pub(super) fn units(ns: u128, t: NonZeroU128) -> u64 {
-    clamp_u64(ns / t)
-}
-
-/// Nanoseconds to whole seconds, rounded up.
-pub(super) fn seconds_ceil(ns: u128) -> u64 {
-    let whole = ns / NS_PER_S;
-    let partial = u128::from(ns % NS_PER_S != 0);
-    clamp_u64(whole.saturating_add(partial))
+/// Whole emission intervals in `ticks`, rounded down.
+pub(super) fn units(ticks: u128, t: NonZeroU128) -> u64 {
+    clamp_u64(ticks / t)
 }
 
 fn clamp_u64(v: u128) -> u64 {

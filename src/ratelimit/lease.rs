@@ -30,7 +30,7 @@
 //! the unspent extras are lost: a lease may refuse requests while the limit had room, never
 //! admit one beyond it.
 
-use super::gcra::{seconds_ceil, units, Shape, NS_PER_MS};
+use super::gcra::{units, Shape};
 use super::{check, Decision, GcraState, Limits};
 
 /// What an isolate asks of a bucket's owner.
@@ -45,12 +45,14 @@ pub struct LeaseAsk {
 /// The owner's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
-    /// The asking request's decision. `remaining` counts the extras as spent: a reported
-    /// remaining is never more than the owner holds.
+    /// The asking request's decision. `remaining` counts the extras as spent: never more than
+    /// the owner holds at this grant (what it admits later to others is the isolate's to miss).
     pub decision: Decision,
     /// Extra admissions granted beyond the asking request's (0 when refused).
     pub extra: u64,
-    /// The bucket's `tat` after this grant, in ns: presented when returning extras.
+    /// The bucket's `tat` after this grant, in whole ns: presented when returning extras. Every
+    /// admission moves `tat` on by T, at least 1 ns at the 10⁹ per second validation allows,
+    /// so any admission since changes it.
     pub tag: u64,
 }
 
@@ -80,18 +82,15 @@ pub fn lease(
     if !decision.allowed {
         return refused(decision);
     }
-    let now = u128::from(now_ms).saturating_mul(NS_PER_MS);
-    let tat1 = u128::from(one.tat);
-    let hold = u128::from(ask.hold_ms).saturating_mul(NS_PER_MS);
+    let now = shape.ticks_at_ms(now_ms);
+    let tat1 = shape.ticks_of(one);
+    let hold = shape.ticks_at_ms(ask.hold_ms);
     let base = tat1.max(now.saturating_add(hold));
     let room = shape.cap.saturating_sub(base.saturating_sub(now));
     let extra = ask.want.saturating_sub(1).min(units(room, shape.t) / 2);
     let tat2 = base.saturating_add(u128::from(extra).saturating_mul(shape.t.get()));
     // No extras (or a time past u64 ns): exactly what `check` decided for the one request.
-    let Some(tag) = (extra > 0)
-        .then_some(tat2)
-        .and_then(|t| u64::try_from(t).ok())
-    else {
+    let Some(after) = (extra > 0).then(|| shape.state_at(tat2)).flatten() else {
         return (
             Grant {
                 decision,
@@ -104,16 +103,16 @@ pub fn lease(
     let used = tat2.saturating_sub(now);
     let decision = Decision {
         remaining: units(shape.cap.saturating_sub(used), shape.t),
-        reset_s: seconds_ceil(used),
+        reset_s: shape.seconds_ceil(used),
         ..decision
     };
     (
         Grant {
             decision,
             extra,
-            tag,
+            tag: after.tat,
         },
-        Some(GcraState { tat: tag }),
+        Some(after),
     )
 }
 
@@ -132,6 +131,5 @@ pub fn give_back(
         return None;
     }
     let back = u128::from(unused).saturating_mul(shape.t.get());
-    let tat = u64::try_from(u128::from(tag).saturating_sub(back)).ok()?;
-    Some(GcraState { tat })
+    shape.state_at(shape.ticks_of(current).saturating_sub(back))
 }

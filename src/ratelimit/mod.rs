@@ -20,9 +20,9 @@
 //! tolerates arrivals up to `τ = (burst − 1)·T` ahead of schedule. The state is the theoretical
 //! arrival time `tat`; a request of cost `c` at `now` passes iff `max(tat, now) + c·T − now ≤
 //! burst·T`, and then `tat` advances by `c·T`. There is no window boundary at which a client
-//! can double up, no refill bookkeeping, and the state is a single `u64`. See [`gcra`] for
-//! precision (nanoseconds, `u128` intermediates) and edge cases (clock steps, idle buckets,
-//! costs above `burst`).
+//! can double up, no refill bookkeeping, and the state is one timestamp. See [`gcra`] for
+//! precision (exact: ticks of `1/limit` ns, `u128` intermediates) and edge cases (clock steps,
+//! idle buckets, costs above `burst`).
 //!
 //! # Exactness
 //!

@@ -354,3 +354,232 @@ fn a_lease_is_judged_by_the_time_after_a_wait_not_by_the_arrival() {
         "the store was asked, not the ended lease spent"
     );
 }
+
+/// A `claim:` key on a route with two JWT schemes: each issuer's `sub: alice` is its own
+/// subject, with its own bucket, as its consumer (`jwt/<scheme>/alice`) is.
+#[test]
+fn claim_buckets_are_per_scheme_so_one_issuer_cannot_spend_anothers_subject() {
+    use crate::auth::test_keys::{self, Signer};
+    let staff = "an HMAC secret of more than thirty-two bytes, for staff";
+    let partners = "an HMAC secret of more than thirty-two bytes, for partners";
+    let w = World::new(json!({
+        "auth": {
+            "staff": { "type": "jwt", "issuer": "https://staff.example/", "audiences": [test_keys::AUD],
+                       "secret": "STAFF", "algorithms": ["HS256"] },
+            "partners": { "type": "jwt", "issuer": "https://partners.example/", "audiences": [test_keys::AUD],
+                          "secret": "PARTNERS", "algorithms": ["HS256"] }
+        },
+        "rate_limits": { "per-user": { "key": "claim:sub", "limit": 1, "window_s": 3600 } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "auth": ["staff", "partners"], "rate_limits": ["per-user"] } ]
+    }));
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.secrets.borrow_mut().insert("STAFF".into(), staff.into());
+    f.secrets
+        .borrow_mut()
+        .insert("PARTNERS".into(), partners.into());
+    let alice_of = |issuer: &str, secret: &str| {
+        let mut claims = test_keys::good_claims();
+        claims["iss"] = issuer.into();
+        claims["sub"] = "alice".into();
+        let token = test_keys::mint(
+            crate::config::Algorithm::Hs256,
+            Signer::Hmac(secret.as_bytes()),
+            None,
+            &claims,
+        );
+        format!("Bearer {token}")
+    };
+    let status = |authorization: &str| {
+        f.header("authorization", authorization);
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        w.run(&mut cx, &f).1.status()
+    };
+    let partner_alice = alice_of("https://partners.example/", partners);
+    let staff_alice = alice_of("https://staff.example/", staff);
+    assert_eq!(status(&partner_alice), 200);
+    assert_eq!(
+        status(&staff_alice),
+        200,
+        "another issuer's alice has her own bucket"
+    );
+    assert_eq!(status(&partner_alice), 429, "each alice is still limited");
+    assert_eq!(status(&staff_alice), 429);
+    assert_eq!(f.buckets.borrow().len(), 2);
+}
+
+/// A refusal is remembered for the limits that refused: once a new configuration changes the
+/// policy, the store decides again under the new limits instead of the isolate refusing from
+/// memory until the old instant.
+#[test]
+fn a_remembered_refusal_ends_when_the_policy_changes() {
+    let daily = |limit: u64| {
+        json!({
+            "rate_limits": { "daily": { "key": "ip", "limit": limit, "window_s": 86400 } },
+            "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["daily"] } ]
+        })
+    };
+    let old = World::new(daily(1));
+    let f = Fakes::at(T0);
+    for expect in [200, 429, 429] {
+        let mut cx = old.ctx("GET", "https://h.test/r", &f);
+        assert_eq!(old.run(&mut cx, &f).1.status(), expect);
+    }
+    assert_eq!(
+        f.limiter_calls.get(),
+        2,
+        "the second refusal was remembered"
+    );
+    // The operator raises the limit: the same isolate, a new configuration.
+    let gateway = gateway(daily(1000));
+    let new = World {
+        breakers: Breakers::for_gateway(&gateway),
+        gateway,
+        state: old.state,
+    };
+    f.now_ms.set(T0 + 3_600_000.0);
+    let mut cx = new.ctx("GET", "https://h.test/r", &f);
+    let ended = new.run(&mut cx, &f).1;
+    assert_eq!(ended.status(), 200, "{ended:?}");
+    assert_eq!(f.limiter_calls.get(), 3, "the store was asked");
+    // The old admission's day, judged at 1000 a day: 82 800 s of it left is 958.3 admissions'
+    // worth; with this one spent, 40 of 1000 remain.
+    assert_eq!(ratelimit_field(&f), "\"daily\";r=40;t=82887");
+}
+
+/// A bucket known to refuse is not asked again, but the route's other policies are still
+/// decided: a refused request spends them (being limited is never a free pass), and the 429
+/// carries every policy's fields.
+#[test]
+fn a_remembered_refusal_still_spends_and_reports_the_other_policies() {
+    let w = World::new(json!({
+        "rate_limits": {
+            "burst": { "key": "ip", "limit": 1, "window_s": 60 },
+            "quota": { "key": "ip", "limit": 100, "window_s": 86400 }
+        },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["burst", "quota"] } ]
+    }));
+    let f = Fakes::at(T0);
+    let mut refusals = Vec::new();
+    for i in 0..10 {
+        let mut cx = w.ctx("GET", "https://h.test/r", &f);
+        match w.run(&mut cx, &f).1 {
+            Ended::Error(crate::error::GatewayError::RateLimited {
+                policy, headers, ..
+            }) => {
+                assert_eq!(policy, "burst");
+                assert_eq!(
+                    cx.notes.rate_limit,
+                    Some(RateLimitNote::Limited("burst".into()))
+                );
+                refusals.push(headers);
+            }
+            ended => assert_eq!((i, ended.status()), (0, 200)),
+        }
+        f.now_ms.set(f.now_ms.get() + 10.0);
+    }
+    assert_eq!(refusals.len(), 9);
+    // The quota's owner counted all ten requests.
+    let quota = crate::ratelimit::Limits {
+        limit: 100,
+        window_s: 86400,
+        burst: 100,
+    };
+    let buckets = f.buckets.borrow();
+    let owner = buckets
+        .iter()
+        .find(|(name, _)| name.starts_with("rl:quota:"))
+        .map(|(_, st)| crate::ratelimit::check(Some(*st), &quota, f.now_ms.get() as u64, 0).0)
+        .expect("the quota's bucket");
+    assert_eq!(owner.remaining, 90);
+    // Every refusal, remembered ones included, reports both policies; the quota's remaining
+    // goes down with each.
+    for (n, headers) in refusals.iter().enumerate() {
+        let field = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            field("ratelimit-policy"),
+            "\"burst\";q=1;w=60, \"quota\";q=100;w=86400"
+        );
+        let quota_left = format!("\"quota\";r={};", 98 - n);
+        assert!(
+            field("ratelimit").starts_with("\"burst\";r=0;"),
+            "{n}: {}",
+            field("ratelimit")
+        );
+        assert!(
+            field("ratelimit").contains(&quota_left),
+            "{n}: {}",
+            field("ratelimit")
+        );
+    }
+    // The refusing bucket was asked once: the nine others of its refusals were remembered, and
+    // each request asked the quota's owner once.
+    assert_eq!(f.limiter_calls.get(), 10);
+}
+
+/// What `RateLimit` on a lease's admission promises with two isolates on a bucket: the owner's
+/// answer at the newest grant, with the lease counted as spent. What the other isolate was
+/// admitted since is missing from it — and nothing else.
+#[test]
+fn a_leased_answer_misses_only_what_other_isolates_were_admitted_since_its_grant() {
+    let doc = json!({
+        "rate_limits": { "shared": { "key": "route", "limit": 2000, "window_s": 1000 } },
+        "routes": [ { "id": "r", "path": "/r", "upstream": "api", "rate_limits": ["shared"] } ]
+    });
+    let (a, b) = (World::new(doc.clone()), World::new(doc));
+    let f = Fakes::at(T0);
+    busy(&a, &f, 300);
+    // Until A asks: the answer it reports is its new lease's grant.
+    loop {
+        let mut cx = a.ctx("GET", "https://h.test/r", &f);
+        if !a.run(&mut cx, &f).0 {
+            break;
+        }
+    }
+    let granted_at = f.now_ms.get();
+    let granted = r_of(&ratelimit_field(&f));
+    // B is admitted a few times, asking the owner each time (it is idle).
+    let mut admitted_to_b = 0;
+    for _ in 0..5 {
+        let mut cx = b.ctx("GET", "https://h.test/r", &f);
+        assert_eq!(b.run(&mut cx, &f).1.status(), 200);
+        admitted_to_b += 1;
+    }
+    // A spends its lease: the same answer, which misses B's admissions.
+    let mut cx = a.ctx("GET", "https://h.test/r", &f);
+    assert!(a.run(&mut cx, &f).0, "admitted from the lease");
+    assert!(f.now_ms.get() - granted_at < crate::pipeline::leases::HOLD_MS as f64);
+    let reported = r_of(&ratelimit_field(&f));
+    assert_eq!(reported, granted);
+    let limits = crate::ratelimit::Limits {
+        limit: 2000,
+        window_s: 1000,
+        burst: 2000,
+    };
+    let owner = crate::ratelimit::check(
+        f.buckets.borrow().values().next().copied(),
+        &limits,
+        f.now_ms.get() as u64,
+        0,
+    )
+    .0;
+    assert!(reported > owner.remaining, "{reported} vs {owner:?}");
+    assert!(
+        reported <= owner.remaining + admitted_to_b,
+        "{reported} vs {owner:?}"
+    );
+}
+
+fn r_of(field: &str) -> u64 {
+    field
+        .split(";r=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|r| r.parse().ok())
+        .expect("r= in the RateLimit field")
+}

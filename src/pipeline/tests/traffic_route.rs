@@ -168,3 +168,86 @@ fn a_websocket_route_with_a_cors_policy_refuses_a_handshake_from_another_origin(
     // Clients that are not browsers send no Origin.
     assert_eq!(handshake(None), Ok(true));
 }
+
+/// `sticky: none`, and a request with neither its sticky key nor an address, draw from the
+/// isolate's own generator: the client's traceparent (which the gateway continues) cannot pick
+/// the variant, however often it is sent.
+#[test]
+fn a_draw_is_the_gateways_own_never_the_clients_trace_id() {
+    use crate::forward::Trace;
+    use crate::pipeline::ctx::{Ctx, Request};
+    let w = World::new(json!({
+        "upstreams": {
+            "api": { "targets": [ { "url": "http://upstream.test" } ], "retries": 0 },
+            "next": { "targets": [ { "url": "http://next.test" } ], "retries": 0 }
+        },
+        "routes": [
+            { "id": "none", "path": "/none", "upstream": "api",
+              "canary": { "upstream": "next", "percent": 50, "sticky": "none" } },
+            { "id": "by-user", "path": "/user", "upstream": "api",
+              "canary": { "upstream": "next", "percent": 50, "sticky": "header:x-user" } }
+        ]
+    }));
+    let f = Fakes::at(T0);
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for (path, client_ip) in [("/none", Some("203.0.113.9")), ("/user", None)] {
+        let mut seen = [0usize; 2];
+        for _ in 0..200 {
+            let request = Request {
+                method: "GET".into(),
+                scheme: "https".into(),
+                host: "h.test".into(),
+                path: path.into(),
+                client_ip: client_ip.map(str::to_owned),
+                traceparent: Some(traceparent.into()),
+                ..Request::default()
+            };
+            let trace = Trace::begin(
+                &request.inbound(),
+                &mut w.state.ids.borrow_mut(),
+                &w.gateway.config.observability.tracing,
+            );
+            assert_eq!(
+                trace.span.trace_id.hex(),
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "the client's trace is continued"
+            );
+            let mut cx = Ctx::new(request, trace, f.now_ms.get());
+            match w.gateway.destination(&cx.request.inbound()) {
+                Ok(Destination::Route(r)) => cx.routed = Some(r),
+                other => panic!("{path} is not routed: {other:?}"),
+            }
+            w.run(&mut cx, &f);
+            seen[usize::from(cx.variant == Some(Variant::Canary))] += 1;
+        }
+        assert!(seen[0] > 60 && seen[1] > 60, "{path}: {seen:?}");
+    }
+}
+
+/// At 0 % no request reaches the canary by its key, but the override header still forces it
+/// there (trying a canary before its rollout): a rollback removes the canary, not its share.
+#[test]
+fn at_zero_percent_only_the_override_reaches_the_canary() {
+    let w = World::new(json!({
+        "upstreams": {
+            "api": { "targets": [ { "url": "http://upstream.test" } ], "retries": 0 },
+            "next": { "targets": [ { "url": "http://next.test" } ], "retries": 0 }
+        },
+        "routes": [
+            { "id": "split", "path": "/s/{id}", "upstream": "api",
+              "canary": { "upstream": "next", "percent": 0, "sticky": "header:x-user", "override_header": "x-canary" } }
+        ]
+    }));
+    for i in 0..100 {
+        let user = format!("u{i}");
+        let (_, v) = exchange(&w, "https://x/s/1", &[("x-user", &user)]);
+        assert_eq!(v, Some(Variant::Primary), "{user}");
+    }
+    let (plan, v) = exchange(&w, "https://x/s/1", &[("x-canary", "always")]);
+    assert_eq!(
+        (v, plan.attempts[0].url.as_str()),
+        (Some(Variant::Canary), "http://next.test/s/1")
+    );
+    let (_, v) = exchange(&w, "https://x/s/1", &[("x-canary", "never")]);
+    assert_eq!(v, Some(Variant::Primary));
+}

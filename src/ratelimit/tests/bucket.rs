@@ -19,6 +19,7 @@ fn facts<'a>(ip: Option<&'a str>) -> KeyFacts<'a> {
         route_id: "get-user",
         consumer: None,
         claims: None,
+        scheme: None,
         header: &no_headers,
     }
 }
@@ -60,9 +61,12 @@ fn names_are_stable_and_fixed_length() {
     let c = claims(json!({"sub": "user-1"}));
     let mut f = facts(None);
     f.claims = Some(&c);
+    f.scheme = Some("idp");
+    // SHA-256 of "claim:sub\0idp\0user-1": a claim is keyed with its scheme (the names before
+    // that were shared by every issuer's subjects, so they changed once).
     assert_eq!(
         key(&policy("per-user", RateLimitKey::Claim("sub".into())), &f),
-        "rl:per-user:32fbdcd7593389793af5b0041c9e1115bafc9a262882f31b127543261fe1d299"
+        "rl:per-user:54e2e29332595e04e7f816e2533c716da747ab10f7373fd6ded22a5393ff9b61"
     );
     let p = policy("per-key", RateLimitKey::Header("x-api-key".into()));
     assert_eq!(
@@ -182,6 +186,7 @@ fn header_lookup_only_for_header_keys() {
         route_id: "r",
         consumer: Some("u"),
         claims: Some(&c),
+        scheme: Some("idp"),
         header: &h,
     };
     for k in [
@@ -260,6 +265,27 @@ fn claim_keys() {
         with(json!({"sub": "alice"}), Some("")),
         Err(KeyError::MissingClaim("tenant".into()))
     );
+}
+
+#[test]
+fn claims_are_keyed_per_scheme() {
+    let p = policy("per-user", RateLimitKey::Claim("sub".into()));
+    let alice = claims(json!({"sub": "alice"}));
+    let with = |scheme: Option<&'static str>| {
+        let mut f = facts(None);
+        f.claims = Some(&alice);
+        f.scheme = scheme;
+        key(&p, &f)
+    };
+    // Two issuers' "alice" are two subjects, as their consumers (jwt/<scheme>/alice) are.
+    assert_ne!(with(Some("staff")), with(Some("partners")));
+    assert_eq!(with(Some("staff")), with(Some("staff")));
+    // The scheme and the value do not run into each other: ("ab", "alice") is not ("a", "balice").
+    let balice = claims(json!({"sub": "balice"}));
+    let mut f = facts(None);
+    f.claims = Some(&balice);
+    f.scheme = Some("a");
+    assert_ne!(key(&p, &f), with(Some("ab")));
 }
 
 #[test]

@@ -194,7 +194,7 @@ fn long_idle_gives_full_burst_not_more() {
     assert!(!b.at(T0 + ten_years, 1).allowed);
 
     // A state from the distant past (even the epoch) is a full bucket.
-    let (d, _) = check(Some(GcraState { tat: 0 }), &lim(10, 1, 10), T0, 1);
+    let (d, _) = check(Some(GcraState { tat: 0, rem: 0 }), &lim(10, 1, 10), T0, 1);
     assert_eq!((d.allowed, d.remaining), (true, 9));
 }
 
@@ -275,6 +275,48 @@ fn huge_limit_one_billion_per_second() {
     assert!(b.at(T0 + 1_001, g).allowed);
 }
 
+/// The largest cost `b` would allow at `now_ms`, found by bisection (without spending).
+fn largest_passing(b: &Bucket, now_ms: u64) -> u64 {
+    let (mut lo, mut hi) = (0u64, 2_000_000_000u64);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if b.peek(now_ms, mid).allowed {
+            lo = mid
+        } else {
+            hi = mid - 1
+        }
+    }
+    lo
+}
+
+#[test]
+fn rates_that_are_not_whole_nanoseconds_are_never_exceeded() {
+    // T = 1.666… ns and 1.000000001 ns: a T cut to whole nanoseconds (1 ns) would let 1.67×
+    // and 1.000000001× the limit through.
+    for limit in [600_000_000, 999_999_999, 333_333_333] {
+        let mut b = Bucket::new(lim(limit, 1, limit));
+        assert!(b.at(T0, limit).allowed, "the full bucket, at once");
+        // Cost-1 requests one millisecond later: exactly what a millisecond refills.
+        let refill = limit / 1_000;
+        let mut n = 0u64;
+        while b.at(T0 + 1, 1).allowed {
+            n += 1;
+            assert!(n <= refill, "{limit}: more than {refill} in 1 ms");
+        }
+        assert_eq!(n, refill, "{limit}");
+        // Spending all there is every millisecond for a second: the limit, exactly.
+        let mut spent = n;
+        for ms in 2..=1_000 {
+            let cost = largest_passing(&b, T0 + ms);
+            if cost > 0 {
+                assert!(b.at(T0 + ms, cost).allowed);
+            }
+            spent += cost;
+        }
+        assert_eq!(spent, limit, "{limit} per second, after a full burst");
+    }
+}
+
 #[test]
 fn huge_window_one_per_year() {
     let year_s = 31_536_000;
@@ -317,7 +359,11 @@ fn absurd_limits_never_panic() {
     for limits in cases {
         for now in [0, 1, T0, m / 2, m] {
             for cost in [0, 1, 2, m / 2, m] {
-                for state in [None, Some(GcraState { tat: 0 }), Some(GcraState { tat: m })] {
+                for state in [
+                    None,
+                    Some(GcraState { tat: 0, rem: 0 }),
+                    Some(GcraState { tat: m, rem: 0 }),
+                ] {
                     let (d, new) = check(state, &limits, now, cost);
                     assert!(d.remaining <= d.limit, "{limits:?} {now} {cost}: {d:?}");
                     assert_eq!(d.allowed, d.retry_after_s == 0, "{limits:?}: {d:?}");
@@ -495,21 +541,30 @@ fn reset_is_when_the_bucket_is_full() {
 fn state_serialises_as_a_string() {
     let s = GcraState {
         tat: 1_767_225_600_000_000_000,
+        rem: 0,
     };
     let json = serde_json::to_string(&s).unwrap();
     assert_eq!(json, r#"{"tat":"1767225600000000000"}"#);
     assert_eq!(serde_json::from_str::<GcraState>(&json).unwrap(), s);
+    // Ticks below a nanosecond are a plain number beside it, and only when there are any.
+    let fine = GcraState { rem: 2, ..s };
+    let json = serde_json::to_string(&fine).unwrap();
+    assert_eq!(json, r#"{"tat":"1767225600000000000","rem":2}"#);
+    assert_eq!(serde_json::from_str::<GcraState>(&json).unwrap(), fine);
     // A plain number is accepted too, up to u64::MAX.
     assert_eq!(
         serde_json::from_str::<GcraState>(r#"{"tat":5}"#).unwrap(),
-        GcraState { tat: 5 }
+        GcraState { tat: 5, rem: 0 }
     );
-    let max = GcraState { tat: u64::MAX };
+    let max = GcraState {
+        tat: u64::MAX,
+        rem: 0,
+    };
     let back = serde_json::to_string(&max).unwrap();
     assert_eq!(serde_json::from_str::<GcraState>(&back).unwrap(), max);
     assert_eq!(
         serde_json::from_str::<GcraState>(r#"{"tat":4.0}"#).unwrap(),
-        GcraState { tat: 4 }
+        GcraState { tat: 4, rem: 0 }
     );
     for bad in [
         r#"{"tat":"-1"}"#,

@@ -191,11 +191,13 @@ fn isolates_sharing_a_bucket_never_jointly_pass_the_limit() {
             }
         }
         admitted.sort_unstable();
-        let t_ns = u128::from(limits.window_s) * 1_000_000_000 / u128::from(limits.limit);
+        // T exact: burst + ⌊span · limit / window⌋.
+        let window_ns = u128::from(limits.window_s) * 1_000_000_000;
         for (a, &first) in admitted.iter().enumerate() {
             for (b, &last) in admitted.iter().enumerate().skip(a) {
                 let span_ns = u128::from(last - first) * 1_000_000;
-                let most = u128::from(limits.burst) + span_ns / t_ns;
+                let most =
+                    u128::from(limits.burst) + span_ns * u128::from(limits.limit) / window_ns;
                 let count = (b - a + 1) as u128;
                 assert!(
                     count <= most,
