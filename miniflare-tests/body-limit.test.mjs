@@ -52,6 +52,21 @@ async function rounds(base, path, options) {
   return results;
 }
 
+/** An upstream and a gateway with one catch-all route and `max_body_bytes: LIMIT`. */
+async function limitedGateway() {
+  const up = await startUpstream();
+  cleanup.push(() => up.close());
+  const gw = await startGateway({
+    routes: config({
+      settings: { max_body_bytes: LIMIT },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: "r", path: "/{*p}", upstream: "u", auth: "none" }],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  return { up, gw };
+}
+
 const summary = (results) => JSON.stringify(results.map((r) => r.reset ?? r.status));
 
 test("baseline: a bare JS worker is answered cleanly when it reads the body, or when it is small", async () => {
@@ -76,16 +91,7 @@ test("baseline: a bare JS worker is answered cleanly when it reads the body, or 
 });
 
 test("every oversize POST gets a clean problem+json 413, declared or streamed", async () => {
-  const up = await startUpstream();
-  cleanup.push(() => up.close());
-  const gw = await startGateway({
-    routes: config({
-      settings: { max_body_bytes: LIMIT },
-      upstreams: { u: { targets: [{ url: up.url }] } },
-      routes: [{ id: "r", path: "/{*p}", upstream: "u", auth: "none" }],
-    }),
-  });
-  cleanup.push(() => gw.close());
+  const { up, gw } = await limitedGateway();
   for (const size of SIZES) {
     for (const chunked of [false, true]) {
       const results = await rounds(gw.url, "/upload", { chunked, size });
@@ -125,16 +131,7 @@ function rawExchange(base, raw) {
 }
 
 test("a length beside chunked framing is refused; an Expect: 100-continue client is answered at once", async () => {
-  const up = await startUpstream();
-  cleanup.push(() => up.close());
-  const gw = await startGateway({
-    routes: config({
-      settings: { max_body_bytes: LIMIT },
-      upstreams: { u: { targets: [{ url: up.url }] } },
-      routes: [{ id: "r", path: "/{*p}", upstream: "u", auth: "none" }],
-    }),
-  });
-  cleanup.push(() => gw.close());
+  const { up, gw } = await limitedGateway();
   // The runtime reads the chunks (50,000 bytes); a gateway reading the length saw 5.
   const chunk = "x".repeat(50_000);
   const smuggled = await rawExchange(

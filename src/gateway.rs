@@ -59,7 +59,7 @@ fn cached_url_sharing(routes: &[Route]) -> impl Fn(&Route) -> bool + '_ {
     prefixes.dedup();
     let cached_prefix: HashSet<&str> = prefixes.iter().copied().collect();
     move |route: &Route| {
-        let unsafe_methods = ["POST", "PUT", "PATCH", "DELETE"]
+        let unsafe_methods = crate::cache::INVALIDATING_METHODS
             .iter()
             .any(|m| route.methods.contains(m));
         if route.cache.is_some() || route.websocket || !unsafe_methods || prefixes.is_empty() {

@@ -92,5 +92,9 @@ pub use key::{cache_key_url, CacheKeyInput};
 pub use rules::{storable, NotStored, RequestFacts, ResponseFacts};
 pub use status::{cache_status, CacheOutcome};
 
+/// The unsafe methods whose success invalidates a URL's stored responses (RFC 9111 §4.4; the
+/// ones the cache stage forwards, RFC 9110 §9.2.1).
+pub const INVALIDATING_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,8 @@ pub const CREDENTIAL_QUERY_PARAMS: [&str; 1] = ["access_token"];
 pub struct Redactor {
     /// Lower-case query parameter names whose values are never written.
     query_names: Vec<String>,
+    /// The same names as PHP files them (see `credentials::php_name`), in the same order.
+    query_php_names: Vec<Vec<u8>>,
     /// Lower-case header names whose values are never written.
     header_names: Vec<String>,
 }
@@ -39,6 +41,9 @@ impl Default for Redactor {
     fn default() -> Redactor {
         Redactor {
             query_names: CREDENTIAL_QUERY_PARAMS.map(str::to_owned).to_vec(),
+            query_php_names: CREDENTIAL_QUERY_PARAMS
+                .map(|n| php_name(n.as_bytes()))
+                .to_vec(),
             header_names: CREDENTIAL_HEADERS.map(str::to_owned).to_vec(),
         }
     }
@@ -77,6 +82,7 @@ impl Redactor {
     fn add_query(&mut self, name: &str) {
         let lower = name.to_ascii_lowercase();
         if !self.query_names.contains(&lower) {
+            self.query_php_names.push(php_name(lower.as_bytes()));
             self.query_names.push(lower);
         }
     }
@@ -103,9 +109,7 @@ impl Redactor {
             return false;
         }
         let filed = php_name(decoded.to_ascii_lowercase().as_bytes());
-        self.query_names
-            .iter()
-            .any(|n| php_name(n.as_bytes()) == filed)
+        self.query_php_names.contains(&filed)
     }
 
     /// Whether a header's value is a credential (its name in any case).

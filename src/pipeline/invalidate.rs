@@ -14,10 +14,9 @@ use crate::config::CacheSpec;
 use crate::forward::{forwarded_host, Destination, Inbound};
 use crate::gateway::Gateway;
 
-/// Whether a request with `method` invalidates its URL when it succeeds (the unsafe methods the
-/// cache stage forwards; RFC 9110 §9.2.1).
+/// Whether a request with `method` invalidates its URL when it succeeds.
 pub fn is_unsafe(method: &str) -> bool {
-    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+    crate::cache::INVALIDATING_METHODS.contains(&method)
 }
 
 /// Whether an answer with `status` invalidates (RFC 9111 §4.4: a non-error status).
