@@ -112,7 +112,7 @@ test("query strings are forwarded unchanged", async () => {
   assert.equal(JSON.parse(r.body).url, "/users/42?b=2&a=1&a=%2F&empty=&x=%zz");
 });
 
-test("a trailing slash that would reach a less protected route is refused", async () => {
+test("a trailing slash, another letter case or a trailing dot that would reach a less protected route is refused", async () => {
   const up2 = await startUpstream();
   const gw2 = await startGateway({
     routes: config({
@@ -131,6 +131,18 @@ test("a trailing slash that would reach a less protected route is refused", asyn
     assert.match((await r.json()).detail, /trailing slash/);
     assert.equal(up2.requests.length, 0);
     assert.equal((await gw2.fetch("/other/")).status, 200, "paths that mean one route either way still pass");
+    // What IIS, ASP.NET or a Windows file server would take for /admin reaches the public route
+    // here: refused the same way.
+    const reached = up2.requests.length;
+    for (const path of ["/ADMIN", "/Admin", "/admin.", "/admin%20", "/admin::$DATA", "/ADMIN/"]) {
+      const a = await gw2.raw(path);
+      assert.equal(a.status, 400, path);
+      const body = JSON.parse(a.body);
+      assert.equal(body.code, "invalid_path", path);
+      assert.match(body.detail, /(letter case|trailing slash)/, path);
+    }
+    assert.equal(up2.requests.length, reached, "no other spelling reached the upstream");
+    assert.equal((await gw2.fetch("/Blog/Post.")).status, 200, "spellings that fold onto the same route still pass");
   } finally {
     await gw2.close();
     await up2.close();

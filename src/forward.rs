@@ -139,6 +139,15 @@ impl Gateway {
                     crate::path::PathError::AmbiguousTrailingSlash,
                 ))
             }
+            // `/ADMIN` or `/admin.` reaching a catch-all beside a protected `/admin`: see
+            // `crate::router` (`fold`).
+            RouteMatch::Found { route, .. }
+                if self.router.alias_elsewhere(inbound.host, &canonical, route) =>
+            {
+                return Err(GatewayError::BadPath(
+                    crate::path::PathError::AmbiguousAlias,
+                ))
+            }
             RouteMatch::Found { route, params } => (route, params),
             RouteMatch::MethodNotAllowed { allow } => {
                 return Err(GatewayError::MethodNotAllowed(allow))

@@ -31,6 +31,10 @@ pub enum PathError {
     /// The path with and without its trailing `/` reaches different routes (decided by the
     /// router, not by [`canonicalize`]).
     AmbiguousTrailingSlash,
+    /// The path in another letter case, or without a segment's trailing dots or spaces,
+    /// reaches only other routes (decided by the router): servers that fold paths would serve
+    /// the other route's resource.
+    AmbiguousAlias,
     /// A route's `rewrite` would put a `.` or `..` segment into the forwarded path (a
     /// parameter that fills part of a segment captured `..` in `/img/{name}.png`), which the
     /// upstream would resolve to a path the gateway never routed (decided by the router).
@@ -51,6 +55,9 @@ impl PathError {
             PathError::PathParameter => "';' path parameters (raw or as %3B) are not accepted",
             PathError::AmbiguousTrailingSlash => {
                 "the path reaches a different route with and without its trailing slash"
+            }
+            PathError::AmbiguousAlias => {
+                "the path in another letter case, or without trailing dots or spaces, reaches a different route"
             }
             PathError::DotSegmentInRewrite => {
                 "the route's rewrite of this path would contain a '.' or '..' segment"

@@ -78,6 +78,9 @@ struct Table {
     leaves: Vec<Leaf>,
     /// Shape → leaf index.
     shapes: HashMap<String, usize>,
+    /// The table under folded patterns, when some member's pattern changes under folding
+    /// (see [`fold`]); otherwise this table answers for folded paths.
+    folded: Option<Box<fold::FoldedTable>>,
 }
 
 /// All routing tables of one configuration.
@@ -230,6 +233,19 @@ impl Table {
 }
 
 impl Table {
+    /// Whether the folded `path` reaches routes none of which is `route`.
+    fn folded_reaches_only_others(&self, path: &str, route: usize) -> bool {
+        if let Some(folded) = &self.folded {
+            return folded.reaches_only_others(path, route);
+        }
+        let Ok(m) = self.matcher.at(path) else {
+            return false;
+        };
+        self.leaves.get(*m.value).is_some_and(|leaf| {
+            !leaf.entries.is_empty() && leaf.entries.iter().all(|e| e.route != route)
+        })
+    }
+
     /// Whether the leaf `path` reaches holds a route other than `route`, for any method or
     /// conditions.
     fn holds_other(&self, path: &str, route: usize) -> bool {
@@ -356,14 +372,16 @@ impl Router {
             }
             members.sort_unstable();
             let mut table = Table::default();
-            for i in members {
+            for &i in &members {
                 table.insert(routes, i, conflicts);
             }
+            table.folded = fold::FoldedTable::for_members(routes, &members);
             table
         };
         for &i in &any_host {
             router.any_host.insert(routes, i, &mut conflicts);
         }
+        router.any_host.folded = fold::FoldedTable::for_members(routes, &any_host);
         for (host, own) in &exact {
             let t = table(host, own, 1, &mut conflicts);
             router.exact.insert((*host).to_owned(), t);
@@ -426,6 +444,23 @@ impl Router {
         self.table_for(host).holds_other(path, route)
     }
 
+    /// Whether `path` as a lenient upstream may read it (another letter case, without trailing
+    /// dots, spaces or slash: [`fold`]) reaches only routes other than `route` on `host` (see
+    /// `Gateway::destination`). Where no pattern changes under folding, a path that folding
+    /// leaves unchanged costs one scan.
+    pub fn alias_elsewhere(&self, host: &str, path: &str, route: usize) -> bool {
+        let table = self.table_for(host);
+        match fold::fold_path(path) {
+            Some(folded) => table.folded_reaches_only_others(&folded, route),
+            // Already in folded form, which may still be another route's folded pattern
+            // (`/api/x` beside `/API/{*rest}`).
+            None => table
+                .folded
+                .as_ref()
+                .is_some_and(|f| f.reaches_only_others(path, route)),
+        }
+    }
+
     /// The host's table: exact, else the longest wildcard covering it (found by walking its
     /// labels, so the cost does not grow with the number of hosts), else the host-less one.
     fn table_for(&self, host: &str) -> &Table {
@@ -456,6 +491,8 @@ pub fn normalize_host(host: &str) -> String {
     };
     without_port.trim_end_matches('.').to_ascii_lowercase()
 }
+
+mod fold;
 
 #[cfg(test)]
 mod tests;

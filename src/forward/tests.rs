@@ -323,6 +323,76 @@ fn a_trailing_slash_that_reaches_another_route_is_refused() {
     );
 }
 
+fn route_of(g: &Gateway, path: &str) -> Result<String, GatewayError> {
+    g.destination(&inbound(path)).map(|d| match d {
+        Destination::Route(r) => g.route(r.route).id.clone(),
+        Destination::Admin { rest } => format!("admin {rest}"),
+    })
+}
+
+const ALIAS: Result<String, GatewayError> = Err(GatewayError::BadPath(
+    crate::path::PathError::AmbiguousAlias,
+));
+
+#[test]
+fn a_path_that_folds_onto_another_route_is_refused() {
+    let g = gateway(
+        r#", { "id": "admin", "path": "/admin", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "private", "path": "/private/{*rest}", "upstream": "users", "auth": "none" },
+             { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
+    );
+    assert_eq!(route_of(&g, "/admin").as_deref(), Ok("admin"));
+    // What IIS, ASP.NET or a Windows file server takes for /admin reaches the catch-all here.
+    for path in [
+        "/ADMIN",
+        "/Admin",
+        "/admin.",
+        "/admin..",
+        "/admin%20",
+        "/Admin.%20",
+        "/admin::$DATA",
+        "/ADMIN/",
+        "/Private/x",
+        "/private./x",
+        "/PRIVATE/a/b.",
+    ] {
+        assert_eq!(route_of(&g, path), ALIAS, "{path}");
+    }
+    // Spellings that fold onto the route they already reach, or onto nothing else, pass.
+    for (path, route) in [
+        ("/private/X/Y.", "private"),
+        ("/Blog/Post", "catch"),
+        ("/about.", "catch"),
+        ("/users/42/a.b", "catch"),
+        ("/...", "catch"),
+    ] {
+        assert_eq!(route_of(&g, path).as_deref(), Ok(route), "{path}");
+    }
+    // The admin endpoints are not routes: their folded spellings go to the catch-all upstream,
+    // as any other path would.
+    assert_eq!(route_of(&g, "/__GATEWAY/health").as_deref(), Ok("catch"));
+}
+
+#[test]
+fn routes_spelt_in_upper_case_keep_their_requests_and_their_aliases() {
+    let g = gateway(
+        r#", { "id": "api", "path": "/API/{*rest}", "upstream": "users", "auth": "none" },
+             { "id": "docs-upper", "path": "/Docs", "upstream": "users", "auth": "none" },
+             { "id": "docs", "path": "/docs", "upstream": "users", "auth": "none" },
+             { "id": "dotted", "path": "/v1./x", "upstream": "users", "auth": "none" },
+             { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
+    );
+    assert_eq!(route_of(&g, "/API/x").as_deref(), Ok("api"));
+    assert_eq!(route_of(&g, "/v1./x").as_deref(), Ok("dotted"));
+    // Two routes the document tells apart by case each keep their own path.
+    assert_eq!(route_of(&g, "/Docs").as_deref(), Ok("docs-upper"));
+    assert_eq!(route_of(&g, "/docs").as_deref(), Ok("docs"));
+    // Other spellings reach the catch-all, yet fold onto those routes.
+    for path in ["/api/x", "/Api/x", "/DOCS", "/v1/x", "/V1./x"] {
+        assert_eq!(route_of(&g, path), ALIAS, "{path}");
+    }
+}
+
 #[test]
 fn a_trailing_slash_does_not_slip_past_a_route_whose_conditions_fail() {
     let g = gateway(

@@ -1,0 +1,216 @@
+//! Paths that lenient servers take for one another. IIS, ASP.NET and Windows file servers
+//! compare paths without letter case and drop trailing dots, spaces and NTFS's `::$DATA` from
+//! a name; many frameworks take `/admin/` for `/admin`. When such a spelling of a path belongs
+//! to another route (`/ADMIN` or `/admin.` reaching a public catch-all beside a protected
+//! `/admin`), the gateway cannot know which resource the upstream will serve, so the request
+//! is refused (see `Gateway::destination`). Only ASCII letters are folded.
+//!
+//! Routes whose own patterns change under folding (`/API/{*rest}`, `/v1./x`) get a folded copy
+//! of their table, so that such a route's own requests still find it; documents without one
+//! (the usual case) build nothing more.
+
+use super::shape;
+use crate::config::Route;
+use std::collections::HashMap;
+
+/// The path as a lenient upstream may read it, or `None` when that is the path itself: ASCII
+/// letters in lower case, each segment without trailing `.`, spaces (`%20`) and `::$DATA`
+/// (while something of the segment is left), and no trailing `/` (but the root).
+pub(super) fn fold_path(path: &str) -> Option<String> {
+    if !needs_folding(path) {
+        return None;
+    }
+    let folded = fold(path, false);
+    (folded != path).then_some(folded)
+}
+
+/// A route pattern folded as [`fold_path`] folds paths, with `{…}` parameters kept as they are;
+/// `None` when folding changes nothing.
+pub(super) fn fold_pattern(pattern: &str) -> Option<String> {
+    if !needs_folding(pattern) {
+        return None;
+    }
+    let folded = fold(pattern, true);
+    (folded != pattern).then_some(folded)
+}
+
+/// A cheap scan that rules most paths out: no upper-case letter, no `.`, `%20` or `:` at a
+/// segment's end, no trailing `/`.
+fn needs_folding(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.len() > 1 && bytes.ends_with(b"/") {
+        return true;
+    }
+    bytes.iter().enumerate().any(|(i, &b)| {
+        let at_segment_end = bytes.get(i + 1).is_none_or(|&n| n == b'/');
+        let trailing = b == b'.' || (b == b'0' && i >= 2 && &bytes[i - 2..i] == b"%2");
+        b.is_ascii_uppercase()
+            || (trailing && at_segment_end)
+            || (b == b':' && bytes.get(i + 1) == Some(&b':'))
+    })
+}
+
+fn fold(path: &str, pattern: bool) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let lowered = if pattern {
+            lower_literals(segment)
+        } else {
+            segment.to_ascii_lowercase()
+        };
+        // A pattern segment that ends in a parameter has no literal tail to trim.
+        if pattern && lowered.ends_with('}') {
+            out.push_str(&lowered);
+        } else {
+            out.push_str(trim_tail(&lowered));
+        }
+    }
+    if out.len() > 1 && out.ends_with('/') {
+        out.pop();
+    }
+    out
+}
+
+/// `segment` without the trailing dots, spaces and `::$data` Windows drops from a name (the
+/// segment is already in lower case); unchanged when nothing would be left.
+fn trim_tail(segment: &str) -> &str {
+    let mut rest = segment;
+    loop {
+        let before = rest.len();
+        rest = rest.trim_end_matches('.');
+        while let Some(r) = rest.strip_suffix("%20") {
+            rest = r;
+        }
+        if let Some(r) = rest.strip_suffix("::$data") {
+            rest = r;
+        }
+        if rest.len() == before {
+            break;
+        }
+    }
+    if rest.is_empty() {
+        segment
+    } else {
+        rest
+    }
+}
+
+/// ASCII lower case outside `{…}`: parameter names are the route's own.
+fn lower_literals(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    let mut depth = 0usize;
+    for c in segment.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        out.push(if depth == 0 {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        });
+    }
+    out
+}
+
+/// The routes of one table under their folded patterns: which routes a folded path reaches.
+#[derive(Debug, Default)]
+pub(super) struct FoldedTable {
+    matcher: matchit::Router<usize>,
+    /// Per leaf, the routes whose folded pattern has its shape.
+    leaves: Vec<Vec<usize>>,
+    shapes: HashMap<String, usize>,
+}
+
+impl FoldedTable {
+    /// The folded copy of a table of `members`, or `None` when no member's pattern changes
+    /// under folding (the table itself then answers for folded paths).
+    pub(super) fn for_members(routes: &[Route], members: &[usize]) -> Option<Box<FoldedTable>> {
+        if !members
+            .iter()
+            .any(|&i| fold_pattern(&routes[i].path).is_some())
+        {
+            return None;
+        }
+        let mut table = FoldedTable::default();
+        for &i in members {
+            let pattern = fold_pattern(&routes[i].path).unwrap_or_else(|| routes[i].path.clone());
+            let key = shape(&pattern);
+            let leaf = match table.shapes.get(&key) {
+                Some(&leaf) => leaf,
+                None => {
+                    let leaf = table.leaves.len();
+                    // Folded patterns that matchit cannot hold side by side (rare: the
+                    // originals routed) leave that route out of the check; its requests are
+                    // then routed as if no folded spelling existed.
+                    if table.matcher.insert(pattern, leaf).is_err() {
+                        continue;
+                    }
+                    table.shapes.insert(key, leaf);
+                    table.leaves.push(Vec::new());
+                    leaf
+                }
+            };
+            table.leaves[leaf].push(i);
+        }
+        Some(Box::new(table))
+    }
+
+    /// Whether the folded `path` reaches routes none of which is `route`.
+    pub(super) fn reaches_only_others(&self, path: &str, route: usize) -> bool {
+        let Ok(m) = self.matcher.at(path) else {
+            return false;
+        };
+        self.leaves
+            .get(*m.value)
+            .is_some_and(|routes| !routes.is_empty() && !routes.contains(&route))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_fold_as_lenient_servers_read_them() {
+        assert_eq!(fold_path("/ADMIN").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/Admin/Keys").as_deref(), Some("/admin/keys"));
+        assert_eq!(fold_path("/admin.").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/admin...").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/admin%20").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/admin.%20.").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/admin::$DATA").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/admin./keys").as_deref(), Some("/admin/keys"));
+        assert_eq!(fold_path("/ADMIN/").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/admin/").as_deref(), Some("/admin"));
+        // Nothing to fold: the usual path costs one scan.
+        assert_eq!(fold_path("/admin"), None);
+        assert_eq!(fold_path("/"), None);
+        assert_eq!(fold_path("/users/42/a.b"), None);
+        assert_eq!(fold_path("/a:b"), None);
+        // A segment that would vanish is a name of its own (`.` and `..` never get here).
+        assert_eq!(fold_path("/..."), None);
+        assert_eq!(fold_path("/x/..."), None);
+        assert_eq!(fold_path("/X/..."), Some("/x/...".into()));
+    }
+
+    #[test]
+    fn patterns_fold_their_literals_and_keep_their_parameters() {
+        assert_eq!(
+            fold_pattern("/API/{Name}/{*Rest}").as_deref(),
+            Some("/api/{Name}/{*Rest}")
+        );
+        assert_eq!(fold_pattern("/v1./x").as_deref(), Some("/v1/x"));
+        assert_eq!(
+            fold_pattern("/img/{Name}.PNG").as_deref(),
+            Some("/img/{Name}.png")
+        );
+        assert_eq!(fold_pattern("/docs/").as_deref(), Some("/docs"));
+        assert_eq!(fold_pattern("/users/{id}"), None);
+        assert_eq!(fold_pattern("/{*rest}"), None);
+    }
+}
