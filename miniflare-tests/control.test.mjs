@@ -301,3 +301,46 @@ test("gatewayctl validates, diffs, pushes, lists and rolls back against the runn
   r = await ctl(["bogus"]);
   assert.equal(r.status, 2);
 });
+
+test("admin attempts are limited per client address before the token is looked at", async () => {
+  const { startGateway } = await import("./harness.mjs");
+  const gw = await startGateway({
+    bindings: { ADMIN_TOKEN: TOKEN },
+    routes: config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: "r", path: "/r", upstream: "u", auth: "none" }],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  const from = (addr, extra = {}) => ({ headers: { "cf-connecting-ip": addr, ...extra } });
+  const guesser = "203.0.113.66";
+  // 120 wrong guesses in a burst are each 401 (in a few parallel waves, as a guesser would).
+  for (let wave = 0; wave < 4; wave++) {
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => gw.fetch("/__gateway/keys", from(guesser, { authorization: `Bearer guess-${wave}-${i}` }))),
+    );
+    for (const r of answers) {
+      assert.equal(r.status, 401);
+      await r.arrayBuffer();
+    }
+  }
+  // The next attempt is refused before its token is read: the right token too.
+  const refused = await gw.fetch("/__gateway/keys", from(guesser, ADMIN));
+  assert.equal(refused.status, 429);
+  assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+  assert.match(refused.headers.get("ratelimit-policy") ?? "", /"admin-attempts";q=120;w=60/);
+  const body = await refused.json();
+  assert.equal(body.code, "rate_limited");
+  assert.equal(body.policy, "admin-attempts");
+  // So is the health endpoint's detail, which tells an admin from anyone else.
+  assert.equal((await gw.fetch("/__gateway/health", from(guesser, ADMIN))).status, 429);
+  // Without credentials nothing is spent or refused: the public health summary still answers.
+  const open = await gw.fetch("/__gateway/health", from(guesser));
+  assert.equal(open.status, 200);
+  assert.deepEqual(await open.json(), { status: "ok" });
+  // Another address has its own attempts; the routes are not touched by any of this.
+  const other = await gw.fetch("/__gateway/keys", from("198.51.100.7", ADMIN));
+  assert.equal(other.status, 200, await other.text());
+  assert.equal((await gw.fetch("/r", from(guesser))).status, 200);
+});

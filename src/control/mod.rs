@@ -6,6 +6,7 @@
 //! as a number, and the same functions run in the worker, in the `ConfigLock` Durable Object,
 //! in `gatewayctl` and under `cargo test` (with an in-memory KV that fails on demand).
 
+pub mod admin_guard;
 pub mod diff;
 pub mod explain;
 pub mod history;

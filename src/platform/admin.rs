@@ -3,7 +3,10 @@
 use super::isolate::{self, Live};
 use super::{config_admin, keys, respond, Exchange};
 use crate::config::MethodSet;
+use crate::control::admin_guard::{self, Verdict};
 use crate::error::GatewayError;
+use crate::pipeline::ports::{Level, Limiter};
+use crate::pipeline::state::Counter;
 use worker::{web_sys, Env};
 
 /// Whether `presented` (an `Authorization` header value) carries the admin token. Without a
@@ -26,6 +29,9 @@ pub fn is_admin(env: &Env, live: &Live, authorization: Option<&str>) -> bool {
 /// admin token.
 pub async fn handle(x: &Exchange<'_>, rest: &str) -> Result<web_sys::Response, GatewayError> {
     let authorization = x.request.headers().get("authorization").ok().flatten();
+    if authorization.is_some() && x.live.gateway.config.settings.admin.token_secret.is_some() {
+        spend_attempt(x).await?;
+    }
     let admin = is_admin(x.env, x.live, authorization.as_deref());
     let method = x.inbound.method;
     if rest == "/health" {
@@ -68,6 +74,37 @@ pub async fn handle(x: &Exchange<'_>, rest: &str) -> Result<web_sys::Response, G
         _ => Err(GatewayError::MethodNotAllowed(MethodSet::from_names(&[
             "DELETE",
         ]))),
+    }
+}
+
+/// Spends one of the client address's admin attempts before its token is looked at (see
+/// `crate::control::admin_guard`): over the limit, 429 whatever the token.
+async fn spend_attempt(x: &Exchange<'_>) -> Result<(), GatewayError> {
+    let take = admin_guard::attempt(x.inbound.client_ip);
+    let answer = x
+        .ports
+        .take(std::slice::from_ref(&take))
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err("no answer".into()));
+    match admin_guard::verdict(answer) {
+        Verdict::Go => Ok(()),
+        Verdict::Refused(e) => Err(e),
+        Verdict::StoreFailed(reason) => {
+            isolate::count(Counter::RateLimitStoreErrors);
+            respond::log_event(
+                Level::Error,
+                serde_json::json!({
+                    "event": "rate_limit_store_error",
+                    "policy": admin_guard::POLICY,
+                    "reason": reason,
+                    "on_store_error": "allow",
+                }),
+                Some(&x.live.gateway.redactor),
+            );
+            Ok(())
+        }
     }
 }
 
