@@ -101,6 +101,27 @@ impl Bucket {
             .sum()
     }
 
+    /// Admissions held in live leases granted under `limits`.
+    fn held_under(&self, limits: &Limits, now_ms: f64) -> u64 {
+        self.leases
+            .iter()
+            .filter(|l| now_ms < l.until_ms && l.limits == *limits)
+            .map(|l| l.left)
+            .sum()
+    }
+
+    /// Moves leases granted under other limits (the configuration changed since) into
+    /// `offers`: they are spent under the limits in force or not at all.
+    fn drop_other_limits(&mut self, bucket: &str, limits: &Limits, offers: &mut Vec<GiveBack>) {
+        self.leases.retain(|l| {
+            let same = l.limits == *limits;
+            if !same && l.left > 0 {
+                offers.push(l.offer(bucket));
+            }
+            same
+        });
+    }
+
     /// A lease ask is out (and not yet given up on).
     fn asking(&self, now_ms: f64) -> bool {
         self.asking.is_some_and(|at| now_ms - at < ASK_STALE_MS)
@@ -143,11 +164,12 @@ impl LeaseBook {
         self.0.get(bucket).is_some_and(|b| b.held(now_ms) > 0)
     }
 
-    /// Whether the request at `now_ms` is admitted from what `bucket` holds: it holds an
-    /// admission and its next lease is not due (the request that finds it due asks for it).
-    pub fn may_spend(&self, bucket: &str, now_ms: f64) -> bool {
+    /// Whether the request at `now_ms` is admitted from what `bucket` holds under `limits`
+    /// (the policy's, as configured now): it holds such an admission and its next lease is not
+    /// due (the request that finds it due asks for it).
+    pub fn may_spend(&self, bucket: &str, limits: &Limits, now_ms: f64) -> bool {
         self.0.get(bucket).is_some_and(|b| {
-            let held = b.held(now_ms);
+            let held = b.held_under(limits, now_ms);
             held > 0 && !b.refill_due(held, now_ms)
         })
     }
@@ -167,16 +189,19 @@ impl LeaseBook {
         self.0.get(bucket).map_or(0, |b| b.held(now_ms))
     }
 
-    /// Spends one held admission (the one whose hold ends first) and returns the decision the
-    /// owner gave with the newest lease, as of that grant; expired leases go to `offers`.
+    /// Spends one admission held under `limits` (the one whose hold ends first) and returns
+    /// the decision the owner gave with the newest lease, as of that grant; expired leases, and
+    /// those granted under other limits, go to `offers`.
     pub fn spend(
         &mut self,
         bucket: &str,
+        limits: &Limits,
         now_ms: f64,
         offers: &mut Vec<GiveBack>,
     ) -> Option<Decision> {
         let b = self.0.get_mut(bucket)?;
         b.expire(bucket, now_ms, offers);
+        b.drop_other_limits(bucket, limits, offers);
         b.note_demand(now_ms);
         let lease = b
             .leases

@@ -242,20 +242,25 @@ impl Stage for RateLimit {
         let known = remembered(s, &policies, &buckets, now);
         let mut book = s.state.leases.borrow_mut();
         // A bucket whose next lease is due is asked for it (see `leases`): this request waits.
-        let at_once = buckets
+        let at_once = policies
             .iter()
+            .zip(&buckets)
             .zip(&known)
-            .all(|(b, k)| k.is_some() || book.may_spend(b, now));
+            .all(|((p, b), k)| k.is_some() || book.may_spend(b, &Limits::from(*p), now));
         if !at_once {
             cx.rate_limit_buckets = buckets;
             return Step::Wait;
         }
         // Every other bucket holds a live lease, so each spend succeeds.
         let mut offers = Vec::new();
-        let spent: Option<Vec<_>> = buckets
+        let spent: Option<Vec<_>> = policies
             .iter()
+            .zip(&buckets)
             .zip(known)
-            .map(|(b, k)| k.or_else(|| book.spend(b, now, &mut offers)).map(Ok))
+            .map(|((p, b), k)| {
+                k.or_else(|| book.spend(b, &Limits::from(*p), now, &mut offers))
+                    .map(Ok)
+            })
             .collect();
         drop(book);
         if !offers.is_empty() {
@@ -291,15 +296,16 @@ impl Stage for RateLimit {
                     if let Some(d) = known {
                         return Source::Remembered(d);
                     }
-                    if book.may_spend(bucket, asked_at) {
-                        if let Some(d) = book.spend(bucket, asked_at, &mut offers) {
+                    let limits = Limits::from(*policy);
+                    if book.may_spend(bucket, &limits, asked_at) {
+                        if let Some(d) = book.spend(bucket, &limits, asked_at, &mut offers) {
                             return Source::Held(d);
                         }
                     }
                     let ask = book.ask(bucket, asked_at, &mut offers);
                     asks.push(Take {
                         bucket: bucket.clone(),
-                        limits: Limits::from(*policy),
+                        limits,
                         ask,
                     });
                     Source::Asked(asks.len() - 1, ask)

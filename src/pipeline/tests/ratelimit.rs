@@ -274,7 +274,7 @@ fn a_busy_bucket_asks_for_its_next_lease_while_a_quarter_is_left_and_never_holds
     // Spending: no refill while more than a quarter of the want is held.
     let mut spent = 0;
     while !book.refill_due("b", t) {
-        assert!(book.spend("b", t, &mut offers).is_some());
+        assert!(book.spend("b", &limits, t, &mut offers).is_some());
         spent += 1;
     }
     assert_eq!(book.held("b", t), MAX_WANT / 4, "after {spent} spends");
@@ -284,7 +284,7 @@ fn a_busy_bucket_asks_for_its_next_lease_while_a_quarter_is_left_and_never_holds
     // While it is out, the others spend what is left instead of asking.
     assert!(!book.refill_due("b", t));
     assert!(book.holds("b", t));
-    assert!(book.spend("b", t, &mut offers).is_some());
+    assert!(book.spend("b", &limits, t, &mut offers).is_some());
     book.answered("b", limits, next, t, Some(&grant(next.want - 1)));
     assert!(book.held("b", t) < MAX_WANT, "{}", book.held("b", t));
     assert!(offers.is_empty());
@@ -582,4 +582,46 @@ fn r_of(field: &str) -> u64 {
         .and_then(|r| r.split(';').next())
         .and_then(|r| r.parse().ok())
         .expect("r= in the RateLimit field")
+}
+
+#[test]
+fn a_lease_granted_under_other_limits_is_not_spent_but_offered_back() {
+    use crate::pipeline::leases::{LeaseBook, HOLD_MS};
+    use crate::ratelimit::{Grant, Limits};
+    let old = Limits {
+        limit: 1_000,
+        window_s: 1,
+        burst: 1_000,
+    };
+    // The configuration, changed while the lease was held: one a day.
+    let new = Limits {
+        limit: 1,
+        window_s: 86_400,
+        burst: 1,
+    };
+    let (decision, _) = crate::ratelimit::check(None, &old, 0, 1);
+    let mut book = LeaseBook::default();
+    let mut offers = Vec::new();
+    let hold = HOLD_MS as f64;
+    for i in 0..1_000 {
+        let _ = book.ask("b", f64::from(i) * hold / 1_000.0, &mut offers);
+    }
+    let t = hold + 1.0;
+    let ask = book.ask("b", t, &mut offers);
+    assert!(ask.want > 1);
+    let grant = Grant {
+        decision,
+        extra: ask.want - 1,
+        tag: 7,
+    };
+    book.answered("b", old, ask, t, Some(&grant));
+    assert!(book.may_spend("b", &old, t));
+    assert!(!book.may_spend("b", &new, t));
+    assert_eq!(book.spend("b", &new, t, &mut offers), None);
+    assert_eq!(offers.len(), 1, "{offers:?}");
+    assert_eq!(
+        (offers[0].limits, offers[0].unused, offers[0].tag),
+        (old, ask.want - 1, 7)
+    );
+    assert!(!book.may_spend("b", &old, t), "given back, not kept");
 }
