@@ -17,7 +17,7 @@ use super::history::{self, HistoryEntry};
 use super::resolve::{current, Source};
 use super::store::{version_key, ConfigKv, HISTORY_KEY, LAST_GOOD_KEY, ROUTES_KEY};
 use super::{document_digest, precondition, Precondition, MAX_DOCUMENT_BYTES};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Json};
 use crate::gateway::Gateway;
 
 /// How long KV may take to show a write everywhere: a read older than this cannot be stale.
@@ -182,6 +182,19 @@ pub async fn rollback<K: ConfigKv>(
 ) -> Result<Pushed, PushError> {
     let action = Action::Rollback { digest: wanted };
     carry_out(kv, lock, action, if_match, at_ms, embedded).await
+}
+
+/// The digest a `POST …/config/rollback` body names: exactly `{"digest": "…"}`. The body is
+/// read with the configuration's own JSON reader, which refuses a repeated key, so a body
+/// naming two digests is refused rather than rolled back to whichever came last.
+pub fn rollback_target(body: &str) -> Option<String> {
+    match Json::parse(body).ok()? {
+        Json::Object(members) => match members.as_slice() {
+            [(key, Json::String(digest))] if key == "digest" => Some(digest.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// A push or a rollback: one path, so the precondition and the writes exist once.

@@ -811,3 +811,33 @@ fn the_lock_answers_in_one_line_that_round_trips() {
     assert_eq!(LockRecord::from_line("a b"), None);
     assert_eq!(LockRecord::from_line("a b 1 extra"), None);
 }
+
+#[test]
+fn a_rollback_body_names_one_digest_once() {
+    let d = document_digest("x");
+    assert_eq!(
+        push::rollback_target(&format!(r#"{{"digest":"{d}"}}"#)),
+        Some(d.clone())
+    );
+    assert_eq!(
+        push::rollback_target(&format!(" {{ \"digest\" : \"{d}\" }}\n")),
+        Some(d.clone())
+    );
+    // Two digests are ambiguous: neither is taken (serde_json's map would keep the last).
+    let other = document_digest("y");
+    assert_eq!(
+        push::rollback_target(&format!(r#"{{"digest":"{d}","digest":"{other}"}}"#)),
+        None
+    );
+    for body in [
+        "",
+        "not json",
+        "{}",
+        r#"{"digest":1}"#,
+        r#"{"digest":"a","extra":1}"#,
+        r#"["digest"]"#,
+        r#"{"digest":"a"} trailing"#,
+    ] {
+        assert_eq!(push::rollback_target(body), None, "{body}");
+    }
+}

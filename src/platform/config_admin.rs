@@ -162,15 +162,10 @@ async fn put_config(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, 
 /// will do).
 async fn rollback(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, GatewayError> {
     let body = keys::read_json_body(x).await?;
-    let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    let digest = match value.as_object() {
-        Some(members) if members.len() == 1 => members.get("digest").and_then(|d| d.as_str()),
-        _ => None,
-    }
-    .ok_or(GatewayError::BadRequest(
+    let digest = control::push::rollback_target(&body).ok_or(GatewayError::BadRequest(
         "expected {\"digest\": \"sha256:…\"}",
     ))?;
-    call_lock(x, "/rollback", digest.to_owned()).await
+    call_lock(x, "/rollback", digest).await
 }
 
 /// Hands the push or rollback to the `ConfigLock` object, with the client's `If-Match`, and
