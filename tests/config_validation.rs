@@ -306,6 +306,39 @@ fn json_syntax_errors_name_the_line() {
     }
 }
 
+/// Text that is not the document as written: a byte-order mark (workerd's `text()` keeps it, so
+/// a push or a KV value saved "UTF-8 with BOM" reaches the parser with it), and U+FFFD, which
+/// is what every byte that is not UTF-8 becomes when workerd decodes a push body or a KV value.
+/// Such a document is refused with the reason, not read with a value silently altered.
+#[test]
+fn a_bom_or_a_replacement_character_is_refused_with_the_reason() {
+    let e = errors(&format!("\u{feff}{}", doc(json!({}))));
+    assert!(
+        e.len() == 1 && e[0].0.is_empty() && e[0].1.contains("byte-order mark"),
+        "{}",
+        show(&e)
+    );
+    // A header value whose `é` was saved in Latin-1 (byte 0xE9) and decoded as U+FFFD.
+    let decoded = String::from_utf8_lossy(b"\"caf\xe9\"").into_owned();
+    let text = route(json!({ "request_headers": { "set": { "x-a": "PLACEHOLDER" } } }))
+        .replace("\"PLACEHOLDER\"", &decoded);
+    let e = errors(&text);
+    assert!(
+        e.len() == 1
+            && e[0].0.is_empty()
+            && e[0].1.contains("U+FFFD")
+            && e[0].1.contains("not UTF-8")
+            && e[0].1.contains("line "),
+        "{}",
+        show(&e)
+    );
+    // Written as an escape, the character is meant: accepted.
+    accepts(
+        &route(json!({ "request_headers": { "set": { "x-a": "PLACEHOLDER" } } }))
+            .replace("PLACEHOLDER", "caf\\ufffd"),
+    );
+}
+
 #[test]
 fn duplicate_keys_are_refused_at_any_depth() {
     let cases = [
