@@ -29,6 +29,12 @@ pub fn parse(text: Option<&str>) -> Result<Vec<HistoryEntry>, String> {
     }
 }
 
+/// Where a push keeps an index it could not read before replacing it (`routes:history:
+/// unreadable@<at_ms>`), so nothing the old index listed is lost for good.
+pub fn unreadable_key(at_ms: u64) -> String {
+    format!("{}:unreadable@{at_ms}", super::store::HISTORY_KEY)
+}
+
 /// The index as stored.
 pub fn to_text(entries: &[HistoryEntry]) -> String {
     serde_json::to_string(entries).unwrap_or_else(|_| "[]".to_owned())

@@ -294,8 +294,12 @@ async fn commit<K: ConfigKv>(
         .get(HISTORY_KEY)
         .await
         .map_err(|e| PushError::Read(e.0))?;
-    // An unreadable index is replaced rather than blocking every push forever.
-    let entries = history::parse(index.as_deref()).unwrap_or_default();
+    // An unreadable index is replaced rather than blocking every push forever, but kept aside
+    // first (as part of the history stage), so the versions it listed are not lost for good.
+    let (entries, unreadable) = match history::parse(index.as_deref()) {
+        Ok(entries) => (entries, None),
+        Err(_) => (Vec::new(), index),
+    };
     let entry = HistoryEntry {
         digest: digest.to_owned(),
         at_ms,
@@ -308,6 +312,11 @@ async fn commit<K: ConfigKv>(
         kv.put(&version_key(digest), text)
             .await
             .map_err(write(WriteStage::Version))?;
+    }
+    if let Some(text) = &unreadable {
+        kv.put(&history::unreadable_key(at_ms), text)
+            .await
+            .map_err(write(WriteStage::History))?;
     }
     kv.put(HISTORY_KEY, &history::to_text(&recorded))
         .await

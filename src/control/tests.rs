@@ -841,3 +841,50 @@ fn a_rollback_body_names_one_digest_once() {
         assert_eq!(push::rollback_target(body), None, "{body}");
     }
 }
+
+#[test]
+fn a_push_over_an_unreadable_history_keeps_the_old_index_aside() {
+    let old = doc("old");
+    let broken = r#"[{"digest":"sha256:00","at_ms":1,"size":1,"note":null},"#;
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old), (HISTORY_KEY, broken)]);
+    let new = doc("new");
+    let pushed = run(push(
+        &kv,
+        None,
+        &push_req(&new, Some(&tag(&old)), 1000),
+        EMBEDDED,
+    ))
+    .unwrap();
+    assert!(pushed.changed);
+    // The push is not blocked, and the index it could not read is not lost: it is kept, as it
+    // was, under a key of its own, written before the new index replaces it.
+    let aside = history::unreadable_key(1000);
+    assert_eq!(kv.value(&aside).as_deref(), Some(broken));
+    let writes = kv.writes.borrow().clone();
+    let at = |k: &str| writes.iter().position(|w| w == k).unwrap();
+    assert!(at(&aside) < at(HISTORY_KEY), "{writes:?}");
+    let h = history::parse(kv.value(HISTORY_KEY).as_deref()).unwrap();
+    assert_eq!(h.len(), 1);
+    // Keeping it aside failed: nothing changed.
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old), (HISTORY_KEY, broken)]);
+    kv.fail_put(&aside);
+    let e = run(push(
+        &kv,
+        None,
+        &push_req(&new, Some(&tag(&old)), 1000),
+        EMBEDDED,
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PushError::Write {
+                stage: WriteStage::History,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(kv.value(HISTORY_KEY).as_deref(), Some(broken));
+    assert_eq!(kv.value(ROUTES_KEY).as_deref(), Some(old.as_str()));
+}
