@@ -888,3 +888,23 @@ fn a_push_over_an_unreadable_history_keeps_the_old_index_aside() {
     assert_eq!(kv.value(HISTORY_KEY).as_deref(), Some(broken));
     assert_eq!(kv.value(ROUTES_KEY).as_deref(), Some(old.as_str()));
 }
+
+#[test]
+fn a_push_query_names_its_note_once_and_nothing_else() {
+    assert_eq!(history::note_of_query(None), Ok(None));
+    assert_eq!(history::note_of_query(Some("")), Ok(None));
+    assert_eq!(
+        history::note_of_query(Some("note=by%20hand+%E2%9C%93")),
+        Ok(Some("by hand ✓".into()))
+    );
+    // Which of two notes would be kept is a guess; a misspelt name would drop the note.
+    for query in [
+        "note=a&note=b",
+        "nte=a",
+        "note=a&x=1",
+        "note=%E9",
+        "note=a%0Ab",
+    ] {
+        assert!(history::note_of_query(Some(query)).is_err(), "{query}");
+    }
+}
