@@ -179,6 +179,59 @@ test("rollback makes a history version current again; unknown digests are 404", 
   assert.ok(await eventually(async () => (await gw.fetch("/a")).status === 200));
 });
 
+test("a push or a KV value that is not UTF-8, or a KV value that starts with a BOM, is refused with the reason; a rollback naming two digests is 400", async () => {
+  const gw = await started({ routes: doc("start") });
+  const { etag } = await getConfig(gw);
+  // The document with one header value saved in Latin-1: `café` with the byte 0xE9.
+  const text = JSON.stringify(
+    config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: "latin", path: "/latin", upstream: "u", auth: "none", request_headers: { set: { "x-a": "caf@" } } }],
+    }),
+  );
+  const latin1 = Buffer.from(text.replace("caf@", "caf\u00e9"), "latin1");
+  let body = await problem(await put(gw, latin1, etag), 422, "invalid_document");
+  assert.match(body.errors[0].message, /U\+FFFD.*not UTF-8/);
+  assert.equal(await gw.kv.get("routes"), doc("start"), "the document in force is untouched");
+
+  // The same bytes written around the API: refused by the isolate, which keeps what it serves.
+  assert.equal((await gw.fetch("/start")).status, 200);
+  await gw.kv.put("routes", latin1);
+  assert.ok(
+    await eventually(async () => {
+      const h = await (await gw.fetch("/__gateway/health", { headers: ADMIN })).json();
+      return h.status === "degraded" && /U\+FFFD/.test(h.last_reload_error?.errors?.[0] ?? "");
+    }),
+  );
+  assert.equal((await gw.fetch("/start")).status, 200);
+  assert.equal((await gw.fetch("/latin")).status, 404);
+  // KV's text() keeps a byte-order mark: refused with that reason (it was "expected value at
+  // line 1 column 1").
+  await gw.kv.put("routes", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(doc("bom"))]));
+  assert.ok(
+    await eventually(async () => {
+      const h = await (await gw.fetch("/__gateway/health", { headers: ADMIN })).json();
+      return /byte-order mark/.test(h.last_reload_error?.errors?.[0] ?? "");
+    }),
+  );
+  assert.equal((await gw.fetch("/bom")).status, 404);
+  await gw.kv.put("routes", doc("start"));
+
+  // A push's query is one note: a second note or another parameter is refused, not dropped.
+  for (const query of ["?note=a&note=b", "?nte=typo", "?note=a&force=1"]) {
+    await problem(await put(gw, doc("q"), "*", query), 400, "bad_request");
+  }
+  assert.equal(await gw.kv.get("routes"), doc("start"));
+
+  // A rollback body naming the digest twice names no version.
+  assert.equal((await put(gw, doc("a"), "*")).status, 200);
+  assert.equal((await put(gw, doc("b"), "*")).status, 200);
+  const twice = `{"digest":"${digest(doc("a"))}","digest":"${digest(doc("b"))}"}`;
+  await problem(await gw.fetch("/__gateway/config/rollback", { method: "POST", headers: ADMIN, body: twice }), 400, "bad_request");
+  assert.equal(await gw.kv.get("routes"), doc("b"));
+});
+
 test("a fresh gateway over KV with an invalid hand-written routes serves last-good, and says so", async () => {
   const dir = mkdtempSync(join(tmpdir(), "gw-control-"));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
