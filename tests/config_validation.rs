@@ -339,6 +339,27 @@ fn a_bom_or_a_replacement_character_is_refused_with_the_reason() {
     );
 }
 
+/// Every error path names a member as `member_path` does: a scheme whose name holds a dot is
+/// `auth["jwt.main"]`, never `auth.jwt.main`, which would be a member `main` of a scheme `jwt`.
+#[test]
+fn the_consumer_header_check_names_a_dotted_scheme_unambiguously() {
+    let scheme = json!({
+        "type": "jwt",
+        "issuer": "https://id.example.com/",
+        "audiences": ["orders-api"],
+        "jwks_url": "https://id.example.com/.well-known/jwks.json",
+        "algorithms": ["RS256"],
+        "forward_claims": { "sub": "x-consumer" }
+    });
+    let e = errors(&doc(json!({ "auth": { "jwt.main": scheme } })));
+    assert_eq!(
+        e.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        vec!["auth[\"jwt.main\"].forward_claims"],
+        "{}",
+        show(&e)
+    );
+}
+
 #[test]
 fn duplicate_keys_are_refused_at_any_depth() {
     let cases = [

@@ -135,7 +135,7 @@ fn consumer_header_is_free(settings: &Settings, auth: &[AuthScheme], errs: &mut 
         if let AuthKind::Jwt(j) = &scheme.kind {
             if j.forward_claims.iter().any(|(_, h)| h == name) {
                 errs.push(
-                    &format!("auth.{}.forward_claims", scheme.name),
+                    &member_path(&member_path("auth", &scheme.name), "forward_claims"),
                     format!(
                         "header \"{name}\" is settings.consumer_header, which carries the consumer"
                     ),
