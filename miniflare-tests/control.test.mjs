@@ -300,6 +300,11 @@ test("gatewayctl validates, diffs, pushes, lists and rolls back against the runn
   r = await ctl(["validate", bad]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /upstreams/);
+  const latin1 = join(dir, "latin1.json");
+  writeFileSync(latin1, Buffer.from(next.replace('"one"', '"caf\u00e9"'), "latin1"));
+  r = await ctl(["validate", latin1]);
+  assert.equal(r.status, 1, "a file that is not UTF-8 is an invalid document, not a usage error");
+  assert.match(r.stderr, /not UTF-8 \(the byte at offset \d+ is not\)/);
 
   r = await ctl(["diff", file], env);
   assert.equal(r.status, 0, r.stderr);
