@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
-import { startControlGateway, startUpstream, config, eventually } from "./harness.mjs";
+import { startControlGateway, startUpstream, config, eventually, gatewayOptions } from "./harness.mjs";
+import { Miniflare } from "miniflare";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const GATEWAYCTL = join(ROOT, "target/debug/gatewayctl");
@@ -230,6 +231,44 @@ test("a push or a KV value that is not UTF-8, or a KV value that starts with a B
   const twice = `{"digest":"${digest(doc("a"))}","digest":"${digest(doc("b"))}"}`;
   await problem(await gw.fetch("/__gateway/config/rollback", { method: "POST", headers: ADMIN, body: twice }), 400, "bad_request");
   assert.equal(await gw.kv.get("routes"), doc("b"));
+});
+
+// A CONFIG namespace whose `routes` holds a refused document and whose `routes:last-good`
+// cannot be read (a KV fault): the wrapped binding stands in for KV.
+const FAULTY_KV = `
+export default function (env) {
+  const get = async (key) => {
+    if (key === "routes") return env.ROUTES;
+    if (key === "routes:last-good") throw new Error("injected KV read failure");
+    return null;
+  };
+  return {
+    get,
+    async getWithMetadata(key) { return { value: await get(key), metadata: null }; },
+    async put() { throw new Error("read-only"); },
+    async delete() {},
+    async list() { return { keys: [], list_complete: true }; },
+  };
+}`;
+
+test("a cold isolate whose routes is refused and whose last good document cannot be read answers 503, never the embedded routes", async () => {
+  const main = gatewayOptions({ bindings: { ADMIN_TOKEN: TOKEN } });
+  delete main.kvNamespaces;
+  const broken = JSON.stringify({ version: 1, routes: [{ id: "broken" }] });
+  const mf = new Miniflare({
+    workers: [
+      { name: "gateway", ...main, wrappedBindings: { CONFIG: { scriptName: "faulty-kv", bindings: { ROUTES: broken } } } },
+      { name: "faulty-kv", modules: true, script: FAULTY_KV },
+    ],
+  });
+  cleanup.push(() => mf.dispose());
+  const r = await mf.dispatchFetch("http://gateway.test/v1/users/42");
+  const h = await mf.dispatchFetch("http://gateway.test/__gateway/health", { headers: ADMIN });
+  const source = h.headers.get("x-config-source");
+  await h.arrayBuffer();
+  assert.equal(source, null, "no configuration is in force, so not the embedded one");
+  assert.equal(r.status, 503, `the embedded demo route answered ${r.status}`);
+  assert.equal((await r.json()).code, "config_store_unavailable");
 });
 
 test("a fresh gateway over KV with an invalid hand-written routes serves last-good, and says so", async () => {
