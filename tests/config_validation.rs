@@ -360,6 +360,42 @@ fn the_consumer_header_check_names_a_dotted_scheme_unambiguously() {
     );
 }
 
+/// A small document can hold millions of mistakes (`"routes": [1, 1, …]`): 4 MB made 2 million
+/// errors and 97 MB of error text, which the 422 answer, the log line and the health endpoint
+/// would all carry (and a 25 MiB push would not fit a Worker's memory). The first errors are
+/// listed and a last one counts the rest.
+#[test]
+fn a_document_with_very_many_mistakes_lists_the_first_and_counts_the_rest() {
+    let items = vec!["1"; 100_000].join(",");
+    let e = errors(&replaced(
+        "routes",
+        serde_json::from_str(&format!("[{items}]")).unwrap(),
+    ));
+    assert_eq!(e.len(), 101, "{:?}", e.last());
+    assert_eq!(
+        e[0],
+        (
+            "routes[0]".into(),
+            "expected an object, found a number".into()
+        )
+    );
+    assert_eq!(e[99].0, "routes[99]");
+    assert_eq!(
+        e[100],
+        (
+            "".into(),
+            "and 99900 more errors (only the first 100 are listed)".into()
+        )
+    );
+    // At the limit itself nothing is summarised.
+    let items = vec!["1"; 100].join(",");
+    let e = errors(&replaced(
+        "routes",
+        serde_json::from_str(&format!("[{items}]")).unwrap(),
+    ));
+    assert_eq!(e.len(), 100);
+}
+
 #[test]
 fn duplicate_keys_are_refused_at_any_depth() {
     let cases = [
@@ -2915,4 +2951,25 @@ fn refused_urls_are_quoted_without_their_credentials() {
         assert!(!message.contains("SECRET"), "{message}");
         assert!(message.contains(shown), "{message} should quote {shown}");
     }
+}
+
+/// The router's own checks (route conflicts) list their errors the same way.
+#[test]
+fn very_many_route_conflicts_are_listed_the_same_way() {
+    let routes: Vec<Value> = (0..300)
+        .map(|i| json!({ "id": format!("r{i}"), "path": "/same", "upstream": "users", "auth": "none" }))
+        .collect();
+    let text = replaced("routes", Value::Array(routes));
+    let e = match Gateway::compile(&text) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => common::pairs(e),
+    };
+    assert_eq!(e.len(), 101, "{:?}", e.last());
+    assert_eq!(
+        e[100],
+        (
+            "".into(),
+            "and 199 more errors (only the first 100 are listed)".into()
+        )
+    );
 }

@@ -43,6 +43,18 @@ impl fmt::Display for ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
+impl ConfigErrors {
+    /// `errors` as a refusal lists them: the first [`reader::MAX_LISTED_ERRORS`], and the count
+    /// of the rest as a last one (for checks that collect their own list, such as the router's).
+    pub fn capped(errors: Vec<ConfigError>) -> ConfigErrors {
+        let mut collected = reader::Errors::default();
+        for e in errors {
+            collected.push(&e.path, e.message);
+        }
+        collected.into_errors()
+    }
+}
+
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.0.iter().enumerate() {

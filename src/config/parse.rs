@@ -61,7 +61,7 @@ const MAX_SAFE_INT: u64 = (1 << 53) - 1;
 pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
     let mut errs = Errors::default();
     let Some(root) = Obj::new(doc, "", ROOT_FIELDS, &mut errs) else {
-        return Err(ConfigErrors(errs.0));
+        return Err(errs.into_errors());
     };
     if let Some(v) = root.required("version", &mut errs) {
         if !matches!(v, Json::Number(n) if n.as_u64() == Some(1)) {
