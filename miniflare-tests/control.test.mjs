@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
-import { startControlGateway, startUpstream, config, eventually } from "./harness.mjs";
+import { startControlGateway, startUpstream, config, eventually, gatewayOptions } from "./harness.mjs";
+import { Miniflare } from "miniflare";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const GATEWAYCTL = join(ROOT, "target/debug/gatewayctl");
@@ -179,6 +180,97 @@ test("rollback makes a history version current again; unknown digests are 404", 
   assert.ok(await eventually(async () => (await gw.fetch("/a")).status === 200));
 });
 
+test("a push or a KV value that is not UTF-8, or a KV value that starts with a BOM, is refused with the reason; a rollback naming two digests is 400", async () => {
+  const gw = await started({ routes: doc("start") });
+  const { etag } = await getConfig(gw);
+  // The document with one header value saved in Latin-1: `café` with the byte 0xE9.
+  const text = JSON.stringify(
+    config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: "latin", path: "/latin", upstream: "u", auth: "none", request_headers: { set: { "x-a": "caf@" } } }],
+    }),
+  );
+  const latin1 = Buffer.from(text.replace("caf@", "caf\u00e9"), "latin1");
+  let body = await problem(await put(gw, latin1, etag), 422, "invalid_document");
+  assert.match(body.errors[0].message, /U\+FFFD.*not UTF-8/);
+  assert.equal(await gw.kv.get("routes"), doc("start"), "the document in force is untouched");
+
+  // The same bytes written around the API: refused by the isolate, which keeps what it serves.
+  assert.equal((await gw.fetch("/start")).status, 200);
+  await gw.kv.put("routes", latin1);
+  assert.ok(
+    await eventually(async () => {
+      const h = await (await gw.fetch("/__gateway/health", { headers: ADMIN })).json();
+      return h.status === "degraded" && /U\+FFFD/.test(h.last_reload_error?.errors?.[0] ?? "");
+    }),
+  );
+  assert.equal((await gw.fetch("/start")).status, 200);
+  assert.equal((await gw.fetch("/latin")).status, 404);
+  // KV's text() keeps a byte-order mark: refused with that reason (it was "expected value at
+  // line 1 column 1").
+  await gw.kv.put("routes", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(doc("bom"))]));
+  assert.ok(
+    await eventually(async () => {
+      const h = await (await gw.fetch("/__gateway/health", { headers: ADMIN })).json();
+      return /byte-order mark/.test(h.last_reload_error?.errors?.[0] ?? "");
+    }),
+  );
+  assert.equal((await gw.fetch("/bom")).status, 404);
+  await gw.kv.put("routes", doc("start"));
+
+  // A push's query is one note: a second note or another parameter is refused, not dropped.
+  for (const query of ["?note=a&note=b", "?nte=typo", "?note=a&force=1"]) {
+    await problem(await put(gw, doc("q"), "*", query), 400, "bad_request");
+  }
+  assert.equal(await gw.kv.get("routes"), doc("start"));
+
+  // A rollback body naming the digest twice names no version.
+  assert.equal((await put(gw, doc("a"), "*")).status, 200);
+  assert.equal((await put(gw, doc("b"), "*")).status, 200);
+  const twice = `{"digest":"${digest(doc("a"))}","digest":"${digest(doc("b"))}"}`;
+  await problem(await gw.fetch("/__gateway/config/rollback", { method: "POST", headers: ADMIN, body: twice }), 400, "bad_request");
+  assert.equal(await gw.kv.get("routes"), doc("b"));
+});
+
+// A CONFIG namespace whose `routes` holds a refused document and whose `routes:last-good`
+// cannot be read (a KV fault): the wrapped binding stands in for KV.
+const FAULTY_KV = `
+export default function (env) {
+  const get = async (key) => {
+    if (key === "routes") return env.ROUTES;
+    if (key === "routes:last-good") throw new Error("injected KV read failure");
+    return null;
+  };
+  return {
+    get,
+    async getWithMetadata(key) { return { value: await get(key), metadata: null }; },
+    async put() { throw new Error("read-only"); },
+    async delete() {},
+    async list() { return { keys: [], list_complete: true }; },
+  };
+}`;
+
+test("a cold isolate whose routes is refused and whose last good document cannot be read answers 503, never the embedded routes", async () => {
+  const main = gatewayOptions({ bindings: { ADMIN_TOKEN: TOKEN } });
+  delete main.kvNamespaces;
+  const broken = JSON.stringify({ version: 1, routes: [{ id: "broken" }] });
+  const mf = new Miniflare({
+    workers: [
+      { name: "gateway", ...main, wrappedBindings: { CONFIG: { scriptName: "faulty-kv", bindings: { ROUTES: broken } } } },
+      { name: "faulty-kv", modules: true, script: FAULTY_KV },
+    ],
+  });
+  cleanup.push(() => mf.dispose());
+  const r = await mf.dispatchFetch("http://gateway.test/v1/users/42");
+  const h = await mf.dispatchFetch("http://gateway.test/__gateway/health", { headers: ADMIN });
+  const source = h.headers.get("x-config-source");
+  await h.arrayBuffer();
+  assert.equal(source, null, "no configuration is in force, so not the embedded one");
+  assert.equal(r.status, 503, `the embedded demo route answered ${r.status}`);
+  assert.equal((await r.json()).code, "config_store_unavailable");
+});
+
 test("a fresh gateway over KV with an invalid hand-written routes serves last-good, and says so", async () => {
   const dir = mkdtempSync(join(tmpdir(), "gw-control-"));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -247,6 +339,11 @@ test("gatewayctl validates, diffs, pushes, lists and rolls back against the runn
   r = await ctl(["validate", bad]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /upstreams/);
+  const latin1 = join(dir, "latin1.json");
+  writeFileSync(latin1, Buffer.from(next.replace('"one"', '"caf\u00e9"'), "latin1"));
+  r = await ctl(["validate", latin1]);
+  assert.equal(r.status, 1, "a file that is not UTF-8 is an invalid document, not a usage error");
+  assert.match(r.stderr, /not UTF-8 \(the byte at offset \d+ is not\)/);
 
   r = await ctl(["diff", file], env);
   assert.equal(r.status, 0, r.stderr);

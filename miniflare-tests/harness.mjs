@@ -102,7 +102,7 @@ export function config({ upstreams, routes, settings = {}, ...rest }) {
  * (SQLite-backed as in wrangler.toml; `limiter: false` omits it, to test an unavailable counter
  * store), `durableObjects` added to it, and `persist` keeping KV and object state in that folder.
  */
-function gatewayOptions({ bindings = {}, serviceBindings, limiter = true, durableObjects = {}, persist } = {}) {
+export function gatewayOptions({ bindings = {}, serviceBindings, limiter = true, durableObjects = {}, persist } = {}) {
   return {
     modules: [
       { type: "ESModule", path: BUILD + "index.js" },

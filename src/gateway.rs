@@ -248,7 +248,7 @@ impl Gateway {
     /// one costs as much as parts of compiling it).
     pub fn compile_hashed(text: &str, sha256: &[u8; 32]) -> Result<Gateway, ConfigErrors> {
         let config = Config::from_json(text)?;
-        let router = Router::build(&config).map_err(ConfigErrors)?;
+        let router = Router::build(&config).map_err(ConfigErrors::capped)?;
         let identity: Vec<String> = config
             .auth
             .iter()

@@ -306,6 +306,96 @@ fn json_syntax_errors_name_the_line() {
     }
 }
 
+/// Text that is not the document as written: a byte-order mark (workerd's `text()` keeps it, so
+/// a push or a KV value saved "UTF-8 with BOM" reaches the parser with it), and U+FFFD, which
+/// is what every byte that is not UTF-8 becomes when workerd decodes a push body or a KV value.
+/// Such a document is refused with the reason, not read with a value silently altered.
+#[test]
+fn a_bom_or_a_replacement_character_is_refused_with_the_reason() {
+    let e = errors(&format!("\u{feff}{}", doc(json!({}))));
+    assert!(
+        e.len() == 1 && e[0].0.is_empty() && e[0].1.contains("byte-order mark"),
+        "{}",
+        show(&e)
+    );
+    // A header value whose `é` was saved in Latin-1 (byte 0xE9) and decoded as U+FFFD.
+    let decoded = String::from_utf8_lossy(b"\"caf\xe9\"").into_owned();
+    let text = route(json!({ "request_headers": { "set": { "x-a": "PLACEHOLDER" } } }))
+        .replace("\"PLACEHOLDER\"", &decoded);
+    let e = errors(&text);
+    assert!(
+        e.len() == 1
+            && e[0].0.is_empty()
+            && e[0].1.contains("U+FFFD")
+            && e[0].1.contains("not UTF-8")
+            && e[0].1.contains("line "),
+        "{}",
+        show(&e)
+    );
+    // Written as an escape, the character is meant: accepted.
+    accepts(
+        &route(json!({ "request_headers": { "set": { "x-a": "PLACEHOLDER" } } }))
+            .replace("PLACEHOLDER", "caf\\ufffd"),
+    );
+}
+
+/// Every error path names a member as `member_path` does: a scheme whose name holds a dot is
+/// `auth["jwt.main"]`, never `auth.jwt.main`, which would be a member `main` of a scheme `jwt`.
+#[test]
+fn the_consumer_header_check_names_a_dotted_scheme_unambiguously() {
+    let scheme = json!({
+        "type": "jwt",
+        "issuer": "https://id.example.com/",
+        "audiences": ["orders-api"],
+        "jwks_url": "https://id.example.com/.well-known/jwks.json",
+        "algorithms": ["RS256"],
+        "forward_claims": { "sub": "x-consumer" }
+    });
+    let e = errors(&doc(json!({ "auth": { "jwt.main": scheme } })));
+    assert_eq!(
+        e.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        vec!["auth[\"jwt.main\"].forward_claims"],
+        "{}",
+        show(&e)
+    );
+}
+
+/// A small document can hold millions of mistakes (`"routes": [1, 1, …]`): 4 MB made 2 million
+/// errors and 97 MB of error text, which the 422 answer, the log line and the health endpoint
+/// would all carry (and a 25 MiB push would not fit a Worker's memory). The first errors are
+/// listed and a last one counts the rest.
+#[test]
+fn a_document_with_very_many_mistakes_lists_the_first_and_counts_the_rest() {
+    let items = vec!["1"; 100_000].join(",");
+    let e = errors(&replaced(
+        "routes",
+        serde_json::from_str(&format!("[{items}]")).unwrap(),
+    ));
+    assert_eq!(e.len(), 101, "{:?}", e.last());
+    assert_eq!(
+        e[0],
+        (
+            "routes[0]".into(),
+            "expected an object, found a number".into()
+        )
+    );
+    assert_eq!(e[99].0, "routes[99]");
+    assert_eq!(
+        e[100],
+        (
+            "".into(),
+            "and 99900 more errors (only the first 100 are listed)".into()
+        )
+    );
+    // At the limit itself nothing is summarised.
+    let items = vec!["1"; 100].join(",");
+    let e = errors(&replaced(
+        "routes",
+        serde_json::from_str(&format!("[{items}]")).unwrap(),
+    ));
+    assert_eq!(e.len(), 100);
+}
+
 #[test]
 fn duplicate_keys_are_refused_at_any_depth() {
     let cases = [
@@ -2861,4 +2951,25 @@ fn refused_urls_are_quoted_without_their_credentials() {
         assert!(!message.contains("SECRET"), "{message}");
         assert!(message.contains(shown), "{message} should quote {shown}");
     }
+}
+
+/// The router's own checks (route conflicts) list their errors the same way.
+#[test]
+fn very_many_route_conflicts_are_listed_the_same_way() {
+    let routes: Vec<Value> = (0..300)
+        .map(|i| json!({ "id": format!("r{i}"), "path": "/same", "upstream": "users", "auth": "none" }))
+        .collect();
+    let text = replaced("routes", Value::Array(routes));
+    let e = match Gateway::compile(&text) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => common::pairs(e),
+    };
+    assert_eq!(e.len(), 101, "{:?}", e.last());
+    assert_eq!(
+        e[100],
+        (
+            "".into(),
+            "and 199 more errors (only the first 100 are listed)".into()
+        )
+    );
 }

@@ -29,7 +29,7 @@ pub(super) fn canary(
     errs: &mut Errors,
 ) -> Option<CanarySpec> {
     let o = Obj::new(value, path, CANARY_FIELDS, errs)?;
-    let before = errs.0.len();
+    let before = errs.len();
     let upath = o.field_path("upstream");
     let upstream = o.req_string("upstream", errs).and_then(|name| {
         let i = reference(&name, facts.upstream_names, "upstream", &upath, errs)?;
@@ -65,7 +65,7 @@ pub(super) fn canary(
         }
         Some(lower)
     });
-    if errs.0.len() > before {
+    if errs.len() > before {
         return None;
     }
     Some(CanarySpec {

@@ -31,7 +31,7 @@ pub(super) fn policy(
     errs: &mut Errors,
 ) -> Option<CorsPolicy> {
     let o = Obj::new(value, path, CORS_FIELDS, errs)?;
-    let before = errs.0.len();
+    let before = errs.len();
     let credentials = o.opt_bool("credentials", errs).unwrap_or(false);
     let mut p = CorsPolicy {
         name: name.to_owned(),
@@ -138,7 +138,7 @@ pub(super) fn policy(
             }
         }
     }
-    (errs.0.len() == before).then_some(p)
+    (errs.len() == before).then_some(p)
 }
 
 fn twice(lower: &str) -> String {

@@ -27,7 +27,7 @@ pub(super) fn rule_set(
     errs: &mut Errors,
 ) -> Option<IpRuleSet> {
     let o = Obj::new(value, path, IP_RULE_FIELDS, errs)?;
-    let before = errs.0.len();
+    let before = errs.len();
     if IP_RULE_FIELDS.iter().all(|f| o.get(f).is_none()) {
         errs.push(
             path,
@@ -43,7 +43,7 @@ pub(super) fn rule_set(
         allow_asns: asns(&o, "allow_asns", errs),
         deny_asns: asns(&o, "deny_asns", errs),
     };
-    (errs.0.len() == before).then_some(set)
+    (errs.len() == before).then_some(set)
 }
 
 fn non_empty(o: &Obj, key: &str, len: usize, errs: &mut Errors) {

@@ -61,7 +61,7 @@ const MAX_SAFE_INT: u64 = (1 << 53) - 1;
 pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
     let mut errs = Errors::default();
     let Some(root) = Obj::new(doc, "", ROOT_FIELDS, &mut errs) else {
-        return Err(ConfigErrors(errs.0));
+        return Err(errs.into_errors());
     };
     if let Some(v) = root.required("version", &mut errs) {
         if !matches!(v, Json::Number(n) if n.as_u64() == Some(1)) {
@@ -135,7 +135,7 @@ fn consumer_header_is_free(settings: &Settings, auth: &[AuthScheme], errs: &mut 
         if let AuthKind::Jwt(j) = &scheme.kind {
             if j.forward_claims.iter().any(|(_, h)| h == name) {
                 errs.push(
-                    &format!("auth.{}.forward_claims", scheme.name),
+                    &member_path(&member_path("auth", &scheme.name), "forward_claims"),
                     format!(
                         "header \"{name}\" is settings.consumer_header, which carries the consumer"
                     ),

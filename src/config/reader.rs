@@ -6,23 +6,59 @@
 use super::json::Json;
 use super::{ConfigError, ConfigErrors};
 
-/// Collects validation errors.
+/// How many errors a refusal lists; a last one counts the rest. A small document can hold
+/// millions of mistakes (`"routes": [1, 1, …]`), and every error is carried by the 422 answer,
+/// the log line and the health endpoint.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+/// Collects validation errors: the first [`MAX_LISTED_ERRORS`], and how many more there were.
 #[derive(Default)]
-pub struct Errors(pub Vec<ConfigError>);
+pub struct Errors {
+    listed: Vec<ConfigError>,
+    more: usize,
+}
 
 impl Errors {
     pub fn push(&mut self, path: &str, message: impl Into<String>) {
-        self.0.push(ConfigError {
+        if self.listed.len() == MAX_LISTED_ERRORS {
+            self.more += 1;
+            return;
+        }
+        self.listed.push(ConfigError {
             path: path.to_owned(),
             message: message.into(),
         });
     }
 
+    /// How many errors were found (listed or not): parts compare it before and after reading
+    /// themselves to know whether they were valid.
+    pub fn len(&self) -> usize {
+        self.listed.len() + self.more
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The listed errors, and the count of the rest as a last one.
+    pub fn into_errors(mut self) -> ConfigErrors {
+        if self.more > 0 {
+            self.listed.push(ConfigError {
+                path: String::new(),
+                message: format!(
+                    "and {} more errors (only the first {MAX_LISTED_ERRORS} are listed)",
+                    self.more
+                ),
+            });
+        }
+        ConfigErrors(self.listed)
+    }
+
     pub fn into_result<T>(self, value: T) -> Result<T, ConfigErrors> {
-        if self.0.is_empty() {
+        if self.is_empty() {
             Ok(value)
         } else {
-            Err(ConfigErrors(self.0))
+            Err(self.into_errors())
         }
     }
 }
@@ -285,8 +321,8 @@ mod tests {
         let mut errs = Errors::default();
         let value = Json::parse(text).unwrap();
         assert_eq!(as_uint(&value, "n", 1, 10, &mut errs), None, "{text}");
-        assert_eq!(errs.0.len(), 1, "{text}");
-        errs.0.remove(0).message
+        assert_eq!(errs.len(), 1, "{text}");
+        errs.into_errors().0.remove(0).message
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn unmatchable(lower: &str) -> Option<&'static str> {
 /// Reads a route's `match` object at `path`.
 #[inline(never)]
 pub(super) fn route_match(value: &Json, path: &str, errs: &mut Errors) -> Option<MatchSpec> {
-    let before = errs.0.len();
+    let before = errs.len();
     let o = Obj::new(value, path, MATCH_FIELDS, errs)?;
     let mut spec = MatchSpec::default();
     if let Some(v) = o.get("headers") {
@@ -99,7 +99,7 @@ pub(super) fn route_match(value: &Json, path: &str, errs: &mut Errors) -> Option
             }
         }
     }
-    if errs.0.len() > before {
+    if errs.len() > before {
         return None;
     }
     if spec.headers.is_empty() && spec.query.is_empty() {

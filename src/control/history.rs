@@ -29,6 +29,12 @@ pub fn parse(text: Option<&str>) -> Result<Vec<HistoryEntry>, String> {
     }
 }
 
+/// Where a push keeps an index it could not read before replacing it (`routes:history:
+/// unreadable@<at_ms>`), so nothing the old index listed is lost for good.
+pub fn unreadable_key(at_ms: u64) -> String {
+    format!("{}:unreadable@{at_ms}", super::store::HISTORY_KEY)
+}
+
 /// The index as stored.
 pub fn to_text(entries: &[HistoryEntry]) -> String {
     serde_json::to_string(entries).unwrap_or_else(|_| "[]".to_owned())
@@ -97,4 +103,20 @@ pub fn checked_note(note: Option<&str>) -> Result<Option<String>, &'static str> 
         return Err(NOTE_RULE);
     }
     Ok(Some(note.to_owned()))
+}
+
+/// What a push's query may be: nothing, or `note=TEXT` once.
+pub const QUERY_RULE: &str = "the only query parameter of a push is note, given once (percent-encoded UTF-8, at most 500 characters, without control characters)";
+
+/// The note a push's query (`note=TEXT`, form-encoded) carries. Any other parameter, a second
+/// `note`, or escapes that are not UTF-8 are refused rather than dropped or guessed at.
+pub fn note_of_query(query: Option<&str>) -> Result<Option<String>, &'static str> {
+    let mut note = None;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if key != "note" || note.is_some() || value.contains('\u{fffd}') {
+            return Err(QUERY_RULE);
+        }
+        note = Some(value.into_owned());
+    }
+    checked_note(note.as_deref()).map_err(|_| QUERY_RULE)
 }

@@ -17,7 +17,7 @@ use super::history::{self, HistoryEntry};
 use super::resolve::{current, Source};
 use super::store::{version_key, ConfigKv, HISTORY_KEY, LAST_GOOD_KEY, ROUTES_KEY};
 use super::{document_digest, precondition, Precondition, MAX_DOCUMENT_BYTES};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Json};
 use crate::gateway::Gateway;
 
 /// How long KV may take to show a write everywhere: a read older than this cannot be stale.
@@ -184,6 +184,19 @@ pub async fn rollback<K: ConfigKv>(
     carry_out(kv, lock, action, if_match, at_ms, embedded).await
 }
 
+/// The digest a `POST …/config/rollback` body names: exactly `{"digest": "…"}`. The body is
+/// read with the configuration's own JSON reader, which refuses a repeated key, so a body
+/// naming two digests is refused rather than rolled back to whichever came last.
+pub fn rollback_target(body: &str) -> Option<String> {
+    match Json::parse(body).ok()? {
+        Json::Object(members) => match members.as_slice() {
+            [(key, Json::String(digest))] if key == "digest" => Some(digest.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// A push or a rollback: one path, so the precondition and the writes exist once.
 pub async fn carry_out<K: ConfigKv>(
     kv: &K,
@@ -281,8 +294,12 @@ async fn commit<K: ConfigKv>(
         .get(HISTORY_KEY)
         .await
         .map_err(|e| PushError::Read(e.0))?;
-    // An unreadable index is replaced rather than blocking every push forever.
-    let entries = history::parse(index.as_deref()).unwrap_or_default();
+    // An unreadable index is replaced rather than blocking every push forever, but kept aside
+    // first (as part of the history stage), so the versions it listed are not lost for good.
+    let (entries, unreadable) = match history::parse(index.as_deref()) {
+        Ok(entries) => (entries, None),
+        Err(_) => (Vec::new(), index),
+    };
     let entry = HistoryEntry {
         digest: digest.to_owned(),
         at_ms,
@@ -295,6 +312,11 @@ async fn commit<K: ConfigKv>(
         kv.put(&version_key(digest), text)
             .await
             .map_err(write(WriteStage::Version))?;
+    }
+    if let Some(text) = &unreadable {
+        kv.put(&history::unreadable_key(at_ms), text)
+            .await
+            .map_err(write(WriteStage::History))?;
     }
     kv.put(HISTORY_KEY, &history::to_text(&recorded))
         .await

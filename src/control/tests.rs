@@ -811,3 +811,100 @@ fn the_lock_answers_in_one_line_that_round_trips() {
     assert_eq!(LockRecord::from_line("a b"), None);
     assert_eq!(LockRecord::from_line("a b 1 extra"), None);
 }
+
+#[test]
+fn a_rollback_body_names_one_digest_once() {
+    let d = document_digest("x");
+    assert_eq!(
+        push::rollback_target(&format!(r#"{{"digest":"{d}"}}"#)),
+        Some(d.clone())
+    );
+    assert_eq!(
+        push::rollback_target(&format!(" {{ \"digest\" : \"{d}\" }}\n")),
+        Some(d.clone())
+    );
+    // Two digests are ambiguous: neither is taken (serde_json's map would keep the last).
+    let other = document_digest("y");
+    assert_eq!(
+        push::rollback_target(&format!(r#"{{"digest":"{d}","digest":"{other}"}}"#)),
+        None
+    );
+    for body in [
+        "",
+        "not json",
+        "{}",
+        r#"{"digest":1}"#,
+        r#"{"digest":"a","extra":1}"#,
+        r#"["digest"]"#,
+        r#"{"digest":"a"} trailing"#,
+    ] {
+        assert_eq!(push::rollback_target(body), None, "{body}");
+    }
+}
+
+#[test]
+fn a_push_over_an_unreadable_history_keeps_the_old_index_aside() {
+    let old = doc("old");
+    let broken = r#"[{"digest":"sha256:00","at_ms":1,"size":1,"note":null},"#;
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old), (HISTORY_KEY, broken)]);
+    let new = doc("new");
+    let pushed = run(push(
+        &kv,
+        None,
+        &push_req(&new, Some(&tag(&old)), 1000),
+        EMBEDDED,
+    ))
+    .unwrap();
+    assert!(pushed.changed);
+    // The push is not blocked, and the index it could not read is not lost: it is kept, as it
+    // was, under a key of its own, written before the new index replaces it.
+    let aside = history::unreadable_key(1000);
+    assert_eq!(kv.value(&aside).as_deref(), Some(broken));
+    let writes = kv.writes.borrow().clone();
+    let at = |k: &str| writes.iter().position(|w| w == k).unwrap();
+    assert!(at(&aside) < at(HISTORY_KEY), "{writes:?}");
+    let h = history::parse(kv.value(HISTORY_KEY).as_deref()).unwrap();
+    assert_eq!(h.len(), 1);
+    // Keeping it aside failed: nothing changed.
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old), (HISTORY_KEY, broken)]);
+    kv.fail_put(&aside);
+    let e = run(push(
+        &kv,
+        None,
+        &push_req(&new, Some(&tag(&old)), 1000),
+        EMBEDDED,
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PushError::Write {
+                stage: WriteStage::History,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(kv.value(HISTORY_KEY).as_deref(), Some(broken));
+    assert_eq!(kv.value(ROUTES_KEY).as_deref(), Some(old.as_str()));
+}
+
+#[test]
+fn a_push_query_names_its_note_once_and_nothing_else() {
+    assert_eq!(history::note_of_query(None), Ok(None));
+    assert_eq!(history::note_of_query(Some("")), Ok(None));
+    assert_eq!(
+        history::note_of_query(Some("note=by%20hand+%E2%9C%93")),
+        Ok(Some("by hand ✓".into()))
+    );
+    // Which of two notes would be kept is a guess; a misspelt name would drop the note.
+    for query in [
+        "note=a&note=b",
+        "nte=a",
+        "note=a&x=1",
+        "note=%E9",
+        "note=a%0Ab",
+    ] {
+        assert!(history::note_of_query(Some(query)).is_err(), "{query}");
+    }
+}

@@ -132,6 +132,8 @@ async fn get_history(x: &Exchange<'_>) -> std::result::Result<web_sys::Response,
 
 /// `PUT /config`: the body is the new document; `If-Match` names the version it replaces.
 async fn put_config(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, GatewayError> {
+    // A query that is not one note is refused before the body is read for nothing.
+    history::note_of_query(x.inbound.query).map_err(GatewayError::BadRequest)?;
     let limit = control::MAX_DOCUMENT_BYTES;
     let declared = x
         .inbound
@@ -150,7 +152,7 @@ async fn put_config(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, 
     if text.len() as u64 > limit {
         return Err(GatewayError::PayloadTooLarge { limit });
     }
-    // The query (`?note=…`) goes to the lock as it came; the lock reads and checks the note.
+    // The query (`?note=…`) goes to the lock as it came, which reads the note the same way.
     let path = match x.inbound.query {
         Some(q) => format!("/push?{q}"),
         None => "/push".to_owned(),
@@ -162,15 +164,10 @@ async fn put_config(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, 
 /// will do).
 async fn rollback(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, GatewayError> {
     let body = keys::read_json_body(x).await?;
-    let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    let digest = match value.as_object() {
-        Some(members) if members.len() == 1 => members.get("digest").and_then(|d| d.as_str()),
-        _ => None,
-    }
-    .ok_or(GatewayError::BadRequest(
+    let digest = control::push::rollback_target(&body).ok_or(GatewayError::BadRequest(
         "expected {\"digest\": \"sha256:…\"}",
     ))?;
-    call_lock(x, "/rollback", digest.to_owned()).await
+    call_lock(x, "/rollback", digest).await
 }
 
 /// Hands the push or rollback to the `ConfigLock` object, with the client's `If-Match`, and
@@ -271,11 +268,13 @@ impl DurableObject for ConfigLock {
         let header = |name: &str| req.headers().get(name).ok().flatten();
         let if_match = header("if-match");
         let url = req.url()?;
-        let note = url
-            .query_pairs()
-            .find(|(k, _)| k == "note")
-            .map(|(_, v)| v.into_owned());
         let rollback = url.path() == "/rollback";
+        let note = match history::note_of_query(url.query()) {
+            Ok(note) => note,
+            Err(_) => {
+                return Response::ok(control::wire::encode(&Err(control::PushError::BadNote)))
+            }
+        };
         let body = req.text().await?;
         let storage = self.state.storage();
         let env = self.env.clone();

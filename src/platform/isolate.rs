@@ -135,20 +135,24 @@ async fn reload(env: &Env, now_ms: f64) -> Result<Rc<Live>, GatewayError> {
     let read = read_kv(env).await;
     let read_failed = read.is_err();
     let wants_fallback = STATE.with(|s| apply(&mut s.borrow_mut(), read, now_ms));
+    let mut fallback_failed = false;
     if wants_fallback {
         let found = match env.kv(CONFIG_BINDING) {
             Ok(kv) => crate::control::last_good(&super::config_admin::KvPort(kv))
                 .await
                 .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            // No namespace: nothing to fall back on (as `read_kv` reads no `routes`).
+            Err(_) => Ok(None),
         };
+        fallback_failed = found.is_err();
         STATE.with(|s| adopt_last_good(&mut s.borrow_mut(), found, now_ms));
     }
     REFRESHING.with(|r| r.set(false));
-    // `routes` unreadable and no last good document either: serving the built-in document
-    // would route by another configuration than the fleet's, so the request is refused (503)
-    // and the next one tries again.
-    if read_failed && STATE.with(|s| s.borrow().live.is_none()) {
+    // `routes` unreadable or refused, and the last good document unreadable too: serving the
+    // built-in document would route by another configuration than the fleet's (and, once in
+    // force, it would stay so while `routes` is unchanged), so the request is refused (503) and
+    // the next one tries again.
+    if (read_failed || fallback_failed) && STATE.with(|s| s.borrow().live.is_none()) {
         return Err(GatewayError::ConfigStoreFailed {
             detail: "the route table could not be read from KV; try again".to_owned(),
         });

@@ -133,8 +133,18 @@ fn run(cli: &Cli) -> Result<(), Failure> {
 }
 
 fn read_file(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .or_else(|e| fail(USAGE, format!("{}: cannot read: {e}", path.display())))
+    let bytes = std::fs::read(path)
+        .or_else(|e| fail(USAGE, format!("{}: cannot read: {e}", path.display())))?;
+    // A file that is not UTF-8 is an invalid document (exit 1), not a usage error.
+    // Printed here, like the validator's errors (`validate` goes on to the next file).
+    String::from_utf8(bytes).or_else(|e| {
+        eprintln!(
+            "{}: not UTF-8 (the byte at offset {} is not): save it as UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        );
+        fail(INVALID, "")
+    })
 }
 
 /// The file's text, once it passes the validator (every error is printed otherwise).

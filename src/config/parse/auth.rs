@@ -68,7 +68,7 @@ pub(super) fn auth_scheme(
 
 fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> {
     let o = Obj::new(value, path, JWT_FIELDS, errs)?;
-    let before = errs.0.len();
+    let before = errs.len();
     let issuer = o.req_string("issuer", errs);
     if issuer.as_deref() == Some("") {
         errs.push(&o.field_path("issuer"), "must not be empty");
@@ -241,7 +241,7 @@ fn jwt_scheme(value: &Json, path: &str, errs: &mut Errors) -> Option<JwtScheme> 
         errs.push(&o.field_path("token_query"), "must not be empty");
     }
     let verified_cache_s = o.opt_uint("verified_cache_s", 0, 300, errs).unwrap_or(60);
-    if errs.0.len() > before {
+    if errs.len() > before {
         return None;
     }
     Some(JwtScheme {

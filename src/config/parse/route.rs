@@ -55,7 +55,7 @@ pub(super) fn route(
     errs: &mut Errors,
 ) -> Option<Route> {
     let o = Obj::new(value, path, ROUTE_FIELDS, errs)?;
-    let before = errs.0.len();
+    let before = errs.len();
     let id = o.req_string("id", errs);
     if let Some(id) = &id {
         if !valid_name(id) {
@@ -172,7 +172,7 @@ pub(super) fn route(
         };
         canary::check_websocket(&route, &facts, errs);
     }
-    if errs.0.len() > before {
+    if errs.len() > before {
         return None;
     }
     Some(Route {
