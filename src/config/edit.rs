@@ -107,6 +107,17 @@ mod tests {
     }
 
     #[test]
+    fn numbers_it_does_not_touch_keep_their_value() {
+        // A 17-digit decimal that serde_json's default float parser reads one unit off.
+        let typed = "28.14378580317623602";
+        let doc = format!(r#"{{"version":1,"routes":[{{"canary":{{"percent":{typed}}}}}]}}"#);
+        let (text, _) = bump_cache_generation(&doc).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let kept = value["routes"][0]["canary"]["percent"].as_f64().unwrap();
+        assert_eq!(kept.to_bits(), typed.parse::<f64>().unwrap().to_bits(), "{text}");
+    }
+
+    #[test]
     fn refuses_what_it_cannot_edit() {
         assert!(bump_cache_generation("[]").is_err());
         assert!(bump_cache_generation(r#"{"settings":[]}"#).is_err());
