@@ -76,8 +76,10 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-/// Characters RFC 3986 allows raw in a path segment besides unreserved ones.
-fn is_raw_pchar(b: u8) -> bool {
+/// Characters RFC 3986 allows raw in a path segment besides unreserved ones. The canonical
+/// path keeps their escapes (`%3A` is not `:` to RFC 3986), though most servers decode them
+/// before matching: the router's alias check reads them decoded (`crate::router`'s `fold`).
+pub(crate) fn is_raw_pchar(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'

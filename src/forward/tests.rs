@@ -459,3 +459,38 @@ fn a_rewrite_never_forwards_a_dot_segment() {
     let ok = routed(&g, &inbound("/img/a..b.png"));
     assert_eq!(ok.upstream_path, "/static/a..b/meta");
 }
+
+/// Nearly every server decodes `%3A`, `%24`, `%40` and the other escaped sub-delimiters before
+/// it matches a path, while the canonical path keeps them escaped (RFC 3986 does not call them
+/// equivalent): such a spelling of another route's path is as ambiguous as `/ADMIN`.
+#[test]
+fn an_escaped_sub_delimiter_that_decodes_onto_another_route_is_refused() {
+    let g = gateway(
+        r#", { "id": "admin", "path": "/admin", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "cancel", "path": "/jobs/{id}:cancel", "upstream": "users", "auth": "none" },
+             { "id": "meta", "path": "/odata/$metadata", "upstream": "users", "auth": "none" },
+             { "id": "me", "path": "/u/@me", "upstream": "users", "auth": "none" },
+             { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
+    );
+    for path in [
+        "/admin::%24DATA",
+        "/admin%3A%3A$DATA",
+        "/admin%3a%3a%24data",
+        "/jobs/1%3Acancel",
+        "/jobs/1%3ACANCEL",
+        "/odata/%24metadata",
+        "/u/%40me",
+    ] {
+        assert_eq!(route_of(&g, path), ALIAS, "{path}");
+    }
+    // The route's own spellings, and escapes that decode onto the route they reach, pass.
+    for (path, route) in [
+        ("/jobs/1:cancel", "cancel"),
+        ("/jobs/a%40b:cancel", "cancel"),
+        ("/u/%40you", "catch"),
+        ("/odata/%24other", "catch"),
+        ("/a%2Bb%3Dc", "catch"),
+    ] {
+        assert_eq!(route_of(&g, path).as_deref(), Ok(route), "{path}");
+    }
+}
