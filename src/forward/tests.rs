@@ -494,3 +494,64 @@ fn an_escaped_sub_delimiter_that_decodes_onto_another_route_is_refused() {
         assert_eq!(route_of(&g, path).as_deref(), Ok(route), "{path}");
     }
 }
+
+/// A staff-only route chosen by a condition beside a public route on the same path: a request
+/// that some readers take as meeting the condition (the first of repeated parameters, the
+/// first of repeated headers, a `;`-split query, a name in another case, as ASP.NET reads
+/// names) must not reach the public route, whose upstream may read it as the staff request.
+#[test]
+fn a_request_that_meets_a_condition_under_some_reading_never_reaches_the_fallback() {
+    let g = gateway(
+        r#", { "id": "export", "path": "/reports", "upstream": "users", "auth": "none",
+               "match": { "query": { "format": "csv" } } },
+             { "id": "ops", "path": "/ops", "upstream": "users", "auth": "none",
+               "match": { "headers": { "x-mode": "admin" } } },
+             { "id": "ops-public", "path": "/ops", "upstream": "users", "auth": "none" },
+             { "id": "reports", "path": "/reports", "upstream": "users", "auth": "none" }"#,
+    );
+    let names = g.match_headers().to_vec();
+    let at = |path: &'static str, query: Option<&'static str>, mode: Option<&str>| {
+        let values: Vec<Option<String>> = names
+            .iter()
+            .map(|n| (n == "x-mode").then(|| mode.map(str::to_owned)).flatten())
+            .collect();
+        let mut i = inbound(path);
+        i.query = query;
+        i.match_headers = &values;
+        g.destination(&i).map(|d| match d {
+            Destination::Route(r) => g.route(r.route).id.clone(),
+            Destination::Admin { rest } => rest,
+        })
+    };
+    assert_eq!(
+        at("/reports", Some("format=csv"), None).as_deref(),
+        Ok("export")
+    );
+    assert_eq!(
+        at("/reports", Some("format=html"), None).as_deref(),
+        Ok("reports")
+    );
+    assert_eq!(at("/reports", None, None).as_deref(), Ok("reports"));
+    assert_eq!(at("/ops", None, Some("admin")).as_deref(), Ok("ops"));
+    assert_eq!(at("/ops", None, Some("user")).as_deref(), Ok("ops-public"));
+    assert_eq!(
+        at("/ops", None, Some("administrator")).as_deref(),
+        Ok("ops-public")
+    );
+    let ambiguous = Err(GatewayError::BadRequest(
+        crate::router::AMBIGUOUS_CONDITIONS,
+    ));
+    for query in [
+        "format=csv&format=html",
+        "format=html&format=csv",
+        "a=1;format=csv",
+        "format=csv;x",
+        "FORMAT=csv",
+        "Format=csv&format=html",
+    ] {
+        assert_eq!(at("/reports", Some(query), None), ambiguous, "{query}");
+    }
+    for mode in ["admin, user", "user,admin", "user , admin"] {
+        assert_eq!(at("/ops", None, Some(mode)), ambiguous, "{mode}");
+    }
+}
