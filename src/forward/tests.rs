@@ -555,3 +555,33 @@ fn a_request_that_meets_a_condition_under_some_reading_never_reaches_the_fallbac
         assert_eq!(at("/ops", None, Some(mode)), ambiguous, "{mode}");
     }
 }
+
+/// ASP.NET Core routes with `OrdinalIgnoreCase`, which upper-cases every letter (`ſ` is `S`
+/// to it, `Ä` is `ä`), and NTFS compares names through its upper-case table: a non-ASCII
+/// spelling of another route's path is as ambiguous as `/ADMIN`.
+#[test]
+fn a_non_ascii_letter_in_another_case_that_reaches_another_route_is_refused() {
+    let g = gateway(
+        r#", { "id": "secret", "path": "/secret", "upstream": "users", "auth": "none" },
+             { "id": "aerger", "path": "/%C3%A4rger", "upstream": "users", "auth": "none" },
+             { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
+    );
+    for path in [
+        "/%C5%BFecret",
+        "/ſecret",
+        "/%C3%84rger",
+        "/Ärger",
+        "/%C3%84RGER",
+    ] {
+        assert_eq!(route_of(&g, path), ALIAS, "{path}");
+    }
+    for (path, route) in [
+        ("/%C3%A4rger", "aerger"),
+        ("/secret", "secret"),
+        ("/%C3%B6l", "catch"),
+        ("/%C3%96L", "catch"),
+        ("/%E2%84%AA", "catch"),
+    ] {
+        assert_eq!(route_of(&g, path).as_deref(), Ok(route), "{path}");
+    }
+}

@@ -97,6 +97,7 @@ fn fold(path: &str, pattern: bool) -> String {
         }
         // Decoded first: `%3A%3A%24DATA` is the `::$DATA` trimmed below.
         let segment = decode_pchars(segment);
+        let segment = fold_non_ascii(&segment);
         let lowered = if pattern {
             lower_literals(&segment)
         } else {
@@ -113,6 +114,73 @@ fn fold(path: &str, pattern: bool) -> String {
         out.pop();
     }
     out
+}
+
+/// `segment` with each escaped non-ASCII letter in the case ASP.NET's `OrdinalIgnoreCase` and
+/// NTFS compare (its simple upper case: `ä` and `Ä` are one, `ſ` is `s`, `ı` is `i`), ASCII
+/// results written raw; the ASCII lower-casing that follows treats both spellings alike.
+fn fold_non_ascii(segment: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = segment.as_bytes();
+    let high = |i: usize| {
+        bytes[i] == b'%'
+            && bytes
+                .get(i + 1)
+                .copied()
+                .and_then(crate::hex::value)
+                .is_some_and(|h| h >= 8)
+    };
+    if !(0..bytes.len()).any(high) {
+        return std::borrow::Cow::Borrowed(segment);
+    }
+    let mut out = String::with_capacity(segment.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if !high(i) {
+            let len = segment[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&segment[i..i + len]);
+            i += len;
+            continue;
+        }
+        // A run of escaped non-ASCII bytes: UTF-8 (the canonical path refuses anything else).
+        let start = i;
+        let mut run = Vec::new();
+        while i < bytes.len() && high(i) {
+            let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(crate::hex::value),
+                bytes.get(i + 2).copied().and_then(crate::hex::value),
+            ) else {
+                break;
+            };
+            run.push(hi << 4 | lo);
+            i += 3;
+        }
+        if run.is_empty() {
+            // A malformed escape (never in a canonical path): kept as it is.
+            out.push('%');
+            i += 1;
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&run) else {
+            out.push_str(&segment[start..i]);
+            continue;
+        };
+        for c in text.chars() {
+            let mut upper = c.to_uppercase();
+            let folded = match (upper.next(), upper.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            };
+            if folded.is_ascii() {
+                out.push(folded);
+            } else {
+                let mut buf = [0u8; 4];
+                for b in folded.encode_utf8(&mut buf).bytes() {
+                    crate::hex::push_escape(&mut out, b);
+                }
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `segment` without the trailing dots, spaces and `::$data` Windows drops from a name (the
@@ -237,6 +305,14 @@ mod tests {
         assert_eq!(fold_path("/u/%40me").as_deref(), Some("/u/@me"));
         assert_eq!(fold_path("/a%20b%7Cc").as_deref(), Some("/a%20b%7cc"));
         assert_eq!(fold_path("/a%20b"), None);
+        // Non-ASCII letters in their simple upper case, as OrdinalIgnoreCase and NTFS read them.
+        assert_eq!(fold_path("/%C3%A4rger").as_deref(), Some("/%c3%84rger"));
+        assert_eq!(fold_path("/%C3%84RGER").as_deref(), Some("/%c3%84rger"));
+        assert_eq!(fold_path("/%C5%BFecret").as_deref(), Some("/secret"));
+        assert_eq!(fold_path("/adm%C4%B1n").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/%E2%84%AA").as_deref(), Some("/%e2%84%aa"));
+        assert_eq!(fold_path("/%C").as_deref(), Some("/%c"));
+        assert_eq!(fold_path("/%C3").as_deref(), Some("/%c3"));
         assert_eq!(fold_path("/admin/").as_deref(), Some("/admin"));
         // Nothing to fold: the usual path costs one scan.
         assert_eq!(fold_path("/admin"), None);
