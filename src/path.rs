@@ -57,7 +57,7 @@ impl PathError {
                 "the path reaches a different route with and without its trailing slash"
             }
             PathError::AmbiguousAlias => {
-                "the path in another letter case, or without trailing dots or spaces, reaches a different route"
+                "the path in another letter case, without trailing dots or spaces, or with its escapes decoded, reaches a different route"
             }
             PathError::DotSegmentInRewrite => {
                 "the route's rewrite of this path would contain a '.' or '..' segment"
