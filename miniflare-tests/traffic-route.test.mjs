@@ -60,14 +60,25 @@ test("versions routed by header and query on one path; the plain route takes the
   assert.equal(await servedBy(await gw.fetch("/users/7", { headers: { "x-api-version": "2" } })), "v2");
   assert.equal(await servedBy(await gw.fetch("/users/7", { headers: { "x-api-version": "3" } })), "v3");
   // Exact values only: anything else is the plain route's.
-  for (const value of ["4", "02", "2, 3", "two"]) {
+  for (const value of ["4", "02", "4, 5", "two"]) {
     assert.equal(await servedBy(await gw.fetch("/users/7", { headers: { "x-api-version": value } })), "v1", value);
   }
+  // Repeated headers of which one has the value: a reader of the first or last takes it for v2
+  // or v3, so neither route serves it.
+  const twice = await gw.fetch("/users/7", { headers: { "x-api-version": "2, 3" } });
+  assert.equal(twice.status, 400);
+  assert.equal((await twice.json()).code, "bad_request");
   assert.equal(await servedBy(await gw.fetch("/items/7")), "v1");
   assert.equal(await servedBy(await gw.fetch("/items/7?version=3")), "v3");
   assert.equal(await servedBy(await gw.fetch("/items/7?a=1&version=%33")), "v3", "query values are compared decoded");
-  // Repeated parameters must all agree, or the plain route serves.
-  assert.equal(await servedBy(await gw.fetch("/items/7?version=3&version=1")), "v1");
+  // Repeated parameters must all agree: when only some have the value, an upstream may read
+  // either, so neither route serves (400); when none has it, the plain route does.
+  for (const query of ["version=3&version=1", "version=1&version=3", "a=1;version=3", "VERSION=3"]) {
+    const r = await gw.fetch(`/items/7?${query}`);
+    assert.equal(r.status, 400, query);
+    assert.equal((await r.json()).code, "bad_request");
+  }
+  assert.equal(await servedBy(await gw.fetch("/items/7?version=1&version=2")), "v1");
   // The conditioned route's query and headers reach its upstream unchanged.
   const body = await (await gw.fetch("/items/7?version=3", { headers: { "x-api-version": "2" } })).json();
   assert.equal(body.url, "/items/7?version=3");

@@ -153,6 +153,11 @@ impl Gateway {
                 return Err(GatewayError::MethodNotAllowed(allow))
             }
             RouteMatch::NotFound => return Err(GatewayError::NotFound),
+            RouteMatch::AmbiguousConditions => {
+                return Err(GatewayError::BadRequest(
+                    crate::router::AMBIGUOUS_CONDITIONS,
+                ))
+            }
         };
         // RFC 9112 §6.1: both framings at once may be a smuggling attempt (a gateway that reads
         // the length and a runtime that reads the chunks disagree on where the body ends);

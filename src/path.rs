@@ -57,7 +57,7 @@ impl PathError {
                 "the path reaches a different route with and without its trailing slash"
             }
             PathError::AmbiguousAlias => {
-                "the path in another letter case, or without trailing dots or spaces, reaches a different route"
+                "the path in another letter case, without trailing dots or spaces, or with its escapes decoded, reaches a different route"
             }
             PathError::DotSegmentInRewrite => {
                 "the route's rewrite of this path would contain a '.' or '..' segment"
@@ -76,8 +76,10 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-/// Characters RFC 3986 allows raw in a path segment besides unreserved ones.
-fn is_raw_pchar(b: u8) -> bool {
+/// Characters RFC 3986 allows raw in a path segment besides unreserved ones. The canonical
+/// path keeps their escapes (`%3A` is not `:` to RFC 3986), though most servers decode them
+/// before matching: the router's alias check reads them decoded (`crate::router`'s `fold`).
+pub(crate) fn is_raw_pchar(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'

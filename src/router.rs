@@ -39,6 +39,11 @@ impl MatchFacts for NoFacts {
     }
 }
 
+/// Why a request whose headers or query meet a route's `match` conditions under one reading
+/// and not under another is refused (400 `bad_request`): see [`RouteMatch::AmbiguousConditions`].
+pub const AMBIGUOUS_CONDITIONS: &str =
+    "the request's headers or query meet a route's match conditions only as some servers read them";
+
 /// The outcome of matching one request.
 #[derive(Debug, PartialEq)]
 pub enum RouteMatch<'p> {
@@ -53,6 +58,33 @@ pub enum RouteMatch<'p> {
         allow: MethodSet,
     },
     NotFound,
+    /// A route's conditions hold as some servers read the request and not as others do (the
+    /// first of repeated parameters or headers, a `;`-split query, a name in another case):
+    /// the route that takes what conditions leave would be forwarded a request its upstream
+    /// may read as the conditioned route's, so neither is chosen.
+    AmbiguousConditions,
+}
+
+/// How a request reads against a route's `match` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// They hold however the request is read.
+    Holds,
+    /// They hold as some readers read it and not as others.
+    Ambiguous,
+    /// No reader finds them met.
+    Fails,
+}
+
+impl Reading {
+    /// Both `self` and `other` (for two conditions that must both hold).
+    fn and(self, other: Reading) -> Reading {
+        match (self, other) {
+            (Reading::Fails, _) | (_, Reading::Fails) => Reading::Fails,
+            (Reading::Ambiguous, _) | (_, Reading::Ambiguous) => Reading::Ambiguous,
+            _ => Reading::Holds,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -205,15 +237,25 @@ impl Table {
         };
         let found = if leaf.conditioned {
             let mut methods_matched = false;
+            let mut ambiguous = false;
             let hit = leaf.entries.iter().find(|e| {
-                if !e.methods.contains(method) {
+                if ambiguous || !e.methods.contains(method) {
                     return false;
                 }
                 methods_matched = true;
-                e.conditions
-                    .as_deref()
-                    .is_none_or(|c| conditions_hold(c, facts))
+                match e.conditions.as_deref().map(|c| read_conditions(c, facts)) {
+                    None | Some(Reading::Holds) => true,
+                    Some(Reading::Ambiguous) => {
+                        ambiguous = true;
+                        false
+                    }
+                    Some(Reading::Fails) => false,
+                }
             });
+            if ambiguous {
+                // Conditioned entries come first: nothing after them may take this request.
+                return RouteMatch::AmbiguousConditions;
+            }
             if hit.is_none() && methods_matched {
                 // The path and method fit, but no route's conditions hold.
                 return RouteMatch::NotFound;
@@ -288,47 +330,102 @@ fn describe(spec: &MatchSpec) -> String {
     headers.chain(query).collect::<Vec<_>>().join(" and ")
 }
 
-/// Whether every condition of `spec` holds for the request. A query condition holds when the
-/// parameter is present and every occurrence of it (names and values percent- and
-/// `+`-decoded) has the value: an upstream may read any one of repeated parameters.
+/// Whether every condition of `spec` holds for the request however it is read (see
+/// [`read_conditions`]).
 pub fn conditions_hold<F: MatchFacts>(spec: &MatchSpec, facts: &F) -> bool {
-    let headers = spec
-        .headers
-        .iter()
-        .all(|(name, c)| match (c, facts.header(name)) {
-            (_, None) => false,
-            (HeaderCondition::Present, Some(_)) => true,
-            (HeaderCondition::Exact(want), Some(v)) => v == want,
+    read_conditions(spec, facts) == Reading::Holds
+}
+
+/// How the request reads against every condition of `spec`. A header condition reads the
+/// value as the runtime combines repeated headers (`a, b`): an exact value that is only one of
+/// its comma-separated items is met for a reader that takes the first or last header and not
+/// for the gateway. A query condition holds when the parameter is present and every occurrence
+/// of it (names and values percent- and `+`-decoded) has the value, split on `&` alone and on
+/// `&` or `;`: an upstream may read any one of repeated parameters, split either way, and
+/// ASP.NET reads names in any letter case. Some but not all of those occurrences having the
+/// value is [`Reading::Ambiguous`].
+pub fn read_conditions<F: MatchFacts>(spec: &MatchSpec, facts: &F) -> Reading {
+    let mut reading = Reading::Holds;
+    for (name, c) in &spec.headers {
+        reading = reading.and(match (c, facts.header(name)) {
+            (_, None) => Reading::Fails,
+            (HeaderCondition::Present, Some(_)) => Reading::Holds,
+            (HeaderCondition::Exact(want), Some(v)) if v == want => Reading::Holds,
+            (HeaderCondition::Exact(want), Some(v)) => {
+                if v.contains(',') && v.split(',').any(|item| item.trim() == want) {
+                    Reading::Ambiguous
+                } else {
+                    Reading::Fails
+                }
+            }
         });
-    headers
-        && spec
-            .query
-            .iter()
-            .all(|(name, want)| query_is(facts.query(), name, want))
+        if reading == Reading::Fails {
+            return reading;
+        }
+    }
+    for (name, want) in &spec.query {
+        reading = reading.and(read_query(facts.query(), name, want));
+        if reading == Reading::Fails {
+            return reading;
+        }
+    }
+    reading
 }
 
-/// Whether every reading of `query` gives parameter `name` only the value `want`: split on `&`
-/// alone and on `&` or `;` (as some upstream frameworks split), every occurrence must agree, so
-/// that the route's upstream sees `want` whichever way it reads the query.
-fn query_is(query: Option<&str>, name: &str, want: &str) -> bool {
-    let Some(query) = query else { return false };
-    reads_as(query.split('&'), name, want) && reads_as(query.split(['&', ';']), name, want)
+/// How `query` gives parameter `name` the value `want`: split on `&` alone and on `&` or `;`
+/// (as some upstream frameworks split), every occurrence, in the name's case or another, must
+/// have the value, and each reading must see it in the name's own case.
+fn read_query(query: Option<&str>, name: &str, want: &str) -> Reading {
+    let Some(query) = query else {
+        return Reading::Fails;
+    };
+    let by_amp = occurrences(query.split('&'), name, want);
+    let by_both = occurrences(query.split(['&', ';']), name, want);
+    let all_agree = |o: &Occurrences| o.exact && !o.other;
+    if all_agree(&by_amp) && all_agree(&by_both) {
+        Reading::Holds
+    } else if by_amp.wanted || by_both.wanted {
+        Reading::Ambiguous
+    } else {
+        Reading::Fails
+    }
 }
 
-fn reads_as<'a>(segments: impl Iterator<Item = &'a str>, name: &str, want: &str) -> bool {
+/// What one reading of a query finds for a parameter.
+struct Occurrences {
+    /// An occurrence spelt as the condition names it has the value.
+    exact: bool,
+    /// Some occurrence (in any letter case) has the value.
+    wanted: bool,
+    /// Some occurrence (in any letter case) has another value, or is not the name's own
+    /// spelling.
+    other: bool,
+}
+
+fn occurrences<'a>(segments: impl Iterator<Item = &'a str>, name: &str, want: &str) -> Occurrences {
     let decoded = |raw: &str| crate::auth::credentials::form_decode(raw);
-    let mut seen = false;
+    let mut found = Occurrences {
+        exact: false,
+        wanted: false,
+        other: false,
+    };
     for segment in segments.filter(|s| !s.is_empty()) {
         let (raw_name, raw_value) = segment.split_once('=').unwrap_or((segment, ""));
-        if decoded(raw_name).as_deref() != Some(name.as_bytes()) {
+        let Some(n) = decoded(raw_name) else { continue };
+        if !n.eq_ignore_ascii_case(name.as_bytes()) {
             continue;
         }
-        if decoded(raw_value).as_deref() != Some(want.as_bytes()) {
-            return false;
+        let has_value = decoded(raw_value).as_deref() == Some(want.as_bytes());
+        if has_value {
+            found.wanted = true;
         }
-        seen = true;
+        if has_value && n == name.as_bytes() {
+            found.exact = true;
+        } else {
+            found.other = true;
+        }
     }
-    seen
+    found
 }
 
 impl Router {

@@ -459,3 +459,129 @@ fn a_rewrite_never_forwards_a_dot_segment() {
     let ok = routed(&g, &inbound("/img/a..b.png"));
     assert_eq!(ok.upstream_path, "/static/a..b/meta");
 }
+
+/// Nearly every server decodes `%3A`, `%24`, `%40` and the other escaped sub-delimiters before
+/// it matches a path, while the canonical path keeps them escaped (RFC 3986 does not call them
+/// equivalent): such a spelling of another route's path is as ambiguous as `/ADMIN`.
+#[test]
+fn an_escaped_sub_delimiter_that_decodes_onto_another_route_is_refused() {
+    let g = gateway(
+        r#", { "id": "admin", "path": "/admin", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "cancel", "path": "/jobs/{id}:cancel", "upstream": "users", "auth": "none" },
+             { "id": "meta", "path": "/odata/$metadata", "upstream": "users", "auth": "none" },
+             { "id": "me", "path": "/u/@me", "upstream": "users", "auth": "none" },
+             { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
+    );
+    for path in [
+        "/admin::%24DATA",
+        "/admin%3A%3A$DATA",
+        "/admin%3a%3a%24data",
+        "/jobs/1%3Acancel",
+        "/jobs/1%3ACANCEL",
+        "/odata/%24metadata",
+        "/u/%40me",
+    ] {
+        assert_eq!(route_of(&g, path), ALIAS, "{path}");
+    }
+    // The route's own spellings, and escapes that decode onto the route they reach, pass.
+    for (path, route) in [
+        ("/jobs/1:cancel", "cancel"),
+        ("/jobs/a%40b:cancel", "cancel"),
+        ("/u/%40you", "catch"),
+        ("/odata/%24other", "catch"),
+        ("/a%2Bb%3Dc", "catch"),
+    ] {
+        assert_eq!(route_of(&g, path).as_deref(), Ok(route), "{path}");
+    }
+}
+
+/// A staff-only route chosen by a condition beside a public route on the same path: a request
+/// that some readers take as meeting the condition (the first of repeated parameters, the
+/// first of repeated headers, a `;`-split query, a name in another case, as ASP.NET reads
+/// names) must not reach the public route, whose upstream may read it as the staff request.
+#[test]
+fn a_request_that_meets_a_condition_under_some_reading_never_reaches_the_fallback() {
+    let g = gateway(
+        r#", { "id": "export", "path": "/reports", "upstream": "users", "auth": "none",
+               "match": { "query": { "format": "csv" } } },
+             { "id": "ops", "path": "/ops", "upstream": "users", "auth": "none",
+               "match": { "headers": { "x-mode": "admin" } } },
+             { "id": "ops-public", "path": "/ops", "upstream": "users", "auth": "none" },
+             { "id": "reports", "path": "/reports", "upstream": "users", "auth": "none" }"#,
+    );
+    let names = g.match_headers().to_vec();
+    let at = |path: &'static str, query: Option<&'static str>, mode: Option<&str>| {
+        let values: Vec<Option<String>> = names
+            .iter()
+            .map(|n| (n == "x-mode").then(|| mode.map(str::to_owned)).flatten())
+            .collect();
+        let mut i = inbound(path);
+        i.query = query;
+        i.match_headers = &values;
+        g.destination(&i).map(|d| match d {
+            Destination::Route(r) => g.route(r.route).id.clone(),
+            Destination::Admin { rest } => rest,
+        })
+    };
+    assert_eq!(
+        at("/reports", Some("format=csv"), None).as_deref(),
+        Ok("export")
+    );
+    assert_eq!(
+        at("/reports", Some("format=html"), None).as_deref(),
+        Ok("reports")
+    );
+    assert_eq!(at("/reports", None, None).as_deref(), Ok("reports"));
+    assert_eq!(at("/ops", None, Some("admin")).as_deref(), Ok("ops"));
+    assert_eq!(at("/ops", None, Some("user")).as_deref(), Ok("ops-public"));
+    assert_eq!(
+        at("/ops", None, Some("administrator")).as_deref(),
+        Ok("ops-public")
+    );
+    let ambiguous = Err(GatewayError::BadRequest(
+        crate::router::AMBIGUOUS_CONDITIONS,
+    ));
+    for query in [
+        "format=csv&format=html",
+        "format=html&format=csv",
+        "a=1;format=csv",
+        "format=csv;x",
+        "FORMAT=csv",
+        "Format=csv&format=html",
+    ] {
+        assert_eq!(at("/reports", Some(query), None), ambiguous, "{query}");
+    }
+    for mode in ["admin, user", "user,admin", "user , admin"] {
+        assert_eq!(at("/ops", None, Some(mode)), ambiguous, "{mode}");
+    }
+}
+
+/// ASP.NET Core routes with `OrdinalIgnoreCase`, which upper-cases every letter (`ſ` is `S`
+/// to it, `Ä` is `ä`), and NTFS compares names through its upper-case table: a non-ASCII
+/// spelling of another route's path is as ambiguous as `/ADMIN`.
+#[test]
+fn a_non_ascii_letter_in_another_case_that_reaches_another_route_is_refused() {
+    let g = gateway(
+        r#", { "id": "secret", "path": "/secret", "upstream": "users", "auth": "none" },
+             { "id": "aerger", "path": "/%C3%A4rger", "upstream": "users", "auth": "none" },
+             { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
+    );
+    for path in [
+        "/%C5%BFecret",
+        "/ſecret",
+        "/%C3%84rger",
+        "/Ärger",
+        "/%C3%84RGER",
+    ] {
+        assert_eq!(route_of(&g, path), ALIAS, "{path}");
+    }
+    for (path, route) in [
+        ("/%C3%A4rger", "aerger"),
+        ("/secret", "secret"),
+        ("/%C3%B6l", "catch"),
+        ("/%C3%96L", "catch"),
+        ("/%E2%84%AA", "catch"),
+    ] {
+        assert_eq!(route_of(&g, path).as_deref(), Ok(route), "{path}");
+    }
+}

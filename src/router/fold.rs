@@ -1,6 +1,8 @@
 //! Paths that lenient servers take for one another. IIS, ASP.NET and Windows file servers
 //! compare paths without letter case and drop trailing dots, spaces and NTFS's `::$DATA` from
-//! a name; many frameworks take `/admin/` for `/admin`. When such a spelling of a path belongs
+//! a name; many frameworks take `/admin/` for `/admin`; nearly every server decodes an escaped
+//! sub-delimiter, `:` or `@` (`%3A`, `%24`, `%40`) before matching, which the canonical path
+//! keeps escaped (`/jobs/1%3Acancel` is `/jobs/1:cancel` upstream). When such a spelling of a path belongs
 //! to another route (`/ADMIN` or `/admin.` reaching a public catch-all beside a protected
 //! `/admin`), the gateway cannot know which resource the upstream will serve, so the request
 //! is refused (see `Gateway::destination`). Only ASCII letters are folded.
@@ -13,8 +15,8 @@ use super::shape;
 use crate::config::Route;
 use std::collections::HashMap;
 
-/// The path as a lenient upstream may read it, or `None` when that is the path itself: ASCII
-/// letters in lower case, each segment without trailing `.`, spaces (`%20`) and `::$DATA`
+/// The path as a lenient upstream may read it, or `None` when that is the path itself: escaped
+/// raw path characters (`%3A`, `%24`, `%40`, …) decoded, ASCII letters in lower case, each segment without trailing `.`, spaces (`%20`) and `::$DATA`
 /// (while something of the segment is left), and no trailing `/` (but the root).
 pub(super) fn fold_path(path: &str) -> Option<String> {
     if !needs_folding(path) {
@@ -35,7 +37,7 @@ pub(super) fn fold_pattern(pattern: &str) -> Option<String> {
 }
 
 /// A cheap scan that rules most paths out: no upper-case letter, no `.`, `%20` or `:` at a
-/// segment's end, no trailing `/`.
+/// segment's end, no escaped raw path character, no trailing `/`.
 fn needs_folding(path: &str) -> bool {
     let bytes = path.as_bytes();
     if bytes.len() > 1 && bytes.ends_with(b"/") {
@@ -47,7 +49,44 @@ fn needs_folding(path: &str) -> bool {
         b.is_ascii_uppercase()
             || (trailing && at_segment_end)
             || (b == b':' && bytes.get(i + 1) == Some(&b':'))
+            || (b == b'%' && escaped_pchar(&bytes[i..]).is_some())
     })
+}
+
+/// The raw path character `%xx` at the start of `bytes` escapes (`%3A` → `:`), if it is one.
+fn escaped_pchar(bytes: &[u8]) -> Option<u8> {
+    let (hi, lo) = (*bytes.get(1)?, *bytes.get(2)?);
+    let v = crate::hex::value(hi)? << 4 | crate::hex::value(lo)?;
+    crate::path::is_raw_pchar(v).then_some(v)
+}
+
+/// `segment` with its escaped raw path characters decoded, as servers decode them before
+/// matching (the canonical path has already decoded unreserved ones, and refuses `%3B`).
+fn decode_pchars(segment: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = segment.as_bytes();
+    if !bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'%' && escaped_pchar(&bytes[i..]).is_some())
+    {
+        return std::borrow::Cow::Borrowed(segment);
+    }
+    let mut out = String::with_capacity(segment.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(v) = escaped_pchar(&bytes[i..]) {
+                out.push(char::from(v));
+                i += 3;
+                continue;
+            }
+        }
+        // Whole characters only: a `%` escape or an ASCII byte starts every step but this one.
+        let len = segment[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&segment[i..i + len]);
+        i += len;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn fold(path: &str, pattern: bool) -> String {
@@ -56,8 +95,11 @@ fn fold(path: &str, pattern: bool) -> String {
         if i > 0 {
             out.push('/');
         }
+        // Decoded first: `%3A%3A%24DATA` is the `::$DATA` trimmed below.
+        let segment = decode_pchars(segment);
+        let segment = fold_non_ascii(&segment);
         let lowered = if pattern {
-            lower_literals(segment)
+            lower_literals(&segment)
         } else {
             segment.to_ascii_lowercase()
         };
@@ -72,6 +114,73 @@ fn fold(path: &str, pattern: bool) -> String {
         out.pop();
     }
     out
+}
+
+/// `segment` with each escaped non-ASCII letter in the case ASP.NET's `OrdinalIgnoreCase` and
+/// NTFS compare (its simple upper case: `ä` and `Ä` are one, `ſ` is `s`, `ı` is `i`), ASCII
+/// results written raw; the ASCII lower-casing that follows treats both spellings alike.
+fn fold_non_ascii(segment: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = segment.as_bytes();
+    let high = |i: usize| {
+        bytes[i] == b'%'
+            && bytes
+                .get(i + 1)
+                .copied()
+                .and_then(crate::hex::value)
+                .is_some_and(|h| h >= 8)
+    };
+    if !(0..bytes.len()).any(high) {
+        return std::borrow::Cow::Borrowed(segment);
+    }
+    let mut out = String::with_capacity(segment.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if !high(i) {
+            let len = segment[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&segment[i..i + len]);
+            i += len;
+            continue;
+        }
+        // A run of escaped non-ASCII bytes: UTF-8 (the canonical path refuses anything else).
+        let start = i;
+        let mut run = Vec::new();
+        while i < bytes.len() && high(i) {
+            let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(crate::hex::value),
+                bytes.get(i + 2).copied().and_then(crate::hex::value),
+            ) else {
+                break;
+            };
+            run.push(hi << 4 | lo);
+            i += 3;
+        }
+        if run.is_empty() {
+            // A malformed escape (never in a canonical path): kept as it is.
+            out.push('%');
+            i += 1;
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&run) else {
+            out.push_str(&segment[start..i]);
+            continue;
+        };
+        for c in text.chars() {
+            let mut upper = c.to_uppercase();
+            let folded = match (upper.next(), upper.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            };
+            if folded.is_ascii() {
+                out.push(folded);
+            } else {
+                let mut buf = [0u8; 4];
+                for b in folded.encode_utf8(&mut buf).bytes() {
+                    crate::hex::push_escape(&mut out, b);
+                }
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `segment` without the trailing dots, spaces and `::$data` Windows drops from a name (the
@@ -186,6 +295,24 @@ mod tests {
         assert_eq!(fold_path("/admin::$DATA").as_deref(), Some("/admin"));
         assert_eq!(fold_path("/admin./keys").as_deref(), Some("/admin/keys"));
         assert_eq!(fold_path("/ADMIN/").as_deref(), Some("/admin"));
+        // Escaped raw path characters are read decoded, as servers decode them.
+        assert_eq!(fold_path("/admin::%24DATA").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/admin%3A%3A%24DATA").as_deref(), Some("/admin"));
+        assert_eq!(
+            fold_path("/jobs/1%3Acancel").as_deref(),
+            Some("/jobs/1:cancel")
+        );
+        assert_eq!(fold_path("/u/%40me").as_deref(), Some("/u/@me"));
+        assert_eq!(fold_path("/a%20b%7Cc").as_deref(), Some("/a%20b%7cc"));
+        assert_eq!(fold_path("/a%20b"), None);
+        // Non-ASCII letters in their simple upper case, as OrdinalIgnoreCase and NTFS read them.
+        assert_eq!(fold_path("/%C3%A4rger").as_deref(), Some("/%c3%84rger"));
+        assert_eq!(fold_path("/%C3%84RGER").as_deref(), Some("/%c3%84rger"));
+        assert_eq!(fold_path("/%C5%BFecret").as_deref(), Some("/secret"));
+        assert_eq!(fold_path("/adm%C4%B1n").as_deref(), Some("/admin"));
+        assert_eq!(fold_path("/%E2%84%AA").as_deref(), Some("/%e2%84%aa"));
+        assert_eq!(fold_path("/%C").as_deref(), Some("/%c"));
+        assert_eq!(fold_path("/%C3").as_deref(), Some("/%c3"));
         assert_eq!(fold_path("/admin/").as_deref(), Some("/admin"));
         // Nothing to fold: the usual path costs one scan.
         assert_eq!(fold_path("/admin"), None);
@@ -210,6 +337,7 @@ mod tests {
             Some("/img/{Name}.png")
         );
         assert_eq!(fold_pattern("/docs/").as_deref(), Some("/docs"));
+        assert_eq!(fold_pattern("/a%3Ab/{id}").as_deref(), Some("/a:b/{id}"));
         assert_eq!(fold_pattern("/users/{id}"), None);
         assert_eq!(fold_pattern("/{*rest}"), None);
     }

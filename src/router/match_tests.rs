@@ -37,6 +37,7 @@ fn pick(
     match r.find_with("h", method, "/v1/users/7", &Facts { headers, query }) {
         RouteMatch::Found { route, .. } => c.routes[route].id.clone(),
         RouteMatch::NotFound => "404".into(),
+        RouteMatch::AmbiguousConditions => "400".into(),
         RouteMatch::MethodNotAllowed { allow } => {
             format!("405 {}", allow.names().collect::<Vec<_>>().join(","))
         }
@@ -62,8 +63,17 @@ fn conditioned_routes_are_tried_before_the_plain_one_whatever_the_order() {
     assert_eq!(pick(&c, &r, "GET", &[], None), "v1");
     assert_eq!(pick(&c, &r, "GET", &[("x-api-version", "2")], None), "v2");
     assert_eq!(pick(&c, &r, "GET", &[("x-api-version", "3")], None), "v3");
-    // Exact and case-sensitive: anything else is the plain route's.
-    for other in ["4", "2 ", "02", "2, 3", ""] {
+    // Exact and case-sensitive: anything else is the plain route's, but for repeated headers
+    // of which one has the value, which a reader of the first or last header takes for v2 or
+    // v3 (400).
+    for other in ["2, 3", "3,2", "1, 2"] {
+        assert_eq!(
+            pick(&c, &r, "GET", &[("x-api-version", other)], None),
+            "400",
+            "{other:?}"
+        );
+    }
+    for other in ["4", "2 ", "02", "4, 5", "22", ""] {
         assert_eq!(
             pick(&c, &r, "GET", &[("x-api-version", other)], None),
             "v1",
@@ -106,17 +116,24 @@ fn present_and_query_conditions() {
         "decoded names and values"
     );
     assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2&v=2")), "beta");
-    // Every occurrence must agree: an upstream may read either of repeated parameters.
-    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2&v=1")), "plain");
-    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=1&v=2")), "plain");
+    // Every occurrence must agree: an upstream may read either of repeated parameters. When
+    // some do and some do not, neither route is chosen (400): the plain route's upstream could
+    // read the request as beta's.
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2&v=1")), "400");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=1&v=2")), "400");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=1&v=3")), "plain");
     assert_eq!(pick(&c, &r, "GET", &beta, Some("v=%zz")), "plain");
     // Read as some upstreams read `;` too: v is "2;x" to one reader and 2 to another, and
     // "1;v=2" or 2 (after a=1) to others.
-    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2;x")), "plain");
-    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2;v=1")), "plain");
-    assert_eq!(pick(&c, &r, "GET", &beta, Some("a=1;v=2")), "plain");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2;x")), "400");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2;v=1")), "400");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("a=1;v=2")), "400");
     assert_eq!(pick(&c, &r, "GET", &beta, Some("x;y=1&v=2")), "beta");
     assert_eq!(pick(&c, &r, "GET", &beta, Some("vv=2")), "plain");
+    // ASP.NET reads names in any case.
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("V=2")), "400");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("v=2&V=1")), "400");
+    assert_eq!(pick(&c, &r, "GET", &beta, Some("V=1")), "plain");
     assert_eq!(pick(&c, &r, "GET", &beta, None), "plain");
     assert_eq!(
         pick(&c, &r, "GET", &[], Some("v=2")),
