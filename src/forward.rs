@@ -142,7 +142,11 @@ impl Gateway {
             // `/ADMIN` or `/admin.` reaching a catch-all beside a protected `/admin`: see
             // `crate::router` (`fold`).
             RouteMatch::Found { route, .. }
-                if self.router.alias_elsewhere(inbound.host, &canonical, route) =>
+                if self
+                    .router
+                    .alias_elsewhere(inbound.host, &canonical, route, |other| {
+                        self.guards_differ(route, other)
+                    }) =>
             {
                 return Err(GatewayError::BadPath(
                     crate::path::PathError::AmbiguousAlias,
@@ -230,6 +234,20 @@ impl Gateway {
         }
         self.router
             .find_with(inbound.host, inbound.method, canonical, &facts)
+    }
+
+    /// Whether routes `a` and `b` let different requests through: their methods, `match`
+    /// conditions, authentication, scopes, IP rules or rate limits differ. A spelling of a path
+    /// that folds from one onto the other matters only then (an upper-case `IMG_1.JPG` that a
+    /// public catch-all takes beside a public `/photos/{name}.jpg` is served alike either way).
+    fn guards_differ(&self, a: usize, b: usize) -> bool {
+        let (a, b) = (self.route(a), self.route(b));
+        a.methods != b.methods
+            || a.conditions != b.conditions
+            || a.auth != b.auth
+            || a.scopes != b.scopes
+            || a.ip_rules != b.ip_rules
+            || a.rate_limits != b.rate_limits
     }
 
     /// Whether `canonical` ends in `/` and, without it, is served by another route. Many servers

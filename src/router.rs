@@ -275,16 +275,23 @@ impl Table {
 }
 
 impl Table {
-    /// Whether the folded `path` reaches routes none of which is `route`.
-    fn folded_reaches_only_others(&self, path: &str, route: usize) -> bool {
+    /// Whether the folded `path` reaches routes none of which is `route`, one of which
+    /// `differs` from it.
+    fn folded_reaches_only_others(
+        &self,
+        path: &str,
+        route: usize,
+        differs: impl Fn(usize) -> bool,
+    ) -> bool {
         if let Some(folded) = &self.folded {
-            return folded.reaches_only_others(path, route);
+            return folded.reaches_only_others(path, route, differs);
         }
         let Ok(m) = self.matcher.at(path) else {
             return false;
         };
         self.leaves.get(*m.value).is_some_and(|leaf| {
-            !leaf.entries.is_empty() && leaf.entries.iter().all(|e| e.route != route)
+            leaf.entries.iter().all(|e| e.route != route)
+                && leaf.entries.iter().any(|e| differs(e.route))
         })
     }
 
@@ -542,19 +549,25 @@ impl Router {
     }
 
     /// Whether `path` as a lenient upstream may read it (another letter case, without trailing
-    /// dots, spaces or slash: [`fold`]) reaches only routes other than `route` on `host` (see
-    /// `Gateway::destination`). Where no pattern changes under folding, a path that folding
-    /// leaves unchanged costs one scan.
-    pub fn alias_elsewhere(&self, host: &str, path: &str, route: usize) -> bool {
+    /// dots, spaces or slash: [`fold`]) reaches only routes other than `route` on `host`, one of
+    /// which `differs` (guards its requests otherwise: see `Gateway::destination`). Where no
+    /// pattern changes under folding, a path that folding leaves unchanged costs one scan.
+    pub fn alias_elsewhere(
+        &self,
+        host: &str,
+        path: &str,
+        route: usize,
+        differs: impl Fn(usize) -> bool,
+    ) -> bool {
         let table = self.table_for(host);
         match fold::fold_path(path) {
-            Some(folded) => table.folded_reaches_only_others(&folded, route),
+            Some(folded) => table.folded_reaches_only_others(&folded, route, differs),
             // Already in folded form, which may still be another route's folded pattern
             // (`/api/x` beside `/API/{*rest}`).
             None => table
                 .folded
                 .as_ref()
-                .is_some_and(|f| f.reaches_only_others(path, route)),
+                .is_some_and(|f| f.reaches_only_others(path, route, differs)),
         }
     }
 

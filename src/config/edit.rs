@@ -114,7 +114,11 @@ mod tests {
         let (text, _) = bump_cache_generation(&doc).unwrap();
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         let kept = value["routes"][0]["canary"]["percent"].as_f64().unwrap();
-        assert_eq!(kept.to_bits(), typed.parse::<f64>().unwrap().to_bits(), "{text}");
+        assert_eq!(
+            kept.to_bits(),
+            typed.parse::<f64>().unwrap().to_bits(),
+            "{text}"
+        );
     }
 
     #[test]

@@ -338,7 +338,7 @@ const ALIAS: Result<String, GatewayError> = Err(GatewayError::BadPath(
 fn a_path_that_folds_onto_another_route_is_refused() {
     let g = gateway(
         r#", { "id": "admin", "path": "/admin", "upstream": "users", "auth": "none", "methods": ["GET"] },
-             { "id": "private", "path": "/private/{*rest}", "upstream": "users", "auth": "none" },
+             { "id": "private", "path": "/private/{*rest}", "upstream": "users", "auth": "none", "methods": ["GET"] },
              { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
     );
     assert_eq!(route_of(&g, "/admin").as_deref(), Ok("admin"));
@@ -374,12 +374,29 @@ fn a_path_that_folds_onto_another_route_is_refused() {
 }
 
 #[test]
+fn a_spelling_that_folds_onto_a_route_guarded_alike_passes() {
+    let g = gateway(
+        r#", { "id": "photos", "path": "/photos/{name}.jpg", "upstream": "users", "auth": "none" },
+             { "id": "me", "path": "/v1/accounts/me", "upstream": "users", "auth": "none" },
+             { "id": "account", "path": "/v1/accounts/{id}", "upstream": "users", "auth": "none" },
+             { "id": "read-only", "path": "/reports", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
+    );
+    // A camera's upper-case file name and an id in capitals reach routes that let the same
+    // requests through as the routes their folded spellings belong to: nothing to refuse.
+    assert_eq!(route_of(&g, "/photos/IMG_1234.JPG").as_deref(), Ok("catch"));
+    assert_eq!(route_of(&g, "/v1/accounts/ME").as_deref(), Ok("account"));
+    // A route that refuses other methods guards differently from the catch-all.
+    assert_eq!(route_of(&g, "/REPORTS"), ALIAS);
+}
+
+#[test]
 fn routes_spelt_in_upper_case_keep_their_requests_and_their_aliases() {
     let g = gateway(
-        r#", { "id": "api", "path": "/API/{*rest}", "upstream": "users", "auth": "none" },
-             { "id": "docs-upper", "path": "/Docs", "upstream": "users", "auth": "none" },
-             { "id": "docs", "path": "/docs", "upstream": "users", "auth": "none" },
-             { "id": "dotted", "path": "/v1./x", "upstream": "users", "auth": "none" },
+        r#", { "id": "api", "path": "/API/{*rest}", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "docs-upper", "path": "/Docs", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "docs", "path": "/docs", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "dotted", "path": "/v1./x", "upstream": "users", "auth": "none", "methods": ["GET"] },
              { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
     );
     assert_eq!(route_of(&g, "/API/x").as_deref(), Ok("api"));
@@ -406,8 +423,9 @@ fn a_trailing_slash_does_not_slip_past_a_route_whose_conditions_fail() {
         ))
     );
     // The same route on both spellings is not ambiguous.
-    let same =
-        gateway(r#", { "id": "dir", "path": "/d/{*rest}", "upstream": "users", "auth": "none" }"#);
+    let same = gateway(
+        r#", { "id": "dir", "path": "/d/{*rest}", "upstream": "users", "auth": "none", "methods": ["GET"] }"#,
+    );
     assert!(same.destination(&inbound("/d/x/")).is_ok());
 }
 
@@ -467,9 +485,9 @@ fn a_rewrite_never_forwards_a_dot_segment() {
 fn an_escaped_sub_delimiter_that_decodes_onto_another_route_is_refused() {
     let g = gateway(
         r#", { "id": "admin", "path": "/admin", "upstream": "users", "auth": "none", "methods": ["GET"] },
-             { "id": "cancel", "path": "/jobs/{id}:cancel", "upstream": "users", "auth": "none" },
-             { "id": "meta", "path": "/odata/$metadata", "upstream": "users", "auth": "none" },
-             { "id": "me", "path": "/u/@me", "upstream": "users", "auth": "none" },
+             { "id": "cancel", "path": "/jobs/{id}:cancel", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "meta", "path": "/odata/$metadata", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "me", "path": "/u/@me", "upstream": "users", "auth": "none", "methods": ["GET"] },
              { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
     );
     for path in [
@@ -506,8 +524,8 @@ fn a_request_that_meets_a_condition_under_some_reading_never_reaches_the_fallbac
                "match": { "query": { "format": "csv" } } },
              { "id": "ops", "path": "/ops", "upstream": "users", "auth": "none",
                "match": { "headers": { "x-mode": "admin" } } },
-             { "id": "ops-public", "path": "/ops", "upstream": "users", "auth": "none" },
-             { "id": "reports", "path": "/reports", "upstream": "users", "auth": "none" }"#,
+             { "id": "ops-public", "path": "/ops", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "reports", "path": "/reports", "upstream": "users", "auth": "none", "methods": ["GET"] }"#,
     );
     let names = g.match_headers().to_vec();
     let at = |path: &'static str, query: Option<&'static str>, mode: Option<&str>| {
@@ -562,8 +580,8 @@ fn a_request_that_meets_a_condition_under_some_reading_never_reaches_the_fallbac
 #[test]
 fn a_non_ascii_letter_in_another_case_that_reaches_another_route_is_refused() {
     let g = gateway(
-        r#", { "id": "secret", "path": "/secret", "upstream": "users", "auth": "none" },
-             { "id": "aerger", "path": "/%C3%A4rger", "upstream": "users", "auth": "none" },
+        r#", { "id": "secret", "path": "/secret", "upstream": "users", "auth": "none", "methods": ["GET"] },
+             { "id": "aerger", "path": "/%C3%A4rger", "upstream": "users", "auth": "none", "methods": ["GET"] },
              { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#,
     );
     for path in [

@@ -269,14 +269,20 @@ impl FoldedTable {
         Some(Box::new(table))
     }
 
-    /// Whether the folded `path` reaches routes none of which is `route`.
-    pub(super) fn reaches_only_others(&self, path: &str, route: usize) -> bool {
+    /// Whether the folded `path` reaches routes none of which is `route`, one of which
+    /// `differs` from it.
+    pub(super) fn reaches_only_others(
+        &self,
+        path: &str,
+        route: usize,
+        differs: impl Fn(usize) -> bool,
+    ) -> bool {
         let Ok(m) = self.matcher.at(path) else {
             return false;
         };
-        self.leaves
-            .get(*m.value)
-            .is_some_and(|routes| !routes.is_empty() && !routes.contains(&route))
+        self.leaves.get(*m.value).is_some_and(|routes| {
+            !routes.contains(&route) && routes.iter().any(|&other| differs(other))
+        })
     }
 }
 
