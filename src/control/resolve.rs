@@ -101,7 +101,7 @@ pub async fn current<K: ConfigKv>(kv: &K, embedded: &str) -> Result<Current, Str
 /// versions the history lists. Each is validated again (a newer gateway may be stricter).
 pub async fn last_good<K: ConfigKv>(kv: &K) -> Result<Option<Found>, KvError> {
     let mut tried = Vec::new();
-    if let Some(found) = valid_at(kv, LAST_GOOD_KEY, &mut tried).await? {
+    if let Some(found) = valid_at(kv, LAST_GOOD_KEY, None, &mut tried).await? {
         return Ok(Some(found));
     }
     // An unreadable index is no history: the embedded document is all that is left.
@@ -110,22 +110,30 @@ pub async fn last_good<K: ConfigKv>(kv: &K) -> Result<Option<Found>, KvError> {
         if tried.contains(&entry.digest) {
             continue;
         }
-        if let Some(found) = valid_at(kv, &version_key(&entry.digest), &mut tried).await? {
+        let key = version_key(&entry.digest);
+        if let Some(found) = valid_at(kv, &key, Some(&entry.digest), &mut tried).await? {
             return Ok(Some(found));
         }
     }
     Ok(None)
 }
 
+/// The document at `key` if it validates — and, for a history copy, if it is the version the
+/// history names (`expected`): a copy whose text hashes to another digest is not that version
+/// (a rollback checks the same), so it is passed over, never served under the history's word.
 async fn valid_at<K: ConfigKv>(
     kv: &K,
     key: &str,
+    expected: Option<&str>,
     tried: &mut Vec<String>,
 ) -> Result<Option<Found>, KvError> {
     let Some(text) = kv.get(key).await? else {
         return Ok(None);
     };
     let digest = super::document_digest(&text);
+    if expected.is_some_and(|want| want != digest) {
+        return Ok(None);
+    }
     if tried.contains(&digest) {
         return Ok(None);
     }

@@ -637,6 +637,42 @@ fn an_invalid_routes_falls_back_to_last_good_then_history_then_embedded() {
     assert!(run(current(&kv, EMBEDDED)).is_err());
 }
 
+#[test]
+fn a_history_copy_that_is_not_the_version_it_is_filed_under_is_passed_over() {
+    let named = doc("named");
+    let other = doc("other");
+    let older = doc("older");
+    let index = history::to_text(&[
+        HistoryEntry {
+            digest: document_digest(&named),
+            at_ms: 2,
+            size: 1,
+            note: None,
+        },
+        HistoryEntry {
+            digest: document_digest(&older),
+            at_ms: 1,
+            size: 1,
+            note: None,
+        },
+    ]);
+    // The newest entry's copy holds another valid document: not the version the history names.
+    let kv = MemoryKv::with(&[
+        (HISTORY_KEY, &index),
+        (&version_key(&document_digest(&named)), &other),
+        (&version_key(&document_digest(&older)), &older),
+    ]);
+    let c = run(current(&kv, EMBEDDED)).unwrap();
+    assert_eq!(
+        (c.source, c.found.text.as_str(), c.found.digest.as_str()),
+        (
+            Source::LastGood,
+            older.as_str(),
+            document_digest(&older).as_str()
+        )
+    );
+}
+
 fn json(text: &str) -> Json {
     Json::parse(text).unwrap()
 }
