@@ -453,7 +453,7 @@ pub fn normalize_host(host: &str) -> String {
 mod conditions;
 mod fold;
 
-pub use conditions::{compatible, conditions_hold, read_conditions, Reading};
+pub use conditions::{compatible, read_conditions, Reading};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! A route's `match`: header and query conditions that distinguish routes on one path shape
 //! (API versions by header). Validated here; the router evaluates them
-//! ([`crate::router::conditions_hold`]) and checks conflicts between them.
+//! ([`crate::router::read_conditions`]) and checks conflicts between them.
 
 use super::json::Json;
 use super::model::{HeaderCondition, MatchSpec};

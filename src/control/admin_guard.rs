@@ -28,13 +28,8 @@ pub const POLICY: &str = "admin-attempts";
 /// (`rl:…`); exact, one admission, no lease.
 pub fn attempt(client_ip: Option<&str>) -> Take {
     let digest = Sha256::digest(client_address(client_ip).as_bytes());
-    let mut bucket = String::with_capacity(6 + 64);
-    bucket.push_str("admin:");
-    for byte in digest {
-        crate::hex::push_lower(&mut bucket, byte);
-    }
     Take {
-        bucket,
+        bucket: format!("admin:{}", crate::hex::encode(&digest)),
         limits: ADMIN_ATTEMPTS,
         ask: LeaseAsk {
             want: 1,

@@ -599,20 +599,7 @@ fn an_invalid_routes_falls_back_to_last_good_then_history_then_embedded() {
     assert!(!rejected.errors.is_empty());
 
     // `routes` missing, last-good unusable: the newest valid version in the history.
-    let index = history::to_text(&[
-        HistoryEntry {
-            digest: document_digest(invalid),
-            at_ms: 2,
-            size: 1,
-            note: None,
-        },
-        HistoryEntry {
-            digest: document_digest(&older),
-            at_ms: 1,
-            size: 1,
-            note: None,
-        },
-    ]);
+    let index = history::to_text(&[filed(invalid, 2), filed(&older, 1)]);
     let kv = MemoryKv::with(&[
         (LAST_GOOD_KEY, invalid),
         (HISTORY_KEY, &index),
@@ -642,20 +629,7 @@ fn a_history_copy_that_is_not_the_version_it_is_filed_under_is_passed_over() {
     let named = doc("named");
     let other = doc("other");
     let older = doc("older");
-    let index = history::to_text(&[
-        HistoryEntry {
-            digest: document_digest(&named),
-            at_ms: 2,
-            size: 1,
-            note: None,
-        },
-        HistoryEntry {
-            digest: document_digest(&older),
-            at_ms: 1,
-            size: 1,
-            note: None,
-        },
-    ]);
+    let index = history::to_text(&[filed(&named, 2), filed(&older, 1)]);
     // The newest entry's copy holds another valid document: not the version the history names.
     let kv = MemoryKv::with(&[
         (HISTORY_KEY, &index),
@@ -671,6 +645,16 @@ fn a_history_copy_that_is_not_the_version_it_is_filed_under_is_passed_over() {
             document_digest(&older).as_str()
         )
     );
+}
+
+/// A history entry filing `text`'s digest at `at_ms`.
+fn filed(text: &str, at_ms: u64) -> HistoryEntry {
+    HistoryEntry {
+        digest: document_digest(text),
+        at_ms,
+        size: 1,
+        note: None,
+    }
 }
 
 fn json(text: &str) -> Json {

@@ -94,18 +94,18 @@ impl Bucket {
 
     /// Admissions held in live leases.
     fn held(&self, now_ms: f64) -> u64 {
-        self.leases
-            .iter()
-            .filter(|l| now_ms < l.until_ms)
-            .map(|l| l.left)
-            .sum()
+        self.held_where(now_ms, |_| true)
     }
 
     /// Admissions held in live leases granted under `limits`.
     fn held_under(&self, limits: &Limits, now_ms: f64) -> u64 {
+        self.held_where(now_ms, |l| l.limits == *limits)
+    }
+
+    fn held_where(&self, now_ms: f64, keep: impl Fn(&Lease) -> bool) -> u64 {
         self.leases
             .iter()
-            .filter(|l| now_ms < l.until_ms && l.limits == *limits)
+            .filter(|l| now_ms < l.until_ms && keep(l))
             .map(|l| l.left)
             .sum()
     }

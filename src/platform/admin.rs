@@ -5,7 +5,7 @@ use super::{config_admin, keys, respond, Exchange};
 use crate::config::MethodSet;
 use crate::control::admin_guard::{self, Verdict};
 use crate::error::GatewayError;
-use crate::pipeline::ports::{Level, Limiter};
+use crate::pipeline::ports::{Events, Level, Limiter};
 use crate::pipeline::state::Counter;
 use worker::{web_sys, Env};
 
@@ -93,7 +93,7 @@ async fn spend_attempt(x: &Exchange<'_>) -> Result<(), GatewayError> {
         Verdict::Refused(e) => Err(e),
         Verdict::StoreFailed(reason) => {
             isolate::count(Counter::RateLimitStoreErrors);
-            respond::log_event(
+            x.ports.event(
                 Level::Error,
                 serde_json::json!({
                     "event": "rate_limit_store_error",
@@ -101,7 +101,6 @@ async fn spend_attempt(x: &Exchange<'_>) -> Result<(), GatewayError> {
                     "reason": reason,
                     "on_store_error": "allow",
                 }),
-                Some(&x.live.gateway.redactor),
             );
             Ok(())
         }

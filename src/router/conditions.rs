@@ -56,12 +56,6 @@ pub(super) fn describe(spec: &MatchSpec) -> String {
     headers.chain(query).collect::<Vec<_>>().join(" and ")
 }
 
-/// Whether every condition of `spec` holds for the request however it is read (see
-/// [`read_conditions`]).
-pub fn conditions_hold<F: MatchFacts>(spec: &MatchSpec, facts: &F) -> bool {
-    read_conditions(spec, facts) == Reading::Holds
-}
-
 /// How the request reads against every condition of `spec`. A header condition reads the
 /// value as the runtime combines repeated headers (`a, b`): an exact value that is only one of
 /// its comma-separated items is met for a reader that takes the first or last header and not

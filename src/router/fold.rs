@@ -5,7 +5,7 @@
 //! keeps escaped (`/jobs/1%3Acancel` is `/jobs/1:cancel` upstream). When such a spelling of a path belongs
 //! to another route (`/ADMIN` or `/admin.` reaching a public catch-all beside a protected
 //! `/admin`), the gateway cannot know which resource the upstream will serve, so the request
-//! is refused (see `Gateway::destination`). Only ASCII letters are folded.
+//! is refused (see `Gateway::destination`). Letters are folded as ASP.NET and NTFS compare them.
 //!
 //! Routes whose own patterns change under folding (`/API/{*rest}`, `/v1./x`) get a folded copy
 //! of their table, so that such a route's own requests still find it; documents without one
@@ -16,8 +16,9 @@ use crate::config::Route;
 use std::collections::HashMap;
 
 /// The path as a lenient upstream may read it, or `None` when that is the path itself: escaped
-/// raw path characters (`%3A`, `%24`, `%40`, …) decoded, ASCII letters in lower case, each segment without trailing `.`, spaces (`%20`) and `::$DATA`
-/// (while something of the segment is left), and no trailing `/` (but the root).
+/// raw path characters (`%3A`, `%24`, `%40`, …) decoded, letters in one case, each segment
+/// without trailing `.`, spaces (`%20`) and `::$DATA` (while something of the segment is
+/// left), and no trailing `/` (but the root).
 pub(super) fn fold_path(path: &str) -> Option<String> {
     if !needs_folding(path) {
         return None;
@@ -53,40 +54,18 @@ fn needs_folding(path: &str) -> bool {
     })
 }
 
-/// The raw path character `%xx` at the start of `bytes` escapes (`%3A` → `:`), if it is one.
-fn escaped_pchar(bytes: &[u8]) -> Option<u8> {
+/// The byte `%xx` at the start of `bytes` escapes, if it is an escape.
+fn escape_at(bytes: &[u8]) -> Option<u8> {
+    if bytes.first() != Some(&b'%') {
+        return None;
+    }
     let (hi, lo) = (*bytes.get(1)?, *bytes.get(2)?);
-    let v = crate::hex::value(hi)? << 4 | crate::hex::value(lo)?;
-    crate::path::is_raw_pchar(v).then_some(v)
+    Some(crate::hex::value(hi)? << 4 | crate::hex::value(lo)?)
 }
 
-/// `segment` with its escaped raw path characters decoded, as servers decode them before
-/// matching (the canonical path has already decoded unreserved ones, and refuses `%3B`).
-fn decode_pchars(segment: &str) -> std::borrow::Cow<'_, str> {
-    let bytes = segment.as_bytes();
-    if !bytes
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'%' && escaped_pchar(&bytes[i..]).is_some())
-    {
-        return std::borrow::Cow::Borrowed(segment);
-    }
-    let mut out = String::with_capacity(segment.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let Some(v) = escaped_pchar(&bytes[i..]) {
-                out.push(char::from(v));
-                i += 3;
-                continue;
-            }
-        }
-        // Whole characters only: a `%` escape or an ASCII byte starts every step but this one.
-        let len = segment[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&segment[i..i + len]);
-        i += len;
-    }
-    std::borrow::Cow::Owned(out)
+/// The raw path character `%xx` at the start of `bytes` escapes (`%3A` → `:`), if it is one.
+fn escaped_pchar(bytes: &[u8]) -> Option<u8> {
+    escape_at(bytes).filter(|&v| crate::path::is_raw_pchar(v))
 }
 
 fn fold(path: &str, pattern: bool) -> String {
@@ -96,8 +75,7 @@ fn fold(path: &str, pattern: bool) -> String {
             out.push('/');
         }
         // Decoded first: `%3A%3A%24DATA` is the `::$DATA` trimmed below.
-        let segment = decode_pchars(segment);
-        let segment = fold_non_ascii(&segment);
+        let segment = decode_escapes(segment);
         let lowered = if pattern {
             lower_literals(&segment)
         } else {
@@ -116,71 +94,68 @@ fn fold(path: &str, pattern: bool) -> String {
     out
 }
 
-/// `segment` with each escaped non-ASCII letter in the case ASP.NET's `OrdinalIgnoreCase` and
-/// NTFS compare (its simple upper case: `ä` and `Ä` are one, `ſ` is `s`, `ı` is `i`), ASCII
-/// results written raw; the ASCII lower-casing that follows treats both spellings alike.
-fn fold_non_ascii(segment: &str) -> std::borrow::Cow<'_, str> {
+/// `segment` as servers read it before matching: escaped raw path characters decoded (the
+/// canonical path has already decoded unreserved ones, and refuses `%3B`), and each escaped
+/// non-ASCII letter in the case ASP.NET's `OrdinalIgnoreCase` and NTFS compare (its simple
+/// upper case: `ä` and `Ä` are one, `ſ` is `s`, `ı` is `i`), ASCII results written raw; the
+/// ASCII lower-casing that follows treats both spellings alike.
+fn decode_escapes(segment: &str) -> std::borrow::Cow<'_, str> {
     let bytes = segment.as_bytes();
-    let high = |i: usize| {
-        bytes[i] == b'%'
-            && bytes
-                .get(i + 1)
-                .copied()
-                .and_then(crate::hex::value)
-                .is_some_and(|h| h >= 8)
+    let decodes = |i: usize| {
+        escape_at(&bytes[i..]).is_some_and(|v| v >= 0x80 || crate::path::is_raw_pchar(v))
     };
-    if !(0..bytes.len()).any(high) {
+    if !(0..bytes.len()).any(decodes) {
         return std::borrow::Cow::Borrowed(segment);
     }
     let mut out = String::with_capacity(segment.len());
     let mut i = 0;
     while i < bytes.len() {
-        if !high(i) {
-            let len = segment[i..].chars().next().map_or(1, char::len_utf8);
-            out.push_str(&segment[i..i + len]);
-            i += len;
-            continue;
-        }
-        // A run of escaped non-ASCII bytes: UTF-8 (the canonical path refuses anything else).
-        let start = i;
-        let mut run = Vec::new();
-        while i < bytes.len() && high(i) {
-            let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(crate::hex::value),
-                bytes.get(i + 2).copied().and_then(crate::hex::value),
-            ) else {
-                break;
-            };
-            run.push(hi << 4 | lo);
-            i += 3;
-        }
-        if run.is_empty() {
-            // A malformed escape (never in a canonical path): kept as it is.
-            out.push('%');
-            i += 1;
-            continue;
-        }
-        let Ok(text) = std::str::from_utf8(&run) else {
-            out.push_str(&segment[start..i]);
-            continue;
-        };
-        for c in text.chars() {
-            let mut upper = c.to_uppercase();
-            let folded = match (upper.next(), upper.next()) {
-                (Some(u), None) => u,
-                _ => c,
-            };
-            if folded.is_ascii() {
-                out.push(folded);
-            } else {
-                let mut buf = [0u8; 4];
-                for b in folded.encode_utf8(&mut buf).bytes() {
-                    crate::hex::push_escape(&mut out, b);
+        match escape_at(&bytes[i..]) {
+            Some(v) if crate::path::is_raw_pchar(v) => {
+                out.push(char::from(v));
+                i += 3;
+            }
+            Some(v) if v >= 0x80 => {
+                // A run of escaped non-ASCII bytes: UTF-8 (the canonical path refuses
+                // anything else).
+                let start = i;
+                let mut run = Vec::new();
+                while let Some(v) = escape_at(&bytes[i..]).filter(|&v| v >= 0x80) {
+                    run.push(v);
+                    i += 3;
                 }
+                match std::str::from_utf8(&run) {
+                    Ok(text) => text.chars().for_each(|c| push_folded(&mut out, c)),
+                    Err(_) => out.push_str(&segment[start..i]),
+                }
+            }
+            _ => {
+                // Whole characters only: an escape or an ASCII byte starts every other step.
+                let len = segment[i..].chars().next().map_or(1, char::len_utf8);
+                out.push_str(&segment[i..i + len]);
+                i += len;
             }
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// `c` in its simple upper case (itself when that is more than one character), raw when ASCII,
+/// else as upper-case escapes of its UTF-8 bytes.
+fn push_folded(out: &mut String, c: char) {
+    let mut upper = c.to_uppercase();
+    let folded = match (upper.next(), upper.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    };
+    if folded.is_ascii() {
+        out.push(folded);
+    } else {
+        let mut buf = [0u8; 4];
+        for b in folded.encode_utf8(&mut buf).bytes() {
+            crate::hex::push_escape(out, b);
+        }
+    }
 }
 
 /// `segment` without the trailing dots, spaces and `::$data` Windows drops from a name (the

@@ -263,9 +263,7 @@ fn a_busy_bucket_asks_for_its_next_lease_while_a_quarter_is_left_and_never_holds
     let mut book = LeaseBook::default();
     let mut offers = Vec::new();
     let hold = HOLD_MS as f64;
-    for i in 0..1_000 {
-        let _ = book.ask("b", f64::from(i) * hold / 1_000.0, &mut offers);
-    }
+    busy_period(&mut book, 0.0, &mut offers);
     let t = hold + 1.0;
     let first = book.ask("b", t, &mut offers);
     assert_eq!(first.want, MAX_WANT);
@@ -297,9 +295,7 @@ fn one_ask_at_a_time_asks_for_more_than_one_admission_and_a_lost_answer_stops_co
     let mut offers = Vec::new();
     let hold = HOLD_MS as f64;
     // A busy period: 1,000 requests in one hold period make the next ask a full one.
-    for i in 0..1_000 {
-        let _ = book.ask("b", f64::from(i) * hold / 1_000.0, &mut offers);
-    }
+    busy_period(&mut book, 0.0, &mut offers);
     let first = book.ask("b", hold + 1.0, &mut offers);
     assert_eq!(first.want, MAX_WANT);
     let concurrent = book.ask("b", hold + 2.0, &mut offers);
@@ -308,9 +304,7 @@ fn one_ask_at_a_time_asks_for_more_than_one_admission_and_a_lost_answer_stops_co
         "while one lease ask is out, others ask for themselves only"
     );
     // Its answer never came (its request was cancelled): after a while asks are full again.
-    for i in 0..1_000 {
-        let _ = book.ask("b", 6_000.0 + f64::from(i) * hold / 1_000.0, &mut offers);
-    }
+    busy_period(&mut book, 6_000.0, &mut offers);
     assert_eq!(
         book.ask("b", 6_000.0 + hold + 1.0, &mut offers).want,
         MAX_WANT
@@ -603,9 +597,7 @@ fn a_lease_granted_under_other_limits_is_not_spent_but_offered_back() {
     let mut book = LeaseBook::default();
     let mut offers = Vec::new();
     let hold = HOLD_MS as f64;
-    for i in 0..1_000 {
-        let _ = book.ask("b", f64::from(i) * hold / 1_000.0, &mut offers);
-    }
+    busy_period(&mut book, 0.0, &mut offers);
     let t = hold + 1.0;
     let ask = book.ask("b", t, &mut offers);
     assert!(ask.want > 1);
@@ -624,4 +616,17 @@ fn a_lease_granted_under_other_limits_is_not_spent_but_offered_back() {
         (old, ask.want - 1, 7)
     );
     assert!(!book.may_spend("b", &old, t), "given back, not kept");
+}
+
+/// A busy period for bucket `b`: 1,000 requests within one hold period from `from_ms`, which
+/// make its next ask a full one.
+fn busy_period(
+    book: &mut crate::pipeline::leases::LeaseBook,
+    from_ms: f64,
+    offers: &mut Vec<crate::pipeline::ports::GiveBack>,
+) {
+    let hold = crate::pipeline::leases::HOLD_MS as f64;
+    for i in 0..1_000 {
+        let _ = book.ask("b", from_ms + f64::from(i) * hold / 1_000.0, offers);
+    }
 }
