@@ -185,8 +185,9 @@ impl Gateway {
             Some(parts) => {
                 let rendered = render(parts, &params);
                 // The canonical path has no dot segment, but a parameter that fills only part
-                // of one can hold `..`: the forwarded path must not climb where nothing routed.
-                if rendered.split('/').any(|s| s == "." || s == "..") {
+                // of one can hold `..` (or `..` before a literal `.`, read as `..` on Windows):
+                // the forwarded path must not climb where nothing routed.
+                if rendered.split('/').any(crate::path::reads_as_dot_segment) {
                     return Err(GatewayError::BadPath(
                         crate::path::PathError::DotSegmentInRewrite,
                     ));

@@ -28,6 +28,10 @@ pub enum PathError {
     InvalidUtf8,
     /// `;` path parameters, which some servers strip before routing.
     PathParameter,
+    /// A segment of only dots and spaces other than `.` and `..` (`...`, `..%20`, `.%20`):
+    /// Windows servers drop a segment's trailing dots and spaces, so they read it as `.` or
+    /// `..` (or nothing) and may climb where the gateway routed a plain name.
+    DotLikeSegment,
     /// The path with and without its trailing `/` reaches different routes (decided by the
     /// router, not by [`canonicalize`]).
     AmbiguousTrailingSlash,
@@ -53,6 +57,9 @@ impl PathError {
             PathError::DoubleEncoding => "double percent-encoding in path",
             PathError::InvalidUtf8 => "percent-escapes in path are not UTF-8",
             PathError::PathParameter => "';' path parameters (raw or as %3B) are not accepted",
+            PathError::DotLikeSegment => {
+                "a path segment of only dots and spaces, other than '.' and '..', is not accepted"
+            }
             PathError::AmbiguousTrailingSlash => {
                 "the path reaches a different route with and without its trailing slash"
             }
@@ -60,7 +67,7 @@ impl PathError {
                 "the path in another letter case, without trailing dots or spaces, or with its escapes decoded, reaches a different route"
             }
             PathError::DotSegmentInRewrite => {
-                "the route's rewrite of this path would contain a '.' or '..' segment"
+                "the route's rewrite of this path would contain a segment that servers read as '.' or '..'"
             }
         }
     }
@@ -143,8 +150,40 @@ fn is_plainly_canonical(bytes: &[u8]) -> bool {
     last.is_empty() || !is_empty_or_dot(last)
 }
 
+/// Empty, or only dots: `.` and `..` are removed, longer runs are refused (see
+/// [`is_dot_like`]), so neither is its own canonical form.
 fn is_empty_or_dot(segment: &[u8]) -> bool {
-    matches!(segment, b"" | b"." | b"..")
+    segment.iter().all(|b| *b == b'.')
+}
+
+/// A decoded segment of only dots and spaces that is not `.` or `..` (see
+/// [`PathError::DotLikeSegment`]).
+fn is_dot_like(decoded: &[u8]) -> bool {
+    !decoded.is_empty()
+        && decoded.iter().all(|b| matches!(b, b'.' | b' '))
+        && !matches!(decoded, b"." | b"..")
+}
+
+/// Whether a segment of canonical text is `.` or `..` as some server reads it: only dots and
+/// spaces (`%20`), which Windows servers trim from a segment's end. For checking a path the
+/// gateway builds itself (a `rewrite`), whose parts are canonical but not their joins.
+pub fn reads_as_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'.' {
+            dots += 1;
+            rest = tail;
+        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+            dots += 1;
+            rest = &rest[3..];
+        } else if rest.starts_with(b"%20") {
+            rest = &rest[3..];
+        } else {
+            return false;
+        }
+    }
+    dots > 0
 }
 
 /// Whether canonical text holds `%25` followed by two hex digits.
@@ -187,6 +226,9 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
         }
         if has_double_encoding(&segment) {
             return Err(PathError::DoubleEncoding);
+        }
+        if is_dot_like(&decoded) {
+            return Err(PathError::DotLikeSegment);
         }
         match segment.as_str() {
             "" => trailing_slash = true,
@@ -264,8 +306,14 @@ mod tests {
         assert_eq!(ok("/a/.%2e/b"), "/b");
         assert_eq!(ok("/a/%2e/b"), "/a/b");
         assert_eq!(ok("/.."), "/");
-        assert_eq!(ok("/a/..."), "/a/...");
         assert_eq!(ok("/a/..b"), "/a/..b");
+        assert_eq!(ok("/a/b..."), "/a/b...");
+        assert_eq!(ok("/compare/v1...v2"), "/compare/v1...v2");
+        assert_eq!(ok("/a/%20b"), "/a/%20b");
+        assert_eq!(ok("/a/..b"), "/a/..b");
+        assert_eq!(ok("/a/b..."), "/a/b...");
+        assert_eq!(ok("/compare/v1...v2"), "/compare/v1...v2");
+        assert_eq!(ok("/a/%20b"), "/a/%20b");
     }
 
     #[test]
@@ -306,9 +354,27 @@ mod tests {
             ("/admin;jsessionid=1", PathError::PathParameter),
             ("/public/..%3B/admin", PathError::PathParameter),
             ("/admin%3bjsessionid=1", PathError::PathParameter),
+            ("/public/..%20/admin", PathError::DotLikeSegment),
+            ("/public/.%20/admin", PathError::DotLikeSegment),
+            ("/public/%20../admin", PathError::DotLikeSegment),
+            ("/public/.../admin", PathError::DotLikeSegment),
+            ("/public/..%2e/admin", PathError::DotLikeSegment),
+            ("/public/%2e%2e%2e", PathError::DotLikeSegment),
+            ("/public/%20/admin", PathError::DotLikeSegment),
+            ("/public/...", PathError::DotLikeSegment),
         ];
         for (raw, want) in table {
             assert_eq!(canonicalize(raw), Err(*want), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn built_segments_that_some_server_reads_as_dot_segments_are_found() {
+        for segment in [".", "..", "...", "..%20", ".%20.", "%20..", "%2E%2e"] {
+            assert!(reads_as_dot_segment(segment), "{segment}");
+        }
+        for segment in ["", "%20", "a..", "..a", "..%2520", "v1...v2", "%2E%2Ex"] {
+            assert!(!reads_as_dot_segment(segment), "{segment}");
         }
     }
 

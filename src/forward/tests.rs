@@ -364,7 +364,7 @@ fn a_path_that_folds_onto_another_route_is_refused() {
         ("/Blog/Post", "catch"),
         ("/about.", "catch"),
         ("/users/42/a.b", "catch"),
-        ("/...", "catch"),
+        ("/v1...v2", "catch"),
     ] {
         assert_eq!(route_of(&g, path).as_deref(), Ok(route), "{path}");
     }
@@ -465,7 +465,14 @@ fn a_rewrite_never_forwards_a_dot_segment() {
         r#", { "id": "img", "path": "/img/{name}.png", "upstream": "users",
                "rewrite": "/static/{name}/meta", "auth": "none" }"#,
     );
-    for path in ["/img/...png", "/img/%2E%2E.png", "/img/..png"] {
+    // `..%20` is `..` to a Windows server, which drops trailing spaces.
+    for path in [
+        "/img/...png",
+        "/img/%2E%2E.png",
+        "/img/..png",
+        "/img/..%20.png",
+        "/img/.%20.png",
+    ] {
         match g.destination(&inbound(path)) {
             Err(GatewayError::BadPath(crate::path::PathError::DotSegmentInRewrite)) => {}
             other => panic!("{path}: {other:?}"),
