@@ -207,7 +207,8 @@ writeFileSync(
      });
    } };`,
 );
-const build = join(root, "build");
+// BENCH_BUILD=<dir> serves another build of the gateway (for A/B comparisons by hand).
+const build = process.env.BENCH_BUILD || join(root, "build");
 // capnp embeds resolve absolute paths against import directories: embed copies instead.
 copyFileSync(join(build, "index.js"), join(dir, "index.js"));
 copyFileSync(join(build, "index_bg.wasm"), join(dir, "index_bg.wasm"));

@@ -5,7 +5,7 @@
 
 import { limited } from "./body.js";
 import { useEntryNames } from "./cache.js";
-import { NULL_BODY, put, reason, removePresent, setAll } from "./headers.js";
+import { NULL_BODY, put, reason, setAll } from "./headers.js";
 
 /**
  * The per-configuration table the hot path reads, from Rust's JSON plus the Rust completion
@@ -21,7 +21,6 @@ export function route_table(json, finish) {
   table.protected = new Set(table.connectionProtected);
   for (const edits of table.edits) {
     edits.request.removeSet = new Set(edits.request.remove);
-    edits.response.removeSet = new Set(edits.response.remove);
   }
   table.finish = finish;
   useEntryNames(table.bookkeeping, table.notIn304);
@@ -62,7 +61,11 @@ function relay(response, table, edits, set, remove) {
       if (TOKEN.test(name) && !table.protected.has(name)) headers.delete(name);
     }
   }
-  removePresent(headers, response.headers, edits.removeSet);
+  // The route's response removals (hop-by-hop names, a few configured ones) are deleted by
+  // name: in workerd a delete of an absent name cost about 0.15 µs and walking an upstream
+  // answer's five headers about 3 µs. The request side walks instead: its list is long, and
+  // its prefix and underscore rules need the names present.
+  for (const name of edits.remove) headers.delete(name);
   for (const name of remove) headers.delete(name);
   setAll(headers, edits.set);
   for (const [name, value] of set) put(headers, name, value);

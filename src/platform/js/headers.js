@@ -1,20 +1,8 @@
 // Header operations every other module shares, and the gateway's own answers. Decisions are
-// made in Rust; these functions only apply them, walking the headers present so that a request
-// crosses into the runtime as few times as possible. Lists arrive "\n"-joined (names and
-// values never contain a newline); records "\r"-joined.
+// made in Rust; these functions only apply them. Lists arrive "\n"-joined (names and values
+// never contain a newline); records "\r"-joined.
 
 export const NULL_BODY = new Set([101, 204, 205, 304]);
-
-/**
- * Removes from `headers`, a copy of `original`, the names in `removeSet`. Walking the
- * original's few names and deleting only those present is cheaper than deleting every listed
- * name: each call into Headers crosses into the runtime.
- */
-export function removePresent(headers, original, removeSet) {
-  for (const name of original.keys()) {
-    if (removeSet.has(name)) headers.delete(name);
-  }
-}
 
 export function setAll(headers, pairs) {
   for (const [name, value] of pairs) headers.set(name, value);
