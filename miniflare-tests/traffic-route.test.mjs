@@ -401,6 +401,37 @@ test("websocket: plain requests on the route are 426; upgrades elsewhere are not
   assert.equal(up.handshakes.length, 0);
 });
 
+test("websocket: a handshake the runtime would refuse is refused before the upstream is reached", async () => {
+  const up = await wsUpstream();
+  const gw = await wsGateway(up);
+  const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+  const upgrade = { connection: "Upgrade", upgrade: "websocket" };
+  const cases = [
+    // Without the gateway's check the runtime opened the upstream's socket with a key of its
+    // own, then answered the client 400 itself: the upstream held a session nobody joined.
+    ["no key", "GET", { ...upgrade, "sec-websocket-version": "13" }, 400, "bad_request"],
+    ["a key that is not 16 bytes", "GET", { ...upgrade, "sec-websocket-version": "13", "sec-websocket-key": "abc" }, 400, "bad_request"],
+    ["version 8", "GET", { ...upgrade, "sec-websocket-version": "8", "sec-websocket-key": KEY }, 426, "upgrade_required"],
+    // The runtime presents a POST that asks for an upgrade as a GET without its body.
+    ["a POST with a body", "POST", { ...upgrade, "sec-websocket-version": "13", "sec-websocket-key": KEY, "content-length": "2" }, 400, "bad_request"],
+    // The runtime sends a plain request upstream for anything but `Upgrade: websocket`.
+    ["another protocol too", "GET", { connection: "Upgrade", upgrade: "h2c, websocket", "sec-websocket-version": "13", "sec-websocket-key": KEY }, 400, "bad_request"],
+  ];
+  for (const [why, method, headers, status, code] of cases) {
+    const r = await gw.raw("/open", { method, headers, body: method === "POST" ? "hi" : undefined });
+    assert.equal(r.status, status, why);
+    assert.equal(JSON.parse(r.body).code, code, why);
+    if (status === 426) assert.equal(r.headers["sec-websocket-version"], "13", why);
+  }
+  assert.equal(up.handshakes.length, 0, "no refused handshake reached the upstream");
+  assert.equal(up.requests.length, 0, "nor did a plain request");
+  // A browser's handshake still opens.
+  const socket = await connect(gw, "/open");
+  assert.ok(socket instanceof WebSocket, JSON.stringify(socket));
+  socket.close();
+  assert.equal(up.handshakes.length, 1);
+});
+
 test("websocket: timeout_ms bounds the handshake, not the session", async () => {
   // An upstream that accepts the connection but never answers the upgrade.
   const silent = http.createServer();

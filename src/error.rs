@@ -251,7 +251,7 @@ impl GatewayError {
                 format!("the requested range is outside the representation's {length} bytes")
             }
             GatewayError::UpgradeRequired => {
-                "this route accepts only WebSocket handshakes (Upgrade: websocket)".into()
+                "this route accepts only WebSocket handshakes (Upgrade: websocket, Sec-WebSocket-Version: 13)".into()
             }
             GatewayError::Internal { .. } => "the gateway failed to handle this request".into(),
         }
@@ -282,6 +282,9 @@ impl GatewayError {
                 ),
             )],
             GatewayError::AdminUnauthorized => vec![("www-authenticate", "Bearer".into())],
+            // RFC 6455 §4.4: the versions the server speaks (the runtime lets no worker send
+            // `Upgrade` itself).
+            GatewayError::UpgradeRequired => vec![("sec-websocket-version", "13".into())],
             GatewayError::PreconditionRequired { current }
             | GatewayError::PreconditionFailed { current } => {
                 vec![("etag", current.clone())]

@@ -256,14 +256,21 @@ pub fn explain(
                 stages.push(("canary", text));
             }
             StageKind::WebSocket => {
-                let upgrading =
-                    header("upgrade").is_some_and(crate::pipeline::websocket::is_websocket_upgrade);
+                let refused = match header("upgrade") {
+                    None => Some(GatewayError::UpgradeRequired),
+                    upgrade => crate::pipeline::websocket::handshake_refusal(
+                        upgrade,
+                        header("sec-websocket-key"),
+                        header("sec-websocket-version"),
+                        inbound.content_length.is_some() || inbound.transfer_encoding.is_some(),
+                    ),
+                };
                 stages.push((
                     "websocket",
                     "the handshake is relayed once (no retries, no cache); the upstream's 101 joins the sockets".to_owned(),
                 ));
-                if !upgrading && refusal.is_none() {
-                    refusal = Some(Refusal::from(&GatewayError::UpgradeRequired));
+                if let (Some(e), None) = (refused, &refusal) {
+                    refusal = Some(Refusal::from(&e));
                 }
             }
             StageKind::Forward => {}

@@ -37,6 +37,65 @@ fn exchange(w: &World, url: &str, headers: &[(&str, &str)]) -> (ExchangePlan, Op
 
 use super::super::exchange::ExchangePlan;
 
+const HANDSHAKE_KEY: (&str, &str) = ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+const HANDSHAKE_VERSION: (&str, &str) = ("sec-websocket-version", "13");
+
+/// A browser's handshake headers (RFC 6455 §4.1).
+fn handshake_headers(f: &Fakes) {
+    f.header("upgrade", "websocket");
+    f.header(HANDSHAKE_KEY.0, HANDSHAKE_KEY.1);
+    f.header(HANDSHAKE_VERSION.0, HANDSHAKE_VERSION.1);
+}
+
+/// A request the runtime would answer 400 only after the gateway opened the upstream's socket
+/// (a missing key, version 8, a POST it presents as a GET without its body) is refused before
+/// any exchange: the upstream is never reached.
+#[test]
+fn a_handshake_the_runtime_would_refuse_never_reaches_the_upstream() {
+    let w = world();
+    let cases: [(&[(&str, &str)], bool, u16); 4] = [
+        (&[("upgrade", "websocket"), HANDSHAKE_VERSION], false, 400),
+        (
+            &[
+                ("upgrade", "websocket"),
+                HANDSHAKE_KEY,
+                ("sec-websocket-version", "8"),
+            ],
+            false,
+            426,
+        ),
+        (
+            &[("upgrade", "websocket"), HANDSHAKE_KEY, HANDSHAKE_VERSION],
+            true,
+            400,
+        ),
+        (
+            &[
+                ("upgrade", "h2c, websocket"),
+                HANDSHAKE_KEY,
+                HANDSHAKE_VERSION,
+            ],
+            false,
+            400,
+        ),
+    ];
+    for (headers, framed, status) in cases {
+        let f = Fakes::at(T0);
+        for (n, v) in headers {
+            f.header(n, v);
+        }
+        let mut cx = w.ctx("GET", "https://x/live", &f);
+        if framed {
+            cx.request.content_length = Some("0".into());
+        }
+        let plan = w.gateway.plan(cx.route()).clone();
+        match start(&plan, &mut cx, w.services(&f)) {
+            Started::Done(Flow::Error(e, _)) => assert_eq!(e.status(), status, "{headers:?}"),
+            _ => panic!("{headers:?} framed={framed}: expected a refusal before any exchange"),
+        }
+    }
+}
+
 #[test]
 fn the_canary_stage_picks_the_upstream_of_the_exchange_and_sticks() {
     let w = world();
@@ -107,12 +166,16 @@ fn the_completion_point_reports_the_variant_and_the_upstream_that_served() {
 #[test]
 fn a_websocket_route_sends_one_handshake_and_refuses_plain_requests() {
     let w = world();
-    let (plan, _) = exchange(&w, "https://x/live", &[("upgrade", "WebSocket")]);
+    let (plan, _) = exchange(
+        &w,
+        "https://x/live",
+        &[("upgrade", "WebSocket"), HANDSHAKE_KEY, HANDSHAKE_VERSION],
+    );
     assert!(plan.websocket);
     assert_eq!(plan.attempts.len(), 1);
     // The client's `Connection: Upgrade` cannot remove the Upgrade header it names.
     let f = Fakes::at(T0);
-    f.header("upgrade", "websocket");
+    handshake_headers(&f);
     let mut cx = w.ctx("GET", "https://x/live", &f);
     cx.request.connection = Some("Upgrade".into());
     let plan_kinds = w.gateway.plan(cx.route()).clone();
@@ -146,7 +209,7 @@ fn a_websocket_route_with_a_cors_policy_refuses_a_handshake_from_another_origin(
     }));
     let handshake = |origin: Option<&str>| {
         let f = Fakes::at(T0);
-        f.header("upgrade", "websocket");
+        handshake_headers(&f);
         if let Some(o) = origin {
             f.header("origin", o);
         }
