@@ -272,6 +272,20 @@ test("IP rules refuse before authentication, by address, country and ASN from Cl
   }
 });
 
+test("client copies of every header that claims the client's address stay behind the gateway", async () => {
+  const spoofed = [
+    "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip", "fastly-client-ip",
+    "x-originating-ip", "x-remote-ip", "x-remote-addr", "forwarded-for", "x-forwarded", "x-real-ip",
+  ];
+  const headers = { "cf-connecting-ip": OFFICE_IP, "x_client_ip": "192.0.2.1" };
+  for (const name of spoofed) headers[name] = "192.0.2.1";
+  const r = await gw.fetch("/public/x", { headers });
+  assert.equal(r.status, 200);
+  const seen = await r.json();
+  for (const name of [...spoofed, "x_client_ip"]) assert.equal(seen.headers[name], undefined, name);
+  assert.equal(seen.headers["x-forwarded-for"], OFFICE_IP, "the address the gateway vouches for");
+});
+
 test("the authenticated consumer goes upstream in x-consumer; a client's copy never does", async () => {
   const r = await gw.fetch("/api/orders", {
     headers: { "cf-connecting-ip": OFFICE_IP, authorization: `Bearer ${await token("alice")}`, "x-consumer": "jwt/users/admin" },

@@ -128,6 +128,26 @@ const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
     "host",
 ];
 
+/// Other request headers that claim to carry the client's address, read by common upstream
+/// frameworks and libraries (Rails' `Client-IP`, PHP's `HTTP_CLIENT_IP`, `HTTP_X_FORWARDED` and
+/// `HTTP_X_CLUSTER_CLIENT_IP`, Node's request-ip, which reads `X-Client-IP` before
+/// `X-Forwarded-For`, CDN conventions such as `True-Client-IP`), often before the
+/// `X-Forwarded-For` the gateway sets: a client's copy would pass for its address behind the
+/// gateway, which trusts `CF-Connecting-IP` alone. Removed on every route, like
+/// [`CLIENT_FORWARDING_HEADERS`].
+pub const CLIENT_ADDRESS_HEADERS: [&str; 10] = [
+    "true-client-ip",
+    "x-client-ip",
+    "client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "forwarded-for",
+    "x-forwarded",
+];
+
 /// Client headers that would act behind the gateway's decisions, removed on every route: a
 /// proxy for the upstream's own calls (`Proxy`, "httpoxy"), another connection's settings
 /// (`HTTP2-Settings`), another URL, host or scheme than the one routed and authorised
@@ -194,6 +214,7 @@ fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdi
     let mut request: Vec<String> = hop_by_hop
         .chain(handshake)
         .chain(CLIENT_FORWARDING_HEADERS.iter())
+        .chain(CLIENT_ADDRESS_HEADERS.iter())
         .chain(NEVER_FORWARDED.iter())
         .map(|h| (*h).to_owned())
         .chain(identity.iter().cloned())
