@@ -100,15 +100,7 @@ pub struct RouteEdits {
     pub response: HeaderEdits,
 }
 
-/// The CORS response headers, which the gateway alone sets on a route with a CORS policy.
-pub const CORS_RESPONSE_HEADERS: [&str; 6] = [
-    "access-control-allow-origin",
-    "access-control-allow-credentials",
-    "access-control-expose-headers",
-    "access-control-allow-methods",
-    "access-control-allow-headers",
-    "access-control-max-age",
-];
+pub use crate::headers::CORS_RESPONSE_HEADERS;
 
 /// The WebSocket handshake's own request headers: forwarded on `websocket: true` routes only.
 pub const WEBSOCKET_HEADERS: [&str; 4] = [

@@ -63,6 +63,16 @@ pub fn is_hop_by_hop(lower_name: &str) -> bool {
     HOP_BY_HOP.contains(&lower_name)
 }
 
+/// The CORS response headers, which the gateway alone sets on a route with a CORS policy.
+pub const CORS_RESPONSE_HEADERS: [&str; 6] = [
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-expose-headers",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-max-age",
+];
+
 /// The header names listed in a `Connection` header value, lower-cased.
 pub fn connection_tokens(value: &str) -> impl Iterator<Item = String> + '_ {
     value

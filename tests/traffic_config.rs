@@ -221,6 +221,22 @@ fn cors_fields_are_checked() {
         "routes[0].cors",
         "expected a string",
     );
+    // A fixed CORS header on a route with a policy would reach the origins it refuses.
+    refused(
+        json!({ "routes": [ { "response_headers": { "set": { "Access-Control-Allow-Origin": "*" } } } ] }),
+        "routes[0].response_headers",
+        "header \"access-control-allow-origin\" is decided by the route's CORS policy",
+    );
+    refused(
+        json!({ "routes": [ { "response_headers": { "set": { "access-control-allow-credentials": "true" } } } ] }),
+        "routes[0].response_headers",
+        "decided by the route's CORS policy",
+    );
+    // Without a policy the route's own headers are the operator's CORS, as before.
+    let mut plain = base();
+    plain["routes"][0].as_object_mut().unwrap().remove("cors");
+    plain["routes"][0]["response_headers"] = json!({ "set": { "access-control-allow-origin": "*" } });
+    accepts(&plain.to_string());
     refused(
         json!({ "cors": { "bad name": { "origins": ["*"] } } }),
         "cors[\"bad name\"]",

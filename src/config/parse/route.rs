@@ -149,6 +149,21 @@ pub(super) fn route(
         );
     }
     let cors = cors::route_cors(&o, &names.cors_names, errs);
+    if o.get("cors").is_some() {
+        // The policy alone answers for CORS on the route: a fixed `Access-Control-Allow-Origin:
+        // *` would reach the origins the policy refuses, and any such header would contradict
+        // the policy's answers to the others.
+        for (h, _) in &response_headers.set {
+            if crate::headers::CORS_RESPONSE_HEADERS.contains(&h.as_str()) {
+                errs.push(
+                    &o.field_path("response_headers"),
+                    format!(
+                        "header \"{h}\" is decided by the route's CORS policy; set it in the policy (or drop the route's \"cors\")"
+                    ),
+                );
+            }
+        }
+    }
     let ip_rules = ip_rules::route_ip_rules(&o, &names.ip_rule_names, errs);
     let conditions = o
         .get("match")
