@@ -299,6 +299,24 @@ fn websocket_routes_take_get_only_and_are_never_cached_or_retried() {
         "routes[0].websocket",
         "upstream \"retrying\"",
     );
+    // A cookie credential on a WebSocket route needs a CORS policy: browsers attach the cookie
+    // to a handshake from any site and show that site's page the socket.
+    let mut cookie = base();
+    cookie["auth"]["session"] = json!({
+        "type": "jwt", "issuer": "https://id.example.com/", "audiences": ["a"],
+        "jwks_url": "https://id.example.com/jwks", "algorithms": ["RS256"], "token_cookie": "session"
+    });
+    merge(&mut cookie["routes"][0], json!({ "websocket": true, "auth": ["users-jwt", "session"] }));
+    one_error(
+        &cookie.to_string(),
+        "routes[0].websocket",
+        "auth scheme \"session\" reads its token from a cookie",
+    );
+    cookie["cors"] = json!({ "app": { "origins": ["https://app.example.com"] } });
+    cookie["routes"][0]["cors"] = json!("app");
+    accepts(&cookie.to_string());
+    // Credentials a page elsewhere cannot attach (a header, the query) need none.
+    accepts(&route(json!({ "websocket": true, "auth": ["users-jwt"] })));
     one_error(
         &route(json!({ "websocket": "yes" })),
         "routes[0].websocket",

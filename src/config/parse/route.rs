@@ -164,6 +164,19 @@ pub(super) fn route(
             }
         }
     }
+    if websocket && o.get("cors").is_none() {
+        // A browser sends cookies with a handshake from any site and hides nothing of its
+        // answer from the page (no preflight, no CORS): only the policy's origins check stands
+        // between another site's page and the user's session (cross-site WebSocket hijacking).
+        for name in cookie_schemes(auth.as_ref(), names) {
+            errs.push(
+                &o.field_path("websocket"),
+                format!(
+                    "auth scheme \"{name}\" reads its token from a cookie, which browsers send with a WebSocket handshake from any site: name a \"cors\" policy listing the origins that may open it"
+                ),
+            );
+        }
+    }
     let ip_rules = ip_rules::route_ip_rules(&o, &names.ip_rule_names, errs);
     let conditions = o
         .get("match")
@@ -330,6 +343,20 @@ fn route_auth(o: &Obj, names: &Names, errs: &mut Errors) -> Option<RouteAuth> {
             None
         }
     }
+}
+
+/// The names of the route's auth schemes that read a cookie (a JWT scheme's `token_cookie`):
+/// credentials a browser attaches whichever site made the request.
+fn cookie_schemes<'n>(auth: Option<&RouteAuth>, names: &'n Names) -> Vec<&'n str> {
+    let Some(RouteAuth::Schemes(list)) = auth else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|i| names.auth_names.get(*i).copied())
+        .filter(|name| {
+            matches!(names.auth_kind(name), Some(AuthKind::Jwt(j)) if j.token_cookie.is_some())
+        })
+        .collect()
 }
 
 /// A route's list of auth schemes: declared names, each listed once.
