@@ -129,6 +129,17 @@ impl OriginPattern {
                     "\"*.\" must be followed by a domain of at least two labels, like \"*.example.com\", found \"{domain}\""
                 ));
             }
+            // A host whose last label is a number is an IPv4 address to browsers (WHATWG URL):
+            // `*.0.0.1` would allow `https://1.0.0.1`, and no address has subdomains.
+            if domain
+                .rsplit('.')
+                .next()
+                .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(format!(
+                    "\"*.\" must be followed by a domain name, not part of an IP address, found \"{domain}\""
+                ));
+            }
             return Ok(OriginPattern::Subdomain {
                 scheme: scheme.to_owned(),
                 suffix: format!(".{domain}"),

@@ -321,6 +321,8 @@ fn malformed_origin_patterns_are_refused_with_the_fix() {
         ("https://app.example.com?x", "scheme://host[:port]"),
         ("ftp://app.example.com", "not http or https"),
         ("https://*.com", "at least two labels"),
+        ("https://*.0.0.1", "not part of an IP address"),
+        ("http://*.168.1.1:8080", "not part of an IP address"),
         ("https://*", "first label"),
         ("https://app.*.example.com", "first label"),
         ("https://*example.com", "first label"),
