@@ -53,7 +53,8 @@ fn handshake_headers(f: &Fakes) {
 #[test]
 fn a_handshake_the_runtime_would_refuse_never_reaches_the_upstream() {
     let w = world();
-    let cases: [(&[(&str, &str)], bool, u16); 4] = [
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Headers, bool, u16); 4] = [
         (&[("upgrade", "websocket"), HANDSHAKE_VERSION], false, 400),
         (
             &[
