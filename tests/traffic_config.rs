@@ -235,7 +235,8 @@ fn cors_fields_are_checked() {
     // Without a policy the route's own headers are the operator's CORS, as before.
     let mut plain = base();
     plain["routes"][0].as_object_mut().unwrap().remove("cors");
-    plain["routes"][0]["response_headers"] = json!({ "set": { "access-control-allow-origin": "*" } });
+    plain["routes"][0]["response_headers"] =
+        json!({ "set": { "access-control-allow-origin": "*" } });
     accepts(&plain.to_string());
     refused(
         json!({ "cors": { "bad name": { "origins": ["*"] } } }),

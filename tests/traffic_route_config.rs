@@ -306,7 +306,10 @@ fn websocket_routes_take_get_only_and_are_never_cached_or_retried() {
         "type": "jwt", "issuer": "https://id.example.com/", "audiences": ["a"],
         "jwks_url": "https://id.example.com/jwks", "algorithms": ["RS256"], "token_cookie": "session"
     });
-    merge(&mut cookie["routes"][0], json!({ "websocket": true, "auth": ["users-jwt", "session"] }));
+    merge(
+        &mut cookie["routes"][0],
+        json!({ "websocket": true, "auth": ["users-jwt", "session"] }),
+    );
     one_error(
         &cookie.to_string(),
         "routes[0].websocket",
@@ -397,7 +400,20 @@ fn explain_follows_conditions_and_names_the_canary_and_the_handshake() {
     );
     let plain = routed(&format!("{base}/v1/live"), &[]);
     assert_eq!(plain.refusal.map(|r| r.code), Some("upgrade_required"));
-    let upgrade = routed(&format!("{base}/v1/live"), &[("Upgrade", "websocket")]);
+    let upgrade = routed(
+        &format!("{base}/v1/live"),
+        &[
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+    );
     assert!(upgrade.refusal.is_none());
+    // The handshake is checked as the gateway checks it: without a key it is a 400.
+    let keyless = routed(
+        &format!("{base}/v1/live"),
+        &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
+    );
+    assert_eq!(keyless.refusal.map(|r| r.code), Some("bad_request"));
     assert!(upgrade.stages.iter().any(|(s, _)| *s == "websocket"));
 }
