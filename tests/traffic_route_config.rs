@@ -315,7 +315,15 @@ fn websocket_routes_take_get_only_and_are_never_cached_or_retried() {
         "routes[0].websocket",
         "auth scheme \"session\" reads its token from a cookie",
     );
-    cookie["cors"] = json!({ "app": { "origins": ["https://app.example.com"] } });
+    // A "*" policy lets every origin open it.
+    cookie["cors"] =
+        json!({ "any": { "origins": ["*"] }, "app": { "origins": ["https://app.example.com"] } });
+    cookie["routes"][0]["cors"] = json!("any");
+    one_error(
+        &cookie.to_string(),
+        "routes[0].websocket",
+        "listing the origins that may open it (not \"*\")",
+    );
     cookie["routes"][0]["cors"] = json!("app");
     accepts(&cookie.to_string());
     // Credentials a page elsewhere cannot attach (a header, the query) need none.

@@ -17,7 +17,9 @@ mod route;
 mod upstream;
 
 use super::json::Json;
-use super::model::{Admin, AuthKind, AuthScheme, Config, RateLimitPolicy, Settings, Upstream};
+use super::model::{
+    Admin, AuthKind, AuthScheme, Config, CorsPolicy, RateLimitPolicy, Settings, Upstream,
+};
 use super::observability;
 use super::reader::{as_object, index_path, member_path, Errors, Obj};
 use super::ConfigErrors;
@@ -90,6 +92,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
         auth: &auth,
         rate_limits: &rate_limits,
         upstream_specs: &upstreams,
+        cors: &cors,
     };
     let mut routes = Vec::new();
     let rpath = root.field_path("routes");
@@ -157,6 +160,7 @@ struct Names<'a> {
     auth: &'a [AuthScheme],
     rate_limits: &'a [RateLimitPolicy],
     upstream_specs: &'a [Upstream],
+    cors: &'a [CorsPolicy],
 }
 
 impl Names<'_> {

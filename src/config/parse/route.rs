@@ -164,15 +164,20 @@ pub(super) fn route(
             }
         }
     }
-    if websocket && o.get("cors").is_none() {
-        // A browser sends cookies with a handshake from any site and hides nothing of its
-        // answer from the page (no preflight, no CORS): only the policy's origins check stands
-        // between another site's page and the user's session (cross-site WebSocket hijacking).
+    // A browser sends cookies with a handshake from any site and hides nothing of its answer
+    // from the page (no preflight, no CORS): only the policy's origins check stands between
+    // another site's page and the user's session (cross-site WebSocket hijacking). A `"*"`
+    // policy checks nothing.
+    let any_origin = cors
+        .and_then(|i| names.cors_names.get(i))
+        .and_then(|name| names.cors.iter().find(|p| p.name == *name))
+        .is_some_and(|p| p.any_origin);
+    if websocket && (o.get("cors").is_none() || any_origin) {
         for name in cookie_schemes(auth.as_ref(), names) {
             errs.push(
                 &o.field_path("websocket"),
                 format!(
-                    "auth scheme \"{name}\" reads its token from a cookie, which browsers send with a WebSocket handshake from any site: name a \"cors\" policy listing the origins that may open it"
+                    "auth scheme \"{name}\" reads its token from a cookie, which browsers send with a WebSocket handshake from any site: name a \"cors\" policy listing the origins that may open it (not \"*\")"
                 ),
             );
         }
