@@ -46,6 +46,7 @@ before(async () => {
           credentials: true,
           max_age_s: 600,
         },
+        wide: { origins: [APP], methods: ["GET", "DELETE"] },
       },
       ip_rules: {
         office: { allow: ["203.0.113.0/24", "2001:db8:1::/48"] },
@@ -59,6 +60,9 @@ before(async () => {
         { id: "down", methods: ["GET"], path: "/down", upstream: "dead", auth: "none", cors: web, rate_limits: ["many"] },
         { id: "plain", methods: ["GET"], path: "/plain", upstream: "u", auth: "none" },
         { id: "scoped", methods: ["GET"], path: "/scoped", upstream: "u", auth: ["users"], scopes: ["orders:write"], cors: web },
+        // Two routes on one path: only the reading one has a policy (whose methods name DELETE).
+        { id: "doc-read", methods: ["GET", "OPTIONS"], path: "/doc", upstream: "u", auth: "none", cors: "wide" },
+        { id: "doc-delete", methods: ["DELETE"], path: "/doc", upstream: "u", auth: "none" },
       ],
     }),
   });
@@ -133,6 +137,21 @@ test("preflights from refused origins, or asking for what the policy lacks, are 
   assert.equal(method.status, 405);
   await method.arrayBuffer();
   assert.equal(up.requests.length, seen);
+});
+
+test("a policy never answers a preflight for another route's method on the same path", async () => {
+  const seen = up.requests.length;
+  // DELETE /doc is a route without a policy: its preflight is routed as OPTIONS to the reading
+  // route, whose policy once allowed it (and the page then sent the DELETE).
+  const del = await preflight("/doc", APP, "DELETE", null);
+  assert.equal(del.status, 403);
+  const problem = await del.json();
+  assert.equal(problem.code, "cors_forbidden");
+  assert.doesNotMatch(problem.detail, /DELETE/);
+  const get = await preflight("/doc", APP, "GET", null);
+  assert.equal(get.status, 204);
+  assert.equal(get.headers.get("access-control-allow-methods"), "GET");
+  assert.equal(up.requests.length, seen, "preflights never reach the upstream");
 });
 
 test("actual requests: allowed origins get the CORS headers, every other origin none, all vary on Origin", async () => {

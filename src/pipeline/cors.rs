@@ -152,7 +152,10 @@ impl Stage for Cors {
                 "origin is not allowed by the route's CORS policy",
             ));
         }
-        let methods = policy.methods.unwrap_or(route.methods);
+        // The policy answers for its route's methods alone: a preflight for a method of
+        // another route on the path (one without a policy) is routed here as the OPTIONS it is,
+        // and allowing it would let a page elsewhere send that route's request.
+        let methods = MethodSet(policy.methods.unwrap_or(route.methods).0 & route.methods.0);
         if !methods.contains(&announced) {
             let names: Vec<&str> = methods.names().collect();
             return Step::Fail(forbidden(format!(

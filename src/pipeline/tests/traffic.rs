@@ -221,6 +221,49 @@ fn preflights_the_policy_does_not_allow_are_403_cors_forbidden() {
     ));
 }
 
+/// A preflight for a method of another route on the path, one without a CORS policy, is routed
+/// as the OPTIONS request it is, to a route with a policy: that policy answers for its own
+/// route's methods only, never for the other route's (which would let a page elsewhere send
+/// the DELETE the other route serves).
+#[test]
+fn a_policy_answers_preflights_only_for_its_own_routes_methods() {
+    let w = World::new(json!({
+        "cors": { "web": { "origins": [APP], "methods": ["GET", "DELETE"] } },
+        "routes": [
+            { "id": "read", "methods": ["GET", "OPTIONS"], "path": "/doc", "upstream": "api", "cors": "web" },
+            { "id": "delete", "methods": ["DELETE"], "path": "/doc", "upstream": "api" }
+        ]
+    }));
+    let f = Fakes::at(T0);
+    f.header("origin", APP)
+        .header("access-control-request-method", "DELETE");
+    let mut cx = ctx(&w, &f, "OPTIONS", "/doc", office());
+    assert_eq!(w.gateway.route(cx.route()).id, "read");
+    match flow(&w, &mut cx, &f) {
+        Flow::Error(GatewayError::CorsForbidden { reason }, _) => {
+            assert!(reason.contains("allowed: GET"), "{reason}");
+            assert!(!reason.contains("DELETE"), "{reason}");
+        }
+        Flow::Response(r, _) => panic!(
+            "answered {} allowing {:?} for another route",
+            r.status,
+            r.header("access-control-allow-methods")
+        ),
+        _ => panic!("expected a refusal"),
+    }
+    // Its own GET still passes, and the methods it lists are its route's.
+    let f = Fakes::at(T0);
+    f.header("origin", APP)
+        .header("access-control-request-method", "GET");
+    let mut cx = ctx(&w, &f, "OPTIONS", "/doc", office());
+    let Flow::Response(r, _) = flow(&w, &mut cx, &f) else {
+        panic!("a preflight for GET is answered");
+    };
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-methods"), Some("GET"));
+    assert_eq!(f.exchanges(), 0);
+}
+
 #[test]
 fn options_that_is_no_preflight_is_routed_as_itself() {
     let w = world();
