@@ -185,6 +185,27 @@ impl Table {
             conflicts.push((other.route, index, why));
             return;
         }
+        // A CORS preflight carries none of the header values its request will have, so it is
+        // routed as a request without them: one route's policy (or none) would answer for the
+        // requests a route told apart from it by header conditions takes.
+        let by_headers = |c: Option<&MatchSpec>| c.is_some_and(|c| !c.headers.is_empty());
+        let preflown = leaf.entries.iter().find(|e| {
+            e.methods.overlaps(route.methods)
+                && (by_headers(e.conditions.as_deref()) || by_headers(mine))
+                && routes[e.route].cors != route.cors
+        });
+        if let Some(other) = preflown {
+            conflicts.push((
+                other.route,
+                index,
+                format!(
+                    "header conditions tell them apart on {} {}, and a CORS preflight carries no header values (it is routed as a request without them, so one route's policy would answer for the other's requests): both must name the same cors policy",
+                    host_text(&route.host),
+                    route.path
+                ),
+            ));
+            return;
+        }
         let entry = Entry {
             route: index,
             methods: route.methods,

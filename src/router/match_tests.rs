@@ -230,3 +230,49 @@ fn compatibility_is_symmetric() {
     assert!(!compatible(&all[0], &all[1]));
     assert!(!compatible(&all[3], &all[4]));
 }
+
+/// A CORS preflight carries none of the header values the page will send, so it is routed as a
+/// request without them: the route that takes what header conditions leave answers it by its
+/// own policy (or none), and the browser then sends the request to the conditioned route.
+/// Routes told apart by header conditions must therefore name the same policy.
+#[test]
+fn routes_told_apart_by_header_conditions_name_the_same_cors_policy() {
+    let build = |v2_cors: &str, v1_cors: &str, v2_match: &str| {
+        let doc = format!(
+            r#"{{"version":1,"upstreams":{{"u":{{"targets":[{{"url":"http://127.0.0.1:9"}}]}}}},
+               "cors":{{"strict":{{"origins":["https://app.example.com"]}},
+                        "lenient":{{"origins":["https://app.example.com","https://partner.example.net"]}}}},
+               "routes":[
+                 {{"id":"v2","path":"/u","upstream":"u","auth":"none","match":{v2_match}{v2_cors}}},
+                 {{"id":"v1","path":"/u","upstream":"u","auth":"none"{v1_cors}}}]}}"#
+        );
+        let c = Config::from_json(&doc).unwrap_or_else(|e| panic!("{e}"));
+        match Router::build(&c) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }
+    };
+    let headers = r#"{"headers":{"x-api-version":"2"}}"#;
+    for (v2, v1) in [
+        (r#","cors":"strict""#, r#","cors":"lenient""#),
+        (r#","cors":"strict""#, ""),
+        ("", r#","cors":"lenient""#),
+    ] {
+        let found = build(v2, v1, headers);
+        assert_eq!(found.len(), 1, "{v2} / {v1}: {found:?}");
+        assert!(
+            found[0].starts_with("routes[1]: route \"v1\" conflicts with route \"v2\": ")
+                && found[0].contains("same cors policy"),
+            "{}",
+            found[0]
+        );
+    }
+    // The same policy, or conditions a preflight's URL carries (the query), are fine.
+    assert!(build(r#","cors":"strict""#, r#","cors":"strict""#, headers).is_empty());
+    assert!(build(
+        r#","cors":"strict""#,
+        r#","cors":"lenient""#,
+        r#"{"query":{"v":"2"}}"#
+    )
+    .is_empty());
+}
