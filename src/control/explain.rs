@@ -256,15 +256,12 @@ pub fn explain(
                 stages.push(("canary", text));
             }
             StageKind::WebSocket => {
-                let refused = match header("upgrade") {
-                    None => Some(GatewayError::UpgradeRequired),
-                    upgrade => crate::pipeline::websocket::handshake_refusal(
-                        upgrade,
-                        header("sec-websocket-key"),
-                        header("sec-websocket-version"),
-                        inbound.content_length.is_some() || inbound.transfer_encoding.is_some(),
-                    ),
-                };
+                let refused = crate::pipeline::websocket::handshake_refusal(
+                    header("upgrade"),
+                    header("sec-websocket-key"),
+                    header("sec-websocket-version"),
+                    inbound.content_length.is_some() || inbound.transfer_encoding.is_some(),
+                );
                 stages.push((
                     "websocket",
                     "the handshake is relayed once (no retries, no cache); the upstream's 101 joins the sockets".to_owned(),

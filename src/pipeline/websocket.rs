@@ -42,7 +42,7 @@ fn is_websocket_key(key: &str) -> bool {
 /// is: `upgrade`, `key` and `version` are its headers, `framed` whether it declares a body
 /// (`Content-Length` or `Transfer-Encoding`).
 ///
-/// No `websocket` in `Upgrade` is 426 `upgrade_required`, and so is a version other than 13
+/// No `Upgrade`, or no `websocket` in it, is 426 `upgrade_required`, and so is a version other than 13
 /// (§4.4; the answer says `Sec-WebSocket-Version: 13`). 400 `bad_request`: an `Upgrade` that
 /// names other protocols too (the runtime would send a plain request upstream), a missing or
 /// malformed key, and a body — a handshake is a GET without one, and the runtime presents a
@@ -53,7 +53,9 @@ pub fn handshake_refusal(
     version: Option<&str>,
     framed: bool,
 ) -> Option<GatewayError> {
-    let upgrade = upgrade?.trim();
+    let Some(upgrade) = upgrade.map(str::trim) else {
+        return Some(GatewayError::UpgradeRequired);
+    };
     if !is_websocket_upgrade(upgrade) {
         return Some(GatewayError::UpgradeRequired);
     }
@@ -78,13 +80,10 @@ pub fn handshake_refusal(
     None
 }
 
-/// [`handshake_refusal`] where `upgrade` is absent: 426.
+/// [`handshake_refusal`] of the values of [`HANDSHAKE_HEADERS`], in order.
 fn refusal(values: &[Option<String>], framed: bool) -> Option<GatewayError> {
     let get = |i: usize| values.get(i).and_then(|v| v.as_deref());
-    match get(0) {
-        None => Some(GatewayError::UpgradeRequired),
-        upgrade => handshake_refusal(upgrade, get(1), get(2), framed),
-    }
+    handshake_refusal(get(0), get(1), get(2), framed)
 }
 
 pub struct WebSocket;
