@@ -180,6 +180,21 @@ test("rollback makes a history version current again; unknown digests are 404", 
   assert.ok(await eventually(async () => (await gw.fetch("/a")).status === 200));
 });
 
+test("a rollback over a history index that is not an index is 409 history_unreadable, naming the key and the parse error", async () => {
+  const gw = await started({ routes: doc("start") });
+  const a = doc("a");
+  assert.equal((await put(gw, a, "*")).status, 200);
+  // A hand edit cut short: KV answers, but routes:history is not JSON any more.
+  const broken = (await gw.kv.get("routes:history")).slice(0, -1);
+  await gw.kv.put("routes:history", broken);
+  const r = await gw.fetch("/__gateway/config/rollback", { method: "POST", headers: ADMIN, body: JSON.stringify({ digest: digest(a) }) });
+  const body = await problem(r, 409, "history_unreadable");
+  assert.match(body.detail, /^routes:history is not a valid history index: .*line 1 column \d+; nothing changed/);
+  assert.doesNotMatch(body.detail, /could not be read/);
+  assert.equal(await gw.kv.get("routes"), a, "nothing changed");
+  assert.equal(await gw.kv.get("routes:history"), broken);
+});
+
 test("a push or a KV value that is not UTF-8, or a KV value that starts with a BOM, is refused with the reason; a rollback naming two digests is 400", async () => {
   const gw = await started({ routes: doc("start") });
   const { etag } = await getConfig(gw);

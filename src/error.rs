@@ -64,6 +64,11 @@ pub enum GatewayError {
     },
     /// A rollback to a digest the history does not list.
     ConfigVersionNotFound,
+    /// The history index (`routes:history`) was read but is not a valid index; `reason` names
+    /// the key and the parse error. Nothing changed. (Status: see `control::refusal`.)
+    HistoryUnreadable {
+        reason: String,
+    },
     /// A KV read or write of the control plane failed; `detail` says what was left behind.
     ConfigStoreFailed {
         detail: String,
@@ -111,7 +116,7 @@ impl GatewayError {
             GatewayError::InsufficientScope { .. }
             | GatewayError::IpForbidden
             | GatewayError::CorsForbidden { .. } => 403,
-            GatewayError::ConfigInvalid { .. } => 409,
+            GatewayError::ConfigInvalid { .. } | GatewayError::HistoryUnreadable { .. } => 409,
             GatewayError::RateLimited { .. } => 429,
             GatewayError::RateLimitUnavailable { .. }
             | GatewayError::CircuitOpen
@@ -153,6 +158,7 @@ impl GatewayError {
             GatewayError::PreconditionFailed { .. } => "precondition_failed",
             GatewayError::DocumentInvalid { .. } => "invalid_document",
             GatewayError::ConfigVersionNotFound => "config_version_not_found",
+            GatewayError::HistoryUnreadable { .. } => "history_unreadable",
             GatewayError::ConfigStoreFailed { .. } => "config_store_unavailable",
             GatewayError::NotCached { .. } => "not_cached",
             GatewayError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -243,6 +249,9 @@ impl GatewayError {
             GatewayError::ConfigVersionNotFound => {
                 "no stored configuration version has that digest".into()
             }
+            GatewayError::HistoryUnreadable { reason } => format!(
+                "{reason}; nothing changed. Restore it, or push a document: the push keeps it aside under routes:history:unreadable@<at_ms> and starts a new index"
+            ),
             GatewayError::ConfigStoreFailed { detail } => detail.clone(),
             GatewayError::NotCached { .. } => {
                 "only-if-cached was requested and no stored response satisfies the request".into()

@@ -19,13 +19,18 @@ pub struct HistoryEntry {
     pub note: Option<String>,
 }
 
-/// Reads the index; a missing index is an empty history.
+/// Reads the index; a missing index is an empty history. The error names the key and says
+/// why the text is not an index (the parse error, cut to 200 characters).
 pub fn parse(text: Option<&str>) -> Result<Vec<HistoryEntry>, String> {
     match text {
         None => Ok(Vec::new()),
-        Some(t) => {
-            serde_json::from_str(t).map_err(|e| format!("routes:history is unreadable: {e}"))
-        }
+        Some(t) => serde_json::from_str(t).map_err(|e| {
+            let why: String = e.to_string().chars().take(200).collect();
+            format!(
+                "{} is not a valid history index: {why}",
+                super::store::HISTORY_KEY
+            )
+        }),
     }
 }
 

@@ -124,6 +124,9 @@ pub enum PushError {
     BadNote,
     /// The current state could not be read; nothing was written.
     Read(String),
+    /// The history index was read but is not a valid index (the reason names the key and the
+    /// parse error); nothing was written.
+    HistoryUnreadable(String),
     Write {
         stage: WriteStage,
         cause: String,
@@ -243,7 +246,9 @@ async fn stored_version<K: ConfigKv>(kv: &K, wanted: &str) -> Result<(String, St
         .get(HISTORY_KEY)
         .await
         .map_err(|e| PushError::Read(e.0))?;
-    let entries = history::parse(index.as_deref()).map_err(PushError::Read)?;
+    // KV answered: an index it holds that does not read as one is the index's fault, not the
+    // store's (a push would set it aside and start a new one; a rollback has nothing to go by).
+    let entries = history::parse(index.as_deref()).map_err(PushError::HistoryUnreadable)?;
     let entry = history::find(&entries, wanted).map_err(|e| match e {
         history::Lookup::Unknown => PushError::UnknownDigest,
         history::Lookup::Ambiguous => PushError::AmbiguousDigest,

@@ -462,6 +462,44 @@ fn rollback_refuses_a_version_whose_copy_is_missing_or_no_longer_valid() {
     assert!(kv.writes.borrow().is_empty());
 }
 
+/// The answer a refused rollback gets: status, code and detail, as the client reads them.
+fn answer(e: PushError) -> (u16, &'static str, String) {
+    let e = crate::error::GatewayError::from(e);
+    (e.status(), e.code(), e.detail())
+}
+
+#[test]
+fn a_rollback_over_a_corrupt_history_index_says_the_index_is_corrupt_not_that_kv_failed() {
+    // KV answers; what it holds under routes:history is not an index (a hand edit cut short).
+    let a = doc("a");
+    let broken = r#"[{"digest":"sha256:00","at_ms":1,"size":1,"note":null},"#;
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &a), (HISTORY_KEY, broken)]);
+    let e = run(rollback(&kv, None, &document_digest(&a), None, 2, EMBEDDED)).unwrap_err();
+    assert!(matches!(e, PushError::HistoryUnreadable(_)), "{e:?}");
+    let (status, code, detail) = answer(e);
+    assert_eq!((status, code), (409, "history_unreadable"), "{detail}");
+    assert!(detail.contains(HISTORY_KEY), "names the key: {detail}");
+    assert!(
+        detail.contains("line 1 column"),
+        "the parse error: {detail}"
+    );
+    assert!(detail.contains("nothing changed"), "{detail}");
+    assert!(!detail.contains("could not be read"), "{detail}");
+    assert!(kv.writes.borrow().is_empty());
+    // Valid JSON that is no index (an entry without its size) is the same.
+    let kv = MemoryKv::with(&[
+        (ROUTES_KEY, &a),
+        (HISTORY_KEY, r#"[{"digest":"sha256:00"}]"#),
+    ]);
+    let e = run(rollback(&kv, None, "sha256:00000000", None, 2, EMBEDDED)).unwrap_err();
+    assert_eq!(answer(e).1, "history_unreadable");
+    // A KV read that fails is still the store's failure.
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &a)]);
+    kv.fail_get.borrow_mut().push(HISTORY_KEY.into());
+    let e = run(rollback(&kv, None, &document_digest(&a), None, 2, EMBEDDED)).unwrap_err();
+    assert_eq!(answer(e).1, "config_store_unavailable");
+}
+
 #[test]
 fn copies_of_versions_that_fall_off_the_history_are_deleted_once_the_push_is_current() {
     let kv = MemoryKv::default();
@@ -811,6 +849,9 @@ fn the_lock_answers_in_one_line_that_round_trips() {
         Err(PushError::AmbiguousDigest),
         Err(PushError::BadNote),
         Err(PushError::Read("kv down\nbadly".into())),
+        Err(PushError::HistoryUnreadable(
+            "routes:history is not a valid history index: EOF at line 1".into(),
+        )),
         Err(PushError::Write {
             stage: WriteStage::LastGood,
             cause: "a b c".into(),

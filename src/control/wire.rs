@@ -30,6 +30,7 @@ pub fn encode(outcome: &Result<Pushed, PushError>) -> String {
         Err(PushError::AmbiguousDigest) => "ambiguous".into(),
         Err(PushError::BadNote) => "bad-note".into(),
         Err(PushError::Read(cause)) => format!("read {cause}"),
+        Err(PushError::HistoryUnreadable(reason)) => format!("history-unreadable {reason}"),
         Err(PushError::Write { stage, cause }) => {
             let name = STAGES
                 .iter()
@@ -77,6 +78,7 @@ pub fn decode(line: &str) -> Option<Result<Pushed, PushError>> {
         "ambiguous" => Err(PushError::AmbiguousDigest),
         "bad-note" => Err(PushError::BadNote),
         "read" => Err(PushError::Read(text())),
+        "history-unreadable" => Err(PushError::HistoryUnreadable(text())),
         "write" => {
             let (name, cause) = rest.split_once(' ').unwrap_or((rest, ""));
             let stage = STAGES.iter().find(|(_, n)| *n == name)?.0;

@@ -328,9 +328,11 @@ impl DurableObject for ConfigLock {
         let line = control::wire::encode(&outcome);
         let kind = if rollback { "rollback" } else { "push" };
         let (level, event) = match &outcome {
-            Err(control::PushError::Write { .. } | control::PushError::Read(_)) => {
-                (Level::Error, format!("config_{kind}_failed"))
-            }
+            Err(
+                control::PushError::Write { .. }
+                | control::PushError::Read(_)
+                | control::PushError::HistoryUnreadable(_),
+            ) => (Level::Error, format!("config_{kind}_failed")),
             _ => (Level::Info, format!("config_{kind}")),
         };
         super::respond::log_event(
