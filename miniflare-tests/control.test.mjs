@@ -193,6 +193,9 @@ test("a rollback over a history index that is not an index is 409 history_unread
   assert.doesNotMatch(body.detail, /could not be read/);
   assert.equal(await gw.kv.get("routes"), a, "nothing changed");
   assert.equal(await gw.kv.get("routes:history"), broken);
+  // Listing it says the same (it said 503 config_store_unavailable, "reading the history failed").
+  const listed = await problem(await gw.fetch("/__gateway/config/history", { headers: ADMIN }), 409, "history_unreadable");
+  assert.equal(listed.detail, body.detail);
 });
 
 test("a push or a KV value that is not UTF-8, or a KV value that starts with a BOM, is refused with the reason; a rollback naming two digests is 400", async () => {

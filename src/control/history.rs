@@ -34,6 +34,13 @@ pub fn parse(text: Option<&str>) -> Result<Vec<HistoryEntry>, String> {
     }
 }
 
+/// The body of `GET …/config/history`: the index as stored, once it reads as one (`[]` when
+/// there is none).
+pub fn listing(text: Option<String>) -> Result<String, super::PushError> {
+    parse(text.as_deref()).map_err(super::PushError::HistoryUnreadable)?;
+    Ok(text.unwrap_or_else(|| "[]".to_owned()))
+}
+
 /// Where a push keeps an index it could not read before replacing it (`routes:history:
 /// unreadable@<at_ms>`), so nothing the old index listed is lost for good.
 pub fn unreadable_key(at_ms: u64) -> String {

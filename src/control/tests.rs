@@ -501,6 +501,26 @@ fn a_rollback_over_a_corrupt_history_index_says_the_index_is_corrupt_not_that_kv
 }
 
 #[test]
+fn the_history_listing_of_a_corrupt_index_says_the_index_is_corrupt_not_that_kv_failed() {
+    assert_eq!(history::listing(None), Ok("[]".to_owned()));
+    let index = history::to_text(&[filed(&doc("a"), 1)]);
+    assert_eq!(history::listing(Some(index.clone())), Ok(index));
+    for broken in ["[{", "{}", r#"[{"digest":"sha256:00"}]"#] {
+        let e = history::listing(Some(broken.to_owned())).unwrap_err();
+        let (status, code, detail) = answer(e);
+        assert_eq!(
+            (status, code),
+            (409, "history_unreadable"),
+            "{broken}: {detail}"
+        );
+        assert!(
+            detail.starts_with("routes:history is not a valid history index: "),
+            "{detail}"
+        );
+    }
+}
+
+#[test]
 fn copies_of_versions_that_fall_off_the_history_are_deleted_once_the_push_is_current() {
     let kv = MemoryKv::default();
     let docs: Vec<String> = (0..history::HISTORY_CAP + 2)

@@ -117,9 +117,7 @@ async fn get_history(x: &Exchange<'_>) -> std::result::Result<web_sys::Response,
         .get(control::store::HISTORY_KEY)
         .await
         .map_err(|e| store_failed("reading the history", e))?;
-    // Served as stored, once it reads as a history.
-    history::parse(text.as_deref()).map_err(|e| store_failed("reading the history", e))?;
-    let body = text.unwrap_or_else(|| "[]".to_owned());
+    let body = history::listing(text)?;
     Ok(respond::build(
         200,
         &body,
