@@ -198,6 +198,27 @@ test("a rollback over a history index that is not an index is 409 history_unread
   assert.equal(listed.detail, body.detail);
 });
 
+test("a rollback to a listed version whose copy is missing or another text is 409 history_copy_missing / history_copy_corrupt, not 404", async () => {
+  const gw = await started({ routes: doc("start") });
+  const [a, b] = [doc("a"), doc("b")];
+  assert.equal((await put(gw, a, "*")).status, 200);
+  assert.equal((await put(gw, b, "*")).status, 200);
+  const rollback = (d) => gw.fetch("/__gateway/config/rollback", { method: "POST", headers: ADMIN, body: JSON.stringify({ digest: d }) });
+  // routes@<a> written over with b's text: listed, stored, but not version a.
+  await gw.kv.put(`routes@${digest(a)}`, b);
+  let body = await problem(await rollback(digest(a).slice(0, 20)), 409, "history_copy_corrupt");
+  assert.equal(body.digest, digest(a));
+  assert.match(body.detail, new RegExp(`routes@${digest(a)} is corrupt: its text hashes to ${digest(b)}.*nothing changed`));
+  // Deleted: missing.
+  await gw.kv.delete(`routes@${digest(a)}`);
+  body = await problem(await rollback(digest(a)), 409, "history_copy_missing");
+  assert.equal(body.digest, digest(a));
+  assert.match(body.detail, new RegExp(`routes@${digest(a)} is missing; nothing changed`));
+  assert.equal(await gw.kv.get("routes"), b, "nothing changed");
+  // A digest the history does not list is still 404.
+  await problem(await rollback(digest(doc("never"))), 404, "config_version_not_found");
+});
+
 test("a push or a KV value that is not UTF-8, or a KV value that starts with a BOM, is refused with the reason; a rollback naming two digests is 400", async () => {
   const gw = await started({ routes: doc("start") });
   const { etag } = await getConfig(gw);

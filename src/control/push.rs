@@ -127,6 +127,13 @@ pub enum PushError {
     /// The history index was read but is not a valid index (the reason names the key and the
     /// parse error); nothing was written.
     HistoryUnreadable(String),
+    /// The history lists this digest, but `routes@<digest>` is not there.
+    CopyMissing(String),
+    /// The history lists `digest`, but the text stored under it hashes to `actual`.
+    CopyCorrupt {
+        digest: String,
+        actual: String,
+    },
     Write {
         stage: WriteStage,
         cause: String,
@@ -253,13 +260,21 @@ async fn stored_version<K: ConfigKv>(kv: &K, wanted: &str) -> Result<(String, St
         history::Lookup::Unknown => PushError::UnknownDigest,
         history::Lookup::Ambiguous => PushError::AmbiguousDigest,
     })?;
-    let text = kv
-        .get(&version_key(&entry.digest))
+    // The history knows this version from here on: a copy that is gone or is another text is
+    // the store's damage to report as such, not an unknown digest.
+    let digest = entry.digest.clone();
+    let Some(text) = kv
+        .get(&version_key(&digest))
         .await
         .map_err(|e| PushError::Read(e.0))?
-        .filter(|t| document_digest(t) == entry.digest)
-        .ok_or(PushError::UnknownDigest)?;
-    Ok((entry.digest.clone(), text))
+    else {
+        return Err(PushError::CopyMissing(digest));
+    };
+    let actual = document_digest(&text);
+    if actual != digest {
+        return Err(PushError::CopyCorrupt { digest, actual });
+    }
+    Ok((digest, text))
 }
 
 /// The current version's digest (and whether it is `routes` itself), once `If-Match` holds.

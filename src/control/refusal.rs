@@ -32,6 +32,10 @@ impl From<PushError> for GatewayError {
                 detail: "the configuration store could not be read; nothing changed".into(),
             },
             PushError::HistoryUnreadable(reason) => GatewayError::HistoryUnreadable { reason },
+            PushError::CopyMissing(digest) => GatewayError::HistoryCopyMissing { digest },
+            PushError::CopyCorrupt { digest, actual } => {
+                GatewayError::HistoryCopyCorrupt { digest, actual }
+            }
             PushError::Write { stage, .. } => GatewayError::ConfigStoreFailed {
                 detail: format!("writing {} failed: {}", stage.key(), stage.consequence()),
             },

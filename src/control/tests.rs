@@ -448,6 +448,7 @@ fn rollback_refuses_a_version_whose_copy_is_missing_or_no_longer_valid() {
         run(rollback(&kv, None, &db, None, 2, EMBEDDED)),
         Err(PushError::Invalid(_))
     ));
+    // Listed, with no copy: not an unknown digest (the history knows it), but a missing copy.
     assert_eq!(
         run(rollback(
             &kv,
@@ -457,9 +458,61 @@ fn rollback_refuses_a_version_whose_copy_is_missing_or_no_longer_valid() {
             2,
             EMBEDDED
         )),
-        Err(PushError::UnknownDigest)
+        Err(PushError::CopyMissing(document_digest("gone")))
     );
     assert!(kv.writes.borrow().is_empty());
+}
+
+#[test]
+fn a_rollback_to_a_listed_version_whose_copy_is_missing_or_another_text_is_not_an_unknown_digest() {
+    let (a, b) = (doc("a"), doc("b"));
+    let (da, db) = (document_digest(&a), document_digest(&b));
+    let index = history::to_text(&[filed(&b, 2), filed(&a, 1)]);
+    // routes@<a> holds b's text (a copy written over by hand): it is not version a.
+    let kv = MemoryKv::with(&[
+        (ROUTES_KEY, &b),
+        (HISTORY_KEY, &index),
+        (&version_key(&da), &b),
+    ]);
+    let e = run(rollback(&kv, None, &da[..16], None, 3, EMBEDDED)).unwrap_err();
+    assert_eq!(
+        e,
+        PushError::CopyCorrupt {
+            digest: da.clone(),
+            actual: db.clone()
+        }
+    );
+    let (status, code, detail) = answer(e.clone());
+    assert_eq!((status, code), (409, "history_copy_corrupt"), "{detail}");
+    assert!(detail.contains(&format!("routes@{da}")), "{detail}");
+    assert!(
+        detail.contains(&db) && detail.contains("nothing changed"),
+        "{detail}"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&crate::error::GatewayError::from(e).body("r")).unwrap();
+    assert_eq!(body["digest"], da.as_str());
+    // Its copy deleted: missing, named by its full digest.
+    kv.map.borrow_mut().remove(&version_key(&da));
+    let e = run(rollback(&kv, None, &da, None, 3, EMBEDDED)).unwrap_err();
+    let (status, code, detail) = answer(e);
+    assert_eq!((status, code), (409, "history_copy_missing"), "{detail}");
+    assert!(
+        detail.contains(&format!("routes@{da} is missing")),
+        "{detail}"
+    );
+    assert!(kv.writes.borrow().is_empty(), "nothing changed");
+    // A digest the history does not list is still 404.
+    let e = run(rollback(
+        &kv,
+        None,
+        &document_digest("other"),
+        None,
+        3,
+        EMBEDDED,
+    ))
+    .unwrap_err();
+    assert_eq!(answer(e).1, "config_version_not_found");
 }
 
 /// The answer a refused rollback gets: status, code and detail, as the client reads them.
@@ -872,6 +925,11 @@ fn the_lock_answers_in_one_line_that_round_trips() {
         Err(PushError::HistoryUnreadable(
             "routes:history is not a valid history index: EOF at line 1".into(),
         )),
+        Err(PushError::CopyMissing(document_digest("e"))),
+        Err(PushError::CopyCorrupt {
+            digest: document_digest("f"),
+            actual: document_digest("g"),
+        }),
         Err(PushError::Write {
             stage: WriteStage::LastGood,
             cause: "a b c".into(),

@@ -31,6 +31,9 @@ pub fn encode(outcome: &Result<Pushed, PushError>) -> String {
         Err(PushError::BadNote) => "bad-note".into(),
         Err(PushError::Read(cause)) => format!("read {cause}"),
         Err(PushError::HistoryUnreadable(reason)) => format!("history-unreadable {reason}"),
+        Err(PushError::CopyMissing(digest)) => format!("copy-missing {digest}"),
+        // The computed digest first: the listed one is whatever the index says.
+        Err(PushError::CopyCorrupt { digest, actual }) => format!("copy-corrupt {actual} {digest}"),
         Err(PushError::Write { stage, cause }) => {
             let name = STAGES
                 .iter()
@@ -79,6 +82,14 @@ pub fn decode(line: &str) -> Option<Result<Pushed, PushError>> {
         "bad-note" => Err(PushError::BadNote),
         "read" => Err(PushError::Read(text())),
         "history-unreadable" => Err(PushError::HistoryUnreadable(text())),
+        "copy-missing" => Err(PushError::CopyMissing(text())),
+        "copy-corrupt" => {
+            let (actual, digest) = rest.split_once(' ')?;
+            Err(PushError::CopyCorrupt {
+                digest: digest.to_owned(),
+                actual: actual.to_owned(),
+            })
+        }
         "write" => {
             let (name, cause) = rest.split_once(' ').unwrap_or((rest, ""));
             let stage = STAGES.iter().find(|(_, n)| *n == name)?.0;

@@ -329,7 +329,9 @@ impl DurableObject for ConfigLock {
             Err(
                 control::PushError::Write { .. }
                 | control::PushError::Read(_)
-                | control::PushError::HistoryUnreadable(_),
+                | control::PushError::HistoryUnreadable(_)
+                | control::PushError::CopyMissing(_)
+                | control::PushError::CopyCorrupt { .. },
             ) => (Level::Error, format!("config_{kind}_failed")),
             _ => (Level::Info, format!("config_{kind}")),
         };
