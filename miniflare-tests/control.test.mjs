@@ -166,6 +166,11 @@ test("rollback makes a history version current again; unknown digests are 404", 
     gw.fetch("/__gateway/config/rollback", { method: "POST", headers: { ...ADMIN, ...headers }, body });
 
   await problem(await rollback(JSON.stringify({ digest: `sha256:${"0".repeat(64)}` })), 404, "config_version_not_found");
+  // What is not a digest (or a prefix of 8+ of its digits) is bad input, not an unknown version.
+  for (const d of ["sha256:12", "latest", `${digest(a)}0`]) {
+    const body = await problem(await rollback(JSON.stringify({ digest: d })), 400, "bad_request");
+    assert.match(body.detail, /64 hex digits, or a prefix of at least 8/);
+  }
   await problem(await rollback("not json"), 400, "bad_request");
   await problem(await rollback(JSON.stringify({ digest: digest(a), extra: 1 })), 400, "bad_request");
   await problem(await rollback(JSON.stringify({ digest: digest(a) }), { "if-match": `"${digest(a)}"` }), 412, "precondition_failed");

@@ -78,23 +78,32 @@ pub fn dropped<'a>(before: &'a [HistoryEntry], after: &[HistoryEntry]) -> Vec<&'
     out
 }
 
+/// What a rollback's digest must be.
+pub const DIGEST_RULE: &str = "the digest must be sha256: and 64 hex digits, or a prefix of at least 8 of those digits (as gatewayctl history shows them)";
+
 /// Why a digest names no single entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
+    /// Not a digest or a prefix of one ([`DIGEST_RULE`]): no history could list it.
+    Malformed,
     Unknown,
     /// The prefix fits several versions; the caller should give more digits.
     Ambiguous,
 }
 
+/// `wanted` as the start of a `sha256:<hex>` digest (lower case), if it is a digest or a
+/// prefix of one: 8 to 64 hex digits, with or without `sha256:` and ETag quotes.
+pub fn digest_prefix(wanted: &str) -> Option<String> {
+    let wanted = wanted.trim().trim_matches('"');
+    let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
+    let ok = (8..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
+}
+
 /// The entry a digest names: the full `sha256:<hex>`, or an unambiguous prefix of at least
 /// eight hex digits (what `gatewayctl history` and the health endpoint show).
 pub fn find<'a>(entries: &'a [HistoryEntry], wanted: &str) -> Result<&'a HistoryEntry, Lookup> {
-    let wanted = wanted.trim().trim_matches('"');
-    let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
-    if hex.len() < 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Lookup::Unknown);
-    }
-    let full = format!("sha256:{}", hex.to_ascii_lowercase());
+    let full = digest_prefix(wanted).ok_or(Lookup::Malformed)?;
     let mut matches = entries.iter().filter(|e| e.digest.starts_with(&full));
     let first = matches.next().ok_or(Lookup::Unknown)?;
     if matches.any(|e| e.digest != first.digest) {

@@ -120,6 +120,8 @@ pub enum PushError {
     },
     UnknownDigest,
     AmbiguousDigest,
+    /// What the rollback names is not a digest ([`history::DIGEST_RULE`]).
+    BadDigest,
     /// The note breaks [`history::NOTE_RULE`].
     BadNote,
     /// The current state could not be read; nothing was written.
@@ -249,6 +251,8 @@ pub async fn carry_out<K: ConfigKv>(
 
 /// The digest and text of the history version `wanted` names.
 async fn stored_version<K: ConfigKv>(kv: &K, wanted: &str) -> Result<(String, String), PushError> {
+    // What no history could list is the request's fault, whatever KV holds.
+    history::digest_prefix(wanted).ok_or(PushError::BadDigest)?;
     let index = kv
         .get(HISTORY_KEY)
         .await
@@ -257,6 +261,7 @@ async fn stored_version<K: ConfigKv>(kv: &K, wanted: &str) -> Result<(String, St
     // store's (a push would set it aside and start a new one; a rollback has nothing to go by).
     let entries = history::parse(index.as_deref()).map_err(PushError::HistoryUnreadable)?;
     let entry = history::find(&entries, wanted).map_err(|e| match e {
+        history::Lookup::Malformed => PushError::BadDigest,
         history::Lookup::Unknown => PushError::UnknownDigest,
         history::Lookup::Ambiguous => PushError::AmbiguousDigest,
     })?;

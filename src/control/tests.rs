@@ -417,7 +417,8 @@ fn rollback_makes_a_history_version_current_again() {
     );
     assert_eq!(
         run(rollback(&kv, None, "sha256:12", None, 4, EMBEDDED)),
-        Err(PushError::UnknownDigest)
+        Err(PushError::BadDigest),
+        "too short to name a version: bad input, not an unknown version"
     );
     assert!(matches!(
         run(rollback(
@@ -574,6 +575,41 @@ fn the_history_listing_of_a_corrupt_index_says_the_index_is_corrupt_not_that_kv_
 }
 
 #[test]
+fn a_rollback_to_something_that_is_not_a_digest_is_bad_input_not_an_unknown_version() {
+    let a = doc("a");
+    let kv = MemoryKv::default();
+    run(push(&kv, None, &push_req(&a, Some("*"), 1), EMBEDDED)).unwrap();
+    let full = document_digest(&a);
+    let too_long = format!("{full}0");
+    for wanted in [
+        "",
+        "sha256:",
+        "sha256:1234567",
+        "1234567",
+        "sha256:zzzzzzzzzz",
+        "main",
+        "sha1:0123456789abcdef",
+        too_long.as_str(),
+    ] {
+        let e = run(rollback(&kv, None, wanted, None, 2, EMBEDDED)).unwrap_err();
+        let (status, code, detail) = answer(e);
+        assert_eq!((status, code), (400, "bad_request"), "{wanted:?}: {detail}");
+        assert_eq!(detail, history::DIGEST_RULE);
+    }
+    // The input is judged before the store: a malformed digest over a corrupt index is 400.
+    kv.map.borrow_mut().insert(HISTORY_KEY.into(), "[".into());
+    let e = run(rollback(&kv, None, "nope", None, 2, EMBEDDED)).unwrap_err();
+    assert_eq!(e, PushError::BadDigest);
+    // Well formed and unlisted is still 404; a listed prefix still works.
+    kv.map
+        .borrow_mut()
+        .insert(HISTORY_KEY.into(), history::to_text(&[filed(&a, 1)]));
+    let e = run(rollback(&kv, None, "sha256:00000000", None, 2, EMBEDDED)).unwrap_err();
+    assert_eq!(answer(e).1, "config_version_not_found");
+    assert!(run(rollback(&kv, None, &full[..15], None, 2, EMBEDDED)).is_ok());
+}
+
+#[test]
 fn copies_of_versions_that_fall_off_the_history_are_deleted_once_the_push_is_current() {
     let kv = MemoryKv::default();
     let docs: Vec<String> = (0..history::HISTORY_CAP + 2)
@@ -668,7 +704,7 @@ fn history_is_newest_first_capped_and_a_retry_is_recorded_once() {
     assert_eq!(again.len(), entries.len());
     assert_eq!(
         history::find(&entries, "sha256:"),
-        Err(history::Lookup::Unknown)
+        Err(history::Lookup::Malformed)
     );
     let ambiguous = vec![
         HistoryEntry {
@@ -920,6 +956,7 @@ fn the_lock_answers_in_one_line_that_round_trips() {
         }),
         Err(PushError::UnknownDigest),
         Err(PushError::AmbiguousDigest),
+        Err(PushError::BadDigest),
         Err(PushError::BadNote),
         Err(PushError::Read("kv down\nbadly".into())),
         Err(PushError::HistoryUnreadable(
