@@ -179,7 +179,14 @@ fn validate(files: &[PathBuf]) -> Result<(), Failure> {
                 g.config.upstreams.len(),
                 control::document_digest(&text)
             ),
-            Err(f) if f.code == INVALID => invalid = true,
+            // The next file is checked too, so this one's reason is printed here (the
+            // validator's errors already were; a file over KV's limit has only this line).
+            Err(f) if f.code == INVALID => {
+                if !f.message.is_empty() {
+                    eprintln!("{}", f.message);
+                }
+                invalid = true;
+            }
             Err(f) => return Err(f),
         }
     }
