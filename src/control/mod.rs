@@ -21,7 +21,8 @@ mod tests;
 
 pub use history::HistoryEntry;
 pub use push::{
-    carry_out, push, rollback, Action, LockRecord, PushError, PushRequest, Pushed, WriteStage,
+    carry_out, lock_record, push, rollback, Action, LockRecord, PushError, PushRequest, Pushed,
+    WriteStage,
 };
 pub use resolve::{current, last_good, Current, Source};
 pub use store::{ConfigKv, KvError};

@@ -49,6 +49,16 @@ impl LockRecord {
     }
 }
 
+/// The lock's record as its storage gave it (`read`). A read that failed refuses the push
+/// ([`PushError::Read`], nothing written): without the record, `If-Match` would be judged by a
+/// KV read that may still show the version just replaced, and a push made from that version
+/// would win (a lost update). A line this version cannot parse is no record: it protects
+/// nothing, and refusing on it would block every push for good.
+pub fn lock_record(read: Result<Option<String>, String>) -> Result<Option<LockRecord>, PushError> {
+    let line = read.map_err(|e| PushError::Read(format!("the config lock's record: {e}")))?;
+    Ok(line.and_then(|line| LockRecord::from_line(&line)))
+}
+
 /// The version a precondition is checked against: what KV shows, unless KV still shows the
 /// version the lock replaced less than a propagation delay ago.
 pub fn effective_current(kv_digest: &str, lock: Option<&LockRecord>, now_ms: u64) -> String {

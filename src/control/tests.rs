@@ -274,6 +274,41 @@ fn a_kv_read_that_still_shows_the_replaced_version_is_not_taken_for_current() {
 }
 
 #[test]
+fn a_lock_record_that_cannot_be_read_refuses_the_push_rather_than_judging_by_kv_alone() {
+    // What is at stake: KV still shows the version the lock replaced a moment ago, and a push
+    // made from that version would pass a KV-only If-Match (a lost update).
+    let (old, new) = (doc("old"), doc("new"));
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+    let record = LockRecord {
+        current: document_digest(&new),
+        previous: document_digest(&old),
+        at_ms: 1000,
+    };
+    let late = doc("late");
+    let stale_push = |lock: Option<&LockRecord>| {
+        run(push(
+            &kv,
+            lock,
+            &push_req(&late, Some(&tag(&old)), 2000),
+            EMBEDDED,
+        ))
+    };
+    assert!(matches!(
+        stale_push(Some(&record)),
+        Err(PushError::Stale { .. })
+    ));
+    assert!(stale_push(None).is_ok(), "without the record it would pass");
+    // So a storage read that failed is a refusal (503, nothing changed), not "no record".
+    let e = lock_record(Err("storage unavailable".into())).unwrap_err();
+    assert!(matches!(e, PushError::Read(_)), "{e:?}");
+    assert_eq!(answer(e).1, "config_store_unavailable");
+    assert_eq!(lock_record(Ok(None)), Ok(None));
+    assert_eq!(lock_record(Ok(Some(record.to_line()))), Ok(Some(record)));
+    // A line this version cannot read protects nothing; it must not block pushes for good.
+    assert_eq!(lock_record(Ok(Some("garbage".into()))), Ok(None));
+}
+
+#[test]
 fn invalid_and_oversized_documents_are_refused_before_any_read_or_write() {
     let kv = MemoryKv::default();
     kv.fail_get.borrow_mut().push(ROUTES_KEY.into());

@@ -13,7 +13,7 @@
 
 use super::isolate::{CONFIG_BINDING, EMBEDDED_ROUTES};
 use super::{keys, respond, Exchange};
-use crate::control::{self, history, ConfigKv, KvError, LockRecord};
+use crate::control::{self, history, ConfigKv, KvError};
 use crate::error::GatewayError;
 use crate::pipeline::ports::Level;
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -285,12 +285,11 @@ impl DurableObject for ConfigLock {
                     ))));
                 };
                 let kv = KvPort(kv);
-                let lock = storage
-                    .get::<String>(LOCK_RECORD_KEY)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|line| LockRecord::from_line(&line));
+                let read = storage.get::<String>(LOCK_RECORD_KEY).await;
+                let lock = match control::lock_record(read.map_err(|e| e.to_string())) {
+                    Ok(lock) => lock,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 let at_ms = worker::js_sys::Date::now() as u64;
                 let action = if rollback {
                     control::Action::Rollback { digest: &body }
