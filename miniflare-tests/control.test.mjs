@@ -410,6 +410,16 @@ test("gatewayctl validates, diffs, pushes, lists and rolls back against the runn
   assert.equal(r.status, 3, r.stderr);
   assert.match(r.stderr, /conflict/);
   assert.equal(await gw.kv.get("routes"), next, "a conflict writes nothing");
+  // An --if-match that names no version is a usage error, not a conflict; * pushes over any.
+  r = await ctl(["push", file, "--if-match", digest(next).slice(0, 20)], env);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--if-match ".*" names no version/);
+  writeFileSync(file, doc("star"));
+  r = await ctl(["push", file, "--if-match", "*"], env);
+  assert.equal(r.status, 0, `it was exit 3, conflict: ${r.stderr}`);
+  assert.equal(await gw.kv.get("routes"), doc("star"));
+  writeFileSync(file, next);
+  assert.equal((await ctl(["push", file], env)).status, 0);
 
   r = await ctl(["history"], env);
   assert.equal(r.status, 0, r.stderr);

@@ -46,6 +46,22 @@ pub fn etag(digest: &str) -> String {
     format!("\"{digest}\"")
 }
 
+/// The `If-Match` value for a version named on a command line (`gatewayctl push --if-match`):
+/// `*` as it is, a full digest (with or without `sha256:`, quotes, in either case) as its
+/// ETag; `None` for anything else (a prefix, a typo), which no version's ETag could equal, so
+/// the gateway's 412 would read as "the configuration changed" when it did not.
+pub fn if_match_for(given: &str) -> Option<String> {
+    let given = given.trim();
+    if given == "*" {
+        return Some("*".to_owned());
+    }
+    let unquoted = given.strip_prefix('"').and_then(|g| g.strip_suffix('"'));
+    let digest = unquoted.unwrap_or(given);
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| etag(&format!("sha256:{}", hex.to_ascii_lowercase())))
+}
+
 /// What an `If-Match` header says about the current document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {

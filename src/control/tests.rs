@@ -135,6 +135,35 @@ fn if_match_uses_strong_comparison_over_a_list() {
 }
 
 #[test]
+fn a_version_named_on_the_command_line_is_an_if_match_that_can_hold() {
+    let d = document_digest("x");
+    let holds = |given: &str| {
+        let value = if_match_for(given).unwrap_or_else(|| panic!("{given:?} refused"));
+        precondition(Some(&value), &d)
+    };
+    // `*` went out as "\"*\"", an entity tag no version has: a push over any version was a
+    // conflict (exit 3, "the configuration changed since it was read").
+    assert_eq!(holds("*"), Precondition::Holds);
+    for given in [
+        d.clone(),
+        etag(&d),
+        d.to_ascii_uppercase().replace("SHA256", "sha256"),
+    ] {
+        assert_eq!(holds(&given), Precondition::Holds, "{given}");
+    }
+    assert_eq!(
+        holds(&d["sha256:".len()..]),
+        Precondition::Holds,
+        "bare hex"
+    );
+    assert_eq!(holds(&document_digest("y")), Precondition::Stale);
+    // What names no version is refused before anything is sent, not reported as a conflict.
+    for given in ["", "abc", &d[..20], "sha256:xyz", "W/\"sha256:00\""] {
+        assert_eq!(if_match_for(given), None, "{given:?}");
+    }
+}
+
+#[test]
 fn a_push_writes_version_history_last_good_then_routes() {
     let old = doc("old");
     let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);

@@ -1,5 +1,6 @@
-//! `gatewayctl validate` as its user runs it: every file gets its verdict on stderr or stdout,
-//! whatever is wrong with it.
+//! `gatewayctl` as its user runs it, for what needs no gateway: every file `validate` is given
+//! gets its verdict whatever is wrong with it, and arguments that cannot be right are refused
+//! before anything is sent.
 
 use std::process::Command;
 
@@ -38,4 +39,28 @@ fn a_file_over_kvs_value_limit_is_refused_with_the_reason_and_the_other_files_ar
         "stderr: {stderr:?}"
     );
     assert!(stdout.contains("ok.json: valid (1 routes"), "{stdout}");
+}
+
+#[test]
+fn push_refuses_an_if_match_that_names_no_version_before_sending_anything() {
+    let dir = std::env::temp_dir().join(format!("gatewayctl-if-match-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ok = dir.join("ok.json");
+    std::fs::write(&ok, VALID).unwrap();
+    for given in ["abc", "sha256:0123456789abcdef"] {
+        // Nothing listens on port 9: a request sent would be "cannot reach".
+        let out = Command::new(env!("CARGO_BIN_EXE_gatewayctl"))
+            .args(["push", "--url", "http://127.0.0.1:9", "--token", "t"])
+            .arg(&ok)
+            .args(["--if-match", given])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("--if-match \"{given}\" names no version")),
+            "{stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
