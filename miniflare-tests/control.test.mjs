@@ -315,6 +315,25 @@ test("a cold isolate whose routes is refused and whose last good document cannot
   assert.equal((await r.json()).code, "config_store_unavailable");
 });
 
+test("a gateway deployed without the CONFIG namespace says so on every config endpoint (503), not 500 or a failed read", async () => {
+  const main = gatewayOptions({ bindings: { ADMIN_TOKEN: TOKEN } });
+  delete main.kvNamespaces;
+  const mf = new Miniflare({ name: "gateway", ...main });
+  cleanup.push(() => mf.dispose());
+  // The embedded routes.json serves (as documented), and its admin path answers.
+  assert.equal((await mf.dispatchFetch("http://gateway.test/__gateway/health", { headers: ADMIN })).status, 200);
+  for (const [method, path, body] of [
+    ["GET", "/config"],
+    ["GET", "/config/history"],
+    ["PUT", "/config", doc("a")],
+    ["POST", "/config/rollback", JSON.stringify({ digest: digest(doc("a")) })],
+  ]) {
+    const r = await mf.dispatchFetch(`http://gateway.test/__gateway${path}`, { method, headers: { ...ADMIN, "if-match": "*" }, body });
+    const answer = await problem(r, 503, "config_store_unavailable");
+    assert.match(answer.detail, /CONFIG KV namespace binding \(see wrangler\.toml\); nothing changed/, `${method} ${path}`);
+  }
+});
+
 test("a fresh gateway over KV with an invalid hand-written routes serves last-good, and says so", async () => {
   const dir = mkdtempSync(join(tmpdir(), "gw-control-"));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));

@@ -50,11 +50,16 @@ impl ConfigKv for KvPort {
     }
 }
 
+/// The `CONFIG` namespace. A worker deployed without it serves its built-in document (see
+/// `isolate`), so the config endpoints say what is missing, as for the lock's binding: not a
+/// 500 whose cause is hidden, nor a read that "failed".
 pub(super) fn kv_port(env: &Env) -> std::result::Result<KvPort, GatewayError> {
     env.kv(CONFIG_BINDING)
         .map(KvPort)
-        .map_err(|e| GatewayError::Internal {
-            cause: format!("KV binding {CONFIG_BINDING}: {e}"),
+        .map_err(|_| GatewayError::ConfigStoreFailed {
+            detail: format!(
+                "the config endpoints need the {CONFIG_BINDING} KV namespace binding (see wrangler.toml); nothing changed"
+            ),
         })
 }
 
@@ -203,6 +208,8 @@ pub(super) async fn through_lock(
         cause: format!("{what}: {e}"),
     };
     let js = |e: JsValue| format!("{e:?}");
+    // The lock would find no namespace either and call it a failed read.
+    kv_port(x.env)?;
     let namespace = x.env.durable_object(LOCK_BINDING).map_err(|_| {
         GatewayError::ConfigStoreFailed {
             detail: format!(
