@@ -102,6 +102,11 @@ test("a push is validated, needs a current If-Match, and writes version, history
   const stale = await put(gw, a, `"sha256:${"0".repeat(64)}"`);
   assert.equal(stale.headers.get("etag"), first.etag, "412 names the current version");
   await problem(stale, 412, "precondition_failed");
+  // An If-Match that could be no version's ETag is bad input, not "the configuration changed".
+  for (const value of ['"v1"', "latest", `"${digest(EMBEDDED).slice(0, 20)}"`]) {
+    const body = await problem(await put(gw, a, value), 400, "bad_request");
+    assert.match(body.detail, /^If-Match must be \* or the ETag of a version/);
+  }
 
   const invalid = await problem(
     await put(gw, JSON.stringify({ version: 1, upstreams: {}, routes: [{ id: "x", path: "/x", upstream: "nope", timeout: 1 }] }), first.etag),
@@ -174,6 +179,7 @@ test("rollback makes a history version current again; unknown digests are 404", 
   await problem(await rollback("not json"), 400, "bad_request");
   await problem(await rollback(JSON.stringify({ digest: digest(a), extra: 1 })), 400, "bad_request");
   await problem(await rollback(JSON.stringify({ digest: digest(a) }), { "if-match": `"${digest(a)}"` }), 412, "precondition_failed");
+  await problem(await rollback(JSON.stringify({ digest: digest(a) }), { "if-match": "current" }), 400, "bad_request");
 
   const r = await rollback(JSON.stringify({ digest: digest(a).slice(0, 20) }));
   assert.equal(r.status, 200);

@@ -132,6 +132,8 @@ pub enum PushError {
     AmbiguousDigest,
     /// What the rollback names is not a digest ([`history::DIGEST_RULE`]).
     BadDigest,
+    /// `If-Match` names no version ([`super::IF_MATCH_RULE`]).
+    BadIfMatch,
     /// The note breaks [`history::NOTE_RULE`].
     BadNote,
     /// The current state could not be read; nothing was written.
@@ -312,6 +314,7 @@ async fn checked_precondition<K: ConfigKv>(
         (Precondition::Stale, _) => Err(PushError::Stale {
             current: current_digest,
         }),
+        (Precondition::Malformed, _) => Err(PushError::BadIfMatch),
     }
 }
 

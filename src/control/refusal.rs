@@ -27,6 +27,7 @@ impl From<PushError> for GatewayError {
             PushError::AmbiguousDigest => GatewayError::BadRequest(
                 "that digest prefix fits several versions: give more digits",
             ),
+            PushError::BadIfMatch => GatewayError::BadRequest(super::IF_MATCH_RULE),
             PushError::BadDigest => GatewayError::BadRequest(history::DIGEST_RULE),
             PushError::BadNote => GatewayError::BadRequest(history::NOTE_RULE),
             PushError::Read(_) => GatewayError::ConfigStoreFailed {

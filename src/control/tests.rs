@@ -131,7 +131,52 @@ fn if_match_uses_strong_comparison_over_a_list() {
         Precondition::Stale,
         "a weak tag never matches"
     );
-    assert_eq!(precondition(Some("\"sha256:00\""), &d), Precondition::Stale);
+    let other = etag(&document_digest("y"));
+    assert_eq!(precondition(Some(&other), &d), Precondition::Stale);
+    // What no version's ETag could be names no version: not "the configuration changed".
+    let short = format!("\"{}\"", &d[..20]);
+    for value in [
+        "\"sha256:00\"",
+        "latest",
+        "\"\"",
+        short.as_str(),
+        "sha256:zz, \"v1\"",
+    ] {
+        assert_eq!(
+            precondition(Some(value), &d),
+            Precondition::Malformed,
+            "{value}"
+        );
+    }
+    assert_eq!(
+        precondition(Some(&format!("\"v1\", {other}")), &d),
+        Precondition::Stale,
+        "one version's ETag in the list is enough to judge by"
+    );
+}
+
+#[test]
+fn a_push_or_rollback_whose_if_match_names_no_version_is_bad_input_not_a_conflict() {
+    let (old, new) = (doc("old"), doc("new"));
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+    for value in ["\"sha256:1234\"", "latest", "\"2024-01-01\""] {
+        let e = run(push(&kv, None, &push_req(&new, Some(value), 1), EMBEDDED)).unwrap_err();
+        let (status, code, detail) = answer(e);
+        assert_eq!((status, code), (400, "bad_request"), "{value}: {detail}");
+        assert_eq!(detail, IF_MATCH_RULE);
+    }
+    run(push(&kv, None, &push_req(&new, Some("*"), 1), EMBEDDED)).unwrap();
+    let e = run(rollback(
+        &kv,
+        None,
+        &document_digest(&new),
+        Some("abc"),
+        2,
+        EMBEDDED,
+    ))
+    .unwrap_err();
+    assert_eq!(e, PushError::BadIfMatch);
+    assert_eq!(kv.writes.borrow().len(), 4, "only the one push was written");
 }
 
 #[test]
@@ -221,7 +266,7 @@ fn a_push_needs_a_current_if_match() {
         run(push(
             &kv,
             None,
-            &push_req(&new, Some("\"sha256:1234\""), 1),
+            &push_req(&new, Some(&tag("another version")), 1),
             EMBEDDED
         )),
         Err(PushError::Stale { current })
@@ -489,7 +534,7 @@ fn rollback_makes_a_history_version_current_again() {
             &kv,
             None,
             &document_digest(&b),
-            Some("\"sha256:00\""),
+            Some(&tag("another version")),
             4,
             EMBEDDED
         )),
@@ -1021,6 +1066,7 @@ fn the_lock_answers_in_one_line_that_round_trips() {
         Err(PushError::UnknownDigest),
         Err(PushError::AmbiguousDigest),
         Err(PushError::BadDigest),
+        Err(PushError::BadIfMatch),
         Err(PushError::BadNote),
         Err(PushError::Read("kv down\nbadly".into())),
         Err(PushError::HistoryUnreadable(
