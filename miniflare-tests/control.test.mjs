@@ -102,6 +102,11 @@ test("a push is validated, needs a current If-Match, and writes version, history
   const stale = await put(gw, a, `"sha256:${"0".repeat(64)}"`);
   assert.equal(stale.headers.get("etag"), first.etag, "412 names the current version");
   await problem(stale, 412, "precondition_failed");
+  // An If-Match that could be no version's ETag is bad input, not "the configuration changed".
+  for (const value of ['"v1"', "latest", `"${digest(EMBEDDED).slice(0, 20)}"`]) {
+    const body = await problem(await put(gw, a, value), 400, "bad_request");
+    assert.match(body.detail, /^If-Match must be \* or the ETag of a version/);
+  }
 
   const invalid = await problem(
     await put(gw, JSON.stringify({ version: 1, upstreams: {}, routes: [{ id: "x", path: "/x", upstream: "nope", timeout: 1 }] }), first.etag),
@@ -166,9 +171,15 @@ test("rollback makes a history version current again; unknown digests are 404", 
     gw.fetch("/__gateway/config/rollback", { method: "POST", headers: { ...ADMIN, ...headers }, body });
 
   await problem(await rollback(JSON.stringify({ digest: `sha256:${"0".repeat(64)}` })), 404, "config_version_not_found");
+  // What is not a digest (or a prefix of 8+ of its digits) is bad input, not an unknown version.
+  for (const d of ["sha256:12", "latest", `${digest(a)}0`]) {
+    const body = await problem(await rollback(JSON.stringify({ digest: d })), 400, "bad_request");
+    assert.match(body.detail, /64 hex digits, or a prefix of at least 8/);
+  }
   await problem(await rollback("not json"), 400, "bad_request");
   await problem(await rollback(JSON.stringify({ digest: digest(a), extra: 1 })), 400, "bad_request");
   await problem(await rollback(JSON.stringify({ digest: digest(a) }), { "if-match": `"${digest(a)}"` }), 412, "precondition_failed");
+  await problem(await rollback(JSON.stringify({ digest: digest(a) }), { "if-match": "current" }), 400, "bad_request");
 
   const r = await rollback(JSON.stringify({ digest: digest(a).slice(0, 20) }));
   assert.equal(r.status, 200);
@@ -178,6 +189,45 @@ test("rollback makes a history version current again; unknown digests are 404", 
   assert.deepEqual(history.map((h) => h.digest), [digest(a), digest(b), digest(a)]);
   assert.equal(history[0].note, `rollback to ${digest(a)}`);
   assert.ok(await eventually(async () => (await gw.fetch("/a")).status === 200));
+});
+
+test("a rollback over a history index that is not an index is 409 history_unreadable, naming the key and the parse error", async () => {
+  const gw = await started({ routes: doc("start") });
+  const a = doc("a");
+  assert.equal((await put(gw, a, "*")).status, 200);
+  // A hand edit cut short: KV answers, but routes:history is not JSON any more.
+  const broken = (await gw.kv.get("routes:history")).slice(0, -1);
+  await gw.kv.put("routes:history", broken);
+  const r = await gw.fetch("/__gateway/config/rollback", { method: "POST", headers: ADMIN, body: JSON.stringify({ digest: digest(a) }) });
+  const body = await problem(r, 409, "history_unreadable");
+  assert.match(body.detail, /^routes:history is not a valid history index: .*line 1 column \d+; nothing changed/);
+  assert.doesNotMatch(body.detail, /could not be read/);
+  assert.equal(await gw.kv.get("routes"), a, "nothing changed");
+  assert.equal(await gw.kv.get("routes:history"), broken);
+  // Listing it says the same (it said 503 config_store_unavailable, "reading the history failed").
+  const listed = await problem(await gw.fetch("/__gateway/config/history", { headers: ADMIN }), 409, "history_unreadable");
+  assert.equal(listed.detail, body.detail);
+});
+
+test("a rollback to a listed version whose copy is missing or another text is 409 history_copy_missing / history_copy_corrupt, not 404", async () => {
+  const gw = await started({ routes: doc("start") });
+  const [a, b] = [doc("a"), doc("b")];
+  assert.equal((await put(gw, a, "*")).status, 200);
+  assert.equal((await put(gw, b, "*")).status, 200);
+  const rollback = (d) => gw.fetch("/__gateway/config/rollback", { method: "POST", headers: ADMIN, body: JSON.stringify({ digest: d }) });
+  // routes@<a> written over with b's text: listed, stored, but not version a.
+  await gw.kv.put(`routes@${digest(a)}`, b);
+  let body = await problem(await rollback(digest(a).slice(0, 20)), 409, "history_copy_corrupt");
+  assert.equal(body.digest, digest(a));
+  assert.match(body.detail, new RegExp(`routes@${digest(a)} is corrupt: its text hashes to ${digest(b)}.*nothing changed`));
+  // Deleted: missing.
+  await gw.kv.delete(`routes@${digest(a)}`);
+  body = await problem(await rollback(digest(a)), 409, "history_copy_missing");
+  assert.equal(body.digest, digest(a));
+  assert.match(body.detail, new RegExp(`routes@${digest(a)} is missing; nothing changed`));
+  assert.equal(await gw.kv.get("routes"), b, "nothing changed");
+  // A digest the history does not list is still 404.
+  await problem(await rollback(digest(doc("never"))), 404, "config_version_not_found");
 });
 
 test("a push or a KV value that is not UTF-8, or a KV value that starts with a BOM, is refused with the reason; a rollback naming two digests is 400", async () => {
@@ -269,6 +319,25 @@ test("a cold isolate whose routes is refused and whose last good document cannot
   assert.equal(source, null, "no configuration is in force, so not the embedded one");
   assert.equal(r.status, 503, `the embedded demo route answered ${r.status}`);
   assert.equal((await r.json()).code, "config_store_unavailable");
+});
+
+test("a gateway deployed without the CONFIG namespace says so on every config endpoint (503), not 500 or a failed read", async () => {
+  const main = gatewayOptions({ bindings: { ADMIN_TOKEN: TOKEN } });
+  delete main.kvNamespaces;
+  const mf = new Miniflare({ name: "gateway", ...main });
+  cleanup.push(() => mf.dispose());
+  // The embedded routes.json serves (as documented), and its admin path answers.
+  assert.equal((await mf.dispatchFetch("http://gateway.test/__gateway/health", { headers: ADMIN })).status, 200);
+  for (const [method, path, body] of [
+    ["GET", "/config"],
+    ["GET", "/config/history"],
+    ["PUT", "/config", doc("a")],
+    ["POST", "/config/rollback", JSON.stringify({ digest: digest(doc("a")) })],
+  ]) {
+    const r = await mf.dispatchFetch(`http://gateway.test/__gateway${path}`, { method, headers: { ...ADMIN, "if-match": "*" }, body });
+    const answer = await problem(r, 503, "config_store_unavailable");
+    assert.match(answer.detail, /CONFIG KV namespace binding \(see wrangler\.toml\); nothing changed/, `${method} ${path}`);
+  }
 });
 
 test("a fresh gateway over KV with an invalid hand-written routes serves last-good, and says so", async () => {
@@ -366,6 +435,16 @@ test("gatewayctl validates, diffs, pushes, lists and rolls back against the runn
   assert.equal(r.status, 3, r.stderr);
   assert.match(r.stderr, /conflict/);
   assert.equal(await gw.kv.get("routes"), next, "a conflict writes nothing");
+  // An --if-match that names no version is a usage error, not a conflict; * pushes over any.
+  r = await ctl(["push", file, "--if-match", digest(next).slice(0, 20)], env);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--if-match ".*" names no version/);
+  writeFileSync(file, doc("star"));
+  r = await ctl(["push", file, "--if-match", "*"], env);
+  assert.equal(r.status, 0, `it was exit 3, conflict: ${r.stderr}`);
+  assert.equal(await gw.kv.get("routes"), doc("star"));
+  writeFileSync(file, next);
+  assert.equal((await ctl(["push", file], env)).status, 0);
 
   r = await ctl(["history"], env);
   assert.equal(r.status, 0, r.stderr);

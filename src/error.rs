@@ -64,6 +64,21 @@ pub enum GatewayError {
     },
     /// A rollback to a digest the history does not list.
     ConfigVersionNotFound,
+    /// The history index (`routes:history`) was read but is not a valid index; `reason` names
+    /// the key and the parse error. Nothing changed. (Status: see `control::refusal`.)
+    HistoryUnreadable {
+        reason: String,
+    },
+    /// The history lists `digest`, but its stored copy (`routes@<digest>`) is not there.
+    HistoryCopyMissing {
+        digest: String,
+    },
+    /// The history lists `digest`, but its stored copy is not that version: its text hashes
+    /// to `actual`.
+    HistoryCopyCorrupt {
+        digest: String,
+        actual: String,
+    },
     /// A KV read or write of the control plane failed; `detail` says what was left behind.
     ConfigStoreFailed {
         detail: String,
@@ -111,7 +126,10 @@ impl GatewayError {
             GatewayError::InsufficientScope { .. }
             | GatewayError::IpForbidden
             | GatewayError::CorsForbidden { .. } => 403,
-            GatewayError::ConfigInvalid { .. } => 409,
+            GatewayError::ConfigInvalid { .. }
+            | GatewayError::HistoryUnreadable { .. }
+            | GatewayError::HistoryCopyMissing { .. }
+            | GatewayError::HistoryCopyCorrupt { .. } => 409,
             GatewayError::RateLimited { .. } => 429,
             GatewayError::RateLimitUnavailable { .. }
             | GatewayError::CircuitOpen
@@ -153,6 +171,9 @@ impl GatewayError {
             GatewayError::PreconditionFailed { .. } => "precondition_failed",
             GatewayError::DocumentInvalid { .. } => "invalid_document",
             GatewayError::ConfigVersionNotFound => "config_version_not_found",
+            GatewayError::HistoryUnreadable { .. } => "history_unreadable",
+            GatewayError::HistoryCopyMissing { .. } => "history_copy_missing",
+            GatewayError::HistoryCopyCorrupt { .. } => "history_copy_corrupt",
             GatewayError::ConfigStoreFailed { .. } => "config_store_unavailable",
             GatewayError::NotCached { .. } => "not_cached",
             GatewayError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -243,6 +264,15 @@ impl GatewayError {
             GatewayError::ConfigVersionNotFound => {
                 "no stored configuration version has that digest".into()
             }
+            GatewayError::HistoryUnreadable { reason } => format!(
+                "{reason}; nothing changed. Restore it, or push a document: the push keeps it aside under routes:history:unreadable@<at_ms> and starts a new index"
+            ),
+            GatewayError::HistoryCopyMissing { digest } => format!(
+                "the history lists {digest}, but its stored copy routes@{digest} is missing; nothing changed"
+            ),
+            GatewayError::HistoryCopyCorrupt { digest, actual } => format!(
+                "the history lists {digest}, but its stored copy routes@{digest} is corrupt: its text hashes to {actual}, so it is not that version; nothing changed"
+            ),
             GatewayError::ConfigStoreFailed { detail } => detail.clone(),
             GatewayError::NotCached { .. } => {
                 "only-if-cached was requested and no stored response satisfies the request".into()
@@ -335,6 +365,10 @@ impl GatewayError {
             GatewayError::PreconditionRequired { current }
             | GatewayError::PreconditionFailed { current } => {
                 body["current_etag"] = current.as_str().into();
+            }
+            GatewayError::HistoryCopyMissing { digest }
+            | GatewayError::HistoryCopyCorrupt { digest, .. } => {
+                body["digest"] = digest.as_str().into();
             }
             GatewayError::DocumentInvalid { errors } => {
                 body["errors"] = errors

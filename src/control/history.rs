@@ -19,14 +19,26 @@ pub struct HistoryEntry {
     pub note: Option<String>,
 }
 
-/// Reads the index; a missing index is an empty history.
+/// Reads the index; a missing index is an empty history. The error names the key and says
+/// why the text is not an index (the parse error, cut to 200 characters).
 pub fn parse(text: Option<&str>) -> Result<Vec<HistoryEntry>, String> {
     match text {
         None => Ok(Vec::new()),
-        Some(t) => {
-            serde_json::from_str(t).map_err(|e| format!("routes:history is unreadable: {e}"))
-        }
+        Some(t) => serde_json::from_str(t).map_err(|e| {
+            let why: String = e.to_string().chars().take(200).collect();
+            format!(
+                "{} is not a valid history index: {why}",
+                super::store::HISTORY_KEY
+            )
+        }),
     }
+}
+
+/// The body of `GET …/config/history`: the index as stored, once it reads as one (`[]` when
+/// there is none).
+pub fn listing(text: Option<String>) -> Result<String, super::PushError> {
+    parse(text.as_deref()).map_err(super::PushError::HistoryUnreadable)?;
+    Ok(text.unwrap_or_else(|| "[]".to_owned()))
 }
 
 /// Where a push keeps an index it could not read before replacing it (`routes:history:
@@ -66,23 +78,32 @@ pub fn dropped<'a>(before: &'a [HistoryEntry], after: &[HistoryEntry]) -> Vec<&'
     out
 }
 
+/// What a rollback's digest must be.
+pub const DIGEST_RULE: &str = "the digest must be sha256: and 64 hex digits, or a prefix of at least 8 of those digits (as gatewayctl history shows them)";
+
 /// Why a digest names no single entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
+    /// Not a digest or a prefix of one ([`DIGEST_RULE`]): no history could list it.
+    Malformed,
     Unknown,
     /// The prefix fits several versions; the caller should give more digits.
     Ambiguous,
 }
 
+/// `wanted` as the start of a `sha256:<hex>` digest (lower case), if it is a digest or a
+/// prefix of one: 8 to 64 hex digits, with or without `sha256:` and ETag quotes.
+pub fn digest_prefix(wanted: &str) -> Option<String> {
+    let wanted = wanted.trim().trim_matches('"');
+    let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
+    let ok = (8..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
+}
+
 /// The entry a digest names: the full `sha256:<hex>`, or an unambiguous prefix of at least
 /// eight hex digits (what `gatewayctl history` and the health endpoint show).
 pub fn find<'a>(entries: &'a [HistoryEntry], wanted: &str) -> Result<&'a HistoryEntry, Lookup> {
-    let wanted = wanted.trim().trim_matches('"');
-    let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
-    if hex.len() < 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Lookup::Unknown);
-    }
-    let full = format!("sha256:{}", hex.to_ascii_lowercase());
+    let full = digest_prefix(wanted).ok_or(Lookup::Malformed)?;
     let mut matches = entries.iter().filter(|e| e.digest.starts_with(&full));
     let first = matches.next().ok_or(Lookup::Unknown)?;
     if matches.any(|e| e.digest != first.digest) {

@@ -21,7 +21,8 @@ mod tests;
 
 pub use history::HistoryEntry;
 pub use push::{
-    carry_out, push, rollback, Action, LockRecord, PushError, PushRequest, Pushed, WriteStage,
+    carry_out, lock_record, push, rollback, Action, LockRecord, PushError, PushRequest, Pushed,
+    WriteStage,
 };
 pub use resolve::{current, last_good, Current, Source};
 pub use store::{ConfigKv, KvError};
@@ -45,6 +46,22 @@ pub fn etag(digest: &str) -> String {
     format!("\"{digest}\"")
 }
 
+/// The `If-Match` value for a version named on a command line (`gatewayctl push --if-match`):
+/// `*` as it is, a full digest (with or without `sha256:`, quotes, in either case) as its
+/// ETag; `None` for anything else (a prefix, a typo), which no version's ETag could equal, so
+/// the gateway's 412 would read as "the configuration changed" when it did not.
+pub fn if_match_for(given: &str) -> Option<String> {
+    let given = given.trim();
+    if given == "*" {
+        return Some("*".to_owned());
+    }
+    let unquoted = given.strip_prefix('"').and_then(|g| g.strip_suffix('"'));
+    let digest = unquoted.unwrap_or(given);
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| etag(&format!("sha256:{}", hex.to_ascii_lowercase())))
+}
+
 /// What an `If-Match` header says about the current document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {
@@ -53,7 +70,13 @@ pub enum Precondition {
     Holds,
     /// The client's version is not the current one.
     Stale,
+    /// Nothing in the header could be any version's ETag (`"sha256:<64 hex digits>"`): it
+    /// names no version, so it says nothing about whether the configuration changed.
+    Malformed,
 }
+
+/// What `If-Match` must be on the config endpoints.
+pub const IF_MATCH_RULE: &str = "If-Match must be * or the ETag of a version (\"sha256:\" and 64 hex digits, as GET /config sends it)";
 
 /// Evaluates `If-Match` (RFC 9110 §13.1.1, strong comparison): `*`, or a list of entity tags
 /// one of which must be the current document's. Weak tags (`W/"…"`) never match; a tag
@@ -65,17 +88,29 @@ pub fn precondition(if_match: Option<&str>, current_digest: &str) -> Preconditio
     if value == "*" {
         return Precondition::Holds;
     }
-    let holds = value.split(',').map(str::trim).any(|tag| {
-        !tag.starts_with("W/")
-            && tag
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .unwrap_or(tag)
-                == current_digest
-    });
+    let opaque = |tag: &str| {
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        tag.strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(tag)
+            .to_owned()
+    };
+    let tags: Vec<&str> = value.split(',').map(str::trim).collect();
+    let holds = tags
+        .iter()
+        .any(|tag| !tag.starts_with("W/") && opaque(tag) == current_digest);
+    // A version's ETag (weak or not) that is not the current one: the configuration changed.
+    // Nothing of that shape: the header names no version at all.
+    let names_a_version = |tag: &&str| {
+        let o = opaque(tag);
+        o.strip_prefix("sha256:")
+            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
     if holds {
         Precondition::Holds
-    } else {
+    } else if tags.iter().any(names_a_version) {
         Precondition::Stale
+    } else {
+        Precondition::Malformed
     }
 }

@@ -49,6 +49,16 @@ impl LockRecord {
     }
 }
 
+/// The lock's record as its storage gave it (`read`). A read that failed refuses the push
+/// ([`PushError::Read`], nothing written): without the record, `If-Match` would be judged by a
+/// KV read that may still show the version just replaced, and a push made from that version
+/// would win (a lost update). A line this version cannot parse is no record: it protects
+/// nothing, and refusing on it would block every push for good.
+pub fn lock_record(read: Result<Option<String>, String>) -> Result<Option<LockRecord>, PushError> {
+    let line = read.map_err(|e| PushError::Read(format!("the config lock's record: {e}")))?;
+    Ok(line.and_then(|line| LockRecord::from_line(&line)))
+}
+
 /// The version a precondition is checked against: what KV shows, unless KV still shows the
 /// version the lock replaced less than a propagation delay ago.
 pub fn effective_current(kv_digest: &str, lock: Option<&LockRecord>, now_ms: u64) -> String {
@@ -120,10 +130,24 @@ pub enum PushError {
     },
     UnknownDigest,
     AmbiguousDigest,
+    /// What the rollback names is not a digest ([`history::DIGEST_RULE`]).
+    BadDigest,
+    /// `If-Match` names no version ([`super::IF_MATCH_RULE`]).
+    BadIfMatch,
     /// The note breaks [`history::NOTE_RULE`].
     BadNote,
     /// The current state could not be read; nothing was written.
     Read(String),
+    /// The history index was read but is not a valid index (the reason names the key and the
+    /// parse error); nothing was written.
+    HistoryUnreadable(String),
+    /// The history lists this digest, but `routes@<digest>` is not there.
+    CopyMissing(String),
+    /// The history lists `digest`, but the text stored under it hashes to `actual`.
+    CopyCorrupt {
+        digest: String,
+        actual: String,
+    },
     Write {
         stage: WriteStage,
         cause: String,
@@ -239,22 +263,35 @@ pub async fn carry_out<K: ConfigKv>(
 
 /// The digest and text of the history version `wanted` names.
 async fn stored_version<K: ConfigKv>(kv: &K, wanted: &str) -> Result<(String, String), PushError> {
+    // What no history could list is the request's fault, whatever KV holds.
+    history::digest_prefix(wanted).ok_or(PushError::BadDigest)?;
     let index = kv
         .get(HISTORY_KEY)
         .await
         .map_err(|e| PushError::Read(e.0))?;
-    let entries = history::parse(index.as_deref()).map_err(PushError::Read)?;
+    // KV answered: an index it holds that does not read as one is the index's fault, not the
+    // store's (a push would set it aside and start a new one; a rollback has nothing to go by).
+    let entries = history::parse(index.as_deref()).map_err(PushError::HistoryUnreadable)?;
     let entry = history::find(&entries, wanted).map_err(|e| match e {
+        history::Lookup::Malformed => PushError::BadDigest,
         history::Lookup::Unknown => PushError::UnknownDigest,
         history::Lookup::Ambiguous => PushError::AmbiguousDigest,
     })?;
-    let text = kv
-        .get(&version_key(&entry.digest))
+    // The history knows this version from here on: a copy that is gone or is another text is
+    // the store's damage to report as such, not an unknown digest.
+    let digest = entry.digest.clone();
+    let Some(text) = kv
+        .get(&version_key(&digest))
         .await
         .map_err(|e| PushError::Read(e.0))?
-        .filter(|t| document_digest(t) == entry.digest)
-        .ok_or(PushError::UnknownDigest)?;
-    Ok((entry.digest.clone(), text))
+    else {
+        return Err(PushError::CopyMissing(digest));
+    };
+    let actual = document_digest(&text);
+    if actual != digest {
+        return Err(PushError::CopyCorrupt { digest, actual });
+    }
+    Ok((digest, text))
 }
 
 /// The current version's digest (and whether it is `routes` itself), once `If-Match` holds.
@@ -277,6 +314,7 @@ async fn checked_precondition<K: ConfigKv>(
         (Precondition::Stale, _) => Err(PushError::Stale {
             current: current_digest,
         }),
+        (Precondition::Malformed, _) => Err(PushError::BadIfMatch),
     }
 }
 

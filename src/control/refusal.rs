@@ -5,6 +5,13 @@ use super::{etag, history, PushError};
 use crate::error::GatewayError;
 
 /// The one mapping of a refused push or rollback.
+///
+/// A history that KV returned but that does not hold what it should (an index that is not an
+/// index, a listed version whose copy is missing or is another text) is 409 Conflict: the
+/// store answered, so it is not 503 (which says "try again", and would fail the same way
+/// forever); the gateway did nothing wrong, so it is not 500; and the digest asked for is
+/// listed, so it is not 404. The request conflicts with the state of KV, which the operator
+/// can mend (the detail says how) — as 409 `config_invalid` says of a refused `routes`.
 impl From<PushError> for GatewayError {
     fn from(e: PushError) -> GatewayError {
         match e {
@@ -20,10 +27,17 @@ impl From<PushError> for GatewayError {
             PushError::AmbiguousDigest => GatewayError::BadRequest(
                 "that digest prefix fits several versions: give more digits",
             ),
+            PushError::BadIfMatch => GatewayError::BadRequest(super::IF_MATCH_RULE),
+            PushError::BadDigest => GatewayError::BadRequest(history::DIGEST_RULE),
             PushError::BadNote => GatewayError::BadRequest(history::NOTE_RULE),
             PushError::Read(_) => GatewayError::ConfigStoreFailed {
                 detail: "the configuration store could not be read; nothing changed".into(),
             },
+            PushError::HistoryUnreadable(reason) => GatewayError::HistoryUnreadable { reason },
+            PushError::CopyMissing(digest) => GatewayError::HistoryCopyMissing { digest },
+            PushError::CopyCorrupt { digest, actual } => {
+                GatewayError::HistoryCopyCorrupt { digest, actual }
+            }
             PushError::Write { stage, .. } => GatewayError::ConfigStoreFailed {
                 detail: format!("writing {} failed: {}", stage.key(), stage.consequence()),
             },

@@ -131,7 +131,81 @@ fn if_match_uses_strong_comparison_over_a_list() {
         Precondition::Stale,
         "a weak tag never matches"
     );
-    assert_eq!(precondition(Some("\"sha256:00\""), &d), Precondition::Stale);
+    let other = etag(&document_digest("y"));
+    assert_eq!(precondition(Some(&other), &d), Precondition::Stale);
+    // What no version's ETag could be names no version: not "the configuration changed".
+    let short = format!("\"{}\"", &d[..20]);
+    for value in [
+        "\"sha256:00\"",
+        "latest",
+        "\"\"",
+        short.as_str(),
+        "sha256:zz, \"v1\"",
+    ] {
+        assert_eq!(
+            precondition(Some(value), &d),
+            Precondition::Malformed,
+            "{value}"
+        );
+    }
+    assert_eq!(
+        precondition(Some(&format!("\"v1\", {other}")), &d),
+        Precondition::Stale,
+        "one version's ETag in the list is enough to judge by"
+    );
+}
+
+#[test]
+fn a_push_or_rollback_whose_if_match_names_no_version_is_bad_input_not_a_conflict() {
+    let (old, new) = (doc("old"), doc("new"));
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+    for value in ["\"sha256:1234\"", "latest", "\"2024-01-01\""] {
+        let e = run(push(&kv, None, &push_req(&new, Some(value), 1), EMBEDDED)).unwrap_err();
+        let (status, code, detail) = answer(e);
+        assert_eq!((status, code), (400, "bad_request"), "{value}: {detail}");
+        assert_eq!(detail, IF_MATCH_RULE);
+    }
+    run(push(&kv, None, &push_req(&new, Some("*"), 1), EMBEDDED)).unwrap();
+    let e = run(rollback(
+        &kv,
+        None,
+        &document_digest(&new),
+        Some("abc"),
+        2,
+        EMBEDDED,
+    ))
+    .unwrap_err();
+    assert_eq!(e, PushError::BadIfMatch);
+    assert_eq!(kv.writes.borrow().len(), 4, "only the one push was written");
+}
+
+#[test]
+fn a_version_named_on_the_command_line_is_an_if_match_that_can_hold() {
+    let d = document_digest("x");
+    let holds = |given: &str| {
+        let value = if_match_for(given).unwrap_or_else(|| panic!("{given:?} refused"));
+        precondition(Some(&value), &d)
+    };
+    // `*` went out as "\"*\"", an entity tag no version has: a push over any version was a
+    // conflict (exit 3, "the configuration changed since it was read").
+    assert_eq!(holds("*"), Precondition::Holds);
+    for given in [
+        d.clone(),
+        etag(&d),
+        d.to_ascii_uppercase().replace("SHA256", "sha256"),
+    ] {
+        assert_eq!(holds(&given), Precondition::Holds, "{given}");
+    }
+    assert_eq!(
+        holds(&d["sha256:".len()..]),
+        Precondition::Holds,
+        "bare hex"
+    );
+    assert_eq!(holds(&document_digest("y")), Precondition::Stale);
+    // What names no version is refused before anything is sent, not reported as a conflict.
+    for given in ["", "abc", &d[..20], "sha256:xyz", "W/\"sha256:00\""] {
+        assert_eq!(if_match_for(given), None, "{given:?}");
+    }
 }
 
 #[test]
@@ -192,7 +266,7 @@ fn a_push_needs_a_current_if_match() {
         run(push(
             &kv,
             None,
-            &push_req(&new, Some("\"sha256:1234\""), 1),
+            &push_req(&new, Some(&tag("another version")), 1),
             EMBEDDED
         )),
         Err(PushError::Stale { current })
@@ -271,6 +345,41 @@ fn a_kv_read_that_still_shows_the_replaced_version_is_not_taken_for_current() {
         push::effective_current(&document_digest(&old), Some(&lock), 80_000),
         document_digest(&old)
     );
+}
+
+#[test]
+fn a_lock_record_that_cannot_be_read_refuses_the_push_rather_than_judging_by_kv_alone() {
+    // What is at stake: KV still shows the version the lock replaced a moment ago, and a push
+    // made from that version would pass a KV-only If-Match (a lost update).
+    let (old, new) = (doc("old"), doc("new"));
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
+    let record = LockRecord {
+        current: document_digest(&new),
+        previous: document_digest(&old),
+        at_ms: 1000,
+    };
+    let late = doc("late");
+    let stale_push = |lock: Option<&LockRecord>| {
+        run(push(
+            &kv,
+            lock,
+            &push_req(&late, Some(&tag(&old)), 2000),
+            EMBEDDED,
+        ))
+    };
+    assert!(matches!(
+        stale_push(Some(&record)),
+        Err(PushError::Stale { .. })
+    ));
+    assert!(stale_push(None).is_ok(), "without the record it would pass");
+    // So a storage read that failed is a refusal (503, nothing changed), not "no record".
+    let e = lock_record(Err("storage unavailable".into())).unwrap_err();
+    assert!(matches!(e, PushError::Read(_)), "{e:?}");
+    assert_eq!(answer(e).1, "config_store_unavailable");
+    assert_eq!(lock_record(Ok(None)), Ok(None));
+    assert_eq!(lock_record(Ok(Some(record.to_line()))), Ok(Some(record)));
+    // A line this version cannot read protects nothing; it must not block pushes for good.
+    assert_eq!(lock_record(Ok(Some("garbage".into()))), Ok(None));
 }
 
 #[test]
@@ -417,14 +526,15 @@ fn rollback_makes_a_history_version_current_again() {
     );
     assert_eq!(
         run(rollback(&kv, None, "sha256:12", None, 4, EMBEDDED)),
-        Err(PushError::UnknownDigest)
+        Err(PushError::BadDigest),
+        "too short to name a version: bad input, not an unknown version"
     );
     assert!(matches!(
         run(rollback(
             &kv,
             None,
             &document_digest(&b),
-            Some("\"sha256:00\""),
+            Some(&tag("another version")),
             4,
             EMBEDDED
         )),
@@ -448,6 +558,7 @@ fn rollback_refuses_a_version_whose_copy_is_missing_or_no_longer_valid() {
         run(rollback(&kv, None, &db, None, 2, EMBEDDED)),
         Err(PushError::Invalid(_))
     ));
+    // Listed, with no copy: not an unknown digest (the history knows it), but a missing copy.
     assert_eq!(
         run(rollback(
             &kv,
@@ -457,9 +568,154 @@ fn rollback_refuses_a_version_whose_copy_is_missing_or_no_longer_valid() {
             2,
             EMBEDDED
         )),
-        Err(PushError::UnknownDigest)
+        Err(PushError::CopyMissing(document_digest("gone")))
     );
     assert!(kv.writes.borrow().is_empty());
+}
+
+#[test]
+fn a_rollback_to_a_listed_version_whose_copy_is_missing_or_another_text_is_not_an_unknown_digest() {
+    let (a, b) = (doc("a"), doc("b"));
+    let (da, db) = (document_digest(&a), document_digest(&b));
+    let index = history::to_text(&[filed(&b, 2), filed(&a, 1)]);
+    // routes@<a> holds b's text (a copy written over by hand): it is not version a.
+    let kv = MemoryKv::with(&[
+        (ROUTES_KEY, &b),
+        (HISTORY_KEY, &index),
+        (&version_key(&da), &b),
+    ]);
+    let e = run(rollback(&kv, None, &da[..16], None, 3, EMBEDDED)).unwrap_err();
+    assert_eq!(
+        e,
+        PushError::CopyCorrupt {
+            digest: da.clone(),
+            actual: db.clone()
+        }
+    );
+    let (status, code, detail) = answer(e.clone());
+    assert_eq!((status, code), (409, "history_copy_corrupt"), "{detail}");
+    assert!(detail.contains(&format!("routes@{da}")), "{detail}");
+    assert!(
+        detail.contains(&db) && detail.contains("nothing changed"),
+        "{detail}"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&crate::error::GatewayError::from(e).body("r")).unwrap();
+    assert_eq!(body["digest"], da.as_str());
+    // Its copy deleted: missing, named by its full digest.
+    kv.map.borrow_mut().remove(&version_key(&da));
+    let e = run(rollback(&kv, None, &da, None, 3, EMBEDDED)).unwrap_err();
+    let (status, code, detail) = answer(e);
+    assert_eq!((status, code), (409, "history_copy_missing"), "{detail}");
+    assert!(
+        detail.contains(&format!("routes@{da} is missing")),
+        "{detail}"
+    );
+    assert!(kv.writes.borrow().is_empty(), "nothing changed");
+    // A digest the history does not list is still 404.
+    let e = run(rollback(
+        &kv,
+        None,
+        &document_digest("other"),
+        None,
+        3,
+        EMBEDDED,
+    ))
+    .unwrap_err();
+    assert_eq!(answer(e).1, "config_version_not_found");
+}
+
+/// The answer a refused rollback gets: status, code and detail, as the client reads them.
+fn answer(e: PushError) -> (u16, &'static str, String) {
+    let e = crate::error::GatewayError::from(e);
+    (e.status(), e.code(), e.detail())
+}
+
+#[test]
+fn a_rollback_over_a_corrupt_history_index_says_the_index_is_corrupt_not_that_kv_failed() {
+    // KV answers; what it holds under routes:history is not an index (a hand edit cut short).
+    let a = doc("a");
+    let broken = r#"[{"digest":"sha256:00","at_ms":1,"size":1,"note":null},"#;
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &a), (HISTORY_KEY, broken)]);
+    let e = run(rollback(&kv, None, &document_digest(&a), None, 2, EMBEDDED)).unwrap_err();
+    assert!(matches!(e, PushError::HistoryUnreadable(_)), "{e:?}");
+    let (status, code, detail) = answer(e);
+    assert_eq!((status, code), (409, "history_unreadable"), "{detail}");
+    assert!(detail.contains(HISTORY_KEY), "names the key: {detail}");
+    assert!(
+        detail.contains("line 1 column"),
+        "the parse error: {detail}"
+    );
+    assert!(detail.contains("nothing changed"), "{detail}");
+    assert!(!detail.contains("could not be read"), "{detail}");
+    assert!(kv.writes.borrow().is_empty());
+    // Valid JSON that is no index (an entry without its size) is the same.
+    let kv = MemoryKv::with(&[
+        (ROUTES_KEY, &a),
+        (HISTORY_KEY, r#"[{"digest":"sha256:00"}]"#),
+    ]);
+    let e = run(rollback(&kv, None, "sha256:00000000", None, 2, EMBEDDED)).unwrap_err();
+    assert_eq!(answer(e).1, "history_unreadable");
+    // A KV read that fails is still the store's failure.
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &a)]);
+    kv.fail_get.borrow_mut().push(HISTORY_KEY.into());
+    let e = run(rollback(&kv, None, &document_digest(&a), None, 2, EMBEDDED)).unwrap_err();
+    assert_eq!(answer(e).1, "config_store_unavailable");
+}
+
+#[test]
+fn the_history_listing_of_a_corrupt_index_says_the_index_is_corrupt_not_that_kv_failed() {
+    assert_eq!(history::listing(None), Ok("[]".to_owned()));
+    let index = history::to_text(&[filed(&doc("a"), 1)]);
+    assert_eq!(history::listing(Some(index.clone())), Ok(index));
+    for broken in ["[{", "{}", r#"[{"digest":"sha256:00"}]"#] {
+        let e = history::listing(Some(broken.to_owned())).unwrap_err();
+        let (status, code, detail) = answer(e);
+        assert_eq!(
+            (status, code),
+            (409, "history_unreadable"),
+            "{broken}: {detail}"
+        );
+        assert!(
+            detail.starts_with("routes:history is not a valid history index: "),
+            "{detail}"
+        );
+    }
+}
+
+#[test]
+fn a_rollback_to_something_that_is_not_a_digest_is_bad_input_not_an_unknown_version() {
+    let a = doc("a");
+    let kv = MemoryKv::default();
+    run(push(&kv, None, &push_req(&a, Some("*"), 1), EMBEDDED)).unwrap();
+    let full = document_digest(&a);
+    let too_long = format!("{full}0");
+    for wanted in [
+        "",
+        "sha256:",
+        "sha256:1234567",
+        "1234567",
+        "sha256:zzzzzzzzzz",
+        "main",
+        "sha1:0123456789abcdef",
+        too_long.as_str(),
+    ] {
+        let e = run(rollback(&kv, None, wanted, None, 2, EMBEDDED)).unwrap_err();
+        let (status, code, detail) = answer(e);
+        assert_eq!((status, code), (400, "bad_request"), "{wanted:?}: {detail}");
+        assert_eq!(detail, history::DIGEST_RULE);
+    }
+    // The input is judged before the store: a malformed digest over a corrupt index is 400.
+    kv.map.borrow_mut().insert(HISTORY_KEY.into(), "[".into());
+    let e = run(rollback(&kv, None, "nope", None, 2, EMBEDDED)).unwrap_err();
+    assert_eq!(e, PushError::BadDigest);
+    // Well formed and unlisted is still 404; a listed prefix still works.
+    kv.map
+        .borrow_mut()
+        .insert(HISTORY_KEY.into(), history::to_text(&[filed(&a, 1)]));
+    let e = run(rollback(&kv, None, "sha256:00000000", None, 2, EMBEDDED)).unwrap_err();
+    assert_eq!(answer(e).1, "config_version_not_found");
+    assert!(run(rollback(&kv, None, &full[..15], None, 2, EMBEDDED)).is_ok());
 }
 
 #[test]
@@ -557,7 +813,7 @@ fn history_is_newest_first_capped_and_a_retry_is_recorded_once() {
     assert_eq!(again.len(), entries.len());
     assert_eq!(
         history::find(&entries, "sha256:"),
-        Err(history::Lookup::Unknown)
+        Err(history::Lookup::Malformed)
     );
     let ambiguous = vec![
         HistoryEntry {
@@ -809,8 +1065,18 @@ fn the_lock_answers_in_one_line_that_round_trips() {
         }),
         Err(PushError::UnknownDigest),
         Err(PushError::AmbiguousDigest),
+        Err(PushError::BadDigest),
+        Err(PushError::BadIfMatch),
         Err(PushError::BadNote),
         Err(PushError::Read("kv down\nbadly".into())),
+        Err(PushError::HistoryUnreadable(
+            "routes:history is not a valid history index: EOF at line 1".into(),
+        )),
+        Err(PushError::CopyMissing(document_digest("e"))),
+        Err(PushError::CopyCorrupt {
+            digest: document_digest("f"),
+            actual: document_digest("g"),
+        }),
         Err(PushError::Write {
             stage: WriteStage::LastGood,
             cause: "a b c".into(),

@@ -28,8 +28,14 @@ pub fn encode(outcome: &Result<Pushed, PushError>) -> String {
         Err(PushError::Stale { current }) => format!("stale {current}"),
         Err(PushError::UnknownDigest) => "unknown".into(),
         Err(PushError::AmbiguousDigest) => "ambiguous".into(),
+        Err(PushError::BadDigest) => "bad-digest".into(),
+        Err(PushError::BadIfMatch) => "bad-if-match".into(),
         Err(PushError::BadNote) => "bad-note".into(),
         Err(PushError::Read(cause)) => format!("read {cause}"),
+        Err(PushError::HistoryUnreadable(reason)) => format!("history-unreadable {reason}"),
+        Err(PushError::CopyMissing(digest)) => format!("copy-missing {digest}"),
+        // The computed digest first: the listed one is whatever the index says.
+        Err(PushError::CopyCorrupt { digest, actual }) => format!("copy-corrupt {actual} {digest}"),
         Err(PushError::Write { stage, cause }) => {
             let name = STAGES
                 .iter()
@@ -75,8 +81,19 @@ pub fn decode(line: &str) -> Option<Result<Pushed, PushError>> {
         "stale" => Err(PushError::Stale { current: text() }),
         "unknown" => Err(PushError::UnknownDigest),
         "ambiguous" => Err(PushError::AmbiguousDigest),
+        "bad-digest" => Err(PushError::BadDigest),
+        "bad-if-match" => Err(PushError::BadIfMatch),
         "bad-note" => Err(PushError::BadNote),
         "read" => Err(PushError::Read(text())),
+        "history-unreadable" => Err(PushError::HistoryUnreadable(text())),
+        "copy-missing" => Err(PushError::CopyMissing(text())),
+        "copy-corrupt" => {
+            let (actual, digest) = rest.split_once(' ')?;
+            Err(PushError::CopyCorrupt {
+                digest: digest.to_owned(),
+                actual: actual.to_owned(),
+            })
+        }
         "write" => {
             let (name, cause) = rest.split_once(' ').unwrap_or((rest, ""));
             let stage = STAGES.iter().find(|(_, n)| *n == name)?.0;

@@ -13,7 +13,7 @@
 
 use super::isolate::{CONFIG_BINDING, EMBEDDED_ROUTES};
 use super::{keys, respond, Exchange};
-use crate::control::{self, history, ConfigKv, KvError, LockRecord};
+use crate::control::{self, history, ConfigKv, KvError};
 use crate::error::GatewayError;
 use crate::pipeline::ports::Level;
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -50,11 +50,16 @@ impl ConfigKv for KvPort {
     }
 }
 
+/// The `CONFIG` namespace. A worker deployed without it serves its built-in document (see
+/// `isolate`), so the config endpoints say what is missing, as for the lock's binding: not a
+/// 500 whose cause is hidden, nor a read that "failed".
 pub(super) fn kv_port(env: &Env) -> std::result::Result<KvPort, GatewayError> {
     env.kv(CONFIG_BINDING)
         .map(KvPort)
-        .map_err(|e| GatewayError::Internal {
-            cause: format!("KV binding {CONFIG_BINDING}: {e}"),
+        .map_err(|_| GatewayError::ConfigStoreFailed {
+            detail: format!(
+                "the config endpoints need the {CONFIG_BINDING} KV namespace binding (see wrangler.toml); nothing changed"
+            ),
         })
 }
 
@@ -117,9 +122,7 @@ async fn get_history(x: &Exchange<'_>) -> std::result::Result<web_sys::Response,
         .get(control::store::HISTORY_KEY)
         .await
         .map_err(|e| store_failed("reading the history", e))?;
-    // Served as stored, once it reads as a history.
-    history::parse(text.as_deref()).map_err(|e| store_failed("reading the history", e))?;
-    let body = text.unwrap_or_else(|| "[]".to_owned());
+    let body = history::listing(text)?;
     Ok(respond::build(
         200,
         &body,
@@ -205,6 +208,8 @@ pub(super) async fn through_lock(
         cause: format!("{what}: {e}"),
     };
     let js = |e: JsValue| format!("{e:?}");
+    // The lock would find no namespace either and call it a failed read.
+    kv_port(x.env)?;
     let namespace = x.env.durable_object(LOCK_BINDING).map_err(|_| {
         GatewayError::ConfigStoreFailed {
             detail: format!(
@@ -287,12 +292,11 @@ impl DurableObject for ConfigLock {
                     ))));
                 };
                 let kv = KvPort(kv);
-                let lock = storage
-                    .get::<String>(LOCK_RECORD_KEY)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|line| LockRecord::from_line(&line));
+                let read = storage.get::<String>(LOCK_RECORD_KEY).await;
+                let lock = match control::lock_record(read.map_err(|e| e.to_string())) {
+                    Ok(lock) => lock,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 let at_ms = worker::js_sys::Date::now() as u64;
                 let action = if rollback {
                     control::Action::Rollback { digest: &body }
@@ -328,9 +332,13 @@ impl DurableObject for ConfigLock {
         let line = control::wire::encode(&outcome);
         let kind = if rollback { "rollback" } else { "push" };
         let (level, event) = match &outcome {
-            Err(control::PushError::Write { .. } | control::PushError::Read(_)) => {
-                (Level::Error, format!("config_{kind}_failed"))
-            }
+            Err(
+                control::PushError::Write { .. }
+                | control::PushError::Read(_)
+                | control::PushError::HistoryUnreadable(_)
+                | control::PushError::CopyMissing(_)
+                | control::PushError::CopyCorrupt { .. },
+            ) => (Level::Error, format!("config_{kind}_failed")),
             _ => (Level::Info, format!("config_{kind}")),
         };
         super::respond::log_event(

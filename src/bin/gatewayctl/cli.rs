@@ -179,7 +179,14 @@ fn validate(files: &[PathBuf]) -> Result<(), Failure> {
                 g.config.upstreams.len(),
                 control::document_digest(&text)
             ),
-            Err(f) if f.code == INVALID => invalid = true,
+            // The next file is checked too, so this one's reason is printed here (the
+            // validator's errors already were; a file over KV's limit has only this line).
+            Err(f) if f.code == INVALID => {
+                if !f.message.is_empty() {
+                    eprintln!("{}", f.message);
+                }
+                invalid = true;
+            }
             Err(f) => return Err(f),
         }
     }
@@ -219,6 +226,15 @@ fn render_diff(remote: &str, local: &str) -> Result<String, Failure> {
 
 fn push(cli: &Cli, file: &Path, note: Option<&str>, if_match: Option<&str>) -> Result<(), Failure> {
     let (_, text) = read_valid(file)?;
+    let if_match = match if_match {
+        None => None,
+        Some(given) => Some(control::if_match_for(given).ok_or_else(|| Failure {
+            code: USAGE,
+            message: format!(
+                "--if-match \"{given}\" names no version: give a full digest (sha256: and 64 hex digits, as diff and history show it), its ETag, or * to push over any version"
+            ),
+        })?),
+    };
     let remote = Remote::new(cli)?;
     let current = remote.current()?;
     let rendered = render_diff(&current.text, &text)?;
@@ -227,10 +243,7 @@ fn push(cli: &Cli, file: &Path, note: Option<&str>, if_match: Option<&str>) -> R
         println!("{} is already current; nothing pushed", current.digest);
         return Ok(());
     }
-    let expected = if_match.map_or_else(
-        || current.etag.clone(),
-        |t| control::etag(t.trim().trim_matches('"')),
-    );
+    let expected = if_match.unwrap_or_else(|| current.etag.clone());
     let mut path = "/config".to_owned();
     if let Some(note) = note {
         let encoded: String = url_encode(note);
