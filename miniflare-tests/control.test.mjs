@@ -102,10 +102,12 @@ test("a push is validated, needs a current If-Match, and writes version, history
   const stale = await put(gw, a, `"sha256:${"0".repeat(64)}"`);
   assert.equal(stale.headers.get("etag"), first.etag, "412 names the current version");
   await problem(stale, 412, "precondition_failed");
-  // An If-Match that could be no version's ETag is bad input, not "the configuration changed".
-  for (const value of ['"v1"', "latest", `"${digest(EMBEDDED).slice(0, 20)}"`]) {
+  // A well-formed tag that matches nothing is stale, as HTTP prescribes; text that is no
+  // entity tag at all is bad input, not "the configuration changed".
+  await problem(await put(gw, a, '"v1"'), 412, "precondition_failed");
+  for (const value of ["latest", `${digest(EMBEDDED).slice(0, 20)}`]) {
     const body = await problem(await put(gw, a, value), 400, "bad_request");
-    assert.match(body.detail, /^If-Match must be \* or the ETag of a version/);
+    assert.match(body.detail, /^If-Match must be \* or a list of entity tags/);
   }
 
   const invalid = await problem(

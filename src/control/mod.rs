@@ -70,13 +70,14 @@ pub enum Precondition {
     Holds,
     /// The client's version is not the current one.
     Stale,
-    /// Nothing in the header could be any version's ETag (`"sha256:<64 hex digits>"`): it
-    /// names no version, so it says nothing about whether the configuration changed.
+    /// The header is not `*` or a list of entity tags (RFC 9110 §8.8.3): `latest`, `sha256:12`.
+    /// A well-formed tag that matches nothing is [`Precondition::Stale`], as HTTP prescribes,
+    /// even one no version could have.
     Malformed,
 }
 
 /// What `If-Match` must be on the config endpoints.
-pub const IF_MATCH_RULE: &str = "If-Match must be * or the ETag of a version (\"sha256:\" and 64 hex digits, as GET /config sends it)";
+pub const IF_MATCH_RULE: &str = "If-Match must be * or a list of entity tags, such as the ETag GET /config sends (\"sha256:\" and 64 hex digits, in quotes)";
 
 /// Evaluates `If-Match` (RFC 9110 §13.1.1, strong comparison): `*`, or a list of entity tags
 /// one of which must be the current document's. Weak tags (`W/"…"`) never match; a tag
@@ -99,16 +100,27 @@ pub fn precondition(if_match: Option<&str>, current_digest: &str) -> Preconditio
     let holds = tags
         .iter()
         .any(|tag| !tag.starts_with("W/") && opaque(tag) == current_digest);
-    // A version's ETag (weak or not) that is not the current one: the configuration changed.
-    // Nothing of that shape: the header names no version at all.
-    let names_a_version = |tag: &&str| {
-        let o = opaque(tag);
-        o.strip_prefix("sha256:")
-            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    // A well-formed tag that matches nothing says the version changed (412, RFC 9110
+    // §13.1.1); text that is no tag at all says nothing and is refused as bad input. A bare
+    // digest counts as a tag, since people type them without quotes.
+    let is_tag = |tag: &&str| {
+        let t = tag.strip_prefix("W/").unwrap_or(tag);
+        let quoted = t
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .is_some_and(|inner| {
+                inner
+                    .bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+            });
+        let bare_digest = t
+            .strip_prefix("sha256:")
+            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        quoted || bare_digest
     };
     if holds {
         Precondition::Holds
-    } else if tags.iter().any(names_a_version) {
+    } else if tags.iter().all(is_tag) {
         Precondition::Stale
     } else {
         Precondition::Malformed

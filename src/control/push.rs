@@ -132,7 +132,7 @@ pub enum PushError {
     AmbiguousDigest,
     /// What the rollback names is not a digest ([`history::DIGEST_RULE`]).
     BadDigest,
-    /// `If-Match` names no version ([`super::IF_MATCH_RULE`]).
+    /// `If-Match` is not `*` or a list of entity tags ([`super::IF_MATCH_RULE`]).
     BadIfMatch,
     /// The note breaks [`history::NOTE_RULE`].
     BadNote,
