@@ -4,7 +4,7 @@
 use crate::config::{
     ApiKeySource, AuthKind, Config, ConfigErrors, HeaderRules, HostPattern, Route, RouteAuth,
 };
-use crate::headers::{HeaderEdits, HOP_BY_HOP};
+use crate::headers::{HeaderEdits, CORS_RESPONSE_HEADERS, HOP_BY_HOP};
 use crate::observe::redact::Redactor;
 use crate::plan::Plan;
 use crate::router::Router;
@@ -99,8 +99,6 @@ pub struct RouteEdits {
     /// Hop-by-hop headers and the route's removals; then its `response_headers.set`.
     pub response: HeaderEdits,
 }
-
-pub use crate::headers::CORS_RESPONSE_HEADERS;
 
 /// The WebSocket handshake's own request headers: forwarded on `websocket: true` routes only.
 pub const WEBSOCKET_HEADERS: [&str; 4] = [

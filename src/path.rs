@@ -151,23 +151,16 @@ fn is_plainly_canonical(bytes: &[u8]) -> bool {
 }
 
 /// Empty, or only dots: `.` and `..` are removed, longer runs are refused (see
-/// [`is_dot_like`]), so neither is its own canonical form.
+/// [`PathError::DotLikeSegment`]), so neither is its own canonical form.
 fn is_empty_or_dot(segment: &[u8]) -> bool {
     segment.iter().all(|b| *b == b'.')
 }
 
-/// A decoded segment of only dots and spaces that is not `.` or `..` (see
-/// [`PathError::DotLikeSegment`]).
-fn is_dot_like(decoded: &[u8]) -> bool {
-    !decoded.is_empty()
-        && decoded.iter().all(|b| matches!(b, b'.' | b' '))
-        && !matches!(decoded, b"." | b"..")
-}
-
-/// Whether a segment of canonical text is `.` or `..` as some server reads it: only dots and
-/// spaces (`%20`), which Windows servers trim from a segment's end. For checking a path the
-/// gateway builds itself (a `rewrite`), whose parts are canonical but not their joins.
-pub fn reads_as_dot_segment(segment: &str) -> bool {
+/// How many dots a segment of canonical text holds when it is only dots and spaces (`.`,
+/// `%2E`, `%20`), which Windows servers trim from a segment's end; `None` for any other
+/// segment. Canonical text decodes `%2E` and escapes spaces, but a path the gateway builds
+/// (a `rewrite`) joins canonical parts, so both spellings are read.
+fn dots_among_spaces(segment: &str) -> Option<usize> {
     let mut rest = segment.as_bytes();
     let mut dots = 0;
     while let Some((&b, tail)) = rest.split_first() {
@@ -180,10 +173,16 @@ pub fn reads_as_dot_segment(segment: &str) -> bool {
         } else if rest.starts_with(b"%20") {
             rest = &rest[3..];
         } else {
-            return false;
+            return None;
         }
     }
-    dots > 0
+    Some(dots)
+}
+
+/// Whether a segment of canonical text is `.` or `..` as some server reads it (see
+/// [`dots_among_spaces`]); for checking a path the gateway builds itself.
+pub fn reads_as_dot_segment(segment: &str) -> bool {
+    dots_among_spaces(segment).is_some_and(|dots| dots > 0)
 }
 
 /// Whether canonical text holds `%25` followed by two hex digits.
@@ -227,7 +226,12 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
         if has_double_encoding(&segment) {
             return Err(PathError::DoubleEncoding);
         }
-        if is_dot_like(&decoded) {
+        // Only dots and spaces, other than `.` and `..` (removed below): see
+        // [`PathError::DotLikeSegment`].
+        if !segment.is_empty()
+            && !matches!(segment.as_str(), "." | "..")
+            && dots_among_spaces(&segment).is_some()
+        {
             return Err(PathError::DotLikeSegment);
         }
         match segment.as_str() {
@@ -306,10 +310,6 @@ mod tests {
         assert_eq!(ok("/a/.%2e/b"), "/b");
         assert_eq!(ok("/a/%2e/b"), "/a/b");
         assert_eq!(ok("/.."), "/");
-        assert_eq!(ok("/a/..b"), "/a/..b");
-        assert_eq!(ok("/a/b..."), "/a/b...");
-        assert_eq!(ok("/compare/v1...v2"), "/compare/v1...v2");
-        assert_eq!(ok("/a/%20b"), "/a/%20b");
         assert_eq!(ok("/a/..b"), "/a/..b");
         assert_eq!(ok("/a/b..."), "/a/b...");
         assert_eq!(ok("/compare/v1...v2"), "/compare/v1...v2");

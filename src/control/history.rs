@@ -100,6 +100,12 @@ pub fn digest_prefix(wanted: &str) -> Option<String> {
     ok.then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
 }
 
+/// `given` as a whole `sha256:<hex>` digest (lower case), if it is one: 64 hex digits, with or
+/// without `sha256:` and ETag quotes.
+pub fn full_digest(given: &str) -> Option<String> {
+    digest_prefix(given).filter(|d| d.len() == "sha256:".len() + 64)
+}
+
 /// The entry a digest names: the full `sha256:<hex>`, or an unambiguous prefix of at least
 /// eight hex digits (what `gatewayctl history` and the health endpoint show).
 pub fn find<'a>(entries: &'a [HistoryEntry], wanted: &str) -> Result<&'a HistoryEntry, Lookup> {

@@ -51,15 +51,10 @@ pub fn etag(digest: &str) -> String {
 /// ETag; `None` for anything else (a prefix, a typo), which no version's ETag could equal, so
 /// the gateway's 412 would read as "the configuration changed" when it did not.
 pub fn if_match_for(given: &str) -> Option<String> {
-    let given = given.trim();
-    if given == "*" {
+    if given.trim() == "*" {
         return Some("*".to_owned());
     }
-    let unquoted = given.strip_prefix('"').and_then(|g| g.strip_suffix('"'));
-    let digest = unquoted.unwrap_or(given);
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| etag(&format!("sha256:{}", hex.to_ascii_lowercase())))
+    history::full_digest(given).map(|d| etag(&d))
 }
 
 /// What an `If-Match` header says about the current document.
@@ -89,13 +84,11 @@ pub fn precondition(if_match: Option<&str>, current_digest: &str) -> Preconditio
     if value == "*" {
         return Precondition::Holds;
     }
-    let opaque = |tag: &str| {
-        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    fn opaque(tag: &str) -> &str {
         tag.strip_prefix('"')
             .and_then(|t| t.strip_suffix('"'))
             .unwrap_or(tag)
-            .to_owned()
-    };
+    }
     let tags: Vec<&str> = value.split(',').map(str::trim).collect();
     let holds = tags
         .iter()
@@ -113,10 +106,7 @@ pub fn precondition(if_match: Option<&str>, current_digest: &str) -> Preconditio
                     .bytes()
                     .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
             });
-        let bare_digest = t
-            .strip_prefix("sha256:")
-            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-        quoted || bare_digest
+        quoted || (t.starts_with("sha256:") && history::full_digest(t).is_some())
     };
     if holds {
         Precondition::Holds
