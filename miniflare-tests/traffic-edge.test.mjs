@@ -295,6 +295,7 @@ test("client copies of every header that claims the client's address stay behind
   const spoofed = [
     "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip", "fastly-client-ip",
     "x-originating-ip", "x-remote-ip", "x-remote-addr", "forwarded-for", "x-forwarded", "x-real-ip",
+    "cf-connecting-ipv6", "cf-pseudo-ipv4",
   ];
   const headers = { "cf-connecting-ip": OFFICE_IP, "x_client_ip": "192.0.2.1" };
   for (const name of spoofed) headers[name] = "192.0.2.1";

@@ -123,9 +123,11 @@ const CLIENT_FORWARDING_HEADERS: [&str; 6] = [
 /// `HTTP_X_CLUSTER_CLIENT_IP`, Node's request-ip, which reads `X-Client-IP` before
 /// `X-Forwarded-For`, CDN conventions such as `True-Client-IP`), often before the
 /// `X-Forwarded-For` the gateway sets: a client's copy would pass for its address behind the
-/// gateway, which trusts `CF-Connecting-IP` alone. Removed on every route, like
+/// gateway, which trusts `CF-Connecting-IP` alone. Cloudflare's own `CF-Connecting-IPv6` and
+/// `CF-Pseudo-IPv4` (Pseudo IPv4) are among them: the gateway reads neither, so it cannot
+/// vouch for a copy the client wrote. Removed on every route, like
 /// [`CLIENT_FORWARDING_HEADERS`].
-pub const CLIENT_ADDRESS_HEADERS: [&str; 10] = [
+pub const CLIENT_ADDRESS_HEADERS: [&str; 12] = [
     "true-client-ip",
     "x-client-ip",
     "client-ip",
@@ -136,6 +138,8 @@ pub const CLIENT_ADDRESS_HEADERS: [&str; 10] = [
     "x-remote-addr",
     "forwarded-for",
     "x-forwarded",
+    "cf-connecting-ipv6",
+    "cf-pseudo-ipv4",
 ];
 
 /// Client headers that would act behind the gateway's decisions, removed on every route: a

@@ -181,6 +181,8 @@ fn request_edits_strip_hop_by_hop_and_spoofable_headers_then_set_the_gateways() 
         "fastly-client-ip",
         "forwarded-for",
         "x-forwarded",
+        "cf-connecting-ipv6",
+        "cf-pseudo-ipv4",
         "host",
         "cookie",
         "x-secret-internal",
