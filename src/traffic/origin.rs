@@ -72,6 +72,76 @@ fn is_dns_name(host: &str) -> bool {
         })
 }
 
+/// Domains under which anyone can have a name of their own: hosting platforms that hand out
+/// subdomains, and dynamic-DNS services. A wildcard over one would allow any of their
+/// customers' pages. Not the whole Public Suffix List (which would weigh more than the rest of
+/// the module's configuration code): the names an operator is likely to write.
+const SHARED_SUFFIXES: [&str; 40] = [
+    "github.io",
+    "gitlab.io",
+    "pages.dev",
+    "workers.dev",
+    "trycloudflare.com",
+    "netlify.app",
+    "vercel.app",
+    "now.sh",
+    "herokuapp.com",
+    "herokudns.com",
+    "onrender.com",
+    "fly.dev",
+    "web.app",
+    "firebaseapp.com",
+    "appspot.com",
+    "run.app",
+    "cloudfunctions.net",
+    "azurewebsites.net",
+    "azurestaticapps.net",
+    "azureedge.net",
+    "cloudapp.net",
+    "cloudfront.net",
+    "amazonaws.com",
+    "elasticbeanstalk.com",
+    "amplifyapp.com",
+    "blogspot.com",
+    "wordpress.com",
+    "myshopify.com",
+    "readthedocs.io",
+    "surge.sh",
+    "glitch.me",
+    "repl.co",
+    "replit.dev",
+    "ngrok.io",
+    "ngrok-free.app",
+    "ngrok.app",
+    "duckdns.org",
+    "ddns.net",
+    "no-ip.org",
+    "dyndns.org",
+];
+
+/// Second-level labels that country domains (`co.uk`, `com.au`, `ne.jp`, `gov.br`) open to
+/// registration beneath them.
+const REGISTRY_LABELS: [&str; 15] = [
+    "ac", "co", "com", "edu", "gob", "gov", "gouv", "ltd", "mil", "ne", "net", "nom", "or", "org",
+    "plc",
+];
+
+/// Whether `domain` is one under which anyone can register a name (see [`SHARED_SUFFIXES`] and
+/// [`REGISTRY_LABELS`]; a one-label domain is refused before this is asked).
+fn is_public_suffix(domain: &str) -> bool {
+    if SHARED_SUFFIXES.contains(&domain) {
+        return true;
+    }
+    match domain.split_once('.') {
+        Some((second, country)) => {
+            country.len() == 2
+                && country.bytes().all(|b| b.is_ascii_lowercase())
+                && REGISTRY_LABELS.contains(&second)
+        }
+        None => false,
+    }
+}
+
 fn is_host(host: &str) -> bool {
     match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         Some(v6) => v6
@@ -138,6 +208,11 @@ impl OriginPattern {
             {
                 return Err(format!(
                     "\"*.\" must be followed by a domain name, not part of an IP address, found \"{domain}\""
+                ));
+            }
+            if is_public_suffix(domain) {
+                return Err(format!(
+                    "anyone can have a name under \"{domain}\", so \"*.{domain}\" would allow other people's sites; write the domain you own (\"*.example.{domain}\")"
                 ));
             }
             return Ok(OriginPattern::Subdomain {

@@ -290,6 +290,16 @@ fn wildcard_origins_match_at_a_label_boundary_only() {
     ] {
         assert!(!p.matches(other), "{other:?}");
     }
+    // A domain of one's own under a public suffix is fine, and so is one that only looks like one.
+    for owned in [
+        "https://*.example.co.uk",
+        "https://*.team.github.io",
+        "https://*.co.example.com",
+        "https://*.example.io",
+        "https://*.go.dev",
+    ] {
+        assert!(OriginPattern::parse(owned).is_ok(), "{owned}");
+    }
     let ported = pattern("https://*.example.com:8443");
     assert!(ported.matches("https://app.example.com:8443"));
     assert!(!ported.matches("https://app.example.com"));
@@ -322,6 +332,14 @@ fn malformed_origin_patterns_are_refused_with_the_fix() {
         ("ftp://app.example.com", "not http or https"),
         ("https://*.com", "at least two labels"),
         ("https://*.0.0.1", "not part of an IP address"),
+        ("https://*.co.uk", "anyone can have a name under \"co.uk\""),
+        (
+            "https://*.com.au",
+            "write the domain you own (\"*.example.com.au\")",
+        ),
+        ("https://*.github.io", "anyone can have a name"),
+        ("https://*.workers.dev", "anyone can have a name"),
+        ("http://*.ne.jp:8080", "anyone can have a name"),
         ("http://*.168.1.1:8080", "not part of an IP address"),
         ("https://*", "first label"),
         ("https://app.*.example.com", "first label"),
