@@ -47,6 +47,67 @@ function entryId(bytes, body) {
   return bytes[next] === 0x10 ? id : null; // call log_execution
 }
 
+/** How many functions the module imports (they come first in the function index space). */
+function importedFunctions(bytes) {
+  const imports = sections(bytes).find((s) => s.id === 2);
+  if (!imports) return 0;
+  let [count, p] = leb(bytes, imports.body);
+  let functions = 0;
+  const skipName = () => {
+    let length;
+    [length, p] = leb(bytes, p);
+    p += length;
+  };
+  const skipLimits = () => {
+    const flags = bytes[p++];
+    [, p] = leb(bytes, p);
+    if (flags & 1) [, p] = leb(bytes, p);
+  };
+  for (let i = 0; i < count; i++) {
+    skipName();
+    skipName();
+    const kind = bytes[p++];
+    if (kind === 0) {
+      functions++;
+      [, p] = leb(bytes, p);
+    } else if (kind === 1) {
+      p++;
+      skipLimits();
+    } else if (kind === 2) skipLimits();
+    else if (kind === 3) p += 2;
+    else if (kind === 4) [, p] = leb(bytes, p + 1);
+    else throw new Error(`coldcode: import kind ${kind} is not known`);
+  }
+  return functions;
+}
+
+/** The names of the defined functions, by body index, from the `name` section (empty without one). */
+function functionNames(bytes) {
+  const names = new Map();
+  const section = sections(bytes).find((s) => s.id === 0 && s.name === "name");
+  if (!section) return names;
+  const imported = importedFunctions(bytes);
+  let [length, p] = leb(bytes, section.body);
+  p += length;
+  while (p < section.end) {
+    const id = bytes[p++];
+    let size;
+    [size, p] = leb(bytes, p);
+    if (id === 1) {
+      let [count, q] = leb(bytes, p);
+      for (let i = 0; i < count; i++) {
+        let index, nameLength;
+        [index, q] = leb(bytes, q);
+        [nameLength, q] = leb(bytes, q);
+        names.set(index - imported, bytes.subarray(q, q + nameLength).toString("utf8"));
+        q += nameLength;
+      }
+    }
+    p += size;
+  }
+  return names;
+}
+
 /**
  * Measures the first request of a fresh workerd started on `capnpFile`, whose worker modules
  * `index.js` and `index_bg.wasm` in `dir` are replaced by instrumented copies (the originals
@@ -105,7 +166,12 @@ export async function coldCode({ dir, capnpFile, workerdBin, wasmOpt, port, requ
     const first = new Set(ran.first.map((id) => functionOf.get(id)).filter((f) => f !== undefined && !atStartup.has(f)));
     const total = bodies.reduce((sum, b) => sum + b.size, 0);
     const ranBytes = [...first].reduce((sum, f) => sum + bodies[f].size, 0);
-    return { functions: bodies.length, code_bytes: total, first_request_functions: first.size, first_request_bytes: ranBytes };
+    // With the name section kept (a build with KEEP_WASM_NAMES=1), the largest of them by name.
+    const names = functionNames(original);
+    const largest = names.size
+      ? [...first].map((f) => ({ name: names.get(f) ?? `#${f}`, bytes: bodies[f].size })).sort((a, b) => b.bytes - a.bytes)
+      : null;
+    return { functions: bodies.length, code_bytes: total, first_request_functions: first.size, first_request_bytes: ranBytes, largest };
   } finally {
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));

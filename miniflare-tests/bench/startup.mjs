@@ -9,7 +9,8 @@
 // Medians of BENCH_COLD_SAMPLES (7) samples, configurations interleaved; the first answer's own duration is reported too.
 //
 // * cold code: how much of the Wasm module the gateway's first request runs (`coldcode.mjs`),
-//   which V8 compiles function by function on first call.
+//   which V8 compiles function by function on first call; from a build that keeps the name
+//   section (KEEP_WASM_NAMES=1), the BENCH_COLD_LIST (40) largest of those functions by name.
 
 import { spawn, fork } from "node:child_process";
 import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync } from "node:fs";
@@ -154,6 +155,10 @@ try {
     `  the gateway's first request runs ${code.first_request_functions} of the module's ${code.functions} functions: ` +
       `${kib(code.first_request_bytes)} KiB of its ${kib(code.code_bytes)} KiB of code, compiled on first call`,
   );
+  if (code.largest) {
+    console.log("  the largest of them (the module keeps its names):");
+    for (const f of code.largest.slice(0, Number(process.env.BENCH_COLD_LIST || 40))) console.log(`    ${String(f.bytes).padStart(7)}  ${f.name}`);
+  }
   writeFileSync(results, JSON.stringify({ ...record, cold_code: code }, null, 2));
 } finally {
   upstream.kill();
