@@ -23,7 +23,7 @@ DEV_UPSTREAM_PORT ?= 8788
 DEV_PORT ?= 8787
 WORKER_SOURCES := $(shell find src -type f) Cargo.toml Cargo.lock routes.json
 
-.PHONY: help setup dev test test-host test-worker worker validate gatewayctl bench lint clean
+.PHONY: help setup dev test test-host test-worker worker validate gatewayctl bench bench-instructions lint clean
 
 help:
 	@echo "make dev       build, seed local KV from routes.json, start a demo upstream and wrangler dev"
@@ -31,6 +31,7 @@ help:
 	@echo "make validate  check a routes file with the gateway's own validator: make validate ROUTES=path"
 	@echo "make gatewayctl  build the control-plane command line: target/release/gatewayctl"
 	@echo "make bench     throughput, latency and cold starts of the gateway vs JS workers, in workerd"
+	@echo "make bench-instructions  instructions per request of the main bench scenarios, under valgrind"
 	@echo "make lint      cargo fmt --check and clippy (host and wasm32)"
 
 # ---- set-up -------------------------------------------------------------------------------
@@ -103,6 +104,10 @@ gatewayctl:
 
 bench: setup worker
 	cd miniflare-tests && node bench/run.mjs && node bench/startup.mjs
+
+# Counted by callgrind: comparable across runs even on a busy machine (needs valgrind).
+bench-instructions: setup worker
+	cd miniflare-tests && node bench/instructions.mjs
 
 lint:
 	cargo fmt --check

@@ -7,7 +7,8 @@
 // BENCH_ONLY (a regular expression over scenario names), BENCH_HOLD=1 (start everything and
 // wait, for probing by hand), BENCH_INSPECTOR=host:port (workerd's inspector, for profiling),
 // BENCH_LOGS=1 (show workerd's own output, which the gateway's access lines otherwise flood),
-// BENCH_TAIL=1 (a tail worker receives the log lines).
+// BENCH_TAIL=1 (a tail worker receives the log lines), BENCH_CONFIG_ONLY=1 (write the
+// configuration, print its folder and stop).
 
 import { spawn, fork } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, copyFileSync } from "node:fs";
@@ -269,6 +270,13 @@ ${[1, 2]
 );
 `,
 );
+
+// BENCH_CONFIG_ONLY=1: print the folder holding bench.capnp and its workers, and stop (for
+// instructions.mjs, which serves the same configuration under callgrind).
+if (process.env.BENCH_CONFIG_ONLY) {
+  console.log(dir);
+  process.exit(0);
+}
 
 const children = [];
 function cleanup() {
