@@ -229,6 +229,17 @@ test("a claim value with CR, LF or NUL rejects the token instead of reaching a h
   assert.equal((await r.json()).headers["x-user-email"], "zo%C3%AB@%E4%BE%8B%E3%81%88.test");
 });
 
+test("a claim with a space at an end reaches the upstream whole, never as another subject's value", async () => {
+  // The runtime strips a header value's leading and trailing whitespace: sent as they are,
+  // sub "user-1 " would arrive as user-1's x-user-id and x-consumer.
+  const r = await get("/jwt/x", bearer(await mint("k-ES256", { sub: "user-1 ", email: "\tada@example.test" })));
+  assert.equal(r.status, 200);
+  const seen = (await r.json()).headers;
+  assert.equal(seen["x-user-id"], "user-1%20");
+  assert.equal(seen["x-consumer"], "jwt/idp/user-1%20");
+  assert.equal(seen["x-user-email"], "%09ada@example.test");
+});
+
 test("scopes: all required scopes must be granted (scope string or scp array)", async () => {
   assert.equal((await get("/scoped", bearer(await mint("k-ES256")))).status, 200);
   assert.equal((await get("/scoped", bearer(await mint("k-ES256", { scope: undefined, scp: ["orders:read"] })))).status, 200);
