@@ -11,7 +11,8 @@ const AUDIENCE = "orders-api";
 const ADMIN = { authorization: "Bearer test-admin-token" };
 const HMAC_SECRET = "a-long-test-secret-for-hmac-signing-0123456789-and-more-for-hs512-ok";
 
-let up, idp, gw;
+let up, idp, gw, hugeIdp;
+let hugeSent = 0; // bytes of the endless JWKS the gateway let the identity provider send
 const keys = {}; // alg -> { kid, privateKey, publicJwk }
 const jwks = { keys: [] };
 let jwksFetches = 0;
@@ -66,6 +67,20 @@ before(async () => {
     res.setHeader("cache-control", "max-age=3600");
     res.end(JSON.stringify(jwks));
   });
+  // A JWKS far over the gateway's 1 MiB limit, streamed as fast as the gateway reads it.
+  hugeIdp = await startUpstream((req, res) => {
+    res.setHeader("content-type", "application/json");
+    const chunk = Buffer.alloc(1 << 20, 0x20);
+    res.write('{"keys": [');
+    const pump = () => {
+      while (hugeSent < 64 << 20) {
+        hugeSent += chunk.length;
+        if (!res.write(chunk)) return res.once("drain", pump);
+      }
+      res.end("]}");
+    };
+    pump();
+  });
   up = await startUpstream();
   gw = await startGateway({
     bindings: { ADMIN_TOKEN: "test-admin-token", JWT_SECRET: HMAC_SECRET },
@@ -84,6 +99,7 @@ before(async () => {
           token_query: "access_token",
         },
         hmac: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], secret: "JWT_SECRET", algorithms: ["HS256", "HS384", "HS512"] },
+        huge: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${hugeIdp.url}/jwks`, algorithms: ["ES256"] },
         nocache: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${idp.url}/.well-known/jwks.json`, algorithms: ["ES256"], verified_cache_s: 0 },
         partners: { type: "api_key", header: "x-api-key" },
       },
@@ -93,6 +109,7 @@ before(async () => {
         { id: "admin-scope", path: "/needs-admin", upstream: "u", auth: ["idp"], scopes: ["orders:admin"] },
         { id: "hmac", path: "/hmac", upstream: "u", auth: ["hmac"] },
         { id: "nocache", path: "/nocache", upstream: "u", auth: ["nocache"] },
+        { id: "huge", path: "/huge", upstream: "u", auth: ["huge"] },
         { id: "partner", path: "/partner", upstream: "u", auth: ["partners"] },
         { id: "either", path: "/either", upstream: "u", auth: ["idp", "partners"] },
         { id: "public", path: "/public", upstream: "u", auth: "none" },
@@ -105,6 +122,7 @@ after(async () => {
   await gw?.close();
   await up?.close();
   await idp?.close();
+  await hugeIdp?.close();
 });
 
 const get = (path, headers = {}) => gw.fetch(path, { headers });
@@ -229,6 +247,17 @@ test("a claim value with CR, LF or NUL rejects the token instead of reaching a h
   assert.equal((await r.json()).headers["x-user-email"], "zo%C3%AB@%E4%BE%8B%E3%81%88.test");
 });
 
+test("a claim with a space at an end reaches the upstream whole, never as another subject's value", async () => {
+  // The runtime strips a header value's leading and trailing whitespace: sent as they are,
+  // sub "user-1 " would arrive as user-1's x-user-id and x-consumer.
+  const r = await get("/jwt/x", bearer(await mint("k-ES256", { sub: "user-1 ", email: "\tada@example.test" })));
+  assert.equal(r.status, 200);
+  const seen = (await r.json()).headers;
+  assert.equal(seen["x-user-id"], "user-1%20");
+  assert.equal(seen["x-consumer"], "jwt/idp/user-1%20");
+  assert.equal(seen["x-user-email"], "%09ada@example.test");
+});
+
 test("scopes: all required scopes must be granted (scope string or scp array)", async () => {
   assert.equal((await get("/scoped", bearer(await mint("k-ES256")))).status, 200);
   assert.equal((await get("/scoped", bearer(await mint("k-ES256", { scope: undefined, scp: ["orders:read"] })))).status, 200);
@@ -351,6 +380,13 @@ test("a JWKS that turns into garbage does not throw away the keys already known"
   } finally {
     jwks.keys = saved;
   }
+});
+
+test("a JWKS over 1 MiB is refused once 1 MiB has been read, not after reading all of it", async () => {
+  // Reading a document whole before judging its size let an endless or huge JWKS fill the
+  // isolate's memory (128 MB on Workers), taking every request in it down.
+  await refused(await get("/huge", bearer(await mint("k-ES256"))), 503, "auth_unavailable");
+  assert.ok(hugeSent < 32 << 20, `the gateway read ${hugeSent >> 20} MiB of a JWKS it refuses above 1 MiB`);
 });
 
 test("an unreachable identity provider with no keys yet is 503, not 401", async () => {

@@ -20,10 +20,17 @@ pub fn push_escape(out: &mut String, byte: u8) {
 
 /// `s` with every character `keep` refuses percent-escaped as its UTF-8 bytes (RFC 3986 §2.1):
 /// how claims and the consumer become header values that can neither split nor end a header.
+///
+/// Spaces and tabs at either end are escaped too, whatever `keep` says: a header value cannot
+/// begin or end with one (RFC 9110 §5.5) and the runtime strips them, so `"alice "` sent as it
+/// is would reach the upstream as `alice`, another subject's value.
 pub fn percent_escape(s: &str, keep: impl Fn(char) -> bool) -> String {
+    let edge = |c: char| c == ' ' || c == '\t';
+    let start = s.len() - s.trim_start_matches(edge).len();
+    let end = s.trim_end_matches(edge).len().max(start);
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if keep(c) {
+    for (at, c) in s.char_indices() {
+        if keep(c) && (start..end).contains(&at) {
             out.push(c);
         } else {
             let mut buf = [0u8; 4];

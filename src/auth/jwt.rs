@@ -413,8 +413,9 @@ fn check_claims(
 /// as compact JSON; a `null` or absent claim produces no header. A value with a control character
 /// other than tab anywhere in it (CR, LF and NUL included, nested strings and member names too) is
 /// refused with [`JwtError::UnsafeClaimValue`] rather than altered. So that every value is a valid
-/// header value, `%` and every non-ASCII character are percent-encoded as UTF-8 (`é` → `%C3%A9`,
-/// `%` → `%25`); upstreams percent-decode to get the claim back.
+/// header value, `%`, every non-ASCII character and a space or tab at either end are
+/// percent-encoded as UTF-8 (`é` → `%C3%A9`, `%` → `%25`, `"a "` → `a%20`: the runtime would
+/// strip it); upstreams percent-decode to get the claim back.
 pub fn forwarded_claims(
     verified: &VerifiedToken,
     scheme: &JwtScheme,

@@ -128,8 +128,9 @@ fn accept<R>(cx: &mut Ctx, gateway: &Gateway, identity: Identity) -> Step<R> {
     Step::Next
 }
 
-/// The consumer as a header value: `%`, control and non-ASCII characters percent-encoded
-/// (UTF-8), as forwarded claims are, so a subject can never split or end the header.
+/// The consumer as a header value: `%`, control and non-ASCII characters and a space or tab at
+/// either end percent-encoded (UTF-8), as forwarded claims are, so a subject can never split or
+/// end the header, nor lose the space that tells `"alice "` from `alice`.
 pub fn consumer_value(consumer: &str) -> String {
     crate::hex::percent_escape(consumer, |c| {
         c.is_ascii() && c != '%' && !c.is_ascii_control()

@@ -160,13 +160,23 @@ impl Secrets for Fakes {
 }
 
 impl Documents for Fakes {
-    async fn fetch_document(&self, url: &str, _timeout_ms: f64) -> Result<Document, String> {
+    async fn fetch_document(
+        &self,
+        url: &str,
+        _timeout_ms: f64,
+        max_bytes: usize,
+    ) -> Result<Document, String> {
         self.document_fetches.set(self.document_fetches.get() + 1);
-        self.documents
+        let document = self
+            .documents
             .borrow()
             .get(url)
             .cloned()
-            .unwrap_or_else(|| Err("no such host".into()))
+            .unwrap_or_else(|| Err("no such host".into()))?;
+        if document.body.len() > max_bytes {
+            return Err(format!("document exceeds {max_bytes} bytes"));
+        }
+        Ok(document)
     }
     async fn cached_document(&self, url: &str) -> Option<String> {
         self.shared_documents.borrow().get(url).cloned()

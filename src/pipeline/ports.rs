@@ -54,7 +54,13 @@ pub struct Document {
 
 /// Fetching documents and sharing them through this location's cache.
 pub trait Documents {
-    async fn fetch_document(&self, url: &str, timeout_ms: f64) -> Result<Document, String>;
+    /// Fails, without reading the rest, once the body exceeds `max_bytes`.
+    async fn fetch_document(
+        &self,
+        url: &str,
+        timeout_ms: f64,
+        max_bytes: usize,
+    ) -> Result<Document, String>;
     async fn cached_document(&self, url: &str) -> Option<String>;
     /// Stores a document for other isolates of this location; failures are ignored.
     async fn store_document(&self, url: &str, body: &str, ttl_s: u64);

@@ -139,7 +139,7 @@ extern "C" {
 /// Documents, rate-limit buckets and the Durable Object's storage.
 #[wasm_bindgen(module = "/src/platform/js/stores.js")]
 extern "C" {
-    pub fn fetch_document(url: &str, timeout_ms: f64) -> js_sys::Promise;
+    pub fn fetch_document(url: &str, timeout_ms: f64, max_bytes: f64) -> js_sys::Promise;
     pub fn cached_document(url: &str) -> js_sys::Promise;
     pub fn store_document(url: &str, body: &str, ttl_seconds: f64) -> js_sys::Promise;
     pub fn take_tokens(

@@ -99,8 +99,13 @@ impl Secrets for WorkerPorts {
 }
 
 impl Documents for WorkerPorts {
-    async fn fetch_document(&self, url: &str, timeout_ms: f64) -> Result<Document, String> {
-        let raw = JsFuture::from(glue::fetch_document(url, timeout_ms))
+    async fn fetch_document(
+        &self,
+        url: &str,
+        timeout_ms: f64,
+        max_bytes: usize,
+    ) -> Result<Document, String> {
+        let raw = JsFuture::from(glue::fetch_document(url, timeout_ms, max_bytes as f64))
             .await
             .map_err(|e: JsValue| e.as_string().unwrap_or_else(|| "fetch failed".into()))?
             .as_string()

@@ -807,6 +807,30 @@ fn forwarded_values_are_always_valid_header_values() {
     );
 }
 
+#[test]
+fn forwarded_values_keep_spaces_and_tabs_at_their_ends() {
+    // A header value cannot begin or end with a space or tab: the runtime strips them, so
+    // " admin" would reach the upstream as "admin", another subject's value. They are
+    // percent-encoded instead; inside the value they stay as they are.
+    let s = forwarding(&[("sub", "x-user")]);
+    for (claim, header) in [
+        (" admin", "%20admin"),
+        ("admin ", "admin%20"),
+        ("\tadmin\t", "%09admin%09"),
+        ("  a b  ", "%20%20a b%20%20"),
+        (" \t ", "%20%09%20"),
+        ("a b", "a b"),
+        ("", ""),
+    ] {
+        let v = verified(json!({ "sub": claim }));
+        assert_eq!(
+            forwarded_claims(&v, &s).unwrap(),
+            vec![("x-user".to_string(), header.to_string())],
+            "{claim:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- scopes
 
 #[test]

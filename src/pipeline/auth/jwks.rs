@@ -149,7 +149,12 @@ pub(super) async fn jwks_keys<P: Ports>(
 
 /// Fetches the JWKS; returns its text and how long to keep it.
 async fn fetch_jwks<P: Ports>(s: Services<'_, P>, url: &str) -> Result<(String, u64), String> {
-    let document = s.ports.fetch_document(url, JWKS_FETCH_TIMEOUT_MS).await?;
+    // Bounded while it is read: a JWKS read whole before its size was judged could fill the
+    // isolate's memory.
+    let document = s
+        .ports
+        .fetch_document(url, JWKS_FETCH_TIMEOUT_MS, jwk::MAX_JWKS_BYTES)
+        .await?;
     if document.status != 200 {
         return Err(format!("JWKS answered {}", document.status));
     }

@@ -93,6 +93,38 @@ fn a_tampered_token_and_a_token_in_two_places_are_refused() {
     assert_eq!(f.exchanges(), 0);
 }
 
+#[test]
+fn a_subject_with_a_space_at_an_end_is_never_another_subject_upstream() {
+    // The runtime strips a header value's leading and trailing spaces and tabs: sent as they
+    // are, "user-1 " would reach the upstream as user-1's consumer and x-user-id.
+    let w = jwt_world(0);
+    let f = fakes();
+    let mut claims = test_keys::good_claims();
+    claims["sub"] = json!("user-1 ");
+    let token = test_keys::mint(
+        Algorithm::Hs256,
+        Signer::Hmac(SECRET.as_bytes()),
+        None,
+        &claims,
+    );
+    f.header("authorization", &format!("Bearer {token}"));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    let set = f.plans.borrow()[0].request.set.clone();
+    assert!(
+        set.contains(&("x-user-id".into(), "user-1%20".into())),
+        "{set:?}"
+    );
+    assert!(
+        set.contains(&("x-consumer".into(), "jwt/users/user-1%20".into())),
+        "{set:?}"
+    );
+    assert_eq!(
+        crate::pipeline::auth::consumer_value("\tkey/a b\t"),
+        "%09key/a b%09"
+    );
+}
+
 /// A route behind a JWT scheme whose keys come from the JWKS at `https://id.test/jwks`.
 fn jwks_world() -> World {
     World::new(json!({

@@ -5,15 +5,45 @@ import { reason } from "./headers.js";
 
 /**
  * Fetches a small document (a JWKS) with a timeout. Resolves to "status\rcache-control\rbody";
- * rejects with a reason string.
+ * rejects with a reason string, also as soon as the body is over `maxBytes` (the rest is never
+ * read: an endless or huge document must not fill the isolate's memory).
  */
-export function fetch_document(url, timeoutMs) {
-  return fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: "application/json" } }).then(
-    async (response) => `${response.status}\r${response.headers.get("cache-control") || ""}\r${await response.text()}`,
-    (error) => {
+export function fetch_document(url, timeoutMs, maxBytes) {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: "application/json" } })
+    .then(async (response) => `${response.status}\r${response.headers.get("cache-control") || ""}\r${await boundedText(response, maxBytes)}`)
+    .catch((error) => {
       throw reason(error);
-    },
-  );
+    });
+}
+
+/** The body as text (UTF-8, as `Response.text()` reads it), or a rejection past `maxBytes`. */
+async function boundedText(response, maxBytes) {
+  const tooLarge = `document exceeds ${maxBytes} bytes`;
+  if (Number(response.headers.get("content-length")) > maxBytes) {
+    response.body?.cancel().catch(() => undefined);
+    throw tooLarge;
+  }
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      reader.cancel().catch(() => undefined);
+      throw tooLarge;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 /** The body of a document stored in this location's cache under `url`, or null. */
