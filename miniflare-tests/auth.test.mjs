@@ -389,6 +389,46 @@ test("a JWKS over 1 MiB is refused once 1 MiB has been read, not after reading a
   assert.ok(hugeSent < 32 << 20, `the gateway read ${hugeSent >> 20} MiB of a JWKS it refuses above 1 MiB`);
 });
 
+test("a JWKS redirected within loopback serves; one redirected to a plain-http address is refused", async () => {
+  // The runtime follows redirects: the address the keys finally came from must be https (or
+  // loopback), or they were read over plaintext from wherever the redirect pointed.
+  const served = [];
+  const moved = await startUpstream((req, res) => {
+    served.push(req.url);
+    if (req.url === "/old") {
+      res.statusCode = 302;
+      res.setHeader("location", `${idp.url}/.well-known/jwks.json`);
+      return res.end();
+    }
+    // 0.0.0.0 reaches this machine, but is no loopback name: it stands for any plain-http host.
+    res.statusCode = 302;
+    res.setHeader("location", `http://0.0.0.0:${new URL(idp.url).port}/.well-known/jwks.json`);
+    res.end();
+  });
+  const scheme = (path) => ({ type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${moved.url}${path}`, algorithms: ["ES256"] });
+  const other = await startGateway({
+    routes: config({
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      auth: { within: scheme("/old"), away: scheme("/away") },
+      routes: [
+        { id: "within", path: "/within", upstream: "u", auth: ["within"] },
+        { id: "away", path: "/away", upstream: "u", auth: ["away"] },
+      ],
+    }),
+  });
+  try {
+    const token = await mint("k-ES256");
+    assert.equal((await other.fetch("/within", { headers: bearer(token) })).status, 200);
+    const before = jwksFetches;
+    await refused(await other.fetch("/away", { headers: bearer(token) }), 503, "auth_unavailable");
+    assert.ok(served.includes("/away"));
+    assert.ok(jwksFetches > before, "the redirect was followed, so only the check refused its keys");
+  } finally {
+    await other.close();
+    await moved.close();
+  }
+});
+
 test("an unreachable identity provider with no keys yet is 503, not 401", async () => {
   const down = await startUpstream((req, res) => {
     res.statusCode = 503;

@@ -60,6 +60,16 @@ pub const MAX_JWKS_KEYS: usize = 100;
 /// Largest JWKS document parsed, in bytes.
 pub const MAX_JWKS_BYTES: usize = 1 << 20;
 
+/// Whether keys may come from `url`: over https, or from loopback over http (local development
+/// and tests), and without user-info. The configured `jwks_url` must be such an address, and so
+/// must the one a fetch of it was redirected to: keys read over plaintext could be anyone's.
+pub fn key_source_allowed(url: &url::Url) -> bool {
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    (url.scheme() == "https" || (url.scheme() == "http" && loopback))
+        && url.username().is_empty()
+        && url.password().is_none()
+}
+
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = weak_keys::MIN_RSA_BITS;
 

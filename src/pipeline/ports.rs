@@ -49,6 +49,8 @@ pub trait Secrets {
 pub struct Document {
     pub status: u16,
     pub cache_control: String,
+    /// Where the document finally came from, after any redirects.
+    pub url: String,
     pub body: String,
 }
 

@@ -110,10 +110,11 @@ impl Documents for WorkerPorts {
             .map_err(|e: JsValue| e.as_string().unwrap_or_else(|| "fetch failed".into()))?
             .as_string()
             .ok_or("unreadable document")?;
-        let mut parts = raw.splitn(3, '\r');
+        let mut parts = raw.splitn(4, '\r');
         Ok(Document {
             status: parts.next().and_then(|s| s.parse().ok()).unwrap_or(0),
             cache_control: parts.next().unwrap_or("").to_owned(),
+            url: parts.next().unwrap_or("").to_owned(),
             body: parts.next().unwrap_or("").to_owned(),
         })
     }

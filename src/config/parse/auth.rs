@@ -271,10 +271,7 @@ fn jwks_url_ok(text: &str, path: &str, errs: &mut Errors) -> bool {
     }
     match url::Url::parse(text) {
         Ok(u) => {
-            let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-            let ok = (u.scheme() == "https" || (u.scheme() == "http" && loopback))
-                && u.username().is_empty()
-                && u.password().is_none();
+            let ok = crate::jose::jwk::key_source_allowed(&u);
             if !ok {
                 errs.push(
                     path,

@@ -158,6 +158,18 @@ async fn fetch_jwks<P: Ports>(s: Services<'_, P>, url: &str) -> Result<(String, 
     if document.status != 200 {
         return Err(format!("JWKS answered {}", document.status));
     }
+    // The runtime follows redirects: one away from https (or from loopback) would have the
+    // keys read over plaintext from wherever it pointed.
+    let source = url::Url::parse(&document.url).ok();
+    if !source.as_ref().is_some_and(jwk::key_source_allowed) {
+        let shown = source.map_or_else(
+            || "an unreadable address".to_owned(),
+            |u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
+        );
+        return Err(format!(
+            "JWKS redirected to {shown}, which is neither https nor loopback"
+        ));
+    }
     Ok((document.body, jwks_ttl_s(&document.cache_control)))
 }
 

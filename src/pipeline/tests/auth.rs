@@ -155,6 +155,7 @@ fn serve_jwks(f: &Fakes) {
         Ok(Document {
             status: 200,
             cache_control: "max-age=600".into(),
+            url: "https://id.test/jwks".into(),
             body: json!({"keys": [jwk]}).to_string(),
         }),
     );
@@ -213,6 +214,44 @@ fn an_unreachable_identity_provider_is_a_503_counted_and_logged() {
     let mut cx = w.ctx("GET", "https://h.test/me", &f);
     assert_eq!(w.run(&mut cx, &f).1.status(), 200);
     assert_eq!(f.document_fetches.get(), fetches + 1);
+}
+
+#[test]
+fn keys_redirected_away_from_https_are_never_used() {
+    let good = es256_token("k1");
+    for (landed, serves) in [
+        ("http://id.test/jwks", false),
+        ("http://10.0.0.7/jwks", false),
+        ("https://user:pw@keys.id.test/jwks", false),
+        ("not a url", false),
+        ("", false),
+        ("https://keys.id.test/v2/jwks", true),
+        ("http://127.0.0.1:8080/jwks", true),
+    ] {
+        let w = jwks_world();
+        let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+        serve_jwks(&f);
+        if let Some(Ok(d)) = f.documents.borrow_mut().get_mut("https://id.test/jwks") {
+            d.url = landed.into();
+        }
+        f.header("authorization", &format!("Bearer {good}"));
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        let ended = w.run(&mut cx, &f).1;
+        if serves {
+            assert_eq!(ended.status(), 200, "{landed}");
+        } else {
+            assert_eq!(ended.code(), Some("auth_unavailable"), "{landed}");
+            assert_eq!(w.state.counters.get(Counter::JwksFailures), 1, "{landed}");
+            let events = f.events.borrow();
+            assert_eq!(events[0]["event"], "jwks_unavailable", "{landed}");
+            assert!(
+                events[0].to_string().contains("neither https nor loopback"),
+                "{landed}: {}",
+                events[0]
+            );
+            assert!(!events[0].to_string().contains("pw"), "{landed}");
+        }
+    }
 }
 
 fn key_world() -> World {

@@ -4,13 +4,14 @@
 import { reason } from "./headers.js";
 
 /**
- * Fetches a small document (a JWKS) with a timeout. Resolves to "status\rcache-control\rbody";
+ * Fetches a small document (a JWKS) with a timeout, following redirects. Resolves to
+ * "status\rcache-control\rfinal URL\rbody" (a serialised URL holds no "\r");
  * rejects with a reason string, also as soon as the body is over `maxBytes` (the rest is never
  * read: an endless or huge document must not fill the isolate's memory).
  */
 export function fetch_document(url, timeoutMs, maxBytes) {
   return fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: "application/json" } })
-    .then(async (response) => `${response.status}\r${response.headers.get("cache-control") || ""}\r${await boundedText(response, maxBytes)}`)
+    .then(async (response) => `${response.status}\r${response.headers.get("cache-control") || ""}\r${response.url || url}\r${await boundedText(response, maxBytes)}`)
     .catch((error) => {
       throw reason(error);
     });
