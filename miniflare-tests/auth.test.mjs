@@ -341,6 +341,9 @@ test("API keys: created through the admin API, used, listed without secrets, rev
 
   assert.equal((await get("/either", { "x-api-key": created.key })).status, 200);
   assert.equal((await get("/either", bearer(await mint("k-ES256")))).status, 200);
+  // Both at once are two identities: the upstream could read the token's behind the key's consumer.
+  const both = await refused(await get("/either", { "x-api-key": created.key, ...bearer(await mint("k-ES256")) }), 400, "bad_request");
+  assert.match(both.detail, /more than one identity/);
   await refused(await get("/partner", { "x-api-key": created.key + "x" }), 401, "invalid_token");
   await refused(await get("/partner", { "x-api-key": "x".repeat(300) }), 401, "invalid_token");
 

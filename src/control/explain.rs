@@ -142,6 +142,7 @@ pub fn explain(
                 let RouteAuth::Schemes(list) = &route.auth else {
                     continue;
                 };
+                let owned = |name: &str| header(name).map(str::to_owned);
                 let mut described = Vec::new();
                 let mut presented = false;
                 for scheme in list.iter().filter_map(|i| config.auth.get(*i)) {
@@ -180,6 +181,11 @@ pub fn explain(
                         reason: "no credentials for any of the route's schemes".into(),
                         invalid_token: false,
                     }));
+                } else if let Err(e) =
+                    crate::pipeline::auth::presented_credentials(config, list, &owned, query)
+                {
+                    // Two identities, or a credential sent twice or malformed: refused as such.
+                    refusal = Some(Refusal::from(&e));
                 }
             }
             StageKind::RateLimit => {

@@ -1051,6 +1051,27 @@ fn explain_finds_a_query_credential_as_the_gateway_reads_it() {
 }
 
 #[test]
+fn explain_refuses_two_identities_as_the_gateway_does() {
+    let g = Gateway::compile(
+        r#"{"version":1,"upstreams":{"u":{"targets":[{"url":"https://u.internal"}]}},
+            "auth":{"keys":{"type":"api_key","header":"x-api-key"},
+                    "idp":{"type":"jwt","issuer":"https://id.test/","audiences":["a"],"jwks_url":"https://id.test/jwks","algorithms":["ES256"]}},
+            "routes":[{"id":"p","path":"/p","upstream":"u","auth":["keys","idp"]}]}"#,
+    )
+    .unwrap();
+    let refusal =
+        |headers: &[(String, String)]| match explain(&g, "GET", "https://h/p", headers).unwrap() {
+            Explanation::Routed(p) => p.refusal.map(|r| (r.status, r.code)),
+            _ => Some((0, "not routed")),
+        };
+    let key = ("x-api-key".to_string(), "k".to_string());
+    let token = ("authorization".to_string(), "Bearer t.t.t".to_string());
+    assert_eq!(refusal(std::slice::from_ref(&key)), None);
+    assert_eq!(refusal(std::slice::from_ref(&token)), None);
+    assert_eq!(refusal(&[key, token]), Some((400, "bad_request")));
+}
+
+#[test]
 fn the_lock_answers_in_one_line_that_round_trips() {
     use super::wire::{decode, encode};
     let outcomes = vec![

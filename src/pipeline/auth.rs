@@ -19,7 +19,7 @@ use crate::auth::credentials::{self, CredentialError};
 use crate::auth::jwk::{self, VerifyingKey};
 use crate::auth::jwt::{self, JwtError, VerifiedToken};
 use crate::auth::token_cache::TokenCache;
-use crate::config::{ApiKeyScheme, ApiKeySource, AuthKind, JwtScheme, Route, RouteAuth};
+use crate::config::{ApiKeyScheme, ApiKeySource, AuthKind, Config, JwtScheme, Route, RouteAuth};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use api_keys::{verify_api_key, ApiKeyLookup};
@@ -138,8 +138,8 @@ pub fn consumer_value(consumer: &str) -> String {
 }
 
 /// Authenticates for the route: the identity when one of its schemes accepts the
-/// credentials, 401/403 otherwise. Schemes are tried in order; the first failure is reported
-/// unless a later scheme accepts.
+/// credentials, 401/403 otherwise, 400 when the request presents two different credentials.
+/// Schemes are tried in order; the first failure is reported unless a later scheme accepts.
 async fn authenticate<P: Ports>(
     cx: &Ctx,
     s: Services<'_, P>,
@@ -149,44 +149,25 @@ async fn authenticate<P: Ports>(
     let RouteAuth::Schemes(schemes) = &route.auth else {
         return Ok(Identity::default());
     };
-    let config = &s.gateway.config;
     let header = |name: &str| s.ports.request_header(name);
-    let authorization = header("authorization");
-    let query = cx.request.query.as_deref();
-    // `Authorization` is read only for a route that accepts a JWT: on an API-key route it is
-    // the upstream's business, and a malformed one must not refuse a valid key.
-    let accepts_jwt = schemes
-        .iter()
-        .any(|&i| matches!(config.auth[i].kind, AuthKind::Jwt(_)));
-    let bearer = if accepts_jwt {
-        credentials::bearer(authorization.as_deref()).map_err(credential_error)?
-    } else {
-        None
-    };
+    let config = &s.gateway.config;
+    let presented = presented_credentials(config, schemes, &header, cx.request.query.as_deref())?;
     let mut failure: Option<GatewayError> = None;
-    for &index in schemes {
+    for (index, credential) in presented {
         let scheme = &config.auth[index];
         let attempt = match &scheme.kind {
             AuthKind::Jwt(jwt) => {
-                let Some(token) = jwt_token(jwt, bearer, &header, query)? else {
-                    continue;
-                };
-                match verify_jwt(cx, s, &scheme.name, jwt, &token, mode).await {
+                match verify_jwt(cx, s, &scheme.name, jwt, &credential, mode).await {
                     Ok(verified) => jwt_identity(route, &scheme.name, jwt, verified),
                     Err(Need::Io) => return Err(Need::Io),
                     Err(Need::Err(e)) => Err(e),
                 }
             }
-            AuthKind::ApiKey(key_scheme) => {
-                let Some(key) = api_key_value(key_scheme, &header, query)? else {
-                    continue;
-                };
-                match verify_api_key(cx, s, &key, mode).await {
-                    Ok(record) => key_identity(route, &scheme.name, &record),
-                    Err(Need::Io) => return Err(Need::Io),
-                    Err(Need::Err(e)) => Err(e),
-                }
-            }
+            AuthKind::ApiKey(_) => match verify_api_key(cx, s, &credential, mode).await {
+                Ok(record) => key_identity(route, &scheme.name, &record),
+                Err(Need::Io) => return Err(Need::Io),
+                Err(Need::Err(e)) => Err(e),
+            },
         };
         match attempt {
             Ok(identity) => return Ok(identity),
@@ -205,6 +186,46 @@ async fn authenticate<P: Ports>(
             invalid_token: false,
         })
         .into())
+}
+
+/// Every credential the request presents to one of `schemes` (index, token or key), read
+/// before any is verified; the refusal when one is malformed, sent twice, or when two differ.
+/// Two different ones (an API key and a token, or keys in two schemes' places) would let the
+/// gateway vouch for one identity while the upstream, reading the other, takes the request for
+/// someone else's. `gatewayctl explain` reads them the same way.
+pub fn presented_credentials(
+    config: &Config,
+    schemes: &[usize],
+    header: &impl Fn(&str) -> Option<String>,
+    query: Option<&str>,
+) -> Result<Vec<(usize, String)>, GatewayError> {
+    // `Authorization` is read only for a route that accepts a JWT: on an API-key route it is
+    // the upstream's business, and a malformed one must not refuse a valid key.
+    let accepts_jwt = schemes
+        .iter()
+        .any(|&i| matches!(config.auth[i].kind, AuthKind::Jwt(_)));
+    let authorization = if accepts_jwt {
+        header("authorization")
+    } else {
+        None
+    };
+    let bearer = credentials::bearer(authorization.as_deref()).map_err(credential_error)?;
+    let mut presented: Vec<(usize, String)> = Vec::new();
+    for &index in schemes {
+        let credential = match &config.auth[index].kind {
+            AuthKind::Jwt(jwt) => jwt_token(jwt, bearer, header, query)?,
+            AuthKind::ApiKey(key_scheme) => api_key_value(key_scheme, header, query)?,
+        };
+        if let Some(credential) = credential {
+            if presented.iter().any(|(_, c)| *c != credential) {
+                return Err(GatewayError::BadRequest(
+                    "credentials of more than one identity were sent",
+                ));
+            }
+            presented.push((index, credential));
+        }
+    }
+    Ok(presented)
 }
 
 fn jwt_identity(

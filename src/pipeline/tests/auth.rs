@@ -340,3 +340,67 @@ fn an_unrelated_authorization_header_does_not_refuse_a_valid_api_key() {
         assert_eq!(cx.consumer(), Some("key/acme"));
     }
 }
+
+#[test]
+fn two_different_credentials_on_one_request_are_refused_before_either_is_checked() {
+    let w = World::new(json!({
+        "auth": {
+            "users": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                       "secret": "JWT_SECRET", "algorithms": ["HS256"] },
+            "users-again": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                             "secret": "JWT_SECRET", "algorithms": ["HS256"] },
+            "partners": { "type": "api_key", "header": "x-api-key" },
+            "partners-by-query": { "type": "api_key", "query": "api_key" }
+        },
+        "routes": [
+            { "id": "either", "path": "/either", "upstream": "api", "auth": ["partners", "users"] },
+            { "id": "jwts", "path": "/jwts", "upstream": "api", "auth": ["users", "users-again"] },
+            { "id": "keys", "path": "/keys", "upstream": "api", "auth": ["partners", "partners-by-query"] }
+        ]
+    }));
+    let key = crate::auth::api_key::new_key([6; 32]);
+    let run = |headers: &[(&str, String)], path: &str| {
+        let f = fakes();
+        store_key(&f, &key, &[]);
+        for (name, value) in headers {
+            f.header(name, value);
+        }
+        let mut cx = w.ctx("GET", &format!("https://h.test{path}"), &f);
+        let ended = w.run(&mut cx, &f).1;
+        (
+            ended.status(),
+            cx.consumer().map(str::to_owned),
+            f.kv_reads.get(),
+        )
+    };
+    let token = token();
+    let bearer = ("authorization", format!("Bearer {token}"));
+    let api_key = ("x-api-key", key.clone());
+    // Either alone is one identity.
+    assert_eq!(
+        run(std::slice::from_ref(&api_key), "/either").1.as_deref(),
+        Some("key/acme")
+    );
+    assert_eq!(
+        run(std::slice::from_ref(&bearer), "/either").1.as_deref(),
+        Some("jwt/users/user-1")
+    );
+    // Both: the upstream would see the token's subject behind the key's consumer. Refused,
+    // and nothing is looked up.
+    assert_eq!(
+        run(&[api_key.clone(), bearer.clone()], "/either"),
+        (400, None, 0)
+    );
+    // Two schemes reading one token agree on it.
+    assert_eq!(run(&[bearer], "/jwts").0, 200);
+    // A key in the header and another in the query are two identities; the same key twice is one.
+    let other = crate::auth::api_key::new_key([7; 32]);
+    assert_eq!(
+        run(
+            std::slice::from_ref(&api_key),
+            &format!("/keys?api_key={other}")
+        ),
+        (400, None, 0)
+    );
+    assert_eq!(run(&[api_key], &format!("/keys?api_key={key}")).0, 200);
+}
