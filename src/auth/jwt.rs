@@ -297,7 +297,10 @@ pub fn verify(
     let expires_at = check_claims(&claims, scheme, now_s)?;
     let subject = match claims.get("sub") {
         Some(Value::String(sub)) => Some(sub.clone()),
-        _ => None,
+        None => None,
+        // RFC 7519 §4.1.2: a string. A number or a list would still be forwarded as a claim
+        // while naming no consumer, so the upstream and the gateway would disagree on who it is.
+        Some(_) => return Err(JwtError::Malformed("sub must be a string")),
     };
     Ok(VerifiedToken {
         claims,
