@@ -419,3 +419,36 @@ test("the generation bump edits the newest document in KV, not this isolate's co
   assert.equal(stored.settings.cache_generation, 2);
   assert.ok(stored.routes.some((route) => route.id === "added"), "the newer document was kept");
 });
+
+/**
+ * How CGI, WSGI and Rack read request headers: `_` and `-` are one, and the later copy wins
+ * (`HTTP_ACCEPT_LANGUAGE` from `Accept-Language` or `Accept_Language`).
+ */
+function cgiHeaders(req) {
+  const out = {};
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) out[req.rawHeaders[i].toLowerCase().replaceAll("_", "-")] = req.rawHeaders[i + 1];
+  return out;
+}
+
+test("an underscore spelling of a keyed header cannot answer for another key", async () => {
+  const up = await origin((req) => {
+    const h = cgiHeaders(req);
+    return {
+      headers: { "cache-control": "max-age=60", vary: "Accept-Language, X-Api-Version" },
+      body: `lang=${h["accept-language"] ?? "none"} version=${h["x-api-version"] ?? "none"}`,
+    };
+  });
+  const gw = await gateway(up, [
+    cached("v2", { ttl_s: 60, vary: ["accept-language", "x-api-version"] }, { path: "/c/{*rest}", match: { headers: { "x-api-version": "2" } } }),
+    cached("c", { ttl_s: 60, vary: ["accept-language", "x-api-version"] }),
+  ]);
+  // The gateway keys (and routes) by `Accept-Language: en` and no version; a CGI upstream
+  // would read the later copies, `fr` and version 2.
+  const attack = await get(gw, "/c/page", { headers: { "accept-language": "en", accept_language: "fr", x_api_version: "2" } });
+  assert.equal(attack.body, "lang=en version=none", "the upstream answered for the key the gateway used");
+  const victim = await get(gw, "/c/page", { headers: { "accept-language": "en" } });
+  assert.equal(victim.body, "lang=en version=none");
+  for (const r of up.seen("/c/page")) {
+    for (const name of Object.keys(r.headers)) assert.ok(!name.includes("_"), `${name} reached the upstream`);
+  }
+});

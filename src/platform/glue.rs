@@ -180,7 +180,7 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         .iter()
         .map(|e| {
             serde_json::json!({
-                "request": { "remove": e.request.remove, "set": e.request.set },
+                "request": { "remove": e.request.remove, "set": e.request.set, "keyed": e.keyed },
                 "response": { "remove": e.response.remove, "set": e.response.set },
             })
         })
