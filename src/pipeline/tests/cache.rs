@@ -213,6 +213,25 @@ fn personal_responses_are_not_stored() {
     assert!(f.cache.borrow().is_empty());
 }
 
+/// Every header the gateway counts as a credential makes the response personal: a Cloudflare
+/// Access service token is forwarded to the upstream, which may answer for its holder alone.
+#[test]
+fn responses_to_any_credential_header_are_not_shared() {
+    for name in ["cookie", "cf-access-client-secret", "Authorization"] {
+        let w = world();
+        let f = Fakes::at(T0);
+        f.header(name, "secret-of-one-client");
+        f.answer(cacheable("mine"));
+        let (_, ended) = get(&w, &f, "https://h.test/c/1");
+        assert_eq!(
+            ended.response().header("cache-status"),
+            Some("edge-gateway; fwd=miss; detail=\"authorization\""),
+            "{name}"
+        );
+        assert!(f.cache.borrow().is_empty(), "{name}");
+    }
+}
+
 #[test]
 fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
     let w = World::new(json!({
