@@ -452,3 +452,23 @@ test("an underscore spelling of a keyed header cannot answer for another key", a
     for (const name of Object.keys(r.headers)) assert.ok(!name.includes("_"), `${name} reached the upstream`);
   }
 });
+
+test("the admin API purges a header-routed version's entry when told the request's headers", async () => {
+  const up = await origin((req, n) => ({ headers: { "cache-control": "max-age=600" }, body: `${req.headers["x-api-version"] ?? "v1"} n=${n}` }));
+  const gw = await gateway(up, [
+    cached("v2", { ttl_s: 600 }, { path: "/c/{*rest}", match: { headers: { "x-api-version": "2" } } }),
+    cached("c", { ttl_s: 600 }),
+  ]);
+  const v2 = { headers: { "x-api-version": "2" } };
+  await get(gw, "http://api.example.test/c/a", v2);
+  assert.match((await get(gw, "http://api.example.test/c/a", v2)).headers.get("cache-status"), /hit/);
+  const purge = (body) => gw.fetch("/__gateway/cache/purge", { method: "POST", headers: ADMIN, body: JSON.stringify(body) });
+  let r = await purge({ url: "http://api.example.test/c/a", headers: { "X-Api-Version": "2" } });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).route, "v2");
+  await sleep(50);
+  assert.doesNotMatch((await get(gw, "http://api.example.test/c/a", v2)).headers.get("cache-status"), /hit/);
+  r = await purge({ url: "http://api.example.test/c/a", headers: { "x-api-version": 2 } });
+  assert.equal(r.status, 400, "header values are strings");
+  assert.equal(r.headers.get("content-type"), "application/problem+json");
+});
