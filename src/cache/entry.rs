@@ -173,6 +173,22 @@ impl EntryMeta {
         out
     }
 
+    /// The bookkeeping as the route's configuration in force bounds it: a lifetime of at most
+    /// `ttl_s`, a stale-if-error window of at most `stale_if_error_s`, and a
+    /// stale-while-revalidate window of at most the longer of `ttl_s` and
+    /// `stale_while_revalidate_s` (the largest either source of that window can give). An
+    /// entry stored under a configuration that allowed more is served by the one in force.
+    pub fn within(self, spec: &crate::config::CacheSpec) -> EntryMeta {
+        EntryMeta {
+            lifetime_s: self.lifetime_s.min(spec.ttl_s),
+            stale_if_error_s: self.stale_if_error_s.min(spec.stale_if_error_s),
+            stale_while_revalidate_s: self
+                .stale_while_revalidate_s
+                .min(spec.ttl_s.max(spec.stale_while_revalidate_s)),
+            ..self
+        }
+    }
+
     /// The entry's current age in whole seconds (never negative).
     pub fn age_s(&self, now_ms: u64) -> u64 {
         self.initial_age_s

@@ -144,7 +144,9 @@ fn from_hot<P: Ports>(
     if cx.now_ms >= hot.until_ms || hot.has_range || (honours && hot.has_cache_control) {
         return None;
     }
-    let meta = hot.meta?;
+    let meta = hot
+        .meta?
+        .within(s.gateway.route(cx.route()).cache.as_ref()?);
     let Lookup::Fresh { age_s, ttl_s } = entry::lookup(&meta, cx.now_ms as u64, None) else {
         return None;
     };
@@ -227,7 +229,10 @@ async fn lookup_and_fetch<P: Ports>(
     let now_ms = now as u64;
     let mut stale: Option<Stale<P::Response>> = None;
     if let Some(entry) = found {
-        let stored = Stored::read(s.ports, &entry);
+        let stored = Stored::read(s.ports, &entry).map(|mut st| {
+            st.meta = st.meta.within(spec);
+            st
+        });
         let lookup = stored.as_ref().map(|st| {
             let found = entry::lookup(&st.meta, now_ms, invalidated_at);
             request_directives::apply(found, &st.meta, &directives)

@@ -273,3 +273,51 @@ fn a_bypass_of_the_cache_never_forwards_the_targeted_cache_fields() {
         assert!(remove.iter().any(|r| r == name), "{name} in {remove:?}");
     }
 }
+
+/// A configuration that lowers a route's `ttl_s` or its stale windows binds the entries stored
+/// before it, in the Cache API and in the hot tier alike: `ttl_s` is the longest the gateway
+/// serves a response as fresh, whatever an older configuration allowed.
+#[test]
+fn entries_stored_under_a_longer_ttl_obey_the_configuration_in_force() {
+    let long = World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api",
+                      "cache": { "ttl_s": 600, "stale_if_error_s": 600 } } ]
+    }));
+    let short = World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api",
+                      "cache": { "ttl_s": 60 } } ]
+    }));
+    let f = Fakes::at(T0);
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "max-age=600"), ("etag", "\"v1\"")],
+        "old",
+    )));
+    get(&long, &f, "https://h.test/c/1");
+    f.now_ms.set(T0 + 1_000.0);
+    let (_, hit) = get(&long, &f, "https://h.test/c/1");
+    assert_eq!(hit.response().body, "old");
+    assert!(f.hot.borrow().len() == 1, "the hit fills the hot tier");
+
+    // Within the new ttl_s the entry is still fresh; the hot tier answers.
+    f.now_ms.set(T0 + 2_000.0);
+    let (sync, hot) = get(&short, &f, "https://h.test/c/1");
+    assert!(sync);
+    assert_eq!(
+        hot.response().header("cache-status"),
+        Some("edge-gateway; hit; ttl=58")
+    );
+
+    // Past it the entry is revalidated, and a failing upstream gets no stale copy: the route
+    // has no stale_if_error_s any more.
+    f.now_ms.set(T0 + 120_000.0);
+    f.answer(Script::Fail(ExchangeFailure::Timeout));
+    let (_, after) = get(&short, &f, "https://h.test/c/1");
+    assert_eq!(
+        after.status(),
+        504,
+        "{:?}",
+        after.response().header("cache-status")
+    );
+    assert_eq!(f.exchanges(), 2);
+}
