@@ -472,3 +472,38 @@ test("the admin API purges a header-routed version's entry when told the request
   assert.equal(r.status, 400, "header values are strings");
   assert.equal(r.headers.get("content-type"), "application/problem+json");
 });
+
+test("entries stored before a route's response rules changed are served by the rules in force", async () => {
+  const up = await origin(() => ({
+    headers: { "cache-control": "max-age=600", "x-debug-user": "alice", "access-control-allow-origin": "*", "x-frame-options": "ALLOWALL" },
+    body: "page",
+  }));
+  const doc = (route, extra = {}) =>
+    config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }], timeout_ms: 2000 } },
+      routes: [route, { id: "probe", path: "/probe", upstream: "u", auth: "none" }],
+      ...extra,
+    });
+  const gw = await startGateway({ bindings: { ADMIN_TOKEN: "test-admin-token" }, routes: config({ upstreams: { u: { targets: [{ url: up.url }] } }, routes: [cached("c", { ttl_s: 600 })] }) });
+  cleanup.push(() => gw.close());
+  await get(gw, "/c/page");
+  assert.equal((await get(gw, "/c/page")).headers.get("x-debug-user"), "alice");
+  // The operator stops the leak and restricts CORS to one origin.
+  await gw.setRoutes(
+    doc(
+      cached("c", { ttl_s: 600 }, { cors: "app", response_headers: { remove: ["x-debug-user"], set: { "x-frame-options": "DENY" } } }),
+      { cors: { app: { origins: ["https://app.example"] } } },
+    ),
+  );
+  assert.ok(await eventually(async () => (await gw.fetch("/probe")).status !== 404, { timeoutMs: 5000, intervalMs: 200 }), "the new document is in force");
+  for (let i = 0; i < 2; i++) {
+    // twice: from the Cache API, then from the hot tier
+    const hit = await get(gw, "/c/page", { headers: { origin: "https://evil.example" } });
+    assert.match(hit.headers.get("cache-status"), /hit/);
+    assert.equal(hit.headers.get("x-debug-user"), null, "a removed header is not replayed");
+    assert.equal(hit.headers.get("access-control-allow-origin"), null, "only the policy answers for CORS");
+    assert.equal(hit.headers.get("x-frame-options"), "DENY");
+  }
+  assert.equal(up.count("/c/page"), 1);
+});

@@ -37,17 +37,34 @@ fn spec_of<'a>(gateway: &'a Gateway, cx: &Ctx) -> Option<(&'a Route, &'a CacheSp
     route.cache.as_ref().map(|spec| (route, spec))
 }
 
-/// Headers every answer of this request carries, then `Age` and `Cache-Status`.
+/// Headers every answer of this request carries, then `Age` and `Cache-Status`: for an answer
+/// from a stored entry, after the route's `response_headers.set` in force (the entry was stored
+/// with those of the configuration it was stored under).
 pub(super) fn answer_headers(
     gateway: &Gateway,
     cx: &Ctx,
     age_s: u64,
     status: String,
 ) -> Vec<(String, String)> {
-    let mut set = exchange::response_set(gateway, cx);
+    let mut set = gateway.route_edits(cx.route()).response.set.clone();
+    set.extend(exchange::response_set(gateway, cx));
     set.push(("age".into(), age_s.to_string()));
     set.push(("cache-status".into(), status));
     set
+}
+
+/// What an answer from a stored entry drops: the route's response removals in force (its
+/// `response_headers.remove`, an upstream's own CORS headers on a route with a policy), which
+/// the entry may have been stored without. Hop-by-hop fields are never stored.
+pub(super) fn answer_removals<'g>(gateway: &'g Gateway, cx: &Ctx) -> Vec<&'g str> {
+    gateway
+        .route_edits(cx.route())
+        .response
+        .remove
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !crate::headers::is_hop_by_hop(h))
+        .collect()
 }
 
 pub(super) fn internal(what: &str, cause: String) -> GatewayError {
@@ -166,10 +183,13 @@ fn from_hot<P: Ports>(
     cx.notes.cache = Some(CacheResult::Hit);
     cx.notes.source = Source::Cache;
     Some(
-        match s
-            .ports
-            .hot_serve(&keys.entry, &set, not_mod, cx.request.method == "HEAD")
-        {
+        match s.ports.hot_serve(
+            &keys.entry,
+            &answer_removals(s.gateway, cx),
+            &set,
+            not_mod,
+            cx.request.method == "HEAD",
+        ) {
             Ok(r) => Step::Reply(r),
             Err(e) => Step::Fail(internal("serving a cached response", e)),
         },

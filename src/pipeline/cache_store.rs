@@ -3,7 +3,7 @@
 //! `304` (RFC 9111 §3.2, §4.3.4). The rules are in `crate::cache`; this applies them through
 //! the response-cache port.
 
-use super::cache::{answer_headers, internal};
+use super::cache::{answer_headers, answer_removals, internal};
 use super::cache_request::Conditions;
 use super::ctx::{CacheKeys, CacheResult, Ctx, Source};
 use super::ports::{Ports, Responses, Serve};
@@ -223,7 +223,7 @@ pub fn serve_stored<P: Ports>(
         range,
     };
     s.ports
-        .serve_entry(entry, &set, how)
+        .serve_entry(entry, &answer_removals(s.gateway, cx), &set, how)
         .map_err(|e| internal("serving a cached response", e))
 }
 

@@ -166,6 +166,7 @@ pub trait ResponseCache: Responses {
     fn hot_serve(
         &self,
         key: &str,
+        remove: &[&str],
         set: &[(String, String)],
         not_modified: bool,
         head_only: bool,
@@ -192,6 +193,7 @@ pub trait ResponseCache: Responses {
     fn serve_entry(
         &self,
         entry: Self::Response,
+        remove: &[&str],
         set: &[(String, String)],
         how: Serve,
     ) -> Result<Self::Response, String>;

@@ -76,6 +76,7 @@ extern "C" {
     pub fn serve_entry(
         entry: &web_sys::Response,
         status: u16,
+        remove: &str,
         set: &str,
         not_modified: bool,
         head_only: bool,
@@ -129,6 +130,7 @@ extern "C" {
     #[wasm_bindgen(catch)]
     pub fn hot_serve(
         key: &str,
+        remove: &str,
         set: &str,
         not_modified: bool,
         head_only: bool,
