@@ -312,16 +312,17 @@ pub fn store_response<P: Ports>(
         };
         return (outcome, None);
     }
+    let applicable = crate::cache::rules::applicable(req, &resp, spec, spec.per_consumer);
     let meta = entry_meta(
         &resp,
-        spec,
+        &applicable,
         facts.get(8),
         times.request_ms,
         times.response_ms,
     );
     let stripped = resp.control().stripped_fields();
     let remove = removed_from_copy(&s.gateway.config.settings.request_id_header, &stripped);
-    let set = bookkeeping(&resp, spec, &meta);
+    let set = bookkeeping(&resp, &applicable, &meta);
     s.ports
         .store(&keys.entry, response, &remove, &set, spec.max_body_bytes);
     let outcome = CacheOutcome::Miss {
@@ -388,14 +389,21 @@ pub fn revalidate<P: Ports>(
         targeted: [targeted[0].as_deref(), targeted[1].as_deref()],
     };
     let still_storable = storable(req, &resp, spec, &spec.vary, spec.per_consumer).is_ok();
-    let meta = entry_meta(&resp, spec, f.get(8), times.request_ms, times.response_ms);
+    let applicable = crate::cache::rules::applicable(req, &resp, spec, spec.per_consumer);
+    let meta = entry_meta(
+        &resp,
+        &applicable,
+        f.get(8),
+        times.request_ms,
+        times.response_ms,
+    );
     let stripped = resp.control().stripped_fields();
     let request_id = &s.gateway.config.settings.request_id_header;
     let mut exclude: Vec<&str> = entry::NOT_UPDATED_BY_304.to_vec();
     exclude.extend(entry::BOOKKEEPING);
     exclude.push(request_id);
     let remove: Vec<&str> = stripped.iter().map(String::as_str).collect();
-    let set = bookkeeping(&resp, spec, &meta);
+    let set = bookkeeping(&resp, &applicable, &meta);
     let updated = s
         .ports
         .update_entry(entry, fresh, &exclude, &remove, &set)

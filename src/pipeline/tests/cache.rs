@@ -261,6 +261,53 @@ fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
     assert_eq!(f.exchanges(), 1);
 }
 
+/// `must-revalidate` lets a shared cache keep the answer to a credentialed request (RFC 9111
+/// §3.5) on the condition that it is revalidated once stale; without an explicit lifetime it
+/// is stale at once. The route's heuristic freshness (`default_ttl_s`) must not make it fresh:
+/// it would be served to every other client without asking the upstream.
+#[test]
+fn a_personal_answer_kept_for_must_revalidate_gets_no_heuristic_freshness() {
+    let w = World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api",
+                      "cache": { "ttl_s": 3600, "default_ttl_s": 3600 } } ]
+    }));
+    let f = Fakes::at(T0);
+    f.header("authorization", "Bearer alice");
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "must-revalidate"), ("etag", "\"alice\"")],
+        "alice's data",
+    )));
+    let (_, miss) = get(&w, &f, "https://h.test/c/me");
+    assert_eq!(
+        miss.response().header("cache-status"),
+        Some("edge-gateway; fwd=miss; ttl=0; stored")
+    );
+    // Bob asks: the entry is revalidated with his credentials, never served as it is.
+    f.header("authorization", "Bearer bob");
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "must-revalidate"), ("etag", "\"bob\"")],
+        "bob's data",
+    )));
+    let (_, bob) = get(&w, &f, "https://h.test/c/me");
+    assert_eq!(bob.response().body, "bob's data");
+    assert_eq!(f.exchanges(), 2);
+    // The same answer to a request without credentials is the upstream's to share, and the
+    // heuristic applies to it as to any other.
+    let f = Fakes::at(T0);
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "must-revalidate"), ("etag", "\"v\"")],
+        "public",
+    )));
+    let (_, anonymous) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(
+        anonymous.response().header("cache-status"),
+        Some("edge-gateway; fwd=miss; ttl=3600; stored")
+    );
+}
+
 #[test]
 fn a_bypass_of_the_cache_never_forwards_the_targeted_cache_fields() {
     let w = world();
