@@ -5,6 +5,8 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway, startUpstream, config, hs256Token, sleep, eventually, countingUpstream } from "./harness.mjs";
+import http from "node:http";
+import zlib from "node:zlib";
 
 const SECRET = "cache-test-secret-0123456789abcdef0123";
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -506,4 +508,44 @@ test("entries stored before a route's response rules changed are served by the r
     assert.equal(hit.headers.get("x-frame-options"), "DENY");
   }
   assert.equal(up.count("/c/page"), 1);
+});
+
+/** GET through a plain HTTP client, which never decodes: the status, headers and body bytes. */
+function rawBytes(base, path, acceptEncoding) {
+  const u = new URL(path, base);
+  const headers = { host: "gateway.test" };
+  if (acceptEncoding) headers["accept-encoding"] = acceptEncoding;
+  return new Promise((resolve, reject) => {
+    http
+      .get({ hostname: u.hostname, port: u.port, path: u.pathname, headers }, (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      })
+      .on("error", reject);
+  });
+}
+
+test("a compressed answer is served from the cache in the coding the client gets on a miss", async () => {
+  const up = await origin((req) =>
+    (req.headers["accept-encoding"] ?? "").includes("gzip")
+      ? { headers: { "cache-control": "max-age=60", "content-encoding": "gzip", vary: "Accept-Encoding" }, body: zlib.gzipSync("hello, compressed") }
+      : { headers: { "cache-control": "max-age=60", vary: "Accept-Encoding" }, body: "hello, compressed" },
+  );
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  const read = (r) => (r.headers["content-encoding"] === "gzip" ? zlib.gunzipSync(r.body) : r.body).toString();
+  const miss = await rawBytes(gw.url, "/c/z", "gzip");
+  assert.equal(miss.headers["content-encoding"], "gzip");
+  assert.equal(read(miss), "hello, compressed");
+  await sleep(100);
+  // From the Cache API, then from the hot tier, for a client that takes gzip and one that does not.
+  for (let i = 0; i < 2; i++) {
+    const gzip = await rawBytes(gw.url, "/c/z", "gzip");
+    assert.match(gzip.headers["cache-status"], /hit/);
+    assert.equal(read(gzip), "hello, compressed", "decoded once, the body is the representation");
+    const plain = await rawBytes(gw.url, "/c/z", "identity");
+    assert.match(plain.headers["cache-status"], /hit/);
+    assert.equal(read(plain), "hello, compressed");
+  }
+  assert.equal(up.count("/c/z"), 1);
 });

@@ -33,10 +33,17 @@ pub const TARGETED: [&str; 2] = [
     "x-edge-gateway-cdn-cache-control",
 ];
 
+/// The upstream's `Content-Encoding`, restored when the entry is served. The stored copy has
+/// none: its body is the decoded bytes the runtime read, and a copy labelled with a coding
+/// would be encoded by the Cache API when written and again by the runtime when served (a
+/// hit's body then came out gzip inside gzip, or gzip bytes unlabelled for a client without
+/// gzip). Served with the label, the runtime encodes it once, as it does a miss.
+pub const CONTENT_ENCODING: &str = "x-edge-gateway-content-encoding";
+
 /// Every bookkeeping header, in the order the platform reports them; none of them ever reaches
 /// a client, and an upstream cannot set them (they are removed from its responses before
 /// storing).
-pub const BOOKKEEPING: [&str; 10] = [
+pub const BOOKKEEPING: [&str; 11] = [
     STORED_AT,
     INITIAL_AGE,
     LIFETIME,
@@ -47,6 +54,7 @@ pub const BOOKKEEPING: [&str; 10] = [
     FORBIDS_STALE,
     TARGETED[0],
     TARGETED[1],
+    CONTENT_ENCODING,
 ];
 
 /// Representation headers a 304 does not carry (RFC 9110 §15.4.5).

@@ -21,7 +21,7 @@ use crate::config::CacheSpec;
 use crate::error::GatewayError;
 
 /// Response headers read from an upstream response (a full one or a 304).
-const RESPONSE_FACTS: [&str; 11] = [
+const RESPONSE_FACTS: [&str; 12] = [
     "cache-control",
     "expires",
     "date",
@@ -33,6 +33,7 @@ const RESPONSE_FACTS: [&str; 11] = [
     "age",
     TARGET_LIST[0],
     TARGET_LIST[1],
+    "content-encoding",
 ];
 
 /// The named headers of an upstream response, owned.
@@ -145,10 +146,13 @@ impl Stored {
     }
 
     /// The stored body's length, when ranges can be cut from it: known, and of a body without
-    /// a content coding (a range of a coded body would be a range of the coding's bytes).
+    /// a content coding (a range of a coded body would be a range of the coding's bytes). The
+    /// coding is in the bookkeeping (`entry::CONTENT_ENCODING`), or, in an entry stored before
+    /// it was, in the stored copy itself.
     fn length(&self) -> Option<u64> {
         let coded = self
-            .extra("content-encoding")
+            .get(bookkeeping_index(entry::CONTENT_ENCODING))
+            .or_else(|| self.extra("content-encoding"))
             .is_some_and(|c| !c.trim().eq_ignore_ascii_case("identity"));
         if coded {
             return None;
@@ -321,8 +325,13 @@ pub fn store_response<P: Ports>(
         times.response_ms,
     );
     let stripped = resp.control().stripped_fields();
-    let remove = removed_from_copy(&s.gateway.config.settings.request_id_header, &stripped);
-    let set = bookkeeping(&resp, &applicable, &meta);
+    let mut remove = removed_from_copy(&s.gateway.config.settings.request_id_header, &stripped);
+    let mut set = bookkeeping(&resp, &applicable, &meta);
+    // The copy is stored decoded and unlabelled; the label is restored when it is served.
+    remove.push("content-encoding");
+    if let Some(coding) = facts.get(11) {
+        set.push((entry::CONTENT_ENCODING.to_owned(), coding.to_owned()));
+    }
     s.ports
         .store(&keys.entry, response, &remove, &set, spec.max_body_bytes);
     let outcome = CacheOutcome::Miss {

@@ -88,6 +88,10 @@ export function fromStored(status, statusText, headers, body, remove, set, notMo
   const original = h.get("x-edge-gateway-cache-control");
   if (original === null) h.delete("cache-control");
   else h.set("cache-control", original);
+  // The copy was stored decoded and unlabelled: labelled again, the runtime encodes it once
+  // for the client (or not at all for one that does not take the coding), as on a miss.
+  const coding = h.get("x-edge-gateway-content-encoding");
+  if (coding !== null) h.set("content-encoding", coding);
   for (const name of BOOKKEEPING) h.delete(name);
   if (notModified) for (const name of NOT_IN_304) h.delete(name);
   applyList(h, remove, set);
