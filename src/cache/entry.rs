@@ -68,14 +68,20 @@ pub const NOT_IN_304: [&str; 6] = [
 ];
 
 /// Response headers that describe one exchange rather than the stored representation: never
-/// stored.
-pub const PER_EXCHANGE: [&str; 4] = ["age", "cache-status", "ratelimit", "ratelimit-policy"];
+/// stored. (`traceparent` names the trace of the request that filled the entry.)
+pub const PER_EXCHANGE: [&str; 5] = [
+    "age",
+    "cache-status",
+    "ratelimit",
+    "ratelimit-policy",
+    "traceparent",
+];
 
 /// Headers a `304` never replaces in the stored response (RFC 9111 §3.2): the framing of the
 /// stored body, hop-by-hop fields, what describes one exchange, and `Set-Cookie` (never
 /// stored). `Cache-Control` and the targeted fields are merged into the entry's bookkeeping
 /// instead of copied.
-pub const NOT_UPDATED_BY_304: [&str; 18] = [
+pub const NOT_UPDATED_BY_304: [&str; 19] = [
     "content-length",
     "content-encoding",
     "content-range",
@@ -91,6 +97,7 @@ pub const NOT_UPDATED_BY_304: [&str; 18] = [
     "cache-status",
     "ratelimit",
     "ratelimit-policy",
+    "traceparent",
     "cache-control",
     "cdn-cache-control",
     "cloudflare-cdn-cache-control",

@@ -368,3 +368,31 @@ fn entries_stored_under_a_longer_ttl_obey_the_configuration_in_force() {
     );
     assert_eq!(f.exchanges(), 2);
 }
+
+/// A `traceparent` on the answer names the trace of the request that filled the entry (the
+/// gateway's own, with `response_traceparent`, or the upstream's): never stored, so a hit can
+/// never hand it to another client, whatever the configuration in force says.
+#[test]
+fn the_fillers_traceparent_is_not_stored() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[
+            ("cache-control", "max-age=30"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+        ],
+        "one",
+    )));
+    get(&w, &f, "https://h.test/c/1");
+    let cache = f.cache.borrow();
+    let stored = cache.values().next().expect("stored");
+    assert_eq!(stored.header("traceparent"), None);
+    drop(cache);
+    f.now_ms.set(T0 + 1_000.0);
+    let (_, hit) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(hit.response().header("traceparent"), None);
+}
