@@ -5,6 +5,8 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway, startUpstream, config, hs256Token, sleep, eventually, countingUpstream } from "./harness.mjs";
+import http from "node:http";
+import zlib from "node:zlib";
 
 const SECRET = "cache-test-secret-0123456789abcdef0123";
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -418,4 +420,132 @@ test("the generation bump edits the newest document in KV, not this isolate's co
   const stored = JSON.parse(await gw.kv.get("routes"));
   assert.equal(stored.settings.cache_generation, 2);
   assert.ok(stored.routes.some((route) => route.id === "added"), "the newer document was kept");
+});
+
+/**
+ * How CGI, WSGI and Rack read request headers: `_` and `-` are one, and the later copy wins
+ * (`HTTP_ACCEPT_LANGUAGE` from `Accept-Language` or `Accept_Language`).
+ */
+function cgiHeaders(req) {
+  const out = {};
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) out[req.rawHeaders[i].toLowerCase().replaceAll("_", "-")] = req.rawHeaders[i + 1];
+  return out;
+}
+
+test("an underscore spelling of a keyed header cannot answer for another key", async () => {
+  const up = await origin((req) => {
+    const h = cgiHeaders(req);
+    return {
+      headers: { "cache-control": "max-age=60", vary: "Accept-Language, X-Api-Version" },
+      body: `lang=${h["accept-language"] ?? "none"} version=${h["x-api-version"] ?? "none"}`,
+    };
+  });
+  const gw = await gateway(up, [
+    cached("v2", { ttl_s: 60, vary: ["accept-language", "x-api-version"] }, { path: "/c/{*rest}", match: { headers: { "x-api-version": "2" } } }),
+    cached("c", { ttl_s: 60, vary: ["accept-language", "x-api-version"] }),
+  ]);
+  // The gateway keys (and routes) by `Accept-Language: en` and no version; a CGI upstream
+  // would read the later copies, `fr` and version 2.
+  const attack = await get(gw, "/c/page", { headers: { "accept-language": "en", accept_language: "fr", x_api_version: "2" } });
+  assert.equal(attack.body, "lang=en version=none", "the upstream answered for the key the gateway used");
+  const victim = await get(gw, "/c/page", { headers: { "accept-language": "en" } });
+  assert.equal(victim.body, "lang=en version=none");
+  for (const r of up.seen("/c/page")) {
+    for (const name of Object.keys(r.headers)) assert.ok(!name.includes("_"), `${name} reached the upstream`);
+  }
+});
+
+test("the admin API purges a header-routed version's entry when told the request's headers", async () => {
+  const up = await origin((req, n) => ({ headers: { "cache-control": "max-age=600" }, body: `${req.headers["x-api-version"] ?? "v1"} n=${n}` }));
+  const gw = await gateway(up, [
+    cached("v2", { ttl_s: 600 }, { path: "/c/{*rest}", match: { headers: { "x-api-version": "2" } } }),
+    cached("c", { ttl_s: 600 }),
+  ]);
+  const v2 = { headers: { "x-api-version": "2" } };
+  await get(gw, "http://api.example.test/c/a", v2);
+  assert.match((await get(gw, "http://api.example.test/c/a", v2)).headers.get("cache-status"), /hit/);
+  const purge = (body) => gw.fetch("/__gateway/cache/purge", { method: "POST", headers: ADMIN, body: JSON.stringify(body) });
+  let r = await purge({ url: "http://api.example.test/c/a", headers: { "X-Api-Version": "2" } });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).route, "v2");
+  await sleep(50);
+  assert.doesNotMatch((await get(gw, "http://api.example.test/c/a", v2)).headers.get("cache-status"), /hit/);
+  r = await purge({ url: "http://api.example.test/c/a", headers: { "x-api-version": 2 } });
+  assert.equal(r.status, 400, "header values are strings");
+  assert.equal(r.headers.get("content-type"), "application/problem+json");
+});
+
+test("entries stored before a route's response rules changed are served by the rules in force", async () => {
+  const up = await origin(() => ({
+    headers: { "cache-control": "max-age=600", "x-debug-user": "alice", "access-control-allow-origin": "*", "x-frame-options": "ALLOWALL" },
+    body: "page",
+  }));
+  const doc = (route, extra = {}) =>
+    config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }], timeout_ms: 2000 } },
+      routes: [route, { id: "probe", path: "/probe", upstream: "u", auth: "none" }],
+      ...extra,
+    });
+  const gw = await startGateway({ bindings: { ADMIN_TOKEN: "test-admin-token" }, routes: config({ upstreams: { u: { targets: [{ url: up.url }] } }, routes: [cached("c", { ttl_s: 600 })] }) });
+  cleanup.push(() => gw.close());
+  await get(gw, "/c/page");
+  assert.equal((await get(gw, "/c/page")).headers.get("x-debug-user"), "alice");
+  // The operator stops the leak and restricts CORS to one origin.
+  await gw.setRoutes(
+    doc(
+      cached("c", { ttl_s: 600 }, { cors: "app", response_headers: { remove: ["x-debug-user"], set: { "x-frame-options": "DENY" } } }),
+      { cors: { app: { origins: ["https://app.example"] } } },
+    ),
+  );
+  assert.ok(await eventually(async () => (await gw.fetch("/probe")).status !== 404, { timeoutMs: 5000, intervalMs: 200 }), "the new document is in force");
+  for (let i = 0; i < 2; i++) {
+    // twice: from the Cache API, then from the hot tier
+    const hit = await get(gw, "/c/page", { headers: { origin: "https://evil.example" } });
+    assert.match(hit.headers.get("cache-status"), /hit/);
+    assert.equal(hit.headers.get("x-debug-user"), null, "a removed header is not replayed");
+    assert.equal(hit.headers.get("access-control-allow-origin"), null, "only the policy answers for CORS");
+    assert.equal(hit.headers.get("x-frame-options"), "DENY");
+  }
+  assert.equal(up.count("/c/page"), 1);
+});
+
+/** GET through a plain HTTP client, which never decodes: the status, headers and body bytes. */
+function rawBytes(base, path, acceptEncoding) {
+  const u = new URL(path, base);
+  const headers = { host: "gateway.test" };
+  if (acceptEncoding) headers["accept-encoding"] = acceptEncoding;
+  return new Promise((resolve, reject) => {
+    http
+      .get({ hostname: u.hostname, port: u.port, path: u.pathname, headers }, (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      })
+      .on("error", reject);
+  });
+}
+
+test("a compressed answer is served from the cache in the coding the client gets on a miss", async () => {
+  const up = await origin((req) =>
+    (req.headers["accept-encoding"] ?? "").includes("gzip")
+      ? { headers: { "cache-control": "max-age=60", "content-encoding": "gzip", vary: "Accept-Encoding" }, body: zlib.gzipSync("hello, compressed") }
+      : { headers: { "cache-control": "max-age=60", vary: "Accept-Encoding" }, body: "hello, compressed" },
+  );
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  const read = (r) => (r.headers["content-encoding"] === "gzip" ? zlib.gunzipSync(r.body) : r.body).toString();
+  const miss = await rawBytes(gw.url, "/c/z", "gzip");
+  assert.equal(miss.headers["content-encoding"], "gzip");
+  assert.equal(read(miss), "hello, compressed");
+  await sleep(100);
+  // From the Cache API, then from the hot tier, for a client that takes gzip and one that does not.
+  for (let i = 0; i < 2; i++) {
+    const gzip = await rawBytes(gw.url, "/c/z", "gzip");
+    assert.match(gzip.headers["cache-status"], /hit/);
+    assert.equal(read(gzip), "hello, compressed", "decoded once, the body is the representation");
+    const plain = await rawBytes(gw.url, "/c/z", "identity");
+    assert.match(plain.headers["cache-status"], /hit/);
+    assert.equal(read(plain), "hello, compressed");
+  }
+  assert.equal(up.count("/c/z"), 1);
 });

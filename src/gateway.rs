@@ -98,6 +98,12 @@ pub struct RouteEdits {
     pub request: HeaderEdits,
     /// Hop-by-hop headers and the route's removals; then its `response_headers.set`.
     pub response: HeaderEdits,
+    /// Request headers whose value the gateway reads to choose a cached route's entry — its
+    /// `vary` headers and every header a `match` condition reads (the route id in the key
+    /// stands for them) — and forwards as the client sent them. Their `_` spellings are
+    /// removed: CGI, WSGI and Rack read `accept_language` as `accept-language` and keep the
+    /// later copy, so the upstream would answer for another key than the gateway used.
+    pub keyed: Vec<String>,
 }
 
 /// The WebSocket handshake's own request headers: forwarded on `websocket: true` routes only.
@@ -178,6 +184,7 @@ struct EditInputs<'a> {
     canary_override: Option<&'a str>,
     request: &'a HeaderRules,
     response: &'a HeaderRules,
+    vary: Option<&'a [String]>,
 }
 
 /// The kinds of the auth schemes `route` accepts, in order (none on a public route).
@@ -190,7 +197,12 @@ fn schemes<'c>(route: &'c Route, config: &'c Config) -> impl Iterator<Item = &'c
 }
 
 /// A route's header edits fixed by configuration, both ways.
-fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdits {
+fn static_edits(
+    route: &Route,
+    config: &Config,
+    identity: &[String],
+    match_headers: &[String],
+) -> RouteEdits {
     // API keys are credentials for the gateway: the upstream gets the consumer.
     let api_key_headers = schemes(route, config).filter_map(|kind| match kind {
         AuthKind::ApiKey(k) => match &k.source {
@@ -241,6 +253,15 @@ fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdi
         .collect();
     response.sort();
     response.dedup();
+    let mut keyed: Vec<String> = route.cache.as_ref().map_or_else(Vec::new, |c| {
+        c.vary
+            .iter()
+            .chain(match_headers)
+            .map(|h| h.to_ascii_lowercase())
+            .collect()
+    });
+    keyed.sort();
+    keyed.dedup();
     RouteEdits {
         request: HeaderEdits {
             remove: request,
@@ -250,6 +271,7 @@ fn static_edits(route: &Route, config: &Config, identity: &[String]) -> RouteEdi
             remove: response,
             set: route.response_headers.set.clone(),
         },
+        keyed,
     }
 }
 
@@ -288,6 +310,14 @@ impl Gateway {
                     .collect()
             })
             .collect();
+        let mut match_headers: Vec<String> = config
+            .routes
+            .iter()
+            .filter_map(|r| r.conditions.as_ref())
+            .flat_map(|c| c.headers.iter().map(|(name, _)| name.clone()))
+            .collect();
+        match_headers.sort();
+        match_headers.dedup();
         // Routes mostly share their edits: each distinct set is built once, keyed by what
         // decides it (hashing the inputs is far cheaper than building the lists per route).
         let mut edit_sets: Vec<RouteEdits> = Vec::new();
@@ -307,9 +337,10 @@ impl Gateway {
                         .and_then(|c| c.override_header.as_deref()),
                     request: &route.request_headers,
                     response: &route.response_headers,
+                    vary: route.cache.as_ref().map(|c| c.vary.as_slice()),
                 };
                 *known.entry(inputs).or_insert_with(|| {
-                    edit_sets.push(static_edits(route, &config, &identity));
+                    edit_sets.push(static_edits(route, &config, &identity, &match_headers));
                     edit_sets.len() - 1
                 })
             })
@@ -323,14 +354,6 @@ impl Gateway {
                 .map(|r| Plan::for_route(r, shares(r)))
                 .collect()
         };
-        let mut match_headers: Vec<String> = config
-            .routes
-            .iter()
-            .filter_map(|r| r.conditions.as_ref())
-            .flat_map(|c| c.headers.iter().map(|(name, _)| name.clone()))
-            .collect();
-        match_headers.sort();
-        match_headers.dedup();
         Ok(Gateway {
             match_headers,
             reads_client_network: config.ip_rules.iter().any(|r| r.uses_network_facts()),

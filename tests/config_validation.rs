@@ -2973,3 +2973,57 @@ fn very_many_route_conflicts_are_listed_the_same_way() {
         )
     );
 }
+
+/// A `vary` header is read from the client's request, but the gateway replaces some headers
+/// before the upstream sees them: keying by the client's copy of the consumer or a claim
+/// header would let every consumer who sends none share the entry of an upstream that
+/// (honestly) answers `Vary: X-Consumer`. Those names are refused, with what to use instead.
+#[test]
+fn cache_vary_may_not_name_a_header_the_gateway_sets() {
+    let with_claims = || {
+        let mut d = declarations();
+        merge(
+            &mut d,
+            json!({ "auth": { "users-jwt": { "forward_claims": { "tenant": "x-tenant" } } } }),
+        );
+        d
+    };
+    let vary =
+        |names: Value| json!({ "auth": ["users-jwt"], "cache": { "ttl_s": 60, "vary": names } });
+    check(vec![
+        case(
+            "the consumer header",
+            declared_route(vary(json!(["accept-language", "X-Consumer"]))),
+            "routes[0].cache.vary[1]",
+            "per_consumer",
+        ),
+        case(
+            "a claim header",
+            route_in(with_claims(), vary(json!(["x-tenant"]))),
+            "routes[0].cache.vary[0]",
+            "forward_claims",
+        ),
+        case(
+            "the request id",
+            declared_route(vary(json!(["x-request-id"]))),
+            "routes[0].cache.vary[0]",
+            "the gateway sets",
+        ),
+        case(
+            "a forwarding header",
+            declared_route(vary(json!(["x-forwarded-for"]))),
+            "routes[0].cache.vary[0]",
+            "the gateway sets",
+        ),
+        case(
+            "traceparent",
+            declared_route(vary(json!(["traceparent"]))),
+            "routes[0].cache.vary[0]",
+            "the gateway sets",
+        ),
+    ]);
+    accepts(&declared_route(vary(json!([
+        "accept-language",
+        "x-tenant"
+    ]))));
+}

@@ -33,10 +33,17 @@ pub const TARGETED: [&str; 2] = [
     "x-edge-gateway-cdn-cache-control",
 ];
 
+/// The upstream's `Content-Encoding`, restored when the entry is served. The stored copy has
+/// none: its body is the decoded bytes the runtime read, and a copy labelled with a coding
+/// would be encoded by the Cache API when written and again by the runtime when served (a
+/// hit's body then came out gzip inside gzip, or gzip bytes unlabelled for a client without
+/// gzip). Served with the label, the runtime encodes it once, as it does a miss.
+pub const CONTENT_ENCODING: &str = "x-edge-gateway-content-encoding";
+
 /// Every bookkeeping header, in the order the platform reports them; none of them ever reaches
 /// a client, and an upstream cannot set them (they are removed from its responses before
 /// storing).
-pub const BOOKKEEPING: [&str; 10] = [
+pub const BOOKKEEPING: [&str; 11] = [
     STORED_AT,
     INITIAL_AGE,
     LIFETIME,
@@ -47,6 +54,7 @@ pub const BOOKKEEPING: [&str; 10] = [
     FORBIDS_STALE,
     TARGETED[0],
     TARGETED[1],
+    CONTENT_ENCODING,
 ];
 
 /// Representation headers a 304 does not carry (RFC 9110 §15.4.5).
@@ -60,14 +68,20 @@ pub const NOT_IN_304: [&str; 6] = [
 ];
 
 /// Response headers that describe one exchange rather than the stored representation: never
-/// stored.
-pub const PER_EXCHANGE: [&str; 4] = ["age", "cache-status", "ratelimit", "ratelimit-policy"];
+/// stored. (`traceparent` names the trace of the request that filled the entry.)
+pub const PER_EXCHANGE: [&str; 5] = [
+    "age",
+    "cache-status",
+    "ratelimit",
+    "ratelimit-policy",
+    "traceparent",
+];
 
 /// Headers a `304` never replaces in the stored response (RFC 9111 §3.2): the framing of the
 /// stored body, hop-by-hop fields, what describes one exchange, and `Set-Cookie` (never
 /// stored). `Cache-Control` and the targeted fields are merged into the entry's bookkeeping
 /// instead of copied.
-pub const NOT_UPDATED_BY_304: [&str; 18] = [
+pub const NOT_UPDATED_BY_304: [&str; 19] = [
     "content-length",
     "content-encoding",
     "content-range",
@@ -83,6 +97,7 @@ pub const NOT_UPDATED_BY_304: [&str; 18] = [
     "cache-status",
     "ratelimit",
     "ratelimit-policy",
+    "traceparent",
     "cache-control",
     "cdn-cache-control",
     "cloudflare-cdn-cache-control",
@@ -171,6 +186,22 @@ impl EntryMeta {
             out.push((ORIGINAL_CACHE_CONTROL, cc.to_owned()));
         }
         out
+    }
+
+    /// The bookkeeping as the route's configuration in force bounds it: a lifetime of at most
+    /// `ttl_s`, a stale-if-error window of at most `stale_if_error_s`, and a
+    /// stale-while-revalidate window of at most the longer of `ttl_s` and
+    /// `stale_while_revalidate_s` (the largest either source of that window can give). An
+    /// entry stored under a configuration that allowed more is served by the one in force.
+    pub fn within(self, spec: &crate::config::CacheSpec) -> EntryMeta {
+        EntryMeta {
+            lifetime_s: self.lifetime_s.min(spec.ttl_s),
+            stale_if_error_s: self.stale_if_error_s.min(spec.stale_if_error_s),
+            stale_while_revalidate_s: self
+                .stale_while_revalidate_s
+                .min(spec.ttl_s.max(spec.stale_while_revalidate_s)),
+            ..self
+        }
     }
 
     /// The entry's current age in whole seconds (never negative).

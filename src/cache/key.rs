@@ -13,7 +13,8 @@
 //! 4. the query parameters, sorted by name (repeated parameters keep their order: `a=2&a=1` is
 //!    not `a=1&a=2`), compared in their raw percent-encoded form after upper-casing the hex digits
 //!    of `%xx` escapes (RFC 3986 §6.2.2.1). No other decoding: `+` and `%20` stay different, as
-//!    do `a` and `a=`. An empty query is no query;
+//!    do `a` and `a=`. An empty query is no query. A query with a `;`, or with two spellings an
+//!    upstream may read as one name (`%61` and `a`, `id` and `ID`), keeps its order;
 //! 5. the route's `vary` request headers, sorted by (lower-cased) name, each value trimmed with
 //!    runs of spaces and tabs collapsed to one space; an absent header differs from an empty one;
 //! 6. the consumer (authenticated subject or API key id) when the route is cached per consumer;
@@ -114,7 +115,10 @@ pub fn cache_key_url(input: &CacheKeyInput) -> String {
 /// repeated parameters keep their order, because upstreams may read them as an ordered list
 /// (`a=2&a=1` is not `a=1&a=2`). Empty parameters (`a=1&&b=2`) are kept. A query with a `;` is
 /// not sorted: an upstream that also splits on `;` reads `a=1;x=9&x=8` as x = 9, 8, so moving
-/// its parts could make two different lists one key.
+/// its parts could make two different lists one key. Nor is one where two different spellings
+/// may be one name to the upstream (see [`upstream_name`]): `%61=2&a=1` and `a=1&%61=2` are
+/// a = 2, 1 and a = 1, 2 to a server that decodes names, so sorting the spellings apart would
+/// make them one key.
 pub fn normalised_query(query: Option<&str>) -> Vec<(String, Option<String>)> {
     let query = match query {
         None | Some("") => return Vec::new(),
@@ -127,10 +131,61 @@ pub fn normalised_query(query: Option<&str>) -> Vec<(String, Option<String>)> {
             None => (upper_percent_hex(p), None),
         })
         .collect();
-    if !query.contains(';') {
+    if !query.contains(';') && !spellings_collide(&params) {
         params.sort_by(|a, b| a.0.cmp(&b.0));
     }
     params
+}
+
+/// Whether two parameters spelt differently may have one name to the upstream.
+fn spellings_collide(params: &[(String, Option<String>)]) -> bool {
+    if params.len() < 2 {
+        return false;
+    }
+    let mut seen: std::collections::HashMap<Vec<u8>, &str> =
+        std::collections::HashMap::with_capacity(params.len());
+    for (name, _) in params {
+        match seen.entry(upstream_name(name)) {
+            std::collections::hash_map::Entry::Occupied(first) if *first.get() != name => {
+                return true
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(name);
+            }
+        }
+    }
+    false
+}
+
+/// The coarsest reading of a parameter name among common upstream frameworks: percent-decoded
+/// with `+` as a space (form decoding), ASCII case folded (ASP.NET), cut at the first `[`
+/// (PHP, Rails and `qs` read `a[]` and `a[x]` as parts of `a`), and `.` and spaces read as `_`
+/// (PHP). Two spellings with one reading are one name to some upstream.
+fn upstream_name(name: &str) -> Vec<u8> {
+    let b = name.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let mut c = b[i];
+        if c == b'%' {
+            let hi = b.get(i + 1).copied().and_then(crate::hex::value);
+            let lo = b.get(i + 2).copied().and_then(crate::hex::value);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                c = hi << 4 | lo;
+                i += 2;
+            }
+        } else if c == b'+' {
+            c = b' ';
+        }
+        i += 1;
+        match c {
+            b'[' => break,
+            b'.' | b' ' => out.push(b'_'),
+            _ => out.push(c.to_ascii_lowercase()),
+        }
+    }
+    out
 }
 
 /// Upper-cases the two hex digits of every well-formed `%xx` escape; nothing else changes.

@@ -1,6 +1,7 @@
 //! Whether a response may be stored by the gateway's shared cache (RFC 9111 §3, plus the
 //! gateway's own rules).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::control::split_list;
@@ -152,6 +153,7 @@ pub fn storable(
     if resp.content_length.is_some_and(|n| n > spec.max_body_bytes) {
         return Err(NotStored::TooLarge);
     }
+    let spec = &*applicable(req, resp, spec, per_consumer);
     if freshness::freshness_lifetime_s(resp, spec) == 0
         && !resp.has_validator()
         && freshness::stale_if_error_window_s(resp, spec) == 0
@@ -160,6 +162,31 @@ pub fn storable(
         return Err(NotStored::ZeroLifetime);
     }
     Ok(())
+}
+
+/// The route's settings as they apply to storing `resp`: without the heuristic lifetime
+/// (`default_ttl_s`) when the answer to a request with credentials is kept only because it
+/// says `must-revalidate` (RFC 9111 §3.5) — not `public` or `s-maxage`, on a route that does
+/// not key by consumer. That directive lets a shared cache keep a personal answer on the
+/// condition that it is revalidated once stale; without an explicit lifetime it is stale at
+/// once, and a heuristic one would serve it to every other client without asking.
+pub fn applicable<'a>(
+    req: &RequestFacts,
+    resp: &ResponseFacts,
+    spec: &'a CacheSpec,
+    per_consumer: bool,
+) -> Cow<'a, CacheSpec> {
+    if spec.default_ttl_s == 0 || !req.has_authorization || per_consumer {
+        return Cow::Borrowed(spec);
+    }
+    let cc = resp.control();
+    if cc.public || cc.s_maxage.is_some() {
+        return Cow::Borrowed(spec);
+    }
+    Cow::Owned(CacheSpec {
+        default_ttl_s: 0,
+        ..spec.clone()
+    })
 }
 
 /// `Vary = #( "*" / field-name )`: a `*` member anywhere means "varies on everything".

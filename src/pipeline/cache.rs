@@ -37,17 +37,34 @@ fn spec_of<'a>(gateway: &'a Gateway, cx: &Ctx) -> Option<(&'a Route, &'a CacheSp
     route.cache.as_ref().map(|spec| (route, spec))
 }
 
-/// Headers every answer of this request carries, then `Age` and `Cache-Status`.
+/// Headers every answer of this request carries, then `Age` and `Cache-Status`: for an answer
+/// from a stored entry, after the route's `response_headers.set` in force (the entry was stored
+/// with those of the configuration it was stored under).
 pub(super) fn answer_headers(
     gateway: &Gateway,
     cx: &Ctx,
     age_s: u64,
     status: String,
 ) -> Vec<(String, String)> {
-    let mut set = exchange::response_set(gateway, cx);
+    let mut set = gateway.route_edits(cx.route()).response.set.clone();
+    set.extend(exchange::response_set(gateway, cx));
     set.push(("age".into(), age_s.to_string()));
     set.push(("cache-status".into(), status));
     set
+}
+
+/// What an answer from a stored entry drops: the route's response removals in force (its
+/// `response_headers.remove`, an upstream's own CORS headers on a route with a policy), which
+/// the entry may have been stored without. Hop-by-hop fields are never stored.
+pub(super) fn answer_removals<'g>(gateway: &'g Gateway, cx: &Ctx) -> Vec<&'g str> {
+    gateway
+        .route_edits(cx.route())
+        .response
+        .remove
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !crate::headers::is_hop_by_hop(h))
+        .collect()
 }
 
 pub(super) fn internal(what: &str, cause: String) -> GatewayError {
@@ -144,7 +161,9 @@ fn from_hot<P: Ports>(
     if cx.now_ms >= hot.until_ms || hot.has_range || (honours && hot.has_cache_control) {
         return None;
     }
-    let meta = hot.meta?;
+    let meta = hot
+        .meta?
+        .within(s.gateway.route(cx.route()).cache.as_ref()?);
     let Lookup::Fresh { age_s, ttl_s } = entry::lookup(&meta, cx.now_ms as u64, None) else {
         return None;
     };
@@ -164,10 +183,13 @@ fn from_hot<P: Ports>(
     cx.notes.cache = Some(CacheResult::Hit);
     cx.notes.source = Source::Cache;
     Some(
-        match s
-            .ports
-            .hot_serve(&keys.entry, &set, not_mod, cx.request.method == "HEAD")
-        {
+        match s.ports.hot_serve(
+            &keys.entry,
+            &answer_removals(s.gateway, cx),
+            &set,
+            not_mod,
+            cx.request.method == "HEAD",
+        ) {
             Ok(r) => Step::Reply(r),
             Err(e) => Step::Fail(internal("serving a cached response", e)),
         },
@@ -227,7 +249,10 @@ async fn lookup_and_fetch<P: Ports>(
     let now_ms = now as u64;
     let mut stale: Option<Stale<P::Response>> = None;
     if let Some(entry) = found {
-        let stored = Stored::read(s.ports, &entry);
+        let stored = Stored::read(s.ports, &entry).map(|mut st| {
+            st.meta = st.meta.within(spec);
+            st
+        });
         let lookup = stored.as_ref().map(|st| {
             let found = entry::lookup(&st.meta, now_ms, invalidated_at);
             request_directives::apply(found, &st.meta, &directives)

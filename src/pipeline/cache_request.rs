@@ -107,8 +107,9 @@ pub struct Conditions {
     pub if_range: Option<String>,
     /// The request's `Cache-Control`.
     pub cache_control: Option<String>,
-    /// An `Authorization` or `Cookie` header came with it: whatever the route's `auth`, the
-    /// response may be personal (RFC 9111 §3.5).
+    /// A header that carries credentials came with it (`Authorization`, `Cookie`, a Cloudflare
+    /// Access service token's secret: `crate::headers::CREDENTIAL_HEADERS`): whatever the
+    /// route's `auth`, the response may be personal (RFC 9111 §3.5).
     pub has_credentials: bool,
 }
 
@@ -119,17 +120,15 @@ impl Conditions {
 }
 
 pub(super) fn conditions(ports: &impl Ports) -> Conditions {
-    let mut f = ports
-        .request_headers(&[
-            "if-none-match",
-            "if-modified-since",
-            "range",
-            "if-range",
-            "cache-control",
-            "authorization",
-            "cookie",
-        ])
-        .into_iter();
+    let mut names = vec![
+        "if-none-match",
+        "if-modified-since",
+        "range",
+        "if-range",
+        "cache-control",
+    ];
+    names.extend(crate::headers::CREDENTIAL_HEADERS);
+    let mut f = ports.request_headers(&names).into_iter();
     let mut next = || f.next().flatten();
     Conditions {
         if_none_match: next(),
@@ -137,11 +136,7 @@ pub(super) fn conditions(ports: &impl Ports) -> Conditions {
         range: next(),
         if_range: next(),
         cache_control: next(),
-        has_credentials: {
-            let authorization = next().is_some();
-            let cookie = next().is_some();
-            authorization || cookie
-        },
+        has_credentials: f.any(|v| v.is_some()),
     }
 }
 

@@ -3,7 +3,7 @@
 //! `304` (RFC 9111 §3.2, §4.3.4). The rules are in `crate::cache`; this applies them through
 //! the response-cache port.
 
-use super::cache::{answer_headers, internal};
+use super::cache::{answer_headers, answer_removals, internal};
 use super::cache_request::Conditions;
 use super::ctx::{CacheKeys, CacheResult, Ctx, Source};
 use super::ports::{Ports, Responses, Serve};
@@ -21,7 +21,7 @@ use crate::config::CacheSpec;
 use crate::error::GatewayError;
 
 /// Response headers read from an upstream response (a full one or a 304).
-const RESPONSE_FACTS: [&str; 11] = [
+const RESPONSE_FACTS: [&str; 12] = [
     "cache-control",
     "expires",
     "date",
@@ -33,6 +33,7 @@ const RESPONSE_FACTS: [&str; 11] = [
     "age",
     TARGET_LIST[0],
     TARGET_LIST[1],
+    "content-encoding",
 ];
 
 /// The named headers of an upstream response, owned.
@@ -145,10 +146,13 @@ impl Stored {
     }
 
     /// The stored body's length, when ranges can be cut from it: known, and of a body without
-    /// a content coding (a range of a coded body would be a range of the coding's bytes).
+    /// a content coding (a range of a coded body would be a range of the coding's bytes). The
+    /// coding is in the bookkeeping (`entry::CONTENT_ENCODING`), or, in an entry stored before
+    /// it was, in the stored copy itself.
     fn length(&self) -> Option<u64> {
         let coded = self
-            .extra("content-encoding")
+            .get(bookkeeping_index(entry::CONTENT_ENCODING))
+            .or_else(|| self.extra("content-encoding"))
             .is_some_and(|c| !c.trim().eq_ignore_ascii_case("identity"));
         if coded {
             return None;
@@ -223,7 +227,7 @@ pub fn serve_stored<P: Ports>(
         range,
     };
     s.ports
-        .serve_entry(entry, &set, how)
+        .serve_entry(entry, &answer_removals(s.gateway, cx), &set, how)
         .map_err(|e| internal("serving a cached response", e))
 }
 
@@ -312,16 +316,22 @@ pub fn store_response<P: Ports>(
         };
         return (outcome, None);
     }
+    let applicable = crate::cache::rules::applicable(req, &resp, spec, spec.per_consumer);
     let meta = entry_meta(
         &resp,
-        spec,
+        &applicable,
         facts.get(8),
         times.request_ms,
         times.response_ms,
     );
     let stripped = resp.control().stripped_fields();
-    let remove = removed_from_copy(&s.gateway.config.settings.request_id_header, &stripped);
-    let set = bookkeeping(&resp, spec, &meta);
+    let mut remove = removed_from_copy(&s.gateway.config.settings.request_id_header, &stripped);
+    let mut set = bookkeeping(&resp, &applicable, &meta);
+    // The copy is stored decoded and unlabelled; the label is restored when it is served.
+    remove.push("content-encoding");
+    if let Some(coding) = facts.get(11) {
+        set.push((entry::CONTENT_ENCODING.to_owned(), coding.to_owned()));
+    }
     s.ports
         .store(&keys.entry, response, &remove, &set, spec.max_body_bytes);
     let outcome = CacheOutcome::Miss {
@@ -388,14 +398,21 @@ pub fn revalidate<P: Ports>(
         targeted: [targeted[0].as_deref(), targeted[1].as_deref()],
     };
     let still_storable = storable(req, &resp, spec, &spec.vary, spec.per_consumer).is_ok();
-    let meta = entry_meta(&resp, spec, f.get(8), times.request_ms, times.response_ms);
+    let applicable = crate::cache::rules::applicable(req, &resp, spec, spec.per_consumer);
+    let meta = entry_meta(
+        &resp,
+        &applicable,
+        f.get(8),
+        times.request_ms,
+        times.response_ms,
+    );
     let stripped = resp.control().stripped_fields();
     let request_id = &s.gateway.config.settings.request_id_header;
     let mut exclude: Vec<&str> = entry::NOT_UPDATED_BY_304.to_vec();
     exclude.extend(entry::BOOKKEEPING);
     exclude.push(request_id);
     let remove: Vec<&str> = stripped.iter().map(String::as_str).collect();
-    let set = bookkeeping(&resp, spec, &meta);
+    let set = bookkeeping(&resp, &applicable, &meta);
     let updated = s
         .ports
         .update_entry(entry, fresh, &exclude, &remove, &set)

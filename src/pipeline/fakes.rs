@@ -289,6 +289,7 @@ impl ResponseCache for Fakes {
     fn hot_serve(
         &self,
         key: &str,
+        remove: &[&str],
         set: &[(String, String)],
         not_modified: bool,
         head_only: bool,
@@ -301,6 +302,7 @@ impl ResponseCache for Fakes {
             .ok_or("gone")?;
         self.serve_entry(
             entry,
+            remove,
             set,
             Serve {
                 status,
@@ -335,6 +337,7 @@ impl ResponseCache for Fakes {
     fn serve_entry(
         &self,
         mut entry: FakeResponse,
+        remove: &[&str],
         set: &[(String, String)],
         how: Serve,
     ) -> Result<FakeResponse, String> {
@@ -364,6 +367,9 @@ impl ResponseCache for Fakes {
         }
         if how.not_modified || how.head_only {
             entry.body.clear();
+        }
+        for name in remove {
+            entry.remove(name);
         }
         apply(&mut entry, set);
         Ok(entry)

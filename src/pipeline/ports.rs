@@ -168,6 +168,7 @@ pub trait ResponseCache: Responses {
     fn hot_serve(
         &self,
         key: &str,
+        remove: &[&str],
         set: &[(String, String)],
         not_modified: bool,
         head_only: bool,
@@ -194,6 +195,7 @@ pub trait ResponseCache: Responses {
     fn serve_entry(
         &self,
         entry: Self::Response,
+        remove: &[&str],
         set: &[(String, String)],
         how: Serve,
     ) -> Result<Self::Response, String>;

@@ -143,14 +143,35 @@ fn health(live: &Live, admin: bool) -> web_sys::Response {
 #[serde(deny_unknown_fields)]
 struct PurgeRequest {
     url: String,
+    /// Request headers that `match` conditions read, so that a header-routed route's entry
+    /// for the URL can be reached (names in any case).
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST …/cache/purge {"url": "https://api.example.com/v1/users/42?x=1"}`: removes that URL's
-/// entries from this location's cache.
+/// entries from this location's cache; with `"headers": {"x-api-version": "2"}`, those of the
+/// route a GET with those headers reaches.
 async fn purge(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
     let body = keys::read_json_body(x).await?;
-    let request: PurgeRequest = serde_json::from_str(&body)
-        .map_err(|_| GatewayError::BadRequest("expected {\"url\": \"https://host/path?query\"}"))?;
+    let request: PurgeRequest = serde_json::from_str(&body).map_err(|_| {
+        GatewayError::BadRequest(
+            "expected {\"url\": \"https://host/path?query\", \"headers\": {\"name\": \"value\"}}",
+        )
+    })?;
+    let match_headers: Vec<Option<String>> = x
+        .live
+        .gateway
+        .match_headers()
+        .iter()
+        .map(|name| {
+            request
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
     let Some((scheme, host, path, query)) = crate::forward::split_url(&request.url) else {
         return Err(GatewayError::BadRequest(
             "url must be absolute: https://host/path",
@@ -162,6 +183,7 @@ async fn purge(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
         host,
         path,
         query,
+        match_headers: &match_headers,
         ..crate::forward::Inbound::default()
     };
     let routed = match x.live.gateway.destination(&inbound)? {

@@ -76,6 +76,7 @@ extern "C" {
     pub fn serve_entry(
         entry: &web_sys::Response,
         status: u16,
+        remove: &str,
         set: &str,
         not_modified: bool,
         head_only: bool,
@@ -129,6 +130,7 @@ extern "C" {
     #[wasm_bindgen(catch)]
     pub fn hot_serve(
         key: &str,
+        remove: &str,
         set: &str,
         not_modified: bool,
         head_only: bool,
@@ -180,7 +182,7 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         .iter()
         .map(|e| {
             serde_json::json!({
-                "request": { "remove": e.request.remove, "set": e.request.set },
+                "request": { "remove": e.request.remove, "set": e.request.set, "keyed": e.keyed },
                 "response": { "remove": e.response.remove, "set": e.response.set },
             })
         })

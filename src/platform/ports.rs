@@ -280,12 +280,19 @@ impl ResponseCache for WorkerPorts {
     fn hot_serve(
         &self,
         key: &str,
+        remove: &[&str],
         set: &[(String, String)],
         not_modified: bool,
         head_only: bool,
     ) -> Result<web_sys::Response, String> {
-        glue::hot_serve(key, &pairs(set), not_modified, head_only)
-            .map_err(|e| super::respond::reason(&e))
+        glue::hot_serve(
+            key,
+            &glue::join(remove, '\n'),
+            &pairs(set),
+            not_modified,
+            head_only,
+        )
+        .map_err(|e| super::respond::reason(&e))
     }
     fn hot_fill(
         &self,
@@ -325,6 +332,7 @@ impl ResponseCache for WorkerPorts {
     fn serve_entry(
         &self,
         entry: web_sys::Response,
+        remove: &[&str],
         set: &[(String, String)],
         how: Serve,
     ) -> Result<web_sys::Response, String> {
@@ -335,6 +343,7 @@ impl ResponseCache for WorkerPorts {
         glue::serve_entry(
             &entry,
             how.status,
+            &glue::join(remove, '\n'),
             &pairs(set),
             how.not_modified,
             how.head_only,

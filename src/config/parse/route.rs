@@ -6,7 +6,8 @@ use super::pattern::{host_pattern, pattern_params, template};
 use super::{header_name, settable_header, valid_name, Names, MIB, NAME_RULE, YEAR_S};
 use crate::config::json::Json;
 use crate::config::model::{
-    AuthKind, CacheSpec, HeaderRules, MethodSet, RateLimitKey, Route, RouteAuth, Settings,
+    AuthKind, AuthScheme, CacheSpec, HeaderRules, MethodSet, RateLimitKey, Route, RouteAuth,
+    Settings,
 };
 use crate::config::reader::{as_string, index_path, member_path, reference, suggest, Errors, Obj};
 use crate::config::{cache_policy, canary, cors, ip_rules, observability, route_match};
@@ -118,7 +119,14 @@ pub(super) fn route(
         if let Some(problem) = uncacheable(methods) {
             errs.push(&cpath, problem);
         }
-        cache_spec(v, &cpath, auth == Some(RouteAuth::None), errs)
+        let set_upstream = |h: &str| set_by_gateway(h, settings, names.auth);
+        cache_spec(
+            v,
+            &cpath,
+            auth == Some(RouteAuth::None),
+            &set_upstream,
+            errs,
+        )
     });
     let request_headers = header_rules(
         o.get("request_headers"),
@@ -403,9 +411,45 @@ fn uncacheable(methods: MethodSet) -> Option<&'static str> {
     }
 }
 
-/// Reads a route's `cache`; `public` says the route has no authentication (`"auth": "none"`).
+/// Why the upstream never sees the client's copy of request header `name` (lower-case): the
+/// gateway sets it on every request. A cache key reading the client's copy would describe
+/// another request than the one the upstream answers.
+fn set_by_gateway(name: &str, settings: &Settings, auth: &[AuthScheme]) -> Option<String> {
+    if name == settings.consumer_header {
+        return Some(format!(
+            "header \"{name}\" is settings.consumer_header, which the gateway sets upstream: the key would read the client's copy, not the consumer; use \"per_consumer\": true"
+        ));
+    }
+    for scheme in auth {
+        if let AuthKind::Jwt(j) = &scheme.kind {
+            if j.forward_claims.iter().any(|(_, h)| h == name) {
+                return Some(format!(
+                    "header \"{name}\" is a forward_claims header of auth scheme \"{}\", which the gateway sets upstream: the key would read the client's copy, not the claim; use \"per_consumer\": true",
+                    scheme.name
+                ));
+            }
+        }
+    }
+    let owned = crate::headers::GATEWAY_OWNED.contains(&name)
+        || name.starts_with(crate::gateway::CLIENT_FORWARDING_PREFIX)
+        || name == settings.request_id_header;
+    owned.then(|| {
+        format!(
+            "header \"{name}\" is one the gateway sets upstream: the key would read the client's copy, which the upstream never sees (the key already holds the scheme and the host)"
+        )
+    })
+}
+
+/// Reads a route's `cache`; `public` says the route has no authentication (`"auth": "none"`),
+/// and `set_upstream` why a request header never reaches the upstream as the client sent it.
 #[inline(never)]
-fn cache_spec(value: &Json, path: &str, public: bool, errs: &mut Errors) -> Option<CacheSpec> {
+fn cache_spec(
+    value: &Json,
+    path: &str,
+    public: bool,
+    set_upstream: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> Option<CacheSpec> {
     let o = Obj::new(value, path, CACHE_FIELDS, errs)?;
     let ttl_s = o.req_uint("ttl_s", 1, YEAR_S, errs);
     let stale_if_error_s = o.opt_uint("stale_if_error_s", 0, YEAR_S, errs).unwrap_or(0);
@@ -413,7 +457,9 @@ fn cache_spec(value: &Json, path: &str, public: bool, errs: &mut Errors) -> Opti
     if let Some(list) = o.opt_string_list("vary", errs) {
         for (h, p) in list {
             if let Some(h) = header_name(&h, &p, errs) {
-                if !vary.contains(&h) {
+                if let Some(problem) = set_upstream(&h) {
+                    errs.push(&p, problem);
+                } else if !vary.contains(&h) {
                     vary.push(h);
                 }
             }

@@ -213,6 +213,25 @@ fn personal_responses_are_not_stored() {
     assert!(f.cache.borrow().is_empty());
 }
 
+/// Every header the gateway counts as a credential makes the response personal: a Cloudflare
+/// Access service token is forwarded to the upstream, which may answer for its holder alone.
+#[test]
+fn responses_to_any_credential_header_are_not_shared() {
+    for name in ["cookie", "cf-access-client-secret", "Authorization"] {
+        let w = world();
+        let f = Fakes::at(T0);
+        f.header(name, "secret-of-one-client");
+        f.answer(cacheable("mine"));
+        let (_, ended) = get(&w, &f, "https://h.test/c/1");
+        assert_eq!(
+            ended.response().header("cache-status"),
+            Some("edge-gateway; fwd=miss; detail=\"authorization\""),
+            "{name}"
+        );
+        assert!(f.cache.borrow().is_empty(), "{name}");
+    }
+}
+
 #[test]
 fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
     let w = World::new(json!({
@@ -242,6 +261,53 @@ fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
     assert_eq!(f.exchanges(), 1);
 }
 
+/// `must-revalidate` lets a shared cache keep the answer to a credentialed request (RFC 9111
+/// §3.5) on the condition that it is revalidated once stale; without an explicit lifetime it
+/// is stale at once. The route's heuristic freshness (`default_ttl_s`) must not make it fresh:
+/// it would be served to every other client without asking the upstream.
+#[test]
+fn a_personal_answer_kept_for_must_revalidate_gets_no_heuristic_freshness() {
+    let w = World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api",
+                      "cache": { "ttl_s": 3600, "default_ttl_s": 3600 } } ]
+    }));
+    let f = Fakes::at(T0);
+    f.header("authorization", "Bearer alice");
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "must-revalidate"), ("etag", "\"alice\"")],
+        "alice's data",
+    )));
+    let (_, miss) = get(&w, &f, "https://h.test/c/me");
+    assert_eq!(
+        miss.response().header("cache-status"),
+        Some("edge-gateway; fwd=miss; ttl=0; stored")
+    );
+    // Bob asks: the entry is revalidated with his credentials, never served as it is.
+    f.header("authorization", "Bearer bob");
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "must-revalidate"), ("etag", "\"bob\"")],
+        "bob's data",
+    )));
+    let (_, bob) = get(&w, &f, "https://h.test/c/me");
+    assert_eq!(bob.response().body, "bob's data");
+    assert_eq!(f.exchanges(), 2);
+    // The same answer to a request without credentials is the upstream's to share, and the
+    // heuristic applies to it as to any other.
+    let f = Fakes::at(T0);
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "must-revalidate"), ("etag", "\"v\"")],
+        "public",
+    )));
+    let (_, anonymous) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(
+        anonymous.response().header("cache-status"),
+        Some("edge-gateway; fwd=miss; ttl=3600; stored")
+    );
+}
+
 #[test]
 fn a_bypass_of_the_cache_never_forwards_the_targeted_cache_fields() {
     let w = world();
@@ -253,4 +319,80 @@ fn a_bypass_of_the_cache_never_forwards_the_targeted_cache_fields() {
     for name in crate::cache::targeted::TARGET_LIST {
         assert!(remove.iter().any(|r| r == name), "{name} in {remove:?}");
     }
+}
+
+/// A configuration that lowers a route's `ttl_s` or its stale windows binds the entries stored
+/// before it, in the Cache API and in the hot tier alike: `ttl_s` is the longest the gateway
+/// serves a response as fresh, whatever an older configuration allowed.
+#[test]
+fn entries_stored_under_a_longer_ttl_obey_the_configuration_in_force() {
+    let long = World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api",
+                      "cache": { "ttl_s": 600, "stale_if_error_s": 600 } } ]
+    }));
+    let short = World::new(json!({
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api",
+                      "cache": { "ttl_s": 60 } } ]
+    }));
+    let f = Fakes::at(T0);
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "max-age=600"), ("etag", "\"v1\"")],
+        "old",
+    )));
+    get(&long, &f, "https://h.test/c/1");
+    f.now_ms.set(T0 + 1_000.0);
+    let (_, hit) = get(&long, &f, "https://h.test/c/1");
+    assert_eq!(hit.response().body, "old");
+    assert!(f.hot.borrow().len() == 1, "the hit fills the hot tier");
+
+    // Within the new ttl_s the entry is still fresh; the hot tier answers.
+    f.now_ms.set(T0 + 2_000.0);
+    let (sync, hot) = get(&short, &f, "https://h.test/c/1");
+    assert!(sync);
+    assert_eq!(
+        hot.response().header("cache-status"),
+        Some("edge-gateway; hit; ttl=58")
+    );
+
+    // Past it the entry is revalidated, and a failing upstream gets no stale copy: the route
+    // has no stale_if_error_s any more.
+    f.now_ms.set(T0 + 120_000.0);
+    f.answer(Script::Fail(ExchangeFailure::Timeout));
+    let (_, after) = get(&short, &f, "https://h.test/c/1");
+    assert_eq!(
+        after.status(),
+        504,
+        "{:?}",
+        after.response().header("cache-status")
+    );
+    assert_eq!(f.exchanges(), 2);
+}
+
+/// A `traceparent` on the answer names the trace of the request that filled the entry (the
+/// gateway's own, with `response_traceparent`, or the upstream's): never stored, so a hit can
+/// never hand it to another client, whatever the configuration in force says.
+#[test]
+fn the_fillers_traceparent_is_not_stored() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[
+            ("cache-control", "max-age=30"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+        ],
+        "one",
+    )));
+    get(&w, &f, "https://h.test/c/1");
+    let cache = f.cache.borrow();
+    let stored = cache.values().next().expect("stored");
+    assert_eq!(stored.header("traceparent"), None);
+    drop(cache);
+    f.now_ms.set(T0 + 1_000.0);
+    let (_, hit) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(hit.response().header("traceparent"), None);
 }

@@ -67,7 +67,7 @@ function sliced(body, start, end) {
  * The client's response from stored parts (see `serve_entry`). `range` is "" or
  * "start-end/length": a 206 of those bytes.
  */
-export function fromStored(status, statusText, headers, body, set, notModified, headOnly, range) {
+export function fromStored(status, statusText, headers, body, remove, set, notModified, headOnly, range) {
   let partial = null;
   if (range && !notModified) {
     const [span, length] = range.split("/");
@@ -88,21 +88,26 @@ export function fromStored(status, statusText, headers, body, set, notModified, 
   const original = h.get("x-edge-gateway-cache-control");
   if (original === null) h.delete("cache-control");
   else h.set("cache-control", original);
+  // The copy was stored decoded and unlabelled: labelled again, the runtime encodes it once
+  // for the client (or not at all for one that does not take the coding), as on a miss.
+  const coding = h.get("x-edge-gateway-content-encoding");
+  if (coding !== null) h.set("content-encoding", coding);
   for (const name of BOOKKEEPING) h.delete(name);
   if (notModified) for (const name of NOT_IN_304) h.delete(name);
-  applyList(h, "", set);
+  applyList(h, remove, set);
   return out;
 }
 
 /**
  * The client's response from a stored entry, with `status` (the upstream's, which Rust read from
- * the bookkeeping): bookkeeping removed, the upstream's Cache-Control restored, then `set`
- * ("\n"-joined pairs: Age, Cache-Status, request id, rate-limit fields).
+ * the bookkeeping): bookkeeping removed, the upstream's Cache-Control restored, then `remove`
+ * ("\n"-joined: the route's response removals in force) dropped and `set` ("\n"-joined pairs:
+ * the route's response headers, Age, Cache-Status, request id) added.
  * `notModified` answers 304; `headOnly` drops the body; `range` ("start-end/length" or "")
  * answers 206 with those bytes.
  */
-export function serve_entry(entry, status, set, notModified, headOnly, range) {
-  return fromStored(status, entry.statusText, entry.headers, entry.body, set, notModified, headOnly, range);
+export function serve_entry(entry, status, remove, set, notModified, headOnly, range) {
+  return fromStored(status, entry.statusText, entry.headers, entry.body, remove, set, notModified, headOnly, range);
 }
 
 /**

@@ -122,9 +122,10 @@ function send(fetcher, url, method, headers, body, timeoutMs, limit) {
 /**
  * Removes from `headers`, a copy of the client's `original`, what Rust's lists say: the route's
  * removals and every name starting with `prefix` — and the same names spelt with `_` for `-`,
- * with those of every header the route (`fixed`) or the request (`edits`) sets or removes. CGI,
- * WSGI and Rack read `x_consumer` as `x-consumer` (and keep the later copy), so an underscore
- * spelling would otherwise pass for a header the gateway set.
+ * with those of every header the route (`fixed`) or the request (`edits`) sets or removes, and
+ * of those a cached route's key reads (`fixed.keyed`). CGI, WSGI and Rack read `x_consumer` as
+ * `x-consumer` (and keep the later copy), so an underscore spelling would otherwise pass for a
+ * header the gateway set, or make the upstream answer for another cache key than the one used.
  */
 function removeClientCopies(headers, original, fixed, edits, prefix) {
   let named = null;
@@ -133,7 +134,7 @@ function removeClientCopies(headers, original, fixed, edits, prefix) {
     if (fixed.removeSet.has(dashed) || dashed.startsWith(prefix)) {
       headers.delete(name);
     } else if (dashed !== name) {
-      named ??= new Set([...fixed.set, ...edits.set].map(([n]) => n).concat(edits.remove));
+      named ??= new Set([...fixed.set, ...edits.set].map(([n]) => n).concat(edits.remove, fixed.keyed));
       if (named.has(dashed)) headers.delete(name);
     }
   }

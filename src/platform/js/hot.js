@@ -37,7 +37,7 @@ export function hot_fill(key, marker, entry, status, maxBytes, untilMs) {
       if (body === null || body.byteLength > HOT_CAPACITY || hotDrops !== drops) return;
       // Prepared Headers: a hit's Response copies them inside the runtime, where a record's
       // members would each be converted from JS (measured in `make bench`'s profile of hits).
-      const client = fromStored(status, copy.statusText, copy.headers, null, "", false, true, "");
+      const client = fromStored(status, copy.statusText, copy.headers, null, "", "", false, true, "");
       const headers = client.headers;
       const headers304 = new Headers(headers);
       for (const name of NOT_IN_304) headers304.delete(name);
@@ -66,15 +66,15 @@ export function hot_facts(key, request) {
   return e.facts + (inm === null ? "\r0" : "\r1" + inm) + (ims === null ? "\r0" : "\r1" + ims) + flags;
 }
 
-/** Serves a hot entry with the `set` pairs added. */
-export function hot_serve(key, set, notModified, headOnly) {
+/** Serves a hot entry with the `remove` names ("\n"-joined) dropped and the `set` pairs added. */
+export function hot_serve(key, remove, set, notModified, headOnly) {
   const e = hot.get(key);
   const out = new Response(notModified || headOnly || NULL_BODY.has(e.status) ? null : e.body, {
     status: notModified ? 304 : e.status,
     statusText: notModified ? "Not Modified" : e.statusText,
     headers: notModified ? e.headers304 : e.headers,
   });
-  applyList(out.headers, "", set);
+  applyList(out.headers, remove, set);
   return out;
 }
 
