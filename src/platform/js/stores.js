@@ -1,6 +1,7 @@
 // The platform's stores, for the Rust adapters: documents fetched and cached (JWKS), the
 // rate-limit buckets' Durable Objects, and the Durable Object's own storage and alarm.
 
+import { readBounded } from "./body.js";
 import { reason } from "./headers.js";
 
 /**
@@ -24,26 +25,8 @@ async function boundedText(response, maxBytes) {
     response.body?.cancel().catch(() => undefined);
     throw tooLarge;
   }
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      reader.cancel().catch(() => undefined);
-      throw tooLarge;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
+  const bytes = await readBounded(response.body, maxBytes);
+  if (bytes === null) throw tooLarge;
   return new TextDecoder().decode(bytes);
 }
 
