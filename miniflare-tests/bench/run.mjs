@@ -157,53 +157,73 @@ writeFileSync(join(dir, "logs.js"), `let lines = 0; export default { tail(events
 writeFileSync(join(dir, "jsconst.js"), `export default { fetch() { return new Response('{"id":42,"name":"benchmark user","plan":"pro"}', { headers: { "content-type": "application/json" } }); } };`);
 // The platform work the gateway cannot avoid on a pass-through, done by hand in JS with no
 // routing or policy: copy the request's headers, drop the hop-by-hop ones, set the forwarding,
-// request-id and trace headers, bound the exchange by a timeout, re-wrap the response to add
-// the request id, and write one access-log object and one data point of the gateway's shape.
-// It is the floor a gateway in this runtime can reach with observability on. Under /hit/ it
-// does a cache hit's platform work instead: an answer built from a prepared body and Headers
-// (what the hot tier holds), its age, cache-status and request-id headers, the line and the
-// point.
+// request-id and trace headers (h), bound the exchange by a timeout (t), re-wrap the response to
+// add the request id (w), and write one access-log object (l) and one data point (m) of the
+// gateway's shape. All of it (/floor/…) is the floor a gateway in this runtime can reach with
+// observability on. Under /hit/ it does a cache hit's platform work instead: an answer built
+// from a prepared body and Headers (what the hot tier holds), its age, cache-status and
+// request-id headers (a), the line and the point. /parts/<letters>/… and /hit-parts/<letters>/…
+// do only the named parts, which is how `make bench` prices each one.
 writeFileSync(
   join(dir, "jsfloor.js"),
   `const HOP = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"];
    const INSPECT = Symbol.for("nodejs.util.inspect.custom");
    const stored = { body: '{"id":42,"name":"benchmark user","plan":"pro"}', headers: new Headers({ "content-type": "application/json" }) };
    let n = 0;
-   const observe = (env, req, url, id, started, status, source, cache) => {
-     const line = JSON.stringify({ type: "access", ts_ms: started, request_id: id, trace_id: id, span_id: "00f067aa0ba902b7",
-       parent_span_id: null, route: "floor", method: req.method, host: url.host, path: url.pathname, query: null, status,
-       code: null, source, upstream: "bench", target: 0, attempts: 1, latency_ms: Date.now() - started,
-       upstream_latency_ms: 0, cache, rate_limit: null, consumer: null, auth_scheme: null, variant: null, config_digest: "0123456789abcdef" });
-     const record = JSON.parse(line);
-     record[INSPECT] = () => line;
-     console.log(record);
-     env.GATEWAY_METRICS.writeDataPoint({ indexes: ["floor"], blobs: ["floor", req.method, "2xx", String(status), source, "", cache ?? "", "",
-       "bench", "0", "", url.host, "", "", "", "0123456789abcdef"], doubles: [status, Date.now() - started, 0, 1, 0, 0, 1] });
+   const observe = (env, parts, req, url, id, started, status, source, cache) => {
+     if (parts.includes("l")) {
+       const line = JSON.stringify({ type: "access", ts_ms: started, request_id: id, trace_id: id, span_id: "00f067aa0ba902b7",
+         parent_span_id: null, route: "floor", method: req.method, host: url.host, path: url.pathname, query: null, status,
+         code: null, source, upstream: "bench", target: 0, attempts: 1, latency_ms: Date.now() - started,
+         upstream_latency_ms: 0, cache, rate_limit: null, consumer: null, auth_scheme: null, variant: null, config_digest: "0123456789abcdef" });
+       const record = JSON.parse(line);
+       record[INSPECT] = () => line;
+       console.log(record);
+     }
+     if (parts.includes("m")) {
+       env.GATEWAY_METRICS.writeDataPoint({ indexes: ["floor"], blobs: ["floor", req.method, "2xx", String(status), source, "", cache ?? "", "",
+         "bench", "0", "", url.host, "", "", "", "0123456789abcdef"], doubles: [status, Date.now() - started, 0, 1, 0, 0, 1] });
+     }
+   };
+   const hit = (env, parts, req, url, id, started) => {
+     const out = new Response(stored.body, { status: 200, headers: stored.headers });
+     if (parts.includes("a")) {
+       out.headers.set("age", "0");
+       out.headers.set("cache-status", "edge-gateway; hit; ttl=3600");
+       out.headers.set("x-request-id", id);
+     }
+     observe(env, parts, req, url, id, started, 200, "cache", "hit");
+     return out;
    };
    export default { fetch(req, env) {
      const started = Date.now();
      const url = new URL(req.url);
      const id = (++n).toString(16).padStart(32, "0");
-     if (url.pathname.startsWith("/hit/")) {
-       const out = new Response(stored.body, { status: 200, headers: stored.headers });
-       out.headers.set("age", "0");
-       out.headers.set("cache-status", "edge-gateway; hit; ttl=3600");
-       out.headers.set("x-request-id", id);
-       observe(env, req, url, id, started, 200, "cache", "hit");
-       return out;
+     const segments = url.pathname.split("/");
+     const [kind, parts, rest] =
+       segments[1] === "parts" || segments[1] === "hit-parts"
+         ? [segments[1] === "parts" ? "floor" : "hit", segments[2], segments.slice(3).join("/")]
+         : [segments[1], segments[1] === "hit" ? "alm" : "htwlm", segments.slice(2).join("/")];
+     if (kind === "hit") return hit(env, parts, req, url, id, started);
+     let init = req;
+     if (parts.includes("h")) {
+       const headers = new Headers(req.headers);
+       for (const name of HOP) headers.delete(name);
+       headers.set("x-forwarded-proto", "http");
+       headers.set("x-forwarded-host", url.host);
+       headers.set("x-request-id", id);
+       headers.set("traceparent", "00-" + id + "-00f067aa0ba902b7-01");
+       init = { method: req.method, headers, redirect: "manual" };
      }
-     const headers = new Headers(req.headers);
-     for (const name of HOP) headers.delete(name);
-     headers.set("x-forwarded-proto", "http");
-     headers.set("x-forwarded-host", url.host);
-     headers.set("x-request-id", id);
-     headers.set("traceparent", "00-" + id + "-00f067aa0ba902b7-01");
-     const init = { method: req.method, headers, redirect: "manual", signal: AbortSignal.timeout(30000) };
-     return fetch("${upstreamUrl}/users" + url.pathname.slice("/floor".length) + url.search, init).then((r) => {
-       const out = new Response(r.body, r);
-       for (const name of HOP) out.headers.delete(name);
-       out.headers.set("x-request-id", id);
-       observe(env, req, url, id, started, r.status, "upstream", null);
+     if (parts.includes("t")) init = { method: req.method, headers: init.headers, redirect: "manual", signal: AbortSignal.timeout(30000) };
+     return fetch("${upstreamUrl}/users/" + rest + url.search, init).then((r) => {
+       let out = r;
+       if (parts.includes("w")) {
+         out = new Response(r.body, r);
+         for (const name of HOP) out.headers.delete(name);
+         out.headers.set("x-request-id", id);
+       }
+       observe(env, parts, req, url, id, started, r.status, "upstream", null);
        return out;
      });
    } };`,
@@ -416,6 +436,15 @@ const all = [
   { name: "JS worker returning a constant", url: `http://127.0.0.1:${PORTS.jsconst}/` },
   { name: "JS proxy worker", url: `http://127.0.0.1:${PORTS.jsproxy}/pass/42` },
   { name: "JS worker doing the gateway's platform work", url: `http://127.0.0.1:${PORTS.jsfloor}/floor/42` },
+  // The floor's parts, priced one by one against the JS proxy (see jsfloor.js).
+  ...[
+    ["h", "request headers copied and edited"],
+    ["ht", "the same and a timeout"],
+    ["htw", "the same and the response re-wrapped"],
+    ["htwl", "the same and the access-log object"],
+    ["l", "only the access-log object"],
+    ["wl", "only the re-wrap and the access-log object"],
+  ].map(([parts, what]) => ({ name: `floor part ${parts}: JS proxy with ${what}`, url: `http://127.0.0.1:${PORTS.jsfloor}/parts/${parts}/42` })),
   { name: "gateway: pass-through", url: `${gatewayUrl}/pass/42` },
   { name: "gateway: pass-through, no log or metrics", url: `${gatewayUrl}/pass-quiet/42` },
   { name: "gateway: pass-through, log only", url: `${gatewayUrl}/pass-log/42` },
@@ -448,6 +477,12 @@ const all = [
     },
   },
   { name: "JS worker doing a cache hit's platform work", url: `http://127.0.0.1:${PORTS.jsfloor}/hit/42` },
+  ...[
+    ["", "an answer from a prepared body and Headers"],
+    ["a", "the same and its three headers"],
+    ["al", "the same and the access-log object"],
+  ].map(([parts, what]) => ({ name: `hit floor part ${parts || "-"}: ${what}`, url: `http://127.0.0.1:${PORTS.jsfloor}/hit-parts/${parts || "-"}/42` })),
+
   {
     name: "gateway: cache hit from the Cache API",
     url: `${gatewayUrl}/cached-api/42`,
@@ -482,6 +517,9 @@ console.log("\nratios (same run):");
 ratioLine("gateway: pass-through", "JS proxy worker", "  (target >= 0.9)");
 ratioLine("JS worker doing the gateway's platform work", "JS proxy worker", "  (the floor for a gateway here)");
 ratioLine("gateway: pass-through", "JS worker doing the gateway's platform work");
+for (const name of Object.keys(by).filter((n) => n.startsWith("floor part "))) ratioLine(name, "JS proxy worker");
+for (const name of Object.keys(by).filter((n) => n.startsWith("hit floor part "))) ratioLine(name, "JS worker returning a constant");
+
 ratioLine("gateway: pass-through", "upstream direct");
 ratioLine("gateway: pass-through", "gateway: pass-through, no log or metrics", "  (what the access log and metrics cost)");
 ratioLine("gateway: cache hit", "JS worker returning a constant", "  (target >= 0.9)");
