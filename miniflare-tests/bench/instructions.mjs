@@ -36,6 +36,9 @@ const dir = made.stdout.trim().split("\n").pop();
 const routesFile = join(dir, "routes.json");
 writeFileSync(routesFile, readFileSync(routesFile, "utf8").replaceAll('"timeout_ms":10000', '"timeout_ms":300000'));
 
+// The tokens run.mjs minted (with `jose`) for its JWT routes.
+const tokens = JSON.parse(readFileSync(join(dir, "tokens.json"), "utf8"));
+const bearer = { authorization: `Bearer ${tokens.ES256}` };
 const all = [
   ["JS proxy worker", 9312, "/pass/42"],
   ["JS worker doing the gateway's platform work", 9316, "/floor/42"],
@@ -45,6 +48,9 @@ const all = [
   ["JS worker doing a cache hit's platform work", 9316, "/hit/42"],
   ["gateway: cache hit", 9311, "/cached/42"],
   ["gateway: cache hit, no log or metrics", 9311, "/cached-quiet/42"],
+  ["gateway: 1 rate limit", 9311, "/rl1/42"],
+  ["gateway: JWT ES256", 9311, "/jwt-es/42", bearer],
+  ["gateway: JWT ES256 + 1 rate limit", 9311, "/jwt-rl/42", bearer],
 ];
 const scenarios = all.filter(([name]) => !ONLY || ONLY.test(name));
 
@@ -63,19 +69,19 @@ const stop = () => {
 process.on("exit", stop);
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
-const get = (port, path) =>
+const get = (port, path, headers = {}) =>
   new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path, agent }, (res) => {
+    const req = http.get({ host: "127.0.0.1", port, path, agent, headers }, (res) => {
       res.resume();
       res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`${port}${path}: ${res.statusCode}`))));
     });
     req.on("error", reject);
   });
 /** A request, sent again on a fresh connection when workerd (slowed by valgrind) dropped the kept one. */
-async function getRetried(port, path) {
+async function getRetried(port, path, headers) {
   for (let i = 0; ; i++) {
     try {
-      return await get(port, path);
+      return await get(port, path, headers);
     } catch (error) {
       if (i >= 3 || !["ECONNRESET", "EPIPE"].includes(error.code)) throw error;
       resets++;
@@ -83,11 +89,11 @@ async function getRetried(port, path) {
   }
 }
 let resets = 0;
-async function burst(port, path, n) {
+async function burst(port, path, n, headers) {
   let left = n;
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
-      while (left-- > 0) await getRetried(port, path);
+      while (left-- > 0) await getRetried(port, path, headers);
     }),
   );
 }
@@ -103,10 +109,10 @@ function counted() {
 }
 
 // workerd under valgrind takes a while to come up.
-for (const [, port, path] of scenarios) {
+for (const [, port, path, headers] of scenarios) {
   for (let i = 0; ; i++) {
     try {
-      await get(port, path);
+      await get(port, path, headers);
       break;
     } catch (error) {
       if (i > 240) throw error;
@@ -115,12 +121,12 @@ for (const [, port, path] of scenarios) {
   }
 }
 const rows = [];
-for (const [name, port, path] of scenarios) {
-  await burst(port, path, WARM);
+for (const [name, port, path, headers] of scenarios) {
+  await burst(port, path, WARM, headers);
   counted();
   const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
-    await burst(port, path, REQUESTS);
+    await burst(port, path, REQUESTS, headers);
     rounds.push(counted() / REQUESTS);
   }
   const per = median(rounds);
@@ -136,6 +142,9 @@ for (const [a, b] of [
   ["gateway: cache hit", "JS worker returning a constant"],
   ["JS worker doing a cache hit's platform work", "JS worker returning a constant"],
   ["gateway: cache hit", "JS worker doing a cache hit's platform work"],
+  ["gateway: 1 rate limit", "gateway: pass-through"],
+  ["gateway: JWT ES256", "gateway: pass-through"],
+  ["gateway: JWT ES256 + 1 rate limit", "gateway: pass-through"],
 ]) {
   if (by[a] === undefined || by[b] === undefined) continue;
   console.log(`  ${a} / ${b}: ${(by[b] / by[a]).toFixed(2)}x`);

@@ -294,6 +294,7 @@ ${[1, 2]
 // BENCH_CONFIG_ONLY=1: print the folder holding bench.capnp and its workers, and stop (for
 // instructions.mjs, which serves the same configuration under callgrind).
 if (process.env.BENCH_CONFIG_ONLY) {
+  writeFileSync(join(dir, "tokens.json"), JSON.stringify(tokens));
   console.log(dir);
   process.exit(0);
 }
