@@ -261,6 +261,15 @@ fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
     assert_eq!(f.exchanges(), 1);
 }
 
+/// A 200 that says only `must-revalidate`, with its `ETag`.
+fn must_revalidate(etag: &str, body: &str) -> Script {
+    Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "must-revalidate"), ("etag", etag)],
+        body,
+    ))
+}
+
 /// `must-revalidate` lets a shared cache keep the answer to a credentialed request (RFC 9111
 /// §3.5) on the condition that it is revalidated once stale; without an explicit lifetime it
 /// is stale at once. The route's heuristic freshness (`default_ttl_s`) must not make it fresh:
@@ -273,11 +282,7 @@ fn a_personal_answer_kept_for_must_revalidate_gets_no_heuristic_freshness() {
     }));
     let f = Fakes::at(T0);
     f.header("authorization", "Bearer alice");
-    f.answer(Script::Respond(FakeResponse::new(
-        200,
-        &[("cache-control", "must-revalidate"), ("etag", "\"alice\"")],
-        "alice's data",
-    )));
+    f.answer(must_revalidate("\"alice\"", "alice's data"));
     let (_, miss) = get(&w, &f, "https://h.test/c/me");
     assert_eq!(
         miss.response().header("cache-status"),
@@ -285,22 +290,14 @@ fn a_personal_answer_kept_for_must_revalidate_gets_no_heuristic_freshness() {
     );
     // Bob asks: the entry is revalidated with his credentials, never served as it is.
     f.header("authorization", "Bearer bob");
-    f.answer(Script::Respond(FakeResponse::new(
-        200,
-        &[("cache-control", "must-revalidate"), ("etag", "\"bob\"")],
-        "bob's data",
-    )));
+    f.answer(must_revalidate("\"bob\"", "bob's data"));
     let (_, bob) = get(&w, &f, "https://h.test/c/me");
     assert_eq!(bob.response().body, "bob's data");
     assert_eq!(f.exchanges(), 2);
     // The same answer to a request without credentials is the upstream's to share, and the
     // heuristic applies to it as to any other.
     let f = Fakes::at(T0);
-    f.answer(Script::Respond(FakeResponse::new(
-        200,
-        &[("cache-control", "must-revalidate"), ("etag", "\"v\"")],
-        "public",
-    )));
+    f.answer(must_revalidate("\"v\"", "public"));
     let (_, anonymous) = get(&w, &f, "https://h.test/c/1");
     assert_eq!(
         anonymous.response().header("cache-status"),
