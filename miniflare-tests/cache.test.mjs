@@ -222,6 +222,30 @@ test("a stale entry is revalidated with its ETag; a 304 refreshes it", async () 
   assert.match(r.headers.get("cache-status"), /hit/);
 });
 
+test("an entry a 304 refreshed keeps its length: later ranges are still answered 206", async () => {
+  const body = "0123456789".repeat(10);
+  const up = await origin((req) => {
+    if (req.headers["if-none-match"] === '"r1"') return { status: 304, headers: { etag: '"r1"', "cache-control": "max-age=1" } };
+    return { headers: { "cache-control": "max-age=1", etag: '"r1"', "content-type": "text/plain" }, body };
+  });
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  assert.equal((await get(gw, "/c/ranged", { headers: { range: "bytes=0-3" } })).status, 200, "a miss is whole");
+  let r = await get(gw, "/c/ranged", { headers: { range: "bytes=0-3" } });
+  assert.equal(r.status, 206, "the stored entry serves ranges");
+  await sleep(1100);
+  r = await get(gw, "/c/ranged", { headers: { range: "bytes=10-13" } });
+  assert.match(r.headers.get("cache-status"), /fwd=stale; fwd-status=304; ttl=\d+; stored/);
+  assert.equal(r.status, 206, "the refreshed copy serves the range");
+  assert.equal(r.body, "0123");
+  for (const range of ["bytes=4-7", "bytes=-2"]) {
+    r = await get(gw, "/c/ranged", { headers: { range } });
+    assert.match(r.headers.get("cache-status"), /^edge-gateway; hit/, range);
+    assert.equal(r.status, 206, `${range} from the entry written back after the 304`);
+    assert.equal(r.headers.get("content-range"), range === "bytes=4-7" ? "bytes 4-7/100" : "bytes 98-99/100");
+  }
+  assert.equal(up.count("/c/ranged"), 2);
+});
+
 test("stale-if-error: a failing upstream is answered with the stale entry inside the window only", async () => {
   let failing = false;
   const up = await origin(() => (failing ? { status: 503, body: "down" } : { headers: { "cache-control": "max-age=1" }, body: "good" }));

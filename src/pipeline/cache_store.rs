@@ -419,7 +419,7 @@ pub fn revalidate<P: Ports>(
         .update_entry(entry, fresh, &exclude, &remove, &set)
         .map_err(|e| internal("updating a revalidated entry", e))?;
     if still_storable {
-        s.ports.refresh(&keys.entry, &updated);
+        s.ports.refresh(&keys.entry, &updated, stored.length());
     }
     let mut view = stored.clone();
     view.meta = meta;

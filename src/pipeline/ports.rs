@@ -220,8 +220,10 @@ pub trait ResponseCache: Responses {
         meta: &[(String, String)],
         max_bytes: u64,
     );
-    /// Re-stores `entry`, already updated by a 304 (in the background).
-    fn refresh(&self, key: &str, entry: &Self::Response);
+    /// Re-stores `entry`, already updated by a 304 (in the background), its body declared
+    /// `length` bytes long when that is known: a body of undeclared length is written without
+    /// its `Content-Length`, and ranges are served only from an entry of known length.
+    fn refresh(&self, key: &str, entry: &Self::Response, length: Option<u64>);
     /// The client's response from an upstream response: `remove` dropped, `set` added, 304
     /// when `not_modified`.
     fn finish(

@@ -393,3 +393,47 @@ fn the_fillers_traceparent_is_not_stored() {
     let (_, hit) = get(&w, &f, "https://h.test/c/1");
     assert_eq!(hit.response().header("traceparent"), None);
 }
+
+/// A 304 refresh writes the entry back; serving ranges needs its length, so the copy written
+/// back must keep it.
+#[test]
+fn an_entry_refreshed_by_a_304_still_answers_ranges() {
+    let w = world();
+    let f = Fakes::at(T0);
+    f.answer(Script::Respond(FakeResponse::new(
+        200,
+        &[
+            ("cache-control", "max-age=1"),
+            ("etag", "\"v1\""),
+            ("content-length", "10"),
+        ],
+        "0123456789",
+    )));
+    get(&w, &f, "https://h.test/c/1");
+    f.now_ms.set(T0 + 2_000.0);
+    f.answer(Script::Respond(FakeResponse::new(
+        304,
+        &[("cache-control", "max-age=60"), ("etag", "\"v1\"")],
+        "",
+    )));
+    f.header("range", "bytes=2-4");
+    let (_, refreshed) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(
+        refreshed.response().header("cache-status"),
+        Some("edge-gateway; fwd=stale; fwd-status=304; ttl=60; stored")
+    );
+    assert_eq!(
+        (refreshed.status(), refreshed.response().body.as_str()),
+        (206, "234")
+    );
+    f.now_ms.set(T0 + 3_000.0);
+    let (_, hit) = get(&w, &f, "https://h.test/c/1");
+    assert!(hit
+        .response()
+        .header("cache-status")
+        .unwrap()
+        .contains("hit"));
+    assert_eq!(hit.status(), 206, "the entry written back keeps its length");
+    assert_eq!(hit.response().header("content-range"), Some("bytes 2-4/10"));
+    assert_eq!(f.exchanges(), 2);
+}

@@ -207,9 +207,17 @@ export function store_entry(key, response, remove, meta, maxBytes) {
     .catch(() => undefined);
 }
 
-/** Re-stores a stored entry that a 304 updated (`update_entry` already set its bookkeeping). */
-export function refresh_entry(key, entry) {
-  return caches.default.put(key, entry.clone()).catch(() => undefined);
+/**
+ * Re-stores a stored entry that a 304 updated (`update_entry` already set its bookkeeping).
+ * Its body is a stream; `length` (the stored body's, -1 when unknown) is declared on it, so the
+ * copy written back keeps the Content-Length that serving ranges needs.
+ */
+export function refresh_entry(key, entry, length) {
+  const copy = entry.clone();
+  const body = copy.body && length >= 0 ? withLength(copy.body, length) : copy.body;
+  const headers = new Headers(copy.headers);
+  const response = new Response(body, { status: copy.status, statusText: copy.statusText, headers });
+  return caches.default.put(key, response).catch(() => undefined);
 }
 
 /**
