@@ -295,6 +295,40 @@ test("a successful unsafe request invalidates the URL's entries (vary variants i
   assert.doesNotMatch(fr2.headers.get("cache-status"), /hit/, "other variants of the URL are invalidated too");
 });
 
+test("an invalidation while a GET's copy is still being stored keeps the old answer out", async () => {
+  // The first GET's body is held half sent until the DELETE has been answered: its copy for the
+  // cache is still being read when the URL is invalidated, and must not be written after.
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  let gets = 0;
+  const up = await startUpstream(async (req, res) => {
+    if (req.method !== "GET") {
+      res.writeHead(204);
+      return res.end();
+    }
+    gets++;
+    res.writeHead(200, { "cache-control": "max-age=60", "content-type": "text/plain", "content-length": "10" });
+    if (gets > 1) return res.end("new answer");
+    res.write("old ");
+    await held;
+    res.end("answer");
+  });
+  cleanup.push(() => up.close());
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  const first = await gw.fetch("/c/race");
+  assert.match(first.headers.get("cache-status"), /fwd=miss/);
+  const del = await gw.fetch("/c/race", { method: "DELETE" });
+  assert.equal(del.status, 204);
+  assert.match(del.headers.get("cache-status"), /detail="invalidated"/);
+  release();
+  assert.equal(await first.text(), "old answer", "the client's copy is whole");
+  await sleep(200);
+  const after = await get(gw, "/c/race");
+  assert.equal(after.body, "new answer", "the answer from before the invalidation was not stored");
+  assert.match(after.headers.get("cache-status"), /fwd=miss/);
+  assert.equal(gets, 2);
+});
+
 test("a write routed to another route than the cached GET invalidates the GET route's entries", async () => {
   const up = await origin((req, n) => (req.method === "GET" ? { headers: { "cache-control": "max-age=60" }, body: `v${n}` } : { status: 200, body: "saved" }));
   const gw = await gateway(up, [

@@ -211,7 +211,12 @@ pub trait ResponseCache: Responses {
     ) -> Result<Self::Response, String>;
     /// Stores a copy of `response` (in the background), `remove` dropped and `meta` set. The
     /// copy is written only once its body is whole: it is abandoned past `max_bytes` or when its
-    /// body fails or ends short, and so never replaces a good entry.
+    /// body fails or ends short, and so never replaces a good entry. An [`invalidate`] of `key`
+    /// while the copy is in flight keeps it from staying written (it would bring back the
+    /// answer from before the unsafe request); so for [`refresh`].
+    ///
+    /// [`invalidate`]: ResponseCache::invalidate
+    /// [`refresh`]: ResponseCache::refresh
     fn store(
         &self,
         key: &str,

@@ -123,6 +123,35 @@ export function update_entry(entry, from, exclude, remove, meta) {
   return new Response(entry.body, { status: entry.status, statusText: entry.statusText, headers });
 }
 
+// The writes in flight (stores and refreshes), by key. `cache_invalidate` marks those of its
+// key: a marked write is not made, or, made already, is deleted again once it has landed, so a
+// copy that was still being read when its URL was invalidated never brings the old answer back.
+const writing = new Map();
+
+function beginWrite(key) {
+  const write = { invalidated: false };
+  let set = writing.get(key);
+  if (!set) writing.set(key, (set = new Set()));
+  set.add(write);
+  return write;
+}
+
+function endWrite(key, write) {
+  const set = writing.get(key);
+  if (set && set.delete(write) && set.size === 0) writing.delete(key);
+}
+
+/** Writes `response` under `key` for `write` (see above); never rejects. */
+function putUnlessInvalidated(key, response, write) {
+  if (write.invalidated) return Promise.resolve();
+  const cache = caches.default;
+  return cache
+    .put(key, response)
+    .catch(() => undefined)
+    .then(() => (write.invalidated ? cache.delete(key).catch(() => false) : undefined))
+    .then(() => undefined);
+}
+
 /**
  * A copy of `body` for the cache that counts what passes. It errors once more than `max` bytes
  * have passed, or, when `expected` is a number, at its end unless exactly that many came; an
@@ -182,7 +211,8 @@ function expectedLength(headers) {
  * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
  * ("\n"-joined pairs) set. The body is teed (the client's copy is never held back) and the
  * cache's copy is assembled in memory, at most `maxBytes` (past that it is abandoned), then
- * written once, whole. Resolves when stored or abandoned (a failing cache is not an error).
+ * written once, whole, unless the key was invalidated meanwhile. Resolves when stored or
+ * abandoned (a failing cache is not an error).
  *
  * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3), and a
  * refresh must never replace a good entry with one. Streaming the copy into `put` cannot
@@ -194,30 +224,33 @@ export function store_entry(key, response, remove, meta, maxBytes) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
+  const write = beginWrite(key);
   // Stored as a 200: `meta` records the upstream's status, which Rust reads back to serve it.
-  const put = (body) =>
-    caches.default.put(key, new Response(body, { status: 200, headers })).catch(() => undefined);
-  if (!copy.body) return put(null);
+  const put = (body) => putUnlessInvalidated(key, new Response(body, { status: 200, headers }), write);
+  if (!copy.body) return put(null).finally(() => endWrite(key, write));
   const expected = expectedLength(copy.headers);
   const checked = checkedCopy(copy.body, expected, maxBytes);
   // The stored length is the bytes read (a content coding makes them differ from the sent ones).
   headers.delete("content-length");
   return Promise.all([readBounded(checked.stream, maxBytes).catch(() => null), checked.outcome])
     .then(([body, whole]) => (whole && body !== null ? put(body) : undefined))
-    .catch(() => undefined);
+    .catch(() => undefined)
+    .finally(() => endWrite(key, write));
 }
 
 /**
- * Re-stores a stored entry that a 304 updated (`update_entry` already set its bookkeeping).
- * Its body is a stream; `length` (the stored body's, -1 when unknown) is declared on it, so the
- * copy written back keeps the Content-Length that serving ranges needs.
+ * Re-stores a stored entry that a 304 updated (`update_entry` already set its bookkeeping),
+ * unless the key is invalidated meanwhile. Its body is a stream; `length` (the stored body's,
+ * -1 when unknown) is declared on it, so the copy written back keeps the Content-Length that
+ * serving ranges needs.
  */
 export function refresh_entry(key, entry, length) {
   const copy = entry.clone();
   const body = copy.body && length >= 0 ? withLength(copy.body, length) : copy.body;
   const headers = new Headers(copy.headers);
   const response = new Response(body, { status: copy.status, statusText: copy.statusText, headers });
-  return caches.default.put(key, response).catch(() => undefined);
+  const write = beginWrite(key);
+  return putUnlessInvalidated(key, response, write).finally(() => endWrite(key, write));
 }
 
 /**
@@ -237,8 +270,12 @@ export function finish_response(response, set, notModified, remove) {
   return out;
 }
 
-/** Removes `key` and, when `marker` is not empty, records that the URL changed at `atMs`. */
+/**
+ * Removes `key` (and keeps the writes to it in flight from landing, see `writing`) and, when
+ * `marker` is not empty, records that the URL changed at `atMs`.
+ */
 export function cache_invalidate(key, marker, atMs, markerTtlS) {
+  for (const write of writing.get(key) ?? []) write.invalidated = true;
   const cache = caches.default;
   return Promise.all([
     cache.delete(key).catch(() => false),
