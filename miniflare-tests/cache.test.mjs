@@ -125,6 +125,37 @@ test("a body over max_body_bytes without Content-Length streams through and is n
   assert.equal(up.requests.length, 2);
 });
 
+test("concurrent large misses are stored only within the isolate's budget for copies in memory", async () => {
+  // Three 12 MiB answers, each held half sent until the gateway has answered all three (and so
+  // begun storing each): their copies are being assembled at once, and the third would take the
+  // isolate past 32 MiB of them.
+  const size = 12 * 1024 * 1024;
+  const half = Buffer.alloc(size / 2, "a");
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  const up = await startUpstream(async (req, res) => {
+    res.writeHead(200, { "cache-control": "max-age=60", "content-type": "application/octet-stream", "content-length": String(size) });
+    res.write(half);
+    await held;
+    res.end(half);
+  });
+  cleanup.push(() => up.close());
+  const gw = await gateway(up, [cached("c", { ttl_s: 60, max_body_bytes: 16 * 1024 * 1024 })]);
+  const paths = ["/c/big-1", "/c/big-2", "/c/big-3"];
+  const answers = await Promise.all(paths.map((p) => gw.fetch(p)));
+  release();
+  const lengths = await Promise.all(answers.map(async (r) => (await r.arrayBuffer()).byteLength));
+  assert.deepEqual(lengths, [size, size, size], "every client gets its whole answer");
+  await sleep(500);
+  const statuses = [];
+  for (const p of paths) {
+    const r = await gw.fetch(p);
+    await r.arrayBuffer();
+    statuses.push(/^edge-gateway; hit/.test(r.headers.get("cache-status")) ? "hit" : "miss");
+  }
+  assert.deepEqual(statuses.filter((s) => s === "hit").length, 2, `two stored, one abandoned: ${statuses}`);
+});
+
 test("responses to authenticated requests are not shared between users unless marked public", async () => {
   const up = await origin((req) => ({
     headers: { "cache-control": req.url.includes("public") ? "public, max-age=60" : "max-age=60" },

@@ -195,6 +195,7 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         "removePrefix": crate::gateway::CLIENT_FORWARDING_PREFIX,
         "bookkeeping": crate::cache::entry::BOOKKEEPING,
         "notIn304": crate::cache::entry::NOT_IN_304,
+        "storeBudget": crate::pipeline::cache::STORE_BUFFER_MAX_BYTES,
         "edits": edits,
         "routes": of_route,
     });

@@ -440,11 +440,6 @@ fn set_by_gateway(name: &str, settings: &Settings, auth: &[AuthScheme]) -> Optio
     })
 }
 
-/// The largest `cache.max_body_bytes`. A copy being stored is assembled whole in the isolate's
-/// memory (128 MB, shared by every request it serves) before it is written, so the bound must
-/// leave room for several concurrent misses; larger bodies still stream through, unstored.
-pub const CACHE_BODY_MAX_BYTES: u64 = 16 * MIB;
-
 /// Reads a route's `cache`; `public` says the route has no authentication (`"auth": "none"`),
 /// and `set_upstream` why a request header never reaches the upstream as the client sent it.
 #[inline(never)]
@@ -478,7 +473,12 @@ fn cache_spec(
         );
     }
     let max_body_bytes = o
-        .opt_uint("max_body_bytes", 1, CACHE_BODY_MAX_BYTES, errs)
+        .opt_uint(
+            "max_body_bytes",
+            1,
+            crate::config::CACHE_BODY_MAX_BYTES,
+            errs,
+        )
         .unwrap_or(5 * MIB);
     let policy = cache_policy::read(&o, ttl_s, errs);
     Some(CacheSpec {
