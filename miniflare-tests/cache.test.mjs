@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { startGateway, startUpstream, config, hs256Token, sleep, eventually, countingUpstream } from "./harness.mjs";
 import http from "node:http";
 import zlib from "node:zlib";
+import * as jose from "jose";
 
 const SECRET = "cache-test-secret-0123456789abcdef0123";
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -465,6 +466,39 @@ test("per-consumer entries are keyed by scheme and subject; no subject, no cachi
   const noSub2 = await get(gw, "/mine/profile", { headers: { authorization: `Bearer ${await mint(null, SECRET)}` } });
   assert.match(noSub1.headers.get("cache-status"), /bypass; detail="no-consumer"/);
   assert.notEqual(noSub2.body, noSub1.body);
+});
+
+test("per-consumer entries are keyed by the claims forwarded upstream, not the subject alone", async () => {
+  const up = await origin((req) => ({ headers: { "cache-control": "max-age=60" }, body: `tenant ${req.headers["x-tenant"]}` }));
+  const gw = await startGateway({
+    bindings: { JWT_SECRET: SECRET },
+    routes: config({
+      upstreams: { u: { targets: [{ url: up.url }], timeout_ms: 2000 } },
+      auth: {
+        users: { type: "jwt", issuer: "https://id.test/", audiences: ["api"], secret: "JWT_SECRET", algorithms: ["HS256"], forward_claims: { tenant: "x-tenant" } },
+      },
+      routes: [{ id: "me", path: "/me", upstream: "u", auth: ["users"], cache: { ttl_s: 60, per_consumer: true } }],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  const tokenOf = (tenant) =>
+    new jose.SignJWT({ sub: "alice", tenant })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer("https://id.test/")
+      .setAudience("api")
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(SECRET));
+  const as = async (tenant) => get(gw, "/me", { headers: { authorization: `Bearer ${await tokenOf(tenant)}` } });
+  assert.equal((await as("a")).body, "tenant a");
+  const b = await as("b");
+  assert.equal(b.body, "tenant b", "one subject's token with another tenant never gets tenant a's answer");
+  assert.match(b.headers.get("cache-status"), /fwd=miss/);
+  for (const tenant of ["a", "b"]) {
+    const again = await as(tenant);
+    assert.equal(again.body, `tenant ${tenant}`);
+    assert.match(again.headers.get("cache-status"), /^edge-gateway; hit/);
+  }
+  assert.equal(up.count("/me"), 2);
 });
 
 test("the scheme and the authority the upstream sees are part of the key", async () => {
