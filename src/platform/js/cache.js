@@ -1,7 +1,7 @@
 // The response cache (decisions in `src/pipeline/cache*.rs` and `src/cache/`): looking entries
 // up, serving them, storing and refreshing copies, and invalidating URLs.
 
-import { withLength } from "./body.js";
+import { joined, withLength } from "./body.js";
 import { applyList, NULL_BODY } from "./headers.js";
 
 // Set from Rust's table (`crate::cache::entry`): the entry's bookkeeping headers, and the
@@ -205,13 +205,7 @@ async function assemble(body, expected, max, held) {
   }
   if (whole) return seen === expected ? whole.buffer : null;
   if (!take(seen)) return null;
-  const out = new Uint8Array(seen);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out.buffer;
+  return joined(chunks, seen);
 }
 
 /**
