@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { startGateway, startUpstream, config, hs256Token, sleep, eventually, countingUpstream } from "./harness.mjs";
 import http from "node:http";
 import zlib from "node:zlib";
+import * as jose from "jose";
 
 const SECRET = "cache-test-secret-0123456789abcdef0123";
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -125,6 +126,37 @@ test("a body over max_body_bytes without Content-Length streams through and is n
   assert.equal(up.requests.length, 2);
 });
 
+test("concurrent large misses are stored only within the isolate's budget for copies in memory", async () => {
+  // Three 12 MiB answers, each held half sent until the gateway has answered all three (and so
+  // begun storing each): their copies are being assembled at once, and the third would take the
+  // isolate past 32 MiB of them.
+  const size = 12 * 1024 * 1024;
+  const half = Buffer.alloc(size / 2, "a");
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  const up = await startUpstream(async (req, res) => {
+    res.writeHead(200, { "cache-control": "max-age=60", "content-type": "application/octet-stream", "content-length": String(size) });
+    res.write(half);
+    await held;
+    res.end(half);
+  });
+  cleanup.push(() => up.close());
+  const gw = await gateway(up, [cached("c", { ttl_s: 60, max_body_bytes: 16 * 1024 * 1024 })]);
+  const paths = ["/c/big-1", "/c/big-2", "/c/big-3"];
+  const answers = await Promise.all(paths.map((p) => gw.fetch(p)));
+  release();
+  const lengths = await Promise.all(answers.map(async (r) => (await r.arrayBuffer()).byteLength));
+  assert.deepEqual(lengths, [size, size, size], "every client gets its whole answer");
+  await sleep(500);
+  const statuses = [];
+  for (const p of paths) {
+    const r = await gw.fetch(p);
+    await r.arrayBuffer();
+    statuses.push(/^edge-gateway; hit/.test(r.headers.get("cache-status")) ? "hit" : "miss");
+  }
+  assert.deepEqual(statuses.filter((s) => s === "hit").length, 2, `two stored, one abandoned: ${statuses}`);
+});
+
 test("responses to authenticated requests are not shared between users unless marked public", async () => {
   const up = await origin((req) => ({
     headers: { "cache-control": req.url.includes("public") ? "public, max-age=60" : "max-age=60" },
@@ -222,6 +254,30 @@ test("a stale entry is revalidated with its ETag; a 304 refreshes it", async () 
   assert.match(r.headers.get("cache-status"), /hit/);
 });
 
+test("an entry a 304 refreshed keeps its length: later ranges are still answered 206", async () => {
+  const body = "0123456789".repeat(10);
+  const up = await origin((req) => {
+    if (req.headers["if-none-match"] === '"r1"') return { status: 304, headers: { etag: '"r1"', "cache-control": "max-age=1" } };
+    return { headers: { "cache-control": "max-age=1", etag: '"r1"', "content-type": "text/plain" }, body };
+  });
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  assert.equal((await get(gw, "/c/ranged", { headers: { range: "bytes=0-3" } })).status, 200, "a miss is whole");
+  let r = await get(gw, "/c/ranged", { headers: { range: "bytes=0-3" } });
+  assert.equal(r.status, 206, "the stored entry serves ranges");
+  await sleep(1100);
+  r = await get(gw, "/c/ranged", { headers: { range: "bytes=10-13" } });
+  assert.match(r.headers.get("cache-status"), /fwd=stale; fwd-status=304; ttl=\d+; stored/);
+  assert.equal(r.status, 206, "the refreshed copy serves the range");
+  assert.equal(r.body, "0123");
+  for (const range of ["bytes=4-7", "bytes=-2"]) {
+    r = await get(gw, "/c/ranged", { headers: { range } });
+    assert.match(r.headers.get("cache-status"), /^edge-gateway; hit/, range);
+    assert.equal(r.status, 206, `${range} from the entry written back after the 304`);
+    assert.equal(r.headers.get("content-range"), range === "bytes=4-7" ? "bytes 4-7/100" : "bytes 98-99/100");
+  }
+  assert.equal(up.count("/c/ranged"), 2);
+});
+
 test("stale-if-error: a failing upstream is answered with the stale entry inside the window only", async () => {
   let failing = false;
   const up = await origin(() => (failing ? { status: 503, body: "down" } : { headers: { "cache-control": "max-age=1" }, body: "good" }));
@@ -269,6 +325,40 @@ test("a successful unsafe request invalidates the URL's entries (vary variants i
   await sleep(100);
   const fr2 = await get(gw, "/v/item", { headers: { "accept-language": "fr" } });
   assert.doesNotMatch(fr2.headers.get("cache-status"), /hit/, "other variants of the URL are invalidated too");
+});
+
+test("an invalidation while a GET's copy is still being stored keeps the old answer out", async () => {
+  // The first GET's body is held half sent until the DELETE has been answered: its copy for the
+  // cache is still being read when the URL is invalidated, and must not be written after.
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  let gets = 0;
+  const up = await startUpstream(async (req, res) => {
+    if (req.method !== "GET") {
+      res.writeHead(204);
+      return res.end();
+    }
+    gets++;
+    res.writeHead(200, { "cache-control": "max-age=60", "content-type": "text/plain", "content-length": "10" });
+    if (gets > 1) return res.end("new answer");
+    res.write("old ");
+    await held;
+    res.end("answer");
+  });
+  cleanup.push(() => up.close());
+  const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
+  const first = await gw.fetch("/c/race");
+  assert.match(first.headers.get("cache-status"), /fwd=miss/);
+  const del = await gw.fetch("/c/race", { method: "DELETE" });
+  assert.equal(del.status, 204);
+  assert.match(del.headers.get("cache-status"), /detail="invalidated"/);
+  release();
+  assert.equal(await first.text(), "old answer", "the client's copy is whole");
+  await sleep(200);
+  const after = await get(gw, "/c/race");
+  assert.equal(after.body, "new answer", "the answer from before the invalidation was not stored");
+  assert.match(after.headers.get("cache-status"), /fwd=miss/);
+  assert.equal(gets, 2);
 });
 
 test("a write routed to another route than the cached GET invalidates the GET route's entries", async () => {
@@ -376,6 +466,39 @@ test("per-consumer entries are keyed by scheme and subject; no subject, no cachi
   const noSub2 = await get(gw, "/mine/profile", { headers: { authorization: `Bearer ${await mint(null, SECRET)}` } });
   assert.match(noSub1.headers.get("cache-status"), /bypass; detail="no-consumer"/);
   assert.notEqual(noSub2.body, noSub1.body);
+});
+
+test("per-consumer entries are keyed by the claims forwarded upstream, not the subject alone", async () => {
+  const up = await origin((req) => ({ headers: { "cache-control": "max-age=60" }, body: `tenant ${req.headers["x-tenant"]}` }));
+  const gw = await startGateway({
+    bindings: { JWT_SECRET: SECRET },
+    routes: config({
+      upstreams: { u: { targets: [{ url: up.url }], timeout_ms: 2000 } },
+      auth: {
+        users: { type: "jwt", issuer: "https://id.test/", audiences: ["api"], secret: "JWT_SECRET", algorithms: ["HS256"], forward_claims: { tenant: "x-tenant" } },
+      },
+      routes: [{ id: "me", path: "/me", upstream: "u", auth: ["users"], cache: { ttl_s: 60, per_consumer: true } }],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  const tokenOf = (tenant) =>
+    new jose.SignJWT({ sub: "alice", tenant })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer("https://id.test/")
+      .setAudience("api")
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(SECRET));
+  const as = async (tenant) => get(gw, "/me", { headers: { authorization: `Bearer ${await tokenOf(tenant)}` } });
+  assert.equal((await as("a")).body, "tenant a");
+  const b = await as("b");
+  assert.equal(b.body, "tenant b", "one subject's token with another tenant never gets tenant a's answer");
+  assert.match(b.headers.get("cache-status"), /fwd=miss/);
+  for (const tenant of ["a", "b"]) {
+    const again = await as(tenant);
+    assert.equal(again.body, `tenant ${tenant}`);
+    assert.match(again.headers.get("cache-status"), /^edge-gateway; hit/);
+  }
+  assert.equal(up.count("/me"), 2);
 });
 
 test("the scheme and the authority the upstream sees are part of the key", async () => {

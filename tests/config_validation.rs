@@ -903,6 +903,14 @@ fn wrong_types_and_out_of_range_numbers_are_refused() {
             "routes[0].cache.max_body_bytes",
             "must be between 1 and",
         ),
+        // A stored copy is assembled in the isolate's memory (128 MB in all): a bound near
+        // it would let a few concurrent misses exhaust it.
+        case(
+            "cache max_body_bytes over 16 MiB",
+            cache(json!({ "max_body_bytes": 16 * 1024 * 1024 + 1 })),
+            "routes[0].cache.max_body_bytes",
+            "must be between 1 and 16777216, found 16777217",
+        ),
         case(
             "per_consumer a string",
             cache(json!({ "per_consumer": "yes" })),

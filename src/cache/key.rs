@@ -17,7 +17,10 @@
 //!    upstream may read as one name (`%61` and `a`, `id` and `ID`), keeps its order;
 //! 5. the route's `vary` request headers, sorted by (lower-cased) name, each value trimmed with
 //!    runs of spaces and tabs collapsed to one space; an absent header differs from an empty one;
-//! 6. the consumer (authenticated subject or API key id) when the route is cached per consumer;
+//! 6. the consumer (authenticated subject or API key id) when the route is cached per consumer,
+//!    with the verified claims the gateway forwards upstream for it (`forward_claims`): two
+//!    tokens of one subject with different claims are two requests to the upstream. Only their
+//!    hash is in the key, so it stays one fixed-size URL and never shows a claim;
 //! 7. on a canary route, the variant when it is the canary (the primary's keys are those the
 //!    route had before it had a canary, so adding one keeps its entries);
 //! 8. `settings.cache_generation`: raising it moves every key at once, which is how all entries
@@ -60,6 +63,9 @@ pub struct CacheKeyInput<'a> {
     pub vary_values: Vec<(&'a str, Option<&'a str>)>,
     /// `Some` only when the route is cached per consumer.
     pub consumer: Option<&'a str>,
+    /// The `forward_claims` headers sent upstream for that consumer (name, value), in the
+    /// scheme's order; empty when the route is not cached per consumer.
+    pub forwarded: &'a [(String, String)],
     /// `Some("canary")` for the canary variant of a canary route; `None` otherwise.
     pub variant: Option<&'a str>,
     pub generation: u64,
@@ -97,8 +103,17 @@ pub fn cache_key_url(input: &CacheKeyInput) -> String {
     }
 
     optional(&mut h, input.consumer);
-    // Appended only when present, so keys without a variant are what they always were; every
-    // earlier field is framed, so the longer stream can never equal another input's.
+    // Appended only when present (as the variant below), so keys without forwarded claims are
+    // what they always were; every earlier field is framed and each appended part starts with
+    // its own framed tag, so no two inputs make one stream.
+    if !input.forwarded.is_empty() {
+        frame(&mut h, b"forwarded");
+        count(&mut h, input.forwarded.len());
+        for (name, value) in input.forwarded {
+            frame(&mut h, name.as_bytes());
+            frame(&mut h, value.as_bytes());
+        }
+    }
     if let Some(variant) = input.variant {
         frame(&mut h, b"variant");
         frame(&mut h, variant.as_bytes());

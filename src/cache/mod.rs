@@ -30,7 +30,7 @@
 //!
 //! [`key::cache_key_url`]: `https://cache.edge-gateway.invalid/v1/<generation>/<sha256>` over the
 //! route id, host, canonical path, sorted query, the route's `vary` header values, the consumer
-//! (per-consumer routes) and `settings.cache_generation`, which invalidates everything when
+//! and its forwarded claims (per-consumer routes) and `settings.cache_generation`, which invalidates everything when
 //! raised. See [`key`] for why headers outside the key cannot change a stored response.
 //!
 //! # Freshness

@@ -266,6 +266,12 @@ pub struct HeaderRules {
     pub remove: Vec<String>,
 }
 
+/// The largest `cache.max_body_bytes` (16 MiB). A copy being stored is assembled whole in the
+/// isolate's memory (128 MB, shared by every request it serves) before it is written, so the
+/// bound must leave room for several concurrent misses; larger bodies still stream through,
+/// unstored.
+pub const CACHE_BODY_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheSpec {
     /// The longest a response is kept, and the cap on every freshness lifetime.

@@ -31,6 +31,11 @@ use crate::gateway::Gateway;
 pub const HOT_MAX_MS: f64 = 5_000.0;
 /// Largest body kept in memory.
 pub const HOT_MAX_BYTES: u64 = 256 * 1024;
+/// Most bytes of copies an isolate assembles for the cache at once (its memory is 128 MB, shared
+/// by all its requests, of which the hot tier may take 16 MiB): a store that would pass it is
+/// abandoned, not written. Twice the largest `cache.max_body_bytes`, so two of the largest
+/// bodies can be stored at once.
+pub const STORE_BUFFER_MAX_BYTES: u64 = 2 * crate::config::CACHE_BODY_MAX_BYTES;
 
 fn spec_of<'a>(gateway: &'a Gateway, cx: &Ctx) -> Option<(&'a Route, &'a CacheSpec)> {
     let route = gateway.route(cx.route());

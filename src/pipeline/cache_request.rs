@@ -13,7 +13,9 @@ use crate::forward::{forwarded_host, Routed};
 use crate::gateway::Gateway;
 
 /// The keys of a URL on a route: its entry, and the invalidation marker when the route keys
-/// variants (vary headers, consumer) that a single delete could not reach.
+/// variants (vary headers, consumer) that a single delete could not reach. `forwarded` is the
+/// identity's `forward_claims` headers, keyed with the consumer on per-consumer routes.
+#[allow(clippy::too_many_arguments)]
 pub fn keys(
     gateway: &Gateway,
     scheme: &str,
@@ -21,6 +23,7 @@ pub fn keys(
     routed: &Routed,
     vary_values: &[Option<String>],
     consumer: Option<&str>,
+    forwarded: &[(String, String)],
     variant: Option<crate::observe::Variant>,
 ) -> CacheKeys {
     let route = gateway.route(routed.route);
@@ -33,7 +36,11 @@ pub fn keys(
     };
     let host = host.to_ascii_lowercase();
     let query = routed.upstream_path.split_once('?').map(|(_, q)| q);
-    let consumer = if spec.per_consumer { consumer } else { None };
+    let (consumer, forwarded) = if spec.per_consumer {
+        (consumer, forwarded)
+    } else {
+        (None, &[][..])
+    };
     let generation = gateway.config.settings.cache_generation;
     let base = CacheKeyInput {
         scheme,
@@ -47,6 +54,7 @@ pub fn keys(
             .map(|(n, v)| (n.as_str(), v.as_deref()))
             .collect(),
         consumer,
+        forwarded,
         variant: match (&route.canary, variant) {
             (Some(_), Some(crate::observe::Variant::Canary)) => Some("canary"),
             _ => None,
@@ -62,6 +70,7 @@ pub fn keys(
             cache_key_url(&CacheKeyInput {
                 vary_values: Vec::new(),
                 consumer: None,
+                forwarded: &[],
                 variant: None,
                 route_id: &marker_route,
                 ..base
@@ -95,6 +104,7 @@ pub(super) fn request_keys<P: Ports>(
         routed,
         &values,
         cx.consumer(),
+        cx.identity.as_ref().map_or(&[][..], |i| &i.forward),
         cx.variant,
     ))
 }

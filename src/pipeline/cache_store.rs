@@ -259,6 +259,21 @@ fn bookkeeping(resp: &ResponseFacts, spec: &CacheSpec, meta: &EntryMeta) -> Vec<
     set
 }
 
+/// The route's cache settings as they apply to `resp` (to the request `req`), and the
+/// bookkeeping of an entry made from it at `times`, with its `Age` header `age`: one
+/// derivation for a stored response and for one a 304 refreshed.
+fn applicable_meta<'s>(
+    req: &RequestFacts,
+    resp: &ResponseFacts,
+    spec: &'s CacheSpec,
+    age: Option<&str>,
+    times: Times,
+) -> (std::borrow::Cow<'s, CacheSpec>, EntryMeta) {
+    let applicable = crate::cache::rules::applicable(req, resp, spec, spec.per_consumer);
+    let meta = entry_meta(resp, &applicable, age, times.request_ms, times.response_ms);
+    (applicable, meta)
+}
+
 /// The entry's bookkeeping for `resp`, received between `request_ms` and `response_ms`.
 fn entry_meta(
     resp: &ResponseFacts,
@@ -316,14 +331,7 @@ pub fn store_response<P: Ports>(
         };
         return (outcome, None);
     }
-    let applicable = crate::cache::rules::applicable(req, &resp, spec, spec.per_consumer);
-    let meta = entry_meta(
-        &resp,
-        &applicable,
-        facts.get(8),
-        times.request_ms,
-        times.response_ms,
-    );
+    let (applicable, meta) = applicable_meta(req, &resp, spec, facts.get(8), times);
     let stripped = resp.control().stripped_fields();
     let mut remove = removed_from_copy(&s.gateway.config.settings.request_id_header, &stripped);
     let mut set = bookkeeping(&resp, &applicable, &meta);
@@ -398,14 +406,7 @@ pub fn revalidate<P: Ports>(
         targeted: [targeted[0].as_deref(), targeted[1].as_deref()],
     };
     let still_storable = storable(req, &resp, spec, &spec.vary, spec.per_consumer).is_ok();
-    let applicable = crate::cache::rules::applicable(req, &resp, spec, spec.per_consumer);
-    let meta = entry_meta(
-        &resp,
-        &applicable,
-        f.get(8),
-        times.request_ms,
-        times.response_ms,
-    );
+    let (applicable, meta) = applicable_meta(req, &resp, spec, f.get(8), times);
     let stripped = resp.control().stripped_fields();
     let request_id = &s.gateway.config.settings.request_id_header;
     let mut exclude: Vec<&str> = entry::NOT_UPDATED_BY_304.to_vec();
@@ -418,7 +419,7 @@ pub fn revalidate<P: Ports>(
         .update_entry(entry, fresh, &exclude, &remove, &set)
         .map_err(|e| internal("updating a revalidated entry", e))?;
     if still_storable {
-        s.ports.refresh(&keys.entry, &updated);
+        s.ports.refresh(&keys.entry, &updated, stored.length());
     }
     let mut view = stored.clone();
     view.meta = meta;

@@ -412,10 +412,15 @@ impl ResponseCache for Fakes {
         copy.status = 200; // as the platform stores it: the status is in the bookkeeping
         self.cache.borrow_mut().insert(key.to_owned(), copy);
     }
-    fn refresh(&self, key: &str, entry: &FakeResponse) {
-        self.cache
-            .borrow_mut()
-            .insert(key.to_owned(), entry.clone());
+    fn refresh(&self, key: &str, entry: &FakeResponse, length: Option<u64>) {
+        // The entry's body is a stream: the platform writes it without its `Content-Length`
+        // unless its length is declared.
+        let mut copy = entry.clone();
+        match length {
+            Some(n) => copy.set("content-length", &n.to_string()),
+            None => copy.remove("content-length"),
+        }
+        self.cache.borrow_mut().insert(key.to_owned(), copy);
     }
     fn finish(
         &self,

@@ -211,7 +211,12 @@ pub trait ResponseCache: Responses {
     ) -> Result<Self::Response, String>;
     /// Stores a copy of `response` (in the background), `remove` dropped and `meta` set. The
     /// copy is written only once its body is whole: it is abandoned past `max_bytes` or when its
-    /// body fails or ends short, and so never replaces a good entry.
+    /// body fails or ends short, and so never replaces a good entry. An [`invalidate`] of `key`
+    /// while the copy is in flight keeps it from staying written (it would bring back the
+    /// answer from before the unsafe request); so for [`refresh`].
+    ///
+    /// [`invalidate`]: ResponseCache::invalidate
+    /// [`refresh`]: ResponseCache::refresh
     fn store(
         &self,
         key: &str,
@@ -220,8 +225,10 @@ pub trait ResponseCache: Responses {
         meta: &[(String, String)],
         max_bytes: u64,
     );
-    /// Re-stores `entry`, already updated by a 304 (in the background).
-    fn refresh(&self, key: &str, entry: &Self::Response);
+    /// Re-stores `entry`, already updated by a 304 (in the background), its body declared
+    /// `length` bytes long when that is known: a body of undeclared length is written without
+    /// its `Content-Length`, and ranges are served only from an entry of known length.
+    fn refresh(&self, key: &str, entry: &Self::Response, length: Option<u64>);
     /// The client's response from an upstream response: `remove` dropped, `set` added, 304
     /// when `not_modified`.
     fn finish(

@@ -97,7 +97,8 @@ extern "C" {
         meta: &str,
         max_bytes: f64,
     ) -> js_sys::Promise;
-    pub fn refresh_entry(key: &str, entry: &web_sys::Response) -> js_sys::Promise;
+    /// `length` is the stored body's, or -1 when unknown.
+    pub fn refresh_entry(key: &str, entry: &web_sys::Response, length: f64) -> js_sys::Promise;
     /// The client's response from a fresh upstream one: `remove` ("\n"-joined) dropped, `set`
     /// pairs added, and a 304 when `not_modified`.
     #[wasm_bindgen(catch)]
@@ -194,6 +195,7 @@ pub fn table_for(gateway: &Gateway, finish: &JsValue) -> JsValue {
         "removePrefix": crate::gateway::CLIENT_FORWARDING_PREFIX,
         "bookkeeping": crate::cache::entry::BOOKKEEPING,
         "notIn304": crate::cache::entry::NOT_IN_304,
+        "storeBudget": crate::pipeline::cache::STORE_BUFFER_MAX_BYTES,
         "edits": edits,
         "routes": of_route,
     });

@@ -384,8 +384,9 @@ impl ResponseCache for WorkerPorts {
             max_bytes as f64,
         ));
     }
-    fn refresh(&self, key: &str, entry: &web_sys::Response) {
-        self.wait_until(&glue::refresh_entry(key, entry));
+    fn refresh(&self, key: &str, entry: &web_sys::Response, length: Option<u64>) {
+        let length = length.map_or(-1.0, |n| n as f64);
+        self.wait_until(&glue::refresh_entry(key, entry, length));
     }
     fn finish(
         &self,

@@ -54,6 +54,7 @@ fn a_response_through_its_life() {
         query: None,
         vary_values: vec![("accept-language", Some("en"))],
         consumer: None,
+        forwarded: &[],
         generation: 1,
         route_id: "get-user",
     });

@@ -11,6 +11,7 @@ fn base() -> CacheKeyInput<'static> {
         query: Some("a=1&b=2"),
         vary_values: vec![("accept-language", Some("en"))],
         consumer: None,
+        forwarded: &[],
         generation: 1,
         route_id: "get-user",
     }
@@ -298,4 +299,46 @@ fn framing_is_unambiguous() {
             i.vary_values = vec![("accept-language", Some("en"))];
         }
     ));
+}
+
+/// A test's forwarded claim headers, for as long as the test runs.
+fn claims(pairs: &[(&str, &str)]) -> &'static [(String, String)] {
+    let owned: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+    Box::leak(owned.into_boxed_slice())
+}
+
+#[test]
+fn forwarded_claims_separate_keys_and_are_only_hashed() {
+    let alice = |i: &mut CacheKeyInput<'static>| i.consumer = Some("jwt/users/alice");
+    let with = |pairs: &'static [(String, String)]| {
+        move |i: &mut CacheKeyInput<'static>| {
+            alice(i);
+            i.forwarded = pairs;
+        }
+    };
+    let tenant_a = claims(&[("x-tenant", "a")]);
+    // One subject, other claims: another key.
+    assert!(!same(with(tenant_a), with(claims(&[("x-tenant", "b")]))));
+    assert!(same(with(tenant_a), with(claims(&[("x-tenant", "a")]))));
+    // No forwarded claims keep the key the route had before they were keyed.
+    assert!(same(alice, with(claims(&[]))));
+    assert!(!same(alice, with(claims(&[("x-tenant", "")]))));
+    // Framed: a value cannot move into the next header's name.
+    assert!(!same(
+        with(claims(&[("x-a", "1x-b"), ("", "2")])),
+        with(claims(&[("x-a", "1"), ("x-b", "2")]))
+    ));
+    // Nor can claims be taken for a variant, or the other way round.
+    assert!(!same(with(claims(&[("variant", "canary")])), |i| {
+        alice(i);
+        i.variant = Some("canary");
+    }));
+    // The key is the fixed-size hash: no claim value shows in it, however long.
+    let long = "secret-".repeat(1000);
+    let k = key(with(claims(&[("x-email", long.as_str())])));
+    assert!(!k.contains("secret"), "{k}");
+    assert_eq!(k.len(), key(alice).len());
 }

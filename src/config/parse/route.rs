@@ -473,7 +473,12 @@ fn cache_spec(
         );
     }
     let max_body_bytes = o
-        .opt_uint("max_body_bytes", 1, 512 * MIB, errs)
+        .opt_uint(
+            "max_body_bytes",
+            1,
+            crate::config::CACHE_BODY_MAX_BYTES,
+            errs,
+        )
         .unwrap_or(5 * MIB);
     let policy = cache_policy::read(&o, ttl_s, errs);
     Some(CacheSpec {

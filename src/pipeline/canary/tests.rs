@@ -96,6 +96,7 @@ fn the_canary_variant_has_its_own_cache_key_and_the_primary_keeps_the_old_one() 
         query: None,
         vary_values: Vec::new(),
         consumer: None,
+        forwarded: &[],
         variant,
         generation: 1,
         route_id: "get-user",

@@ -404,3 +404,52 @@ fn two_different_credentials_on_one_request_are_refused_before_either_is_checked
     );
     assert_eq!(run(&[api_key], &format!("/keys?api_key={key}")).0, 200);
 }
+
+/// Two tokens of one subject whose forwarded claims differ are two requests to the upstream:
+/// an answer computed from one token's `x-tenant` must never be served to the other's.
+#[test]
+fn per_consumer_entries_are_keyed_by_the_claims_forwarded_upstream() {
+    let w = World::new(json!({
+        "auth": { "users": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                             "secret": "JWT_SECRET", "algorithms": ["HS256"],
+                             "forward_claims": { "tenant": "x-tenant" } } },
+        "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["users"],
+                      "cache": { "ttl_s": 60, "per_consumer": true } } ]
+    }));
+    let f = fakes();
+    let token_of = |tenant: &str| {
+        let mut claims = test_keys::good_claims();
+        claims["tenant"] = json!(tenant);
+        test_keys::mint(
+            Algorithm::Hs256,
+            Signer::Hmac(SECRET.as_bytes()),
+            None,
+            &claims,
+        )
+    };
+    let answer = |body: &str| {
+        f.answer(crate::pipeline::fakes::Script::Respond(FakeResponse::new(
+            200,
+            &[("cache-control", "max-age=60")],
+            body,
+        )));
+    };
+    let get = |tenant: &str| {
+        f.header("authorization", &format!("Bearer {}", token_of(tenant)));
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        w.run(&mut cx, &f).1
+    };
+    answer("tenant a");
+    assert_eq!(get("a").response().body, "tenant a");
+    answer("tenant b");
+    assert_eq!(
+        get("b").response().body,
+        "tenant b",
+        "not tenant a's answer"
+    );
+    assert_eq!(f.exchanges(), 2);
+    // Each token still hits its own entry.
+    assert_eq!(get("a").response().body, "tenant a");
+    assert_eq!(get("b").response().body, "tenant b");
+    assert_eq!(f.exchanges(), 2);
+}

@@ -261,6 +261,15 @@ fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
     assert_eq!(f.exchanges(), 1);
 }
 
+/// A 200 that says only `must-revalidate`, with its `ETag`.
+fn must_revalidate(etag: &str, body: &str) -> Script {
+    Script::Respond(FakeResponse::new(
+        200,
+        &[("cache-control", "must-revalidate"), ("etag", etag)],
+        body,
+    ))
+}
+
 /// `must-revalidate` lets a shared cache keep the answer to a credentialed request (RFC 9111
 /// §3.5) on the condition that it is revalidated once stale; without an explicit lifetime it
 /// is stale at once. The route's heuristic freshness (`default_ttl_s`) must not make it fresh:
@@ -273,11 +282,7 @@ fn a_personal_answer_kept_for_must_revalidate_gets_no_heuristic_freshness() {
     }));
     let f = Fakes::at(T0);
     f.header("authorization", "Bearer alice");
-    f.answer(Script::Respond(FakeResponse::new(
-        200,
-        &[("cache-control", "must-revalidate"), ("etag", "\"alice\"")],
-        "alice's data",
-    )));
+    f.answer(must_revalidate("\"alice\"", "alice's data"));
     let (_, miss) = get(&w, &f, "https://h.test/c/me");
     assert_eq!(
         miss.response().header("cache-status"),
@@ -285,22 +290,14 @@ fn a_personal_answer_kept_for_must_revalidate_gets_no_heuristic_freshness() {
     );
     // Bob asks: the entry is revalidated with his credentials, never served as it is.
     f.header("authorization", "Bearer bob");
-    f.answer(Script::Respond(FakeResponse::new(
-        200,
-        &[("cache-control", "must-revalidate"), ("etag", "\"bob\"")],
-        "bob's data",
-    )));
+    f.answer(must_revalidate("\"bob\"", "bob's data"));
     let (_, bob) = get(&w, &f, "https://h.test/c/me");
     assert_eq!(bob.response().body, "bob's data");
     assert_eq!(f.exchanges(), 2);
     // The same answer to a request without credentials is the upstream's to share, and the
     // heuristic applies to it as to any other.
     let f = Fakes::at(T0);
-    f.answer(Script::Respond(FakeResponse::new(
-        200,
-        &[("cache-control", "must-revalidate"), ("etag", "\"v\"")],
-        "public",
-    )));
+    f.answer(must_revalidate("\"v\"", "public"));
     let (_, anonymous) = get(&w, &f, "https://h.test/c/1");
     assert_eq!(
         anonymous.response().header("cache-status"),
@@ -395,4 +392,52 @@ fn the_fillers_traceparent_is_not_stored() {
     f.now_ms.set(T0 + 1_000.0);
     let (_, hit) = get(&w, &f, "https://h.test/c/1");
     assert_eq!(hit.response().header("traceparent"), None);
+}
+
+/// An upstream answer with the headers of `a` and then `b`.
+fn respond(status: u16, a: &[(&str, &str)], b: &[(&str, &str)], body: &str) -> Script {
+    Script::Respond(FakeResponse::new(status, &[a, b].concat(), body))
+}
+
+/// A 304 refresh writes the entry back; serving ranges needs its length, so the copy written
+/// back must keep it.
+#[test]
+fn an_entry_refreshed_by_a_304_still_answers_ranges() {
+    let w = world();
+    let f = Fakes::at(T0);
+    let v1 = [("etag", "\"v1\""), ("content-length", "10")];
+    f.answer(respond(
+        200,
+        &[("cache-control", "max-age=1")],
+        &v1,
+        "0123456789",
+    ));
+    get(&w, &f, "https://h.test/c/1");
+    f.now_ms.set(T0 + 2_000.0);
+    f.answer(respond(
+        304,
+        &[("cache-control", "max-age=60")],
+        &v1[..1],
+        "",
+    ));
+    f.header("range", "bytes=2-4");
+    let (_, refreshed) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(
+        refreshed.response().header("cache-status"),
+        Some("edge-gateway; fwd=stale; fwd-status=304; ttl=60; stored")
+    );
+    assert_eq!(
+        (refreshed.status(), refreshed.response().body.as_str()),
+        (206, "234")
+    );
+    f.now_ms.set(T0 + 3_000.0);
+    let (_, hit) = get(&w, &f, "https://h.test/c/1");
+    assert!(hit
+        .response()
+        .header("cache-status")
+        .unwrap()
+        .contains("hit"));
+    assert_eq!(hit.status(), 206, "the entry written back keeps its length");
+    assert_eq!(hit.response().header("content-range"), Some("bytes 2-4/10"));
+    assert_eq!(f.exchanges(), 2);
 }

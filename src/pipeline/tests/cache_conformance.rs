@@ -99,6 +99,7 @@ fn one_refresh_per_key_at_a_time() {
             cx.routed.as_ref().unwrap(),
             &[],
             None,
+            &[],
             None,
         );
         keys.entry

@@ -85,6 +85,11 @@ export async function readBounded(body, maxBytes) {
     }
     chunks.push(value);
   }
+  return joined(chunks, total);
+}
+
+/** One buffer of `chunks`, which hold `total` bytes. */
+export function joined(chunks, total) {
   const out = new Uint8Array(total);
   let offset = 0;
   for (const c of chunks) {

@@ -1,7 +1,7 @@
 // The response cache (decisions in `src/pipeline/cache*.rs` and `src/cache/`): looking entries
 // up, serving them, storing and refreshing copies, and invalidating URLs.
 
-import { readBounded, withLength } from "./body.js";
+import { joined, withLength } from "./body.js";
 import { applyList, NULL_BODY } from "./headers.js";
 
 // Set from Rust's table (`crate::cache::entry`): the entry's bookkeeping headers, and the
@@ -123,47 +123,89 @@ export function update_entry(entry, from, exclude, remove, meta) {
   return new Response(entry.body, { status: entry.status, statusText: entry.statusText, headers });
 }
 
+// The copies being assembled for the cache in this isolate: their bytes, and the most there may
+// be at once (Rust's `STORE_BUFFER_MAX_BYTES`, from the route table); past it a copy is
+// abandoned, so concurrent large misses cannot exhaust the isolate's memory.
+let STORE_BUDGET = 0;
+let buffered = 0;
+
+/** Takes the budget above from the configuration's table (see `route_table`). */
+export function useStoreBudget(bytes) {
+  STORE_BUDGET = bytes;
+}
+
+// The writes in flight (stores and refreshes), by key. `cache_invalidate` marks those of its
+// key: a marked write is not made, or, made already, is deleted again once it has landed, so a
+// copy that was still being read when its URL was invalidated never brings the old answer back.
+const writing = new Map();
+
+function beginWrite(key) {
+  const write = { invalidated: false };
+  let set = writing.get(key);
+  if (!set) writing.set(key, (set = new Set()));
+  set.add(write);
+  return write;
+}
+
+function endWrite(key, write) {
+  const set = writing.get(key);
+  if (set && set.delete(write) && set.size === 0) writing.delete(key);
+}
+
+/** Writes `response` under `key` for `write` (see above); never rejects. */
+function putUnlessInvalidated(key, response, write) {
+  if (write.invalidated) return Promise.resolve();
+  const cache = caches.default;
+  return cache
+    .put(key, response)
+    .catch(() => undefined)
+    .then(() => (write.invalidated ? cache.delete(key).catch(() => false) : undefined))
+    .then(() => undefined);
+}
+
 /**
- * A copy of `body` for the cache that counts what passes. It errors once more than `max` bytes
- * have passed, or, when `expected` is a number, at its end unless exactly that many came; an
- * upstream body that errors (a reset connection, a chunked body without its last chunk)
- * errors it too. `outcome` resolves once the copy has ended: true when it was whole.
+ * The bytes of `body`, read whole for the cache, or null when they must not be stored: more
+ * than `max`, not exactly `expected` bytes when that is a number (shorter than its
+ * Content-Length), a body that errors (a reset connection, a chunked body without its last
+ * chunk), or more than the isolate's budget allows. `held.bytes` counts what it holds of that
+ * budget, for the caller to give back. A body of known length is read into one buffer of that
+ * length; one of unknown length is kept in chunks and joined at the end.
  */
-function checkedCopy(body, expected, max) {
+async function assemble(body, expected, max, held) {
   const reader = body.getReader();
-  let seen = 0;
-  let settle;
-  const outcome = new Promise((resolve) => (settle = resolve));
-  const fail = (controller, error) => {
-    settle(false);
-    controller.error(error);
+  const take = (n) => {
+    if (buffered + n > STORE_BUDGET) return false;
+    buffered += n;
+    held.bytes += n;
+    return true;
   };
-  const stream = new ReadableStream({
-    async pull(controller) {
-      let next;
-      try {
-        next = await reader.read();
-      } catch (error) {
-        return fail(controller, error);
-      }
-      if (next.done) {
-        if (expected !== null && seen !== expected) return fail(controller, new Error("body shorter than Content-Length"));
-        settle(true);
-        return controller.close();
-      }
-      seen += next.value.byteLength;
-      if (seen > max || (expected !== null && seen > expected)) {
-        reader.cancel().catch(() => undefined);
-        return fail(controller, new Error("body longer than allowed"));
-      }
-      controller.enqueue(next.value);
-    },
-    cancel(reason) {
-      settle(false);
-      return reader.cancel(reason);
-    },
-  });
-  return { stream, outcome };
+  const whole = expected !== null && expected <= max && take(expected) ? new Uint8Array(expected) : null;
+  if (expected !== null && !whole) {
+    reader.cancel().catch(() => undefined);
+    return null;
+  }
+  const chunks = [];
+  let seen = 0;
+  for (;;) {
+    let next;
+    try {
+      next = await reader.read();
+    } catch {
+      return null;
+    }
+    if (next.done) break;
+    const n = next.value.byteLength;
+    if (seen + n > max || (whole && seen + n > expected) || (!whole && !take(n))) {
+      reader.cancel().catch(() => undefined);
+      return null;
+    }
+    if (whole) whole.set(next.value, seen);
+    else chunks.push(next.value);
+    seen += n;
+  }
+  if (whole) return seen === expected ? whole.buffer : null;
+  if (!take(seen)) return null;
+  return joined(chunks, seen);
 }
 
 /**
@@ -181,35 +223,49 @@ function expectedLength(headers) {
 /**
  * Stores a copy of `response` under `key`: `remove` ("\n"-joined) headers dropped, `meta`
  * ("\n"-joined pairs) set. The body is teed (the client's copy is never held back) and the
- * cache's copy is assembled in memory, at most `maxBytes` (past that it is abandoned), then
- * written once, whole. Resolves when stored or abandoned (a failing cache is not an error).
+ * cache's copy is assembled in memory (see `assemble`), then written once, whole, unless the
+ * key was invalidated meanwhile. Resolves when stored or abandoned (a failing cache is not an
+ * error).
  *
- * An incomplete copy (see `checkedCopy`) must never be served as a hit (RFC 9111 §3.3), and a
- * refresh must never replace a good entry with one. Streaming the copy into `put` cannot
- * guarantee that: workerd's cache keeps what an erroring body delivered, and lands the write
- * even after `put` has rejected (so deleting the key afterwards races with it). A body written
- * whole also gets its Content-Length stored, which serving ranges needs.
+ * An incomplete copy must never be served as a hit (RFC 9111 §3.3), and a refresh must never
+ * replace a good entry with one. Streaming the copy into `put` cannot guarantee that: workerd's
+ * cache keeps what an erroring body delivered, and lands the write even after `put` has
+ * rejected (so deleting the key afterwards races with it). A body written whole also gets its
+ * Content-Length stored, which serving ranges needs.
  */
 export function store_entry(key, response, remove, meta, maxBytes) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
+  const write = beginWrite(key);
   // Stored as a 200: `meta` records the upstream's status, which Rust reads back to serve it.
-  const put = (body) =>
-    caches.default.put(key, new Response(body, { status: 200, headers })).catch(() => undefined);
-  if (!copy.body) return put(null);
-  const expected = expectedLength(copy.headers);
-  const checked = checkedCopy(copy.body, expected, maxBytes);
+  const put = (body) => putUnlessInvalidated(key, new Response(body, { status: 200, headers }), write);
+  if (!copy.body) return put(null).finally(() => endWrite(key, write));
+  const held = { bytes: 0 };
   // The stored length is the bytes read (a content coding makes them differ from the sent ones).
   headers.delete("content-length");
-  return Promise.all([readBounded(checked.stream, maxBytes).catch(() => null), checked.outcome])
-    .then(([body, whole]) => (whole && body !== null ? put(body) : undefined))
-    .catch(() => undefined);
+  return assemble(copy.body, expectedLength(copy.headers), maxBytes, held)
+    .then((body) => (body !== null ? put(body) : undefined))
+    .catch(() => undefined)
+    .finally(() => {
+      buffered -= held.bytes;
+      endWrite(key, write);
+    });
 }
 
-/** Re-stores a stored entry that a 304 updated (`update_entry` already set its bookkeeping). */
-export function refresh_entry(key, entry) {
-  return caches.default.put(key, entry.clone()).catch(() => undefined);
+/**
+ * Re-stores a stored entry that a 304 updated (`update_entry` already set its bookkeeping),
+ * unless the key is invalidated meanwhile. Its body is a stream; `length` (the stored body's,
+ * -1 when unknown) is declared on it, so the copy written back keeps the Content-Length that
+ * serving ranges needs.
+ */
+export function refresh_entry(key, entry, length) {
+  const copy = entry.clone();
+  const body = copy.body && length >= 0 ? withLength(copy.body, length) : copy.body;
+  const headers = new Headers(copy.headers);
+  const response = new Response(body, { status: copy.status, statusText: copy.statusText, headers });
+  const write = beginWrite(key);
+  return putUnlessInvalidated(key, response, write).finally(() => endWrite(key, write));
 }
 
 /**
@@ -229,8 +285,12 @@ export function finish_response(response, set, notModified, remove) {
   return out;
 }
 
-/** Removes `key` and, when `marker` is not empty, records that the URL changed at `atMs`. */
+/**
+ * Removes `key` (and keeps the writes to it in flight from landing, see `writing`) and, when
+ * `marker` is not empty, records that the URL changed at `atMs`.
+ */
 export function cache_invalidate(key, marker, atMs, markerTtlS) {
+  for (const write of writing.get(key) ?? []) write.invalidated = true;
   const cache = caches.default;
   return Promise.all([
     cache.delete(key).catch(() => false),

@@ -4,7 +4,7 @@
 // header edits) is handed over once per configuration as a table.
 
 import { limited } from "./body.js";
-import { useEntryNames } from "./cache.js";
+import { useEntryNames, useStoreBudget } from "./cache.js";
 import { NULL_BODY, put, reason, setAll } from "./headers.js";
 
 /**
@@ -13,7 +13,7 @@ import { NULL_BODY, put, reason, setAll } from "./headers.js";
  * gateway's error response for a failed exchange (undefined otherwise).
  * JSON: { requestIdHeader, inboundHeaders: [names read per request], connectionProtected: [names],
  *   removePrefix: every request header with this prefix is removed,
- *   bookkeeping: [names], notIn304: [names],
+ *   bookkeeping: [names], notIn304: [names], storeBudget: bytes,
  *   edits: [{ request: {remove, set}, response: {remove, set} }], routes: [index into edits] }
  */
 export function route_table(json, finish) {
@@ -24,6 +24,7 @@ export function route_table(json, finish) {
   }
   table.finish = finish;
   useEntryNames(table.bookkeeping, table.notIn304);
+  useStoreBudget(table.storeBudget);
   return table;
 }
 
