@@ -254,6 +254,131 @@ fn keys_redirected_away_from_https_are_never_used() {
     }
 }
 
+/// [`jwks_world`] with an admin token secret, which seals the copy isolates share.
+fn sealed_jwks_world() -> World {
+    World::new(json!({
+        "settings": { "admin": { "token_secret": "ADMIN_TOKEN" } },
+        "auth": { "idp": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                           "jwks_url": "https://id.test/jwks", "algorithms": ["ES256"] } },
+        "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["idp"] } ]
+    }))
+}
+
+/// A JWKS holding the attacker's key B as `k1`, and a token it signs.
+fn attacker_jwks_and_token() -> (String, String) {
+    let jwk = test_keys::with(
+        test_keys::p256_jwk(test_keys::Which::B),
+        json!({"kid": "k1"}),
+    );
+    let token = test_keys::mint(
+        Algorithm::Es256,
+        Signer::P256(test_keys::Which::B),
+        Some("k1"),
+        &test_keys::good_claims(),
+    );
+    (json!({"keys": [jwk]}).to_string(), token)
+}
+
+#[test]
+fn a_jwks_planted_in_the_shared_cache_never_verifies_a_token() {
+    // Other code on the zone can put any URL into the location's cache: under the JWKS URL
+    // itself, under the gateway's share URL, bare or in the sealed format with a made-up seal.
+    let (planted, forged) = attacker_jwks_and_token();
+    let share = crate::auth::jwks_share::share_url("https://id.test/jwks");
+    let fake_seal = format!(
+        "jwks-share-v1\n99999999999999\n{}\n{planted}",
+        "0".repeat(64)
+    );
+    for sealed in [false, true] {
+        for (url, body) in [
+            ("https://id.test/jwks", planted.clone()),
+            (share.as_str(), planted.clone()),
+            (share.as_str(), fake_seal.clone()),
+        ] {
+            let world = if sealed {
+                sealed_jwks_world()
+            } else {
+                jwks_world()
+            };
+            let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+            f.secrets
+                .borrow_mut()
+                .insert("ADMIN_TOKEN".into(), "the admin token".into());
+            serve_jwks(&f);
+            f.shared_documents.borrow_mut().insert(url.into(), body);
+            f.header("authorization", &format!("Bearer {forged}"));
+            let mut cx = world.ctx("GET", "https://h.test/me", &f);
+            assert_eq!(
+                world.run(&mut cx, &f).1.code(),
+                Some("invalid_token"),
+                "planted under {url}"
+            );
+            assert_eq!(f.document_fetches.get(), 1, "the real JWKS was fetched");
+            // The real keys still serve.
+            f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+            let mut cx = world.ctx("GET", "https://h.test/me", &f);
+            assert_eq!(world.run(&mut cx, &f).1.status(), 200);
+        }
+    }
+}
+
+#[test]
+fn a_sealed_copy_spares_the_next_isolate_a_fetch_and_without_a_secret_none_is_shared() {
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.secrets
+        .borrow_mut()
+        .insert("ADMIN_TOKEN".into(), "the admin token".into());
+    serve_jwks(&f);
+    let mut claims = test_keys::good_claims();
+    claims["exp"] = json!(test_keys::NOW + 3_600);
+    let long = test_keys::mint(
+        Algorithm::Es256,
+        Signer::P256(test_keys::Which::A),
+        Some("k1"),
+        &claims,
+    );
+    f.header("authorization", &format!("Bearer {long}"));
+    let first = sealed_jwks_world();
+    let mut cx = first.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(first.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.document_fetches.get(), 1);
+    let share = crate::auth::jwks_share::share_url("https://id.test/jwks");
+    let stored = f.shared_documents.borrow().get(&share).cloned();
+    assert!(
+        stored
+            .as_deref()
+            .is_some_and(|s| s.starts_with("jwks-share-v1\n")),
+        "{stored:?}"
+    );
+    assert!(!f
+        .shared_documents
+        .borrow()
+        .contains_key("https://id.test/jwks"));
+    // Another isolate of the location: the sealed copy serves, no fetch.
+    let second = sealed_jwks_world();
+    let mut cx = second.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(second.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.document_fetches.get(), 1);
+    // Past the copy's expiry (max-age=600) it is not used: a replayed old copy opens nothing.
+    f.now_ms.set(f.now_ms.get() + 601_000.0);
+    let third = sealed_jwks_world();
+    let mut cx = third.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(third.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.document_fetches.get(), 2);
+
+    // No admin token secret: nothing is stored, and each isolate fetches.
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    serve_jwks(&f);
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    for n in 1..=2 {
+        let w = jwks_world();
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+        assert_eq!(f.document_fetches.get(), n);
+    }
+    assert!(f.shared_documents.borrow().is_empty());
+}
+
 fn key_world() -> World {
     World::new(json!({
         "auth": { "partners": { "type": "api_key", "header": "x-api-key" } },

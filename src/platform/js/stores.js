@@ -30,7 +30,11 @@ async function boundedText(response, maxBytes) {
   return new TextDecoder().decode(bytes);
 }
 
-/** The body of a document stored in this location's cache under `url`, or null. */
+/**
+ * The body of a document stored in this location's cache under `url`, or null. The cache is
+ * the zone's, so anyone on it may have written the entry: Rust opens it (a sealed JWKS copy
+ * under the gateway's own URL) and decides whether to trust it; this only reads.
+ */
 export function cached_document(url) {
   return caches.default.match(url).then(
     (response) => (response ? response.text() : null),
