@@ -379,6 +379,64 @@ fn a_sealed_copy_spares_the_next_isolate_a_fetch_and_without_a_secret_none_is_sh
     assert!(f.shared_documents.borrow().is_empty());
 }
 
+/// The ECDSA twin of an ES256 token: S replaced by n − S, a valid signature of the same
+/// header and claims under another string.
+fn malleated(token: &str) -> String {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = crate::jose::b64::decode(sig).unwrap();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(sig[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        sig[32 + i] = (d + 256 * borrow) as u8;
+    }
+    format!("{input}.{}", crate::jose::b64::encode(&sig))
+}
+
+#[test]
+fn a_malleated_es256_token_is_served_from_the_verified_token_cache() {
+    // S and n − S both verify: a twin that missed the cache would cost a full verification
+    // for a token already known good, so the cache keys on the low-S form.
+    let w = jwks_world();
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    serve_jwks(&f);
+    // Whichever of the pair is high-S, each is the other's twin.
+    let good = es256_token("k1");
+    let twin = malleated(&good);
+    assert_ne!(good, twin);
+    let keys = crate::auth::jwk::keys_from_jwks(
+        &f.documents.borrow()["https://id.test/jwks"]
+            .as_ref()
+            .unwrap()
+            .body,
+        &[Algorithm::Es256],
+    )
+    .unwrap();
+    let scheme = test_keys::scheme(&[Algorithm::Es256]);
+    for t in [&good, &twin] {
+        assert!(crate::auth::jwt::verify(t, &scheme, &keys, test_keys::NOW).is_ok());
+    }
+    f.header("authorization", &format!("Bearer {good}"));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert_eq!(
+        (sync, ended.status()),
+        (false, 200),
+        "the first one is verified"
+    );
+    for t in [&twin, &good] {
+        f.header("authorization", &format!("Bearer {t}"));
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        let (sync, ended) = w.run(&mut cx, &f);
+        assert_eq!((sync, ended.status()), (true, 200), "served from the cache");
+    }
+}
+
 fn key_world() -> World {
     World::new(json!({
         "auth": { "partners": { "type": "api_key", "header": "x-api-key" } },
