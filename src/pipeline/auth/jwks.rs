@@ -104,6 +104,14 @@ pub(super) async fn jwks_keys<P: Ports>(
                     serde_json::json!({"event": "jwks_weak_keys_skipped", "url": url, "keys": read.weak}),
                 );
             }
+            // A JWKS with no key the scheme can use leaves it refusing every token as the
+            // gateway's outage (503), and no token then gets as far as an unknown kid to make
+            // the gateway look again: kept for its max-age, that could last a day. So it is
+            // looked at again as soon as an unreachable one would be, and never shared.
+            if read.keys.is_empty() {
+                let retry_s = (JWKS_REFETCH_INTERVAL_MS / 1000.0) as u64;
+                return Ok((text, ttl_s.min(retry_s), false, read.keys));
+            }
             Ok((text, ttl_s, store, read.keys))
         });
         match fetched {

@@ -437,6 +437,44 @@ fn a_malleated_es256_token_is_served_from_the_verified_token_cache() {
     }
 }
 
+#[test]
+fn a_jwks_with_no_usable_key_is_looked_at_again_soon_not_after_its_max_age() {
+    // A JWKS that parses but yields no key (empty, every key for encryption, or of a type the
+    // scheme cannot use) left the scheme at 503 for as long as its max-age said, up to a day,
+    // with nothing to make the gateway look again: no token gets as far as an unknown kid.
+    let jwk = test_keys::with(
+        test_keys::p256_jwk(test_keys::Which::A),
+        json!({"kid": "k1", "use": "enc"}),
+    );
+    for body in [json!({"keys": []}), json!({"keys": [jwk]})] {
+        let w = jwks_world();
+        let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+        serve_jwks(&f);
+        if let Some(Ok(d)) = f.documents.borrow_mut().get_mut("https://id.test/jwks") {
+            d.body = body.to_string();
+            d.cache_control = "max-age=86400".into();
+        }
+        f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(
+            w.run(&mut cx, &f).1.code(),
+            Some("auth_unavailable"),
+            "{body}"
+        );
+        for _ in 0..5 {
+            let mut cx = w.ctx("GET", "https://h.test/me", &f);
+            assert_eq!(w.run(&mut cx, &f).1.code(), Some("auth_unavailable"));
+        }
+        assert_eq!(f.document_fetches.get(), 1, "not fetched on every request");
+        // The identity provider puts its key back: within seconds the gateway serves again.
+        serve_jwks(&f);
+        f.now_ms.set(f.now_ms.get() + 5_000.0);
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.status(), 200, "{body}");
+        assert_eq!(f.document_fetches.get(), 2);
+    }
+}
+
 fn key_world() -> World {
     World::new(json!({
         "auth": { "partners": { "type": "api_key", "header": "x-api-key" } },
