@@ -98,6 +98,21 @@ for (const admin of [true, false]) {
   });
 }
 
+test("a huge entry planted under the share URL is refused unread, and the provider's keys serve", async () => {
+  // Anyone on the zone can store a body of any size there; the gateway reads at most a JWKS's
+  // limit of it (the rest of a huge one would fill the isolate's memory).
+  const { mf, get, caches } = await start({ admin: true });
+  try {
+    await caches.default.put(shareUrl(), planted("jwks-share-v1\n" + " ".repeat(3 << 20)));
+    const before = fetches;
+    assert.equal((await get(0, await mint(real))).status, 200);
+    assert.equal(fetches, before + 1, "the keys came from the identity provider");
+    assert.equal((await get(0, await mint(attacker))).status, 401);
+  } finally {
+    await mf.dispose();
+  }
+});
+
 test("a sealed copy spares another isolate of the location its fetch; without the admin token none is stored", async () => {
   let { mf, get, caches } = await start({ admin: true, count: 2 });
   try {

@@ -23,6 +23,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Origin of shared JWKS entries; `.invalid` (RFC 6761) is never a real host.
 pub const SHARE_ORIGIN: &str = "https://jwks.edge-gateway.invalid";
+/// The largest sealed entry read back: a JWKS at its limit, the tag, expiry and MAC.
+pub const MAX_SEALED_BYTES: usize = super::jwk::MAX_JWKS_BYTES + 128;
 /// Format tag of a sealed entry (and of what the MAC covers), changed with the format.
 const VERSION: &str = "jwks-share-v1";
 

@@ -179,7 +179,11 @@ async fn shared_copy<P: Ports>(
     url: &str,
     now_ms: f64,
 ) -> Option<(String, u64)> {
-    let stored = s.ports.cached_document(&jwks_share::share_url(url)).await?;
+    let share_url = jwks_share::share_url(url);
+    let stored = s
+        .ports
+        .cached_document(&share_url, jwks_share::MAX_SEALED_BYTES)
+        .await?;
     match jwks_share::open(key, url, &stored, now_ms) {
         Ok(opened) => {
             let left_s = ((opened.expires_ms as f64 - now_ms) / 1000.0).floor() as u64;

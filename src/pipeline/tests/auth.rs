@@ -475,6 +475,36 @@ fn a_jwks_with_no_usable_key_is_looked_at_again_soon_not_after_its_max_age() {
     }
 }
 
+#[test]
+fn a_huge_entry_planted_under_the_share_url_is_never_read_whole() {
+    // The cache is the zone's: other code can plant a body of hundreds of MiB under the share
+    // URL, and reading it whole would fill the isolate's memory as an endless JWKS once could.
+    // The core asks for at most a JWKS's limit plus the seal.
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.secrets
+        .borrow_mut()
+        .insert("ADMIN_TOKEN".into(), "the admin token".into());
+    serve_jwks(&f);
+    let share = crate::auth::jwks_share::share_url("https://id.test/jwks");
+    f.shared_documents.borrow_mut().insert(
+        share,
+        "x".repeat(crate::auth::jwks_share::MAX_SEALED_BYTES + 1),
+    );
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    let w = sealed_jwks_world();
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(
+        f.document_fetches.get(),
+        1,
+        "the keys came from the identity provider"
+    );
+    assert_eq!(
+        f.shared_document_bound.get(),
+        Some(crate::auth::jwks_share::MAX_SEALED_BYTES)
+    );
+}
+
 fn key_world() -> World {
     World::new(json!({
         "auth": { "partners": { "type": "api_key", "header": "x-api-key" } },
