@@ -14,7 +14,16 @@
 //!
 //! Without that secret nothing is shared: every isolate fetches the JWKS itself (once per its
 //! `max-age`, and on an unknown `kid` at most every few seconds). Outsiders can still delete or
-//! overwrite the entry, which only costs a fetch. Pure: time comes in as `now_ms`.
+//! overwrite the entry, which only costs a fetch, or put back an older sealed copy they read:
+//! it opens only until the expiry it was sealed with, the same moment an isolate that fetched
+//! it then would have dropped it, so a replay never keeps a key longer than its `max-age` did.
+//!
+//! Why not the alternatives: dropping the shared copy makes every new isolate wait for the
+//! identity provider on its first JWT request (and multiplies the provider's load by the
+//! isolates of every location); checking a copy against a digest kept elsewhere needs a store
+//! outsiders cannot write, which here is KV (a read per cold isolate, 1 write/s per key, slow
+//! propagation), for what an HMAC over data already at hand gives. Pure: time comes in as
+//! `now_ms`.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};

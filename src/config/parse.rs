@@ -83,6 +83,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
     let cors = named_map(&root, "cors", false, &mut errs, cors::policy);
     let ip_rules = named_map(&root, "ip_rules", false, &mut errs, ip_rules::rule_set);
     consumer_header_is_free(&settings, &auth, &mut errs);
+    no_limit_on_identity_headers(&settings, &auth, &rate_limits, &mut errs);
     let names = Names {
         cors_names: declared(&root, "cors"),
         ip_rule_names: declared(&root, "ip_rules"),
@@ -123,6 +124,47 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
         cors,
         ip_rules,
     })
+}
+
+/// A `header:<name>` rate-limit key reads the request as the client sent it. Keyed on a header
+/// the gateway sets from the verified identity (the consumer header, a `forward_claims`
+/// header), it would read the client's own copy: anyone could send a victim's value to spend
+/// their bucket, or a new value per request to escape the limit. The keys that read the
+/// identity itself are named instead.
+fn no_limit_on_identity_headers(
+    settings: &Settings,
+    auth: &[AuthScheme],
+    rate_limits: &[super::RateLimitPolicy],
+    errs: &mut Errors,
+) {
+    const SPOOFABLE: &str = "the limit would read the client's copy, which anyone can send";
+    for policy in rate_limits {
+        let super::RateLimitKey::Header(name) = &policy.key else {
+            continue;
+        };
+        let path = member_path(&member_path("rate_limits", &policy.name), "key");
+        if *name == settings.consumer_header {
+            errs.push(
+                &path,
+                format!("header \"{name}\" is settings.consumer_header, which the gateway sets from the verified identity: {SPOOFABLE}; use \"consumer\""),
+            );
+            continue;
+        }
+        let claim = auth.iter().find_map(|scheme| match &scheme.kind {
+            AuthKind::Jwt(j) => j
+                .forward_claims
+                .iter()
+                .find(|(_, h)| h == name)
+                .map(|(claim, _)| (scheme.name.as_str(), claim.as_str())),
+            AuthKind::ApiKey(_) => None,
+        });
+        if let Some((scheme, claim)) = claim {
+            errs.push(
+                &path,
+                format!("header \"{name}\" is a forward_claims header of auth scheme \"{scheme}\" (claim \"{claim}\"): {SPOOFABLE}; use \"claim:{claim}\""),
+            );
+        }
+    }
 }
 
 /// The consumer header is the gateway's: no other header the gateway sets may share its name.
