@@ -126,43 +126,50 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
     })
 }
 
-/// A `header:<name>` rate-limit key reads the request as the client sent it. Keyed on a header
-/// the gateway sets from the verified identity (the consumer header, a `forward_claims`
-/// header), it would read the client's own copy: anyone could send a victim's value to spend
-/// their bucket, or a new value per request to escape the limit. The keys that read the
-/// identity itself are named instead.
+/// Whether `name` (lower-case) is a header the gateway sets from the verified identity (the
+/// consumer header, a `forward_claims` header): then whatever reads it from the request
+/// (`reader`) would read the client's own copy, which anyone can send with a victim's value.
+/// The refusal, and the key that reads the identity itself (`consumer`, `claim:<name>`).
+pub(super) fn identity_header(
+    name: &str,
+    settings: &Settings,
+    auth: &[AuthScheme],
+    reader: &str,
+) -> Option<(String, String)> {
+    let spoofable = format!("{reader} would read the client's copy, which anyone can send");
+    if name == settings.consumer_header {
+        return Some((
+            format!("header \"{name}\" is settings.consumer_header, which the gateway sets from the verified identity: {spoofable}"),
+            "consumer".to_owned(),
+        ));
+    }
+    auth.iter().find_map(|scheme| match &scheme.kind {
+        AuthKind::Jwt(j) => j.forward_claims.iter().find(|(_, h)| h == name).map(|(claim, _)| {
+            (
+                format!("header \"{name}\" is a forward_claims header of auth scheme \"{}\" (claim \"{claim}\"): {spoofable}", scheme.name),
+                format!("claim:{claim}"),
+            )
+        }),
+        AuthKind::ApiKey(_) => None,
+    })
+}
+
+/// A `header:<name>` rate-limit key reads the request as the client sent it: keyed on an
+/// identity header, anyone could spend a victim's bucket, or send a new value per request to
+/// escape the limit.
 fn no_limit_on_identity_headers(
     settings: &Settings,
     auth: &[AuthScheme],
     rate_limits: &[super::RateLimitPolicy],
     errs: &mut Errors,
 ) {
-    const SPOOFABLE: &str = "the limit would read the client's copy, which anyone can send";
     for policy in rate_limits {
         let super::RateLimitKey::Header(name) = &policy.key else {
             continue;
         };
-        let path = member_path(&member_path("rate_limits", &policy.name), "key");
-        if *name == settings.consumer_header {
-            errs.push(
-                &path,
-                format!("header \"{name}\" is settings.consumer_header, which the gateway sets from the verified identity: {SPOOFABLE}; use \"consumer\""),
-            );
-            continue;
-        }
-        let claim = auth.iter().find_map(|scheme| match &scheme.kind {
-            AuthKind::Jwt(j) => j
-                .forward_claims
-                .iter()
-                .find(|(_, h)| h == name)
-                .map(|(claim, _)| (scheme.name.as_str(), claim.as_str())),
-            AuthKind::ApiKey(_) => None,
-        });
-        if let Some((scheme, claim)) = claim {
-            errs.push(
-                &path,
-                format!("header \"{name}\" is a forward_claims header of auth scheme \"{scheme}\" (claim \"{claim}\"): {SPOOFABLE}; use \"claim:{claim}\""),
-            );
+        if let Some((problem, key)) = identity_header(name, settings, auth, "the limit") {
+            let path = member_path(&member_path("rate_limits", &policy.name), "key");
+            errs.push(&path, format!("{problem}; use \"{key}\""));
         }
     }
 }
