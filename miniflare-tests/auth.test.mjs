@@ -498,3 +498,41 @@ test("an ES256 token's malleated twin is the same verified token, not a second v
     await rotating.close();
   }
 });
+
+test("a key rotated under the same kid is picked up without waiting for the JWKS max-age", async () => {
+  // Some providers rotate a key and keep its kid: the new key's tokens named a kid the
+  // isolate knew, failed their signature, and were refused until the old copy expired.
+  const before = await jose.generateKeyPair("ES256", { extractable: true });
+  const after = await jose.generateKeyPair("ES256", { extractable: true });
+  const published = async (key) => ({ keys: [{ ...(await jose.exportJWK(key.publicKey)), kid: "same", alg: "ES256" }] });
+  let served = await published(before);
+  const provider = await startUpstream((req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.setHeader("cache-control", "max-age=86400");
+    res.end(JSON.stringify(served));
+  });
+  const other = await startGateway({
+    routes: config({
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      auth: { idp: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${provider.url}/jwks`, algorithms: ["ES256"] } },
+      routes: [{ id: "jwt", path: "/jwt", upstream: "u", auth: ["idp"] }],
+    }),
+  });
+  const signed = (key) =>
+    new jose.SignJWT(claims())
+      .setProtectedHeader({ alg: "ES256", kid: "same" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime("5m")
+      .sign(key.privateKey);
+  try {
+    assert.equal((await other.fetch("/jwt", { headers: bearer(await signed(before)) })).status, 200);
+    served = await published(after);
+    const r = await other.fetch("/jwt", { headers: bearer(await signed(after)) });
+    assert.equal(r.status, 200, "the new key under the old kid verifies at once");
+    await refused(await other.fetch("/jwt", { headers: bearer(await signed(before)) }), 401, "invalid_token");
+  } finally {
+    await other.close();
+    await provider.close();
+  }
+});

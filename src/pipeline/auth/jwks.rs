@@ -32,6 +32,8 @@ pub(super) struct JwksEntry {
     parsed: HashMap<String, Rc<Vec<VerifyingKey>>>,
     fresh_until_ms: f64,
     last_forced_ms: f64,
+    /// Which load of the isolate this copy is (see [`jwks_version`]).
+    generation: u64,
 }
 
 /// Parsed keys depend on the algorithms a scheme allows (they bind keys without `alg`).
@@ -48,6 +50,12 @@ fn parsed(entry: &mut JwksEntry, scheme: &JwtScheme) -> Result<Rc<Vec<VerifyingK
     let keys = Rc::new(jwk::keys_from_jwks(&entry.text, &scheme.algorithms)?);
     entry.parsed.insert(algs, keys.clone());
     Ok(keys)
+}
+
+/// Which copy of the JWKS at `url` the isolate holds (it changes whenever one is loaded), so
+/// a caller can tell whether a refresh brought anything.
+pub(super) fn jwks_version(state: &AuthState, url: &str) -> Option<u64> {
+    state.jwks.get(url).map(|e| e.generation)
 }
 
 /// Whether the JWKS at `url` must be fetched now. A forced fetch (an unknown `kid`) happens at
@@ -131,6 +139,8 @@ pub(super) async fn jwks_keys<P: Ports>(
                 auth.jwks_down_until.remove(url);
                 let mut parsed = HashMap::new();
                 parsed.insert(algorithms_key(scheme), Rc::new(keys));
+                auth.jwks_loads += 1;
+                let generation = auth.jwks_loads;
                 auth.jwks.insert(
                     url.to_owned(),
                     JwksEntry {
@@ -138,6 +148,7 @@ pub(super) async fn jwks_keys<P: Ports>(
                         parsed,
                         fresh_until_ms: now_ms + ttl_s as f64 * 1000.0,
                         last_forced_ms,
+                        generation,
                     },
                 );
             }

@@ -313,7 +313,9 @@ fn a_jwks_planted_in_the_shared_cache_never_verifies_a_token() {
                 Some("invalid_token"),
                 "planted under {url}"
             );
-            assert_eq!(f.document_fetches.get(), 1, "the real JWKS was fetched");
+            // Fetched, and once more for the known kid whose signature failed (it could be a
+            // key rotated under its kid).
+            assert_eq!(f.document_fetches.get(), 2, "the real JWKS was fetched");
             // The real keys still serve.
             f.header("authorization", &format!("Bearer {}", es256_token("k1")));
             let mut cx = world.ctx("GET", "https://h.test/me", &f);
@@ -503,6 +505,42 @@ fn a_huge_entry_planted_under_the_share_url_is_never_read_whole() {
         f.shared_document_bound.get(),
         Some(crate::auth::jwks_share::MAX_SEALED_BYTES)
     );
+}
+
+#[test]
+fn a_key_rotated_under_the_same_kid_is_picked_up_like_a_new_kid() {
+    // Some providers rotate a key and keep its kid. A token signed by the new key then names a
+    // kid the isolate knows, fails its signature, and never made the gateway look at the JWKS
+    // again: every new token was refused until the old copy's max-age ran out (up to a day).
+    let w = jwks_world();
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    serve_jwks(&f);
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    // The provider now signs with key B, published as k1.
+    let (rotated, token) = attacker_jwks_and_token();
+    if let Some(Ok(d)) = f.documents.borrow_mut().get_mut("https://id.test/jwks") {
+        d.body = rotated;
+    }
+    f.header("authorization", &format!("Bearer {token}"));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(
+        w.run(&mut cx, &f).1.status(),
+        200,
+        "the JWKS was read again"
+    );
+    assert_eq!(f.document_fetches.get(), 2);
+    // Still at most one look per interval: forged signatures under a known kid cannot flood
+    // the provider, and with nothing new fetched the signature is not checked twice.
+    let mut forged = es256_token("k1");
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    f.header("authorization", &format!("Bearer {forged}"));
+    for _ in 0..5 {
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
+    }
+    assert_eq!(f.document_fetches.get(), 2);
 }
 
 fn key_world() -> World {
