@@ -4,7 +4,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { Miniflare, Response as MfResponse } from "miniflare";
 import * as jose from "jose";
 import { gatewayOptions, startUpstream, config } from "./harness.mjs";
@@ -48,7 +48,10 @@ after(async () => {
 });
 
 const jwksUrl = () => `${idp.url}/.well-known/jwks.json`;
-const shareUrl = () => `https://jwks.edge-gateway.invalid/v1/${createHash("sha256").update(jwksUrl()).digest("hex")}`;
+// Where the gateway keeps its sealed copy: named by an HMAC under the key it derives from the
+// admin token (an outsider could not compute it; the tests know the token).
+const shareKey = createHmac("sha256", "test-admin-token").update("edge-gateway jwks share key v1").digest();
+const shareUrl = () => `https://jwks.edge-gateway.invalid/v1/${createHmac("sha256", shareKey).update("share url\n" + jwksUrl()).digest("hex")}`;
 
 function routes(admin) {
   return config({

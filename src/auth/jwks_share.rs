@@ -6,7 +6,10 @@
 //! and have the gateway accept the tokens they sign. So the shared copy is
 //!
 //! - stored under a URL of its own ([`share_url`]), never the JWKS URL, so it never meets (or
-//!   overwrites) a response some other code caches for the identity provider's address;
+//!   overwrites) a response some other code caches for the identity provider's address; the
+//!   URL is derived from the sealing key too, so two gateways on one zone (staging and
+//!   production, with their own admin tokens) never overwrite each other's copy, and an
+//!   outsider cannot even name the entry it would have to replace;
 //! - sealed with HMAC-SHA256 under a key derived from a secret only the gateway holds (the admin
 //!   token, [`share_key`]), over the JWKS URL, an expiry and the document: a forged, altered,
 //!   moved (another scheme's URL) or outlived copy fails [`open`] and the keys are fetched from
@@ -37,10 +40,19 @@ pub const MAX_SEALED_BYTES: usize = super::jwk::MAX_JWKS_BYTES + 128;
 /// Format tag of a sealed entry (and of what the MAC covers), changed with the format.
 const VERSION: &str = "jwks-share-v1";
 
-/// The cache URL of the shared copy of the JWKS at `jwks_url`.
-pub fn share_url(jwks_url: &str) -> String {
-    let digest: [u8; 32] = Sha256::digest(jwks_url.as_bytes()).into();
-    format!("{SHARE_ORIGIN}/v1/{}", crate::hex::encode(&digest))
+/// The cache URL of the shared copy of the JWKS at `jwks_url` sealed with `key`: an HMAC of
+/// the JWKS URL, so only the holder of the key can name it.
+pub fn share_url(key: &[u8; 32], jwks_url: &str) -> String {
+    let id = match <HmacSha256 as Mac>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(b"share url\n");
+            mac.update(jwks_url.as_bytes());
+            crate::hex::encode(&mac.finalize().into_bytes())
+        }
+        // HMAC takes keys of any length; never reached, and still a per-URL name.
+        Err(_) => crate::hex::encode(&Sha256::digest(jwks_url.as_bytes())),
+    };
+    format!("{SHARE_ORIGIN}/v1/{id}")
 }
 
 /// The sealing key, derived from the gateway's secret with a purpose label (so the MAC never
@@ -193,10 +205,12 @@ mod tests {
 
     #[test]
     fn the_share_url_is_private_and_per_jwks_url() {
-        let a = share_url(URL);
+        let k = key("admin-token");
+        let a = share_url(&k, URL);
         assert!(a.starts_with("https://jwks.edge-gateway.invalid/v1/"));
         assert_eq!(a.len(), SHARE_ORIGIN.len() + 4 + 64);
-        assert_ne!(a, share_url("https://id.example/jwks2"));
+        assert_ne!(a, share_url(&k, "https://id.example/jwks2"));
+        assert_ne!(a, share_url(&key("another gateway's token"), URL));
         assert_eq!(share_key(""), None);
         assert_ne!(key("a"), key("b"));
     }

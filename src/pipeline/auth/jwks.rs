@@ -127,7 +127,7 @@ pub(super) async fn jwks_keys<P: Ports>(
                 if let (true, Some(key)) = (store, &share_key) {
                     let expires_ms = (now_ms + ttl_s as f64 * 1000.0) as u64;
                     if let Some(sealed) = jwks_share::seal(key, url, &text, expires_ms) {
-                        let share_url = jwks_share::share_url(url);
+                        let share_url = jwks_share::share_url(key, url);
                         s.ports.store_document(&share_url, &sealed, ttl_s).await;
                     }
                 }
@@ -190,7 +190,7 @@ async fn shared_copy<P: Ports>(
     url: &str,
     now_ms: f64,
 ) -> Option<(String, u64)> {
-    let share_url = jwks_share::share_url(url);
+    let share_url = jwks_share::share_url(key, url);
     let stored = s
         .ports
         .cached_document(&share_url, jwks_share::MAX_SEALED_BYTES)

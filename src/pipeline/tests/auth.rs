@@ -284,7 +284,10 @@ fn a_jwks_planted_in_the_shared_cache_never_verifies_a_token() {
     // Other code on the zone can put any URL into the location's cache: under the JWKS URL
     // itself, under the gateway's share URL, bare or in the sealed format with a made-up seal.
     let (planted, forged) = attacker_jwks_and_token();
-    let share = crate::auth::jwks_share::share_url("https://id.test/jwks");
+    let share = crate::auth::jwks_share::share_url(
+        &crate::auth::jwks_share::share_key("the admin token").unwrap(),
+        "https://id.test/jwks",
+    );
     let fake_seal = format!(
         "jwks-share-v1\n99999999999999\n{}\n{planted}",
         "0".repeat(64)
@@ -344,7 +347,10 @@ fn a_sealed_copy_spares_the_next_isolate_a_fetch_and_without_a_secret_none_is_sh
     let mut cx = first.ctx("GET", "https://h.test/me", &f);
     assert_eq!(first.run(&mut cx, &f).1.status(), 200);
     assert_eq!(f.document_fetches.get(), 1);
-    let share = crate::auth::jwks_share::share_url("https://id.test/jwks");
+    let share = crate::auth::jwks_share::share_url(
+        &crate::auth::jwks_share::share_key("the admin token").unwrap(),
+        "https://id.test/jwks",
+    );
     let stored = f.shared_documents.borrow().get(&share).cloned();
     assert!(
         stored
@@ -487,7 +493,10 @@ fn a_huge_entry_planted_under_the_share_url_is_never_read_whole() {
         .borrow_mut()
         .insert("ADMIN_TOKEN".into(), "the admin token".into());
     serve_jwks(&f);
-    let share = crate::auth::jwks_share::share_url("https://id.test/jwks");
+    let share = crate::auth::jwks_share::share_url(
+        &crate::auth::jwks_share::share_key("the admin token").unwrap(),
+        "https://id.test/jwks",
+    );
     f.shared_documents.borrow_mut().insert(
         share,
         "x".repeat(crate::auth::jwks_share::MAX_SEALED_BYTES + 1),
@@ -541,6 +550,45 @@ fn a_key_rotated_under_the_same_kid_is_picked_up_like_a_new_kid() {
         assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
     }
     assert_eq!(f.document_fetches.get(), 2);
+}
+
+#[test]
+fn gateways_with_different_admin_tokens_on_one_zone_never_overwrite_each_others_copy() {
+    // A staging and a production gateway on one zone, with one identity provider: keyed on
+    // the JWKS URL alone, each overwrote the other's copy and refused it in turn (a warning
+    // and a fetch on every cold isolate of both).
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    serve_jwks(&f);
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    let isolate = |token: &str| {
+        f.secrets
+            .borrow_mut()
+            .insert("ADMIN_TOKEN".into(), token.into());
+        let w = sealed_jwks_world();
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+        f.document_fetches.get()
+    };
+    assert_eq!(isolate("production token"), 1);
+    assert_eq!(
+        isolate("staging token"),
+        2,
+        "staging cannot open production's copy"
+    );
+    assert_eq!(
+        isolate("production token"),
+        2,
+        "production's copy is still there"
+    );
+    assert_eq!(isolate("staging token"), 2, "and so is staging's");
+    assert_eq!(f.shared_documents.borrow().len(), 2);
+    let refused = f
+        .events
+        .borrow()
+        .iter()
+        .filter(|e| e["event"] == "jwks_shared_copy_refused")
+        .count();
+    assert_eq!(refused, 0);
 }
 
 fn key_world() -> World {
