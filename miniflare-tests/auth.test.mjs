@@ -451,3 +451,88 @@ test("an unreachable identity provider with no keys yet is 503, not 401", async 
     await down.close();
   }
 });
+
+/** The ECDSA twin of an ES256 token: S replaced by n − S (a different string, equally valid). */
+function malleate(token) {
+  const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+  const [h, p, s] = token.split(".");
+  const sig = Buffer.from(s, "base64url");
+  const low = n - BigInt("0x" + sig.subarray(32).toString("hex"));
+  Buffer.from(low.toString(16).padStart(64, "0"), "hex").copy(sig, 32);
+  return `${h}.${p}.${sig.toString("base64url")}`;
+}
+
+test("an ES256 token's malleated twin is the same verified token, not a second verification", async () => {
+  // S and n − S both verify, so anyone holding a token can make its twin. Keyed on the
+  // string, the twin missed the verified-token cache and cost a full verification each time.
+  // Observed here through a key the isolate no longer knows: only a cache hit still serves.
+  const served = { keys: [keys["k-ES256"].publicJwk, keys["k-PS256"].publicJwk] };
+  const rotating = await startUpstream((req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.setHeader("cache-control", "max-age=3600");
+    res.end(JSON.stringify(served));
+  });
+  const other = await startGateway({
+    routes: config({
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      auth: { idp: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${rotating.url}/jwks`, algorithms: ["ES256", "PS256"], verified_cache_s: 300 } },
+      routes: [{ id: "jwt", path: "/jwt", upstream: "u", auth: ["idp"] }],
+    }),
+  });
+  try {
+    const token = await mint("k-ES256");
+    const twin = malleate(token);
+    assert.notEqual(twin, token);
+    await jose.jwtVerify(twin, keys["k-ES256"].publicKey); // jose accepts the twin too
+    assert.equal((await other.fetch("/jwt", { headers: bearer(token) })).status, 200);
+    // The key leaves the JWKS, and an unknown kid makes the isolate read it again.
+    served.keys = [keys["k-PS256"].publicJwk];
+    const unknown = await mint("k-ES256", {}, { header: { kid: "gone" } });
+    await refused(await other.fetch("/jwt", { headers: bearer(unknown) }), 401, "invalid_token");
+    assert.equal((await other.fetch("/jwt", { headers: bearer(token) })).status, 200, "the token is served from the cache");
+    const r = await other.fetch("/jwt", { headers: bearer(twin) });
+    assert.equal(r.status, 200, "its twin is the same cache entry");
+    assert.equal((await r.json()).headers["x-consumer"], "jwt/idp/user-1");
+  } finally {
+    await other.close();
+    await rotating.close();
+  }
+});
+
+test("a key rotated under the same kid is picked up without waiting for the JWKS max-age", async () => {
+  // Some providers rotate a key and keep its kid: the new key's tokens named a kid the
+  // isolate knew, failed their signature, and were refused until the old copy expired.
+  const before = await jose.generateKeyPair("ES256", { extractable: true });
+  const after = await jose.generateKeyPair("ES256", { extractable: true });
+  const published = async (key) => ({ keys: [{ ...(await jose.exportJWK(key.publicKey)), kid: "same", alg: "ES256" }] });
+  let served = await published(before);
+  const provider = await startUpstream((req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.setHeader("cache-control", "max-age=86400");
+    res.end(JSON.stringify(served));
+  });
+  const other = await startGateway({
+    routes: config({
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      auth: { idp: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${provider.url}/jwks`, algorithms: ["ES256"] } },
+      routes: [{ id: "jwt", path: "/jwt", upstream: "u", auth: ["idp"] }],
+    }),
+  });
+  const signed = (key) =>
+    new jose.SignJWT(claims())
+      .setProtectedHeader({ alg: "ES256", kid: "same" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime("5m")
+      .sign(key.privateKey);
+  try {
+    assert.equal((await other.fetch("/jwt", { headers: bearer(await signed(before)) })).status, 200);
+    served = await published(after);
+    const r = await other.fetch("/jwt", { headers: bearer(await signed(after)) });
+    assert.equal(r.status, 200, "the new key under the old kid verifies at once");
+    await refused(await other.fetch("/jwt", { headers: bearer(await signed(before)) }), 401, "invalid_token");
+  } finally {
+    await other.close();
+    await provider.close();
+  }
+});

@@ -2304,6 +2304,27 @@ fn rate_limit_policies_are_checked() {
 }
 
 #[test]
+fn a_rate_limit_never_keys_on_a_header_the_gateway_sets_from_the_identity() {
+    // The limiter reads the request as the client sent it: keyed on x-consumer or a claim
+    // header, a client could spend another user's bucket (or rotate its own value to escape
+    // the limit) by sending that header itself.
+    let with = |key: &str| {
+        doc(json!({
+            "settings": { "consumer_header": "x-who" },
+            "auth": { "idp": { "type": "jwt", "issuer": "https://id.example.com/", "audiences": ["a"],
+                               "jwks_url": "https://id.example.com/jwks", "algorithms": ["RS256"],
+                               "forward_claims": { "sub": "x-user-id" } } },
+            "rate_limits": { "p": { "key": key, "limit": 10, "window_s": 1 } }
+        }))
+    };
+    check(vec![
+        case("the consumer header", with("header:x-who"), "rate_limits.p.key", "header \"x-who\" is settings.consumer_header, which the gateway sets from the verified identity: the limit would read the client's copy, which anyone can send; use \"consumer\""),
+        case("a claim header, in any case", with("header:X-User-Id"), "rate_limits.p.key", "header \"x-user-id\" is a forward_claims header of auth scheme \"idp\" (claim \"sub\"): the limit would read the client's copy, which anyone can send; use \"claim:sub\""),
+    ]);
+    check_valid(vec![("another header", with("header:x-tenant"))]);
+}
+
+#[test]
 fn rate_limit_keys_must_be_available_on_the_route() {
     let d = declared_route;
     check(vec![

@@ -425,3 +425,23 @@ fn explain_follows_conditions_and_names_the_canary_and_the_handshake() {
     assert_eq!(keyless.refusal.map(|r| r.code), Some("bad_request"));
     assert!(upgrade.stages.iter().any(|(s, _)| *s == "websocket"));
 }
+
+#[test]
+fn a_match_never_reads_a_header_the_gateway_sets_from_the_identity() {
+    // A condition reads the request as the client sent it: matching on x-consumer or a claim
+    // header, any client could pick the route meant for another identity by sending it.
+    let mut d = base();
+    d["auth"]["users-jwt"]["forward_claims"] = json!({ "sub": "x-user-id" });
+    d["routes"][0]["match"] = json!({ "headers": { "X-User-Id": "admin" } });
+    one_error(
+        &d.to_string(),
+        "routes[0].match.headers.X-User-Id",
+        "header \"x-user-id\" is a forward_claims header of auth scheme \"users-jwt\" (claim \"sub\"): a condition would read the client's copy, which anyone can send",
+    );
+    d["routes"][0]["match"] = json!({ "headers": { "x-consumer": "*" } });
+    one_error(
+        &d.to_string(),
+        "routes[0].match.headers.x-consumer",
+        "header \"x-consumer\" is settings.consumer_header, which the gateway sets from the verified identity: a condition would read the client's copy, which anyone can send",
+    );
+}

@@ -410,6 +410,76 @@ fn check_claims(
     Ok(exp.map(|e| e.floor() as i64))
 }
 
+/// The order n of P-256's group and ⌊n/2⌋ (big-endian): an ES256 signature's S above the
+/// half has a twin n − S that verifies as well (ECDSA accepts (r, S) exactly when it accepts
+/// (r, n − S)).
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+const P256_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// n − s for a high s (⌊n/2⌋ < s < n), `None` otherwise.
+fn low_s(s: &[u8; 32]) -> Option<[u8; 32]> {
+    // Big-endian arrays of one length compare as the numbers they hold.
+    if *s <= P256_HALF_ORDER || *s >= P256_ORDER {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let mut borrow = 0u16;
+    for i in (0..32).rev() {
+        let take = u16::from(s[i]) + borrow;
+        let have = u16::from(P256_ORDER[i]);
+        borrow = u16::from(have < take);
+        out[i] = (have + (borrow << 8) - take) as u8;
+    }
+    Some(out)
+}
+
+/// The one string the verified-token cache knows `token` by. An ES256 token's signature is
+/// malleable: anyone holding a token can make its twin with S replaced by n − S, a different
+/// string that verifies all the same, and a cache keyed on the string would make every twin
+/// pay a full verification. So an ES256 token with a high S is known by its low-S twin.
+/// Refusing high S instead would break legitimate tokens: WebCrypto and npm `jose` emit it
+/// about half the time. Other algorithms, and anything that is not plainly ES256, are their
+/// own string: at worst a twin is verified, never served unverified.
+pub fn cache_form(token: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let Some((input, sig_b64)) = token.rsplit_once('.') else {
+        return Cow::Borrowed(token);
+    };
+    // 64 bytes are 86 base64url characters (HS512 and EdDSA too: the header tells them apart).
+    if sig_b64.len() != 86 {
+        return Cow::Borrowed(token);
+    }
+    let Some(sig) = b64::decode(sig_b64) else {
+        return Cow::Borrowed(token);
+    };
+    let (Some(r), Some(s)) = (sig.get(..32), sig.get(32..).and_then(|s| s.try_into().ok())) else {
+        return Cow::Borrowed(token);
+    };
+    let Some(low) = low_s(s) else {
+        return Cow::Borrowed(token);
+    };
+    // Only now, for a high S, is the header read: its `alg` must be exactly ES256 (the token can
+    // then verify only as ES256, where the twin verifies too).
+    let header = input.split('.').next().and_then(b64::decode);
+    let es256 = header
+        .as_deref()
+        .and_then(parse_object)
+        .is_some_and(|h| h.get("alg").and_then(Value::as_str) == Some("ES256"));
+    if !es256 {
+        return Cow::Borrowed(token);
+    }
+    let mut normal = Vec::with_capacity(64);
+    normal.extend_from_slice(r);
+    normal.extend_from_slice(&low);
+    Cow::Owned(format!("{input}.{}", b64::encode(&normal)))
+}
+
 /// Request headers to add for the scheme's `forward_claims`: `(header name, value)` pairs.
 ///
 /// Strings are forwarded as they are, numbers and booleans as their JSON text, arrays and objects

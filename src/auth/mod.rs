@@ -8,11 +8,13 @@
 //! - [`jwt`] verifies a token against a scheme and those keys, and maps claims to headers and
 //!   scopes;
 //! - [`token_cache`] remembers verified tokens per isolate;
+//! - [`jwks_share`] seals the JWKS copy isolates share, so no other code can plant keys;
 //! - [`api_key`] hashes, generates and checks API keys;
 //! - [`weak_keys`] says which keys and secrets are too weak to trust.
 
 pub mod api_key;
 pub mod credentials;
+pub mod jwks_share;
 pub mod jwt;
 pub mod token_cache;
 

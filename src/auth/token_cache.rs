@@ -1,8 +1,8 @@
 //! A bounded per-isolate cache of verified tokens, so a client that sends the same token on every
 //! request pays for one signature check, not one per request.
 //!
-//! Entries are keyed by SHA-256 of `scheme name ‖ NUL ‖ token`: the token itself is never kept as
-//! a key. An entry is served until `min(token exp, inserted + max_age_s)` (inclusive) and never
+//! Entries are keyed by SHA-256 of `scheme name ‖ NUL ‖ token` (an ES256 token in its low-S form,
+//! so its malleated twin is the same entry): the token itself is never kept as a key. An entry is served until `min(token exp, inserted + max_age_s)` (inclusive) and never
 //! past the token's `exp`, even though `verify` would accept a token up to `exp + leeway`. When
 //! the cache is full, expired entries go first, then the entry that expires soonest (the oldest
 //! among equals). Lookups are O(1) on average; eviction is O(capacity), fine for small capacities.
@@ -33,11 +33,13 @@ pub struct TokenCache {
     next_seq: u64,
 }
 
+/// The key of `token` under `scheme`; an ES256 token and its malleated twin share one (see
+/// [`super::jwt::cache_form`]), so a twin cannot force a second verification.
 fn cache_key(scheme: &str, token: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(scheme.as_bytes());
     hasher.update([0u8]);
-    hasher.update(token.as_bytes());
+    hasher.update(super::jwt::cache_form(token).as_bytes());
     hasher.finalize().into()
 }
 

@@ -83,6 +83,7 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
     let cors = named_map(&root, "cors", false, &mut errs, cors::policy);
     let ip_rules = named_map(&root, "ip_rules", false, &mut errs, ip_rules::rule_set);
     consumer_header_is_free(&settings, &auth, &mut errs);
+    no_limit_on_identity_headers(&settings, &auth, &rate_limits, &mut errs);
     let names = Names {
         cors_names: declared(&root, "cors"),
         ip_rule_names: declared(&root, "ip_rules"),
@@ -123,6 +124,54 @@ pub fn config(doc: &Json) -> Result<Config, ConfigErrors> {
         cors,
         ip_rules,
     })
+}
+
+/// Whether `name` (lower-case) is a header the gateway sets from the verified identity (the
+/// consumer header, a `forward_claims` header): then whatever reads it from the request
+/// (`reader`) would read the client's own copy, which anyone can send with a victim's value.
+/// The refusal, and the key that reads the identity itself (`consumer`, `claim:<name>`).
+pub(super) fn identity_header(
+    name: &str,
+    settings: &Settings,
+    auth: &[AuthScheme],
+    reader: &str,
+) -> Option<(String, String)> {
+    let spoofable = format!("{reader} would read the client's copy, which anyone can send");
+    if name == settings.consumer_header {
+        return Some((
+            format!("header \"{name}\" is settings.consumer_header, which the gateway sets from the verified identity: {spoofable}"),
+            "consumer".to_owned(),
+        ));
+    }
+    auth.iter().find_map(|scheme| match &scheme.kind {
+        AuthKind::Jwt(j) => j.forward_claims.iter().find(|(_, h)| h == name).map(|(claim, _)| {
+            (
+                format!("header \"{name}\" is a forward_claims header of auth scheme \"{}\" (claim \"{claim}\"): {spoofable}", scheme.name),
+                format!("claim:{claim}"),
+            )
+        }),
+        AuthKind::ApiKey(_) => None,
+    })
+}
+
+/// A `header:<name>` rate-limit key reads the request as the client sent it: keyed on an
+/// identity header, anyone could spend a victim's bucket, or send a new value per request to
+/// escape the limit.
+fn no_limit_on_identity_headers(
+    settings: &Settings,
+    auth: &[AuthScheme],
+    rate_limits: &[super::RateLimitPolicy],
+    errs: &mut Errors,
+) {
+    for policy in rate_limits {
+        let super::RateLimitKey::Header(name) = &policy.key else {
+            continue;
+        };
+        if let Some((problem, key)) = identity_header(name, settings, auth, "the limit") {
+            let path = member_path(&member_path("rate_limits", &policy.name), "key");
+            errs.push(&path, format!("{problem}; use \"{key}\""));
+        }
+    }
 }
 
 /// The consumer header is the gateway's: no other header the gateway sets may share its name.

@@ -22,9 +22,15 @@ fn unmatchable(lower: &str) -> Option<&'static str> {
     }
 }
 
-/// Reads a route's `match` object at `path`.
+/// Reads a route's `match` object at `path`; `identity` says why a header set from the
+/// verified identity cannot be matched (a client could send it to pick another's route).
 #[inline(never)]
-pub(super) fn route_match(value: &Json, path: &str, errs: &mut Errors) -> Option<MatchSpec> {
+pub(super) fn route_match(
+    value: &Json,
+    path: &str,
+    identity: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> Option<MatchSpec> {
     let before = errs.len();
     let o = Obj::new(value, path, MATCH_FIELDS, errs)?;
     let mut spec = MatchSpec::default();
@@ -37,6 +43,10 @@ pub(super) fn route_match(value: &Json, path: &str, errs: &mut Errors) -> Option
             };
             if let Some(why) = unmatchable(&lower) {
                 errs.push(&p, format!("header \"{lower}\" cannot be matched: {why}"));
+                continue;
+            }
+            if let Some(problem) = identity(&lower) {
+                errs.push(&p, problem);
                 continue;
             }
             if spec.headers.iter().any(|(n, _)| *n == lower) {

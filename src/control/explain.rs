@@ -2,7 +2,7 @@
 //! same core the worker runs (`Gateway::destination`, `Gateway::target_url`): the route, the
 //! stages that apply in order, the upstream URL after `rewrite`, or the refusal and its code.
 
-use crate::config::{ApiKeySource, AuthKind, RateLimitKey, RouteAuth};
+use crate::config::{AuthKind, RateLimitKey, RouteAuth};
 use crate::error::GatewayError;
 use crate::forward::{split_url, Destination, Inbound};
 use crate::gateway::Gateway;
@@ -142,30 +142,17 @@ pub fn explain(
                 let RouteAuth::Schemes(list) = &route.auth else {
                     continue;
                 };
-                let owned = |name: &str| header(name).map(str::to_owned);
-                let mut described = Vec::new();
-                let mut presented = false;
-                for scheme in list.iter().filter_map(|i| config.auth.get(*i)) {
-                    let (kind, has) = match &scheme.kind {
-                        AuthKind::Jwt(j) => (
-                            "jwt",
-                            header("authorization").is_some()
-                                || j.token_cookie
-                                    .as_ref()
-                                    .is_some_and(|_| header("cookie").is_some())
-                                || j.token_query.as_ref().is_some_and(|q| has_param(query, q)),
-                        ),
-                        AuthKind::ApiKey(k) => (
-                            "api key",
-                            match &k.source {
-                                ApiKeySource::Header(h) => header(h).is_some(),
-                                ApiKeySource::Query(q) => has_param(query, q),
-                            },
-                        ),
-                    };
-                    presented |= has;
-                    described.push(format!("{} ({kind})", scheme.name));
-                }
+                let described: Vec<String> = list
+                    .iter()
+                    .filter_map(|i| config.auth.get(*i))
+                    .map(|scheme| {
+                        let kind = match &scheme.kind {
+                            AuthKind::Jwt(_) => "jwt",
+                            AuthKind::ApiKey(_) => "api key",
+                        };
+                        format!("{} ({kind})", scheme.name)
+                    })
+                    .collect();
                 stages.push((
                     "auth",
                     format!(
@@ -176,17 +163,23 @@ pub fn explain(
                 if !route.scopes.is_empty() {
                     stages.push(("scopes", route.scopes.join(" ")));
                 }
-                if !presented {
-                    refusal = Some(Refusal::from(&GatewayError::Unauthorized {
-                        reason: "no credentials for any of the route's schemes".into(),
-                        invalid_token: false,
-                    }));
-                } else if let Err(e) =
-                    crate::pipeline::auth::presented_credentials(config, list, &owned, query)
-                {
+                // The gateway's own reader, and nothing beside it, says what was presented:
+                // a second, looser check could call a request authenticated that the gateway
+                // refuses (an empty key, a Basic Authorization, an unrelated cookie).
+                let joined = |name: &str| joined_header(headers, name);
+                refusal = match crate::pipeline::auth::presented_credentials(
+                    config, list, &joined, query,
+                ) {
+                    Ok(presented) if presented.is_empty() => {
+                        Some(Refusal::from(&GatewayError::Unauthorized {
+                            reason: "no credentials for any of the route's schemes".into(),
+                            invalid_token: false,
+                        }))
+                    }
+                    Ok(_) => None,
                     // Two identities, or a credential sent twice or malformed: refused as such.
-                    refusal = Some(Refusal::from(&e));
-                }
+                    Err(e) => Some(Refusal::from(&e)),
+                };
             }
             StageKind::RateLimit => {
                 let policies: Vec<String> = route
@@ -342,10 +335,15 @@ pub fn explain(
     }))
 }
 
-/// Whether the request presents credential parameter `name`, as the gateway reads it (after `&`
-/// or `;`, decoded); a repeated or malformed one is presented too (and refused).
-fn has_param(query: Option<&str>, name: &str) -> bool {
-    crate::auth::credentials::query_param(query, name).map_or(true, |v| v.is_some())
+/// Every value of header `name` joined with `", "`, as the runtime's `Headers.get` hands them
+/// to the gateway: two `Authorization` or key headers are then refused here as there.
+fn joined_header(headers: &[(String, String)], name: &str) -> Option<String> {
+    let mut values = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str());
+    let first = values.next()?;
+    Some(values.fold(first.to_owned(), |all, v| all + ", " + v))
 }
 
 fn key_name(key: &RateLimitKey) -> String {

@@ -1223,3 +1223,124 @@ fn a_push_query_names_its_note_once_and_nothing_else() {
         assert!(history::note_of_query(Some(query)).is_err(), "{query}");
     }
 }
+
+#[test]
+fn explain_reads_credentials_only_as_the_gateway_does() {
+    // explain once kept a looser presence check of its own: an empty key, a Basic
+    // Authorization or an unrelated cookie counted as credentials there, while the gateway
+    // refused the request for having none. Each hostile case must get the gateway's answer.
+    let g = Gateway::compile(
+        r#"{"version":1,"upstreams":{"u":{"targets":[{"url":"https://u.internal"}]}},
+            "auth":{"keys":{"type":"api_key","header":"x-api-key"},
+                    "qkeys":{"type":"api_key","query":"api_key"},
+                    "idp":{"type":"jwt","issuer":"https://id.test/","audiences":["a"],"jwks_url":"https://id.test/jwks",
+                           "algorithms":["ES256"],"token_cookie":"session","token_query":"access_token"}},
+            "routes":[{"id":"p","path":"/p","upstream":"u","auth":["keys","qkeys","idp"]},
+                      {"id":"k","path":"/k","upstream":"u","auth":["keys"]}]}"#,
+    )
+    .unwrap();
+    let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    type Case = (&'static str, Vec<(String, String)>, Option<&'static str>);
+    let cases: &[Case] = &[
+        ("/p", h(&[]), Some("missing_credentials")),
+        ("/p", h(&[("x-api-key", "")]), Some("missing_credentials")),
+        ("/p", h(&[("x-api-key", "  ")]), Some("missing_credentials")),
+        (
+            "/p",
+            h(&[("authorization", "Basic dXNlcjpwYXNz")]),
+            Some("missing_credentials"),
+        ),
+        (
+            "/p",
+            h(&[("cookie", "theme=dark")]),
+            Some("missing_credentials"),
+        ),
+        ("/p?api_key=", h(&[]), Some("missing_credentials")),
+        ("/p?access_token=", h(&[]), Some("missing_credentials")),
+        (
+            "/p",
+            h(&[("authorization", "Bearer ")]),
+            Some("invalid_token"),
+        ),
+        ("/p", h(&[("x-api-key", "k")]), None),
+        ("/p", h(&[("cookie", "theme=dark; session=t.t.t")]), None),
+        ("/p?api_key=k", h(&[("x-api-key", "k")]), None),
+        // Two credentials, or one key in two schemes' places with two values.
+        (
+            "/p",
+            h(&[("x-api-key", "k"), ("authorization", "Bearer t.t.t")]),
+            Some("bad_request"),
+        ),
+        (
+            "/p?api_key=other",
+            h(&[("x-api-key", "k")]),
+            Some("bad_request"),
+        ),
+        (
+            "/p?access_token=t.t.t",
+            h(&[("cookie", "session=t.t.t")]),
+            Some("bad_request"),
+        ),
+        // Repeated headers reach the gateway joined, as the runtime's Headers.get joins them.
+        (
+            "/p",
+            h(&[
+                ("authorization", "Bearer a.b.c"),
+                ("Authorization", "Bearer a.b.c"),
+            ]),
+            Some("bad_request"),
+        ),
+        (
+            "/p",
+            h(&[("x-api-key", "k"), ("X-Api-Key", "k")]),
+            Some("bad_request"),
+        ),
+        // On a route of API keys only, Authorization is the upstream's business.
+        (
+            "/k",
+            h(&[("authorization", "Bearer t.t.t")]),
+            Some("missing_credentials"),
+        ),
+        (
+            "/k",
+            h(&[("authorization", "Bearer "), ("x-api-key", "k")]),
+            None,
+        ),
+    ];
+    for (path, headers, want) in cases {
+        let url = format!("https://h{path}");
+        let explained = match explain(&g, "GET", &url, headers).unwrap() {
+            Explanation::Routed(p) => p.refusal.map(|r| r.code),
+            other => panic!("{other:?}"),
+        };
+        // What the gateway's stage decides from the same request, before any verification.
+        let joined = |name: &str| {
+            let values: Vec<&str> = headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            (!values.is_empty()).then(|| values.join(", "))
+        };
+        let id = if path.starts_with("/k") { "k" } else { "p" };
+        let route = g.config.routes.iter().find(|r| r.id == id).unwrap();
+        let crate::config::RouteAuth::Schemes(schemes) = &route.auth else {
+            panic!("{id} is authenticated")
+        };
+        let query = path.split_once('?').map(|(_, q)| q);
+        let gateway = match crate::pipeline::auth::presented_credentials(
+            &g.config, schemes, &joined, query,
+        ) {
+            Ok(found) if found.is_empty() => Some("missing_credentials"),
+            Ok(_) => None,
+            Err(e) => Some(e.code()),
+        };
+        assert_eq!(gateway, *want, "the gateway, {path} {headers:?}");
+        assert_eq!(explained, *want, "explain, {path} {headers:?}");
+    }
+}

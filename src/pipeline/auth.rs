@@ -40,6 +40,8 @@ pub struct AuthState {
     /// an identity provider is down, requests are refused without each fetching (one URL per
     /// configured scheme, so bounded).
     jwks_down_until: HashMap<String, f64>,
+    /// JWKS copies loaded so far: each copy's generation, to tell a refresh that brought one.
+    jwks_loads: u64,
 }
 
 impl Default for AuthState {
@@ -50,6 +52,7 @@ impl Default for AuthState {
             api_keys: HashMap::new(),
             static_keys: HashMap::new(),
             jwks_down_until: HashMap::new(),
+            jwks_loads: 0,
         }
     }
 }
@@ -342,13 +345,25 @@ async fn verify_jwt<P: Ports>(
         return Err(Need::Io);
     }
     let keys = keys_for(s, &scope, scheme, now_ms, false).await?;
-    let verified = match jwt::verify(token, scheme, &keys, now_s) {
-        Err(e) if e.is_unknown_key() && scheme.jwks_url.is_some() => {
+    let verified = match (jwt::verify(token, scheme, &keys, now_s), &scheme.jwks_url) {
+        (Err(e), Some(_)) if e.is_unknown_key() => {
             // The identity provider may have rotated its keys: look again, within limits.
             let keys = keys_for(s, &scope, scheme, now_ms, true).await?;
             jwt::verify(token, scheme, &keys, now_s)
         }
-        other => other,
+        // Some providers rotate a key and keep its kid: a known kid whose signature fails may
+        // be a new key. Looked for as an unknown kid is (at most once per interval), and the
+        // signature checked again only if a new JWKS came, so a forgery costs one check.
+        (Err(JwtError::BadSignature), Some(url)) => {
+            let before = jwks::jwks_version(&s.state.auth.borrow(), url);
+            let keys = keys_for(s, &scope, scheme, now_ms, true).await?;
+            if jwks::jwks_version(&s.state.auth.borrow(), url) == before {
+                Err(JwtError::BadSignature)
+            } else {
+                jwt::verify(token, scheme, &keys, now_s)
+            }
+        }
+        (other, _) => other,
     }
     .map_err(|e: JwtError| invalid(e.reason()))?;
     let verified = Rc::new(verified);

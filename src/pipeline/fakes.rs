@@ -69,6 +69,8 @@ pub struct Fakes {
     pub documents: RefCell<HashMap<String, Result<Document, String>>>,
     pub document_fetches: Cell<u32>,
     pub shared_documents: RefCell<HashMap<String, String>>,
+    /// The largest body the core last agreed to read from the shared cache.
+    pub shared_document_bound: Cell<Option<usize>>,
     pub buckets: RefCell<HashMap<String, GcraState>>,
     pub limiter_fails: Cell<bool>,
     pub limiter_calls: Cell<u32>,
@@ -178,8 +180,14 @@ impl Documents for Fakes {
         }
         Ok(document)
     }
-    async fn cached_document(&self, url: &str) -> Option<String> {
-        self.shared_documents.borrow().get(url).cloned()
+    async fn cached_document(&self, url: &str, max_bytes: usize) -> Option<String> {
+        self.shared_document_bound.set(Some(max_bytes));
+        // As the adapter does: a body over the bound is not read, and counts as no entry.
+        self.shared_documents
+            .borrow()
+            .get(url)
+            .filter(|body| body.len() <= max_bytes)
+            .cloned()
     }
     async fn store_document(&self, url: &str, body: &str, _ttl_s: u64) {
         self.shared_documents

@@ -63,7 +63,9 @@ pub trait Documents {
         timeout_ms: f64,
         max_bytes: usize,
     ) -> Result<Document, String>;
-    async fn cached_document(&self, url: &str) -> Option<String>;
+    /// The body stored under `url` in this location's cache, `None` without one or once it
+    /// exceeds `max_bytes` (the rest is never read: anyone on the zone can store a huge one).
+    async fn cached_document(&self, url: &str, max_bytes: usize) -> Option<String>;
     /// Stores a document for other isolates of this location; failures are ignored.
     async fn store_document(&self, url: &str, body: &str, ttl_s: u64);
 }

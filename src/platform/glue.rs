@@ -143,7 +143,7 @@ extern "C" {
 #[wasm_bindgen(module = "/src/platform/js/stores.js")]
 extern "C" {
     pub fn fetch_document(url: &str, timeout_ms: f64, max_bytes: f64) -> js_sys::Promise;
-    pub fn cached_document(url: &str) -> js_sys::Promise;
+    pub fn cached_document(url: &str, max_bytes: f64) -> js_sys::Promise;
     pub fn store_document(url: &str, body: &str, ttl_seconds: f64) -> js_sys::Promise;
     pub fn take_tokens(
         env: &Env,

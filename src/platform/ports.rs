@@ -118,8 +118,8 @@ impl Documents for WorkerPorts {
             body: parts.next().unwrap_or("").to_owned(),
         })
     }
-    async fn cached_document(&self, url: &str) -> Option<String> {
-        JsFuture::from(glue::cached_document(url))
+    async fn cached_document(&self, url: &str, max_bytes: usize) -> Option<String> {
+        JsFuture::from(glue::cached_document(url, max_bytes as f64))
             .await
             .ok()
             .and_then(|v| v.as_string())

@@ -893,3 +893,79 @@ fn scopes_from_scope_and_scp() {
     let c = claims(json!({"scope": ["a"], "scp": 1}));
     assert_eq!(missing_scope(&c, &req(&["a"])), Some("a"));
 }
+
+/// `token` with its signature's second half replaced by `f(second half)`.
+fn with_second_half(token: &str, f: impl Fn(&[u8; 32]) -> [u8; 32]) -> String {
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = b64::decode(sig).unwrap();
+    let half: [u8; 32] = sig[32..].try_into().unwrap();
+    sig[32..].copy_from_slice(&f(&half));
+    format!("{input}.{}", b64::encode(&sig))
+}
+
+#[test]
+fn an_es256_token_and_its_malleated_twin_have_one_cache_form() {
+    let keys = keys_from_values(&[p256_jwk(Which::A)], &[Es256]);
+    let s = scheme(&[Es256]);
+    // Several tokens, so both a low-S and a high-S original are met.
+    let mut seen_high = false;
+    for n in 0..16 {
+        let token = mint(
+            Es256,
+            Signer::P256(Which::A),
+            None,
+            &with(good_claims(), json!({"n": n})),
+        );
+        let twin = with_second_half(&token, |s| {
+            low_s(s).unwrap_or_else(|| {
+                // A low S: its twin is the high one, n − S, computed the other way round.
+                let mut out = [0u8; 32];
+                let mut borrow = 0i16;
+                for i in (0..32).rev() {
+                    let d = i16::from(P256_ORDER[i]) - i16::from(s[i]) - borrow;
+                    borrow = i16::from(d < 0);
+                    out[i] = (d + 256 * borrow) as u8;
+                }
+                out
+            })
+        });
+        assert!(
+            verify(&twin, &s, &keys, NOW).is_ok(),
+            "the twin verifies too"
+        );
+        assert_eq!(cache_form(&token), cache_form(&twin));
+        let low = cache_form(&token);
+        seen_high |= low != token;
+        assert_eq!(cache_form(&low), low, "the low-S form is its own");
+    }
+    assert!(seen_high, "one of 16 signatures had a high S");
+}
+
+#[test]
+fn only_es256_signatures_are_normalised() {
+    let high = |_: &[u8; 32]| [0xf0; 32]; // above n/2, below n
+                                          // 64-byte signatures of other algorithms (HS512, EdDSA) stay as they are: their twin is
+                                          // no valid signature, so it must never share a verified token's entry.
+    let hs512 = with_second_half(&mint(Hs512, HMAC, None, &good_claims()), high);
+    let ed = with_second_half(&mint(EdDsa, Signer::Ed25519, None, &good_claims()), high);
+    for t in [&hs512, &ed] {
+        assert_eq!(cache_form(t), t.as_str());
+    }
+    // An ES256 header whose alg is not plainly one string, an S at or above n, a short one.
+    let dup = mint_raw(
+        Es256,
+        Signer::P256(Which::A),
+        r#"{"alg":"ES256","alg":"ES256"}"#,
+        &good_claims().to_string(),
+    );
+    let dup = with_second_half(&dup, high);
+    assert_eq!(cache_form(&dup), dup.as_str());
+    let es = mint(Es256, Signer::P256(Which::A), None, &good_claims());
+    let at_n = with_second_half(&es, |_| P256_ORDER);
+    assert_eq!(cache_form(&at_n), at_n.as_str());
+    let above_n = with_second_half(&es, |_| [0xff; 32]);
+    assert_eq!(cache_form(&above_n), above_n.as_str());
+    for t in ["", "a.b", "a.b.c", &es[..es.len() - 1]] {
+        assert_eq!(cache_form(t), t);
+    }
+}

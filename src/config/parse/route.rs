@@ -191,9 +191,12 @@ pub(super) fn route(
         }
     }
     let ip_rules = ip_rules::route_ip_rules(&o, &names.ip_rule_names, errs);
-    let conditions = o
-        .get("match")
-        .and_then(|v| route_match::route_match(v, &o.field_path("match"), errs));
+    let conditions = o.get("match").and_then(|v| {
+        let identity = |h: &str| {
+            super::identity_header(h, settings, names.auth, "a condition").map(|(p, _)| p)
+        };
+        route_match::route_match(v, &o.field_path("match"), &identity, errs)
+    });
     let facts = canary::RouteFacts {
         upstream_names: &names.upstreams,
         upstreams: names.upstream_specs,

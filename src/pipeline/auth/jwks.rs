@@ -1,11 +1,13 @@
-//! The JWKS a JWT scheme names: fetched (or taken from another isolate's copy in the location's
-//! cache), kept as long as its `Cache-Control` allows within bounds, re-fetched on an unknown
-//! `kid` at most every few seconds, and its keys parsed once per list of allowed algorithms.
+//! The JWKS a JWT scheme names: fetched (or taken from another isolate's sealed copy in the
+//! location's cache, see [`crate::auth::jwks_share`]), kept as long as its `Cache-Control`
+//! allows within bounds, re-fetched on an unknown `kid` at most every few seconds, and its keys
+//! parsed once per list of allowed algorithms.
 //! Separate from the stage because it is the one part of authentication with a refresh policy
 //! of its own: what is kept, for how long, and when the identity provider is asked again.
 
 use super::AuthState;
 use crate::auth::jwk::{self, VerifyingKey};
+use crate::auth::jwks_share;
 use crate::config::JwtScheme;
 use crate::pipeline::ports::{Level, Ports};
 use crate::pipeline::state::{Counter, Services};
@@ -30,6 +32,8 @@ pub(super) struct JwksEntry {
     parsed: HashMap<String, Rc<Vec<VerifyingKey>>>,
     fresh_until_ms: f64,
     last_forced_ms: f64,
+    /// Which load of the isolate this copy is (see [`jwks_version`]).
+    generation: u64,
 }
 
 /// Parsed keys depend on the algorithms a scheme allows (they bind keys without `alg`).
@@ -46,6 +50,12 @@ fn parsed(entry: &mut JwksEntry, scheme: &JwtScheme) -> Result<Rc<Vec<VerifyingK
     let keys = Rc::new(jwk::keys_from_jwks(&entry.text, &scheme.algorithms)?);
     entry.parsed.insert(algs, keys.clone());
     Ok(keys)
+}
+
+/// Which copy of the JWKS at `url` the isolate holds (it changes whenever one is loaded), so
+/// a caller can tell whether a refresh brought anything.
+pub(super) fn jwks_version(state: &AuthState, url: &str) -> Option<u64> {
+    state.jwks.get(url).map(|e| e.generation)
 }
 
 /// Whether the JWKS at `url` must be fetched now. A forced fetch (an unknown `kid`) happens at
@@ -78,14 +88,15 @@ pub(super) async fn jwks_keys<P: Ports>(
     let fetch_now = jwks_due(&mut s.state.auth.borrow_mut(), url, now_ms, force);
     if fetch_now {
         // Another isolate of this location may already hold a fresh copy, unless the copy we
-        // have is being questioned by an unknown kid.
-        let from_cache = if force {
-            None
-        } else {
-            s.ports.cached_document(url).await
+        // have is being questioned by an unknown kid. Only a copy the gateway sealed counts:
+        // the cache is the zone's, and anyone on it could plant keys there.
+        let share_key = share_key(s);
+        let from_cache = match &share_key {
+            Some(key) if !force => shared_copy(s, key, url, now_ms).await,
+            _ => None,
         };
         let fetched = match from_cache {
-            Some(text) => Ok((text, JWKS_MIN_TTL_S, false)),
+            Some((text, ttl_s)) => Ok((text, ttl_s, false)),
             None => fetch_jwks(s, url)
                 .await
                 .map(|(text, ttl)| (text, ttl, true)),
@@ -101,12 +112,24 @@ pub(super) async fn jwks_keys<P: Ports>(
                     serde_json::json!({"event": "jwks_weak_keys_skipped", "url": url, "keys": read.weak}),
                 );
             }
+            // A JWKS with no key the scheme can use leaves it refusing every token as the
+            // gateway's outage (503), and no token then gets as far as an unknown kid to make
+            // the gateway look again: kept for its max-age, that could last a day. So it is
+            // looked at again as soon as an unreachable one would be, and never shared.
+            if read.keys.is_empty() {
+                let retry_s = (JWKS_REFETCH_INTERVAL_MS / 1000.0) as u64;
+                return Ok((text, ttl_s.min(retry_s), false, read.keys));
+            }
             Ok((text, ttl_s, store, read.keys))
         });
         match fetched {
             Ok((text, ttl_s, store, keys)) => {
-                if store {
-                    s.ports.store_document(url, &text, ttl_s).await;
+                if let (true, Some(key)) = (store, &share_key) {
+                    let expires_ms = (now_ms + ttl_s as f64 * 1000.0) as u64;
+                    if let Some(sealed) = jwks_share::seal(key, url, &text, expires_ms) {
+                        let share_url = jwks_share::share_url(key, url);
+                        s.ports.store_document(&share_url, &sealed, ttl_s).await;
+                    }
                 }
                 let mut auth = s.state.auth.borrow_mut();
                 let last_forced_ms = auth
@@ -116,6 +139,8 @@ pub(super) async fn jwks_keys<P: Ports>(
                 auth.jwks_down_until.remove(url);
                 let mut parsed = HashMap::new();
                 parsed.insert(algorithms_key(scheme), Rc::new(keys));
+                auth.jwks_loads += 1;
+                let generation = auth.jwks_loads;
                 auth.jwks.insert(
                     url.to_owned(),
                     JwksEntry {
@@ -123,6 +148,7 @@ pub(super) async fn jwks_keys<P: Ports>(
                         parsed,
                         fresh_until_ms: now_ms + ttl_s as f64 * 1000.0,
                         last_forced_ms,
+                        generation,
                     },
                 );
             }
@@ -144,6 +170,46 @@ pub(super) async fn jwks_keys<P: Ports>(
         // Never loaded, and its last fetch failed a moment ago (already counted and logged):
         // no keys from it, so the request is refused as the gateway's outage.
         None => Ok(Rc::new(Vec::new())),
+    }
+}
+
+/// The key that seals the shared copy: derived from the admin token, the one secret every
+/// production gateway holds and no other code on the zone does. Without it nothing is shared
+/// (each isolate fetches for itself): an unsealed copy in a zone-wide cache could be anyone's.
+fn share_key<P: Ports>(s: Services<'_, P>) -> Option<[u8; 32]> {
+    let name = s.gateway.config.settings.admin.token_secret.as_ref()?;
+    jwks_share::share_key(&s.ports.secret(name)?)
+}
+
+/// The sealed copy another isolate stored, and how long to keep it (at most
+/// [`JWKS_MIN_TTL_S`], never past its seal's expiry); a copy that fails its seal is logged and
+/// ignored, so the keys come from the identity provider.
+async fn shared_copy<P: Ports>(
+    s: Services<'_, P>,
+    key: &[u8; 32],
+    url: &str,
+    now_ms: f64,
+) -> Option<(String, u64)> {
+    let share_url = jwks_share::share_url(key, url);
+    let stored = s
+        .ports
+        .cached_document(&share_url, jwks_share::MAX_SEALED_BYTES)
+        .await?;
+    match jwks_share::open(key, url, &stored, now_ms) {
+        Ok(opened) => {
+            let left_s = ((opened.expires_ms as f64 - now_ms) / 1000.0).floor() as u64;
+            Some((opened.text.to_owned(), left_s.clamp(1, JWKS_MIN_TTL_S)))
+        }
+        // Expired is a replay or a late read, not worth a line; the others mean somebody else
+        // wrote the entry (or the admin token changed).
+        Err(jwks_share::Refused::Expired) => None,
+        Err(refused) => {
+            s.ports.event(
+                Level::Warn,
+                serde_json::json!({"event": "jwks_shared_copy_refused", "url": url, "why": format!("{refused:?}")}),
+            );
+            None
+        }
     }
 }
 

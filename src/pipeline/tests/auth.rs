@@ -254,6 +254,343 @@ fn keys_redirected_away_from_https_are_never_used() {
     }
 }
 
+/// [`jwks_world`] with an admin token secret, which seals the copy isolates share.
+fn sealed_jwks_world() -> World {
+    World::new(json!({
+        "settings": { "admin": { "token_secret": "ADMIN_TOKEN" } },
+        "auth": { "idp": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                           "jwks_url": "https://id.test/jwks", "algorithms": ["ES256"] } },
+        "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["idp"] } ]
+    }))
+}
+
+/// A JWKS holding the attacker's key B as `k1`, and a token it signs.
+fn attacker_jwks_and_token() -> (String, String) {
+    let jwk = test_keys::with(
+        test_keys::p256_jwk(test_keys::Which::B),
+        json!({"kid": "k1"}),
+    );
+    let token = test_keys::mint(
+        Algorithm::Es256,
+        Signer::P256(test_keys::Which::B),
+        Some("k1"),
+        &test_keys::good_claims(),
+    );
+    (json!({"keys": [jwk]}).to_string(), token)
+}
+
+#[test]
+fn a_jwks_planted_in_the_shared_cache_never_verifies_a_token() {
+    // Other code on the zone can put any URL into the location's cache: under the JWKS URL
+    // itself, under the gateway's share URL, bare or in the sealed format with a made-up seal.
+    let (planted, forged) = attacker_jwks_and_token();
+    let share = crate::auth::jwks_share::share_url(
+        &crate::auth::jwks_share::share_key("the admin token").unwrap(),
+        "https://id.test/jwks",
+    );
+    let fake_seal = format!(
+        "jwks-share-v1\n99999999999999\n{}\n{planted}",
+        "0".repeat(64)
+    );
+    for sealed in [false, true] {
+        for (url, body) in [
+            ("https://id.test/jwks", planted.clone()),
+            (share.as_str(), planted.clone()),
+            (share.as_str(), fake_seal.clone()),
+        ] {
+            let world = if sealed {
+                sealed_jwks_world()
+            } else {
+                jwks_world()
+            };
+            let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+            f.secrets
+                .borrow_mut()
+                .insert("ADMIN_TOKEN".into(), "the admin token".into());
+            serve_jwks(&f);
+            f.shared_documents.borrow_mut().insert(url.into(), body);
+            f.header("authorization", &format!("Bearer {forged}"));
+            let mut cx = world.ctx("GET", "https://h.test/me", &f);
+            assert_eq!(
+                world.run(&mut cx, &f).1.code(),
+                Some("invalid_token"),
+                "planted under {url}"
+            );
+            // Fetched, and once more for the known kid whose signature failed (it could be a
+            // key rotated under its kid).
+            assert_eq!(f.document_fetches.get(), 2, "the real JWKS was fetched");
+            // The real keys still serve.
+            f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+            let mut cx = world.ctx("GET", "https://h.test/me", &f);
+            assert_eq!(world.run(&mut cx, &f).1.status(), 200);
+        }
+    }
+}
+
+#[test]
+fn a_sealed_copy_spares_the_next_isolate_a_fetch_and_without_a_secret_none_is_shared() {
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.secrets
+        .borrow_mut()
+        .insert("ADMIN_TOKEN".into(), "the admin token".into());
+    serve_jwks(&f);
+    let mut claims = test_keys::good_claims();
+    claims["exp"] = json!(test_keys::NOW + 3_600);
+    let long = test_keys::mint(
+        Algorithm::Es256,
+        Signer::P256(test_keys::Which::A),
+        Some("k1"),
+        &claims,
+    );
+    f.header("authorization", &format!("Bearer {long}"));
+    let first = sealed_jwks_world();
+    let mut cx = first.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(first.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.document_fetches.get(), 1);
+    let share = crate::auth::jwks_share::share_url(
+        &crate::auth::jwks_share::share_key("the admin token").unwrap(),
+        "https://id.test/jwks",
+    );
+    let stored = f.shared_documents.borrow().get(&share).cloned();
+    assert!(
+        stored
+            .as_deref()
+            .is_some_and(|s| s.starts_with("jwks-share-v1\n")),
+        "{stored:?}"
+    );
+    assert!(!f
+        .shared_documents
+        .borrow()
+        .contains_key("https://id.test/jwks"));
+    // Another isolate of the location: the sealed copy serves, no fetch.
+    let second = sealed_jwks_world();
+    let mut cx = second.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(second.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.document_fetches.get(), 1);
+    // Past the copy's expiry (max-age=600) it is not used: a replayed old copy opens nothing.
+    f.now_ms.set(f.now_ms.get() + 601_000.0);
+    let third = sealed_jwks_world();
+    let mut cx = third.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(third.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.document_fetches.get(), 2);
+
+    // No admin token secret: nothing is stored, and each isolate fetches.
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    serve_jwks(&f);
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    for n in 1..=2 {
+        let w = jwks_world();
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+        assert_eq!(f.document_fetches.get(), n);
+    }
+    assert!(f.shared_documents.borrow().is_empty());
+}
+
+/// The ECDSA twin of an ES256 token: S replaced by n − S, a valid signature of the same
+/// header and claims under another string.
+fn malleated(token: &str) -> String {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = crate::jose::b64::decode(sig).unwrap();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(sig[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        sig[32 + i] = (d + 256 * borrow) as u8;
+    }
+    format!("{input}.{}", crate::jose::b64::encode(&sig))
+}
+
+#[test]
+fn a_malleated_es256_token_is_served_from_the_verified_token_cache() {
+    // S and n − S both verify: a twin that missed the cache would cost a full verification
+    // for a token already known good, so the cache keys on the low-S form.
+    let w = jwks_world();
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    serve_jwks(&f);
+    // Whichever of the pair is high-S, each is the other's twin.
+    let good = es256_token("k1");
+    let twin = malleated(&good);
+    assert_ne!(good, twin);
+    let keys = crate::auth::jwk::keys_from_jwks(
+        &f.documents.borrow()["https://id.test/jwks"]
+            .as_ref()
+            .unwrap()
+            .body,
+        &[Algorithm::Es256],
+    )
+    .unwrap();
+    let scheme = test_keys::scheme(&[Algorithm::Es256]);
+    for t in [&good, &twin] {
+        assert!(crate::auth::jwt::verify(t, &scheme, &keys, test_keys::NOW).is_ok());
+    }
+    f.header("authorization", &format!("Bearer {good}"));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    let (sync, ended) = w.run(&mut cx, &f);
+    assert_eq!(
+        (sync, ended.status()),
+        (false, 200),
+        "the first one is verified"
+    );
+    for t in [&twin, &good] {
+        f.header("authorization", &format!("Bearer {t}"));
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        let (sync, ended) = w.run(&mut cx, &f);
+        assert_eq!((sync, ended.status()), (true, 200), "served from the cache");
+    }
+}
+
+#[test]
+fn a_jwks_with_no_usable_key_is_looked_at_again_soon_not_after_its_max_age() {
+    // A JWKS that parses but yields no key (empty, every key for encryption, or of a type the
+    // scheme cannot use) left the scheme at 503 for as long as its max-age said, up to a day,
+    // with nothing to make the gateway look again: no token gets as far as an unknown kid.
+    let jwk = test_keys::with(
+        test_keys::p256_jwk(test_keys::Which::A),
+        json!({"kid": "k1", "use": "enc"}),
+    );
+    for body in [json!({"keys": []}), json!({"keys": [jwk]})] {
+        let w = jwks_world();
+        let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+        serve_jwks(&f);
+        if let Some(Ok(d)) = f.documents.borrow_mut().get_mut("https://id.test/jwks") {
+            d.body = body.to_string();
+            d.cache_control = "max-age=86400".into();
+        }
+        f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(
+            w.run(&mut cx, &f).1.code(),
+            Some("auth_unavailable"),
+            "{body}"
+        );
+        for _ in 0..5 {
+            let mut cx = w.ctx("GET", "https://h.test/me", &f);
+            assert_eq!(w.run(&mut cx, &f).1.code(), Some("auth_unavailable"));
+        }
+        assert_eq!(f.document_fetches.get(), 1, "not fetched on every request");
+        // The identity provider puts its key back: within seconds the gateway serves again.
+        serve_jwks(&f);
+        f.now_ms.set(f.now_ms.get() + 5_000.0);
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.status(), 200, "{body}");
+        assert_eq!(f.document_fetches.get(), 2);
+    }
+}
+
+#[test]
+fn a_huge_entry_planted_under_the_share_url_is_never_read_whole() {
+    // The cache is the zone's: other code can plant a body of hundreds of MiB under the share
+    // URL, and reading it whole would fill the isolate's memory as an endless JWKS once could.
+    // The core asks for at most a JWKS's limit plus the seal.
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.secrets
+        .borrow_mut()
+        .insert("ADMIN_TOKEN".into(), "the admin token".into());
+    serve_jwks(&f);
+    let share = crate::auth::jwks_share::share_url(
+        &crate::auth::jwks_share::share_key("the admin token").unwrap(),
+        "https://id.test/jwks",
+    );
+    f.shared_documents.borrow_mut().insert(
+        share,
+        "x".repeat(crate::auth::jwks_share::MAX_SEALED_BYTES + 1),
+    );
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    let w = sealed_jwks_world();
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(
+        f.document_fetches.get(),
+        1,
+        "the keys came from the identity provider"
+    );
+    assert_eq!(
+        f.shared_document_bound.get(),
+        Some(crate::auth::jwks_share::MAX_SEALED_BYTES)
+    );
+}
+
+#[test]
+fn a_key_rotated_under_the_same_kid_is_picked_up_like_a_new_kid() {
+    // Some providers rotate a key and keep its kid. A token signed by the new key then names a
+    // kid the isolate knows, fails its signature, and never made the gateway look at the JWKS
+    // again: every new token was refused until the old copy's max-age ran out (up to a day).
+    let w = jwks_world();
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    serve_jwks(&f);
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    // The provider now signs with key B, published as k1.
+    let (rotated, token) = attacker_jwks_and_token();
+    if let Some(Ok(d)) = f.documents.borrow_mut().get_mut("https://id.test/jwks") {
+        d.body = rotated;
+    }
+    f.header("authorization", &format!("Bearer {token}"));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(
+        w.run(&mut cx, &f).1.status(),
+        200,
+        "the JWKS was read again"
+    );
+    assert_eq!(f.document_fetches.get(), 2);
+    // Still at most one look per interval: forged signatures under a known kid cannot flood
+    // the provider, and with nothing new fetched the signature is not checked twice.
+    let mut forged = es256_token("k1");
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    f.header("authorization", &format!("Bearer {forged}"));
+    for _ in 0..5 {
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.code(), Some("invalid_token"));
+    }
+    assert_eq!(f.document_fetches.get(), 2);
+}
+
+#[test]
+fn gateways_with_different_admin_tokens_on_one_zone_never_overwrite_each_others_copy() {
+    // A staging and a production gateway on one zone, with one identity provider: keyed on
+    // the JWKS URL alone, each overwrote the other's copy and refused it in turn (a warning
+    // and a fetch on every cold isolate of both).
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    serve_jwks(&f);
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    let isolate = |token: &str| {
+        f.secrets
+            .borrow_mut()
+            .insert("ADMIN_TOKEN".into(), token.into());
+        let w = sealed_jwks_world();
+        let mut cx = w.ctx("GET", "https://h.test/me", &f);
+        assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+        f.document_fetches.get()
+    };
+    assert_eq!(isolate("production token"), 1);
+    assert_eq!(
+        isolate("staging token"),
+        2,
+        "staging cannot open production's copy"
+    );
+    assert_eq!(
+        isolate("production token"),
+        2,
+        "production's copy is still there"
+    );
+    assert_eq!(isolate("staging token"), 2, "and so is staging's");
+    assert_eq!(f.shared_documents.borrow().len(), 2);
+    let refused = f
+        .events
+        .borrow()
+        .iter()
+        .filter(|e| e["event"] == "jwks_shared_copy_refused")
+        .count();
+    assert_eq!(refused, 0);
+}
+
 fn key_world() -> World {
     World::new(json!({
         "auth": { "partners": { "type": "api_key", "header": "x-api-key" } },

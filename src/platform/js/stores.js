@@ -30,10 +30,15 @@ async function boundedText(response, maxBytes) {
   return new TextDecoder().decode(bytes);
 }
 
-/** The body of a document stored in this location's cache under `url`, or null. */
-export function cached_document(url) {
+/**
+ * The body of a document stored in this location's cache under `url`, or null, also when it
+ * is over `maxBytes` (the rest is never read). The cache is the zone's, so anyone on it may
+ * have written the entry, of any size: Rust opens it (a sealed JWKS copy under the gateway's
+ * own URL) and decides whether to trust it; this only reads.
+ */
+export function cached_document(url, maxBytes) {
   return caches.default.match(url).then(
-    (response) => (response ? response.text() : null),
+    (response) => (response ? boundedText(response, maxBytes).catch(() => null) : null),
     () => null,
   );
 }
