@@ -320,6 +320,7 @@ impl Stage for RateLimit {
         } else {
             s.ports.take(&asks).await
         };
+        let answered_at = s.ports.now_ms();
         let mut book = s.state.leases.borrow_mut();
         let decided = sources
             .into_iter()
@@ -335,7 +336,7 @@ impl Stage for RateLimit {
                         bucket,
                         Limits::from(*policy),
                         ask,
-                        asked_at,
+                        (asked_at, answered_at),
                         answer.as_ref().ok(),
                     );
                     answer.map(|g| g.decision)
