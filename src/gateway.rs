@@ -27,6 +27,8 @@ pub struct Gateway {
     credential_params: Vec<Vec<String>>,
     /// Per route: its compiled plan of stages.
     plans: Vec<Plan>,
+    /// Per route: what its rate limits fix for every request.
+    rate_limit_fixed: Vec<RateLimitFixed>,
     /// Every request header a route's `match` reads, sorted: read once per request, and only
     /// when a route has header conditions.
     match_headers: Vec<String>,
@@ -354,7 +356,13 @@ impl Gateway {
                 .map(|r| Plan::for_route(r, shares(r)))
                 .collect()
         };
+        let rate_limit_fixed = config
+            .routes
+            .iter()
+            .map(|r| RateLimitFixed::of(r, &config))
+            .collect();
         Ok(Gateway {
+            rate_limit_fixed,
             match_headers,
             reads_client_network: config.ip_rules.iter().any(|r| r.uses_network_facts()),
             redactor: Redactor::new(&config),
@@ -382,6 +390,11 @@ impl Gateway {
         &self.plans[route]
     }
 
+    /// What the route's rate limits fix for every request.
+    pub fn rate_limit_fixed(&self, route: usize) -> &RateLimitFixed {
+        &self.rate_limit_fixed[route]
+    }
+
     /// The request headers `match` conditions read, in the order [`Inbound::match_headers`]
     /// holds their values.
     ///
@@ -398,5 +411,41 @@ impl Gateway {
     /// The distinct static header edits, and per route the index of its own.
     pub fn edit_sets(&self) -> (&[RouteEdits], &[usize]) {
         (&self.edit_sets, &self.route_edit_set)
+    }
+}
+
+/// What a route's rate limits fix per configuration, so that its requests neither hash a
+/// bucket name that never changes nor format the same `RateLimit-Policy` field again.
+#[derive(Debug, Default)]
+pub struct RateLimitFixed {
+    /// `RateLimit-Policy` when every policy of the route is decided.
+    pub policy_field: String,
+    /// Per policy of the route, in its order: the bucket when it is the same for every request
+    /// (keys `route` and `global`).
+    pub buckets: Vec<Option<String>>,
+}
+
+impl RateLimitFixed {
+    fn of(route: &Route, config: &Config) -> RateLimitFixed {
+        if route.rate_limits.is_empty() {
+            return RateLimitFixed::default();
+        }
+        let policies: Vec<_> = route
+            .rate_limits
+            .iter()
+            .map(|i| &config.rate_limits[*i])
+            .collect();
+        let limits: Vec<_> = policies
+            .iter()
+            .map(|p| (p.name.as_str(), crate::ratelimit::Limits::from(*p)))
+            .collect();
+        let refs: Vec<_> = limits.iter().map(|(n, l)| (*n, l)).collect();
+        RateLimitFixed {
+            policy_field: crate::ratelimit::policy_header(&refs),
+            buckets: policies
+                .iter()
+                .map(|p| crate::ratelimit::fixed_bucket_key(p, &route.id))
+                .collect(),
+        }
     }
 }

@@ -106,9 +106,14 @@ fn buckets<P: Ports>(
         scheme: identity.map(|i| i.scheme.as_str()),
         header: &read_header,
     };
+    let fixed = &s.gateway.rate_limit_fixed(cx.route()).buckets;
     policies
         .iter()
-        .map(|policy| {
+        .enumerate()
+        .map(|(i, policy)| {
+            if let Some(Some(name)) = fixed.get(i) {
+                return Ok(name.clone());
+            }
             bucket_key(policy, &facts).map_err(|e| match e {
                 KeyError::NoConsumer | KeyError::MissingClaim(_) => GatewayError::Unauthorized {
                     reason: format!(
@@ -188,7 +193,13 @@ fn conclude<P: Ports>(
     let decision_refs: Vec<(&str, &Decision)> = decided.iter().map(|(n, d)| (*n, d)).collect();
     let mut fields: Vec<(&'static str, String)> = Vec::new();
     if !decided.is_empty() {
-        fields.push(("ratelimit-policy", policy_header(&limit_refs)));
+        let fixed = &s.gateway.rate_limit_fixed(cx.route()).policy_field;
+        let policy_field = if decided.len() == policies.len() {
+            fixed.clone()
+        } else {
+            policy_header(&limit_refs)
+        };
+        fields.push(("ratelimit-policy", policy_field));
         fields.push(("ratelimit", ratelimit_header(&decision_refs)));
     }
     if let Some((name, d)) = most_restrictive(&decided).filter(|(_, d)| !d.allowed) {

@@ -43,7 +43,7 @@ use crate::config::{RateLimitKey, RateLimitPolicy};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::fmt::{self, Write};
+use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
 /// The request facts a bucket key may be made of.
@@ -93,6 +93,25 @@ impl fmt::Display for KeyError {
 }
 
 impl std::error::Error for KeyError {}
+
+/// The bucket of `policy` on the route `route_id` when it is the same for every request of
+/// that route (keys `route` and `global`), known once per configuration: the same name
+/// [`bucket_key`] forms.
+pub fn fixed_bucket_key(policy: &RateLimitPolicy, route_id: &str) -> Option<String> {
+    let mut h = Sha256::new();
+    match &policy.key {
+        RateLimitKey::Route => {
+            h.update("route");
+            finish(&mut h, route_id);
+        }
+        RateLimitKey::Global => {
+            h.update("global");
+            finish(&mut h, "");
+        }
+        _ => return None,
+    }
+    Some(name_of(policy, h))
+}
 
 /// The name of the Durable Object owning `policy`'s bucket for this request:
 /// `rl:<policy name>:<64 hex digits>`. Stable across releases and isolates.
@@ -146,16 +165,18 @@ pub fn bucket_key(policy: &RateLimitPolicy, facts: &KeyFacts<'_>) -> Result<Stri
             finish(&mut h, "");
         }
     }
+    Ok(name_of(policy, h))
+}
+
+/// `rl:<policy name>:<hex digest>`.
+fn name_of(policy: &RateLimitPolicy, h: Sha256) -> String {
     let digest = h.finalize();
     let mut name = String::with_capacity(policy.name.len().saturating_add(68));
     name.push_str("rl:");
     name.push_str(&policy.name);
     name.push(':');
-    for b in digest {
-        // Writing to a String cannot fail.
-        let _ = write!(name, "{b:02x}");
-    }
-    Ok(name)
+    name.push_str(&crate::hex::encode(&digest));
+    name
 }
 
 /// Ends the kind and hashes the value.

@@ -41,7 +41,7 @@ pub mod lease;
 pub mod persist;
 pub mod wire;
 
-pub use bucket::{bucket_key, no_headers, KeyError, KeyFacts};
+pub use bucket::{bucket_key, fixed_bucket_key, no_headers, KeyError, KeyFacts};
 pub use gcra::{check, Decision, GcraState, Limits};
 pub use headers::{most_restrictive, policy_header, ratelimit_header};
 pub use lease::{give_back, lease, Grant, LeaseAsk};

@@ -1,5 +1,5 @@
 use crate::config::{RateLimitKey, RateLimitPolicy, StoreErrorPolicy};
-use crate::ratelimit::{bucket_key, no_headers, KeyError, KeyFacts};
+use crate::ratelimit::{bucket_key, fixed_bucket_key, no_headers, KeyError, KeyFacts};
 use serde_json::{json, Map, Value};
 
 fn policy(name: &str, key: RateLimitKey) -> RateLimitPolicy {
@@ -360,4 +360,26 @@ fn key_errors_explain_themselves() {
     assert!(KeyError::MissingClaim("tenant".into())
         .to_string()
         .contains("\"tenant\""));
+}
+
+#[test]
+fn a_bucket_fixed_per_configuration_has_the_name_every_request_would_form() {
+    let f = facts(Some("203.0.113.7"));
+    for k in [RateLimitKey::Route, RateLimitKey::Global] {
+        let p = policy("p", k);
+        assert_eq!(fixed_bucket_key(&p, "get-user"), Some(key(&p, &f)));
+    }
+    // Golden: bucket names are the objects' identities, stable across releases.
+    assert_eq!(
+        key(&policy("p", RateLimitKey::Global), &f),
+        "rl:p:f519643d1814aa6959294f94b8a48fe1ebe2b7fed505225fc6bfa74807836f54"
+    );
+    for k in [
+        RateLimitKey::Ip,
+        RateLimitKey::Consumer,
+        RateLimitKey::Header("x-tenant".into()),
+        RateLimitKey::Claim("tenant".into()),
+    ] {
+        assert_eq!(fixed_bucket_key(&policy("p", k), "get-user"), None);
+    }
 }
