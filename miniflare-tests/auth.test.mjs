@@ -462,23 +462,37 @@ function malleate(token) {
   return `${h}.${p}.${sig.toString("base64url")}`;
 }
 
+/**
+ * An identity provider serving the JWKS `doc()` returns (read per request, so a test can rotate
+ * it) for `maxAgeS`, and a gateway whose one route `/jwt` trusts it through the scheme `idp`
+ * (`scheme` adds to its fields). `close()` stops both.
+ */
+async function jwksGateway(doc, maxAgeS, scheme) {
+  const provider = await startUpstream((req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.setHeader("cache-control", `max-age=${maxAgeS}`);
+    res.end(JSON.stringify(doc()));
+  });
+  const gateway = await startGateway({
+    routes: config({
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      auth: { idp: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${provider.url}/jwks`, ...scheme } },
+      routes: [{ id: "jwt", path: "/jwt", upstream: "u", auth: ["idp"] }],
+    }),
+  });
+  gateway.closeAll = async () => {
+    await gateway.close();
+    await provider.close();
+  };
+  return gateway;
+}
+
 test("an ES256 token's malleated twin is the same verified token, not a second verification", async () => {
   // S and n − S both verify, so anyone holding a token can make its twin. Keyed on the
   // string, the twin missed the verified-token cache and cost a full verification each time.
   // Observed here through a key the isolate no longer knows: only a cache hit still serves.
   const served = { keys: [keys["k-ES256"].publicJwk, keys["k-PS256"].publicJwk] };
-  const rotating = await startUpstream((req, res) => {
-    res.setHeader("content-type", "application/json");
-    res.setHeader("cache-control", "max-age=3600");
-    res.end(JSON.stringify(served));
-  });
-  const other = await startGateway({
-    routes: config({
-      upstreams: { u: { targets: [{ url: up.url }] } },
-      auth: { idp: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${rotating.url}/jwks`, algorithms: ["ES256", "PS256"], verified_cache_s: 300 } },
-      routes: [{ id: "jwt", path: "/jwt", upstream: "u", auth: ["idp"] }],
-    }),
-  });
+  const other = await jwksGateway(() => served, 3600, { algorithms: ["ES256", "PS256"], verified_cache_s: 300 });
   try {
     const token = await mint("k-ES256");
     const twin = malleate(token);
@@ -494,8 +508,7 @@ test("an ES256 token's malleated twin is the same verified token, not a second v
     assert.equal(r.status, 200, "its twin is the same cache entry");
     assert.equal((await r.json()).headers["x-consumer"], "jwt/idp/user-1");
   } finally {
-    await other.close();
-    await rotating.close();
+    await other.closeAll();
   }
 });
 
@@ -506,18 +519,7 @@ test("a key rotated under the same kid is picked up without waiting for the JWKS
   const after = await jose.generateKeyPair("ES256", { extractable: true });
   const published = async (key) => ({ keys: [{ ...(await jose.exportJWK(key.publicKey)), kid: "same", alg: "ES256" }] });
   let served = await published(before);
-  const provider = await startUpstream((req, res) => {
-    res.setHeader("content-type", "application/json");
-    res.setHeader("cache-control", "max-age=86400");
-    res.end(JSON.stringify(served));
-  });
-  const other = await startGateway({
-    routes: config({
-      upstreams: { u: { targets: [{ url: up.url }] } },
-      auth: { idp: { type: "jwt", issuer: ISSUER, audiences: [AUDIENCE], jwks_url: `${provider.url}/jwks`, algorithms: ["ES256"] } },
-      routes: [{ id: "jwt", path: "/jwt", upstream: "u", auth: ["idp"] }],
-    }),
-  });
+  const other = await jwksGateway(() => served, 86400, { algorithms: ["ES256"] });
   const signed = (key) =>
     new jose.SignJWT(claims())
       .setProtectedHeader({ alg: "ES256", kid: "same" })
@@ -532,7 +534,6 @@ test("a key rotated under the same kid is picked up without waiting for the JWKS
     assert.equal(r.status, 200, "the new key under the old kid verifies at once");
     await refused(await other.fetch("/jwt", { headers: bearer(await signed(before)) }), 401, "invalid_token");
   } finally {
-    await other.close();
-    await provider.close();
+    await other.closeAll();
   }
 });

@@ -12,18 +12,19 @@ use crate::config::{CacheSpec, Route, RouteAuth};
 use crate::forward::{forwarded_host, Routed};
 use crate::gateway::Gateway;
 
+/// Whose entry it is on a per-consumer route: the consumer, and the `forward_claims` headers
+/// sent upstream for it, keyed with it.
+pub type Whose<'a> = Option<(&'a str, &'a [(String, String)])>;
+
 /// The keys of a URL on a route: its entry, and the invalidation marker when the route keys
-/// variants (vary headers, consumer) that a single delete could not reach. `forwarded` is the
-/// identity's `forward_claims` headers, keyed with the consumer on per-consumer routes.
-#[allow(clippy::too_many_arguments)]
+/// variants (vary headers, consumer) that a single delete could not reach.
 pub fn keys(
     gateway: &Gateway,
     scheme: &str,
     host: &str,
     routed: &Routed,
     vary_values: &[Option<String>],
-    consumer: Option<&str>,
-    forwarded: &[(String, String)],
+    whose: Whose<'_>,
     variant: Option<crate::observe::Variant>,
 ) -> CacheKeys {
     let route = gateway.route(routed.route);
@@ -36,10 +37,9 @@ pub fn keys(
     };
     let host = host.to_ascii_lowercase();
     let query = routed.upstream_path.split_once('?').map(|(_, q)| q);
-    let (consumer, forwarded) = if spec.per_consumer {
-        (consumer, forwarded)
-    } else {
-        (None, &[][..])
+    let (consumer, forwarded) = match whose {
+        Some((consumer, forwarded)) if spec.per_consumer => (Some(consumer), forwarded),
+        _ => (None, &[][..]),
     };
     let generation = gateway.config.settings.cache_generation;
     let base = CacheKeyInput {
@@ -103,8 +103,14 @@ pub(super) fn request_keys<P: Ports>(
         &host,
         routed,
         &values,
-        cx.consumer(),
-        cx.identity.as_ref().map_or(&[][..], |i| &i.forward),
+        cx.consumer().map(|c| {
+            (
+                c,
+                cx.identity
+                    .as_ref()
+                    .map_or(&[][..], |i| i.forward.as_slice()),
+            )
+        }),
         cx.variant,
     ))
 }

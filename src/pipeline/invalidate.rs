@@ -71,16 +71,7 @@ pub fn get_route_keys<'g>(gateway: &'g Gateway, cx: &Ctx) -> Option<(CacheKeys, 
     }
     let spec = gateway.route(routed.route).cache.as_ref()?;
     let host = forwarded_host(&inbound);
-    let keys = keys(
-        gateway,
-        &cx.request.scheme,
-        &host,
-        &routed,
-        &[],
-        None,
-        &[],
-        None,
-    );
+    let keys = keys(gateway, &cx.request.scheme, &host, &routed, &[], None, None);
     Some((keys, spec))
 }
 

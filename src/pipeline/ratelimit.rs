@@ -189,14 +189,14 @@ fn conclude<P: Ports>(
             }
         }
     }
-    let limit_refs: Vec<(&str, &Limits)> = limits.iter().map(|(n, l)| (*n, l)).collect();
     let decision_refs: Vec<(&str, &Decision)> = decided.iter().map(|(n, d)| (*n, d)).collect();
     let mut fields: Vec<(&'static str, String)> = Vec::new();
     if !decided.is_empty() {
-        let fixed = &s.gateway.rate_limit_fixed(cx.route()).policy_field;
+        // Every policy decided: the field the configuration fixed; otherwise only the decided.
         let policy_field = if decided.len() == policies.len() {
-            fixed.clone()
+            s.gateway.rate_limit_fixed(cx.route()).policy_field.clone()
         } else {
+            let limit_refs: Vec<(&str, &Limits)> = limits.iter().map(|(n, l)| (*n, l)).collect();
             policy_header(&limit_refs)
         };
         fields.push(("ratelimit-policy", policy_field));

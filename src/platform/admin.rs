@@ -202,7 +202,6 @@ async fn purge(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
         &routed,
         &vary,
         None,
-        &[],
         None,
     );
     crate::pipeline::cache::invalidate(x.ports, &keys, spec, x.now_ms).await;

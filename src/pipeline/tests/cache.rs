@@ -40,11 +40,7 @@ fn a_miss_is_stored_then_hit_then_served_from_the_hot_tier_synchronously() {
     assert!(!sync, "a Cache API lookup waits");
     assert_eq!(hit.response().body, "one");
     assert_eq!(hit.response().header("age"), Some("2"));
-    assert!(hit
-        .response()
-        .header("cache-status")
-        .unwrap()
-        .contains("hit"));
+    assert!(hit.cache_status().contains("hit"));
     assert!(
         hit.response().header("x-edge-gateway-stored-at").is_none(),
         "bookkeeping never reaches clients"
@@ -73,11 +69,7 @@ fn a_request_the_hot_tier_may_not_answer_leaves_its_copy_alone() {
     f.header("range", "bytes=0-1");
     let (sync, ranged) = get(&w, &f, "https://h.test/c/1");
     assert!(!sync, "answered by the Cache API path");
-    assert!(ranged
-        .response()
-        .header("cache-status")
-        .unwrap()
-        .contains("hit"));
+    assert!(ranged.cache_status().contains("hit"));
     assert_eq!(until(&f), Some(filled));
     f.request_headers.borrow_mut().remove("range");
 
@@ -122,11 +114,7 @@ fn stale_entries_are_revalidated_and_served_when_the_upstream_fails() {
     )));
     let (_, revalidated) = get(&w, &f, "https://h.test/c/1");
     assert_eq!(revalidated.response().body, "one");
-    assert!(revalidated
-        .response()
-        .header("cache-status")
-        .unwrap()
-        .contains("fwd-status=304"));
+    assert!(revalidated.cache_status().contains("fwd-status=304"));
     let sent = f.plans.borrow()[1].request.set.clone();
     assert!(
         sent.contains(&("if-none-match".into(), "\"v1\"".into())),
@@ -137,11 +125,7 @@ fn stale_entries_are_revalidated_and_served_when_the_upstream_fails() {
     f.answer(Script::Fail(ExchangeFailure::Timeout));
     let (_, stale) = get(&w, &f, "https://h.test/c/1");
     assert_eq!(stale.status(), 200);
-    assert!(stale
-        .response()
-        .header("cache-status")
-        .unwrap()
-        .contains("fwd=stale"));
+    assert!(stale.cache_status().contains("fwd=stale"));
 
     f.now_ms.set(T0 + 90_000.0);
     f.answer(Script::Respond(FakeResponse::new(503, &[], "down")));
@@ -182,11 +166,7 @@ fn unsafe_requests_invalidate_and_other_methods_bypass_synchronously() {
 
     let mut cx = w.ctx("POST", "https://h.test/c/1", &f);
     let (_, ended) = w.run(&mut cx, &f);
-    assert!(ended
-        .response()
-        .header("cache-status")
-        .unwrap()
-        .contains("invalidated"));
+    assert!(ended.cache_status().contains("invalidated"));
     assert!(f.cache.borrow().is_empty() && f.hot.borrow().is_empty());
 
     let mut cx = w.ctx("OPTIONS", "https://h.test/c/1", &f);
@@ -205,11 +185,7 @@ fn personal_responses_are_not_stored() {
     f.header("authorization", "Bearer whatever");
     f.answer(cacheable("mine"));
     let (_, ended) = get(&w, &f, "https://h.test/c/1");
-    assert!(ended
-        .response()
-        .header("cache-status")
-        .unwrap()
-        .contains("detail="));
+    assert!(ended.cache_status().contains("detail="));
     assert!(f.cache.borrow().is_empty());
 }
 
@@ -253,11 +229,7 @@ fn default_ttl_s_gives_a_response_without_freshness_its_lifetime() {
         Some("edge-gateway; fwd=miss; ttl=3600; stored")
     );
     let (_, hit) = get(&w, &f, "https://h.test/c/1");
-    assert!(hit
-        .response()
-        .header("cache-status")
-        .unwrap()
-        .contains("hit"));
+    assert!(hit.cache_status().contains("hit"));
     assert_eq!(f.exchanges(), 1);
 }
 
@@ -432,11 +404,7 @@ fn an_entry_refreshed_by_a_304_still_answers_ranges() {
     );
     f.now_ms.set(T0 + 3_000.0);
     let (_, hit) = get(&w, &f, "https://h.test/c/1");
-    assert!(hit
-        .response()
-        .header("cache-status")
-        .unwrap()
-        .contains("hit"));
+    assert!(hit.cache_status().contains("hit"));
     assert_eq!(hit.status(), 206, "the entry written back keeps its length");
     assert_eq!(hit.response().header("content-range"), Some("bytes 2-4/10"));
     assert_eq!(f.exchanges(), 2);

@@ -21,13 +21,6 @@ fn get(w: &World, f: &Fakes, url: &str) -> Ended {
     w.run(&mut cx, f).1
 }
 
-fn status_of(e: &Ended) -> String {
-    e.response()
-        .header("cache-status")
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[test]
 fn stale_while_revalidate_serves_at_once_and_refreshes_in_the_background() {
     let w = world(json!({ "ttl_s": 600 }));
@@ -49,7 +42,7 @@ fn stale_while_revalidate_serves_at_once_and_refreshes_in_the_background() {
     let stale = get(&w, &f, "https://h.test/c/1");
     assert_eq!(stale.response().body, "one", "served at once, stale");
     assert_eq!(
-        status_of(&stale),
+        stale.cache_status(),
         "edge-gateway; hit; ttl=-10; detail=\"stale-while-revalidate\""
     );
     assert_eq!(stale.response().header("age"), Some("20"));
@@ -68,9 +61,9 @@ fn stale_while_revalidate_serves_at_once_and_refreshes_in_the_background() {
     let fresh = get(&w, &f, "https://h.test/c/1");
     assert_eq!(fresh.response().body, "two");
     assert!(
-        status_of(&fresh).contains("hit; ttl=10"),
+        fresh.cache_status().contains("hit; ttl=10"),
         "{}",
-        status_of(&fresh)
+        fresh.cache_status()
     );
 
     // Past the window: no stale serving, the request waits for the upstream.
@@ -99,7 +92,6 @@ fn one_refresh_per_key_at_a_time() {
             cx.routed.as_ref().unwrap(),
             &[],
             None,
-            &[],
             None,
         );
         keys.entry
@@ -107,7 +99,7 @@ fn one_refresh_per_key_at_a_time() {
     assert!(w.state.refreshing.borrow_mut().begin(&key, T0 + 4_000.0));
     let stale = get(&w, &f, "https://h.test/c/1");
     assert_eq!(stale.response().body, "one");
-    assert!(status_of(&stale).contains("stale-while-revalidate"));
+    assert!(stale.cache_status().contains("stale-while-revalidate"));
     assert_eq!(f.exchanges(), 1, "no second refresh was started");
     // A refresh that never ended is taken for lost after a minute.
     assert!(w.state.refreshing.borrow_mut().begin(&key, T0 + 70_000.0));
@@ -148,7 +140,9 @@ fn a_304_updates_the_stored_headers_and_a_matching_client_gets_304() {
         304,
         "the client's condition holds after revalidation"
     );
-    assert!(status_of(&r).starts_with("edge-gateway; fwd=stale; fwd-status=304; ttl=50; stored"));
+    assert!(r
+        .cache_status()
+        .starts_with("edge-gateway; fwd=stale; fwd-status=304; ttl=50; stored"));
     f.request_headers.borrow_mut().clear();
     let hit = get(&w, &f, "https://h.test/c/1");
     let h = hit.response();
@@ -166,9 +160,9 @@ fn a_304_updates_the_stored_headers_and_a_matching_client_gets_304() {
     f.answer(respond(304, &[("etag", "\"v1\"")], ""));
     let again = get(&w, &f, "https://h.test/c/1");
     assert!(
-        status_of(&again).contains("fwd-status=304"),
+        again.cache_status().contains("fwd-status=304"),
         "{}",
-        status_of(&again)
+        again.cache_status()
     );
     assert_eq!(f.exchanges(), 3);
 }
@@ -245,7 +239,7 @@ fn request_directives_only_where_the_route_honours_them() {
             f.exchanges(),
             if honour { before } else { before + 1 },
             "max-stale {honour}: {}",
-            status_of(&r)
+            r.cache_status()
         );
     }
 }
@@ -261,13 +255,13 @@ fn statuses_are_stored_as_200_and_served_with_their_own() {
     assert_eq!(stored.header(crate::cache::entry::STATUS), Some("204"));
     let hit = get(&w, &f, "https://h.test/c/1");
     assert_eq!(hit.status(), 204);
-    assert!(status_of(&hit).contains("hit"));
+    assert!(hit.cache_status().contains("hit"));
     f.answer(respond(500, &[], "boom"));
     let r = get(&w, &f, "https://h.test/c/2");
     assert!(
-        status_of(&r).contains("detail=\"status\""),
+        r.cache_status().contains("detail=\"status\""),
         "{}",
-        status_of(&r)
+        r.cache_status()
     );
 }
 
@@ -285,7 +279,7 @@ fn a_recorded_status_the_gateway_never_relays_is_not_served() {
         // From the stored entry, then from the hot tier it filled.
         for source in ["stored", "hot"] {
             let hit = get(&w, &f, &url);
-            assert!(status_of(&hit).contains("hit"), "{recorded:?} {source}");
+            assert!(hit.cache_status().contains("hit"), "{recorded:?} {source}");
             assert_eq!(hit.status(), 200, "{recorded:?} {source}");
         }
     }
@@ -306,9 +300,9 @@ fn targeted_fields_decide_and_never_reach_the_client() {
     ));
     let miss = get(&w, &f, "https://h.test/c/1");
     assert!(
-        status_of(&miss).contains("ttl=30; stored"),
+        miss.cache_status().contains("ttl=30; stored"),
         "{}",
-        status_of(&miss)
+        miss.cache_status()
     );
     assert_eq!(miss.response().header("cdn-cache-control"), None);
     assert_eq!(miss.response().header("cloudflare-cdn-cache-control"), None);
@@ -339,7 +333,7 @@ fn a_head_refresh_stores_no_body_but_a_304_still_updates_the_entry() {
     let mut cx = w.ctx("HEAD", "https://h.test/c/1", &f);
     let (_, head) = w.run(&mut cx, &f);
     assert_eq!(head.status(), 200);
-    assert!(status_of(&head).contains("stale-while-revalidate"));
+    assert!(head.cache_status().contains("stale-while-revalidate"));
     assert_eq!(f.exchanges(), 2);
     let stored = f.cache.borrow().values().next().cloned().unwrap();
     assert_eq!(stored.body, "one", "the entry keeps its body");
@@ -355,7 +349,11 @@ fn a_head_refresh_stores_no_body_but_a_304_still_updates_the_entry() {
     let hit = get(&w, &f, "https://h.test/c/1");
     assert_eq!(hit.response().body, "one");
     assert_eq!(hit.response().header("x-new"), Some("1"));
-    assert!(status_of(&hit).contains("hit; ttl="), "{}", status_of(&hit));
+    assert!(
+        hit.cache_status().contains("hit; ttl="),
+        "{}",
+        hit.cache_status()
+    );
     assert_eq!(f.exchanges(), 3);
 }
 

@@ -168,6 +168,11 @@ impl Ended {
         }
     }
 
+    /// The answer's `Cache-Status` ("" without one).
+    pub fn cache_status(&self) -> &str {
+        self.response().header("cache-status").unwrap_or_default()
+    }
+
     pub fn code(&self) -> Option<&'static str> {
         match self {
             Ended::Error(e) => Some(e.code()),

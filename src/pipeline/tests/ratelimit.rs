@@ -248,21 +248,27 @@ fn unspent_admissions_are_offered_back_once_their_hold_ends() {
     );
 }
 
-#[test]
-fn a_busy_bucket_asks_for_its_next_lease_while_a_quarter_is_left_and_never_holds_max_want() {
-    use crate::pipeline::leases::{LeaseBook, HOLD_MS, MAX_WANT};
-    use crate::ratelimit::{Grant, Limits};
-    let limits = Limits {
-        limit: 100_000,
-        window_s: 10,
-        burst: 100_000,
-    };
-    let (decision, _) = crate::ratelimit::check(None, &limits, 0, 1);
-    let grant = |extra| Grant {
+/// Limits with room for every lease the lease-book tests ask for.
+const ROOMY: crate::ratelimit::Limits = crate::ratelimit::Limits {
+    limit: 100_000,
+    window_s: 10,
+    burst: 100_000,
+};
+
+/// A grant of `extra` admissions under [`ROOMY`], as its owner gives one to a first ask.
+fn roomy_grant(extra: u64) -> crate::ratelimit::Grant {
+    let (decision, _) = crate::ratelimit::check(None, &ROOMY, 0, 1);
+    crate::ratelimit::Grant {
         decision,
         extra,
         tag: 1,
-    };
+    }
+}
+
+#[test]
+fn a_busy_bucket_asks_for_its_next_lease_while_a_quarter_is_left_and_never_holds_max_want() {
+    use crate::pipeline::leases::{LeaseBook, HOLD_MS, MAX_WANT};
+    let (limits, grant) = (ROOMY, roomy_grant);
     let mut book = LeaseBook::default();
     let mut offers = Vec::new();
     let hold = HOLD_MS as f64;
@@ -637,13 +643,7 @@ fn busy_period(
 #[test]
 fn a_slow_owner_makes_a_busy_bucket_ask_for_its_next_lease_earlier() {
     use crate::pipeline::leases::{LeaseBook, HOLD_MS, MAX_WANT};
-    use crate::ratelimit::{Grant, Limits};
-    let limits = Limits {
-        limit: 1_000_000,
-        window_s: 1,
-        burst: 100_000,
-    };
-    let (decision, _) = crate::ratelimit::check(None, &limits, 0, 1);
+    let limits = ROOMY;
     let held_at_refill = |round_trip_ms: f64| {
         let mut book = LeaseBook::default();
         let mut offers = Vec::new();
@@ -652,11 +652,7 @@ fn a_slow_owner_makes_a_busy_bucket_ask_for_its_next_lease_earlier() {
         let t = HOLD_MS as f64 + 1.0;
         let ask = book.ask("b", t, &mut offers);
         assert_eq!(ask.want, MAX_WANT);
-        let grant = Grant {
-            decision,
-            extra: ask.want - 1,
-            tag: 1,
-        };
+        let grant = roomy_grant(ask.want - 1);
         book.answered("b", limits, ask, (t, t + round_trip_ms), Some(&grant));
         let now = t + round_trip_ms;
         while !book.refill_due("b", now) {
