@@ -230,13 +230,14 @@ test("conditional requests are answered 304 from stored validators", async () =>
 test("a stale entry is revalidated with its ETag; a 304 refreshes it", async () => {
   let version = "v1";
   const up = await origin((req) => {
-    if (req.headers["if-none-match"] === `"${version}"`) return { status: 304, headers: { etag: `"${version}"`, "cache-control": "max-age=1" } };
-    return { headers: { "cache-control": "max-age=1", etag: `"${version}"` }, body: `body ${version}` };
+    if (req.headers["if-none-match"] === `"${version}"`) return { status: 304, headers: { etag: `"${version}"`, "cache-control": "max-age=2" } };
+    return { headers: { "cache-control": "max-age=2", etag: `"${version}"` }, body: `body ${version}` };
   });
-  // The route keeps entries for a minute; the upstream says they are fresh for a second.
+  // The route keeps entries for a minute; the upstream says they are fresh for two seconds
+  // (ages count whole seconds, so one second could be stale a moment after it arrived).
   const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
   await get(gw, "/c/r");
-  await sleep(1100);
+  await sleep(2100);
   let r = await get(gw, "/c/r");
   assert.equal(r.status, 200);
   assert.equal(r.body, "body v1");
@@ -246,7 +247,7 @@ test("a stale entry is revalidated with its ETag; a 304 refreshes it", async () 
   assert.match(r.headers.get("cache-status"), /hit/, "the 304 made the entry fresh again");
   // A changed representation replaces the entry.
   version = "v2";
-  await sleep(1100);
+  await sleep(2100);
   r = await get(gw, "/c/r");
   assert.equal(r.body, "body v2");
   r = await get(gw, "/c/r");
@@ -257,14 +258,17 @@ test("a stale entry is revalidated with its ETag; a 304 refreshes it", async () 
 test("an entry a 304 refreshed keeps its length: later ranges are still answered 206", async () => {
   const body = "0123456789".repeat(10);
   const up = await origin((req) => {
-    if (req.headers["if-none-match"] === '"r1"') return { status: 304, headers: { etag: '"r1"', "cache-control": "max-age=1" } };
-    return { headers: { "cache-control": "max-age=1", etag: '"r1"', "content-type": "text/plain" }, body };
+    // Ages count whole seconds from the origin's Date (itself whole seconds), so max-age=1 can
+    // be stale a moment after it arrived; max-age=2 is fresh for at least one second.
+    if (req.headers["if-none-match"] === '"r1"') return { status: 304, headers: { etag: '"r1"', "cache-control": "max-age=2" } };
+    return { headers: { "cache-control": "max-age=2", etag: '"r1"', "content-type": "text/plain" }, body };
   });
   const gw = await gateway(up, [cached("c", { ttl_s: 60 })]);
   assert.equal((await get(gw, "/c/ranged", { headers: { range: "bytes=0-3" } })).status, 200, "a miss is whole");
   let r = await get(gw, "/c/ranged", { headers: { range: "bytes=0-3" } });
   assert.equal(r.status, 206, "the stored entry serves ranges");
-  await sleep(1100);
+  assert.match(r.headers.get("cache-status"), /^edge-gateway; hit/);
+  await sleep(2100);
   r = await get(gw, "/c/ranged", { headers: { range: "bytes=10-13" } });
   assert.match(r.headers.get("cache-status"), /fwd=stale; fwd-status=304; ttl=\d+; stored/);
   assert.equal(r.status, 206, "the refreshed copy serves the range");

@@ -26,6 +26,15 @@
 //! 8. `settings.cache_generation`: raising it moves every key at once, which is how all entries
 //!    are invalidated (they then simply expire).
 //!
+//! **Sealed keys.** `caches.default` belongs to the zone, not to this Worker: any other Worker
+//! on the zone can `put` or `match` any URL in it, and this derivation is public. With a plain
+//! hash, such code could compute the key of any URL and plant a response there (served to every
+//! client of the route), or read a consumer's stored answer. So when the gateway holds a secret
+//! (the admin token) the hash is replaced by an HMAC of it under a key derived from that secret
+//! ([`KeySeal`]): outsiders can no longer name an entry, to write it or to read it. Without the
+//! secret keys are the plain hash, as they always were. Setting or changing the secret moves
+//! every key at once, as raising `cache_generation` does.
+//!
 //! The method is not in the key: HEAD is answered from the GET entry.
 //!
 //! **Why headers outside the key cannot influence a stored response.** The upstream request is
@@ -40,7 +49,36 @@
 //! the upstream declares its `Vary` honestly. Editing a route's upstream, rewrite or header rules
 //! does not change its keys: raise `cache_generation` when such an edit changes responses.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What names a gateway's entries so that no other code on the zone can: an HMAC state keyed
+/// once per isolate (cloned per key, so a key costs two more compression rounds, not four).
+#[derive(Clone)]
+pub struct KeySeal(HmacSha256);
+
+impl KeySeal {
+    /// The seal derived from the gateway's secret with a purpose label (so it never doubles as
+    /// another key made from that secret: the JWKS share's, or the token itself); `None` for an
+    /// empty secret.
+    pub fn from_secret(secret: &str) -> Option<KeySeal> {
+        if secret.is_empty() {
+            return None;
+        }
+        let mut derive = HmacSha256::new_from_slice(secret.as_bytes()).ok()?;
+        derive.update(b"edge-gateway cache key seal v1");
+        let key = derive.finalize().into_bytes();
+        HmacSha256::new_from_slice(&key).ok().map(KeySeal)
+    }
+}
+
+impl std::fmt::Debug for KeySeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySeal(..)")
+    }
+}
 
 /// The origin of every cache key URL (`.invalid` can never resolve, RFC 6761).
 pub const CACHE_KEY_ORIGIN: &str = "https://cache.edge-gateway.invalid";
@@ -72,8 +110,9 @@ pub struct CacheKeyInput<'a> {
     pub route_id: &'a str,
 }
 
-/// The cache key URL for `input`.
-pub fn cache_key_url(input: &CacheKeyInput) -> String {
+/// The cache key URL for `input`: the hash of its framed components, sealed with `seal` when
+/// the gateway has one (see the module's "Sealed keys").
+pub fn cache_key_url(input: &CacheKeyInput, seal: Option<&KeySeal>) -> String {
     let mut h = Sha256::new();
     frame(&mut h, b"edge-gateway cache key");
     frame(&mut h, KEY_VERSION.as_bytes());
@@ -119,7 +158,17 @@ pub fn cache_key_url(input: &CacheKeyInput) -> String {
         frame(&mut h, variant.as_bytes());
     }
 
-    let hex = crate::hex::encode(&h.finalize());
+    let digest = h.finalize();
+    let hex = match seal {
+        // An HMAC of the collision-resistant digest: as unforgeable as one over the framed
+        // stream, and the framing code stays one.
+        Some(KeySeal(mac)) => {
+            let mut mac = mac.clone();
+            mac.update(&digest);
+            crate::hex::encode(&mac.finalize().into_bytes())
+        }
+        None => crate::hex::encode(&digest),
+    };
     format!(
         "{CACHE_KEY_ORIGIN}/{KEY_VERSION}/{}/{hex}",
         input.generation

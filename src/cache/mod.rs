@@ -31,7 +31,9 @@
 //! [`key::cache_key_url`]: `https://cache.edge-gateway.invalid/v1/<generation>/<sha256>` over the
 //! route id, host, canonical path, sorted query, the route's `vary` header values, the consumer
 //! and its forwarded claims (per-consumer routes) and `settings.cache_generation`, which invalidates everything when
-//! raised. See [`key`] for why headers outside the key cannot change a stored response.
+//! raised; an HMAC instead of the hash when the gateway holds its admin token, so that no other
+//! code on the zone can name an entry. See [`key`] for why headers outside the key cannot change
+//! a stored response.
 //!
 //! # Freshness
 //!
@@ -88,7 +90,7 @@ pub use freshness::{
     heuristic_lifetime_s, initial_age_s, retention_s, stale_if_error_window_s,
     stale_while_revalidate_window_s, ttl_remaining_s, Freshness,
 };
-pub use key::{cache_key_url, CacheKeyInput};
+pub use key::{cache_key_url, CacheKeyInput, KeySeal};
 pub use rules::{storable, NotStored, RequestFacts, ResponseFacts};
 pub use status::{cache_status, CacheOutcome};
 

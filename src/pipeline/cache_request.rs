@@ -7,7 +7,7 @@
 use super::ctx::{CacheKeys, Ctx};
 use super::ports::Ports;
 use super::state::Services;
-use crate::cache::{cache_key_url, CacheKeyInput, RequestFacts};
+use crate::cache::{cache_key_url, CacheKeyInput, KeySeal, RequestFacts};
 use crate::config::{CacheSpec, Route, RouteAuth};
 use crate::forward::{forwarded_host, Routed};
 use crate::gateway::Gateway;
@@ -17,9 +17,12 @@ use crate::gateway::Gateway;
 pub type Whose<'a> = Option<(&'a str, &'a [(String, String)])>;
 
 /// The keys of a URL on a route: its entry, and the invalidation marker when the route keys
-/// variants (vary headers, consumer) that a single delete could not reach.
+/// variants (vary headers, consumer) that a single delete could not reach; sealed with the
+/// gateway's `seal` (`IsolateState::cache_seal`) when it has one.
+#[allow(clippy::too_many_arguments)]
 pub fn keys(
     gateway: &Gateway,
+    seal: Option<&KeySeal>,
     scheme: &str,
     host: &str,
     routed: &Routed,
@@ -67,17 +70,20 @@ pub fn keys(
         (!spec.vary.is_empty() || spec.per_consumer || route.canary.is_some()).then(|| {
             let marker_route = format!("{}\u{0}invalidated", route.id);
             // The URL alone: no vary values, consumer or variant.
-            cache_key_url(&CacheKeyInput {
-                vary_values: Vec::new(),
-                consumer: None,
-                forwarded: &[],
-                variant: None,
-                route_id: &marker_route,
-                ..base
-            })
+            cache_key_url(
+                &CacheKeyInput {
+                    vary_values: Vec::new(),
+                    consumer: None,
+                    forwarded: &[],
+                    variant: None,
+                    route_id: &marker_route,
+                    ..base
+                },
+                seal,
+            )
         });
     CacheKeys {
-        entry: cache_key_url(&base),
+        entry: cache_key_url(&base, seal),
         marker,
         hot_until_ms: None,
     }
@@ -99,6 +105,7 @@ pub(super) fn request_keys<P: Ports>(
     let host = forwarded_host(&cx.request.inbound());
     Some(keys(
         s.gateway,
+        s.state.cache_seal(s.gateway, s.ports).as_ref(),
         &cx.request.scheme,
         &host,
         routed,

@@ -12,7 +12,6 @@ use super::ports::Ports;
 use super::state::Services;
 use crate::config::CacheSpec;
 use crate::forward::{forwarded_host, Destination, Inbound};
-use crate::gateway::Gateway;
 
 /// Whether a request with `method` invalidates its URL when it succeeds.
 pub fn is_unsafe(method: &str) -> bool {
@@ -58,7 +57,11 @@ impl Stage for Invalidate {
 /// The route a GET of this request's URL reaches (with this request's headers), when it is
 /// another route than the request's own and it is cached, with the URL's keys on it. Without
 /// the GET's own headers and consumer, the keys reach its variants through the route's marker.
-pub fn get_route_keys<'g>(gateway: &'g Gateway, cx: &Ctx) -> Option<(CacheKeys, &'g CacheSpec)> {
+pub fn get_route_keys<'g, P: Ports>(
+    s: Services<'g, P>,
+    cx: &Ctx,
+) -> Option<(CacheKeys, &'g CacheSpec)> {
+    let gateway = s.gateway;
     let inbound = Inbound {
         method: "GET",
         ..cx.request.inbound()
@@ -71,14 +74,24 @@ pub fn get_route_keys<'g>(gateway: &'g Gateway, cx: &Ctx) -> Option<(CacheKeys, 
     }
     let spec = gateway.route(routed.route).cache.as_ref()?;
     let host = forwarded_host(&inbound);
-    let keys = keys(gateway, &cx.request.scheme, &host, &routed, &[], None, None);
+    let seal = s.state.cache_seal(gateway, s.ports);
+    let keys = keys(
+        gateway,
+        seal.as_ref(),
+        &cx.request.scheme,
+        &host,
+        &routed,
+        &[],
+        None,
+        None,
+    );
     Some((keys, spec))
 }
 
 /// Removes what the GET route of this request's URL stored for it, if that is another, cached
 /// route (see [`get_route_keys`]).
 pub async fn invalidate_get_route<P: Ports>(cx: &Ctx, s: Services<'_, P>) {
-    if let Some((keys, spec)) = get_route_keys(s.gateway, cx) {
+    if let Some((keys, spec)) = get_route_keys(s, cx) {
         cache::invalidate(s.ports, &keys, spec, s.ports.now_ms()).await;
     }
 }

@@ -3,8 +3,10 @@
 //! the platform only keeps one instance alive.
 
 use super::auth::AuthState;
+use super::ports::Secrets;
 use super::ratelimit::RefusalMemory;
 use crate::balance::Breaker;
+use crate::cache::KeySeal;
 use crate::gateway::Gateway;
 use crate::ids::IdGenerator;
 use std::cell::{Cell, RefCell};
@@ -76,6 +78,9 @@ pub struct IsolateState {
     pub ids: RefCell<IdGenerator>,
     /// Background cache refreshes running (stale-while-revalidate), one per key.
     pub refreshing: RefCell<super::cache_refresh::Refreshing>,
+    /// The seal of the cache keys, with the name of the secret it was derived from: derived on
+    /// the first cached request, not on every one.
+    cache_seal: RefCell<Option<(String, Option<KeySeal>)>>,
 }
 
 impl IsolateState {
@@ -87,6 +92,23 @@ impl IsolateState {
             counters: Counters::default(),
             ids: RefCell::new(IdGenerator::new(seed)),
             refreshing: RefCell::default(),
+            cache_seal: RefCell::default(),
+        }
+    }
+
+    /// The seal of this gateway's cache keys: from the admin token, the one secret a production
+    /// gateway holds and no other code on the zone does (see `cache::key`'s "Sealed keys");
+    /// `None` without one, and the keys are the plain hash.
+    pub fn cache_seal(&self, gateway: &Gateway, secrets: &impl Secrets) -> Option<KeySeal> {
+        let name = gateway.config.settings.admin.token_secret.as_deref()?;
+        let mut memo = self.cache_seal.try_borrow_mut().ok()?;
+        match &*memo {
+            Some((seen, seal)) if seen == name => seal.clone(),
+            _ => {
+                let seal = secrets.secret(name).and_then(|s| KeySeal::from_secret(&s));
+                *memo = Some((name.to_owned(), seal.clone()));
+                seal
+            }
         }
     }
 

@@ -195,8 +195,10 @@ async fn purge(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
         return Err(GatewayError::BadRequest("that URL's route is not cached"));
     };
     let vary: Vec<Option<String>> = spec.vary.iter().map(|_| None).collect();
+    let seal = isolate::shared().cache_seal(&x.live.gateway, x.ports);
     let keys = crate::pipeline::cache::keys(
         &x.live.gateway,
+        seal.as_ref(),
         scheme,
         &host.to_ascii_lowercase(),
         &routed,

@@ -46,18 +46,21 @@ fn a_response_through_its_life() {
     let age0 = initial_age_s(Some("1"), Some(&date), t0 - 1, t0);
     assert_eq!(age0, 2); // apparent age from Date
 
-    let key = cache_key_url(&CacheKeyInput {
-        variant: None,
-        scheme: "https",
-        host: "api.example.com",
-        canonical_path: "/v1/users/42",
-        query: None,
-        vary_values: vec![("accept-language", Some("en"))],
-        consumer: None,
-        forwarded: &[],
-        generation: 1,
-        route_id: "get-user",
-    });
+    let key = cache_key_url(
+        &CacheKeyInput {
+            variant: None,
+            scheme: "https",
+            host: "api.example.com",
+            canonical_path: "/v1/users/42",
+            query: None,
+            vary_values: vec![("accept-language", Some("en"))],
+            consumer: None,
+            forwarded: &[],
+            generation: 1,
+            route_id: "get-user",
+        },
+        None,
+    );
     assert!(key.starts_with("https://cache.edge-gateway.invalid/v1/1/"));
     assert_eq!(
         cache_status(

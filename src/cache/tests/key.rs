@@ -1,5 +1,6 @@
 use crate::cache::key::{
-    cache_key_url, normalise_header_value, normalised_query, CacheKeyInput, CACHE_KEY_ORIGIN,
+    cache_key_url, normalise_header_value, normalised_query, CacheKeyInput, KeySeal,
+    CACHE_KEY_ORIGIN,
 };
 
 fn base() -> CacheKeyInput<'static> {
@@ -20,7 +21,7 @@ fn base() -> CacheKeyInput<'static> {
 fn key(edit: impl FnOnce(&mut CacheKeyInput<'static>)) -> String {
     let mut input = base();
     edit(&mut input);
-    cache_key_url(&input)
+    cache_key_url(&input, None)
 }
 
 fn same(
@@ -341,4 +342,33 @@ fn forwarded_claims_separate_keys_and_are_only_hashed() {
     let k = key(with(claims(&[("x-email", long.as_str())])));
     assert!(!k.contains("secret"), "{k}");
     assert_eq!(k.len(), key(alice).len());
+}
+
+#[test]
+fn a_sealed_key_cannot_be_computed_without_the_secret() {
+    let input = base();
+    let plain = cache_key_url(&input, None);
+    let seal = KeySeal::from_secret("admin-token-1").unwrap();
+    let sealed = cache_key_url(&input, Some(&seal));
+    assert_ne!(
+        sealed, plain,
+        "the public derivation does not name a sealed entry"
+    );
+    assert!(
+        sealed.starts_with(&format!("{CACHE_KEY_ORIGIN}/v1/1/")),
+        "{sealed}"
+    );
+    assert_eq!(sealed.len(), plain.len(), "one fixed-size URL either way");
+    // The same secret names the same entry in every isolate; another secret (another gateway
+    // on the zone, or the rotated token) names others.
+    let again = KeySeal::from_secret("admin-token-1").unwrap();
+    assert_eq!(cache_key_url(&input, Some(&again)), sealed);
+    let other = KeySeal::from_secret("admin-token-2").unwrap();
+    assert_ne!(cache_key_url(&input, Some(&other)), sealed);
+    // Distinct inputs stay distinct under the seal.
+    let mut moved = base();
+    moved.canonical_path = "/v1/users/43";
+    assert_ne!(cache_key_url(&moved, Some(&seal)), sealed);
+    assert!(KeySeal::from_secret("").is_none(), "no secret, no seal");
+    assert_eq!(format!("{seal:?}"), "KeySeal(..)", "never printed");
 }

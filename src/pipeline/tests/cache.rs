@@ -409,3 +409,72 @@ fn an_entry_refreshed_by_a_304_still_answers_ranges() {
     assert_eq!(hit.response().header("content-range"), Some("bytes 2-4/10"));
     assert_eq!(f.exchanges(), 2);
 }
+
+#[test]
+fn with_an_admin_token_entries_are_stored_under_keys_only_the_gateway_can_name() {
+    let doc = |admin: bool| {
+        let mut doc = json!({
+            "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api", "cache": { "ttl_s": 60 } } ]
+        });
+        if admin {
+            doc["settings"] = json!({ "admin": { "token_secret": "ADMIN_TOKEN" } });
+        }
+        doc
+    };
+    let plain_key = |w: &World, f: &Fakes| {
+        let cx = w.ctx("GET", "https://h.test/c/1", f);
+        crate::pipeline::cache::keys(
+            &w.gateway,
+            None,
+            "https",
+            "h.test",
+            cx.routed.as_ref().unwrap(),
+            &[],
+            None,
+            None,
+        )
+        .entry
+    };
+    // Without the secret: the public derivation's key.
+    let w = World::new(doc(false));
+    let f = Fakes::at(T0);
+    f.answer(cacheable("one"));
+    get(&w, &f, "https://h.test/c/1");
+    let stored: Vec<String> = f.cache.borrow().keys().cloned().collect();
+    assert_eq!(stored, vec![plain_key(&w, &f)]);
+    let unsealed_entries = f.cache.borrow().clone();
+
+    // With it: not that key, so code on the zone computing keys cannot plant or read the
+    // entry; and what another isolate with the same token derives, so the location shares it.
+    let w = World::new(doc(true));
+    let f = Fakes::at(T0);
+    f.secrets
+        .borrow_mut()
+        .insert("ADMIN_TOKEN".into(), "s3cret-admin-token".into());
+    f.answer(cacheable("one"));
+    get(&w, &f, "https://h.test/c/1");
+    let stored: Vec<String> = f.cache.borrow().keys().cloned().collect();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], plain_key(&w, &f));
+    let other_isolate = World::new(doc(true));
+    let f2 = Fakes::at(T0 + 1_000.0);
+    f2.secrets
+        .borrow_mut()
+        .insert("ADMIN_TOKEN".into(), "s3cret-admin-token".into());
+    f2.cache.borrow_mut().extend(f.cache.borrow().clone());
+    let (_, hit) = get(&other_isolate, &f2, "https://h.test/c/1");
+    assert!(hit.cache_status().contains("hit"), "{}", hit.cache_status());
+    assert_eq!(f2.exchanges(), 0);
+
+    // A well-formed entry under the plain key (what any code running this derivation, a
+    // gateway without the token, stores there) is never served: the gateway does not look there.
+    let w = World::new(doc(true));
+    let f = Fakes::at(T0 + 1_000.0);
+    f.secrets
+        .borrow_mut()
+        .insert("ADMIN_TOKEN".into(), "s3cret-admin-token".into());
+    f.cache.borrow_mut().extend(unsealed_entries);
+    f.answer(cacheable("origin"));
+    let (_, r) = get(&w, &f, "https://h.test/c/1");
+    assert_eq!(r.response().body, "origin");
+}

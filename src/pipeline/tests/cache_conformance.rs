@@ -83,10 +83,9 @@ fn one_refresh_per_key_at_a_time() {
     // A refresh of this key is already running in the isolate.
     let key = {
         let cx = w.ctx("GET", "https://h.test/c/1", &f);
-        let spec = w.gateway.route(0).cache.clone().unwrap();
-        let _ = spec;
         let keys = crate::pipeline::cache::keys(
             &w.gateway,
+            w.state.cache_seal(&w.gateway, &f).as_ref(),
             "https",
             "h.test",
             cx.routed.as_ref().unwrap(),
