@@ -614,7 +614,13 @@ test("entries stored before a route's response rules changed are served by the r
       routes: [route, { id: "probe", path: "/probe", upstream: "u", auth: "none" }],
       ...extra,
     });
-  const gw = await startGateway({ bindings: { ADMIN_TOKEN: "test-admin-token" }, routes: config({ upstreams: { u: { targets: [{ url: up.url }] } }, routes: [cached("c", { ttl_s: 600 })] }) });
+  // The admin token in both documents: setting it would move every key (they are sealed with it).
+  const first = config({
+    settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+    upstreams: { u: { targets: [{ url: up.url }] } },
+    routes: [cached("c", { ttl_s: 600 })],
+  });
+  const gw = await startGateway({ bindings: { ADMIN_TOKEN: "test-admin-token" }, routes: first });
   cleanup.push(() => gw.close());
   await get(gw, "/c/page");
   assert.equal((await get(gw, "/c/page")).headers.get("x-debug-user"), "alice");

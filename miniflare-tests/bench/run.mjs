@@ -63,7 +63,8 @@ const ACCURACY = { limit: 200, window_s: 10 };
 const route = (id, extra = {}) => ({ id, path: `/${id}/{*rest}`, upstream: "bench", rewrite: "/users/{rest}", ...extra });
 const routes = {
   version: 1,
-  settings: { reload_s: 3600 },
+  // An admin token, as every production gateway has: it also seals the cache keys.
+  settings: { reload_s: 3600, admin: { token_secret: "ADMIN_TOKEN" } },
   upstreams: {
     bench: { targets: [{ url: upstreamUrl }], timeout_ms: 10000 },
     // The canary scenario's other upstream: the same server under another name.
@@ -244,7 +245,8 @@ const config :Workerd.Config = (
       compatibilityDate = "2026-07-01",
       bindings = [(name = "CONFIG", kvNamespace = "kv"),
                   (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiter"),
-                  (name = "GATEWAY_METRICS", wrapped = (moduleName = "bench:metrics"))],
+                  (name = "GATEWAY_METRICS", wrapped = (moduleName = "bench:metrics")),
+                  (name = "ADMIN_TOKEN", text = "bench-admin-token")],
       durableObjectNamespaces = [(className = "RateLimiter", uniqueKey = "gateway-rate-limiter", enableSql = true)],
       durableObjectStorage = (localDisk = "do-storage"),
       cacheApiOutbound = "cache",
@@ -257,7 +259,8 @@ ${[1, 2]
       compatibilityDate = "2026-07-01",
       bindings = [(name = "CONFIG", kvNamespace = "kv"),
                   (name = "RATE_LIMITER", durableObjectNamespace = (serviceName = "gateway", className = "RateLimiter")),
-                  (name = "GATEWAY_METRICS", wrapped = (moduleName = "bench:metrics"))],
+                  (name = "GATEWAY_METRICS", wrapped = (moduleName = "bench:metrics")),
+                  (name = "ADMIN_TOKEN", text = "bench-admin-token")],
       cacheApiOutbound = "cache",
       globalOutbound = "loopback")),
 `,
