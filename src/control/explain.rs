@@ -62,8 +62,21 @@ pub fn explain(
     let (scheme, host, path, query) = split_url(url)
         .filter(|(s, h, _, _)| matches!(*s, "http" | "https") && !h.is_empty())
         .ok_or_else(|| format!("\"{url}\" is not an absolute http(s) URL"))?;
+    // Every header as the runtime hands it to the gateway: one value per name, repeated
+    // lines joined with ", " (so `match`, framing and handshake checks see what it sees).
+    let mut one_per_name: Vec<(String, String)> = Vec::new();
+    for (name, _) in headers {
+        if !one_per_name
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            if let Some(value) = joined_header(headers, name) {
+                one_per_name.push((name.to_ascii_lowercase(), value));
+            }
+        }
+    }
     let header = |name: &str| {
-        headers
+        one_per_name
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())

@@ -1344,3 +1344,36 @@ fn explain_reads_credentials_only_as_the_gateway_does() {
         assert_eq!(explained, *want, "explain, {path} {headers:?}");
     }
 }
+
+#[test]
+fn explain_reads_a_repeated_header_as_the_gateway_does_joined() {
+    let g = Gateway::compile(
+        r#"{"version":1,
+            "upstreams":{"v1":{"targets":[{"url":"https://v1.internal"}]},"v2":{"targets":[{"url":"https://v2.internal"}]}},
+            "routes":[{"id":"users-v2","path":"/u","upstream":"v2","auth":"none","match":{"headers":{"x-api-version":"2"}}},
+                      {"id":"users","path":"/u","upstream":"v1","auth":"none"}]}"#,
+    )
+    .unwrap();
+    let route = |headers: &[(&str, &str)]| {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        match explain(&g, "GET", "https://h/u", &headers).unwrap() {
+            Explanation::Routed(p) => p.route,
+            Explanation::Refused(r) => r.code.to_owned(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(route(&[("X-Api-Version", "2")]), "users-v2");
+    assert_eq!(route(&[("x-api-version", "1")]), "users");
+    // Two lines reach the gateway as one value, "1, 2" or "2, 1", which meets the condition
+    // only as a server reading one of them would: refused there, so refused here (explain read
+    // the first line alone, and said the first order went to users-v2).
+    for lines in [
+        [("x-api-version", "1"), ("X-Api-Version", "2")],
+        [("x-api-version", "2"), ("x-api-version", "1")],
+    ] {
+        assert_eq!(route(&lines), "bad_request", "{lines:?}");
+    }
+}
