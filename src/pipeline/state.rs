@@ -101,11 +101,15 @@ impl IsolateState {
     /// `None` without one, and the keys are the plain hash.
     pub fn cache_seal(&self, gateway: &Gateway, secrets: &impl Secrets) -> Option<KeySeal> {
         let name = gateway.config.settings.admin.token_secret.as_deref()?;
-        let mut memo = self.cache_seal.try_borrow_mut().ok()?;
+        let derive = || secrets.secret(name).and_then(|s| KeySeal::from_secret(&s));
+        // Never a plain key for want of the memo: unavailable, the seal is derived afresh.
+        let Ok(mut memo) = self.cache_seal.try_borrow_mut() else {
+            return derive();
+        };
         match &*memo {
             Some((seen, seal)) if seen == name => seal.clone(),
             _ => {
-                let seal = secrets.secret(name).and_then(|s| KeySeal::from_secret(&s));
+                let seal = derive();
                 *memo = Some((name.to_owned(), seal.clone()));
                 seal
             }
