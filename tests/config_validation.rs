@@ -2974,6 +2974,51 @@ fn refused_urls_are_quoted_without_their_credentials() {
             jwt(json!({ "jwks_url": "https://u:SECRET1@id.example/jwks?k=SECRET2" })),
             "https://REDACTED@id.example/jwks?REDACTED",
         ),
+        // URL parsers read user-info after any number of slashes (or none) for http(s), and
+        // a password holding '/', '?' or '#' ends the authority early: quoted whole either way.
+        (
+            target(json!({ "url": "https:/user:SECRET1@u.example" })),
+            "https:/REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "https:///user:SECRET1@u.example" })),
+            "https:///REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "//user:SECRET1@u.example" })),
+            "//REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "https://user:SECRET1/x@u.example" })),
+            "https://REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "https://user:SECRET1#x@u.example" })),
+            "https://REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "https://user:SECRET1?x@u.example" })),
+            "https://REDACTED@u.example",
+        ),
+        (
+            jwt(json!({ "jwks_url": "https:/u:SECRET1@id.example/jwks" })),
+            "https:/REDACTED@id.example/jwks",
+        ),
+        // A CORS origin is a URL too.
+        (
+            replaced(
+                "cors",
+                json!({ "web": { "origins": ["https://user:SECRET1@app.example"] } }),
+            ),
+            "https://REDACTED@app.example",
+        ),
+        (
+            replaced(
+                "cors",
+                json!({ "web": { "origins": ["https://app.example/?Key=SECRET1"] } }),
+            ),
+            "https://app.example/?REDACTED",
+        ),
     ];
     for (doc, shown) in cases {
         let (_, message) = sole_error(&doc);

@@ -372,26 +372,9 @@ fn settings(value: Option<&Json>, errs: &mut Errors) -> Settings {
     s
 }
 
-/// `text` as errors quote it: with any user-info, and the query and fragment, replaced by
-/// `REDACTED` (`https://REDACTED@host/p?REDACTED`), since errors are logged and shown on the
-/// health endpoint, and a password or a key in a query must never reach them.
-fn shown_url(text: &str) -> String {
-    let (prefix, rest) = match text.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), text),
-    };
-    // Both split at ASCII bytes, so at character boundaries.
-    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-    let authority = match authority.rfind('@') {
-        Some(at) => format!("REDACTED{}", &authority[at..]),
-        None => authority.to_owned(),
-    };
-    let tail = match tail.find(['?', '#']) {
-        Some(at) => format!("{}{}REDACTED", &tail[..at], &tail[at..=at]),
-        None => tail.to_owned(),
-    };
-    format!("{prefix}{authority}{tail}")
-}
+/// `text` as errors quote it (see [`crate::observe::redact::shown_url`]): errors are logged and
+/// shown on the health endpoint, and a password or a key in a query must never reach them.
+pub(super) use crate::observe::redact::shown_url;
 
 /// URLs in the document are ASCII: the gateway's URL parser carries no Unicode tables.
 fn non_ascii(shown: &str) -> String {
