@@ -1759,7 +1759,7 @@ fn header_rules_cannot_touch_gateway_owned_headers_or_smuggle_lines() {
             "x:y",
             "1",
             "routes[0].request_headers.set[\"x:y\"]",
-            "\"x:y\" is not a valid header name",
+            "\"x…\" is not a valid header name",
         ),
         set(
             "empty name",
@@ -3100,4 +3100,41 @@ fn cache_vary_may_not_name_a_header_the_gateway_sets() {
         "accept-language",
         "x-tenant"
     ]))));
+}
+
+/// A header name where a whole header line was pasted (`X-Api-Key: <key>`, or the
+/// credential itself) is quoted up to where its value would start, without that value: the
+/// error is logged and shown on the health endpoint.
+#[test]
+fn a_header_name_is_quoted_without_a_pasted_value() {
+    let cases = [
+        (
+            replaced(
+                "auth",
+                json!({ "k": { "type": "api_key", "header": "X-Api-Key: SECRET1" } }),
+            ),
+            "\"X-Api-Key…\" is not a valid header name",
+        ),
+        (
+            replaced(
+                "auth",
+                json!({ "k": { "type": "api_key", "header": "Bearer SECRET1" } }),
+            ),
+            "\"Bearer REDACTED\" is not a valid header name",
+        ),
+        (
+            doc(json!({ "observability": { "access_log": {
+                "request_headers": ["Authorization: Bearer SECRET1"] } } })),
+            "\"Authorization…\" is not a valid header name",
+        ),
+        (
+            route(json!({ "request_headers": { "remove": ["x-key=SECRET1"] } })),
+            "\"x-key…\" is not a valid header name",
+        ),
+    ];
+    for (doc, want) in cases {
+        let (_, message) = sole_error(&doc);
+        assert!(!message.contains("SECRET"), "{message}");
+        assert!(message.contains(want), "{message} should say {want}");
+    }
 }

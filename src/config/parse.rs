@@ -295,10 +295,24 @@ fn secret_name(value: &str, path: &str, errs: &mut Errors) -> bool {
 /// A header name that configuration may use: a token, stored lower-case.
 pub(super) fn header_name(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
     if !is_token(name) {
-        errs.push(path, format!("\"{name}\" is not a valid header name"));
+        errs.push(
+            path,
+            format!("\"{}\" is not a valid header name", shown_header_name(name)),
+        );
         return None;
     }
     Some(name.to_ascii_lowercase())
+}
+
+/// An invalid header name as its error quotes it: cut where a header value would start (a
+/// whole `X-Api-Key: <key>` line pasted as a name), and scrubbed of credential shapes (a
+/// `Bearer` token pasted instead of the name).
+fn shown_header_name(name: &str) -> String {
+    let shown = match name.find([':', '=']) {
+        Some(at) => format!("{}…", &name[..at]),
+        None => name.to_owned(),
+    };
+    crate::observe::redact::Redactor::default().text(&shown)
 }
 
 /// A header name configuration may set or remove: not one the gateway owns.
