@@ -333,7 +333,8 @@ impl Gateway {
 }
 
 /// Parts of an absolute request URL as the runtime serialises it:
-/// `(scheme, authority, path, query)`.
+/// `(scheme, host[:port], path, query)`. User-info (a caller's `https://user:pass@host/…`) is
+/// no part of the host: it is dropped, so it is never routed on, forwarded or logged.
 pub fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
     let (scheme, rest) = url.split_once("://")?;
     let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
@@ -345,6 +346,9 @@ pub fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
         Some(i) => before_query.split_at(i),
         None => (before_query, "/"),
     };
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     Some((scheme, authority, path, query))
 }
 

@@ -1759,7 +1759,7 @@ fn header_rules_cannot_touch_gateway_owned_headers_or_smuggle_lines() {
             "x:y",
             "1",
             "routes[0].request_headers.set[\"x:y\"]",
-            "\"x:y\" is not a valid header name",
+            "\"x…\" is not a valid header name",
         ),
         set(
             "empty name",
@@ -2974,6 +2974,51 @@ fn refused_urls_are_quoted_without_their_credentials() {
             jwt(json!({ "jwks_url": "https://u:SECRET1@id.example/jwks?k=SECRET2" })),
             "https://REDACTED@id.example/jwks?REDACTED",
         ),
+        // URL parsers read user-info after any number of slashes (or none) for http(s), and
+        // a password holding '/', '?' or '#' ends the authority early: quoted whole either way.
+        (
+            target(json!({ "url": "https:/user:SECRET1@u.example" })),
+            "https:/REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "https:///user:SECRET1@u.example" })),
+            "https:///REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "//user:SECRET1@u.example" })),
+            "//REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "https://user:SECRET1/x@u.example" })),
+            "https://REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "https://user:SECRET1#x@u.example" })),
+            "https://REDACTED@u.example",
+        ),
+        (
+            target(json!({ "url": "https://user:SECRET1?x@u.example" })),
+            "https://REDACTED@u.example",
+        ),
+        (
+            jwt(json!({ "jwks_url": "https:/u:SECRET1@id.example/jwks" })),
+            "https:/REDACTED@id.example/jwks",
+        ),
+        // A CORS origin is a URL too.
+        (
+            replaced(
+                "cors",
+                json!({ "web": { "origins": ["https://user:SECRET1@app.example"] } }),
+            ),
+            "https://REDACTED@app.example",
+        ),
+        (
+            replaced(
+                "cors",
+                json!({ "web": { "origins": ["https://app.example/?Key=SECRET1"] } }),
+            ),
+            "https://app.example/?REDACTED",
+        ),
     ];
     for (doc, shown) in cases {
         let (_, message) = sole_error(&doc);
@@ -3055,4 +3100,41 @@ fn cache_vary_may_not_name_a_header_the_gateway_sets() {
         "accept-language",
         "x-tenant"
     ]))));
+}
+
+/// A header name where a whole header line was pasted (`X-Api-Key: <key>`, or the
+/// credential itself) is quoted up to where its value would start, without that value: the
+/// error is logged and shown on the health endpoint.
+#[test]
+fn a_header_name_is_quoted_without_a_pasted_value() {
+    let cases = [
+        (
+            replaced(
+                "auth",
+                json!({ "k": { "type": "api_key", "header": "X-Api-Key: SECRET1" } }),
+            ),
+            "\"X-Api-Key…\" is not a valid header name",
+        ),
+        (
+            replaced(
+                "auth",
+                json!({ "k": { "type": "api_key", "header": "Bearer SECRET1" } }),
+            ),
+            "\"Bearer REDACTED\" is not a valid header name",
+        ),
+        (
+            doc(json!({ "observability": { "access_log": {
+                "request_headers": ["Authorization: Bearer SECRET1"] } } })),
+            "\"Authorization…\" is not a valid header name",
+        ),
+        (
+            route(json!({ "request_headers": { "remove": ["x-key=SECRET1"] } })),
+            "\"x-key…\" is not a valid header name",
+        ),
+    ];
+    for (doc, want) in cases {
+        let (_, message) = sole_error(&doc);
+        assert!(!message.contains("SECRET"), "{message}");
+        assert!(message.contains(want), "{message} should say {want}");
+    }
 }

@@ -54,6 +54,18 @@ pub(super) fn policy(
         }
         let mut seen: Vec<String> = Vec::new();
         for (text, ipath) in list {
+            // User-info, a query or a fragment is never part of an origin, and may hold a
+            // password or a key: such an entry is quoted as a URL is, never as written.
+            if text.contains(['@', '?', '#']) {
+                errs.push(
+                    &ipath,
+                    format!(
+                        "\"{}\" is not an origin: expected scheme://host[:port], without path, query or user-info",
+                        crate::observe::redact::shown_url(&text)
+                    ),
+                );
+                continue;
+            }
             if seen.contains(&text) {
                 errs.push(&ipath, format!("origin \"{text}\" is listed twice"));
                 continue;

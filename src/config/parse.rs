@@ -295,10 +295,24 @@ fn secret_name(value: &str, path: &str, errs: &mut Errors) -> bool {
 /// A header name that configuration may use: a token, stored lower-case.
 pub(super) fn header_name(name: &str, path: &str, errs: &mut Errors) -> Option<String> {
     if !is_token(name) {
-        errs.push(path, format!("\"{name}\" is not a valid header name"));
+        errs.push(
+            path,
+            format!("\"{}\" is not a valid header name", shown_header_name(name)),
+        );
         return None;
     }
     Some(name.to_ascii_lowercase())
+}
+
+/// An invalid header name as its error quotes it: cut where a header value would start (a
+/// whole `X-Api-Key: <key>` line pasted as a name), and scrubbed of credential shapes (a
+/// `Bearer` token pasted instead of the name).
+fn shown_header_name(name: &str) -> String {
+    let shown = match name.find([':', '=']) {
+        Some(at) => format!("{}…", &name[..at]),
+        None => name.to_owned(),
+    };
+    crate::observe::redact::Redactor::default().text(&shown)
 }
 
 /// A header name configuration may set or remove: not one the gateway owns.
@@ -372,26 +386,9 @@ fn settings(value: Option<&Json>, errs: &mut Errors) -> Settings {
     s
 }
 
-/// `text` as errors quote it: with any user-info, and the query and fragment, replaced by
-/// `REDACTED` (`https://REDACTED@host/p?REDACTED`), since errors are logged and shown on the
-/// health endpoint, and a password or a key in a query must never reach them.
-fn shown_url(text: &str) -> String {
-    let (prefix, rest) = match text.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), text),
-    };
-    // Both split at ASCII bytes, so at character boundaries.
-    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-    let authority = match authority.rfind('@') {
-        Some(at) => format!("REDACTED{}", &authority[at..]),
-        None => authority.to_owned(),
-    };
-    let tail = match tail.find(['?', '#']) {
-        Some(at) => format!("{}{}REDACTED", &tail[..at], &tail[at..=at]),
-        None => tail.to_owned(),
-    };
-    format!("{prefix}{authority}{tail}")
-}
+/// `text` as errors quote it (see [`crate::observe::redact::shown_url`]): errors are logged and
+/// shown on the health endpoint, and a password or a key in a query must never reach them.
+pub(super) use crate::observe::redact::shown_url;
 
 /// URLs in the document are ASCII: the gateway's URL parser carries no Unicode tables.
 fn non_ascii(shown: &str) -> String {

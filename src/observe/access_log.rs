@@ -48,6 +48,16 @@ pub fn clipped<'t>(text: impl Into<Cow<'t, str>>, max: usize) -> Cow<'t, str> {
     Cow::Owned(cut)
 }
 
+/// A client's free text as a line carries it: scrubbed of credentials (see
+/// [`Redactor::text`]) and bounded. Cut before it is scrubbed, which bounds the work, and
+/// after, which bounds the line (see [`clipped`]).
+fn scrubbed<'t>(redactor: &Redactor, text: &str) -> Cow<'t, str> {
+    clipped(
+        redactor.text(&clipped(text, 4 * LOGGED_TEXT_MAX)),
+        LOGGED_TEXT_MAX,
+    )
+}
+
 /// One access-log line. Members are in the contract's order; the optional ones (`client_ip`,
 /// `fields`, `request_headers`) are present only when configured, `null` when configured but
 /// unknown for this request.
@@ -122,10 +132,7 @@ impl<'a> AccessRecord<'a> {
                             .find(|(n, _)| n.eq_ignore_ascii_case(name))
                             // Cut before it is scrubbed, which bounds the work, and after,
                             // which bounds the line (see `clipped`).
-                            .map(|(_, v)| {
-                                let scrubbed = redactor.text(&clipped(*v, 4 * LOGGED_TEXT_MAX));
-                                clipped(scrubbed, LOGGED_TEXT_MAX).into_owned()
-                            });
+                            .map(|(_, v)| scrubbed(redactor, v).into_owned());
                         (name.clone(), value)
                     })
                     .collect(),
@@ -141,7 +148,16 @@ impl<'a> AccessRecord<'a> {
             route: c.route,
             method: c.method,
             host: c.host,
-            path: clipped(c.path, LOGGED_TEXT_MAX),
+            // A refused path is logged as sent, `;` parameters and all, and a token can be a
+            // path segment: scrubbed, when it holds anything credential-shaped at all.
+            path: if c.path.contains(['=', ':'])
+                || c.path.contains("eyJ")
+                || c.path.contains("gwk_")
+            {
+                scrubbed(redactor, c.path)
+            } else {
+                clipped(c.path, LOGGED_TEXT_MAX)
+            },
             query: c.query.map(|q| clipped(redactor.query(q), LOGGED_TEXT_MAX)),
             status: c.status,
             code: c.code,
@@ -160,7 +176,7 @@ impl<'a> AccessRecord<'a> {
             client_ip: (spec.client_ip != ClientIpMode::Omit)
                 .then(|| client_ip(c.client.ip, spec.client_ip)),
             user_agent: field(LogField::UserAgent)
-                .then(|| c.client.user_agent.map(|ua| clipped(ua, LOGGED_TEXT_MAX))),
+                .then(|| c.client.user_agent.map(|ua| scrubbed(redactor, ua))),
             country: field(LogField::Country).then_some(c.client.country),
             asn: field(LogField::Asn).then_some(c.client.asn),
             colo: field(LogField::Colo).then_some(c.client.colo),

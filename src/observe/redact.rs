@@ -243,6 +243,41 @@ impl Redactor {
     }
 }
 
+/// A URL as a line may quote it: any user-info, and the query and fragment, replaced by
+/// [`REDACTED`] (`https://REDACTED@host/p?REDACTED`). Written for text that may not parse:
+/// URL parsers read user-info after any number of slashes for http(s) (`https:/u:p@h`,
+/// `https:///u:p@h`), or after none, and a password holding `/`, `?` or `#` would end the
+/// authority early; so everything before the text's last `@` is user-info here (a path or
+/// query holding an `@` loses more than it needs to, never a password).
+pub fn shown_url(text: &str) -> String {
+    let scheme_end = text
+        .find(':')
+        .filter(|&i| {
+            let scheme = text.as_bytes();
+            i > 0
+                && scheme[0].is_ascii_alphabetic()
+                && scheme[..i]
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c))
+        })
+        .map_or(0, |i| i + 1);
+    let slashes = text[scheme_end..]
+        .bytes()
+        .take_while(|c| matches!(c, b'/' | b'\\'))
+        .count();
+    let (prefix, rest) = text.split_at(scheme_end + slashes);
+    // Every split is at an ASCII byte, so at a character boundary.
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) => (format!("{REDACTED}@"), &rest[at + 1..]),
+        None => (String::new(), rest),
+    };
+    let rest = match rest.find(['?', '#']) {
+        Some(at) => format!("{}{REDACTED}", &rest[..=at]),
+        None => rest.to_owned(),
+    };
+    format!("{prefix}{userinfo}{rest}")
+}
+
 /// Bytes of a parameter or header name (anything but separators and quotes).
 fn is_name_byte(c: u8) -> bool {
     !c.is_ascii_whitespace() && !b"&?;,=\"'{}()[]<>:/#\\".contains(&c)

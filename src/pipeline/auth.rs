@@ -398,9 +398,13 @@ async fn keys_for<P: Ports>(
             }
             Err(cause) => {
                 s.state.counters.add(Counter::JwksFailures);
+                // The URL's query may hold a secret no `redact_query` names (a SAS `sig`):
+                // it is named without it, also where the runtime's message repeats it.
+                let shown = crate::observe::redact::shown_url(url);
+                let cause = cause.replace(url.as_str(), &shown);
                 s.ports.event(
                     Level::Error,
-                    serde_json::json!({"event": "jwks_unavailable", "url": url, "cause": cause}),
+                    serde_json::json!({"event": "jwks_unavailable", "url": shown, "cause": cause}),
                 );
             }
         }

@@ -428,3 +428,38 @@ fn client_controlled_members_are_cut_to_a_bounded_size() {
     let v = line(&completed(), &spec);
     assert_eq!(v["path"], "/v1/users/42");
 }
+
+/// The path and the User-Agent are the client's text as much as a logged header is: a refused
+/// path keeps its `;` parameters as sent, and a token may be anywhere in either.
+#[test]
+fn the_path_and_the_user_agent_are_scrubbed_as_header_values_are() {
+    let spec = AccessLogSpec {
+        fields: vec![LogField::UserAgent],
+        ..AccessLogSpec::default()
+    };
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.U0VDUkVUMXNpZw";
+    for (path, ua) in [
+        ("/v1/users;access_token=SECRET1", "curl/8.5"),
+        (&*format!("/v1/verify/{jwt}"), "curl/8.5"),
+        ("/v1/users", "app/1.0 (Authorization: Bearer SECRET1)"),
+        ("/v1/users", "gwk_SECRET1"),
+    ] {
+        let c = Completed {
+            path,
+            client: Client {
+                user_agent: Some(ua),
+                ..completed().client
+            },
+            ..completed()
+        };
+        let text = AccessRecord::new(&c, &spec, &Redactor::default()).to_json();
+        assert!(!text.contains("SECRET1"), "{text}");
+        assert!(!text.contains("U0VDUkVUMX"), "{text}");
+    }
+    // What holds nothing credential-shaped is kept as it is.
+    let v = line(&completed(), &spec);
+    assert_eq!(
+        (&v["path"], &v["user_agent"]),
+        (&json!("/v1/users/42"), &json!("curl/8.5"))
+    );
+}

@@ -135,3 +135,18 @@ fn the_data_point_follows_the_slot_order() {
     assert_eq!(p["blobs"][2], "2xx");
     assert_eq!(p["doubles"][0], 200.0);
 }
+
+/// A request URL can carry user-info (a service binding's caller may write
+/// `https://user:pass@host/…`); it is no part of the host, which the line and the data point
+/// carry.
+#[test]
+fn user_info_in_the_request_url_is_never_logged_as_the_host() {
+    let w = world(json!({ "metrics": { "index": "host" } }));
+    let f = Fakes::at(T0);
+    f.answer(Script::Respond(FakeResponse::new(200, &[], "x")));
+    let c = run(&w, &f, "GET", "https://user:SECRET1@api.test/open?b=2");
+    let l = line(&c);
+    assert_eq!(l["host"], "api.test");
+    let point = c.data_point.expect("a point");
+    assert!(!point.to_ascii_lowercase().contains("secret1"), "{point}");
+}

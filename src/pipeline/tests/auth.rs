@@ -790,3 +790,29 @@ fn per_consumer_entries_are_keyed_by_the_claims_forwarded_upstream() {
     assert_eq!(get("b").response().body, "tenant b");
     assert_eq!(f.exchanges(), 2);
 }
+
+/// A JWKS URL may carry a secret of its own in its query (a storage SAS `sig`, a function
+/// key `code`) that no `redact_query` names: the failure line names the URL without its query,
+/// in its own member and wherever the runtime's message repeats it.
+#[test]
+fn a_jwks_failure_line_names_the_url_without_its_query() {
+    let url = "https://id.test/jwks?sv=2024&sig=SAS1SECRET";
+    let w = World::new(json!({
+        "auth": { "idp": { "type": "jwt", "issuer": test_keys::ISS, "audiences": [test_keys::AUD],
+                           "jwks_url": url, "algorithms": ["ES256"] } },
+        "routes": [ { "id": "me", "path": "/me", "upstream": "api", "auth": ["idp"] } ]
+    }));
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.documents
+        .borrow_mut()
+        .insert(url.into(), Err(format!("Fetch API cannot load: {url}")));
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.code(), Some("auth_unavailable"));
+    let mut line = f.events.borrow()[0].clone();
+    // As the platform writes it.
+    w.gateway.redactor.value(&mut line);
+    assert_eq!(line["event"], "jwks_unavailable");
+    assert!(!line.to_string().contains("SAS1SECRET"), "{line}");
+    assert_eq!(line["url"], "https://id.test/jwks?REDACTED");
+}
