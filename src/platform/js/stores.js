@@ -56,12 +56,20 @@ export function store_document(url, body, ttlSeconds) {
  * policy decision.
  */
 export function take_tokens(env, binding, requests, timeoutMs) {
+  // Rust pairs the answers with the buckets by position: each is exactly one line (a newline
+  // in an error text must not hand one bucket's grant to the next), and a failure of one, also
+  // while its body is read, is that bucket's error only (never a rejection losing every answer).
   const take = (entry) =>
-    toBucket(env[binding], entry, "take", { signal: AbortSignal.timeout(timeoutMs) }).then(
-      (response) => (response.ok ? response.text().then((text) => "ok\t" + text) : "err\tstatus " + response.status),
-      (error) => "err\t" + reason(error),
-    );
+    toBucket(env[binding], entry, "take", { signal: AbortSignal.timeout(timeoutMs) })
+      .then((response) => (response.ok ? response.text().then((text) => "ok\t" + text) : "err\tstatus " + response.status))
+      .catch((error) => "err\t" + reason(error))
+      .then(oneLine);
   return Promise.all(requests.split("\n").map(take)).then((lines) => lines.join("\n"));
+}
+
+/** `text` with its line breaks replaced by spaces. */
+function oneLine(text) {
+  return text.replace(/[\r\n]/g, " ");
 }
 
 /**
