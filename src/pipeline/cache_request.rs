@@ -105,7 +105,7 @@ pub(super) fn request_keys<P: Ports>(
     let host = forwarded_host(&cx.request.inbound());
     Some(keys(
         s.gateway,
-        s.state.cache_seal(s.gateway, s.ports).as_ref(),
+        s.state.cache_seal(s.gateway, s.ports).as_deref(),
         &cx.request.scheme,
         &host,
         routed,

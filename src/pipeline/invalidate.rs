@@ -77,7 +77,7 @@ pub fn get_route_keys<'g, P: Ports>(
     let seal = s.state.cache_seal(gateway, s.ports);
     let keys = keys(
         gateway,
-        seal.as_ref(),
+        seal.as_deref(),
         &cx.request.scheme,
         &host,
         &routed,

@@ -10,6 +10,7 @@ use crate::cache::KeySeal;
 use crate::gateway::Gateway;
 use crate::ids::IdGenerator;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 /// Failures counted per isolate since it started, shown on the admin health endpoint beside
 /// the event line each also writes.
@@ -80,7 +81,7 @@ pub struct IsolateState {
     pub refreshing: RefCell<super::cache_refresh::Refreshing>,
     /// The seal of the cache keys, with the name of the secret it was derived from: derived on
     /// the first cached request, not on every one.
-    cache_seal: RefCell<Option<(String, Option<KeySeal>)>>,
+    cache_seal: RefCell<Option<(String, Option<Rc<KeySeal>>)>>,
 }
 
 impl IsolateState {
@@ -99,9 +100,14 @@ impl IsolateState {
     /// The seal of this gateway's cache keys: from the admin token, the one secret a production
     /// gateway holds and no other code on the zone does (see `cache::key`'s "Sealed keys");
     /// `None` without one, and the keys are the plain hash.
-    pub fn cache_seal(&self, gateway: &Gateway, secrets: &impl Secrets) -> Option<KeySeal> {
+    pub fn cache_seal(&self, gateway: &Gateway, secrets: &impl Secrets) -> Option<Rc<KeySeal>> {
         let name = gateway.config.settings.admin.token_secret.as_deref()?;
-        let derive = || secrets.secret(name).and_then(|s| KeySeal::from_secret(&s));
+        let derive = || {
+            secrets
+                .secret(name)
+                .and_then(|s| KeySeal::from_secret(&s))
+                .map(Rc::new)
+        };
         // Never a plain key for want of the memo: unavailable, the seal is derived afresh.
         let Ok(mut memo) = self.cache_seal.try_borrow_mut() else {
             return derive();

@@ -198,7 +198,7 @@ async fn purge(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
     let seal = isolate::shared().cache_seal(&x.live.gateway, x.ports);
     let keys = crate::pipeline::cache::keys(
         &x.live.gateway,
-        seal.as_ref(),
+        seal.as_deref(),
         scheme,
         &host.to_ascii_lowercase(),
         &routed,

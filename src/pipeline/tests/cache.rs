@@ -421,20 +421,7 @@ fn with_an_admin_token_entries_are_stored_under_keys_only_the_gateway_can_name()
         }
         doc
     };
-    let plain_key = |w: &World, f: &Fakes| {
-        let cx = w.ctx("GET", "https://h.test/c/1", f);
-        crate::pipeline::cache::keys(
-            &w.gateway,
-            None,
-            "https",
-            "h.test",
-            cx.routed.as_ref().unwrap(),
-            &[],
-            None,
-            None,
-        )
-        .entry
-    };
+    let plain_key = |w: &World, f: &Fakes| w.entry_key("https://h.test/c/1", f, None);
     // Without the secret: the public derivation's key.
     let w = World::new(doc(false));
     let f = Fakes::at(T0);

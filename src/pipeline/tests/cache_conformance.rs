@@ -81,20 +81,11 @@ fn one_refresh_per_key_at_a_time() {
     get(&w, &f, "https://h.test/c/1");
     f.now_ms.set(T0 + 5_000.0);
     // A refresh of this key is already running in the isolate.
-    let key = {
-        let cx = w.ctx("GET", "https://h.test/c/1", &f);
-        let keys = crate::pipeline::cache::keys(
-            &w.gateway,
-            w.state.cache_seal(&w.gateway, &f).as_ref(),
-            "https",
-            "h.test",
-            cx.routed.as_ref().unwrap(),
-            &[],
-            None,
-            None,
-        );
-        keys.entry
-    };
+    let key = w.entry_key(
+        "https://h.test/c/1",
+        &f,
+        w.state.cache_seal(&w.gateway, &f).as_deref(),
+    );
     assert!(w.state.refreshing.borrow_mut().begin(&key, T0 + 4_000.0));
     let stale = get(&w, &f, "https://h.test/c/1");
     assert_eq!(stale.response().body, "one");

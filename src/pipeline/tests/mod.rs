@@ -13,6 +13,7 @@ use super::ctx::{Ctx, Request};
 use super::driver::{now_or_never, resume, start, Flow, Started};
 use super::fakes::{FakeResponse, Fakes};
 use super::state::{Breakers, IsolateState, Services};
+use crate::cache::KeySeal;
 use crate::forward::{Destination, Trace};
 use crate::gateway::Gateway;
 
@@ -95,6 +96,25 @@ impl World {
     }
 
     /// Runs the request's plan: whether it decided synchronously, and how it ended.
+    /// The entry key of a GET of `url` (no vary values, consumer or variant), named with
+    /// `seal`.
+    pub fn entry_key(&self, url: &str, ports: &Fakes, seal: Option<&KeySeal>) -> String {
+        let cx = self.ctx("GET", url, ports);
+        let host = crate::forward::forwarded_host(&cx.request.inbound());
+        let routed = cx.routed.as_ref().expect("routed");
+        let keys = super::cache::keys(
+            &self.gateway,
+            seal,
+            &cx.request.scheme,
+            &host,
+            routed,
+            &[],
+            None,
+            None,
+        );
+        keys.entry
+    }
+
     pub fn run(&self, cx: &mut Ctx, ports: &Fakes) -> (bool, Ended) {
         let plan = self.gateway.plan(cx.route()).clone();
         let s = self.services(ports);
