@@ -6,7 +6,7 @@
 use super::cache::{answer_headers, answer_removals, internal};
 use super::cache_request::Conditions;
 use super::ctx::{CacheKeys, CacheResult, Ctx, Source};
-use super::ports::{Ports, Responses, Serve};
+use super::ports::{Guard, Ports, Responses, Serve};
 use super::state::Services;
 use crate::cache::entry::{self, EntryMeta};
 use crate::cache::range::{self, RangeAnswer, Validators};
@@ -340,8 +340,18 @@ pub fn store_response<P: Ports>(
     if let Some(coding) = facts.get(11) {
         set.push((entry::CONTENT_ENCODING.to_owned(), coding.to_owned()));
     }
-    s.ports
-        .store(&keys.entry, response, &remove, &set, spec.max_body_bytes);
+    let guard = Guard {
+        marker: &keys.guard(),
+        stored_at_ms: meta.stored_at_ms,
+    };
+    s.ports.store(
+        &keys.entry,
+        response,
+        &remove,
+        &set,
+        spec.max_body_bytes,
+        guard,
+    );
     let outcome = CacheOutcome::Miss {
         stored: true,
         reason: None,
@@ -419,7 +429,12 @@ pub fn revalidate<P: Ports>(
         .update_entry(entry, fresh, &exclude, &remove, &set)
         .map_err(|e| internal("updating a revalidated entry", e))?;
     if still_storable {
-        s.ports.refresh(&keys.entry, &updated, stored.length());
+        let guard = Guard {
+            marker: &keys.guard(),
+            stored_at_ms: meta.stored_at_ms,
+        };
+        s.ports
+            .refresh(&keys.entry, &updated, stored.length(), guard);
     }
     let mut view = stored.clone();
     view.meta = meta;

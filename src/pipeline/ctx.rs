@@ -73,6 +73,19 @@ pub struct CacheKeys {
     pub hot_until_ms: Option<f64>,
 }
 
+impl CacheKeys {
+    /// Where an invalidation of the URL records its time on every cached route: the marker, or
+    /// on a route without one a key next to the entry's (an entry key never ends in
+    /// `/changed`). A write that lands later checks it (see `ports::Guard`); only the marker is
+    /// read on lookups, so hits on routes without variants pay nothing for it.
+    pub fn guard(&self) -> std::borrow::Cow<'_, str> {
+        match &self.marker {
+            Some(marker) => marker.into(),
+            None => format!("{}/changed", self.entry).into(),
+        }
+    }
+}
+
 /// The rate-limit stage's verdict, owned (see [`RateLimitResult`] for the logged form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RateLimitNote {

@@ -83,6 +83,10 @@ pub struct Fakes {
     pub markers: RefCell<HashMap<String, u64>>,
     pub hot: RefCell<HashMap<String, (FakeResponse, f64, u16)>>,
     pub cache_fails: Cell<bool>,
+    /// Cache writes stay in flight (in `in_flight`) until [`Fakes::land_writes`], as another
+    /// isolate's writes are while this one invalidates.
+    pub hold_writes: Cell<bool>,
+    pub in_flight: RefCell<Vec<(String, FakeResponse, String, u64)>>,
     pub events: RefCell<Vec<serde_json::Value>>,
 }
 
@@ -91,6 +95,35 @@ impl Fakes {
         let f = Fakes::default();
         f.now_ms.set(now_ms);
         f
+    }
+
+    /// Lands the writes held in flight, each then checked against its guard as the platform
+    /// checks it (`ports::Guard`).
+    pub fn land_writes(&self) {
+        for (key, copy, marker, stored_at_ms) in self.in_flight.take() {
+            self.write(
+                key,
+                copy,
+                Guard {
+                    marker: &marker,
+                    stored_at_ms,
+                },
+            );
+        }
+    }
+
+    fn write(&self, key: String, copy: FakeResponse, guard: Guard<'_>) {
+        if self.hold_writes.get() {
+            let held = (key, copy, guard.marker.to_owned(), guard.stored_at_ms);
+            self.in_flight.borrow_mut().push(held);
+            return;
+        }
+        let changed = self.markers.borrow().get(guard.marker).copied();
+        if changed.is_some_and(|at| at >= guard.stored_at_ms) {
+            self.cache.borrow_mut().remove(&key);
+        } else {
+            self.cache.borrow_mut().insert(key, copy);
+        }
     }
 
     pub fn header(&self, name: &str, value: &str) -> &Self {
@@ -408,6 +441,7 @@ impl ResponseCache for Fakes {
         remove: &[&str],
         meta: &[(String, String)],
         max_bytes: u64,
+        guard: Guard<'_>,
     ) {
         if self.cache_fails.get() || response.body.len() as u64 > max_bytes {
             return;
@@ -418,9 +452,9 @@ impl ResponseCache for Fakes {
         }
         apply(&mut copy, meta);
         copy.status = 200; // as the platform stores it: the status is in the bookkeeping
-        self.cache.borrow_mut().insert(key.to_owned(), copy);
+        self.write(key.to_owned(), copy, guard);
     }
-    fn refresh(&self, key: &str, entry: &FakeResponse, length: Option<u64>) {
+    fn refresh(&self, key: &str, entry: &FakeResponse, length: Option<u64>, guard: Guard<'_>) {
         // The entry's body is a stream: the platform writes it without its `Content-Length`
         // unless its length is declared.
         let mut copy = entry.clone();
@@ -428,7 +462,7 @@ impl ResponseCache for Fakes {
             Some(n) => copy.set("content-length", &n.to_string()),
             None => copy.remove("content-length"),
         }
-        self.cache.borrow_mut().insert(key.to_owned(), copy);
+        self.write(key.to_owned(), copy, guard);
     }
     fn finish(
         &self,
@@ -447,12 +481,12 @@ impl ResponseCache for Fakes {
         apply(&mut response, set);
         Ok(response)
     }
-    async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, _marker_ttl_s: u64) {
+    async fn invalidate(&self, key: &str, marker: &str, at_ms: f64, _marker_ttl_s: u64) {
+        self.markers
+            .borrow_mut()
+            .insert(marker.to_owned(), at_ms as u64);
         self.cache.borrow_mut().remove(key);
         self.hot.borrow_mut().remove(key);
-        if let Some(m) = marker {
-            self.markers.borrow_mut().insert(m.to_owned(), at_ms as u64);
-        }
     }
 }
 

@@ -161,6 +161,18 @@ pub struct HotEntry {
     pub has_cache_control: bool,
 }
 
+/// What a write to the cache checks once it has landed: the URL's guard
+/// (`CacheKeys::guard`) and when the copy's response arrived. A change recorded there at or
+/// after that time (an invalidation that another isolate of the location handled while this
+/// copy was in flight, which this isolate's own bookkeeping cannot see) deletes the copy again.
+/// The invalidation records the change before it deletes, so a write that lands after the
+/// delete finds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Guard<'a> {
+    pub marker: &'a str,
+    pub stored_at_ms: u64,
+}
+
 /// The response cache: the location's Cache API plus the isolate's hot tier. The core decides
 /// what is stored, for how long and how it is served; the port only moves bytes.
 pub trait ResponseCache: Responses {
@@ -217,6 +229,8 @@ pub trait ResponseCache: Responses {
     /// while the copy is in flight keeps it from staying written (it would bring back the
     /// answer from before the unsafe request); so for [`refresh`].
     ///
+    /// Another isolate's invalidation is caught by `guard` once the write has landed.
+    ///
     /// [`invalidate`]: ResponseCache::invalidate
     /// [`refresh`]: ResponseCache::refresh
     fn store(
@@ -226,11 +240,12 @@ pub trait ResponseCache: Responses {
         remove: &[&str],
         meta: &[(String, String)],
         max_bytes: u64,
+        guard: Guard<'_>,
     );
     /// Re-stores `entry`, already updated by a 304 (in the background), its body declared
     /// `length` bytes long when that is known: a body of undeclared length is written without
     /// its `Content-Length`, and ranges are served only from an entry of known length.
-    fn refresh(&self, key: &str, entry: &Self::Response, length: Option<u64>);
+    fn refresh(&self, key: &str, entry: &Self::Response, length: Option<u64>, guard: Guard<'_>);
     /// The client's response from an upstream response: `remove` dropped, `set` added, 304
     /// when `not_modified`.
     fn finish(
@@ -240,8 +255,9 @@ pub trait ResponseCache: Responses {
         not_modified: bool,
         remove: &[&str],
     ) -> Result<Self::Response, String>;
-    /// Removes `key` and records the URL change under `marker`, here and in the hot tier.
-    async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, marker_ttl_s: u64);
+    /// Records the URL change at `at_ms` under `marker` (kept `marker_ttl_s`), then removes
+    /// `key`, here and in the hot tier (with every hot entry kept under `marker`).
+    async fn invalidate(&self, key: &str, marker: &str, at_ms: f64, marker_ttl_s: u64);
 }
 
 /// Severity of an operational event line.

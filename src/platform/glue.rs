@@ -90,15 +90,24 @@ extern "C" {
         remove: &str,
         meta: &str,
     ) -> Result<web_sys::Response, JsValue>;
+    /// `guard` and `stored_at_ms`: see `pipeline::ports::Guard`.
     pub fn store_entry(
         key: &str,
         response: &web_sys::Response,
         remove: &str,
         meta: &str,
         max_bytes: f64,
+        guard: &str,
+        stored_at_ms: f64,
     ) -> js_sys::Promise;
     /// `length` is the stored body's, or -1 when unknown.
-    pub fn refresh_entry(key: &str, entry: &web_sys::Response, length: f64) -> js_sys::Promise;
+    pub fn refresh_entry(
+        key: &str,
+        entry: &web_sys::Response,
+        length: f64,
+        guard: &str,
+        stored_at_ms: f64,
+    ) -> js_sys::Promise;
     /// The client's response from a fresh upstream one: `remove` ("\n"-joined) dropped, `set`
     /// pairs added, and a 304 when `not_modified`.
     #[wasm_bindgen(catch)]

@@ -375,6 +375,7 @@ impl ResponseCache for WorkerPorts {
         remove: &[&str],
         meta: &[(String, String)],
         max_bytes: u64,
+        guard: Guard<'_>,
     ) {
         self.wait_until(&glue::store_entry(
             key,
@@ -382,11 +383,19 @@ impl ResponseCache for WorkerPorts {
             &glue::join(remove, '\n'),
             &pairs(meta),
             max_bytes as f64,
+            guard.marker,
+            guard.stored_at_ms as f64,
         ));
     }
-    fn refresh(&self, key: &str, entry: &web_sys::Response, length: Option<u64>) {
+    fn refresh(&self, key: &str, entry: &web_sys::Response, length: Option<u64>, guard: Guard<'_>) {
         let length = length.map_or(-1.0, |n| n as f64);
-        self.wait_until(&glue::refresh_entry(key, entry, length));
+        self.wait_until(&glue::refresh_entry(
+            key,
+            entry,
+            length,
+            guard.marker,
+            guard.stored_at_ms as f64,
+        ));
     }
     fn finish(
         &self,
@@ -403,8 +412,7 @@ impl ResponseCache for WorkerPorts {
         )
         .map_err(|e| super::respond::reason(&e))
     }
-    async fn invalidate(&self, key: &str, marker: Option<&str>, at_ms: f64, marker_ttl_s: u64) {
-        let marker = marker.unwrap_or("");
+    async fn invalidate(&self, key: &str, marker: &str, at_ms: f64, marker_ttl_s: u64) {
         glue::hot_drop(key, marker);
         let _ = JsFuture::from(glue::cache_invalidate(
             key,

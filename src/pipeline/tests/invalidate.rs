@@ -137,3 +137,70 @@ fn only_routes_that_may_share_a_cached_url_wait_and_safe_methods_never_do() {
     assert_eq!(names(2), ["invalidate"], "a catch-all may serve /x");
     assert_eq!(names(3), ["forward"], "/y is never /x");
 }
+
+/// Two isolates of one location: `a` is still writing a GET's copy when `b` handles a write to
+/// the URL. `a`'s own bookkeeping of writes in flight cannot see `b`'s invalidation; the guard
+/// it checks once its write has landed does.
+fn write_in_flight_elsewhere(w_a: &World, w_b: &World, method: &str) -> Fakes {
+    let f = Fakes::at(T0);
+    f.hold_writes.set(true);
+    f.answer(cacheable("v1"));
+    get(w_a, &f, "https://h.test/items/1");
+    assert_eq!(f.in_flight.borrow().len(), 1, "the copy is still in flight");
+    f.hold_writes.set(false);
+    f.now_ms.set(T0 + 20.0);
+    f.answer(answered(204));
+    send(w_b, &f, method, "https://h.test/items/1");
+    f.land_writes();
+    f
+}
+
+#[test]
+fn another_isolates_copy_in_flight_does_not_outlive_the_invalidation() {
+    // The write on the cached route itself, and on another route of the same URL.
+    for (read_cache, method) in [
+        (json!({ "ttl_s": 60 }), "DELETE"),
+        (json!({ "ttl_s": 60, "vary": ["accept-language"] }), "PUT"),
+    ] {
+        let (a, b) = (split_routes(read_cache.clone()), split_routes(read_cache));
+        let f = write_in_flight_elsewhere(&a, &b, method);
+        assert!(
+            f.cache.borrow().is_empty(),
+            "{method}: the copy from before the write was deleted once it landed"
+        );
+        f.answer(cacheable("v2"));
+        assert_eq!(get(&a, &f, "https://h.test/items/1").response().body, "v2");
+    }
+    // The route's own unsafe requests (one cached route for every method).
+    let one_route = || {
+        World::new(json!({ "routes": [
+            { "id": "items", "path": "/items/{id}", "upstream": "api", "cache": { "ttl_s": 60 } },
+        ] }))
+    };
+    let f = write_in_flight_elsewhere(&one_route(), &one_route(), "POST");
+    assert!(f.cache.borrow().is_empty());
+}
+
+#[test]
+fn a_copy_whose_answer_came_after_the_invalidation_stays() {
+    let (a, b) = (
+        split_routes(json!({ "ttl_s": 60 })),
+        split_routes(json!({ "ttl_s": 60 })),
+    );
+    let f = Fakes::at(T0);
+    f.answer(answered(204));
+    send(&b, &f, "DELETE", "https://h.test/items/1");
+    f.now_ms.set(T0 + 20.0);
+    f.hold_writes.set(true);
+    f.answer(cacheable("v2"));
+    get(&a, &f, "https://h.test/items/1");
+    f.hold_writes.set(false);
+    f.land_writes();
+    assert_eq!(
+        f.cache.borrow().len(),
+        1,
+        "an answer from after the change is kept"
+    );
+    assert_eq!(get(&b, &f, "https://h.test/items/1").response().body, "v2");
+    assert_eq!(f.exchanges(), 2, "the second GET was a hit");
+}

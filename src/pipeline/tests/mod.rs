@@ -95,7 +95,6 @@ impl World {
         cx
     }
 
-    /// Runs the request's plan: whether it decided synchronously, and how it ended.
     /// The entry key of a GET of `url` (no vary values, consumer or variant), named with
     /// `seal`.
     pub fn entry_key(&self, url: &str, ports: &Fakes, seal: Option<&KeySeal>) -> String {
@@ -115,6 +114,7 @@ impl World {
         keys.entry
     }
 
+    /// Runs the request's plan: whether it decided synchronously, and how it ended.
     pub fn run(&self, cx: &mut Ctx, ports: &Fakes) -> (bool, Ended) {
         let plan = self.gateway.plan(cx.route()).clone();
         let s = self.services(ports);

@@ -152,15 +152,29 @@ function endWrite(key, write) {
   if (set && set.delete(write) && set.size === 0) writing.delete(key);
 }
 
-/** Writes `response` under `key` for `write` (see above); never rejects. */
-function putUnlessInvalidated(key, response, write) {
+/**
+ * Writes `response` under `key` for `write` (see above), then reads the URL's `guard`: a change
+ * recorded there at or after `storedAtMs` (another isolate's invalidation, which `writing`
+ * cannot see) deletes the copy again, as Rust's `ports::Guard` says. Never rejects.
+ */
+function putUnlessInvalidated(key, response, write, guard, storedAtMs) {
   if (write.invalidated) return Promise.resolve();
   const cache = caches.default;
   return cache
     .put(key, response)
     .catch(() => undefined)
-    .then(() => (write.invalidated ? cache.delete(key).catch(() => false) : undefined))
+    .then(() => write.invalidated || changedSince(cache, guard, storedAtMs))
+    .then((gone) => (gone ? cache.delete(key).catch(() => false) : undefined))
     .then(() => undefined);
+}
+
+/** Whether the marker `guard` records a change at or after `ms`; an unreadable one does not. */
+function changedSince(cache, guard, ms) {
+  return cache
+    .match(guard)
+    .then((r) => (r ? r.text() : null))
+    .then((at) => at !== null && Number(at) >= ms)
+    .catch(() => false);
 }
 
 /**
@@ -233,13 +247,13 @@ function expectedLength(headers) {
  * rejected (so deleting the key afterwards races with it). A body written whole also gets its
  * Content-Length stored, which serving ranges needs.
  */
-export function store_entry(key, response, remove, meta, maxBytes) {
+export function store_entry(key, response, remove, meta, maxBytes, guard, storedAtMs) {
   const copy = response.clone();
   const headers = new Headers(copy.headers);
   applyList(headers, remove, meta);
   const write = beginWrite(key);
   // Stored as a 200: `meta` records the upstream's status, which Rust reads back to serve it.
-  const put = (body) => putUnlessInvalidated(key, new Response(body, { status: 200, headers }), write);
+  const put = (body) => putUnlessInvalidated(key, new Response(body, { status: 200, headers }), write, guard, storedAtMs);
   if (!copy.body) return put(null).finally(() => endWrite(key, write));
   const held = { bytes: 0 };
   // The stored length is the bytes read (a content coding makes them differ from the sent ones).
@@ -259,13 +273,13 @@ export function store_entry(key, response, remove, meta, maxBytes) {
  * -1 when unknown) is declared on it, so the copy written back keeps the Content-Length that
  * serving ranges needs.
  */
-export function refresh_entry(key, entry, length) {
+export function refresh_entry(key, entry, length, guard, storedAtMs) {
   const copy = entry.clone();
   const body = copy.body && length >= 0 ? withLength(copy.body, length) : copy.body;
   const headers = new Headers(copy.headers);
   const response = new Response(body, { status: copy.status, statusText: copy.statusText, headers });
   const write = beginWrite(key);
-  return putUnlessInvalidated(key, response, write).finally(() => endWrite(key, write));
+  return putUnlessInvalidated(key, response, write, guard, storedAtMs).finally(() => endWrite(key, write));
 }
 
 /**
@@ -286,16 +300,17 @@ export function finish_response(response, set, notModified, remove) {
 }
 
 /**
- * Removes `key` (and keeps the writes to it in flight from landing, see `writing`) and, when
- * `marker` is not empty, records that the URL changed at `atMs`.
+ * Records under `marker` that the URL changed at `atMs`, then removes `key` (and keeps this
+ * isolate's writes to it in flight from landing, see `writing`). In that order: a write of
+ * another isolate that lands after the delete then finds the change (`changedSince`).
  */
 export function cache_invalidate(key, marker, atMs, markerTtlS) {
   for (const write of writing.get(key) ?? []) write.invalidated = true;
   const cache = caches.default;
-  return Promise.all([
-    cache.delete(key).catch(() => false),
-    marker
-      ? cache.put(marker, new Response(String(atMs), { headers: { "cache-control": `max-age=${markerTtlS}` } })).catch(() => undefined)
-      : null,
-  ]).then(() => undefined);
+  const record = new Response(String(atMs), { headers: { "cache-control": `max-age=${markerTtlS}` } });
+  return cache
+    .put(marker, record)
+    .catch(() => undefined)
+    .then(() => cache.delete(key).catch(() => false))
+    .then(() => undefined);
 }
