@@ -4,6 +4,7 @@
 // requests/s and latency per scenario and the ratios the project's targets are stated in.
 //
 // Environment: BENCH_ROUNDS (3), BENCH_DURATION_S (5), BENCH_CONNECTIONS (32),
+// BENCH_UNLOADED_REQUESTS (2000: requests per round of the one-at-a-time latency),
 // BENCH_ONLY (a regular expression over scenario names), BENCH_HOLD=1 (start everything and
 // wait, for probing by hand), BENCH_INSPECTOR=host:port (workerd's inspector, for profiling),
 // BENCH_LOGS=1 (show workerd's own output, which the gateway's access lines otherwise flood),
@@ -16,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import http from "node:http";
 import { workerdBin, median, writeSupportWorkers } from "./workers.mjs";
 import autocannon from "autocannon";
 import * as jose from "jose";
@@ -25,6 +27,9 @@ const root = join(here, "..", "..");
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S || 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
+const UNLOADED_REQUESTS = Number(process.env.BENCH_UNLOADED_REQUESTS || 2000);
+// The rows whose tails the targets compare, timed one request at a time too (see `unloaded`).
+const UNLOADED_ROWS = ["JS proxy worker", "gateway: pass-through", "JS worker returning a constant", "gateway: cache hit"];
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 32);
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
 const UPSTREAM_PORT = 9310;
@@ -388,6 +393,48 @@ async function measureAll(scenarios) {
 }
 
 /**
+ * Latency without queueing: `n` requests one at a time over one kept-alive connection, each
+ * timed from sending to the last byte of its answer, in µs. Under the closed-loop load above
+ * every request waits behind the others in workerd's one thread, so there p99 grows with the
+ * CPU per request (Little's law); here it is each request's own time.
+ */
+async function unloaded(url, headers = {}, n = UNLOADED_REQUESTS) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const once = () =>
+    new Promise((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      http
+        .get(url, { agent, headers }, (res) => {
+          res.on("data", () => {});
+          res.on("end", () => resolve(Number(process.hrtime.bigint() - t0) / 1000));
+        })
+        .on("error", reject);
+    });
+  for (let i = 0; i < 200; i++) await once();
+  const times = [];
+  for (let i = 0; i < n; i++) times.push(await once());
+  agent.destroy();
+  times.sort((a, b) => a - b);
+  const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  return { p50_us: at(0.5), p99_us: at(0.99) };
+}
+
+/** `unloaded` for the rows the targets compare tails of, interleaved over ROUNDS; medians. */
+async function unloadedAll(scenarios) {
+  const picked = scenarios.filter((s) => UNLOADED_ROWS.includes(s.name));
+  const samples = new Map(picked.map((s) => [s.name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of picked) samples.get(s.name).push(await unloaded(s.url, s.headers));
+  }
+  return picked.map((s) => {
+    const runs = samples.get(s.name);
+    const row = { name: s.name, p50_us: median(runs.map((r) => r.p50_us)), p99_us: median(runs.map((r) => r.p99_us)) };
+    console.log(`  ${row.name.padEnd(40)} p50 ${row.p50_us.toFixed(0).padStart(5)} µs   p99 ${row.p99_us.toFixed(0).padStart(5)} µs`);
+    return row;
+  });
+}
+
+/**
  * Drives a limited route (ACCURACY: 200 per 10 s, burst 200) at full speed through one isolate,
  * then through three at once (all sharing the route's bucket, each leasing on its own), and
  * compares the requests let through with the most GCRA allows over the elapsed time.
@@ -507,6 +554,8 @@ const all = [
 ].map((s) => ({ check: isUser, ...s }));
 const scenarios = all.filter((s) => !ONLY || ONLY.test(s.name));
 const rows = await measureAll(scenarios);
+console.log(`\nunloaded latency: one request at a time, ${UNLOADED_REQUESTS} per round after 200 unrecorded, ${ROUNDS} rounds interleaved; medians`);
+const unloadedRows = await unloadedAll(scenarios);
 const limits = !ONLY || ONLY.test("accuracy") ? await accuracy() : null;
 
 const by = Object.fromEntries(rows.map((r) => [r.name, r]));
@@ -538,7 +587,7 @@ for (const name of Object.keys(by).filter((n) => n.startsWith("gateway: ") && n 
 mkdirSync(join(root, "bench-results"), { recursive: true });
 writeFileSync(
   join(root, "bench-results", "latest.json"),
-  JSON.stringify({ at: new Date().toISOString(), wasm_kib: wasmKiB, rows, accuracy: limits }, null, 2),
+  JSON.stringify({ at: new Date().toISOString(), wasm_kib: wasmKiB, rows, unloaded: unloadedRows, accuracy: limits }, null, 2),
 );
 cleanup();
 process.exit(0);
