@@ -522,3 +522,35 @@ test("admin attempts are limited per client address before the token is looked a
   assert.equal(other.status, 200, await other.text());
   assert.equal((await gw.fetch("/r", from(guesser))).status, 200);
 });
+
+test("without the limiter each isolate still limits admin attempts per address", async () => {
+  const { startGateway } = await import("./harness.mjs");
+  const gw = await startGateway({
+    limiter: false,
+    bindings: { ADMIN_TOKEN: TOKEN },
+    routes: config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: "r", path: "/r", upstream: "u", auth: "none" }],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  const from = (addr, extra = {}) => ({ headers: { "cf-connecting-ip": addr, ...extra } });
+  const guesser = "203.0.113.66";
+  // A store that does not answer (down, or kept busy by a flood) lifts no limit: the right
+  // token passes, and 120 guesses later even it is refused.
+  const first = await gw.fetch("/__gateway/keys", from(guesser, ADMIN));
+  assert.equal(first.status, 200, await first.text());
+  for (let i = 1; i < 120; i++) {
+    const r = await gw.fetch("/__gateway/keys", from(guesser, { authorization: `Bearer guess-${i}` }));
+    assert.equal(r.status, 401);
+    await r.arrayBuffer();
+  }
+  const refused = await gw.fetch("/__gateway/keys", from(guesser, ADMIN));
+  assert.equal(refused.status, 429);
+  assert.equal((await refused.json()).policy, "admin-attempts");
+  const other = await gw.fetch("/__gateway/keys", from("198.51.100.7", ADMIN));
+  assert.equal(other.status, 200, await other.text());
+  const health = await (await gw.fetch("/__gateway/health", from("198.51.100.7", ADMIN))).json();
+  assert.ok(health.isolate_counters.rate_limit_store_errors >= 122, JSON.stringify(health));
+});
