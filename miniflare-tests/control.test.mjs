@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
+import http from "node:http";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -521,6 +522,47 @@ test("admin attempts are limited per client address before the token is looked a
   const other = await gw.fetch("/__gateway/keys", from("198.51.100.7", ADMIN));
   assert.equal(other.status, 200, await other.text());
   assert.equal((await gw.fetch("/r", from(guesser))).status, 200);
+});
+
+/**
+ * An admin request whose chunked body never ends: 1 MiB pieces for as long as the connection
+ * takes them. Resolves to the answer's status and body, or `hung` if none came within 20 s.
+ */
+function endless(base, method, path) {
+  const u = new URL(base);
+  return new Promise((resolve) => {
+    const headers = { ...ADMIN, "transfer-encoding": "chunked", "if-match": "*", "content-type": "application/json" };
+    const req = http.request({ host: u.hostname, port: u.port, method, path, headers, agent: false });
+    const done = (result) => {
+      clearTimeout(timer);
+      clearInterval(pump);
+      req.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done({ hung: true }), 20_000);
+    req.on("response", (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => done({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", (e) => done({ error: e.code ?? e.message }));
+    const piece = Buffer.alloc(1 << 20, " ");
+    const pump = setInterval(() => {
+      while (req.writableLength < 4 << 20 && !req.destroyed) req.write(piece);
+    }, 5);
+  });
+}
+
+test("an admin body streamed without a length is cut at its limit, not read whole first", async () => {
+  const gw = await started();
+  const keys = await endless(gw.url, "POST", "/__gateway/keys");
+  assert.equal(keys.status, 400, JSON.stringify(keys).slice(0, 300));
+  assert.match(keys.body, /over 16 KiB/);
+  const push = await endless(gw.url, "PUT", "/__gateway/config");
+  assert.equal(push.status, 413, JSON.stringify(push).slice(0, 300));
+  assert.equal(JSON.parse(push.body).code, "payload_too_large");
+  // The gateway is unharmed.
+  assert.equal((await gw.fetch("/__gateway/config", { headers: ADMIN })).status, 200);
 });
 
 test("without the limiter each isolate still limits admin attempts per address", async () => {
