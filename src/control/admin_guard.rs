@@ -11,8 +11,8 @@
 use crate::error::GatewayError;
 use crate::pipeline::ports::Take;
 use crate::ratelimit::bucket::client_address;
-use crate::ratelimit::{policy_header, ratelimit_header, Grant, LeaseAsk, Limits};
 use crate::ratelimit::{check, GcraState};
+use crate::ratelimit::{policy_header, ratelimit_header, Grant, LeaseAsk, Limits};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 

@@ -43,7 +43,12 @@ impl LockRecord {
     /// As stored: `<current> <replaced, comma-separated> <at_ms>` (one replaced version is
     /// the line earlier versions wrote).
     pub fn to_line(&self) -> String {
-        format!("{} {} {}", self.current, self.replaced.join(","), self.at_ms)
+        format!(
+            "{} {} {}",
+            self.current,
+            self.replaced.join(","),
+            self.at_ms
+        )
     }
 
     pub fn from_line(line: &str) -> Option<LockRecord> {
@@ -59,7 +64,8 @@ impl LockRecord {
     /// This record, which follows `before`: the versions `before` still counted as possibly
     /// shown by KV are kept, unless this push came a propagation delay after it.
     fn after(mut self, before: Option<&LockRecord>) -> LockRecord {
-        let Some(before) = before.filter(|b| self.at_ms.saturating_sub(b.at_ms) < KV_PROPAGATION_MS)
+        let Some(before) =
+            before.filter(|b| self.at_ms.saturating_sub(b.at_ms) < KV_PROPAGATION_MS)
         else {
             return self;
         };

@@ -360,7 +360,13 @@ fn a_kv_read_two_pushes_behind_is_not_taken_for_current_either() {
     let (a, b, c) = (doc("a"), doc("b"), doc("c"));
     let kv = MemoryKv::with(&[(ROUTES_KEY, &a)]);
     let stale = |kv: &MemoryKv| kv.map.borrow_mut().insert(ROUTES_KEY.into(), a.clone());
-    let first = run(push(&kv, None, &push_req(&b, Some(&tag(&a)), 1_000), EMBEDDED)).unwrap();
+    let first = run(push(
+        &kv,
+        None,
+        &push_req(&b, Some(&tag(&a)), 1_000),
+        EMBEDDED,
+    ))
+    .unwrap();
     // Two pushes a few seconds apart, KV still answering with `a` each time.
     stale(&kv);
     let second = run(push(
@@ -389,7 +395,10 @@ fn a_kv_read_two_pushes_behind_is_not_taken_for_current_either() {
         record.replaced,
         vec![document_digest(&b), document_digest(&a)]
     );
-    assert_eq!(LockRecord::from_line(&record.to_line()), Some(record.clone()));
+    assert_eq!(
+        LockRecord::from_line(&record.to_line()),
+        Some(record.clone())
+    );
     // A push a propagation delay after the one before starts the list anew.
     let kv = MemoryKv::with(&[(ROUTES_KEY, &c)]);
     let later = run(push(

@@ -101,7 +101,10 @@ async fn spend_attempt(x: &Exchange<'_>) -> Result<(), GatewayError> {
                 }),
             );
             let shared = isolate::shared();
-            let verdict = shared.admin_attempts.borrow_mut().decide(&take, x.now_ms as u64);
+            let verdict = shared
+                .admin_attempts
+                .borrow_mut()
+                .decide(&take, x.now_ms as u64);
             verdict
         }
         decided => decided,
