@@ -7,9 +7,9 @@
 //! consistent, allows one write per second per key, and a read-then-write from two isolates
 //! interleaves. One `ConfigLock` object (named `routes`) carries out each push entirely —
 //! `If-Match` check and the four writes — inside `blockConcurrencyWhile`, so no other push
-//! runs in between; it also remembers the version it wrote last in its own storage, which is
-//! strongly consistent, so a KV read that still shows the replaced version is not taken for
-//! current.
+//! runs in between; it also remembers the version it wrote last, and those it replaced, in its
+//! own storage, which is strongly consistent, so a KV read that still shows a replaced version
+//! is not taken for current.
 
 use super::isolate::{CONFIG_BINDING, EMBEDDED_ROUTES};
 use super::{keys, respond, Exchange};
