@@ -481,6 +481,26 @@ test("gatewayctl validates, diffs, pushes, lists and rolls back against the runn
   assert.equal(r.status, 2);
 });
 
+/**
+ * Wrong guesses from `addr` in parallel waves until one is refused (at most 10 waves): the
+ * bucket is then empty, whatever two a second refilled while the waves ran. The statuses seen.
+ */
+async function guessUntilRefused(gw, addr) {
+  const statuses = [];
+  for (let wave = 0; wave < 10 && !statuses.includes(429); wave++) {
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        gw.fetch("/__gateway/keys", { headers: { "cf-connecting-ip": addr, authorization: `Bearer more-${wave}-${i}` } }),
+      ),
+    );
+    for (const r of answers) {
+      statuses.push(r.status);
+      await r.arrayBuffer();
+    }
+  }
+  return statuses;
+}
+
 test("admin attempts are limited per client address before the token is looked at", async () => {
   const { startGateway } = await import("./harness.mjs");
   const gw = await startGateway({
@@ -504,7 +524,9 @@ test("admin attempts are limited per client address before the token is looked a
       await r.arrayBuffer();
     }
   }
-  // The next attempt is refused before its token is read: the right token too.
+  // Once the bucket is empty (the burst spent, and what refilled while the waves ran), the
+  // next attempt is refused before its token is read: the right token too.
+  assert.ok((await guessUntilRefused(gw, guesser)).includes(429));
   const refused = await gw.fetch("/__gateway/keys", from(guesser, ADMIN));
   assert.equal(refused.status, 429);
   assert.ok(Number(refused.headers.get("retry-after")) >= 1);
@@ -580,14 +602,22 @@ test("without the limiter each isolate still limits admin attempts per address",
   const from = (addr, extra = {}) => ({ headers: { "cf-connecting-ip": addr, ...extra } });
   const guesser = "203.0.113.66";
   // A store that does not answer (down, or kept busy by a flood) lifts no limit: the right
-  // token passes, and 120 guesses later even it is refused.
+  // token passes, and once the burst of 120 is spent (and what two a second refilled during
+  // the waves) guesses are refused, and so is the right token.
   const first = await gw.fetch("/__gateway/keys", from(guesser, ADMIN));
   assert.equal(first.status, 200, await first.text());
-  for (let i = 1; i < 120; i++) {
-    const r = await gw.fetch("/__gateway/keys", from(guesser, { authorization: `Bearer guess-${i}` }));
-    assert.equal(r.status, 401);
-    await r.arrayBuffer();
+  const statuses = [];
+  for (let wave = 0; wave < 4; wave++) {
+    const answers = await Promise.all(
+      Array.from({ length: 35 }, (_, i) => gw.fetch("/__gateway/keys", from(guesser, { authorization: `Bearer guess-${wave}-${i}` }))),
+    );
+    for (const r of answers) {
+      statuses.push(r.status);
+      await r.arrayBuffer();
+    }
   }
+  statuses.push(...(await guessUntilRefused(gw, guesser)));
+  assert.deepEqual([...new Set(statuses)].sort(), [401, 429], JSON.stringify(statuses));
   const refused = await gw.fetch("/__gateway/keys", from(guesser, ADMIN));
   assert.equal(refused.status, 429);
   assert.equal((await refused.json()).policy, "admin-attempts");
