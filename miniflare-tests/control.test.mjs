@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
+import http from "node:http";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -480,6 +481,26 @@ test("gatewayctl validates, diffs, pushes, lists and rolls back against the runn
   assert.equal(r.status, 2);
 });
 
+/**
+ * Wrong guesses from `addr` in parallel waves until one is refused (at most 10 waves): the
+ * bucket is then empty, whatever two a second refilled while the waves ran. The statuses seen.
+ */
+async function guessUntilRefused(gw, addr) {
+  const statuses = [];
+  for (let wave = 0; wave < 10 && !statuses.includes(429); wave++) {
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        gw.fetch("/__gateway/keys", { headers: { "cf-connecting-ip": addr, authorization: `Bearer more-${wave}-${i}` } }),
+      ),
+    );
+    for (const r of answers) {
+      statuses.push(r.status);
+      await r.arrayBuffer();
+    }
+  }
+  return statuses;
+}
+
 test("admin attempts are limited per client address before the token is looked at", async () => {
   const { startGateway } = await import("./harness.mjs");
   const gw = await startGateway({
@@ -503,7 +524,9 @@ test("admin attempts are limited per client address before the token is looked a
       await r.arrayBuffer();
     }
   }
-  // The next attempt is refused before its token is read: the right token too.
+  // Once the bucket is empty (the burst spent, and what refilled while the waves ran), the
+  // next attempt is refused before its token is read: the right token too.
+  assert.ok((await guessUntilRefused(gw, guesser)).includes(429));
   const refused = await gw.fetch("/__gateway/keys", from(guesser, ADMIN));
   assert.equal(refused.status, 429);
   assert.ok(Number(refused.headers.get("retry-after")) >= 1);
@@ -521,4 +544,85 @@ test("admin attempts are limited per client address before the token is looked a
   const other = await gw.fetch("/__gateway/keys", from("198.51.100.7", ADMIN));
   assert.equal(other.status, 200, await other.text());
   assert.equal((await gw.fetch("/r", from(guesser))).status, 200);
+});
+
+/**
+ * An admin request whose chunked body never ends: 1 MiB pieces for as long as the connection
+ * takes them. Resolves to the answer's status and body, or `hung` if none came within 20 s.
+ */
+function endless(base, method, path) {
+  const u = new URL(base);
+  return new Promise((resolve) => {
+    const headers = { ...ADMIN, "transfer-encoding": "chunked", "if-match": "*", "content-type": "application/json" };
+    const req = http.request({ host: u.hostname, port: u.port, method, path, headers, agent: false });
+    const done = (result) => {
+      clearTimeout(timer);
+      clearInterval(pump);
+      req.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done({ hung: true }), 20_000);
+    req.on("response", (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => done({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", (e) => done({ error: e.code ?? e.message }));
+    const piece = Buffer.alloc(1 << 20, " ");
+    const pump = setInterval(() => {
+      while (req.writableLength < 4 << 20 && !req.destroyed) req.write(piece);
+    }, 5);
+  });
+}
+
+test("an admin body streamed without a length is cut at its limit, not read whole first", async () => {
+  const gw = await started();
+  const keys = await endless(gw.url, "POST", "/__gateway/keys");
+  assert.equal(keys.status, 400, JSON.stringify(keys).slice(0, 300));
+  assert.match(keys.body, /over 16 KiB/);
+  const push = await endless(gw.url, "PUT", "/__gateway/config");
+  assert.equal(push.status, 413, JSON.stringify(push).slice(0, 300));
+  assert.equal(JSON.parse(push.body).code, "payload_too_large");
+  // The gateway is unharmed.
+  assert.equal((await gw.fetch("/__gateway/config", { headers: ADMIN })).status, 200);
+});
+
+test("without the limiter each isolate still limits admin attempts per address", async () => {
+  const { startGateway } = await import("./harness.mjs");
+  const gw = await startGateway({
+    limiter: false,
+    bindings: { ADMIN_TOKEN: TOKEN },
+    routes: config({
+      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: "r", path: "/r", upstream: "u", auth: "none" }],
+    }),
+  });
+  cleanup.push(() => gw.close());
+  const from = (addr, extra = {}) => ({ headers: { "cf-connecting-ip": addr, ...extra } });
+  const guesser = "203.0.113.66";
+  // A store that does not answer (down, or kept busy by a flood) lifts no limit: the right
+  // token passes, and once the burst of 120 is spent (and what two a second refilled during
+  // the waves) guesses are refused, and so is the right token.
+  const first = await gw.fetch("/__gateway/keys", from(guesser, ADMIN));
+  assert.equal(first.status, 200, await first.text());
+  const statuses = [];
+  for (let wave = 0; wave < 4; wave++) {
+    const answers = await Promise.all(
+      Array.from({ length: 35 }, (_, i) => gw.fetch("/__gateway/keys", from(guesser, { authorization: `Bearer guess-${wave}-${i}` }))),
+    );
+    for (const r of answers) {
+      statuses.push(r.status);
+      await r.arrayBuffer();
+    }
+  }
+  statuses.push(...(await guessUntilRefused(gw, guesser)));
+  assert.deepEqual([...new Set(statuses)].sort(), [401, 429], JSON.stringify(statuses));
+  const refused = await gw.fetch("/__gateway/keys", from(guesser, ADMIN));
+  assert.equal(refused.status, 429);
+  assert.equal((await refused.json()).policy, "admin-attempts");
+  const other = await gw.fetch("/__gateway/keys", from("198.51.100.7", ADMIN));
+  assert.equal(other.status, 200, await other.text());
+  const health = await (await gw.fetch("/__gateway/health", from("198.51.100.7", ADMIN))).json();
+  assert.ok(health.isolate_counters.rate_limit_store_errors >= 122, JSON.stringify(health));
 });

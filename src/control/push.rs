@@ -24,28 +24,58 @@ use crate::gateway::Gateway;
 const KV_PROPAGATION_MS: u64 = 60_000;
 
 /// What the lock remembers of the last push it carried out (in its own, strongly consistent
-/// storage), so a KV read that still shows the version before it is not taken for current.
+/// storage), so a KV read that still shows a version it replaced is not taken for current.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockRecord {
     pub current: String,
-    pub previous: String,
+    /// The versions it replaced, newest first: the last one, and those before it that KV may
+    /// still show — each push came less than a propagation delay after the one before, so a
+    /// KV read can be more than one version behind. At most [`REPLACED_KEPT`].
+    pub replaced: Vec<String>,
     pub at_ms: u64,
 }
 
+/// Replaced versions a record keeps: KV takes about one write a second to `routes`, so the
+/// version replaced this many pushes ago was replaced more than a propagation delay ago.
+const REPLACED_KEPT: usize = 64;
+
 impl LockRecord {
-    /// As stored: `<current> <previous> <at_ms>`.
+    /// As stored: `<current> <replaced, comma-separated> <at_ms>` (one replaced version is
+    /// the line earlier versions wrote).
     pub fn to_line(&self) -> String {
-        format!("{} {} {}", self.current, self.previous, self.at_ms)
+        format!(
+            "{} {} {}",
+            self.current,
+            self.replaced.join(","),
+            self.at_ms
+        )
     }
 
     pub fn from_line(line: &str) -> Option<LockRecord> {
         let mut f = line.split(' ');
         let record = LockRecord {
             current: f.next()?.to_owned(),
-            previous: f.next()?.to_owned(),
+            replaced: f.next()?.split(',').map(str::to_owned).collect(),
             at_ms: f.next()?.parse().ok()?,
         };
         f.next().is_none().then_some(record)
+    }
+
+    /// This record, which follows `before`: the versions `before` still counted as possibly
+    /// shown by KV are kept, unless this push came a propagation delay after it.
+    fn after(mut self, before: Option<&LockRecord>) -> LockRecord {
+        let Some(before) =
+            before.filter(|b| self.at_ms.saturating_sub(b.at_ms) < KV_PROPAGATION_MS)
+        else {
+            return self;
+        };
+        for digest in &before.replaced {
+            if *digest != self.current && !self.replaced.contains(digest) {
+                self.replaced.push(digest.clone());
+            }
+        }
+        self.replaced.truncate(REPLACED_KEPT);
+        self
     }
 }
 
@@ -59,12 +89,13 @@ pub fn lock_record(read: Result<Option<String>, String>) -> Result<Option<LockRe
     Ok(line.and_then(|line| LockRecord::from_line(&line)))
 }
 
-/// The version a precondition is checked against: what KV shows, unless KV still shows the
+/// The version a precondition is checked against: what KV shows, unless KV still shows a
 /// version the lock replaced less than a propagation delay ago.
 pub fn effective_current(kv_digest: &str, lock: Option<&LockRecord>, now_ms: u64) -> String {
     match lock {
         Some(l)
-            if l.previous == kv_digest && now_ms.saturating_sub(l.at_ms) < KV_PROPAGATION_MS =>
+            if l.replaced.iter().any(|d| d == kv_digest)
+                && now_ms.saturating_sub(l.at_ms) < KV_PROPAGATION_MS =>
         {
             l.current.clone()
         }
@@ -258,7 +289,9 @@ pub async fn carry_out<K: ConfigKv>(
             changed: false,
         });
     }
-    commit(kv, &text, &digest, current_digest, note, at_ms, is_push).await
+    let mut pushed = commit(kv, &text, &digest, current_digest, note, at_ms, is_push).await?;
+    pushed.lock = pushed.lock.map(|record| record.after(lock));
+    Ok(pushed)
 }
 
 /// The digest and text of the history version `wanted` names.
@@ -375,7 +408,7 @@ async fn commit<K: ConfigKv>(
         digest: digest.to_owned(),
         lock: Some(LockRecord {
             current: digest.to_owned(),
-            previous: previous.clone(),
+            replaced: vec![previous.clone()],
             at_ms,
         }),
         previous,

@@ -323,7 +323,7 @@ fn a_kv_read_that_still_shows_the_replaced_version_is_not_taken_for_current() {
     let (old, new) = (doc("old"), doc("new"));
     let lock = LockRecord {
         current: document_digest(&new),
-        previous: document_digest(&old),
+        replaced: vec![document_digest(&old)],
         at_ms: 10_000,
     };
     // KV (eventually consistent) still answers with the old document.
@@ -356,6 +356,62 @@ fn a_kv_read_that_still_shows_the_replaced_version_is_not_taken_for_current() {
 }
 
 #[test]
+fn a_kv_read_two_pushes_behind_is_not_taken_for_current_either() {
+    let (a, b, c) = (doc("a"), doc("b"), doc("c"));
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &a)]);
+    let stale = |kv: &MemoryKv| kv.map.borrow_mut().insert(ROUTES_KEY.into(), a.clone());
+    let first = run(push(
+        &kv,
+        None,
+        &push_req(&b, Some(&tag(&a)), 1_000),
+        EMBEDDED,
+    ))
+    .unwrap();
+    // Two pushes a few seconds apart, KV still answering with `a` each time.
+    stale(&kv);
+    let second = run(push(
+        &kv,
+        first.lock.as_ref(),
+        &push_req(&c, Some(&tag(&b)), 5_000),
+        EMBEDDED,
+    ))
+    .unwrap();
+    stale(&kv);
+    let late = doc("late");
+    let lost_update = run(push(
+        &kv,
+        second.lock.as_ref(),
+        &push_req(&late, Some(&tag(&a)), 10_000),
+        EMBEDDED,
+    ));
+    assert_eq!(
+        lost_update,
+        Err(PushError::Stale {
+            current: document_digest(&c)
+        })
+    );
+    let record = second.lock.unwrap();
+    assert_eq!(
+        record.replaced,
+        vec![document_digest(&b), document_digest(&a)]
+    );
+    assert_eq!(
+        LockRecord::from_line(&record.to_line()),
+        Some(record.clone())
+    );
+    // A push a propagation delay after the one before starts the list anew.
+    let kv = MemoryKv::with(&[(ROUTES_KEY, &c)]);
+    let later = run(push(
+        &kv,
+        Some(&record),
+        &push_req(&late, Some(&tag(&c)), 70_000),
+        EMBEDDED,
+    ))
+    .unwrap();
+    assert_eq!(later.lock.unwrap().replaced, vec![document_digest(&c)]);
+}
+
+#[test]
 fn a_lock_record_that_cannot_be_read_refuses_the_push_rather_than_judging_by_kv_alone() {
     // What is at stake: KV still shows the version the lock replaced a moment ago, and a push
     // made from that version would pass a KV-only If-Match (a lost update).
@@ -363,7 +419,7 @@ fn a_lock_record_that_cannot_be_read_refuses_the_push_rather_than_judging_by_kv_
     let kv = MemoryKv::with(&[(ROUTES_KEY, &old)]);
     let record = LockRecord {
         current: document_digest(&new),
-        previous: document_digest(&old),
+        replaced: vec![document_digest(&old)],
         at_ms: 1000,
     };
     let late = doc("late");
@@ -1119,7 +1175,7 @@ fn the_lock_answers_in_one_line_that_round_trips() {
     assert_eq!(decode("write nowhere x"), None);
     let lock = LockRecord {
         current: document_digest("a"),
-        previous: document_digest("b"),
+        replaced: vec![document_digest("b")],
         at_ms: 7,
     };
     assert_eq!(LockRecord::from_line(&lock.to_line()), Some(lock));

@@ -73,6 +73,8 @@ impl Counters {
 pub struct IsolateState {
     pub auth: RefCell<AuthState>,
     pub refusals: RefCell<RefusalMemory>,
+    /// Admin attempts counted by this isolate while the limiter does not answer.
+    pub admin_attempts: RefCell<crate::control::admin_guard::Fallback>,
     /// Rate-limit admissions held by this isolate.
     pub leases: RefCell<super::leases::LeaseBook>,
     pub counters: Counters,
@@ -89,6 +91,7 @@ impl IsolateState {
         IsolateState {
             auth: RefCell::new(AuthState::default()),
             refusals: RefCell::new(RefusalMemory::default()),
+            admin_attempts: RefCell::default(),
             leases: RefCell::default(),
             counters: Counters::default(),
             ids: RefCell::new(IdGenerator::new(seed)),

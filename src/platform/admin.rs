@@ -88,9 +88,7 @@ async fn spend_attempt(x: &Exchange<'_>) -> Result<(), GatewayError> {
         .into_iter()
         .next()
         .unwrap_or_else(|| Err("no answer".into()));
-    match admin_guard::verdict(answer) {
-        Verdict::Go => Ok(()),
-        Verdict::Refused(e) => Err(e),
+    let verdict = match admin_guard::verdict(answer) {
         Verdict::StoreFailed(reason) => {
             isolate::count(Counter::RateLimitStoreErrors);
             x.ports.event(
@@ -99,11 +97,21 @@ async fn spend_attempt(x: &Exchange<'_>) -> Result<(), GatewayError> {
                     "event": "rate_limit_store_error",
                     "policy": admin_guard::POLICY,
                     "reason": reason,
-                    "on_store_error": "allow",
+                    "on_store_error": "isolate",
                 }),
             );
-            Ok(())
+            let shared = isolate::shared();
+            let verdict = shared
+                .admin_attempts
+                .borrow_mut()
+                .decide(&take, x.now_ms as u64);
+            verdict
         }
+        decided => decided,
+    };
+    match verdict {
+        Verdict::Refused(e) => Err(e),
+        _ => Ok(()),
     }
 }
 

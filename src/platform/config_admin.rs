@@ -7,9 +7,9 @@
 //! consistent, allows one write per second per key, and a read-then-write from two isolates
 //! interleaves. One `ConfigLock` object (named `routes`) carries out each push entirely —
 //! `If-Match` check and the four writes — inside `blockConcurrencyWhile`, so no other push
-//! runs in between; it also remembers the version it wrote last in its own storage, which is
-//! strongly consistent, so a KV read that still shows the replaced version is not taken for
-//! current.
+//! runs in between; it also remembers the version it wrote last, and those it replaced, in its
+//! own storage, which is strongly consistent, so a KV read that still shows a replaced version
+//! is not taken for current.
 
 use super::isolate::{CONFIG_BINDING, EMBEDDED_ROUTES};
 use super::{keys, respond, Exchange};
@@ -145,16 +145,10 @@ async fn put_config(x: &Exchange<'_>) -> std::result::Result<web_sys::Response, 
     if declared.is_some_and(|l| l > limit) {
         return Err(GatewayError::PayloadTooLarge { limit });
     }
-    let text = JsFuture::from(x.request.text().map_err(|e| GatewayError::Internal {
-        cause: format!("reading the body: {e:?}"),
-    })?)
-    .await
-    .ok()
-    .and_then(|v| v.as_string())
-    .ok_or(GatewayError::BadRequest("unreadable request body"))?;
-    if text.len() as u64 > limit {
-        return Err(GatewayError::PayloadTooLarge { limit });
-    }
+    let text = keys::bounded_body(x, limit)
+        .await?
+        .filter(|text| text.len() as u64 <= limit)
+        .ok_or(GatewayError::PayloadTooLarge { limit })?;
     // The query (`?note=…`) goes to the lock as it came, which reads the note the same way.
     let path = match x.inbound.query {
         Some(q) => format!("/push?{q}"),

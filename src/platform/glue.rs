@@ -66,6 +66,8 @@ extern "C" {
         request: &web_sys::Request,
         response: &web_sys::Response,
     ) -> js_sys::Promise;
+    /// The body as text, or null once it is over `max_bytes` (the rest is drained, not kept).
+    pub fn bounded_text(request: &web_sys::Request, max_bytes: f64) -> js_sys::Promise;
 }
 
 /// The response cache: entries looked up, served, stored, refreshed and invalidated.

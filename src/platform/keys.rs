@@ -44,23 +44,25 @@ fn public_view(record: &ApiKeyRecord) -> serde_json::Value {
 /// The body of an admin request. Only an admin gets here (the token is checked first), but the
 /// body is bounded anyway.
 pub async fn read_json_body(x: &Exchange<'_>) -> Result<String, GatewayError> {
+    let too_large = GatewayError::BadRequest("the request body is over 16 KiB");
     let declared = x.inbound.content_length.and_then(|l| l.parse::<u64>().ok());
     if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
-        return Err(GatewayError::BadRequest("the request body is over 16 KiB"));
+        return Err(too_large);
     }
-    let text = JsFuture::from(
-        x.request
-            .text()
-            .map_err(|e| internal("reading the body", super::respond::reason(&e)))?,
-    )
-    .await
-    .ok()
-    .and_then(|v| v.as_string())
-    .ok_or(GatewayError::BadRequest("unreadable request body"))?;
-    if text.len() as u64 > MAX_BODY_BYTES {
-        return Err(GatewayError::BadRequest("the request body is over 16 KiB"));
+    bounded_body(x, MAX_BODY_BYTES).await?.ok_or(too_large)
+}
+
+/// The request body as text, or `None` once it is over `limit` bytes: a streamed body without
+/// a length is cut there too, not read whole into the isolate's memory first.
+pub async fn bounded_body(x: &Exchange<'_>, limit: u64) -> Result<Option<String>, GatewayError> {
+    let unreadable = GatewayError::BadRequest("unreadable request body");
+    let value = JsFuture::from(super::glue::bounded_text(x.request, limit as f64))
+        .await
+        .map_err(|_| unreadable.clone())?;
+    if value.is_null() {
+        return Ok(None);
     }
-    Ok(text)
+    value.as_string().map(Some).ok_or(unreadable)
 }
 
 pub async fn create(x: &Exchange<'_>) -> Result<web_sys::Response, GatewayError> {

@@ -88,6 +88,28 @@ export async function readBounded(body, maxBytes) {
   return joined(chunks, total);
 }
 
+/**
+ * The request's body as text (UTF-8, as `Request.text()` reads it), or null once it is over
+ * `maxBytes`: nothing past that is kept, whether a length was declared or not, and the rest is
+ * drained (see `discard`) so the refusal reaches the client.
+ */
+export async function bounded_text(request, maxBytes) {
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return new TextDecoder().decode(joined(chunks, total));
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await discard(reader);
+      return null;
+    }
+    chunks.push(value);
+  }
+}
+
 /** One buffer of `chunks`, which hold `total` bytes. */
 export function joined(chunks, total) {
   const out = new Uint8Array(total);
