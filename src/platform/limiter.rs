@@ -8,7 +8,7 @@
 
 use super::glue;
 use crate::ratelimit::persist::{WriteCoalescer, PERSIST_DELAY_MS};
-use crate::ratelimit::wire::{grant_line, parse_give_back, parse_take};
+use crate::ratelimit::wire::{grant_line, parse_give_back, parse_take, Unreadable, VERSION};
 use crate::ratelimit::{GcraState, Owner};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -105,12 +105,25 @@ impl DurableObject for RateLimiter {
 
     /// `GET /take?l=<limit>&w=<window_s>&b=<burst>&n=<want>&h=<hold_ms>` → a lease's grant line;
     /// `GET /back?l=…&w=…&b=…&t=<tag>&u=<unused>` → 204 (unspent admissions offered back).
+    /// Either may name the version, `v=1` (see `crate::ratelimit::wire`); another is refused.
     async fn fetch(&self, req: Request) -> Result<Response> {
         let url = req.url()?;
         let query = url.query().unwrap_or("");
-        if url.path() == "/back" {
-            let Some((limits, tag, unused)) = parse_give_back(query) else {
-                return Response::error("expected ?l=&w=&b=&t=&u=", 400);
+        let back = match url.path() {
+            "/take" => false,
+            "/back" => true,
+            _ => return Response::error("expected /take or /back", 404),
+        };
+        let unreadable = |e| match e {
+            Unreadable::Malformed => Response::error("malformed query", 400),
+            Unreadable::Unsupported => {
+                Response::error(format!("unsupported version: speaks v={VERSION}"), 501)
+            }
+        };
+        if back {
+            let (limits, tag, unused) = match parse_give_back(query) {
+                Ok(q) => q,
+                Err(e) => return unreadable(e),
             };
             self.load().await?;
             let next = self.bucket.borrow_mut().give_back(&limits, tag, unused);
@@ -119,8 +132,9 @@ impl DurableObject for RateLimiter {
             }
             return Ok(Response::empty()?.with_status(204));
         }
-        let Some((limits, ask)) = parse_take(query) else {
-            return Response::error("expected ?l=&w=&b=&n=&h=", 400);
+        let (limits, ask) = match parse_take(query) {
+            Ok(q) => q,
+            Err(e) => return unreadable(e),
         };
         self.load().await?;
         let now_ms = worker::js_sys::Date::now();

@@ -142,6 +142,34 @@ fn busy(w: &World, f: &Fakes, n: usize) {
     }
 }
 
+/// A busy isolate whose store fails (it answers nothing this build can read, as an object of
+/// another build might) admits each request by `on_store_error: "allow"` and holds no lease: it
+/// asks again for every request, and the bucket is never charged for admissions it did not give.
+#[test]
+fn a_store_error_is_never_a_lease() {
+    let w = busy_world();
+    let f = Fakes::at(T0);
+    busy(&w, &f, 300);
+    let held_before = f.limiter_calls.get();
+    f.now_ms
+        .set(f.now_ms.get() + crate::pipeline::leases::HOLD_MS as f64 + 1.0);
+    f.limiter_fails.set(true);
+    busy(&w, &f, 300);
+    assert_eq!(
+        f.limiter_calls.get() - held_before,
+        300,
+        "every request asked"
+    );
+    assert_eq!(w.state.counters.get(Counter::RateLimitStoreErrors), 300);
+    // Back to answers: a lease again, after a single ask.
+    f.limiter_fails.set(false);
+    busy(&w, &f, 50);
+    assert!(
+        f.limiter_calls.get() - held_before < 300 + 50,
+        "leases again"
+    );
+}
+
 fn ratelimit_field(f: &Fakes) -> String {
     let plans = f.plans.borrow();
     let set = &plans.last().expect("an exchange").response_set;
