@@ -5,8 +5,9 @@
 //! # Versions
 //!
 //! During a gradual deploy two builds run at once, and an isolate of one may ask an object of
-//! the other, either way round. So the format is versioned by the query: `v=<n>`, and a query
-//! without `v` is version 1 — the format below, which every build since leases speaks (they
+//! the other, either way round. So the format is versioned by the query: `v=<n>` (not by the
+//! path: objects of the builds before this one take any path but `/back` for `/take`), and a
+//! query without `v` is version 1 — the format below, which every build since leases speaks (they
 //! refuse any key they do not know, `v` included, with 400). An object answers in the version
 //! it was asked in, or refuses a version it does not speak ([`Unreadable::Unsupported`]: 501),
 //! which the isolate takes as a store error, as it takes any answer it cannot read: a
