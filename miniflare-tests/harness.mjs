@@ -100,15 +100,16 @@ export function config({ upstreams, routes, settings = {}, ...rest }) {
 /**
  * Miniflare options of the built gateway: a CONFIG KV namespace, the RateLimiter Durable Object
  * (SQLite-backed as in wrangler.toml; `limiter: false` omits it, to test an unavailable counter
- * store), `durableObjects` added to it, and `persist` keeping KV and object state in that folder.
+ * store), `durableObjects` added to it, `persist` keeping KV and object state in that folder, and
+ * `build` the folder of another build than GATEWAY_BUILD's.
  */
-export function gatewayOptions({ bindings = {}, serviceBindings, limiter = true, durableObjects = {}, persist } = {}) {
+export function gatewayOptions({ bindings = {}, serviceBindings, limiter = true, durableObjects = {}, persist, build = BUILD } = {}) {
   return {
     modules: [
-      { type: "ESModule", path: BUILD + "index.js" },
-      { type: "CompiledWasm", path: BUILD + "index_bg.wasm" },
+      { type: "ESModule", path: build + "index.js" },
+      { type: "CompiledWasm", path: build + "index_bg.wasm" },
     ],
-    modulesRoot: BUILD,
+    modulesRoot: build,
     compatibilityDate: "2026-07-01",
     kvNamespaces: ["CONFIG"],
     bindings,

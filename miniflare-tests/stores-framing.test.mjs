@@ -47,3 +47,24 @@ test("a body that fails to read is that bucket's error, not every bucket's", asy
   const lines = (await take_tokens(env, "RL", "a\tl=1\nb\tl=1", 1000)).split("\n");
   assert.deepEqual(lines, ["err\tconnection lost", "ok\t" + REFUSAL]);
 });
+
+test("a refusal is that bucket's error with its status and text, on one line and cut short", async () => {
+  const env = {
+    RL: namespace({
+      a: () => Promise.resolve(new Response("unsupported version: speaks v=1", { status: 501 })),
+      b: () => Promise.resolve(new Response("x\n".repeat(500), { status: 500 })),
+      c: () => Promise.resolve(new Response(GRANT)),
+    }),
+  };
+  const lines = (await take_tokens(env, "RL", "a\tv=2\nb\tl=1\nc\tl=1", 1000)).split("\n");
+  assert.equal(lines.length, 3, JSON.stringify(lines));
+  assert.equal(lines[0], "err\tstatus 501 unsupported version: speaks v=1");
+  assert.match(lines[1], /^err\tstatus 500 (x ){100}$/);
+  assert.equal(lines[2], "ok\t" + GRANT);
+});
+
+test("an answer of another shape is passed on as it came, for Rust to refuse", async () => {
+  // Rust reads "ok\t" lines as version 1 grants and takes any other shape as a store error.
+  const env = { RL: namespace({ a: () => Promise.resolve(new Response("v2,1,10,3,7,0,0,4,5,extra")) }) };
+  assert.equal(await take_tokens(env, "RL", "a\tl=1", 1000), "ok\tv2,1,10,3,7,0,0,4,5,extra");
+});

@@ -4,7 +4,7 @@
 
 use super::exchange::ExchangePlan;
 use super::ports::*;
-use crate::ratelimit::{give_back, lease, GcraState, Grant};
+use crate::ratelimit::{Grant, Owner};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 
@@ -71,7 +71,7 @@ pub struct Fakes {
     pub shared_documents: RefCell<HashMap<String, String>>,
     /// The largest body the core last agreed to read from the shared cache.
     pub shared_document_bound: Cell<Option<usize>>,
-    pub buckets: RefCell<HashMap<String, GcraState>>,
+    pub buckets: RefCell<HashMap<String, Owner>>,
     pub limiter_fails: Cell<bool>,
     pub limiter_calls: Cell<u32>,
     /// Every give-back offered, in order.
@@ -239,11 +239,10 @@ impl Limiter for Fakes {
                     return Err("overloaded".into());
                 }
                 let mut buckets = self.buckets.borrow_mut();
-                let (grant, next) =
-                    lease(buckets.get(&ask.bucket).copied(), &ask.limits, now, ask.ask);
-                if let Some(next) = next {
-                    buckets.insert(ask.bucket.clone(), next);
-                }
+                let owner = buckets
+                    .entry(ask.bucket.clone())
+                    .or_insert_with(|| Owner::new(None, 0));
+                let (grant, _) = owner.lease(&ask.limits, now, ask.ask);
                 Ok(grant)
             })
             .collect()
@@ -253,9 +252,8 @@ impl Limiter for Fakes {
         self.given_back.borrow_mut().extend(offers.iter().cloned());
         let mut buckets = self.buckets.borrow_mut();
         for offer in offers {
-            let current = buckets.get(&offer.bucket).copied();
-            if let Some(next) = give_back(current, &offer.limits, offer.tag, offer.unused) {
-                buckets.insert(offer.bucket.clone(), next);
+            if let Some(owner) = buckets.get_mut(&offer.bucket) {
+                let _ = owner.give_back(&offer.limits, offer.tag, offer.unused);
             }
         }
     }

@@ -8,8 +8,8 @@
 
 use super::glue;
 use crate::ratelimit::persist::{WriteCoalescer, PERSIST_DELAY_MS};
-use crate::ratelimit::wire::{grant_line, parse_give_back, parse_take};
-use crate::ratelimit::{give_back, lease, GcraState};
+use crate::ratelimit::wire::{grant_line, parse_give_back, parse_take, Unreadable, VERSION};
+use crate::ratelimit::{GcraState, Owner};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -23,7 +23,7 @@ const CLEANUP_AFTER_MS: f64 = 60_000.0;
 #[durable_object]
 pub struct RateLimiter {
     state: State,
-    bucket: RefCell<Option<GcraState>>,
+    bucket: RefCell<Owner>,
     loaded: Cell<bool>,
     alarm_pending: Cell<bool>,
     writes: Rc<RefCell<WriteCoalescer>>,
@@ -41,7 +41,9 @@ impl RateLimiter {
             // Another request may have loaded (and changed) the bucket while these reads were
             // in flight: its state is newer than what was read.
             if !self.loaded.get() {
-                *self.bucket.borrow_mut() = stored.and_then(|s| serde_json::from_str(&s).ok());
+                self.bucket
+                    .borrow_mut()
+                    .reset(stored.and_then(|s| serde_json::from_str(&s).ok()));
                 self.alarm_pending.set(alarm);
                 self.loaded.set(true);
             }
@@ -51,7 +53,6 @@ impl RateLimiter {
 
     /// Keeps the bucket's new state, written within the coalescing delay.
     fn store(&self, next: GcraState, now_ms: f64) {
-        *self.bucket.borrow_mut() = Some(next);
         if let Ok(text) = serde_json::to_string(&next) {
             if self.writes.borrow_mut().offer(text) {
                 glue::after(PERSIST_DELAY_MS, &self.flush);
@@ -88,9 +89,13 @@ impl DurableObject for RateLimiter {
             })
             .into_js_value()
         };
+        // Where this object's lease tags start: at random, so no tag of an earlier run of this
+        // object names a lease of this one. Without randomness, the clock: 2¹⁶ tags per ms apart.
+        let mut seed = ((worker::js_sys::Date::now() as u64) << 16).to_le_bytes();
+        let _ = getrandom::fill(&mut seed);
         RateLimiter {
             state,
-            bucket: RefCell::new(None),
+            bucket: RefCell::new(Owner::new(None, u64::from_le_bytes(seed))),
             loaded: Cell::new(false),
             alarm_pending: Cell::new(false),
             writes,
@@ -100,27 +105,40 @@ impl DurableObject for RateLimiter {
 
     /// `GET /take?l=<limit>&w=<window_s>&b=<burst>&n=<want>&h=<hold_ms>` → a lease's grant line;
     /// `GET /back?l=…&w=…&b=…&t=<tag>&u=<unused>` → 204 (unspent admissions offered back).
+    /// Either may name the version, `v=1` (see `crate::ratelimit::wire`); another is refused.
     async fn fetch(&self, req: Request) -> Result<Response> {
         let url = req.url()?;
         let query = url.query().unwrap_or("");
-        if url.path() == "/back" {
-            let Some((limits, tag, unused)) = parse_give_back(query) else {
-                return Response::error("expected ?l=&w=&b=&t=&u=", 400);
+        let back = match url.path() {
+            "/take" => false,
+            "/back" => true,
+            _ => return Response::error("expected /take or /back", 404),
+        };
+        let unreadable = |e| match e {
+            Unreadable::Malformed => Response::error("malformed query", 400),
+            Unreadable::Unsupported => {
+                Response::error(format!("unsupported version: speaks v={VERSION}"), 501)
+            }
+        };
+        if back {
+            let (limits, tag, unused) = match parse_give_back(query) {
+                Ok(q) => q,
+                Err(e) => return unreadable(e),
             };
             self.load().await?;
-            let current = *self.bucket.borrow();
-            if let Some(next) = give_back(current, &limits, tag, unused) {
+            let next = self.bucket.borrow_mut().give_back(&limits, tag, unused);
+            if let Some(next) = next {
                 self.store(next, worker::js_sys::Date::now());
             }
             return Ok(Response::empty()?.with_status(204));
         }
-        let Some((limits, ask)) = parse_take(query) else {
-            return Response::error("expected ?l=&w=&b=&n=&h=", 400);
+        let (limits, ask) = match parse_take(query) {
+            Ok(q) => q,
+            Err(e) => return unreadable(e),
         };
         self.load().await?;
         let now_ms = worker::js_sys::Date::now();
-        let current = *self.bucket.borrow();
-        let (grant, next) = lease(current, &limits, now_ms as u64, ask);
+        let (grant, next) = self.bucket.borrow_mut().lease(&limits, now_ms as u64, ask);
         if let Some(next) = next {
             self.store(next, now_ms);
         }
@@ -132,12 +150,12 @@ impl DurableObject for RateLimiter {
         self.alarm_pending.set(false);
         let now_ms = worker::js_sys::Date::now();
         let now_ns = (now_ms as u64).saturating_mul(1_000_000);
-        let current = *self.bucket.borrow();
+        let current = self.bucket.borrow().state();
         match current {
             Some(state) if state.tat > now_ns => self.schedule_cleanup(&state, now_ms),
             _ => {
                 self.state.storage().delete_all().await?;
-                *self.bucket.borrow_mut() = None;
+                self.bucket.borrow_mut().reset(None);
             }
         }
         Response::empty()

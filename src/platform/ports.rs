@@ -147,13 +147,7 @@ impl Limiter for WorkerPorts {
         .unwrap_or_default();
         let mut lines = answers.split('\n');
         asks.iter()
-            .map(|_| {
-                let answer = lines.next().unwrap_or("err\tno answer");
-                match answer.strip_prefix("ok\t").and_then(wire::parse_grant) {
-                    Some(g) => Ok(g),
-                    None => Err(answer.strip_prefix("err\t").unwrap_or(answer).to_owned()),
-                }
-            })
+            .map(|_| wire::read_answer(lines.next().unwrap_or("err\tno answer")))
             .collect()
     }
 

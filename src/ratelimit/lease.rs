@@ -24,11 +24,20 @@
 //! and isolates sharing a bucket each get a shrinking share. A lease of no extras changes the
 //! state exactly as [`check`] does: no hold is charged.
 //!
-//! An isolate that did not spend all its extras returns them ([`give_back`]). The owner takes
-//! them back only when nothing else was granted since (its `tat` is still the lease's `tag`):
-//! then the state becomes exactly that of a smaller lease, so returning is exact too. Otherwise
-//! the unspent extras are lost: a lease may refuse requests while the limit had room, never
-//! admit one beyond it.
+//! An isolate that did not spend all its extras returns them ([`Owner::give_back`]). The owner
+//! takes them back only for the lease it granted last, when its state has not changed since,
+//! once, under the limits it was granted under and no more than its extras: then the state becomes exactly that of a smaller
+//! lease, so returning is exact too. Otherwise the unspent extras are lost: a lease may refuse
+//! requests while the limit had room, never admit one beyond it.
+//!
+//! A lease is named by a *tag* the owner issues from a counter that starts at a random point of
+//! its `2⁶⁰` values when the owner starts and moves on with every grant of extras, and that it
+//! keeps in memory only. So a give-back delivered twice, one that arrives after a later change,
+//! and one for a lease of an owner that has restarted since (its state reloaded, maybe without
+//! its last updates) all find no lease of theirs open, and change nothing. Tags are below `2⁶⁰`,
+//! so they are never a `tat` in nanoseconds after 2006 (the tag of the builds that named leases
+//! by the bucket's `tat`): a give-back carrying one of those, or one of these shown to such a
+//! build, matches nothing either.
 
 use super::gcra::{units, Shape};
 use super::{check, Decision, GcraState, Limits};
@@ -50,13 +59,13 @@ pub struct Grant {
     pub decision: Decision,
     /// Extra admissions granted beyond the asking request's (0 when refused).
     pub extra: u64,
-    /// The bucket's `tat` after this grant, in whole ns: presented when returning extras. Every
-    /// admission moves `tat` on by T, at least 1 ns at the 10⁹ per second validation allows,
-    /// so any admission since changes it.
+    /// Names this lease when its extras are returned; 0 when it has none. Issued by the
+    /// [`Owner`]; opaque to the isolate, which only echoes it.
     pub tag: u64,
 }
 
-/// Decides a lease; returns the grant and the state to persist (if it changed).
+/// Decides a lease; returns the grant (untagged: [`Owner::lease`] tags it) and the state to
+/// persist (if it changed).
 #[must_use]
 pub fn lease(
     state: Option<GcraState>,
@@ -66,12 +75,11 @@ pub fn lease(
 ) -> (Grant, Option<GcraState>) {
     let (decision, after_one) = check(state, limits, now_ms, 1);
     let refused = |decision| {
-        let tag = state.map_or(0, |s| s.tat);
         (
             Grant {
                 decision,
                 extra: 0,
-                tag,
+                tag: 0,
             },
             None,
         )
@@ -95,7 +103,7 @@ pub fn lease(
             Grant {
                 decision,
                 extra: 0,
-                tag: one.tat,
+                tag: 0,
             },
             Some(one),
         );
@@ -110,26 +118,97 @@ pub fn lease(
         Grant {
             decision,
             extra,
-            tag: after.tat,
+            tag: 0,
         },
         Some(after),
     )
 }
 
-/// Takes back `unused` extras of the lease whose grant left the bucket at `tag`, when nothing
-/// was granted since; returns the state to persist, or `None` (nothing changes).
-#[must_use]
-pub fn give_back(
+/// The tags' range: `1..TAGS`.
+const TAGS: u64 = 1 << 60;
+
+/// A bucket as its owner holds it: the state, and the lease granted last while its extras may
+/// still come back. The lease is in memory only, so nothing comes back across a restart.
+#[derive(Debug, Clone)]
+pub struct Owner {
     state: Option<GcraState>,
-    limits: &Limits,
+    /// The tag the next grant of extras is issued.
+    next_tag: u64,
+    open: Option<Open>,
+}
+
+/// The lease whose extras may come back: its tag, its limits and its extras.
+#[derive(Debug, Clone, Copy)]
+struct Open {
     tag: u64,
-    unused: u64,
-) -> Option<GcraState> {
-    let shape = Shape::of(limits)?;
-    let current = state?;
-    if current.tat != tag || unused == 0 {
-        return None;
+    limits: Limits,
+    extra: u64,
+}
+
+impl Owner {
+    /// An owner of a bucket in `state` (`None`: full), issuing tags from `seed` on (drawn at
+    /// random by the platform when the owner starts).
+    pub fn new(state: Option<GcraState>, seed: u64) -> Owner {
+        Owner {
+            state,
+            next_tag: seed % (TAGS - 1) + 1,
+            open: None,
+        }
     }
-    let back = u128::from(unused).saturating_mul(shape.t.get());
-    shape.state_at(shape.ticks_of(current).saturating_sub(back))
+
+    pub fn state(&self) -> Option<GcraState> {
+        self.state
+    }
+
+    /// The open lease's tag.
+    #[cfg(test)]
+    pub fn open_tag(&self) -> Option<u64> {
+        self.open.map(|o| o.tag)
+    }
+
+    /// Replaces the state (read from storage, or deleted): no lease stays open.
+    pub fn reset(&mut self, state: Option<GcraState>) {
+        self.state = state;
+        self.open = None;
+    }
+
+    /// Decides a lease ([`lease`]) and issues its tag; returns the grant and the state to
+    /// persist (if it changed). Any change closes the lease that was open.
+    pub fn lease(
+        &mut self,
+        limits: &Limits,
+        now_ms: u64,
+        ask: LeaseAsk,
+    ) -> (Grant, Option<GcraState>) {
+        let (mut grant, next) = lease(self.state, limits, now_ms, ask);
+        if let Some(next) = next {
+            self.state = Some(next);
+            self.open = None;
+            if grant.extra > 0 {
+                grant.tag = self.next_tag;
+                self.next_tag = self.next_tag % (TAGS - 1) + 1;
+                self.open = Some(Open {
+                    tag: grant.tag,
+                    limits: *limits,
+                    extra: grant.extra,
+                });
+            }
+        }
+        (grant, next)
+    }
+
+    /// Takes back `unused` extras of the lease `tag` granted under `limits`, when it is the
+    /// open lease and `unused` is at most its extras; returns the state to persist, or `None`
+    /// (nothing changes). The lease is closed: it gives back once.
+    pub fn give_back(&mut self, limits: &Limits, tag: u64, unused: u64) -> Option<GcraState> {
+        let open = self.open?;
+        if open.tag != tag || open.limits != *limits || unused == 0 || unused > open.extra {
+            return None;
+        }
+        let shape = Shape::of(limits)?;
+        let back = u128::from(unused).saturating_mul(shape.t.get());
+        let next = shape.state_at(shape.ticks_of(self.state?).saturating_sub(back))?;
+        self.reset(Some(next));
+        Some(next)
+    }
 }

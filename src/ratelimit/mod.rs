@@ -44,7 +44,7 @@ pub mod wire;
 pub use bucket::{bucket_key, fixed_bucket_key, no_headers, KeyError, KeyFacts};
 pub use gcra::{check, Decision, GcraState, Limits};
 pub use headers::{most_restrictive, policy_header, ratelimit_header};
-pub use lease::{give_back, lease, Grant, LeaseAsk};
+pub use lease::{lease, Grant, LeaseAsk, Owner};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 use super::*;
 use crate::pipeline::ctx::RateLimitNote;
 use crate::pipeline::state::Counter;
+use crate::ratelimit::Owner;
 use serde_json::json;
 
 fn world(on_store_error: &str) -> World {
@@ -141,6 +142,34 @@ fn busy(w: &World, f: &Fakes, n: usize) {
     }
 }
 
+/// A busy isolate whose store fails (it answers nothing this build can read, as an object of
+/// another build might) admits each request by `on_store_error: "allow"` and holds no lease: it
+/// asks again for every request, and the bucket is never charged for admissions it did not give.
+#[test]
+fn a_store_error_is_never_a_lease() {
+    let w = busy_world();
+    let f = Fakes::at(T0);
+    busy(&w, &f, 300);
+    let held_before = f.limiter_calls.get();
+    f.now_ms
+        .set(f.now_ms.get() + crate::pipeline::leases::HOLD_MS as f64 + 1.0);
+    f.limiter_fails.set(true);
+    busy(&w, &f, 300);
+    assert_eq!(
+        f.limiter_calls.get() - held_before,
+        300,
+        "every request asked"
+    );
+    assert_eq!(w.state.counters.get(Counter::RateLimitStoreErrors), 300);
+    // Back to answers: a lease again, after a single ask.
+    f.limiter_fails.set(false);
+    busy(&w, &f, 50);
+    assert!(
+        f.limiter_calls.get() - held_before < 300 + 50,
+        "leases again"
+    );
+}
+
 fn ratelimit_field(f: &Fakes) -> String {
     let plans = f.plans.borrow();
     let set = &plans.last().expect("an exchange").response_set;
@@ -203,7 +232,7 @@ fn a_held_admission_reports_what_its_lease_was_granted_with() {
     );
     // The owner counts the whole lease as spent: its own answer now is no higher.
     let owner = crate::ratelimit::check(
-        f.buckets.borrow().values().next().copied(),
+        f.buckets.borrow().values().next().and_then(Owner::state),
         &crate::ratelimit::Limits {
             limit: 100_000,
             window_s: 10,
@@ -228,13 +257,19 @@ fn unspent_admissions_are_offered_back_once_their_hold_ends() {
     let f = Fakes::at(T0);
     busy(&w, &f, 300);
     // The last ask took a lease; nothing spends it before its hold ends.
-    let before = *f.buckets.borrow().values().next().expect("a bucket");
+    let open = f
+        .buckets
+        .borrow()
+        .values()
+        .next()
+        .and_then(Owner::open_tag)
+        .expect("an open lease");
     f.now_ms
         .set(f.now_ms.get() + crate::pipeline::leases::HOLD_MS as f64 + 1.0);
     let mut cx = w.ctx("GET", "https://h.test/r", &f);
     assert_eq!(w.run(&mut cx, &f).1.status(), 200);
     // Every lease still holding admissions is offered (a busy bucket holds the lease it is
-    // spending and the next one); the newest carries the state its grant left.
+    // spending and the next one); the newest carries the tag its owner issued.
     let offers = f.given_back.borrow().clone();
     assert!(!offers.is_empty() && offers.len() <= 2, "{offers:?}");
     assert!(offers.iter().all(|o| o.unused > 0), "{offers:?}");
@@ -243,8 +278,8 @@ fn unspent_admissions_are_offered_back_once_their_hold_ends() {
         "{offers:?}"
     );
     assert!(
-        offers.iter().any(|o| o.tag == before.tat),
-        "the newest lease's tag is the state it left: {offers:?}"
+        offers.iter().any(|o| o.tag == open),
+        "the newest lease is offered under the tag the owner issued: {offers:?}"
     );
 }
 
@@ -491,7 +526,7 @@ fn a_remembered_refusal_still_spends_and_reports_the_other_policies() {
     let owner = buckets
         .iter()
         .find(|(name, _)| name.starts_with("rl:quota:"))
-        .map(|(_, st)| crate::ratelimit::check(Some(*st), &quota, f.now_ms.get() as u64, 0).0)
+        .map(|(_, o)| crate::ratelimit::check(o.state(), &quota, f.now_ms.get() as u64, 0).0)
         .expect("the quota's bucket");
     assert_eq!(owner.remaining, 90);
     // Every refusal, remembered ones included, reports both policies; the quota's remaining
@@ -565,7 +600,7 @@ fn a_leased_answer_misses_only_what_other_isolates_were_admitted_since_its_grant
         burst: 2000,
     };
     let owner = crate::ratelimit::check(
-        f.buckets.borrow().values().next().copied(),
+        f.buckets.borrow().values().next().and_then(Owner::state),
         &limits,
         f.now_ms.get() as u64,
         0,

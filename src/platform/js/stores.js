@@ -52,8 +52,9 @@ export function store_document(url, body, ttlSeconds) {
 /**
  * Asks one rate-limit bucket per entry of `requests` ("\n"-joined "name\tquery") to take its
  * cost, all at once, each bounded by `timeoutMs`. Resolves to one line per entry, in order:
- * "ok\t<decision line>" or "err\t<reason>". Never rejects: a failing store is the caller's
- * policy decision.
+ * "ok\t<decision line>" or "err\t<reason>" (a refusal's status and text: an object of another
+ * build says which version it speaks). Never rejects: a failing store is the caller's policy
+ * decision.
  */
 export function take_tokens(env, binding, requests, timeoutMs) {
   // Rust pairs the answers with the buckets by position: each is exactly one line (a newline
@@ -61,7 +62,7 @@ export function take_tokens(env, binding, requests, timeoutMs) {
   // while its body is read, is that bucket's error only (never a rejection losing every answer).
   const take = (entry) =>
     toBucket(env[binding], entry, "take", { signal: AbortSignal.timeout(timeoutMs) })
-      .then((response) => (response.ok ? response.text().then((text) => "ok\t" + text) : "err\tstatus " + response.status))
+      .then((response) => response.text().then((text) => (response.ok ? "ok\t" + text : `err\tstatus ${response.status} ${text.slice(0, 200)}`)))
       .catch((error) => "err\t" + reason(error))
       .then(oneLine);
   return Promise.all(requests.split("\n").map(take)).then((lines) => lines.join("\n"));

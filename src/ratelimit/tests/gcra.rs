@@ -566,6 +566,12 @@ fn state_serialises_as_a_string() {
         serde_json::from_str::<GcraState>(r#"{"tat":4.0}"#).unwrap(),
         GcraState { tat: 4, rem: 0 }
     );
+    // A field this build does not know (a later build's) is passed over: rolled back to this
+    // build, a bucket keeps its state instead of reading as full.
+    assert_eq!(
+        serde_json::from_str::<GcraState>(r#"{"tat":"5","rem":1,"later":[1,"x"]}"#).unwrap(),
+        GcraState { tat: 5, rem: 1 }
+    );
     for bad in [
         r#"{"tat":"-1"}"#,
         r#"{"tat":""}"#,

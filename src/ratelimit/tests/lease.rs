@@ -36,7 +36,7 @@ fn extras_take_at_most_half_of_what_is_left_and_none_from_a_nearly_empty_bucket(
         g.decision.remaining, 5,
         "remaining counts the extras as spent"
     );
-    assert_eq!(s.map(|s| s.tat), Some(g.tag));
+    assert_eq!(g.tag, 0, "a bare grant is not tagged: the owner tags it");
     // Spend the bucket down to one left: no extras any more.
     let mut state = s;
     for _ in 0..4 {
@@ -70,16 +70,120 @@ fn the_hold_is_charged_when_the_bucket_is_nearly_full() {
 
 #[test]
 fn returning_unspent_extras_leaves_the_state_of_a_smaller_lease() {
-    let (g, s) = lease(None, &L, 0, ask(5, T_MS));
+    let mut owner = Owner::new(None, 7);
+    let (g, s) = owner.lease(&L, 0, ask(5, T_MS));
     assert_eq!(g.extra, 4);
+    assert_ne!(g.tag, 0);
     let (_, smaller) = lease(None, &L, 0, ask(3, T_MS));
-    assert_eq!(give_back(s, &L, g.tag, 2), smaller);
-    // Nothing back once something else was granted since, or for a stale tag.
-    let later = check(s, &L, 10, 1).1;
-    assert_eq!(give_back(later, &L, g.tag, 2), None);
-    assert_eq!(give_back(s, &L, g.tag.wrapping_add(1), 2), None);
-    assert_eq!(give_back(s, &L, g.tag, 0), None);
-    assert_eq!(give_back(None, &L, g.tag, 2), None);
+    assert_ne!(s, smaller);
+    // Not for another tag, other limits, nothing or more than was granted.
+    let other = Limits { burst: 11, ..L };
+    for (limits, tag, unused) in [
+        (L, g.tag + 1, 2),
+        (other, g.tag, 2),
+        (L, g.tag, 0),
+        (L, g.tag, 5),
+    ] {
+        assert_eq!(
+            owner.give_back(&limits, tag, unused),
+            None,
+            "{limits:?} {tag} {unused}"
+        );
+        assert_eq!(owner.state(), s);
+    }
+    assert_eq!(owner.give_back(&L, g.tag, 2), smaller);
+    assert_eq!(owner.state(), smaller);
+}
+
+#[test]
+fn nothing_comes_back_once_something_else_was_granted() {
+    let mut owner = Owner::new(None, 7);
+    let (g, _) = owner.lease(&L, 0, ask(5, T_MS));
+    let (single, s) = owner.lease(&L, 10, ask(1, T_MS));
+    assert!(single.decision.allowed);
+    assert_eq!(owner.give_back(&L, g.tag, 2), None);
+    assert_eq!(owner.state(), s);
+    // A refusal changes nothing, so the lease before it may still come back.
+    let mut owner = Owner::new(None, 7);
+    let (g, _) = owner.lease(&L, 0, ask(5, T_MS));
+    let before = owner.state();
+    for _ in 0..5 {
+        owner.lease(&L, 0, ask(1, T_MS));
+    }
+    let (refused, none) = owner.lease(&L, 0, ask(1, T_MS));
+    assert!(!refused.decision.allowed && none.is_none());
+    assert_eq!(refused.tag, 0);
+    assert_ne!(owner.state(), before);
+    assert_eq!(
+        owner.give_back(&L, g.tag, 1),
+        None,
+        "singles were granted since"
+    );
+}
+
+/// A give-back delivered again — at once, or after the bucket came back to the very state the
+/// first one left (other grants of exactly the returned admissions) — changes nothing. Naming a
+/// lease by the bucket's `tat` (as builds before the owner issued tags did) took the second one
+/// back: its admissions were spent by the grants since, so the bucket passed its limit.
+#[test]
+fn a_replayed_give_back_changes_nothing() {
+    let mut owner = Owner::new(None, 7);
+    let (g, s) = owner.lease(&L, 0, ask(5, T_MS));
+    assert_eq!(g.extra, 4);
+    let back = owner.give_back(&L, g.tag, 4);
+    assert!(back.is_some());
+    assert_eq!(owner.give_back(&L, g.tag, 4), None, "delivered twice");
+    assert_eq!(owner.state(), back);
+    // Four single admissions spend what came back: the bucket is at the lease's state again.
+    for _ in 0..4 {
+        assert!(owner.lease(&L, 0, ask(1, T_MS)).0.decision.allowed);
+    }
+    assert_eq!(owner.state(), s, "the same state as the lease left");
+    assert_eq!(owner.give_back(&L, g.tag, 4), None, "delivered late");
+    assert_eq!(owner.state(), s);
+    // So at this instant the bucket admits its 10 in all: the lease's own request (its extras
+    // came back unspent), the four singles and five more.
+    let more = (0..20)
+        .take_while(|_| owner.lease(&L, 0, ask(1, T_MS)).0.decision.allowed)
+        .count();
+    assert_eq!(1 + 4 + more, 10);
+}
+
+/// An owner that restarts reloads its state (here exactly; a crash may lose its last updates)
+/// and draws a new seed: a give-back for a lease from before changes nothing, also once a new
+/// lease is open and also when the new owner's state is the old lease's.
+#[test]
+fn a_give_back_from_before_a_restart_changes_nothing() {
+    let mut owner = Owner::new(None, 7);
+    let (old, s) = owner.lease(&L, 0, ask(5, T_MS));
+    let mut restarted = Owner::new(owner.state(), 0x5eed);
+    assert_eq!(restarted.give_back(&L, old.tag, 4), None);
+    assert_eq!(restarted.state(), s);
+    // The last update lost: the owner reloads the state before that lease, and grants it again.
+    let mut lost = Owner::new(None, 0x5eed);
+    let (new, again) = lost.lease(&L, 0, ask(5, T_MS));
+    assert_eq!((again, new.extra), (s, 4));
+    assert_ne!(new.tag, old.tag);
+    assert_eq!(lost.give_back(&L, old.tag, 4), None);
+    assert_eq!(lost.state(), s);
+    assert!(
+        lost.give_back(&L, new.tag, 4).is_some(),
+        "its own lease comes back"
+    );
+}
+
+#[test]
+fn tags_never_look_like_a_tat_and_never_repeat_within_an_owner() {
+    for seed in [0, 1, u64::MAX, (1 << 60) - 2, (1 << 60) - 1, 1 << 60] {
+        let mut owner = Owner::new(None, seed);
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..50u64 {
+            let (g, _) = owner.lease(&L, n * 100_000, ask(3, 1));
+            assert!(g.extra > 0);
+            assert!((1..1 << 60).contains(&g.tag), "seed {seed}: tag {}", g.tag);
+            assert!(seen.insert(g.tag), "seed {seed}: tag {} again", g.tag);
+        }
+    }
 }
 
 #[test]
@@ -118,7 +222,8 @@ struct Held {
 
 /// Several isolates share one bucket and lease with random sizes and holds. The adversary
 /// spends each lease's extras in one burst at a random moment of its hold — most often at its
-/// very end, while the others keep asking — and returns leftovers or forgets them. Every span
+/// very end, while the others keep asking — and returns leftovers or forgets them; give-backs
+/// are delivered again at random, and the owner restarts now and then. Every span
 /// between two admissions must hold at most `burst + ⌊span / T⌋` of them.
 #[test]
 fn isolates_sharing_a_bucket_never_jointly_pass_the_limit() {
@@ -147,8 +252,10 @@ fn isolates_sharing_a_bucket_never_jointly_pass_the_limit() {
     ];
     for (seed, limits) in (1u64..=60).zip(policies.iter().cycle()) {
         let mut rng = Rng(seed);
-        let mut state: Option<GcraState> = None;
+        let mut owner = Owner::new(None, seed);
         let mut held = [Held::default(); 4];
+        // Every give-back ever sent, delivered again at random (the network duplicating it).
+        let mut sent: Vec<(u64, u64)> = Vec::new();
         let mut admitted: Vec<u64> = Vec::new();
         let mut now = 1_000_000u64;
         for _ in 0..4_000 {
@@ -165,16 +272,20 @@ fn isolates_sharing_a_bucket_never_jointly_pass_the_limit() {
                 continue;
             }
             if h.left > 0 && rng.below(2) == 0 {
-                if let Some(s) = give_back(state, limits, h.tag, h.left) {
-                    state = Some(s);
-                }
+                let _ = owner.give_back(limits, h.tag, h.left);
+                sent.push((h.tag, h.left));
+            }
+            if !sent.is_empty() && rng.below(4) == 0 {
+                let (tag, unused) = sent[rng.below(sent.len() as u64) as usize];
+                let _ = owner.give_back(limits, tag, unused);
+            }
+            if rng.below(200) == 0 {
+                // A restart that keeps the state (losing none of it), with a new seed.
+                owner = Owner::new(owner.state(), rng.below(u64::MAX));
             }
             let want = 1 + rng.below(64);
             let hold_ms = rng.below(3_000);
-            let (g, s) = lease(state, limits, now, ask(want, hold_ms));
-            if let Some(s) = s {
-                state = Some(s);
-            }
+            let (g, _) = owner.lease(limits, now, ask(want, hold_ms));
             let spend_at_ms = if rng.below(3) == 0 {
                 now + rng.below(hold_ms + 1)
             } else {
