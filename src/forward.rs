@@ -124,12 +124,16 @@ impl Gateway {
     pub fn destination(&self, inbound: &Inbound) -> Result<Destination, GatewayError> {
         let canonical = canonicalize(inbound.path).map_err(GatewayError::BadPath)?;
         let admin = &self.config.settings.admin.path;
-        if let Some(rest) = canonical.strip_prefix(admin.as_str()) {
-            if rest.is_empty() || rest.starts_with('/') {
+        match admin_rest(&canonical, admin) {
+            Some((rest, true)) => {
                 return Ok(Destination::Admin {
                     rest: rest.to_owned(),
-                });
+                })
             }
+            // `/__GATEWAY/config`: an admin client's typo, whose token a catch-all route would
+            // carry to its upstream. The prefix is the gateway's in every letter case.
+            Some((_, false)) => return Err(GatewayError::NotFound),
+            None => {}
         }
         let (route, params) = match self.find_route(inbound, &canonical) {
             RouteMatch::Found { route, .. }
@@ -413,6 +417,18 @@ fn render(parts: &[TemplatePart], params: &[&str]) -> String {
 /// ever lands in `X-Forwarded-For`.
 fn is_ip_literal(s: &str) -> bool {
     !s.is_empty() && s.len() <= 45 && (s.parse::<std::net::IpAddr>().is_ok())
+}
+
+/// The path below the admin prefix `admin` when `canonical` is inside it, and whether it is
+/// spelt exactly (otherwise only in another letter case). Only on segment boundaries:
+/// `/__gatewayx` is not inside `/__gateway`.
+pub fn admin_rest<'p>(canonical: &'p str, admin: &str) -> Option<(&'p str, bool)> {
+    let head = canonical.as_bytes().get(..admin.len())?;
+    if !head.eq_ignore_ascii_case(admin.as_bytes()) {
+        return None;
+    }
+    let rest = canonical.get(admin.len()..)?;
+    (rest.is_empty() || rest.starts_with('/')).then(|| (rest, head == admin.as_bytes()))
 }
 
 #[cfg(test)]

@@ -1468,6 +1468,11 @@ fn paths_must_be_canonical_matchit_patterns() {
             "/__gateway/{*rest}",
             "is inside the gateway's admin path",
         ),
+        p(
+            "admin path in another case",
+            "/__GATEWAY/x",
+            "is inside the gateway's admin path",
+        ),
     ]);
     check(vec![case(
         "inside a custom admin path",

@@ -150,6 +150,27 @@ fn admin_paths_are_recognised_only_on_segment_boundaries() {
 }
 
 #[test]
+fn the_admin_prefix_in_another_letter_case_reaches_no_route() {
+    // A catch-all would forward the admin client's token to its upstream.
+    let g =
+        gateway(r#", { "id": "catch", "path": "/{*all}", "upstream": "users", "auth": "none" }"#);
+    for path in ["/__GATEWAY/config", "/__Gateway", "/x/../__gateWay/health"] {
+        assert_eq!(
+            g.destination(&inbound(path)),
+            Err(GatewayError::NotFound),
+            "{path}"
+        );
+    }
+    assert!(matches!(
+        g.destination(&inbound("/__GATEWAYx")),
+        Ok(Destination::Route(_))
+    ));
+    assert_eq!(crate::forward::admin_rest("/ä", "/a"), None);
+    assert_eq!(crate::forward::admin_rest("/A", "/a"), Some(("", false)));
+    assert_eq!(crate::forward::admin_rest("/a/b", "/a"), Some(("/b", true)));
+}
+
+#[test]
 fn request_edits_strip_hop_by_hop_and_spoofable_headers_then_set_the_gateways() {
     let g = gateway("");
     let mut i = inbound("/v1/users/1");
@@ -378,9 +399,12 @@ fn a_path_that_folds_onto_another_route_is_refused() {
     ] {
         assert_eq!(route_of(&g, path).as_deref(), Ok(route), "{path}");
     }
-    // The admin endpoints are not routes: their folded spellings go to the catch-all upstream,
-    // as any other path would.
-    assert_eq!(route_of(&g, "/__GATEWAY/health").as_deref(), Ok("catch"));
+    // The admin prefix in another letter case reaches no route (an admin client's typo would
+    // carry its token upstream): see `the_admin_prefix_in_another_letter_case_reaches_no_route`.
+    assert_eq!(
+        route_of(&g, "/__GATEWAY/health"),
+        Err(GatewayError::NotFound)
+    );
 }
 
 #[test]

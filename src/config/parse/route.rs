@@ -85,7 +85,8 @@ pub(super) fn route(
     });
     if let Some(p) = &pattern {
         let admin = &settings.admin.path;
-        if p == admin || p.starts_with(&format!("{admin}/")) {
+        // In any letter case: the gateway refuses those spellings of its prefix at runtime.
+        if crate::forward::admin_rest(p, admin).is_some() {
             errs.push(
                 &o.field_path("path"),
                 format!("\"{p}\" is inside the gateway's admin path \"{admin}\""),
