@@ -169,7 +169,29 @@ impl Redactor {
     }
 
     /// A free-text line with everything credential-shaped replaced by [`REDACTED`].
+    ///
+    /// A line may quote a URL or a document percent-encoded (a `redirect_uri` holding
+    /// `https%3A%2F%2Fuser%3Apass%40host`, `token%3D…`, `Bearer%20…`): when decoding it (up to
+    /// [`DECODE_ROUNDS`] times, for text encoded twice) shows a credential the line as written
+    /// hides, the line is written decoded, with that credential redacted. Only bytes that
+    /// change nothing in a JSON string are decoded (printable ASCII but `"` and `\`), so a
+    /// JSON line stays valid; a line whose decoded form shows nothing is written as it was.
     pub fn text(&self, line: &str) -> String {
+        let mut out = self.scrub(line);
+        let mut decoded = percent_decoded(&out);
+        for _ in 0..DECODE_ROUNDS {
+            let Some(view) = decoded else { break };
+            let scrubbed = self.scrub(&view);
+            decoded = percent_decoded(&scrubbed);
+            if scrubbed != view {
+                out = scrubbed;
+            }
+        }
+        out
+    }
+
+    /// One pass of every rule over `line` as written.
+    fn scrub(&self, line: &str) -> String {
         let line = replace(line, &userinfo_spans(line));
         let line = replace(&line, &self.pair_spans(&line));
         let line = replace(&line, &self.header_spans(&line));
@@ -177,32 +199,60 @@ impl Redactor {
         replace(&line, &token_spans(&line))
     }
 
-    /// Values of `name=value` pairs whose name is a credential query parameter or header.
+    /// Values of named credentials, whether the configuration names them (credential query
+    /// parameters and headers) or every program does (see [`is_secret_word`]):
+    /// - `name=value`, `name="value"` (an unquoted value ends at a separator);
+    /// - `"name": "value"` and `'name': value`, JSON-ish text, where the name is quoted. An
+    ///   unquoted `name: value` is not one: prose says `malformed token: bad base64`, and a
+    ///   path says `settings.admin.token_secret: must…` (header lines are read by
+    ///   `header_spans`).
     fn pair_spans(&self, line: &str) -> Vec<(usize, usize)> {
         let b = line.as_bytes();
         let mut spans = Vec::new();
-        // Each value ends at a stop byte, and an `=` inside a value found already starts no
-        // other: one pass over the line, whatever it holds.
+        // Each value ends at a stop byte or a closing quote, a separator inside a value found
+        // already starts no other, and a name never spans a separator: one pass over the line.
         let mut covered = 0;
-        for (eq, _) in line.match_indices('=') {
-            if eq < covered {
+        for sep in 0..b.len() {
+            let colon = b[sep] == b':';
+            if sep < covered || !(colon || b[sep] == b'=') {
                 continue;
             }
-            let start = b[..eq]
+            let mut name_end = sep;
+            if colon {
+                while name_end > 0 && matches!(b[name_end - 1], b' ' | b'\t') {
+                    name_end -= 1;
+                }
+                if name_end == 0 || !matches!(b[name_end - 1], b'"' | b'\'') {
+                    continue;
+                }
+                name_end -= 1;
+            }
+            let start = b[..name_end]
                 .iter()
                 .rposition(|c| !is_name_byte(*c))
                 .map_or(0, |p| p + 1);
-            let name = &line[start..eq];
-            if name.is_empty()
-                || !(self.is_credential_param(name) || self.is_credential_header(name))
-            {
+            let name = &line[start..name_end];
+            let quoted_name = colon && start > 0 && b[start - 1] == b[name_end];
+            let credential = if colon {
+                quoted_name && is_secret_word(name)
+            } else {
+                !name.is_empty()
+                    && (self.is_credential_param(name)
+                        || self.is_credential_header(name)
+                        || is_secret_word(name))
+            };
+            if !credential {
                 continue;
             }
-            let end = value_end(b, eq + 1, b"& \t\r\n\"',;#)<>\\");
-            if end > eq + 1 {
-                spans.push((eq + 1, end));
-                covered = end;
+            let from = skip_spaces(b, sep + 1);
+            let (from, end) = match b.get(from) {
+                Some(&q @ (b'"' | b'\'')) => (from + 1, closing(b, from + 1, q)),
+                _ => (from, value_end(b, from, b"& \t\r\n\"',;#)}]<>\\")),
+            };
+            if end > from && !line[from..end].eq_ignore_ascii_case(REDACTED) {
+                spans.push((from, end));
             }
+            covered = end.max(sep + 1);
         }
         spans
     }
@@ -229,7 +279,7 @@ impl Redactor {
                 }
                 i = skip_spaces(b, i + 1);
                 let (start, end) = if b.get(i) == Some(&b'"') {
-                    (i + 1, quoted_end(b, i + 1))
+                    (i + 1, closing(b, i + 1, b'"'))
                 } else {
                     (i, value_end(b, i, b"\r\n\"\\"))
                 };
@@ -298,20 +348,43 @@ fn value_end(b: &[u8], from: usize, stops: &[u8]) -> usize {
         .map_or(b.len(), |p| from + p)
 }
 
-/// The closing quote of a JSON-style string starting at `from` (backslash escapes skipped).
-fn quoted_end(b: &[u8], from: usize) -> usize {
+/// The closing `quote` of a string starting at `from` (backslash escapes skipped), or the end.
+fn closing(b: &[u8], from: usize, quote: u8) -> usize {
     let mut i = from;
     while i < b.len() {
         match b[i] {
             b'\\' => i += 2,
-            b'"' => return i,
+            c if c == quote => return i,
             _ => i += 1,
         }
     }
     b.len()
 }
 
+/// Whether a name says its value is a secret in any program's text, whatever the
+/// configuration: `password`, `passwd`, `pwd`, `secret`, `token`, `key`, `apikey`,
+/// `signature`, or a name whose last `_`/`-`/`.`-separated word is one of `password`,
+/// `passwd`, `secret`, `token`, `key` or `apikey` (`client_secret`, `refresh_token`,
+/// `api_key`, `X-Api-Key`, `private.key`); in any letter case.
+fn is_secret_word(name: &str) -> bool {
+    const WHOLE: [&str; 3] = ["pwd", "signature", "sig"];
+    const LAST: [&str; 6] = ["password", "passwd", "secret", "token", "key", "apikey"];
+    let last = name
+        .rfind(['_', '-', '.'])
+        .map_or(name, |at| &name[at + 1..]);
+    LAST.iter().any(|w| w.eq_ignore_ascii_case(last))
+        || WHOLE.iter().any(|w| w.eq_ignore_ascii_case(name))
+}
+
 /// User-info of URLs: `https://user:pass@host` → `https://REDACTED@host`.
+///
+/// Two rules. After `://`, anything before the authority's last `@` (a user name alone can be
+/// a token). And in any word (a run of bytes without spaces or quotes), everything before its
+/// last `@` when that holds a `:`: a password without a scheme (`user:pass@host`), after a
+/// scheme parsers read anyway (`https:/user:pass@host`, `https:user:pass@host`), or holding a
+/// `/` that ends the authority early (`https://user:pa/ss@host`). A bare `user@host` is an
+/// address, not a credential, and is kept; `mailto:bob@host`, which the rule cannot tell
+/// from `user:pass@host`, loses its recipient. Runs are disjoint and each is read once.
 fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
     let b = line.as_bytes();
     let mut spans = Vec::new();
@@ -324,6 +397,31 @@ fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
             }
         }
     }
+    let mut i = 0;
+    while i < b.len() {
+        let end = value_end(b, i, b" \t\r\n\"'<>\\");
+        let word = &b[i..end];
+        if let Some(last_at) = word.iter().rposition(|c| *c == b'@') {
+            // A scheme and the slashes after it are not user-info.
+            let scheme = word
+                .iter()
+                .position(|c| !(c.is_ascii_alphanumeric() || b"+-.".contains(c)))
+                .filter(|&p| {
+                    p > 0 && word[p] == b':' && matches!(word.get(p + 1), Some(b'/' | b'\\'))
+                })
+                .map_or(0, |p| {
+                    p + 1
+                        + word[p + 1..]
+                            .iter()
+                            .take_while(|c| matches!(c, b'/' | b'\\'))
+                            .count()
+                });
+            if last_at > scheme && word[scheme..last_at].contains(&b':') {
+                spans.push((i + scheme, i + last_at));
+            }
+        }
+        i = end + 1;
+    }
     spans
 }
 
@@ -331,7 +429,8 @@ fn is_token68_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c)
 }
 
-/// Credentials after an authentication scheme: `Bearer abc…`, `Basic dXNlcjpw…`.
+/// Credentials after an authentication scheme, in any letter case: `Bearer abc…`,
+/// `basic dXNlcjpw…`.
 fn scheme_spans(line: &str) -> Vec<(usize, usize)> {
     let lower = line.to_ascii_lowercase();
     let b = line.as_bytes();
@@ -339,11 +438,17 @@ fn scheme_spans(line: &str) -> Vec<(usize, usize)> {
     for scheme in ["bearer", "basic"] {
         let mut covered = 0;
         for (at, _) in lower.match_indices(scheme) {
-            if at < covered {
+            // A word (`forbearer`), not a scheme; after the scheme, spaces or tabs, or a
+            // form-encoded space (`Bearer+…`; `%20` is read decoded, see `Redactor::text`).
+            if at < covered || (at > 0 && b[at - 1].is_ascii_alphanumeric()) {
                 continue;
             }
             let after = at + scheme.len();
-            let start = skip_spaces(b, after);
+            let start = after
+                + b[after..]
+                    .iter()
+                    .take_while(|c| matches!(c, b' ' | b'\t' | b'+'))
+                    .count();
             if start == after {
                 continue;
             }
@@ -365,7 +470,8 @@ fn is_b64url_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
 }
 
-/// Credential-shaped tokens wherever they appear: JWTs (`eyJ…` followed by `.`: a token cut
+/// Credential-shaped tokens wherever they appear: JWTs (`eyJ…`, not inside a word, followed by
+/// `.`: a token cut
 /// short after its header is still one) and the gateway's API keys (`gwk_…`, whose prefix is
 /// kept so the line still says what kind of secret was there). A match inside a token already
 /// found starts no other, so the scan is linear in the line.
@@ -375,7 +481,8 @@ fn token_spans(line: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut covered = 0;
     for (at, _) in line.match_indices("eyJ") {
-        if at < covered {
+        // Inside a word (`keyJar.txt`) it starts no token.
+        if at < covered || (at > 0 && b[at - 1].is_ascii_alphanumeric()) {
             continue;
         }
         let mut end = run(at);
@@ -426,4 +533,34 @@ fn replace(line: &str, spans: &[(usize, usize)]) -> String {
     }
     out.push_str(line.get(at..).unwrap_or(""));
     out
+}
+
+/// How many times [`Redactor::text`] decodes a line to look for credentials it hides.
+pub const DECODE_ROUNDS: usize = 2;
+
+/// `text` with each `%XX` that encodes printable ASCII other than `"` and `\` decoded (what
+/// a JSON string holds as it is); `None` when there is none.
+fn percent_decoded(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return None;
+    }
+    let b = text.as_bytes();
+    let hex = |i: usize| b.get(i).and_then(|c| (*c as char).to_digit(16));
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => (h * 16 + l) as u8,
+            _ => 0,
+        };
+        if (c.is_ascii_graphic() || c == b' ') && c != b'"' && c != b'\\' {
+            out.push(c);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    // Only ASCII bytes were replaced, by ASCII bytes: still UTF-8.
+    (out.len() < b.len()).then(|| String::from_utf8(out).ok())?
 }
