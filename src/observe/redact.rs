@@ -564,3 +564,73 @@ fn percent_decoded(text: &str) -> Option<String> {
     // Only ASCII bytes were replaced, by ASCII bytes: still UTF-8.
     (out.len() < b.len()).then(|| String::from_utf8(out).ok())?
 }
+
+/// The most bytes of a member name an error's path shows.
+pub const SHOWN_NAME_MAX: usize = 64;
+
+/// A member name (an object's key) as an error's path shows it. A name is where a pasted
+/// credential hides (`"request_headers": {"set": {"Authorization: Bearer eyJ…": …}}`), and the
+/// path is carried by the refusal's answer, the log line and the health endpoint. Shown:
+/// - cut before the first `=`, or `:` not starting `://`, where a pasted `Name: value` or
+///   `name=value` starts its value (`Authorization…`), and after [`SHOWN_NAME_MAX`] bytes,
+///   `…` marking the cut;
+/// - with what [`Redactor::text`] finds credential-shaped in the rest replaced (`Bearer
+///   REDACTED`, a JWT, a `gwk_` key), and any run of [`OPAQUE_RUN`] or more letters and
+///   digits mixing both (`sk_live_REDACTED`): no name a person writes holds one, and most
+///   keys do.
+///
+/// Borrowed when shown as it is: every ordinary name.
+pub fn shown_name(name: &str) -> Cow<'_, str> {
+    let simple = name
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+    // The cheap test first: ordinary names are read once, every configuration load.
+    if simple
+        && name.len() <= SHOWN_NAME_MAX
+        && !name.contains(crate::auth::api_key::KEY_PREFIX)
+        && !name.contains("eyJ")
+        && opaque_runs(name).is_empty()
+    {
+        return Cow::Borrowed(name);
+    }
+    let b = name.as_bytes();
+    let value_at = (0..b.len())
+        .find(|&i| b[i] == b'=' || (b[i] == b':' && !b[i + 1..].starts_with(b"//")))
+        .unwrap_or(b.len());
+    let cut = super::metrics::cut(&name[..value_at], SHOWN_NAME_MAX);
+    let scrubbed = Redactor::default().text(cut);
+    let mut shown = replace(&scrubbed, &opaque_runs(&scrubbed));
+    if cut.len() < name.len() {
+        shown.push('…');
+    }
+    if shown == name {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(shown)
+    }
+}
+
+/// How many letters and digits in a row, mixing both, make a name's run a key (see
+/// [`shown_name`]).
+pub const OPAQUE_RUN: usize = 24;
+
+fn opaque_runs(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let len = b[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .count();
+        let run = &b[i..i + len];
+        if len >= OPAQUE_RUN
+            && run.iter().any(u8::is_ascii_digit)
+            && run.iter().any(u8::is_ascii_alphabetic)
+        {
+            spans.push((i, i + len));
+        }
+        i += len.max(1);
+    }
+    spans
+}

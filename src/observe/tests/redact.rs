@@ -397,3 +397,56 @@ fn a_json_line_with_an_encoded_credential_stays_valid_json() {
         "{out}"
     );
 }
+
+#[test]
+fn member_names_are_shown_without_a_pasted_credential() {
+    use crate::observe::redact::shown_name;
+    let jwt = format!("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.{SECRET}");
+    let cases = [
+        (
+            format!("Authorization: Bearer {jwt}"),
+            "Authorization…".to_owned(),
+        ),
+        (format!("Bearer {jwt}"), "Bearer REDACTED".to_owned()),
+        (format!("x-api-key={SECRET}"), "x-api-key…".to_owned()),
+        (
+            format!("https://user:{SECRET}@h"),
+            "https://user…".to_owned(),
+        ),
+        (jwt.clone(), REDACTED.to_owned()),
+        (format!("gwk_{SECRET}"), "gwk_REDACTED".to_owned()),
+        (
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc".to_owned(),
+            "sk_live_REDACTED".to_owned(),
+        ),
+        (
+            "X-Api-Key 4eC39HqLyjWDarjtT1zdp7dc".to_owned(),
+            "X-Api-Key REDACTED".to_owned(),
+        ),
+        ("a".repeat(100), format!("{}…", "a".repeat(64))),
+        ("é".repeat(40), format!("{}…", "é".repeat(32))),
+    ];
+    for (name, want) in cases {
+        assert_eq!(shown_name(&name), want, "{name:?}");
+    }
+    // Every name a person writes is shown as written.
+    for name in [
+        "users",
+        "jwt.main",
+        "bad name",
+        "a/b",
+        "x-é",
+        "",
+        "$schema",
+        "billing-service-v2-eu-west-1",
+        "X-Request-Id",
+        "https://example.com/claims/roles",
+        "a".repeat(64).as_str(),
+    ] {
+        assert!(
+            matches!(shown_name(name), std::borrow::Cow::Borrowed(_)),
+            "{name:?}: {}",
+            shown_name(name)
+        );
+    }
+}
