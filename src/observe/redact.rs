@@ -177,26 +177,32 @@ impl Redactor {
     /// change nothing in a JSON string are decoded (printable ASCII but `"` and `\`), so a
     /// JSON line stays valid; a line whose decoded form shows nothing is written as it was.
     pub fn text(&self, line: &str) -> String {
-        let mut out = self.scrub(line);
+        let mut out = self.scrub(line).into_owned();
         let mut decoded = percent_decoded(&out);
         for _ in 0..DECODE_ROUNDS {
             let Some(view) = decoded else { break };
             let scrubbed = self.scrub(&view);
             decoded = percent_decoded(&scrubbed);
-            if scrubbed != view {
-                out = scrubbed;
+            if let Cow::Owned(changed) = scrubbed {
+                out = changed;
             }
         }
         out
     }
 
-    /// One pass of every rule over `line` as written.
-    fn scrub(&self, line: &str) -> String {
-        let line = replace(line, &userinfo_spans(line));
-        let line = replace(&line, &self.pair_spans(&line));
-        let line = replace(&line, &self.header_spans(&line));
-        let line = replace(&line, &scheme_spans(&line));
-        replace(&line, &token_spans(&line))
+    /// One pass of every rule over `line` as written; copied only where a rule replaced
+    /// something.
+    fn scrub<'l>(&self, line: &'l str) -> Cow<'l, str> {
+        let spans = userinfo_spans(line);
+        let line = replace(Cow::Borrowed(line), spans);
+        let spans = self.pair_spans(&line);
+        let line = replace(line, spans);
+        let spans = self.header_spans(&line);
+        let line = replace(line, spans);
+        let spans = scheme_spans(&line);
+        let line = replace(line, spans);
+        let spans = token_spans(&line);
+        replace(line, spans)
     }
 
     /// Values of named credentials, whether the configuration names them (credential query
@@ -209,6 +215,10 @@ impl Redactor {
     fn pair_spans(&self, line: &str) -> Vec<(usize, usize)> {
         let b = line.as_bytes();
         let mut spans = Vec::new();
+        // Most lines hold neither an `=` nor a quoted name.
+        if !line.contains('=') && !line.contains('"') && !line.contains('\'') {
+            return spans;
+        }
         // Each value ends at a stop byte or a closing quote, a separator inside a value found
         // already starts no other, and a name never spans a separator: one pass over the line.
         let mut covered = 0;
@@ -259,9 +269,12 @@ impl Redactor {
 
     /// Values after a credential header's name: `authorization: …`, `"cookie":"…"`.
     fn header_spans(&self, line: &str) -> Vec<(usize, usize)> {
-        let lower = line.to_ascii_lowercase();
         let b = line.as_bytes();
         let mut spans = Vec::new();
+        if !b.iter().any(|c| matches!(c, b':' | b'=')) {
+            return spans;
+        }
+        let lower = line.to_ascii_lowercase();
         for name in &self.header_names {
             // A name inside a value already found starts no other (one pass per name).
             let mut covered = 0;
@@ -388,6 +401,9 @@ fn is_secret_word(name: &str) -> bool {
 fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
     let b = line.as_bytes();
     let mut spans = Vec::new();
+    if !line.contains('@') {
+        return spans;
+    }
     for (at, _) in line.match_indices("://") {
         let start = at + 3;
         let end = value_end(b, start, b"/?# \t\r\n\"'<>\\");
@@ -432,36 +448,40 @@ fn is_token68_byte(c: u8) -> bool {
 /// Credentials after an authentication scheme, in any letter case: `Bearer abc…`,
 /// `basic dXNlcjpw…`.
 fn scheme_spans(line: &str) -> Vec<(usize, usize)> {
-    let lower = line.to_ascii_lowercase();
     let b = line.as_bytes();
     let mut spans = Vec::new();
-    for scheme in ["bearer", "basic"] {
-        let mut covered = 0;
-        for (at, _) in lower.match_indices(scheme) {
-            // A word (`forbearer`), not a scheme; after the scheme, spaces or tabs, or a
-            // form-encoded space (`Bearer+…`; `%20` is read decoded, see `Redactor::text`).
-            if at < covered || (at > 0 && b[at - 1].is_ascii_alphanumeric()) {
-                continue;
-            }
-            let after = at + scheme.len();
-            let start = after
-                + b[after..]
-                    .iter()
-                    .take_while(|c| matches!(c, b' ' | b'\t' | b'+'))
-                    .count();
-            if start == after {
-                continue;
-            }
-            let end = start
-                + b[start..]
-                    .iter()
-                    .take_while(|c| is_token68_byte(**c))
-                    .count();
-            if end > start && !line[start..end].eq_ignore_ascii_case(REDACTED) {
-                spans.push((start, end));
-            }
-            covered = end;
+    let mut covered = 0;
+    for at in 0..b.len() {
+        // A word (`forbearer`), not a scheme.
+        if at < covered || b[at] | 0x20 != b'b' || (at > 0 && b[at - 1].is_ascii_alphanumeric()) {
+            continue;
         }
+        let Some(scheme) = ["bearer", "basic"].into_iter().find(|s| {
+            b.get(at..at + s.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(s.as_bytes()))
+        }) else {
+            continue;
+        };
+        // After the scheme, spaces or tabs, or a form-encoded space (`Bearer+…`; `%20` is
+        // read decoded, see `Redactor::text`).
+        let after = at + scheme.len();
+        let start = after
+            + b[after..]
+                .iter()
+                .take_while(|c| matches!(c, b' ' | b'\t' | b'+'))
+                .count();
+        if start == after {
+            continue;
+        }
+        let end = start
+            + b[start..]
+                .iter()
+                .take_while(|c| is_token68_byte(**c))
+                .count();
+        if end > start && !line[start..end].eq_ignore_ascii_case(REDACTED) {
+            spans.push((start, end));
+        }
+        covered = end;
     }
     spans
 }
@@ -512,12 +532,11 @@ fn token_spans(line: &str) -> Vec<(usize, usize)> {
 }
 
 /// `line` with each span (byte ranges at ASCII boundaries, in any order, maybe overlapping)
-/// replaced by [`REDACTED`].
-fn replace(line: &str, spans: &[(usize, usize)]) -> String {
+/// replaced by [`REDACTED`]; as it was (no copy) without any.
+fn replace<'l>(line: Cow<'l, str>, mut spans: Vec<(usize, usize)>) -> Cow<'l, str> {
     if spans.is_empty() {
-        return line.to_owned();
+        return line;
     }
-    let mut spans = spans.to_vec();
     spans.sort_unstable();
     let mut out = String::with_capacity(line.len());
     let mut at = 0;
@@ -532,7 +551,7 @@ fn replace(line: &str, spans: &[(usize, usize)]) -> String {
         at = end;
     }
     out.push_str(line.get(at..).unwrap_or(""));
-    out
+    Cow::Owned(out)
 }
 
 /// How many times [`Redactor::text`] decodes a line to look for credentials it hides.
@@ -599,7 +618,7 @@ pub fn shown_name(name: &str) -> Cow<'_, str> {
         .unwrap_or(b.len());
     let cut = super::metrics::cut(&name[..value_at], SHOWN_NAME_MAX);
     let scrubbed = Redactor::default().text(cut);
-    let mut shown = replace(&scrubbed, &opaque_runs(&scrubbed));
+    let mut shown = replace(Cow::Borrowed(&scrubbed), opaque_runs(&scrubbed)).into_owned();
     if cut.len() < name.len() {
         shown.push('…');
     }
