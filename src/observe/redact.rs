@@ -6,12 +6,18 @@
 //!   `access_token`), matching names as the gateway's own credential lookup does (percent- and
 //!   `+`-decoded) and also in any letter case, every occurrence;
 //! - [`Redactor::text`] scrubs a free-text failure line (an exception message, a URL, a
-//!   rejected document's error) of anything credential-shaped: URL user-info, credential query
-//!   parameters, `Authorization`/`Cookie`/API-key header values, `Bearer`/`Basic` credentials,
-//!   JWTs and the gateway's own `gwk_` API keys.
+//!   rejected document's error) of anything credential-shaped: URL user-info (with or without
+//!   a scheme), credential query parameters, `Authorization`/`Cookie`/API-key header values,
+//!   values named as secrets (`password=`, `"client_secret": "…"`), `Bearer`/`Basic`
+//!   credentials, JWTs and the gateway's own `gwk_` API keys, percent-encoded or not;
+//!
+//! and [`shown_name`], how an error's path shows an object's member name.
 //!
 //! Redaction errs on the side of removing too much: a failure line that loses a harmless value
-//! is better than one that carries a key.
+//! is better than one that carries a key. It does not guess at secrets by their look alone in
+//! a line, though (a request id, a digest and a trace id are long runs of letters and digits):
+//! each rule needs a name, a scheme, a separator or a token's own shape. Every rule reads the
+//! line once, slices only at ASCII bytes, and leaves a line it finds nothing in uncopied.
 
 use crate::auth::credentials::{form_decode, php_name};
 use crate::config::{ApiKeySource, AuthKind, Config};
