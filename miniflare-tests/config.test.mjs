@@ -114,6 +114,29 @@ test("an invalid KV document is refused and reported; the last good one keeps se
   assert.ok(cleared, "the refusal is over once the document is gone");
 });
 
+test("a credential pasted as a member name is not shown by the health endpoint", async () => {
+  const up = await startUpstream();
+  cleanup.push(() => up.close());
+  const gw = await started(doc(up.url, [{ id: "good", path: "/good", upstream: "u", auth: "none" }]));
+  assert.equal((await gw.fetch("/good")).status, 200);
+  const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.U0VDUkVUMXNpZw";
+  // A header line pasted as the header's name, and a duplicated pasted name (refused as JSON).
+  const pasted = doc(up.url, [
+    { id: "p", path: "/p", upstream: "u", auth: "none", request_headers: { set: { [`Authorization: Bearer ${jwt}`]: "x" } } },
+  ]);
+  const duplicated = `{"version": 1, "X-Api-Key: SECRET1": 1, "X-Api-Key: SECRET1": 2}`;
+  for (const [text, shown] of [[pasted, 'routes[0].request_headers.set["Authorization…"]'], [duplicated, 'duplicate key "X-Api-Key…"']]) {
+    await gw.setRoutes(text);
+    const reported = await eventually(async () => {
+      const h = await health(gw);
+      const errors = (h.last_reload_error?.errors ?? []).join("\n");
+      return errors.includes(shown) ? errors : null;
+    });
+    assert.ok(reported, `the refusal is reported with ${shown}`);
+    assert.doesNotMatch(reported, /SECRET1|eyJ|U0VDUkVUMX/);
+  }
+});
+
 test("with KV empty the embedded routes.json serves; deleting the KV document returns to it", async () => {
   const embedded = JSON.parse(readFileSync(new URL("../routes.json", import.meta.url), "utf8"));
   const demoPort = Number(new URL(embedded.upstreams.demo.targets[0].url).port);

@@ -120,6 +120,14 @@ test("a push is validated, needs a current If-Match, and writes version, history
   assert.ok(paths.includes("upstreams"), JSON.stringify(invalid.errors));
   assert.ok(paths.includes("routes[0].timeout"), JSON.stringify(invalid.errors));
   assert.ok(invalid.errors.every((e) => typeof e.message === "string" && e.message.length > 0));
+  // A credential pasted as a member's name is in neither an error's path nor its message.
+  const pasted = JSON.parse(doc("p"));
+  pasted.routes[0].request_headers = { set: { "X-Api-Key: SECRET1": "x", "Bearer SECRET1": "y" } };
+  const named = await problem(await put(gw, JSON.stringify(pasted), first.etag), 422, "invalid_document");
+  assert.doesNotMatch(JSON.stringify(named), /SECRET1/);
+  assert.ok(named.errors.some((e) => e.path === 'routes[0].request_headers.set["X-Api-Key…"]'), JSON.stringify(named.errors));
+  const twice = await problem(await put(gw, `{"version": 1, "Bearer SECRET1": 1, "Bearer SECRET1": 2}`, first.etag), 422, "invalid_document");
+  assert.doesNotMatch(JSON.stringify(twice), /SECRET1/);
   const notJson = await problem(await put(gw, "{ not json", first.etag), 422, "invalid_document");
   assert.match(notJson.errors[0].message, /invalid JSON/);
   const huge = a.replace(/\}\s*$/, `, "x": "${"y".repeat(25 * 1024 * 1024)}"}`);

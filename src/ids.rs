@@ -88,13 +88,18 @@ fn push_hex(out: &mut String, v: u64) {
     }
 }
 
-/// Whether a client-supplied request id may be kept: short, and of characters that cannot
-/// break a log line or a header.
+/// Whether a client-supplied request id may be kept: short, of characters that cannot break
+/// a log line or a header, and nothing credential-shaped (a `gwk_` key or a JWT sent in the
+/// wrong header): the id is written unscrubbed into every line about the request. Only an id
+/// holding what a rule of [`Redactor::text`](crate::observe::redact::Redactor::text) needs is
+/// read by it.
 pub fn is_acceptable_request_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=')
         })
+        && !((id.contains(['=', ':', '+']) || id.contains("eyJ") || id.contains("gwk_"))
+            && crate::observe::redact::Redactor::default().text(id) != id)
 }
 
 /// Whether `value` is a valid version-00 `traceparent` (W3C Trace Context §3.2).
@@ -140,6 +145,28 @@ mod tests {
             seen[g.below(4) as usize] += 1;
         }
         assert!(seen.iter().all(|n| *n > 800), "{seen:?}");
+    }
+
+    #[test]
+    fn a_credential_is_never_kept_as_a_request_id() {
+        for id in [
+            "gwk_AbCdEf0123456789-_xyzXYZ0123456789abcdefghi",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+            "Bearer+abc123",
+            "token=abc123",
+            "authorization:abc123",
+        ] {
+            assert!(!is_acceptable_request_id(id), "{id}");
+        }
+        for id in [
+            "trace:abc",
+            "a=b",
+            "req-1+2",
+            "01HZX3K9Q7",
+            "eyJ-not-a-token",
+        ] {
+            assert!(is_acceptable_request_id(id), "{id}");
+        }
     }
 
     #[test]

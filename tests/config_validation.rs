@@ -1763,7 +1763,8 @@ fn header_rules_cannot_touch_gateway_owned_headers_or_smuggle_lines() {
             "colon in name",
             "x:y",
             "1",
-            "routes[0].request_headers.set[\"x:y\"]",
+            // Cut where a pasted `Name: value` starts its value, as the message is.
+            "routes[0].request_headers.set[\"x…\"]",
             "\"x…\" is not a valid header name",
         ),
         set(
@@ -3141,5 +3142,47 @@ fn a_header_name_is_quoted_without_a_pasted_value() {
         let (_, message) = sole_error(&doc);
         assert!(!message.contains("SECRET"), "{message}");
         assert!(message.contains(want), "{message} should say {want}");
+    }
+}
+
+/// A credential pasted as a member's NAME (`{"Authorization: Bearer <jwt>": …}`) reaches
+/// neither the error's path nor its message: the name is cut where a pasted value starts, and
+/// what is credential-shaped in the rest is redacted.
+#[test]
+fn a_member_name_is_shown_without_a_pasted_credential() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.U0VDUkVUMXNpZw";
+    let cases = [
+        (
+            route(json!({ "request_headers": { "set": {
+                format!("Authorization: Bearer {jwt}"): "x" } } })),
+            "routes[0].request_headers.set[\"Authorization…\"]",
+        ),
+        (
+            route(json!({ "request_headers": { "set": { format!("Bearer {jwt}"): "x" } } })),
+            // Cut after 64 bytes, too.
+            "routes[0].request_headers.set[\"Bearer REDACTED…\"]",
+        ),
+        (
+            route(json!({ "match": { "headers": { "x-api-key=SECRET1": "x" } } })),
+            "routes[0].match.headers[\"x-api-key…\"]",
+        ),
+        (
+            route(json!({ "X-Api-Key: SECRET1": 1 })),
+            "routes[0][\"X-Api-Key…\"]",
+        ),
+        (
+            doc(json!({ "upstreams": { "gwk_SECRET1abc": { "targets": [] } } })),
+            "upstreams[\"gwk_REDACTED\"]",
+        ),
+    ];
+    for (doc, want) in cases {
+        let all = errors(&doc);
+        let shown = show(&all);
+        assert!(!shown.contains("SECRET1"), "{shown}");
+        assert!(!shown.contains("eyJ"), "{shown}");
+        assert!(
+            all.iter().any(|(path, _)| path.starts_with(want)),
+            "{shown}\nshould have a path {want}"
+        );
     }
 }

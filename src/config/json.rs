@@ -93,7 +93,9 @@ impl<'de> Visitor<'de> for JsonVisitor {
                 None => members.iter().any(|(k, _)| *k == key),
             };
             if duplicate {
-                return Err(de::Error::custom(format!("duplicate key \"{key}\"")));
+                // Quoted as a path shows a name: a credential pasted as one stays out of it.
+                let shown = crate::observe::redact::shown_name(&key);
+                return Err(de::Error::custom(format!("duplicate key \"{shown}\"")));
             }
             if seen.is_none() && members.len() == SCANNED_MEMBERS {
                 let mut set: std::collections::HashSet<String> =
@@ -150,6 +152,15 @@ mod tests {
         let mut list = members(16);
         list.push("\"k0\":0".into());
         assert!(Json::parse(&format!("{{{}}}", list.join(","))).is_err());
+    }
+
+    #[test]
+    fn a_duplicate_key_is_quoted_without_a_pasted_credential() {
+        let err =
+            Json::parse(r#"{"Authorization: Bearer s3cr3t":1,"Authorization: Bearer s3cr3t":2}"#)
+                .unwrap_err();
+        assert!(err.contains("duplicate key \"Authorization…\""), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 use super::json::Json;
 use super::{ConfigError, ConfigErrors};
+use crate::observe::redact::{shown_name, Redactor};
+use std::borrow::Cow;
 
 /// How many errors a refusal lists; a last one counts the rest. A small document can hold
 /// millions of mistakes (`"routes": [1, 1, …]`), and every error is carried by the 422 answer,
@@ -19,14 +21,19 @@ pub struct Errors {
 }
 
 impl Errors {
+    /// Records an error. Its message is scrubbed as a log line is (see [`Redactor::text`]): it
+    /// may quote a value where a credential was pasted, and it is carried by the refusal's
+    /// answer, the log line and the health endpoint. The path is safe as built (see
+    /// [`member_path`]).
     pub fn push(&mut self, path: &str, message: impl Into<String>) {
         if self.listed.len() == MAX_LISTED_ERRORS {
             self.more += 1;
             return;
         }
+        let message = message.into();
         self.listed.push(ConfigError {
             path: path.to_owned(),
-            message: message.into(),
+            message: Redactor::default().text(&message),
         });
     }
 
@@ -63,16 +70,23 @@ impl Errors {
     }
 }
 
-/// The path of a member of the object at `parent`.
+/// The path of a member of the object at `parent`: the one place a path shows a member's
+/// name, as [`shown_name`] shows it (a credential pasted as a name is cut or redacted), quoted
+/// unless it is a plain identifier shown as written.
 pub fn member_path(parent: &str, key: &str) -> String {
-    let simple = !key.is_empty()
+    let shown = shown_name(key);
+    let simple = matches!(shown, Cow::Borrowed(_))
+        && !key.is_empty()
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     match (parent.is_empty(), simple) {
         (true, true) => key.to_owned(),
         (false, true) => format!("{parent}.{key}"),
-        (_, false) => format!("{parent}[{}]", Json::String(key.to_owned()).to_json_text()),
+        (_, false) => format!(
+            "{parent}[{}]",
+            Json::String(shown.into_owned()).to_json_text()
+        ),
     }
 }
 
@@ -104,10 +118,11 @@ impl<'a> Obj<'a> {
         let members = as_object(value, path, errs)?;
         for (key, _) in members {
             if !known.contains(&key.as_str()) {
+                let shown = shown_name(key);
                 let message = match suggest(key, known) {
-                    Some(s) => format!("unknown field \"{key}\" (did you mean \"{s}\"?)"),
+                    Some(s) => format!("unknown field \"{shown}\" (did you mean \"{s}\"?)"),
                     None => format!(
-                        "unknown field \"{key}\" (expected one of: {})",
+                        "unknown field \"{shown}\" (expected one of: {})",
                         known.join(", ")
                     ),
                 };
@@ -347,5 +362,33 @@ mod tests {
         assert_eq!(member_path("upstreams", "users"), "upstreams.users");
         assert_eq!(member_path("upstreams", "a b"), "upstreams[\"a b\"]");
         assert_eq!(index_path("routes", 3), "routes[3]");
+    }
+
+    #[test]
+    fn paths_never_show_a_credential_pasted_as_a_name() {
+        let set = "routes[0].request_headers.set";
+        assert_eq!(
+            member_path(set, "Authorization: Bearer eyJhbGciOiJub25lIn0.eyJ9.c2ln"),
+            "routes[0].request_headers.set[\"Authorization…\"]"
+        );
+        assert_eq!(
+            member_path("upstreams", "gwk_abc"),
+            "upstreams[\"gwk_REDACTED\"]"
+        );
+        assert_eq!(member_path("", "x=1"), "[\"x…\"]");
+        // A name shown as written keeps its form.
+        assert_eq!(
+            member_path(set, "x-api-version"),
+            format!("{set}.x-api-version")
+        );
+        assert_eq!(member_path("auth", "jwt.main"), "auth[\"jwt.main\"]");
+    }
+
+    #[test]
+    fn messages_are_scrubbed_as_they_are_recorded() {
+        let mut errs = Errors::default();
+        errs.push("auth.k", "unknown scheme \"Bearer s3cr3t\"");
+        let listed = errs.into_errors().0;
+        assert_eq!(listed[0].message, "unknown scheme \"Bearer REDACTED\"");
     }
 }

@@ -25,7 +25,10 @@ pub fn parse(text: Option<&str>) -> Result<Vec<HistoryEntry>, String> {
     match text {
         None => Ok(Vec::new()),
         Some(t) => serde_json::from_str(t).map_err(|e| {
+            // serde quotes what it could not read (`invalid type: string "…"`), and the
+            // reason is the answer's detail: scrubbed as a log line is.
             let why: String = e.to_string().chars().take(200).collect();
+            let why = crate::observe::redact::Redactor::default().text(&why);
             format!(
                 "{} is not a valid history index: {why}",
                 super::store::HISTORY_KEY

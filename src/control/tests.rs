@@ -1433,3 +1433,16 @@ fn explain_reads_a_repeated_header_as_the_gateway_does_joined() {
         assert_eq!(route(&lines), "bad_request", "{lines:?}");
     }
 }
+
+/// The reason an unreadable history index gives quotes what serde could not read: scrubbed,
+/// since it is the answer's detail.
+#[test]
+fn an_unreadable_history_reason_is_scrubbed() {
+    let index = r#"[{"digest":"sha256:ab","at_ms":"Bearer s3cr3t","size":1,"note":null}]"#;
+    let reason = history::parse(Some(index)).unwrap_err();
+    assert!(
+        reason.starts_with("routes:history is not a valid history index: "),
+        "{reason}"
+    );
+    assert!(!reason.contains("s3cr3t"), "{reason}");
+}

@@ -6,12 +6,18 @@
 //!   `access_token`), matching names as the gateway's own credential lookup does (percent- and
 //!   `+`-decoded) and also in any letter case, every occurrence;
 //! - [`Redactor::text`] scrubs a free-text failure line (an exception message, a URL, a
-//!   rejected document's error) of anything credential-shaped: URL user-info, credential query
-//!   parameters, `Authorization`/`Cookie`/API-key header values, `Bearer`/`Basic` credentials,
-//!   JWTs and the gateway's own `gwk_` API keys.
+//!   rejected document's error) of anything credential-shaped: URL user-info (with or without
+//!   a scheme), credential query parameters, `Authorization`/`Cookie`/API-key header values,
+//!   values named as secrets (`password=`, `"client_secret": "…"`), `Bearer`/`Basic`
+//!   credentials, JWTs and the gateway's own `gwk_` API keys, percent-encoded or not;
+//!
+//! and [`shown_name`], how an error's path shows an object's member name.
 //!
 //! Redaction errs on the side of removing too much: a failure line that loses a harmless value
-//! is better than one that carries a key.
+//! is better than one that carries a key. It does not guess at secrets by their look alone in
+//! a line, though (a request id, a digest and a trace id are long runs of letters and digits):
+//! each rule needs a name, a scheme, a separator or a token's own shape. Every rule reads the
+//! line once, slices only at ASCII bytes, and leaves a line it finds nothing in uncopied.
 
 use crate::auth::credentials::{form_decode, php_name};
 use crate::config::{ApiKeySource, AuthKind, Config};
@@ -169,49 +175,112 @@ impl Redactor {
     }
 
     /// A free-text line with everything credential-shaped replaced by [`REDACTED`].
+    ///
+    /// A line may quote a URL or a document percent-encoded (a `redirect_uri` holding
+    /// `https%3A%2F%2Fuser%3Apass%40host`, `token%3D…`, `Bearer%20…`): when decoding it (up to
+    /// [`DECODE_ROUNDS`] times, for text encoded twice) shows a credential the line as written
+    /// hides, the line is written decoded, with that credential redacted. Only bytes that
+    /// change nothing in a JSON string are decoded (printable ASCII but `"` and `\`), so a
+    /// JSON line stays valid; a line whose decoded form shows nothing is written as it was.
     pub fn text(&self, line: &str) -> String {
-        let line = replace(line, &userinfo_spans(line));
-        let line = replace(&line, &self.pair_spans(&line));
-        let line = replace(&line, &self.header_spans(&line));
-        let line = replace(&line, &scheme_spans(&line));
-        replace(&line, &token_spans(&line))
+        let mut out = self.scrub(line).into_owned();
+        let mut decoded = percent_decoded(&out);
+        for _ in 0..DECODE_ROUNDS {
+            let Some(view) = decoded else { break };
+            let scrubbed = self.scrub(&view);
+            decoded = percent_decoded(&scrubbed);
+            if let Cow::Owned(changed) = scrubbed {
+                out = changed;
+            }
+        }
+        out
     }
 
-    /// Values of `name=value` pairs whose name is a credential query parameter or header.
+    /// One pass of every rule over `line` as written; copied only where a rule replaced
+    /// something.
+    fn scrub<'l>(&self, line: &'l str) -> Cow<'l, str> {
+        let spans = userinfo_spans(line);
+        let line = replace(Cow::Borrowed(line), spans);
+        let spans = self.pair_spans(&line);
+        let line = replace(line, spans);
+        let spans = self.header_spans(&line);
+        let line = replace(line, spans);
+        let spans = scheme_spans(&line);
+        let line = replace(line, spans);
+        let spans = token_spans(&line);
+        replace(line, spans)
+    }
+
+    /// Values of named credentials, whether the configuration names them (credential query
+    /// parameters and headers) or every program does (see [`is_secret_word`]):
+    /// - `name=value`, `name="value"` (an unquoted value ends at a separator);
+    /// - `"name": "value"` and `'name': value`, JSON-ish text, where the name is quoted. An
+    ///   unquoted `name: value` is not one: prose says `malformed token: bad base64`, and a
+    ///   path says `settings.admin.token_secret: must…` (header lines are read by
+    ///   `header_spans`).
     fn pair_spans(&self, line: &str) -> Vec<(usize, usize)> {
         let b = line.as_bytes();
         let mut spans = Vec::new();
-        // Each value ends at a stop byte, and an `=` inside a value found already starts no
-        // other: one pass over the line, whatever it holds.
+        // Most lines hold neither an `=` nor a quoted name.
+        if !line.contains('=') && !line.contains('"') && !line.contains('\'') {
+            return spans;
+        }
+        // Each value ends at a stop byte or a closing quote, a separator inside a value found
+        // already starts no other, and a name never spans a separator: one pass over the line.
         let mut covered = 0;
-        for (eq, _) in line.match_indices('=') {
-            if eq < covered {
+        for sep in 0..b.len() {
+            let colon = b[sep] == b':';
+            if sep < covered || !(colon || b[sep] == b'=') {
                 continue;
             }
-            let start = b[..eq]
+            let mut name_end = sep;
+            if colon {
+                while name_end > 0 && matches!(b[name_end - 1], b' ' | b'\t') {
+                    name_end -= 1;
+                }
+                if name_end == 0 || !matches!(b[name_end - 1], b'"' | b'\'') {
+                    continue;
+                }
+                name_end -= 1;
+            }
+            let start = b[..name_end]
                 .iter()
                 .rposition(|c| !is_name_byte(*c))
                 .map_or(0, |p| p + 1);
-            let name = &line[start..eq];
-            if name.is_empty()
-                || !(self.is_credential_param(name) || self.is_credential_header(name))
-            {
+            let name = &line[start..name_end];
+            let quoted_name = colon && start > 0 && b[start - 1] == b[name_end];
+            let credential = if colon {
+                quoted_name && is_secret_word(name)
+            } else {
+                !name.is_empty()
+                    && (self.is_credential_param(name)
+                        || self.is_credential_header(name)
+                        || is_secret_word(name))
+            };
+            if !credential {
                 continue;
             }
-            let end = value_end(b, eq + 1, b"& \t\r\n\"',;#)<>\\");
-            if end > eq + 1 {
-                spans.push((eq + 1, end));
-                covered = end;
+            let from = skip_spaces(b, sep + 1);
+            let (from, end) = match b.get(from) {
+                Some(&q @ (b'"' | b'\'')) => (from + 1, closing(b, from + 1, q)),
+                _ => (from, value_end(b, from, b"& \t\r\n\"',;#)}]<>\\")),
+            };
+            if end > from && !line[from..end].eq_ignore_ascii_case(REDACTED) {
+                spans.push((from, end));
             }
+            covered = end.max(sep + 1);
         }
         spans
     }
 
     /// Values after a credential header's name: `authorization: …`, `"cookie":"…"`.
     fn header_spans(&self, line: &str) -> Vec<(usize, usize)> {
-        let lower = line.to_ascii_lowercase();
         let b = line.as_bytes();
         let mut spans = Vec::new();
+        if !b.iter().any(|c| matches!(c, b':' | b'=')) {
+            return spans;
+        }
+        let lower = line.to_ascii_lowercase();
         for name in &self.header_names {
             // A name inside a value already found starts no other (one pass per name).
             let mut covered = 0;
@@ -229,7 +298,7 @@ impl Redactor {
                 }
                 i = skip_spaces(b, i + 1);
                 let (start, end) = if b.get(i) == Some(&b'"') {
-                    (i + 1, quoted_end(b, i + 1))
+                    (i + 1, closing(b, i + 1, b'"'))
                 } else {
                     (i, value_end(b, i, b"\r\n\"\\"))
                 };
@@ -298,23 +367,49 @@ fn value_end(b: &[u8], from: usize, stops: &[u8]) -> usize {
         .map_or(b.len(), |p| from + p)
 }
 
-/// The closing quote of a JSON-style string starting at `from` (backslash escapes skipped).
-fn quoted_end(b: &[u8], from: usize) -> usize {
+/// The closing `quote` of a string starting at `from` (backslash escapes skipped), or the end.
+fn closing(b: &[u8], from: usize, quote: u8) -> usize {
     let mut i = from;
     while i < b.len() {
         match b[i] {
             b'\\' => i += 2,
-            b'"' => return i,
+            c if c == quote => return i,
             _ => i += 1,
         }
     }
     b.len()
 }
 
+/// Whether a name says its value is a secret in any program's text, whatever the
+/// configuration: `password`, `passwd`, `pwd`, `secret`, `token`, `key`, `apikey`,
+/// `signature`, or a name whose last `_`/`-`/`.`-separated word is one of `password`,
+/// `passwd`, `secret`, `token`, `key` or `apikey` (`client_secret`, `refresh_token`,
+/// `api_key`, `X-Api-Key`, `private.key`); in any letter case.
+fn is_secret_word(name: &str) -> bool {
+    const WHOLE: [&str; 3] = ["pwd", "signature", "sig"];
+    const LAST: [&str; 6] = ["password", "passwd", "secret", "token", "key", "apikey"];
+    let last = name
+        .rfind(['_', '-', '.'])
+        .map_or(name, |at| &name[at + 1..]);
+    LAST.iter().any(|w| w.eq_ignore_ascii_case(last))
+        || WHOLE.iter().any(|w| w.eq_ignore_ascii_case(name))
+}
+
 /// User-info of URLs: `https://user:pass@host` → `https://REDACTED@host`.
+///
+/// Two rules. After `://`, anything before the authority's last `@` (a user name alone can be
+/// a token). And in any word (a run of bytes without spaces or quotes), everything before its
+/// last `@` when that holds a `:`: a password without a scheme (`user:pass@host`), after a
+/// scheme parsers read anyway (`https:/user:pass@host`, `https:user:pass@host`), or holding a
+/// `/` that ends the authority early (`https://user:pa/ss@host`). A bare `user@host` is an
+/// address, not a credential, and is kept; `mailto:bob@host`, which the rule cannot tell
+/// from `user:pass@host`, loses its recipient. Runs are disjoint and each is read once.
 fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
     let b = line.as_bytes();
     let mut spans = Vec::new();
+    if !line.contains('@') {
+        return spans;
+    }
     for (at, _) in line.match_indices("://") {
         let start = at + 3;
         let end = value_end(b, start, b"/?# \t\r\n\"'<>\\");
@@ -324,6 +419,31 @@ fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
             }
         }
     }
+    let mut i = 0;
+    while i < b.len() {
+        let end = value_end(b, i, b" \t\r\n\"'<>\\");
+        let word = &b[i..end];
+        if let Some(last_at) = word.iter().rposition(|c| *c == b'@') {
+            // A scheme and the slashes after it are not user-info.
+            let scheme = word
+                .iter()
+                .position(|c| !(c.is_ascii_alphanumeric() || b"+-.".contains(c)))
+                .filter(|&p| {
+                    p > 0 && word[p] == b':' && matches!(word.get(p + 1), Some(b'/' | b'\\'))
+                })
+                .map_or(0, |p| {
+                    p + 1
+                        + word[p + 1..]
+                            .iter()
+                            .take_while(|c| matches!(c, b'/' | b'\\'))
+                            .count()
+                });
+            if last_at > scheme && word[scheme..last_at].contains(&b':') {
+                spans.push((i + scheme, i + last_at));
+            }
+        }
+        i = end + 1;
+    }
     spans
 }
 
@@ -331,32 +451,43 @@ fn is_token68_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c)
 }
 
-/// Credentials after an authentication scheme: `Bearer abc…`, `Basic dXNlcjpw…`.
+/// Credentials after an authentication scheme, in any letter case: `Bearer abc…`,
+/// `basic dXNlcjpw…`.
 fn scheme_spans(line: &str) -> Vec<(usize, usize)> {
-    let lower = line.to_ascii_lowercase();
     let b = line.as_bytes();
     let mut spans = Vec::new();
-    for scheme in ["bearer", "basic"] {
-        let mut covered = 0;
-        for (at, _) in lower.match_indices(scheme) {
-            if at < covered {
-                continue;
-            }
-            let after = at + scheme.len();
-            let start = skip_spaces(b, after);
-            if start == after {
-                continue;
-            }
-            let end = start
-                + b[start..]
-                    .iter()
-                    .take_while(|c| is_token68_byte(**c))
-                    .count();
-            if end > start && !line[start..end].eq_ignore_ascii_case(REDACTED) {
-                spans.push((start, end));
-            }
-            covered = end;
+    let mut covered = 0;
+    for at in 0..b.len() {
+        // A word (`forbearer`), not a scheme.
+        if at < covered || b[at] | 0x20 != b'b' || (at > 0 && b[at - 1].is_ascii_alphanumeric()) {
+            continue;
         }
+        let Some(scheme) = ["bearer", "basic"].into_iter().find(|s| {
+            b.get(at..at + s.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(s.as_bytes()))
+        }) else {
+            continue;
+        };
+        // After the scheme, spaces or tabs, or a form-encoded space (`Bearer+…`; `%20` is
+        // read decoded, see `Redactor::text`).
+        let after = at + scheme.len();
+        let start = after
+            + b[after..]
+                .iter()
+                .take_while(|c| matches!(c, b' ' | b'\t' | b'+'))
+                .count();
+        if start == after {
+            continue;
+        }
+        let end = start
+            + b[start..]
+                .iter()
+                .take_while(|c| is_token68_byte(**c))
+                .count();
+        if end > start && !line[start..end].eq_ignore_ascii_case(REDACTED) {
+            spans.push((start, end));
+        }
+        covered = end;
     }
     spans
 }
@@ -365,7 +496,8 @@ fn is_b64url_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
 }
 
-/// Credential-shaped tokens wherever they appear: JWTs (`eyJ…` followed by `.`: a token cut
+/// Credential-shaped tokens wherever they appear: JWTs (`eyJ…`, not inside a word, followed by
+/// `.`: a token cut
 /// short after its header is still one) and the gateway's API keys (`gwk_…`, whose prefix is
 /// kept so the line still says what kind of secret was there). A match inside a token already
 /// found starts no other, so the scan is linear in the line.
@@ -375,7 +507,8 @@ fn token_spans(line: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut covered = 0;
     for (at, _) in line.match_indices("eyJ") {
-        if at < covered {
+        // Inside a word (`keyJar.txt`) it starts no token.
+        if at < covered || (at > 0 && b[at - 1].is_ascii_alphanumeric()) {
             continue;
         }
         let mut end = run(at);
@@ -405,12 +538,11 @@ fn token_spans(line: &str) -> Vec<(usize, usize)> {
 }
 
 /// `line` with each span (byte ranges at ASCII boundaries, in any order, maybe overlapping)
-/// replaced by [`REDACTED`].
-fn replace(line: &str, spans: &[(usize, usize)]) -> String {
+/// replaced by [`REDACTED`]; as it was (no copy) without any.
+fn replace<'l>(line: Cow<'l, str>, mut spans: Vec<(usize, usize)>) -> Cow<'l, str> {
     if spans.is_empty() {
-        return line.to_owned();
+        return line;
     }
-    let mut spans = spans.to_vec();
     spans.sort_unstable();
     let mut out = String::with_capacity(line.len());
     let mut at = 0;
@@ -425,5 +557,105 @@ fn replace(line: &str, spans: &[(usize, usize)]) -> String {
         at = end;
     }
     out.push_str(line.get(at..).unwrap_or(""));
-    out
+    Cow::Owned(out)
+}
+
+/// How many times [`Redactor::text`] decodes a line to look for credentials it hides.
+pub const DECODE_ROUNDS: usize = 2;
+
+/// `text` with each `%XX` that encodes printable ASCII other than `"` and `\` decoded (what
+/// a JSON string holds as it is); `None` when there is none.
+fn percent_decoded(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return None;
+    }
+    let b = text.as_bytes();
+    let hex = |i: usize| b.get(i).and_then(|c| (*c as char).to_digit(16));
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => (h * 16 + l) as u8,
+            _ => 0,
+        };
+        if (c.is_ascii_graphic() || c == b' ') && c != b'"' && c != b'\\' {
+            out.push(c);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    // Only ASCII bytes were replaced, by ASCII bytes: still UTF-8.
+    (out.len() < b.len()).then(|| String::from_utf8(out).ok())?
+}
+
+/// The most bytes of a member name an error's path shows.
+pub const SHOWN_NAME_MAX: usize = 64;
+
+/// A member name (an object's key) as an error's path shows it. A name is where a pasted
+/// credential hides (`"request_headers": {"set": {"Authorization: Bearer eyJ…": …}}`), and the
+/// path is carried by the refusal's answer, the log line and the health endpoint. Shown:
+/// - cut before the first `=`, or `:` not starting `://`, where a pasted `Name: value` or
+///   `name=value` starts its value (`Authorization…`), and after [`SHOWN_NAME_MAX`] bytes,
+///   `…` marking the cut;
+/// - with what [`Redactor::text`] finds credential-shaped in the rest replaced (`Bearer
+///   REDACTED`, a JWT, a `gwk_` key), and any run of [`OPAQUE_RUN`] or more letters and
+///   digits mixing both (`sk_live_REDACTED`): no name a person writes holds one, and most
+///   keys do.
+///
+/// Borrowed when shown as it is: every ordinary name.
+pub fn shown_name(name: &str) -> Cow<'_, str> {
+    let simple = name
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+    // The cheap test first: ordinary names are read once, every configuration load.
+    if simple
+        && name.len() <= SHOWN_NAME_MAX
+        && !name.contains(crate::auth::api_key::KEY_PREFIX)
+        && !name.contains("eyJ")
+        && opaque_runs(name).is_empty()
+    {
+        return Cow::Borrowed(name);
+    }
+    let b = name.as_bytes();
+    let value_at = (0..b.len())
+        .find(|&i| b[i] == b'=' || (b[i] == b':' && !b[i + 1..].starts_with(b"//")))
+        .unwrap_or(b.len());
+    let cut = super::metrics::cut(&name[..value_at], SHOWN_NAME_MAX);
+    let scrubbed = Redactor::default().text(cut);
+    let mut shown = replace(Cow::Borrowed(&scrubbed), opaque_runs(&scrubbed)).into_owned();
+    if cut.len() < name.len() {
+        shown.push('…');
+    }
+    if shown == name {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(shown)
+    }
+}
+
+/// How many letters and digits in a row, mixing both, make a name's run a key (see
+/// [`shown_name`]).
+pub const OPAQUE_RUN: usize = 24;
+
+fn opaque_runs(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let len = b[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .count();
+        let run = &b[i..i + len];
+        if len >= OPAQUE_RUN
+            && run.iter().any(u8::is_ascii_digit)
+            && run.iter().any(u8::is_ascii_alphabetic)
+        {
+            spans.push((i, i + len));
+        }
+        i += len.max(1);
+    }
+    spans
 }

@@ -47,7 +47,9 @@ impl Live {
     }
 }
 
-/// The last document that could not be applied, for the admin health endpoint.
+/// The last document that could not be applied, for the admin health endpoint. Its errors are
+/// scrubbed as a log line is when recorded: a KV failure's text is the runtime's, and the
+/// endpoint shows it as recorded.
 #[derive(Clone)]
 pub struct ReloadError {
     pub at_ms: f64,
@@ -255,7 +257,7 @@ fn apply(s: &mut State, read: Result<Option<String>, String>, now_ms: f64) -> bo
             s.last_error = Some(ReloadError {
                 at_ms: now_ms,
                 digest: None,
-                errors: vec![e],
+                errors: vec![crate::observe::redact::Redactor::default().text(&e)],
             });
         }
     }

@@ -443,6 +443,9 @@ fn the_path_and_the_user_agent_are_scrubbed_as_header_values_are() {
         (&*format!("/v1/verify/{jwt}"), "curl/8.5"),
         ("/v1/users", "app/1.0 (Authorization: Bearer SECRET1)"),
         ("/v1/users", "gwk_SECRET1"),
+        // Percent-encoded: `;access_token=` as an upstream that decodes the path reads it.
+        ("/v1/users%3Baccess_token%3DSECRET1", "curl/8.5"),
+        ("/v1/users", "app/1.0 (password=SECRET1)"),
     ] {
         let c = Completed {
             path,

@@ -251,3 +251,202 @@ fn repeated_credential_shapes_are_scrubbed_whole() {
     let bearers = "bearer ".repeat(n);
     assert!(!r.text(&bearers).contains("bearer bearer"));
 }
+
+/// The forms a failure line carries a credential in beyond `scheme://user:pass@`, `name=value`
+/// and header lines: each must lose it.
+#[test]
+fn credentials_in_every_form_a_line_may_carry_them_are_redacted() {
+    let r = Redactor::default();
+    let jwt = format!("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.{SECRET}");
+    let lines = [
+        // User-info without a scheme, after a scheme with fewer slashes, or holding a `/`.
+        format!("connect to admin:{SECRET}@db.internal:5432 failed"),
+        format!("https:/admin:{SECRET}@u.example/x"),
+        format!("https:admin:{SECRET}@u.example"),
+        format!("https://admin:pa/{SECRET}@u.example/x"),
+        format!("(admin:{SECRET}@u.example)"),
+        // Percent-encoded, once or twice.
+        format!("GET /cb?redirect=https%3A%2F%2Fadmin%3A{SECRET}%40u.example%2Fx"),
+        format!("next=%2Fcb%3Faccess_token%3D{SECRET}%26a%3D1"),
+        format!("next=%252Fcb%253Faccess_token%253D{SECRET}"),
+        format!("auth=Bearer%20{SECRET}"),
+        // Schemes in any case, after any spacing.
+        format!("auth=Bearer+{SECRET}"),
+        format!("BEARER {SECRET}"),
+        format!("bEaReR\t\t{SECRET}"),
+        format!("(basic {SECRET})"),
+        // Names every program uses for a secret, `=`-separated or JSON-ish.
+        format!("password={SECRET}"),
+        format!("password=\"{SECRET} with spaces\""),
+        format!("secret={SECRET}&x=1"),
+        format!("key={SECRET}"),
+        format!("api_key={SECRET}"),
+        format!("X-Api-Key={SECRET}"),
+        format!("client_secret={SECRET}"),
+        format!("{{\"password\": \"{SECRET}\"}}"),
+        format!("{{\"password\":\"{SECRET}\\\"more\"}}"),
+        format!("{{'client_secret': '{SECRET}'}}"),
+        format!("{{\"refresh_token\" : \"{SECRET}\"}}"),
+        format!("{{\"apiKey\":\"{SECRET}\"}}"),
+        format!("{{\"pwd\": {SECRET}}}"),
+        // JWTs anywhere.
+        format!("jwt={jwt}"),
+        format!("/verify/{jwt}"),
+        format!("[{jwt}]"),
+    ];
+    for line in &lines {
+        let out = r.text(line);
+        assert!(!out.contains(SECRET), "{line:?} -> {out:?}");
+        assert!(out.contains(REDACTED), "{line:?} -> {out:?}");
+    }
+}
+
+/// What looks like a credential to a careless rule but is ordinary log text.
+#[test]
+fn ordinary_text_near_the_credential_forms_is_kept() {
+    let r = Redactor::default();
+    for line in [
+        "mail to bob@example.com bounced",
+        "user bob@example.com: not found",
+        "https://u.example/x?email=bob@example.com",
+        "10:30 https://u.example:8443/x",
+        "malformed token: bad base64",
+        "settings.admin.token_secret: must be the name of a Worker secret",
+        "routes[0].request_headers.set.x-api-key: must not contain control characters",
+        "the forbearer arrived",
+        "keyJar.txt not found",
+        "GET /a%20b?x=%2F1",
+        "{\"event\":\"config_read_failed\",\"token_query\":\"t\"}",
+        "reading KV key routes:last-good: timed out",
+        "apikey:ab12cd not found",
+    ] {
+        assert_eq!(r.text(line), line);
+    }
+    // A line decoded to find a credential is written decoded.
+    assert_eq!(
+        r.text("GET /cb?next=%2Fx%3Ftoken%3Dabc&a=%20"),
+        "GET /cb?next=/x?token=REDACTED&a= "
+    );
+    assert_eq!(
+        r.text("GET /cb?next=%2Fx%3Faccess_token%3Dabc"),
+        "GET /cb?next=/x?access_token=REDACTED"
+    );
+    assert_eq!(r.text("a:b@h"), "REDACTED@h");
+    assert_eq!(r.text("https:/a:b@h/x"), "https:/REDACTED@h/x");
+    assert_eq!(
+        r.text("{\"password\": \"x\"}"),
+        "{\"password\": \"REDACTED\"}"
+    );
+}
+
+#[test]
+fn the_new_forms_are_safe_and_linear_on_any_input() {
+    let r = Redactor::default();
+    for line in [
+        "%",
+        "%2",
+        "%%41",
+        "%C3%A9",
+        "é%3Dé",
+        "a:@",
+        ":@",
+        "@:",
+        "\"\":",
+        "'':'",
+        "password=\"",
+        "\"key\":",
+        "\"key\": '",
+        "bearer+",
+        "+bearer",
+        "https:",
+        "https:/",
+        "https:/@",
+        "é:é@é",
+        "%22password%22%3A",
+    ] {
+        let _ = r.text(line);
+    }
+    // Each shape repeated is scrubbed in one pass and whole.
+    let n = 16 * 1024;
+    for (unit, gone) in [
+        ("a:b@", "a:b@a"),
+        ("\"password\":", "password\":\"password"),
+        ("password=", "password=password"),
+        ("bearer+", "bearer+bearer"),
+    ] {
+        let out = r.text(&unit.repeat(n));
+        assert!(!out.contains(gone), "{unit}: {}", &out[..out.len().min(80)]);
+    }
+    let percents = "%25".repeat(n);
+    assert_eq!(r.text(&percents), percents);
+}
+
+#[test]
+fn a_json_line_with_an_encoded_credential_stays_valid_json() {
+    let r = Redactor::default();
+    let line = serde_json::json!({
+        "event": "upstream_unreachable",
+        "reason": format!("GET /cb?q=%22%5C&next=%2Fx%3Faccess_token%3D{SECRET}"),
+    })
+    .to_string();
+    let out = r.text(&line);
+    assert!(!out.contains(SECRET), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+    assert!(
+        v["reason"].as_str().unwrap_or("").contains("%22%5C"),
+        "{out}"
+    );
+}
+
+#[test]
+fn member_names_are_shown_without_a_pasted_credential() {
+    use crate::observe::redact::shown_name;
+    let jwt = format!("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.{SECRET}");
+    let cases = [
+        (
+            format!("Authorization: Bearer {jwt}"),
+            "Authorization…".to_owned(),
+        ),
+        (format!("Bearer {jwt}"), "Bearer REDACTED".to_owned()),
+        (format!("x-api-key={SECRET}"), "x-api-key…".to_owned()),
+        (
+            format!("https://user:{SECRET}@h"),
+            "https://user…".to_owned(),
+        ),
+        (jwt.clone(), REDACTED.to_owned()),
+        (format!("gwk_{SECRET}"), "gwk_REDACTED".to_owned()),
+        (
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc".to_owned(),
+            "sk_live_REDACTED".to_owned(),
+        ),
+        (
+            "X-Api-Key 4eC39HqLyjWDarjtT1zdp7dc".to_owned(),
+            "X-Api-Key REDACTED".to_owned(),
+        ),
+        ("a".repeat(100), format!("{}…", "a".repeat(64))),
+        ("é".repeat(40), format!("{}…", "é".repeat(32))),
+    ];
+    for (name, want) in cases {
+        assert_eq!(shown_name(&name), want, "{name:?}");
+    }
+    // Every name a person writes is shown as written.
+    for name in [
+        "users",
+        "jwt.main",
+        "bad name",
+        "a/b",
+        "x-é",
+        "",
+        "$schema",
+        "billing-service-v2-eu-west-1",
+        "X-Request-Id",
+        "https://example.com/claims/roles",
+        "a".repeat(64).as_str(),
+    ] {
+        assert!(
+            matches!(shown_name(name), std::borrow::Cow::Borrowed(_)),
+            "{name:?}: {}",
+            shown_name(name)
+        );
+    }
+}
