@@ -509,9 +509,11 @@ async function guessUntilRefused(gw, addr) {
   return statuses;
 }
 
-test("admin attempts are limited per client address before the token is looked at", async () => {
+/** A gateway with the admin token and one route, for the admin-attempt tests (`options`: `limiter`). */
+async function attemptsGateway(options = {}) {
   const { startGateway } = await import("./harness.mjs");
   const gw = await startGateway({
+    ...options,
     bindings: { ADMIN_TOKEN: TOKEN },
     routes: config({
       settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
@@ -520,8 +522,15 @@ test("admin attempts are limited per client address before the token is looked a
     }),
   });
   cleanup.push(() => gw.close());
-  const from = (addr, extra = {}) => ({ headers: { "cf-connecting-ip": addr, ...extra } });
-  const guesser = "203.0.113.66";
+  return gw;
+}
+
+/** Headers as the client at `addr` sends them, through Cloudflare. */
+const from = (addr, extra = {}) => ({ headers: { "cf-connecting-ip": addr, ...extra } });
+const guesser = "203.0.113.66";
+
+test("admin attempts are limited per client address before the token is looked at", async () => {
+  const gw = await attemptsGateway();
   // 120 wrong guesses in a burst are each 401 (in a few parallel waves, as a guesser would).
   for (let wave = 0; wave < 4; wave++) {
     const answers = await Promise.all(
@@ -596,19 +605,7 @@ test("an admin body streamed without a length is cut at its limit, not read whol
 });
 
 test("without the limiter each isolate still limits admin attempts per address", async () => {
-  const { startGateway } = await import("./harness.mjs");
-  const gw = await startGateway({
-    limiter: false,
-    bindings: { ADMIN_TOKEN: TOKEN },
-    routes: config({
-      settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
-      upstreams: { u: { targets: [{ url: up.url }] } },
-      routes: [{ id: "r", path: "/r", upstream: "u", auth: "none" }],
-    }),
-  });
-  cleanup.push(() => gw.close());
-  const from = (addr, extra = {}) => ({ headers: { "cf-connecting-ip": addr, ...extra } });
-  const guesser = "203.0.113.66";
+  const gw = await attemptsGateway({ limiter: false });
   // A store that does not answer (down, or kept busy by a flood) lifts no limit: the right
   // token passes, and once the burst of 120 is spent (and what two a second refilled during
   // the waves) guesses are refused, and so is the right token.

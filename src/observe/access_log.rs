@@ -149,13 +149,8 @@ impl<'a> AccessRecord<'a> {
             method: c.method,
             host: c.host,
             // A refused path is logged as sent, `;` parameters and all, and a token can be a
-            // path segment: scrubbed, when it holds anything credential-shaped at all (`%3`
-            // starts an encoded `:`, `;` or `=`, which the scrub reads decoded).
-            path: if c.path.contains(['=', ':'])
-                || c.path.contains("eyJ")
-                || c.path.contains("gwk_")
-                || c.path.contains("%3")
-            {
+            // path segment: scrubbed, when it holds anything credential-shaped at all.
+            path: if crate::observe::redact::may_hold_credential(c.path) {
                 scrubbed(redactor, c.path)
             } else {
                 clipped(c.path, LOGGED_TEXT_MAX)

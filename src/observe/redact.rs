@@ -41,6 +41,17 @@ pub struct Redactor {
     header_names: Vec<String>,
 }
 
+/// Whether `text` without spaces (a path, a header-safe id) holds anything a rule of
+/// [`Redactor::text`] can find: a `=`, `:` or `+` (pairs, headers, user-info, `Bearer+…`),
+/// a token's start (`eyJ`, `gwk_`), or `%3` (an encoded `:`, `;` or `=`, which the scrub reads
+/// decoded). Ordinary paths and ids skip the scrub on it.
+pub fn may_hold_credential(text: &str) -> bool {
+    text.contains(['=', ':', '+'])
+        || text.contains("eyJ")
+        || text.contains("gwk_")
+        || text.contains("%3")
+}
+
 impl Default for Redactor {
     /// The names that are credentials in every configuration (for lines written before any
     /// configuration is loaded).

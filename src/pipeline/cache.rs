@@ -492,7 +492,5 @@ pub async fn invalidate<C: ResponseCache>(
 ) {
     // The marker must outlive every entry it invalidates, stale windows included.
     let marker_ttl = crate::cache::freshness::longest_retention_s(spec);
-    cache
-        .invalidate(&keys.entry, &keys.guard(), now_ms, marker_ttl)
-        .await;
+    cache.invalidate(keys, now_ms, marker_ttl).await;
 }

@@ -2,6 +2,7 @@
 //! pipelines. The limiter runs the real GCRA; the cache keeps real entries; the upstream
 //! answers from a script and records every plan it was given.
 
+use super::ctx::CacheKeys;
 use super::exchange::ExchangePlan;
 use super::ports::*;
 use crate::ratelimit::{Grant, Owner};
@@ -479,12 +480,12 @@ impl ResponseCache for Fakes {
         apply(&mut response, set);
         Ok(response)
     }
-    async fn invalidate(&self, key: &str, marker: &str, at_ms: f64, _marker_ttl_s: u64) {
+    async fn invalidate(&self, keys: &CacheKeys, at_ms: f64, _marker_ttl_s: u64) {
         self.markers
             .borrow_mut()
-            .insert(marker.to_owned(), at_ms as u64);
-        self.cache.borrow_mut().remove(key);
-        self.hot.borrow_mut().remove(key);
+            .insert(keys.guard().into_owned(), at_ms as u64);
+        self.cache.borrow_mut().remove(&keys.entry);
+        self.hot.borrow_mut().remove(&keys.entry);
     }
 }
 

@@ -4,6 +4,7 @@
 //! on one thread, so no future needs to be `Send`.
 #![allow(async_fn_in_trait)]
 
+use super::ctx::CacheKeys;
 use super::exchange::ExchangePlan;
 use crate::ratelimit::{Grant, LeaseAsk, Limits};
 
@@ -255,9 +256,10 @@ pub trait ResponseCache: Responses {
         not_modified: bool,
         remove: &[&str],
     ) -> Result<Self::Response, String>;
-    /// Records the URL change at `at_ms` under `marker` (kept `marker_ttl_s`), then removes
-    /// `key`, here and in the hot tier (with every hot entry kept under `marker`).
-    async fn invalidate(&self, key: &str, marker: &str, at_ms: f64, marker_ttl_s: u64);
+    /// Records the URL change at `at_ms` under the keys' guard (kept `marker_ttl_s`), then
+    /// removes their entry, here and in the hot tier (with every hot entry kept under their
+    /// marker, on a route with variants).
+    async fn invalidate(&self, keys: &CacheKeys, at_ms: f64, marker_ttl_s: u64);
 }
 
 /// Severity of an operational event line.

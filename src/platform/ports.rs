@@ -4,6 +4,7 @@
 
 use super::glue;
 use super::isolate::{Live, CONFIG_BINDING};
+use crate::pipeline::ctx::CacheKeys;
 use crate::pipeline::exchange::ExchangePlan;
 use crate::pipeline::ports::*;
 use crate::ratelimit::{wire, Grant};
@@ -406,11 +407,12 @@ impl ResponseCache for WorkerPorts {
         )
         .map_err(|e| super::respond::reason(&e))
     }
-    async fn invalidate(&self, key: &str, marker: &str, at_ms: f64, marker_ttl_s: u64) {
-        glue::hot_drop(key, marker);
+    async fn invalidate(&self, keys: &CacheKeys, at_ms: f64, marker_ttl_s: u64) {
+        // Hot entries are kept under the marker a lookup reads; only routes with variants have one.
+        glue::hot_drop(&keys.entry, keys.marker.as_deref().unwrap_or(""));
         let _ = JsFuture::from(glue::cache_invalidate(
-            key,
-            marker,
+            &keys.entry,
+            &keys.guard(),
             at_ms,
             marker_ttl_s as f64,
         ))

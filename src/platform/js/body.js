@@ -69,8 +69,11 @@ export function limited(body, max, onExceeded) {
   });
 }
 
-/** The bytes of `body`, or null once they pass `maxBytes` (reading stops there). */
-export async function readBounded(body, maxBytes) {
+/**
+ * The bytes of `body`, or null once they pass `maxBytes` (nothing past that is kept). The rest
+ * is cancelled, or, with `drain` (a request's body, see `discard`), read and dropped.
+ */
+export async function readBounded(body, maxBytes, drain = false) {
   if (!body) return new ArrayBuffer(0);
   const reader = body.getReader();
   const chunks = [];
@@ -80,7 +83,8 @@ export async function readBounded(body, maxBytes) {
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {
-      reader.cancel().catch(() => undefined);
+      if (drain) await discard(reader);
+      else reader.cancel().catch(() => undefined);
       return null;
     }
     chunks.push(value);
@@ -94,20 +98,8 @@ export async function readBounded(body, maxBytes) {
  * drained (see `discard`) so the refusal reaches the client.
  */
 export async function bounded_text(request, maxBytes) {
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return new TextDecoder().decode(joined(chunks, total));
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await discard(reader);
-      return null;
-    }
-    chunks.push(value);
-  }
+  const bytes = await readBounded(request.body, maxBytes, true);
+  return bytes === null ? null : new TextDecoder().decode(bytes);
 }
 
 /** One buffer of `chunks`, which hold `total` bytes. */
