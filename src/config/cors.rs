@@ -61,7 +61,7 @@ pub(super) fn policy(
                     &ipath,
                     format!(
                         "\"{}\" is not an origin: expected scheme://host[:port], without path, query or user-info",
-                        crate::observe::redact::shown_url(&text)
+                        crate::observe::shown::shown_url(&text)
                     ),
                 );
                 continue;

@@ -94,7 +94,7 @@ impl<'de> Visitor<'de> for JsonVisitor {
             };
             if duplicate {
                 // Quoted as a path shows a name: a credential pasted as one stays out of it.
-                let shown = crate::observe::redact::shown_name(&key);
+                let shown = crate::observe::shown::shown_name(&key);
                 return Err(de::Error::custom(format!("duplicate key \"{shown}\"")));
             }
             if seen.is_none() && members.len() == SCANNED_MEMBERS {

@@ -386,9 +386,9 @@ fn settings(value: Option<&Json>, errs: &mut Errors) -> Settings {
     s
 }
 
-/// `text` as errors quote it (see [`crate::observe::redact::shown_url`]): errors are logged and
+/// `text` as errors quote it (see [`crate::observe::shown::shown_url`]): errors are logged and
 /// shown on the health endpoint, and a password or a key in a query must never reach them.
-pub(super) use crate::observe::redact::shown_url;
+pub(super) use crate::observe::shown::shown_url;
 
 /// URLs in the document are ASCII: the gateway's URL parser carries no Unicode tables.
 fn non_ascii(shown: &str) -> String {

@@ -5,7 +5,7 @@
 
 use super::json::Json;
 use super::{ConfigError, ConfigErrors};
-use crate::observe::redact::{shown_name, Redactor};
+use crate::observe::{redact::Redactor, shown::shown_name};
 use std::borrow::Cow;
 
 /// How many errors a refusal lists; a last one counts the rest. A small document can hold

@@ -8,13 +8,15 @@
 //! - [`sample`] is the one deterministic keep-or-drop decision all three share;
 //! - [`access_log`] renders the access line (with [`redact`] and [`client_ip`]);
 //! - [`metrics`] lays out the Analytics Engine data point;
-//! - [`redact`] keeps credentials out of every line the gateway writes.
+//! - [`redact`] keeps credentials out of every line the gateway writes;
+//! - [`shown`] shows URLs and member names in errors without them.
 
 pub mod access_log;
 pub mod client_ip;
 pub mod metrics;
 pub mod redact;
 pub mod sample;
+pub mod shown;
 pub mod trace;
 
 use crate::cache::status::CacheOutcome;

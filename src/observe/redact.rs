@@ -11,7 +11,7 @@
 //!   values named as secrets (`password=`, `"client_secret": "…"`), `Bearer`/`Basic`
 //!   credentials, JWTs and the gateway's own `gwk_` API keys, percent-encoded or not;
 //!
-//! and [`shown_name`], how an error's path shows an object's member name.
+//! and [`super::shown`] shows URLs and member names with what this module finds removed.
 //!
 //! Redaction errs on the side of removing too much: a failure line that loses a harmless value
 //! is better than one that carries a key. It does not guess at secrets by their look alone in
@@ -23,6 +23,10 @@ use crate::auth::credentials::{form_decode, php_name};
 use crate::config::{ApiKeySource, AuthKind, Config};
 use crate::headers::CREDENTIAL_HEADERS;
 use std::borrow::Cow;
+
+mod shapes;
+pub(in crate::observe) use shapes::has_jwt_start;
+use shapes::{scheme_spans, token_spans};
 
 /// What replaces a secret.
 pub const REDACTED: &str = "REDACTED";
@@ -43,13 +47,15 @@ pub struct Redactor {
 
 /// Whether `text` without spaces (a path, a header-safe id) holds anything a rule of
 /// [`Redactor::text`] can find: a `=`, `:` or `+` (pairs, headers, user-info, `Bearer+…`),
-/// a token's start (`eyJ`, `gwk_`), or `%3` (an encoded `:`, `;` or `=`, which the scrub reads
-/// decoded). Ordinary paths and ids skip the scrub on it.
+/// a token's start (a JWT header, see [`JWT_STARTS`], or `gwk_`), or `%2`/`%3` (an encoded
+/// quote, `:`, `;` or `=`, which the scrub reads decoded). Ordinary paths and ids skip the
+/// scrub on it.
 pub fn may_hold_credential(text: &str) -> bool {
     text.contains(['=', ':', '+'])
-        || text.contains("eyJ")
+        || has_jwt_start(text.as_bytes())
         || text.contains("gwk_")
         || text.contains("%3")
+        || text.contains("%2")
 }
 
 impl Default for Redactor {
@@ -225,15 +231,17 @@ impl Redactor {
     /// Values of named credentials, whether the configuration names them (credential query
     /// parameters and headers) or every program does (see [`is_secret_word`]):
     /// - `name=value`, `name="value"` (an unquoted value ends at a separator);
-    /// - `"name": "value"` and `'name': value`, JSON-ish text, where the name is quoted. An
-    ///   unquoted `name: value` is not one: prose says `malformed token: bad base64`, and a
-    ///   path says `settings.admin.token_secret: must…` (header lines are read by
-    ///   `header_spans`).
+    /// - `"name": "value"` and `'name': value`, JSON-ish text, where the name is quoted, also
+    ///   with its quotes percent-encoded (`%22password%22:%22…%22`: the scrub reads `%3A`
+    ///   decoded, but never a quote, see [`percent_decoded`]). An unquoted `name: value` is one
+    ///   only for a name no prose uses otherwise ([`is_password_word`]): prose says `malformed
+    ///   token: bad base64`, and a path says `settings.admin.token_secret: must…` (header
+    ///   lines are read by `header_spans`).
     fn pair_spans(&self, line: &str) -> Vec<(usize, usize)> {
         let b = line.as_bytes();
         let mut spans = Vec::new();
-        // Most lines hold neither an `=` nor a quoted name.
-        if !line.contains('=') && !line.contains('"') && !line.contains('\'') {
+        // Most lines hold neither an `=` nor a `:`.
+        if !line.contains(['=', ':']) {
             return spans;
         }
         // Each value ends at a stop byte or a closing quote, a separator inside a value found
@@ -245,23 +253,29 @@ impl Redactor {
                 continue;
             }
             let mut name_end = sep;
+            let mut quote: &[u8] = b"";
             if colon {
                 while name_end > 0 && matches!(b[name_end - 1], b' ' | b'\t') {
                     name_end -= 1;
                 }
-                if name_end == 0 || !matches!(b[name_end - 1], b'"' | b'\'') {
-                    continue;
-                }
-                name_end -= 1;
+                quote = quote_ending(b, name_end);
+                name_end -= quote.len();
             }
-            let start = b[..name_end]
+            let mut start = b[..name_end]
                 .iter()
                 .rposition(|c| !is_name_byte(*c))
                 .map_or(0, |p| p + 1);
+            // `%` and digits are name bytes: an encoded opening quote is read as the name's.
+            let quoted_name = !quote.is_empty()
+                && (b[..start].ends_with(quote)
+                    || (quote.len() > 1 && b[start..name_end].starts_with(quote)));
+            if quoted_name && !b[..start].ends_with(quote) {
+                start += quote.len();
+            }
             let name = &line[start..name_end];
-            let quoted_name = colon && start > 0 && b[start - 1] == b[name_end];
             let credential = if colon {
-                quoted_name && is_secret_word(name)
+                (quoted_name && is_secret_word(name))
+                    || (quote.is_empty() && is_password_word(name))
             } else {
                 !name.is_empty()
                     && (self.is_credential_param(name)
@@ -272,8 +286,16 @@ impl Redactor {
                 continue;
             }
             let from = skip_spaces(b, sep + 1);
-            let (from, end) = match b.get(from) {
-                Some(&q @ (b'"' | b'\'')) => (from + 1, closing(b, from + 1, q)),
+            let encoded_quote = ["%22", "%27"]
+                .into_iter()
+                .find(|q| b[from.min(b.len())..].starts_with(q.as_bytes()));
+            let (from, end) = match (b.get(from), encoded_quote) {
+                (Some(&q @ (b'"' | b'\'')), _) => (from + 1, closing(b, from + 1, q)),
+                (_, Some(q)) => {
+                    let inside = from + q.len();
+                    let end = line[inside..].find(q).map_or(b.len(), |p| inside + p);
+                    (inside, end)
+                }
                 _ => (from, value_end(b, from, b"& \t\r\n\"',;#)}]<>\\")),
             };
             if end > from && !line[from..end].eq_ignore_ascii_case(REDACTED) {
@@ -323,41 +345,6 @@ impl Redactor {
     }
 }
 
-/// A URL as a line may quote it: any user-info, and the query and fragment, replaced by
-/// [`REDACTED`] (`https://REDACTED@host/p?REDACTED`). Written for text that may not parse:
-/// URL parsers read user-info after any number of slashes for http(s) (`https:/u:p@h`,
-/// `https:///u:p@h`), or after none, and a password holding `/`, `?` or `#` would end the
-/// authority early; so everything before the text's last `@` is user-info here (a path or
-/// query holding an `@` loses more than it needs to, never a password).
-pub fn shown_url(text: &str) -> String {
-    let scheme_end = text
-        .find(':')
-        .filter(|&i| {
-            let scheme = text.as_bytes();
-            i > 0
-                && scheme[0].is_ascii_alphabetic()
-                && scheme[..i]
-                    .iter()
-                    .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c))
-        })
-        .map_or(0, |i| i + 1);
-    let slashes = text[scheme_end..]
-        .bytes()
-        .take_while(|c| matches!(c, b'/' | b'\\'))
-        .count();
-    let (prefix, rest) = text.split_at(scheme_end + slashes);
-    // Every split is at an ASCII byte, so at a character boundary.
-    let (userinfo, rest) = match rest.rfind('@') {
-        Some(at) => (format!("{REDACTED}@"), &rest[at + 1..]),
-        None => (String::new(), rest),
-    };
-    let rest = match rest.find(['?', '#']) {
-        Some(at) => format!("{}{REDACTED}", &rest[..=at]),
-        None => rest.to_owned(),
-    };
-    format!("{prefix}{userinfo}{rest}")
-}
-
 /// Bytes of a parameter or header name (anything but separators and quotes).
 fn is_name_byte(c: u8) -> bool {
     !c.is_ascii_whitespace() && !b"&?;,=\"'{}()[]<>:/#\\".contains(&c)
@@ -391,6 +378,31 @@ fn closing(b: &[u8], from: usize, quote: u8) -> usize {
     b.len()
 }
 
+/// The quote ending at `end`: `"`, `'`, or one percent-encoded (`%22`, `%27`); empty when none.
+fn quote_ending(b: &[u8], end: usize) -> &[u8] {
+    let before = &b[..end.min(b.len())];
+    if matches!(before.last(), Some(b'"' | b'\'')) {
+        &before[before.len() - 1..]
+    } else if before.ends_with(b"%22") || before.ends_with(b"%27") {
+        &before[before.len() - 3..]
+    } else {
+        b""
+    }
+}
+
+/// Whether a name is a password's even unquoted, before a `:` (`password: …`,
+/// `db_passwd:…`): the last word is `password`, `passwd` or `passphrase`, or the name is
+/// `pwd`; no prose names anything else so.
+fn is_password_word(name: &str) -> bool {
+    let last = name
+        .rfind(['_', '-', '.'])
+        .map_or(name, |at| &name[at + 1..]);
+    ["password", "passwd", "passphrase"]
+        .iter()
+        .any(|w| w.eq_ignore_ascii_case(last))
+        || name.eq_ignore_ascii_case("pwd")
+}
+
 /// Whether a name says its value is a secret in any program's text, whatever the
 /// configuration: `password`, `passwd`, `pwd`, `secret`, `token`, `key`, `apikey`,
 /// `signature`, or a name whose last `_`/`-`/`.`-separated word is one of `password`,
@@ -413,8 +425,8 @@ fn is_secret_word(name: &str) -> bool {
 /// last `@` when that holds a `:`: a password without a scheme (`user:pass@host`), after a
 /// scheme parsers read anyway (`https:/user:pass@host`, `https:user:pass@host`), or holding a
 /// `/` that ends the authority early (`https://user:pa/ss@host`). A bare `user@host` is an
-/// address, not a credential, and is kept; `mailto:bob@host`, which the rule cannot tell
-/// from `user:pass@host`, loses its recipient. Runs are disjoint and each is read once.
+/// address, not a credential, and is kept, as is `mailto:bob@host`. Runs are disjoint and
+/// each is read once.
 fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
     let b = line.as_bytes();
     let mut spans = Vec::new();
@@ -435,14 +447,16 @@ fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
         let end = value_end(b, i, b" \t\r\n\"'<>\\");
         let word = &b[i..end];
         if let Some(last_at) = word.iter().rposition(|c| *c == b'@') {
-            // A scheme and the slashes after it are not user-info.
+            // A scheme and the slashes after it are not user-info; nor is `mailto:`, whose
+            // `bob@host` is an address.
+            let mailto = word.len() > 7 && word[..7].eq_ignore_ascii_case(b"mailto:");
             let scheme = word
                 .iter()
                 .position(|c| !(c.is_ascii_alphanumeric() || b"+-.".contains(c)))
                 .filter(|&p| {
                     p > 0 && word[p] == b':' && matches!(word.get(p + 1), Some(b'/' | b'\\'))
                 })
-                .map_or(0, |p| {
+                .map_or(if mailto { 7 } else { 0 }, |p| {
                     p + 1
                         + word[p + 1..]
                             .iter()
@@ -458,99 +472,9 @@ fn userinfo_spans(line: &str) -> Vec<(usize, usize)> {
     spans
 }
 
-fn is_token68_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c)
-}
-
-/// Credentials after an authentication scheme, in any letter case: `Bearer abc…`,
-/// `basic dXNlcjpw…`.
-fn scheme_spans(line: &str) -> Vec<(usize, usize)> {
-    let b = line.as_bytes();
-    let mut spans = Vec::new();
-    let mut covered = 0;
-    for at in 0..b.len() {
-        // A word (`forbearer`), not a scheme.
-        if at < covered || b[at] | 0x20 != b'b' || (at > 0 && b[at - 1].is_ascii_alphanumeric()) {
-            continue;
-        }
-        let Some(scheme) = ["bearer", "basic"].into_iter().find(|s| {
-            b.get(at..at + s.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(s.as_bytes()))
-        }) else {
-            continue;
-        };
-        // After the scheme, spaces or tabs, or a form-encoded space (`Bearer+…`; `%20` is
-        // read decoded, see `Redactor::text`).
-        let after = at + scheme.len();
-        let start = after
-            + b[after..]
-                .iter()
-                .take_while(|c| matches!(c, b' ' | b'\t' | b'+'))
-                .count();
-        if start == after {
-            continue;
-        }
-        let end = start
-            + b[start..]
-                .iter()
-                .take_while(|c| is_token68_byte(**c))
-                .count();
-        if end > start && !line[start..end].eq_ignore_ascii_case(REDACTED) {
-            spans.push((start, end));
-        }
-        covered = end;
-    }
-    spans
-}
-
-fn is_b64url_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
-}
-
-/// Credential-shaped tokens wherever they appear: JWTs (`eyJ…`, not inside a word, followed by
-/// `.`: a token cut
-/// short after its header is still one) and the gateway's API keys (`gwk_…`, whose prefix is
-/// kept so the line still says what kind of secret was there). A match inside a token already
-/// found starts no other, so the scan is linear in the line.
-fn token_spans(line: &str) -> Vec<(usize, usize)> {
-    let b = line.as_bytes();
-    let run = |from: usize| from + b[from..].iter().take_while(|c| is_b64url_byte(**c)).count();
-    let mut spans = Vec::new();
-    let mut covered = 0;
-    for (at, _) in line.match_indices("eyJ") {
-        // Inside a word (`keyJar.txt`) it starts no token.
-        if at < covered || (at > 0 && b[at - 1].is_ascii_alphanumeric()) {
-            continue;
-        }
-        let mut end = run(at);
-        covered = end;
-        if b.get(end) != Some(&b'.') {
-            continue;
-        }
-        while b.get(end) == Some(&b'.') {
-            end = run(end + 1);
-        }
-        covered = end;
-        spans.push((at, end));
-    }
-    let mut covered = 0;
-    for (at, _) in line.match_indices(crate::auth::api_key::KEY_PREFIX) {
-        if at < covered {
-            continue;
-        }
-        let start = at + crate::auth::api_key::KEY_PREFIX.len();
-        let end = run(start);
-        covered = end;
-        if end > start && &line[start..end] != REDACTED {
-            spans.push((start, end));
-        }
-    }
-    spans
-}
-
 /// `line` with each span (byte ranges at ASCII boundaries, in any order, maybe overlapping)
 /// replaced by [`REDACTED`]; as it was (no copy) without any.
-fn replace<'l>(line: Cow<'l, str>, mut spans: Vec<(usize, usize)>) -> Cow<'l, str> {
+pub(super) fn replace<'l>(line: Cow<'l, str>, mut spans: Vec<(usize, usize)>) -> Cow<'l, str> {
     if spans.is_empty() {
         return line;
     }
@@ -599,74 +523,4 @@ fn percent_decoded(text: &str) -> Option<String> {
     }
     // Only ASCII bytes were replaced, by ASCII bytes: still UTF-8.
     (out.len() < b.len()).then(|| String::from_utf8(out).ok())?
-}
-
-/// The most bytes of a member name an error's path shows.
-pub const SHOWN_NAME_MAX: usize = 64;
-
-/// A member name (an object's key) as an error's path shows it. A name is where a pasted
-/// credential hides (`"request_headers": {"set": {"Authorization: Bearer eyJ…": …}}`), and the
-/// path is carried by the refusal's answer, the log line and the health endpoint. Shown:
-/// - cut before the first `=`, or `:` not starting `://`, where a pasted `Name: value` or
-///   `name=value` starts its value (`Authorization…`), and after [`SHOWN_NAME_MAX`] bytes,
-///   `…` marking the cut;
-/// - with what [`Redactor::text`] finds credential-shaped in the rest replaced (`Bearer
-///   REDACTED`, a JWT, a `gwk_` key), and any run of [`OPAQUE_RUN`] or more letters and
-///   digits mixing both (`sk_live_REDACTED`): no name a person writes holds one, and most
-///   keys do.
-///
-/// Borrowed when shown as it is: every ordinary name.
-pub fn shown_name(name: &str) -> Cow<'_, str> {
-    let simple = name
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
-    // The cheap test first: ordinary names are read once, every configuration load.
-    if simple
-        && name.len() <= SHOWN_NAME_MAX
-        && !name.contains(crate::auth::api_key::KEY_PREFIX)
-        && !name.contains("eyJ")
-        && opaque_runs(name).is_empty()
-    {
-        return Cow::Borrowed(name);
-    }
-    let b = name.as_bytes();
-    let value_at = (0..b.len())
-        .find(|&i| b[i] == b'=' || (b[i] == b':' && !b[i + 1..].starts_with(b"//")))
-        .unwrap_or(b.len());
-    let cut = super::metrics::cut(&name[..value_at], SHOWN_NAME_MAX);
-    let scrubbed = Redactor::default().text(cut);
-    let mut shown = replace(Cow::Borrowed(&scrubbed), opaque_runs(&scrubbed)).into_owned();
-    if cut.len() < name.len() {
-        shown.push('…');
-    }
-    if shown == name {
-        Cow::Borrowed(name)
-    } else {
-        Cow::Owned(shown)
-    }
-}
-
-/// How many letters and digits in a row, mixing both, make a name's run a key (see
-/// [`shown_name`]).
-pub const OPAQUE_RUN: usize = 24;
-
-fn opaque_runs(text: &str) -> Vec<(usize, usize)> {
-    let b = text.as_bytes();
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let len = b[i..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .count();
-        let run = &b[i..i + len];
-        if len >= OPAQUE_RUN
-            && run.iter().any(u8::is_ascii_digit)
-            && run.iter().any(u8::is_ascii_alphabetic)
-        {
-            spans.push((i, i + len));
-        }
-        i += len.max(1);
-    }
-    spans
 }

@@ -400,7 +400,7 @@ async fn keys_for<P: Ports>(
                 s.state.counters.add(Counter::JwksFailures);
                 // The URL's query may hold a secret no `redact_query` names (a SAS `sig`):
                 // it is named without it, also where the runtime's message repeats it.
-                let shown = crate::observe::redact::shown_url(url);
+                let shown = crate::observe::shown::shown_url(url);
                 let cause = cause.replace(url.as_str(), &shown);
                 s.ports.event(
                     Level::Error,

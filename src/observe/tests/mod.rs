@@ -5,4 +5,5 @@ mod client_ip;
 mod metrics;
 mod redact;
 mod sample;
+mod shown;
 mod trace;

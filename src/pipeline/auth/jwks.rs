@@ -109,7 +109,7 @@ pub(super) async fn jwks_keys<P: Ports>(
                 s.state.counters.add(Counter::WeakKeys);
                 s.ports.event(
                     Level::Error,
-                    serde_json::json!({"event": "jwks_weak_keys_skipped", "url": crate::observe::redact::shown_url(url), "keys": read.weak}),
+                    serde_json::json!({"event": "jwks_weak_keys_skipped", "url": crate::observe::shown::shown_url(url), "keys": read.weak}),
                 );
             }
             // A JWKS with no key the scheme can use leaves it refusing every token as the
@@ -206,7 +206,7 @@ async fn shared_copy<P: Ports>(
         Err(refused) => {
             s.ports.event(
                 Level::Warn,
-                serde_json::json!({"event": "jwks_shared_copy_refused", "url": crate::observe::redact::shown_url(url), "why": format!("{refused:?}")}),
+                serde_json::json!({"event": "jwks_shared_copy_refused", "url": crate::observe::shown::shown_url(url), "why": format!("{refused:?}")}),
             );
             None
         }
