@@ -7,6 +7,8 @@
 //! quota. The object's own clock is the only clock a bucket ever sees.
 
 use super::glue;
+use super::respond::log_event;
+use crate::pipeline::ports::Level;
 use crate::ratelimit::persist::{WriteCoalescer, PERSIST_DELAY_MS};
 use crate::ratelimit::wire::{grant_line, parse_give_back, parse_take, Unreadable, VERSION};
 use crate::ratelimit::{GcraState, Owner};
@@ -41,9 +43,16 @@ impl RateLimiter {
             // Another request may have loaded (and changed) the bucket while these reads were
             // in flight: its state is newer than what was read.
             if !self.loaded.get() {
-                self.bucket
-                    .borrow_mut()
-                    .reset(stored.and_then(|s| serde_json::from_str(&s).ok()));
+                let restored = self.bucket.borrow_mut().restore(stored.as_deref());
+                if let Err(e) = restored {
+                    // Fail closed: the bucket is taken as exhausted, not as full.
+                    let line = serde_json::json!({
+                        "event": "rate_limit_state_unreadable",
+                        "taken_as": "exhausted",
+                        "error": e.to_string(),
+                    });
+                    log_event(Level::Error, line, None);
+                }
                 self.alarm_pending.set(alarm);
                 self.loaded.set(true);
             }
@@ -150,6 +159,11 @@ impl DurableObject for RateLimiter {
         self.alarm_pending.set(false);
         let now_ms = worker::js_sys::Date::now();
         let now_ns = (now_ms as u64).saturating_mul(1_000_000);
+        if self.bucket.borrow().is_unknown() {
+            // What the unreadable state says is unknown, so nothing proves the bucket full:
+            // the next decision settles it (see `Owner::restore`).
+            return Response::empty();
+        }
         let current = self.bucket.borrow().state();
         match current {
             Some(state) if state.tat > now_ns => self.schedule_cleanup(&state, now_ms),

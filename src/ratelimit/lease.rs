@@ -132,6 +132,9 @@ const TAGS: u64 = 1 << 60;
 #[derive(Debug, Clone)]
 pub struct Owner {
     state: Option<GcraState>,
+    /// The stored state could not be read: the bucket's true state is unknown until the first
+    /// decision takes it as exhausted ([`Owner::restore`]).
+    unknown: bool,
     /// The tag the next grant of extras is issued.
     next_tag: u64,
     open: Option<Open>,
@@ -151,6 +154,7 @@ impl Owner {
     pub fn new(state: Option<GcraState>, seed: u64) -> Owner {
         Owner {
             state,
+            unknown: false,
             next_tag: seed % (TAGS - 1) + 1,
             open: None,
         }
@@ -169,7 +173,47 @@ impl Owner {
     /// Replaces the state (read from storage, or deleted): no lease stays open.
     pub fn reset(&mut self, state: Option<GcraState>) {
         self.state = state;
+        self.unknown = false;
         self.open = None;
+    }
+
+    /// Replaces the state with the one storage holds (`None`: nothing stored, a full bucket).
+    /// A stored text that does not decode (written corrupt, or by a build that stored another
+    /// shape) is not taken as a full bucket, which would hand out a whole burst the bucket may
+    /// have spent: the first decision takes it as exhausted at that moment, under that
+    /// decision's limits, and persists that, so the bucket refills at the policy's rate from
+    /// there, never faster than it could have. The error is returned for the log.
+    pub fn restore(&mut self, stored: Option<&str>) -> Result<(), serde_json::Error> {
+        match stored.map(serde_json::from_str::<GcraState>).transpose() {
+            Ok(state) => {
+                self.reset(state);
+                Ok(())
+            }
+            Err(e) => {
+                self.reset(None);
+                self.unknown = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the state is unknown (unreadable in storage, and no decision since): such a
+    /// state must not be cleaned up as if the bucket were full.
+    pub fn is_unknown(&self) -> bool {
+        self.unknown
+    }
+
+    /// An unknown state becomes an exhausted bucket at `now_ms` under `limits`; returns that
+    /// state (to persist), or `None` when the state was known or the limits are degenerate
+    /// (which refuse every request anyway, so the state stays unknown).
+    fn settle_unknown(&mut self, limits: &Limits, now_ms: u64) -> Option<GcraState> {
+        if !self.unknown {
+            return None;
+        }
+        let shape = Shape::of(limits)?;
+        let exhausted = shape.state_at(shape.ticks_at_ms(now_ms).saturating_add(shape.cap))?;
+        self.reset(Some(exhausted));
+        Some(exhausted)
     }
 
     /// Decides a lease ([`lease`]) and issues its tag; returns the grant and the state to
@@ -180,7 +224,9 @@ impl Owner {
         now_ms: u64,
         ask: LeaseAsk,
     ) -> (Grant, Option<GcraState>) {
+        let settled = self.settle_unknown(limits, now_ms);
         let (mut grant, next) = lease(self.state, limits, now_ms, ask);
+        let next = next.or(settled);
         if let Some(next) = next {
             self.state = Some(next);
             self.open = None;

@@ -323,3 +323,81 @@ fn isolates_sharing_a_bucket_never_jointly_pass_the_limit() {
         );
     }
 }
+
+/// A stored state that does not decode is taken as an exhausted bucket at the first decision,
+/// under that decision's limits: no burst is handed out, and from there admissions come at the
+/// policy's rate — over any `d` ms after, at most `⌊d/T⌋`.
+#[test]
+fn an_unreadable_stored_state_is_an_exhausted_bucket_not_a_full_one() {
+    for stored in [
+        "",
+        "{",
+        "null",
+        "{\"tat\":\"soon\"}",
+        "{\"tat\":-1}",
+        "{\"tat\":\"18446744073709551616\"}",
+        "\"1767225600000000000\"",
+    ] {
+        let mut owner = Owner::new(None, 7);
+        assert!(owner.restore(Some(stored)).is_err(), "{stored:?}");
+        assert!(owner.is_unknown());
+        let now = 50_000;
+        let (g, s) = owner.lease(&L, now, ask(8, T_MS));
+        assert!(!g.decision.allowed, "{stored:?}");
+        assert_eq!((g.extra, g.decision.remaining), (0, 0));
+        assert_eq!(g.decision.retry_after_ms, T_MS);
+        // The exhausted state is persisted, so the corrupt text is repaired, not read again.
+        let exhausted = (now + L.window_s * 1_000) * 1_000_000;
+        assert_eq!(s.map(|s| (s.tat, s.rem)), Some((exhausted, 0)));
+        assert!(!owner.is_unknown());
+        let admitted = (0..=10 * T_MS)
+            .step_by(100)
+            .filter(|d| owner.lease(&L, now + d, ask(1, 0)).0.decision.allowed)
+            .count();
+        assert_eq!(admitted, 10, "one per T over 10 T, not a burst: {stored:?}");
+    }
+}
+
+#[test]
+fn a_readable_or_absent_stored_state_is_taken_as_it_is() {
+    let mut owner = Owner::new(None, 7);
+    assert!(owner.restore(Some("{\"tat\":\"3000000000\"}")).is_ok());
+    assert_eq!(
+        owner.state(),
+        Some(GcraState {
+            tat: 3_000_000_000,
+            rem: 0
+        })
+    );
+    assert!(owner
+        .restore(Some("{\"tat\":4000000000,\"rem\":2}"))
+        .is_ok());
+    assert_eq!(
+        owner.state(),
+        Some(GcraState {
+            tat: 4_000_000_000,
+            rem: 2
+        })
+    );
+    assert!(owner.restore(None).is_ok());
+    assert_eq!((owner.state(), owner.is_unknown()), (None, false));
+    let (g, _) = owner.lease(&L, 0, ask(1, 0));
+    assert_eq!(g.decision.remaining, 9, "nothing stored: a full bucket");
+}
+
+/// Until a decision settles it, an unknown state gives nothing back, stays unknown under
+/// degenerate limits (which refuse anyway) and is not cleaned up as full (`is_unknown`).
+#[test]
+fn an_unknown_state_stays_closed_until_a_real_decision_settles_it() {
+    let mut owner = Owner::new(None, 7);
+    assert!(owner.restore(Some("garbage")).is_err());
+    assert_eq!(owner.give_back(&L, 8, 1), None);
+    assert!(owner.is_unknown());
+    let degenerate = Limits { burst: 0, ..L };
+    let (g, s) = owner.lease(&degenerate, 0, ask(1, 0));
+    assert!(!g.decision.allowed);
+    assert_eq!(s, None);
+    assert!(owner.is_unknown(), "still unknown for the real limits");
+    assert!(!owner.lease(&L, 0, ask(1, 0)).0.decision.allowed);
+    assert!(!owner.is_unknown());
+}
