@@ -80,7 +80,7 @@ dev: setup worker
 	@echo "==> starting the demo upstream on 127.0.0.1:$(DEV_UPSTREAM_PORT) and wrangler dev on :$(DEV_PORT)"
 	@node miniflare-tests/demo-upstream.mjs $(DEV_UPSTREAM_PORT) & upstream=$$!; \
 	  trap 'kill $$upstream 2>/dev/null' EXIT INT TERM; \
-	  wrangler dev --local --port $(DEV_PORT) --ip 127.0.0.1 --var ADMIN_TOKEN:dev-admin-token
+	  wrangler dev --local --port $(DEV_PORT) --ip 127.0.0.1 --var ADMIN_TOKEN:dev-admin-token-of-thirty-two-bytes
 
 test: setup worker test-host test-worker
 

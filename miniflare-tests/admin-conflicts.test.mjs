@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { startGateway, startUpstream, config, eventually } from "./harness.mjs";
 
-const ADMIN = { authorization: "Bearer test-admin-token" };
+const ADMIN = { authorization: "Bearer test-admin-token-of-thirty-two-bytes" };
 const cleanup = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
@@ -23,7 +23,7 @@ test("POST /cache/generation while KV holds a refused document is 409 config_inv
     upstreams: { u: { targets: [{ url: up.url }] } },
     routes: [{ id: "r", path: "/r", upstream: "u", auth: "none" }],
   });
-  const gw = await startGateway({ routes: good, bindings: { ADMIN_TOKEN: "test-admin-token" } });
+  const gw = await startGateway({ routes: good, bindings: { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes" } });
   cleanup.push(() => gw.close());
   const health = async () => (await gw.fetch("/__gateway/health", { headers: ADMIN })).json();
   const applied = (await health()).config.digest;

@@ -8,7 +8,7 @@ import { startGateway, startUpstream, config, sleep } from "./harness.mjs";
 
 const ISSUER = "https://id.example.test/";
 const AUDIENCE = "orders-api";
-const ADMIN = { authorization: "Bearer test-admin-token" };
+const ADMIN = { authorization: "Bearer test-admin-token-of-thirty-two-bytes" };
 const HMAC_SECRET = "a-long-test-secret-for-hmac-signing-0123456789-and-more-for-hs512-ok";
 
 let up, idp, gw, hugeIdp;
@@ -83,7 +83,7 @@ before(async () => {
   });
   up = await startUpstream();
   gw = await startGateway({
-    bindings: { ADMIN_TOKEN: "test-admin-token", JWT_SECRET: HMAC_SECRET },
+    bindings: { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes", JWT_SECRET: HMAC_SECRET },
     routes: config({
       settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
       upstreams: { u: { targets: [{ url: up.url }] } },

@@ -39,8 +39,8 @@ test("code on the zone that computes cache keys can neither plant nor read a sea
   const worker = (name, kv, bindings) => ({ ...gatewayOptions({ bindings }), name, kvNamespaces: { CONFIG: kv } });
   const mf = new Miniflare({
     workers: [
-      worker("sealed-0", "sealed-config", { ADMIN_TOKEN: "test-admin-token" }),
-      worker("sealed-1", "sealed-config", { ADMIN_TOKEN: "test-admin-token" }),
+      worker("sealed-0", "sealed-config", { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes" }),
+      worker("sealed-1", "sealed-config", { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes" }),
       worker("neighbour", "neighbour-config", {}),
     ],
   });

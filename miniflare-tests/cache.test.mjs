@@ -10,7 +10,7 @@ import zlib from "node:zlib";
 import * as jose from "jose";
 
 const SECRET = "cache-test-secret-0123456789abcdef0123";
-const ADMIN = { authorization: "Bearer test-admin-token" };
+const ADMIN = { authorization: "Bearer test-admin-token-of-thirty-two-bytes" };
 const cleanup = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
@@ -25,7 +25,7 @@ async function origin(behaviour) {
 
 async function gateway(up, routes, extra = {}) {
   const gw = await startGateway({
-    bindings: { ADMIN_TOKEN: "test-admin-token", JWT_SECRET: SECRET },
+    bindings: { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes", JWT_SECRET: SECRET },
     routes: config({
       settings: extra.settings ?? { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
       upstreams: { u: { targets: [{ url: up.url }], timeout_ms: 2000 } },
@@ -620,7 +620,7 @@ test("entries stored before a route's response rules changed are served by the r
     upstreams: { u: { targets: [{ url: up.url }] } },
     routes: [cached("c", { ttl_s: 600 })],
   });
-  const gw = await startGateway({ bindings: { ADMIN_TOKEN: "test-admin-token" }, routes: first });
+  const gw = await startGateway({ bindings: { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes" }, routes: first });
   cleanup.push(() => gw.close());
   await get(gw, "/c/page");
   assert.equal((await get(gw, "/c/page")).headers.get("x-debug-user"), "alice");

@@ -11,7 +11,7 @@ after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-const ADMIN = { authorization: "Bearer test-admin-token" };
+const ADMIN = { authorization: "Bearer test-admin-token-of-thirty-two-bytes" };
 
 function doc(upstreamUrl, routes, settings = {}) {
   return config({
@@ -22,7 +22,7 @@ function doc(upstreamUrl, routes, settings = {}) {
 }
 
 async function started(routes) {
-  const gw = await startGateway({ routes, bindings: { ADMIN_TOKEN: "test-admin-token" } });
+  const gw = await startGateway({ routes, bindings: { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes" } });
   cleanup.push(() => gw.close());
   return gw;
 }
@@ -143,12 +143,12 @@ test("with KV empty the embedded routes.json serves; deleting the KV document re
   const demo = await startUpstream(undefined, { port: demoPort });
   cleanup.push(() => demo.close());
 
-  const gw = await startGateway({ bindings: { ADMIN_TOKEN: "dev-admin-token" } });
+  const gw = await startGateway({ bindings: { ADMIN_TOKEN: "dev-admin-token-of-thirty-two-bytes" } });
   cleanup.push(() => gw.close());
   const r = await gw.fetch("/v1/users/42");
   assert.equal(r.status, 200);
   assert.equal((await r.json()).url, "/users/42");
-  let h = await (await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer dev-admin-token" } })).json();
+  let h = await (await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer dev-admin-token-of-thirty-two-bytes" } })).json();
   assert.equal(h.config.source, "embedded");
 
   await gw.setRoutes(doc(demo.url, [{ id: "kv-only", path: "/kv-only", upstream: "u", auth: "none" }], { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } }));
@@ -166,10 +166,10 @@ test("health shows details only to the admin token", async () => {
   const gw = await started(doc(up.url, [{ id: "a", path: "/a", upstream: "u", auth: "none" }]));
   assert.deepEqual(await health(gw, {}), { status: "ok" });
   assert.deepEqual(await health(gw, { authorization: "Bearer wrong" }), { status: "ok" });
-  assert.deepEqual(await health(gw, { authorization: "test-admin-token" }), { status: "ok" });
-  assert.deepEqual(await health(gw, { authorization: "Bearer test-admin-token, Bearer other" }), { status: "ok" });
+  assert.deepEqual(await health(gw, { authorization: "test-admin-token-of-thirty-two-bytes" }), { status: "ok" });
+  assert.deepEqual(await health(gw, { authorization: "Bearer test-admin-token-of-thirty-two-bytes, Bearer other" }), { status: "ok" });
   // The scheme in any case (RFC 9110).
-  assert.equal((await health(gw, { authorization: "bearer test-admin-token" })).config.source, "kv");
+  assert.equal((await health(gw, { authorization: "bearer test-admin-token-of-thirty-two-bytes" })).config.source, "kv");
   const full = await health(gw);
   assert.equal(full.status, "ok");
   assert.equal(full.config.source, "kv");

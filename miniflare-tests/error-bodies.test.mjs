@@ -31,7 +31,7 @@ test("every kind of gateway error is problem+json without exception text, stack 
   const target = (url, extra = {}) => ({ targets: [{ url }], ...extra });
   const route = (id, upstream, extra = {}) => ({ id, path: `/${id}/{*p}`, upstream, auth: "none", ...extra });
   const gw = await startGateway({
-    bindings: { ADMIN_TOKEN: "test-admin-token", JWT_SECRET: SECRET },
+    bindings: { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes", JWT_SECRET: SECRET },
     routes: config({
       settings: { max_body_bytes: 10, admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
       upstreams: {

@@ -50,7 +50,7 @@ after(async () => {
 const jwksUrl = () => `${idp.url}/.well-known/jwks.json`;
 // Where the gateway keeps its sealed copy: named by an HMAC under the key it derives from the
 // admin token (an outsider could not compute it; the tests know the token).
-const shareKey = createHmac("sha256", "test-admin-token").update("edge-gateway jwks share key v1").digest();
+const shareKey = createHmac("sha256", "test-admin-token-of-thirty-two-bytes").update("edge-gateway jwks share key v1").digest();
 const shareUrl = () => `https://jwks.edge-gateway.invalid/v1/${createHmac("sha256", shareKey).update("share url\n" + jwksUrl()).digest("hex")}`;
 
 function routes(admin) {
@@ -65,7 +65,7 @@ function routes(admin) {
 /** `count` gateway workers (each its own isolate) in one runtime, so one location's cache. */
 async function start({ admin, count = 1 }) {
   const workers = Array.from({ length: count }, (_, i) => ({
-    ...gatewayOptions({ bindings: { ADMIN_TOKEN: "test-admin-token" } }),
+    ...gatewayOptions({ bindings: { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes" } }),
     name: `gateway-${i}`,
     kvNamespaces: { CONFIG: "shared-config" },
   }));

@@ -41,7 +41,7 @@ async function gateway({ observability = {}, metricsFail = false, metricsBinding
   });
   const gw = await startObservedGateway({
     routes,
-    bindings: { JWT_SECRET: SECRET, ADMIN_TOKEN: "admin-token-for-tests" },
+    bindings: { JWT_SECRET: SECRET, ADMIN_TOKEN: "admin-token-for-tests-thirty-two-bytes" },
     metricsFail,
     metricsBinding,
   });
@@ -137,14 +137,14 @@ test("a failing metrics binding never fails a request and is counted on the heal
     assert.equal(r.status, 200);
     await r.arrayBuffer();
   }
-  const health = await (await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer admin-token-for-tests" } })).json();
+  const health = await (await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer admin-token-for-tests-thirty-two-bytes" } })).json();
   assert.ok(health.isolate_counters.metrics_failures >= 3, JSON.stringify(health.isolate_counters));
 });
 
 test("without the default binding nothing is written and nothing is counted", async () => {
   const gw = await gateway({ metricsBinding: null });
   assert.equal((await gw.fetch("/direct")).status, 200);
-  const health = await (await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer admin-token-for-tests" } })).json();
+  const health = await (await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer admin-token-for-tests-thirty-two-bytes" } })).json();
   assert.equal(health.isolate_counters.metrics_failures, 0);
   const lines = await gw.capture.lines("access", { until: (l) => l.length >= 1 });
   assert.ok(lines.length >= 1, "the access log does not depend on the binding");

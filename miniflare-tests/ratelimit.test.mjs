@@ -26,7 +26,7 @@ function upstream() {
 async function gateway(rate_limits, routes, options = {}) {
   const up = await upstream();
   const gw = await startGateway({
-    bindings: { JWT_SECRET: SECRET, ADMIN_TOKEN: "test-admin-token" },
+    bindings: { JWT_SECRET: SECRET, ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes" },
     routes: config({
       settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
       upstreams: { u: { targets: [{ url: up.url }] } },
@@ -180,7 +180,7 @@ test("when the counter store fails, on_store_error decides: allow (default) or d
   assert.equal(body.policy, "strict");
   // Every failure is counted (and logged): the four requests', and the health call's own admin
   // attempt, which could not be counted either (and so went on).
-  const answer = await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer test-admin-token" } });
+  const answer = await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer test-admin-token-of-thirty-two-bytes" } });
   assert.equal(answer.status, 200);
   const health = await answer.json();
   assert.equal(health.isolate_counters.rate_limit_store_errors, 5);

@@ -101,7 +101,7 @@ test("routes whose conditions can both hold are refused, naming both; exclusive 
       upstreams,
       routes: [{ id: "ok", path: "/ok", upstream: "v1", auth: "none" }],
     }),
-    { bindings: { ADMIN_TOKEN: "admin-token" } },
+    { bindings: { ADMIN_TOKEN: "admin-token-of-at-least-thirty-two-bytes" } },
   );
   assert.equal((await gw.fetch("/ok")).status, 200);
   // The running gateway keeps its valid table; the health endpoint shows why the new one was refused.
@@ -116,7 +116,7 @@ test("routes whose conditions can both hold are refused, naming both; exclusive 
     }),
   );
   const health = await eventually(async () => {
-    const h = await (await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer admin-token" } })).json();
+    const h = await (await gw.fetch("/__gateway/health", { headers: { authorization: "Bearer admin-token-of-at-least-thirty-two-bytes" } })).json();
     return h.last_reload_error ? h : null;
   });
   assert.ok(health, "the refused document is reported");

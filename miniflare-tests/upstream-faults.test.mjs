@@ -10,7 +10,7 @@ after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-const ADMIN = { authorization: "Bearer test-admin-token" };
+const ADMIN = { authorization: "Bearer test-admin-token-of-thirty-two-bytes" };
 
 /** A `rawUpstream` (see harness.mjs), closed after the file's tests. */
 async function rawUpstream(answer) {
@@ -21,7 +21,7 @@ async function rawUpstream(answer) {
 
 async function gateway(up, routes) {
   const gw = await startGateway({
-    bindings: { ADMIN_TOKEN: "test-admin-token" },
+    bindings: { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes" },
     routes: config({
       settings: { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } },
       upstreams: { u: { targets: [{ url: up.url }] } },

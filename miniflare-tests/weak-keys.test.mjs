@@ -9,7 +9,7 @@ import * as jose from "jose";
 import { startGateway, startUpstream, config, eventually } from "./harness.mjs";
 
 const ISSUER = "https://id.test/";
-const ADMIN = { authorization: "Bearer test-admin-token" };
+const ADMIN = { authorization: "Bearer test-admin-token-of-thirty-two-bytes" };
 const SETTINGS = { admin: { path: "/__gateway", token_secret: "ADMIN_TOKEN" } };
 
 /** A published ROCA-vulnerable 2048-bit modulus (the roca-detect project's mod03.txt). */
@@ -41,7 +41,7 @@ async function health(gw) {
 }
 
 async function started(routes, bindings = {}) {
-  const gw = await startGateway({ routes, bindings: { ADMIN_TOKEN: "test-admin-token", ...bindings } });
+  const gw = await startGateway({ routes, bindings: { ADMIN_TOKEN: "test-admin-token-of-thirty-two-bytes", ...bindings } });
   cleanup.push(() => gw.close());
   return gw;
 }

@@ -49,6 +49,11 @@ pub enum GatewayError {
     UpstreamInvalidResponse,
     CircuitOpen,
     AdminUnauthorized,
+    /// The admin token's secret is set but shorter than `min_bytes`: the admin API stays
+    /// closed (and nothing is sealed with it) until it is replaced.
+    AdminTokenWeak {
+        min_bytes: usize,
+    },
     /// A configuration push without `If-Match`; `current` is the current document's ETag.
     PreconditionRequired {
         current: String,
@@ -133,6 +138,7 @@ impl GatewayError {
             GatewayError::RateLimited { .. } => 429,
             GatewayError::RateLimitUnavailable { .. }
             | GatewayError::CircuitOpen
+            | GatewayError::AdminTokenWeak { .. }
             | GatewayError::AuthUnavailable => 503,
             GatewayError::UpstreamTimeout | GatewayError::NotCached { .. } => 504,
             GatewayError::RangeNotSatisfiable { .. } => 416,
@@ -166,6 +172,7 @@ impl GatewayError {
             GatewayError::UpstreamInvalidResponse => "upstream_invalid_response",
             GatewayError::CircuitOpen => "upstream_circuit_open",
             GatewayError::AdminUnauthorized => "admin_unauthorized",
+            GatewayError::AdminTokenWeak { .. } => "admin_token_weak",
             GatewayError::ConfigInvalid { .. } => "config_invalid",
             GatewayError::PreconditionRequired { .. } => "precondition_required",
             GatewayError::PreconditionFailed { .. } => "precondition_failed",
@@ -244,6 +251,9 @@ impl GatewayError {
                 "the upstream is failing; requests are paused briefly".into()
             }
             GatewayError::AdminUnauthorized => "a valid admin token is required".into(),
+            GatewayError::AdminTokenWeak { min_bytes } => format!(
+                "the admin API is closed: the admin token's secret is shorter than {min_bytes} bytes; set a longer one (e.g. openssl rand -base64 32)"
+            ),
             GatewayError::ConfigInvalid { digest, .. } => format!(
                 "the configuration in KV ({digest}) is invalid and is not applied; put a valid document first"
             ),
@@ -375,6 +385,9 @@ impl GatewayError {
                     .iter()
                     .map(|e| serde_json::json!({ "path": e.path, "message": e.message }))
                     .collect();
+            }
+            GatewayError::AdminTokenWeak { min_bytes } => {
+                body["min_bytes"] = (*min_bytes).into();
             }
             _ => {}
         }

@@ -12,6 +12,7 @@
 //! - [`api_key`] hashes, generates and checks API keys;
 //! - [`weak_keys`] says which keys and secrets are too weak to trust.
 
+pub mod admin_token;
 pub mod api_key;
 pub mod credentials;
 pub mod jwks_share;

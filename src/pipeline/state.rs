@@ -5,6 +5,7 @@
 use super::auth::AuthState;
 use super::ports::Secrets;
 use super::ratelimit::RefusalMemory;
+use crate::auth::admin_token::AdminToken;
 use crate::balance::Breaker;
 use crate::cache::KeySeal;
 use crate::gateway::Gateway;
@@ -102,12 +103,12 @@ impl IsolateState {
 
     /// The seal of this gateway's cache keys: from the admin token, the one secret a production
     /// gateway holds and no other code on the zone does (see `cache::key`'s "Sealed keys");
-    /// `None` without one, and the keys are the plain hash.
+    /// `None` without one (or with one too short to use), and the keys are the plain hash.
     pub fn cache_seal(&self, gateway: &Gateway, secrets: &impl Secrets) -> Option<Rc<KeySeal>> {
         let name = gateway.config.settings.admin.token_secret.as_deref()?;
         let derive = || {
-            secrets
-                .secret(name)
+            AdminToken::read(secrets.secret(name))
+                .usable()
                 .and_then(|s| KeySeal::from_secret(&s))
                 .map(Rc::new)
         };

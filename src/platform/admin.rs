@@ -2,6 +2,7 @@
 
 use super::isolate::{self, Live};
 use super::{config_admin, keys, respond, Exchange};
+use crate::auth::admin_token::{AdminToken, MIN_TOKEN_BYTES};
 use crate::config::MethodSet;
 use crate::control::admin_guard::{self, Verdict};
 use crate::error::GatewayError;
@@ -9,20 +10,31 @@ use crate::pipeline::ports::{Events, Level, Limiter};
 use crate::pipeline::state::Counter;
 use worker::{web_sys, Env};
 
-/// Whether `presented` (an `Authorization` header value) carries the admin token. Without a
-/// configured secret nobody is an admin.
-pub fn is_admin(env: &Env, live: &Live, authorization: Option<&str>) -> bool {
+/// Whether `authorization` (an `Authorization` header value) carries the admin token:
+/// `Ok(false)` without a configured secret (nobody is an admin), `Err(AdminTokenWeak)` when
+/// the secret is too short to be used for anything ([`AdminToken`]).
+pub fn is_admin(env: &Env, live: &Live, authorization: Option<&str>) -> Result<bool, GatewayError> {
     let Some(secret_name) = &live.gateway.config.settings.admin.token_secret else {
-        return false;
+        return Ok(false);
+    };
+    let secret = env.secret(secret_name).ok().map(|s| s.to_string());
+    let expected = match AdminToken::read(secret) {
+        AdminToken::Absent => return Ok(false),
+        AdminToken::Weak => {
+            return Err(GatewayError::AdminTokenWeak {
+                min_bytes: MIN_TOKEN_BYTES,
+            })
+        }
+        AdminToken::Usable(token) => token,
     };
     // The scheme in any case (RFC 9110 §11.1), read as every bearer token is.
     let Ok(Some(token)) = crate::auth::credentials::bearer(authorization) else {
-        return false;
+        return Ok(false);
     };
-    let Ok(expected) = env.secret(secret_name).map(|s| s.to_string()) else {
-        return false;
-    };
-    !expected.is_empty() && crate::hex::secrets_equal(token.as_bytes(), expected.as_bytes())
+    Ok(crate::hex::secrets_equal(
+        token.as_bytes(),
+        expected.as_bytes(),
+    ))
 }
 
 /// Routes a request under the admin path. Everything but the public health summary needs the
@@ -36,7 +48,7 @@ pub async fn handle(x: &Exchange<'_>, rest: &str) -> Result<web_sys::Response, G
     let method = x.inbound.method;
     if rest == "/health" {
         return match method {
-            "GET" | "HEAD" => Ok(health(x.live, admin)),
+            "GET" | "HEAD" => Ok(health(x.live, admin.unwrap_or(false))),
             _ => Err(GatewayError::MethodNotAllowed(MethodSet::from_names(&[
                 "GET", "HEAD",
             ]))),
@@ -50,7 +62,7 @@ pub async fn handle(x: &Exchange<'_>, rest: &str) -> Result<web_sys::Response, G
     if !known {
         return Err(GatewayError::NotFound);
     }
-    if !admin {
+    if !admin? {
         return Err(GatewayError::AdminUnauthorized);
     }
     if rest == "/config" || rest.starts_with("/config/") {

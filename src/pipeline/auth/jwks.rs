@@ -6,6 +6,7 @@
 //! of its own: what is kept, for how long, and when the identity provider is asked again.
 
 use super::AuthState;
+use crate::auth::admin_token::AdminToken;
 use crate::auth::jwk::{self, VerifyingKey};
 use crate::auth::jwks_share;
 use crate::config::JwtScheme;
@@ -175,10 +176,11 @@ pub(super) async fn jwks_keys<P: Ports>(
 
 /// The key that seals the shared copy: derived from the admin token, the one secret every
 /// production gateway holds and no other code on the zone does. Without it nothing is shared
-/// (each isolate fetches for itself): an unsealed copy in a zone-wide cache could be anyone's.
+/// (each isolate fetches for itself): an unsealed copy in a zone-wide cache could be anyone's;
+/// nor with a token too short to use ([`AdminToken`]).
 fn share_key<P: Ports>(s: Services<'_, P>) -> Option<[u8; 32]> {
     let name = s.gateway.config.settings.admin.token_secret.as_ref()?;
-    jwks_share::share_key(&s.ports.secret(name)?)
+    jwks_share::share_key(&AdminToken::read(s.ports.secret(name)).usable()?)
 }
 
 /// The sealed copy another isolate stored, and how long to keep it (at most

@@ -285,7 +285,7 @@ fn a_jwks_planted_in_the_shared_cache_never_verifies_a_token() {
     // itself, under the gateway's share URL, bare or in the sealed format with a made-up seal.
     let (planted, forged) = attacker_jwks_and_token();
     let share = crate::auth::jwks_share::share_url(
-        &crate::auth::jwks_share::share_key("the admin token").unwrap(),
+        &crate::auth::jwks_share::share_key("the admin token, thirty-two bytes long").unwrap(),
         "https://id.test/jwks",
     );
     let fake_seal = format!(
@@ -304,9 +304,10 @@ fn a_jwks_planted_in_the_shared_cache_never_verifies_a_token() {
                 jwks_world()
             };
             let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
-            f.secrets
-                .borrow_mut()
-                .insert("ADMIN_TOKEN".into(), "the admin token".into());
+            f.secrets.borrow_mut().insert(
+                "ADMIN_TOKEN".into(),
+                "the admin token, thirty-two bytes long".into(),
+            );
             serve_jwks(&f);
             f.shared_documents.borrow_mut().insert(url.into(), body);
             f.header("authorization", &format!("Bearer {forged}"));
@@ -330,9 +331,10 @@ fn a_jwks_planted_in_the_shared_cache_never_verifies_a_token() {
 #[test]
 fn a_sealed_copy_spares_the_next_isolate_a_fetch_and_without_a_secret_none_is_shared() {
     let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
-    f.secrets
-        .borrow_mut()
-        .insert("ADMIN_TOKEN".into(), "the admin token".into());
+    f.secrets.borrow_mut().insert(
+        "ADMIN_TOKEN".into(),
+        "the admin token, thirty-two bytes long".into(),
+    );
     serve_jwks(&f);
     let mut claims = test_keys::good_claims();
     claims["exp"] = json!(test_keys::NOW + 3_600);
@@ -348,7 +350,7 @@ fn a_sealed_copy_spares_the_next_isolate_a_fetch_and_without_a_secret_none_is_sh
     assert_eq!(first.run(&mut cx, &f).1.status(), 200);
     assert_eq!(f.document_fetches.get(), 1);
     let share = crate::auth::jwks_share::share_url(
-        &crate::auth::jwks_share::share_key("the admin token").unwrap(),
+        &crate::auth::jwks_share::share_key("the admin token, thirty-two bytes long").unwrap(),
         "https://id.test/jwks",
     );
     let stored = f.shared_documents.borrow().get(&share).cloned();
@@ -489,12 +491,13 @@ fn a_huge_entry_planted_under_the_share_url_is_never_read_whole() {
     // URL, and reading it whole would fill the isolate's memory as an endless JWKS once could.
     // The core asks for at most a JWKS's limit plus the seal.
     let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
-    f.secrets
-        .borrow_mut()
-        .insert("ADMIN_TOKEN".into(), "the admin token".into());
+    f.secrets.borrow_mut().insert(
+        "ADMIN_TOKEN".into(),
+        "the admin token, thirty-two bytes long".into(),
+    );
     serve_jwks(&f);
     let share = crate::auth::jwks_share::share_url(
-        &crate::auth::jwks_share::share_key("the admin token").unwrap(),
+        &crate::auth::jwks_share::share_key("the admin token, thirty-two bytes long").unwrap(),
         "https://id.test/jwks",
     );
     f.shared_documents.borrow_mut().insert(
@@ -553,6 +556,31 @@ fn a_key_rotated_under_the_same_kid_is_picked_up_like_a_new_kid() {
 }
 
 #[test]
+fn an_admin_token_under_32_bytes_shares_no_jwks_copy() {
+    let f = Fakes::at(test_keys::NOW as f64 * 1000.0);
+    f.secrets
+        .borrow_mut()
+        .insert("ADMIN_TOKEN".into(), "x".repeat(31));
+    serve_jwks(&f);
+    f.header("authorization", &format!("Bearer {}", es256_token("k1")));
+    let w = sealed_jwks_world();
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    assert!(
+        f.shared_documents.borrow().is_empty(),
+        "a seal from a short token could be forged offline"
+    );
+    // The same gateway with a token of 32 bytes shares its copy.
+    f.secrets
+        .borrow_mut()
+        .insert("ADMIN_TOKEN".into(), "x".repeat(32));
+    let w = sealed_jwks_world();
+    let mut cx = w.ctx("GET", "https://h.test/me", &f);
+    assert_eq!(w.run(&mut cx, &f).1.status(), 200);
+    assert_eq!(f.shared_documents.borrow().len(), 1);
+}
+
+#[test]
 fn gateways_with_different_admin_tokens_on_one_zone_never_overwrite_each_others_copy() {
     // A staging and a production gateway on one zone, with one identity provider: keyed on
     // the JWKS URL alone, each overwrote the other's copy and refused it in turn (a warning
@@ -569,18 +597,22 @@ fn gateways_with_different_admin_tokens_on_one_zone_never_overwrite_each_others_
         assert_eq!(w.run(&mut cx, &f).1.status(), 200);
         f.document_fetches.get()
     };
-    assert_eq!(isolate("production token"), 1);
+    assert_eq!(isolate("production token, thirty-two bytes long"), 1);
     assert_eq!(
-        isolate("staging token"),
+        isolate("staging token, thirty-two bytes long"),
         2,
         "staging cannot open production's copy"
     );
     assert_eq!(
-        isolate("production token"),
+        isolate("production token, thirty-two bytes long"),
         2,
         "production's copy is still there"
     );
-    assert_eq!(isolate("staging token"), 2, "and so is staging's");
+    assert_eq!(
+        isolate("staging token, thirty-two bytes long"),
+        2,
+        "and so is staging's"
+    );
     assert_eq!(f.shared_documents.borrow().len(), 2);
     let refused = f
         .events

@@ -410,6 +410,33 @@ fn an_entry_refreshed_by_a_304_still_answers_ranges() {
     assert_eq!(f.exchanges(), 2);
 }
 
+/// A seal derived from a short token could be guessed offline from one key: such a token
+/// seals nothing (and opens no admin API), so the keys are the plain ones, as without a token.
+#[test]
+fn an_admin_token_under_32_bytes_seals_no_cache_key() {
+    let doc = json!({
+        "settings": { "admin": { "token_secret": "ADMIN_TOKEN" } },
+        "routes": [ { "id": "c", "path": "/c/{id}", "upstream": "api", "cache": { "ttl_s": 60 } } ]
+    });
+    for (token, sealed) in [
+        ("s3cret-admin-token", false),
+        (&*"x".repeat(31), false),
+        (&*"x".repeat(32), true),
+    ] {
+        let w = World::new(doc.clone());
+        let f = Fakes::at(T0);
+        f.secrets
+            .borrow_mut()
+            .insert("ADMIN_TOKEN".into(), token.into());
+        f.answer(cacheable("one"));
+        get(&w, &f, "https://h.test/c/1");
+        let stored: Vec<String> = f.cache.borrow().keys().cloned().collect();
+        let plain = w.entry_key("https://h.test/c/1", &f, None);
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0] != plain, sealed, "{} bytes", token.len());
+    }
+}
+
 #[test]
 fn with_an_admin_token_entries_are_stored_under_keys_only_the_gateway_can_name() {
     let doc = |admin: bool| {
@@ -435,9 +462,10 @@ fn with_an_admin_token_entries_are_stored_under_keys_only_the_gateway_can_name()
     // entry; and what another isolate with the same token derives, so the location shares it.
     let w = World::new(doc(true));
     let f = Fakes::at(T0);
-    f.secrets
-        .borrow_mut()
-        .insert("ADMIN_TOKEN".into(), "s3cret-admin-token".into());
+    f.secrets.borrow_mut().insert(
+        "ADMIN_TOKEN".into(),
+        "s3cret-admin-token-thirty-two-bytes".into(),
+    );
     f.answer(cacheable("one"));
     get(&w, &f, "https://h.test/c/1");
     let stored: Vec<String> = f.cache.borrow().keys().cloned().collect();
@@ -445,9 +473,10 @@ fn with_an_admin_token_entries_are_stored_under_keys_only_the_gateway_can_name()
     assert_ne!(stored[0], plain_key(&w, &f));
     let other_isolate = World::new(doc(true));
     let f2 = Fakes::at(T0 + 1_000.0);
-    f2.secrets
-        .borrow_mut()
-        .insert("ADMIN_TOKEN".into(), "s3cret-admin-token".into());
+    f2.secrets.borrow_mut().insert(
+        "ADMIN_TOKEN".into(),
+        "s3cret-admin-token-thirty-two-bytes".into(),
+    );
     f2.cache.borrow_mut().extend(f.cache.borrow().clone());
     let (_, hit) = get(&other_isolate, &f2, "https://h.test/c/1");
     assert!(hit.cache_status().contains("hit"), "{}", hit.cache_status());
@@ -457,9 +486,10 @@ fn with_an_admin_token_entries_are_stored_under_keys_only_the_gateway_can_name()
     // gateway without the token, stores there) is never served: the gateway does not look there.
     let w = World::new(doc(true));
     let f = Fakes::at(T0 + 1_000.0);
-    f.secrets
-        .borrow_mut()
-        .insert("ADMIN_TOKEN".into(), "s3cret-admin-token".into());
+    f.secrets.borrow_mut().insert(
+        "ADMIN_TOKEN".into(),
+        "s3cret-admin-token-thirty-two-bytes".into(),
+    );
     f.cache.borrow_mut().extend(unsealed_entries);
     f.answer(cacheable("origin"));
     let (_, r) = get(&w, &f, "https://h.test/c/1");
