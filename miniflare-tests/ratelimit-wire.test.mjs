@@ -118,7 +118,7 @@ test("a give-back for a lease from before the object restarted changes nothing",
   const first = await objects(dir);
   const lease = await take(first, "restart", 5);
   assert.deepEqual([lease.remaining, lease.extra], [5, 4]);
-  await sleep(300); // past the write delay: the state is stored
+  await sleep(300); // the state is stored before the answer; the lease lives in memory only
   await first.close();
   const second = await objects(dir);
   cleanup.push(() => second.close());

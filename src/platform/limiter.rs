@@ -2,16 +2,18 @@
 //!
 //! One object per policy and key (`idFromName`), so every decision about a bucket is made by
 //! one single-threaded owner, in order: exact under any concurrency, across every isolate and
-//! location. The arithmetic (GCRA, and leases of several admissions) is `crate::ratelimit`; the object keeps its state in
-//! memory and in its SQLite-backed storage, so a restart or eviction does not hand out a fresh
-//! quota. The object's own clock is the only clock a bucket ever sees.
+//! location. The arithmetic (GCRA, and leases of several admissions) is `crate::ratelimit`; the
+//! object keeps its state in memory and in its SQLite-backed storage, written ahead of every
+//! answer that depends on it (`crate::ratelimit::persist`), so no restart, crash or eviction
+//! hands out admissions already granted. The object's own clock is the only clock a bucket
+//! ever sees.
 
 use super::glue;
 use super::respond::log_event;
 use crate::pipeline::ports::Level;
-use crate::ratelimit::persist::{WriteCoalescer, PERSIST_DELAY_MS};
+use crate::ratelimit::persist::{Trim, WriteAhead, TRIM_AFTER_MS};
 use crate::ratelimit::wire::{grant_line, parse_give_back, parse_take, Unreadable, VERSION};
-use crate::ratelimit::{GcraState, Owner};
+use crate::ratelimit::{GcraState, Limits, Owner};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -28,9 +30,11 @@ pub struct RateLimiter {
     bucket: RefCell<Owner>,
     loaded: Cell<bool>,
     alarm_pending: Cell<bool>,
-    writes: Rc<RefCell<WriteCoalescer>>,
-    /// Writes the latest state; owned by JS, so a timer can never call a freed closure.
-    flush: JsValue,
+    writes: Rc<RefCell<WriteAhead>>,
+    trim_pending: Rc<Cell<bool>>,
+    /// Writes the exact state once the bucket is quiet (see [`WriteAhead::trim`]); owned by
+    /// JS, so a timer can never call a freed closure.
+    trim: JsValue,
 }
 
 impl RateLimiter {
@@ -44,6 +48,8 @@ impl RateLimiter {
             // in flight: its state is newer than what was read.
             if !self.loaded.get() {
                 let restored = self.bucket.borrow_mut().restore(stored.as_deref());
+                // An unreadable state is written over by the first decision, which settles it.
+                *self.writes.borrow_mut() = WriteAhead::restored(self.bucket.borrow().state());
                 if let Err(e) = restored {
                     // Fail closed: the bucket is taken as exhausted, not as full.
                     let line = serde_json::json!({
@@ -60,14 +66,25 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// Keeps the bucket's new state, written within the coalescing delay.
-    fn store(&self, next: GcraState, now_ms: f64) {
-        if let Ok(text) = serde_json::to_string(&next) {
-            if self.writes.borrow_mut().offer(text) {
-                glue::after(PERSIST_DELAY_MS, &self.flush);
-            }
+    /// Keeps the bucket's new state, decided under `limits`. When storage does not hold it
+    /// yet, the write starts before the answer is returned, so the output gate holds the answer
+    /// until storage has it.
+    fn store(&self, next: GcraState, limits: &Limits, now_ms: f64) {
+        let write = self
+            .writes
+            .borrow_mut()
+            .changed(next, limits, now_ms as u64);
+        if let Some(text) = write.and_then(|w| serde_json::to_string(&w).ok()) {
+            glue::put_value(&self.raw_storage(), STATE_KEY, &text);
+        }
+        if !self.trim_pending.replace(true) {
+            glue::after(TRIM_AFTER_MS as u32, &self.trim);
         }
         self.schedule_cleanup(&next, now_ms);
+    }
+
+    fn raw_storage(&self) -> worker::worker_sys::DurableObjectStorage {
+        storage_of(&self.state)
     }
 
     /// Once the bucket is full again its state says nothing a fresh bucket would not: an alarm
@@ -84,17 +101,28 @@ impl RateLimiter {
 
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
-        let writes = Rc::new(RefCell::new(WriteCoalescer::default()));
-        let flush = {
-            let writes = writes.clone();
-            let storage = state.storage();
-            let raw: JsValue = AsRef::<JsValue>::as_ref(storage.as_raw()).clone();
-            let storage: worker::worker_sys::DurableObjectStorage = raw.unchecked_into();
-            Closure::<dyn FnMut()>::new(move || {
-                let next = writes.try_borrow_mut().ok().and_then(|mut w| w.flush());
-                if let Some(value) = next {
-                    glue::put_value(&storage, STATE_KEY, &value);
+        let writes = Rc::new(RefCell::new(WriteAhead::default()));
+        let trim_pending = Rc::new(Cell::new(false));
+        let trim = {
+            let (writes, pending) = (writes.clone(), trim_pending.clone());
+            let storage = storage_of(&state);
+            // Returns when to look again (ms; 0: done), which the JS timer honours.
+            Closure::<dyn FnMut() -> u32>::new(move || {
+                let now_ms = worker::js_sys::Date::now() as u64;
+                let Ok(trim) = writes.try_borrow_mut().map(|mut w| w.trim(now_ms)) else {
+                    return TRIM_AFTER_MS as u32;
+                };
+                match trim {
+                    Trim::After(ms) => return u32::try_from(ms).unwrap_or(u32::MAX).max(1),
+                    Trim::Write(exact) => {
+                        if let Ok(text) = serde_json::to_string(&exact) {
+                            glue::put_value(&storage, STATE_KEY, &text);
+                        }
+                    }
+                    Trim::Done => {}
                 }
+                pending.set(false);
+                0
             })
             .into_js_value()
         };
@@ -108,7 +136,8 @@ impl DurableObject for RateLimiter {
             loaded: Cell::new(false),
             alarm_pending: Cell::new(false),
             writes,
-            flush,
+            trim_pending,
+            trim,
         }
     }
 
@@ -137,7 +166,7 @@ impl DurableObject for RateLimiter {
             self.load().await?;
             let next = self.bucket.borrow_mut().give_back(&limits, tag, unused);
             if let Some(next) = next {
-                self.store(next, worker::js_sys::Date::now());
+                self.store(next, &limits, worker::js_sys::Date::now());
             }
             return Ok(Response::empty()?.with_status(204));
         }
@@ -149,7 +178,7 @@ impl DurableObject for RateLimiter {
         let now_ms = worker::js_sys::Date::now();
         let (grant, next) = self.bucket.borrow_mut().lease(&limits, now_ms as u64, ask);
         if let Some(next) = next {
-            self.store(next, now_ms);
+            self.store(next, &limits, now_ms);
         }
         Response::ok(grant_line(&grant))
     }
@@ -170,8 +199,16 @@ impl DurableObject for RateLimiter {
             _ => {
                 self.state.storage().delete_all().await?;
                 self.bucket.borrow_mut().reset(None);
+                self.writes.borrow_mut().cleared();
             }
         }
         Response::empty()
     }
+}
+
+/// The object's storage as the glue's writes take it.
+fn storage_of(state: &State) -> worker::worker_sys::DurableObjectStorage {
+    let storage = state.storage();
+    let raw: JsValue = AsRef::<JsValue>::as_ref(storage.as_raw()).clone();
+    raw.unchecked_into()
 }

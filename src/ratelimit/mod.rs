@@ -31,7 +31,8 @@
 //! wrote. So a decision is exact, not an estimate merged across isolates or data centres, as
 //! long as the object reads the state, calls [`check`] and writes the returned state without
 //! yielding to another request in between (the storage API's input/output gates give exactly
-//! that). What happens when the object cannot be reached is the policy's `on_store_error`,
+//! that), and no answer goes out before storage holds what it was decided in ([`persist`]), so
+//! a restart at any moment never grants an admission twice. What happens when the object cannot be reached is the policy's `on_store_error`,
 //! decided by the platform.
 
 pub mod bucket;

@@ -1,47 +1,141 @@
-//! Coalescing a bucket owner's writes: every decision is answered from memory at once, and the
-//! latest state reaches storage within [`PERSIST_DELAY_MS`], in one write per burst. An object
-//! idles for seconds before it is evicted, so eviction never loses state; only a crash of the
-//! object's host inside the delay can lose the last updates.
+//! Write-ahead persistence of a bucket's state: no answer reveals a state that storage does not
+//! already hold, or is writing (the runtime's output gate holds the answer until that write is
+//! confirmed). So an object that ends at any moment — its host crashing, a restart for a
+//! deploy, an eviction — starts again from a state at least as used as any it answered from:
+//! it may refuse a request the limit had room for, never admit one beyond the limit.
+//!
+//! A write per decision would put a storage write on every answer, so a write reserves ahead:
+//! it stores the new state plus `margin` more admissions, and the answers that stay within
+//! that reservation need no write. The margin doubles while writes follow each other within
+//! [`WRITE_WINDOW_MS`] (a busy bucket settles at about one write per window) and halves
+//! otherwise (a quiet bucket writes its exact state), up to what the policy admits in a window
+//! (below), and a reservation never goes past an empty bucket. Once the bucket has not changed for [`TRIM_AFTER_MS`], its exact state is
+//! written, so an idle object that is evicted loses nothing either.
+//!
+//! What a restart may cost is the reservation not yet spent: at most `margin` admissions, and
+//! the margin is never more than the policy admits in [`WRITE_WINDOW_MS`] at its sustained
+//! rate (`limit · 0.05 / window_s`, rounded down). Below 20 admissions per second that is none:
+//! such a bucket writes its exact state before every answer that changes it, and a restart
+//! costs nothing at all.
 
-/// How long a changed state may wait before it is written.
-pub const PERSIST_DELAY_MS: u32 = 50;
+use super::gcra::{units, Shape};
+use super::{GcraState, Limits};
 
-/// The state waiting to be written, and whether a flush is scheduled.
-#[derive(Debug, Default)]
-pub struct WriteCoalescer {
-    pending: Option<String>,
-    scheduled: bool,
+/// Writes closer together than this grow the reservation.
+pub const WRITE_WINDOW_MS: u64 = 50;
+/// How long a bucket must stay unchanged before its exact state replaces a reservation.
+pub const TRIM_AFTER_MS: u64 = 1_000;
+
+/// What storage holds of one bucket, against what its owner holds.
+#[derive(Debug, Clone, Default)]
+pub struct WriteAhead {
+    /// What storage holds (or is writing); `None`: nothing, a full bucket.
+    stored: Option<GcraState>,
+    /// The owner's latest state.
+    current: Option<GcraState>,
+    /// Admissions the next write reserves beyond the state it is for.
+    margin: u64,
+    last_write_ms: Option<u64>,
+    last_change_ms: u64,
 }
 
-impl WriteCoalescer {
-    /// Records the latest state. True when the caller must schedule a flush (none is pending).
-    pub fn offer(&mut self, state: String) -> bool {
-        self.pending = Some(state);
-        !std::mem::replace(&mut self.scheduled, true)
-    }
-
-    /// The state to write now — the latest offered — ending the scheduled flush.
-    pub fn flush(&mut self) -> Option<String> {
-        self.scheduled = false;
-        self.pending.take()
-    }
+/// What to do when the trim timer fires.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trim {
+    /// Write this exact state now.
+    Write(GcraState),
+    /// The bucket changed since: look again after this many ms.
+    After(u64),
+    /// Storage already holds the exact state.
+    Done,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl WriteAhead {
+    /// Storage read `stored` (`None` for nothing, or for a state that could not be read: the
+    /// owner's first decision then writes what it settled on).
+    pub fn restored(stored: Option<GcraState>) -> WriteAhead {
+        WriteAhead {
+            stored,
+            current: stored,
+            ..WriteAhead::default()
+        }
+    }
 
-    #[test]
-    fn a_burst_is_one_write_of_the_latest_state() {
-        let mut w = WriteCoalescer::default();
-        assert!(w.offer("1".into()), "the first change schedules a flush");
-        assert!(!w.offer("2".into()));
-        assert!(!w.offer("3".into()));
-        assert_eq!(w.flush().as_deref(), Some("3"));
-        assert_eq!(w.flush(), None, "nothing new, nothing written");
-        assert!(
-            w.offer("4".into()),
-            "a change after the flush schedules the next one"
-        );
+    /// The owner's state became `next` at `now_ms`, by a decision under `limits` about to be
+    /// answered. Returns the state to write before that answer goes out, or `None` when
+    /// storage already holds `next` or more.
+    pub fn changed(&mut self, next: GcraState, limits: &Limits, now_ms: u64) -> Option<GcraState> {
+        self.current = Some(next);
+        self.last_change_ms = now_ms;
+        let Some(shape) = Shape::of(limits) else {
+            // Limits that refuse everything never advance a state; write what is asked, exactly.
+            return self.write(next, now_ms);
+        };
+        let at = shape.ticks_of(next);
+        if self.stored.is_some_and(|s| shape.ticks_of(s) >= at) {
+            return None;
+        }
+        let close = self
+            .last_write_ms
+            .is_some_and(|w| now_ms.saturating_sub(w) < WRITE_WINDOW_MS);
+        // No more than the policy admits in a window: a bucket whose rate cannot outrun one
+        // write per window (below 20 per second) is written exactly, every time.
+        let most = units(shape.ticks_at_ms(WRITE_WINDOW_MS).min(shape.cap), shape.t);
+        self.margin = if close {
+            self.margin.saturating_mul(2).max(1)
+        } else {
+            self.margin / 2
+        }
+        .min(most);
+        // Never past an empty bucket: a restart finds at worst no admission left.
+        let empty_at = shape.ticks_at_ms(now_ms).saturating_add(shape.cap).max(at);
+        let reserved = at
+            .saturating_add(u128::from(self.margin).saturating_mul(shape.t.get()))
+            .min(empty_at);
+        let write = shape.state_at(reserved).unwrap_or(next);
+        self.write(write, now_ms)
+    }
+
+    fn write(&mut self, state: GcraState, now_ms: u64) -> Option<GcraState> {
+        self.stored = Some(state);
+        self.last_write_ms = Some(now_ms);
+        Some(state)
+    }
+
+    /// The trim timer fired at `now_ms`: once the bucket has been unchanged for
+    /// [`TRIM_AFTER_MS`], the exact state replaces the reservation (and the margin starts
+    /// again from none).
+    pub fn trim(&mut self, now_ms: u64) -> Trim {
+        if self.stored == self.current {
+            return Trim::Done;
+        }
+        let quiet = now_ms.saturating_sub(self.last_change_ms);
+        if quiet < TRIM_AFTER_MS {
+            return Trim::After(TRIM_AFTER_MS - quiet);
+        }
+        self.margin = 0;
+        match self.current {
+            Some(exact) => {
+                self.stored = Some(exact);
+                Trim::Write(exact)
+            }
+            // Not reachable (a state is never changed to none), and nothing to write.
+            None => Trim::Done,
+        }
+    }
+
+    /// Storage was emptied (a full bucket's state deleted).
+    pub fn cleared(&mut self) {
+        *self = WriteAhead::default();
+    }
+
+    /// Admissions storage holds as spent beyond the owner's state, under `limits` (what a
+    /// restart now would refuse while the limit had room).
+    pub fn reserved_units(&self, limits: &Limits) -> u64 {
+        let (Some(shape), Some(stored)) = (Shape::of(limits), self.stored) else {
+            return 0;
+        };
+        let current = self.current.map_or(0, |c| shape.ticks_of(c));
+        units(shape.ticks_of(stored).saturating_sub(current), shape.t)
     }
 }

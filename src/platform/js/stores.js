@@ -97,14 +97,18 @@ function toBucket(namespace, entry, path, init) {
   }
 }
 
-/** Writes one value of a Durable Object's storage (coalescing is decided in Rust). */
+/** Writes one value of a Durable Object's storage (what and when is decided in Rust). */
 export function put_value(storage, key, value) {
   storage.put(key, value);
 }
 
-/** Calls `callback` after `ms` milliseconds. */
+/** Calls `callback` after `ms` milliseconds, and again after the ms it returns while not 0. */
 export function after(ms, callback) {
-  setTimeout(callback, ms);
+  const tick = () => {
+    const again = callback();
+    if (again > 0) setTimeout(tick, again);
+  };
+  setTimeout(tick, ms);
 }
 
 /** Schedules the object's alarm without waiting for confirmation. */

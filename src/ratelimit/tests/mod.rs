@@ -5,6 +5,7 @@ mod bucket;
 mod gcra;
 mod headers;
 mod lease;
+mod persist;
 mod property;
 
 use super::{check, Decision, GcraState, Limits};

@@ -151,17 +151,26 @@ fn run_property(limits: Limits, seed: u64, arrivals: usize) {
             );
         }
     }
-    // ...and every pair in linear time: with P the running sum of units, the condition is
-    // (P_j·U − a_j·L) + max_{i≤j}(a_i·L − P_{i−1}·U) ≤ burst·U.
+    // ...and every pair in linear time.
+    assert_within_rate(limits, &allowed, &format!("seed {seed}"));
+}
+
+/// Over every span between two of the `allowed` arrivals (time in ms, cost; in time order),
+/// the units allowed stay within `burst + ⌊span / T⌋`, in linear time: with P the running sum
+/// of units, the condition is (P_j·U − a_j·L) + max_{i≤j}(a_i·L − P_{i−1}·U) ≤ burst·U.
+pub(super) fn assert_within_rate(limits: Limits, allowed: &[(u64, u64)], context: &str) {
+    let unit = i128::from(limits.window_s) * 1_000_000_000;
+    let rate = i128::from(limits.limit);
+    let burst = i128::from(limits.burst);
     let mut before = 0i128; // P_{i−1}
     let mut best = i128::MIN;
-    for &(at, cost) in &allowed {
+    for &(at, cost) in allowed {
         let at_ns = i128::from(at) * 1_000_000;
         best = best.max(at_ns * rate - before * unit);
         before += i128::from(cost);
         assert!(
             before * unit - at_ns * rate + best <= burst * unit,
-            "{limits:?} seed {seed}: too many units in a span ending at T0+{} ms",
+            "{limits:?} {context}: too many units in a span ending at T0+{} ms",
             at - T0
         );
     }
