@@ -149,7 +149,7 @@ fn a_replayed_give_back_changes_nothing() {
     assert_eq!(1 + 4 + more, 10);
 }
 
-/// An owner that restarts reloads its state (here exactly; a crash may lose its last updates)
+/// An owner that restarts reloads its state (storage holds at least what it answered from)
 /// and draws a new seed: a give-back for a lease from before changes nothing, also once a new
 /// lease is open and also when the new owner's state is the old lease's.
 #[test]
