@@ -382,6 +382,46 @@ test("a write routed to another route than the cached GET invalidates the GET ro
   assert.doesNotMatch(after.headers.get("cache-status"), /hit/);
 });
 
+test("a write's answer naming a URL of its origin in Location or Content-Location invalidates it", async () => {
+  // GET /orders/<id> is cached (a 404 too: heuristically cacheable with max-age); POST /orders
+  // answers 201 with the header the query asks for.
+  const up = await origin((req, n) => {
+    const url = new URL(req.url, "http://x");
+    if (req.method === "GET") {
+      const exists = up.count("/orders") > 0 && url.pathname === "/orders/42";
+      return { status: exists ? 200 : 404, headers: { "cache-control": "max-age=60" }, body: exists ? "order 42" : "no such order" };
+    }
+    return { status: Number(url.searchParams.get("status")), headers: { [url.searchParams.get("h")]: url.searchParams.get("v") }, body: "created" };
+  });
+  const gw = await gateway(up, [
+    { id: "order", path: "/orders/{id}", upstream: "u", auth: "none", methods: ["GET", "HEAD"], cache: { ttl_s: 60 } },
+    { id: "create", path: "/orders", upstream: "u", auth: "none", methods: ["POST"] },
+  ]);
+  const post = async (h, v, status = 201) => {
+    const r = await gw.fetch(`/orders?h=${h}&v=${encodeURIComponent(v)}&status=${status}`, { method: "POST", body: "{}" });
+    await r.text();
+    return r.status;
+  };
+  const base = "http://gateway.test";
+  assert.equal((await get(gw, `${base}/orders/42`)).status, 404);
+  assert.match((await get(gw, `${base}/orders/42`)).headers.get("cache-status"), /hit/);
+  // Another origin, or a failed answer: the 404 stays.
+  for (const [v, status] of [["http://elsewhere.test/orders/42", 201], ["//elsewhere.test/orders/42", 201], ["/orders/42", 400]]) {
+    assert.equal(await post("location", v, status), status);
+    const again = await get(gw, `${base}/orders/42`);
+    assert.equal(again.status, 404, v);
+    assert.match(again.headers.get("cache-status"), /hit/, `${v} (${status}) invalidated nothing`);
+  }
+  assert.equal(await post("location", "/orders/42"), 201);
+  const now = await get(gw, `${base}/orders/42`);
+  assert.equal(now.status, 200, "the stale 404 is gone: hot tier and Cache API");
+  assert.equal(now.body, "order 42");
+  assert.match((await get(gw, `${base}/orders/42`)).headers.get("cache-status"), /hit/);
+  // Content-Location, relative to the request's URL, empties it again.
+  assert.equal(await post("content-location", "orders/42", 200), 200);
+  assert.doesNotMatch((await get(gw, `${base}/orders/42`)).headers.get("cache-status"), /hit/);
+});
+
 test("the admin API purges one URL and bumps the generation", async () => {
   const up = await origin((req, n) => ({ headers: { "cache-control": "max-age=600" }, body: `n=${n}` }));
   const gw = await gateway(up, [cached("c", { ttl_s: 600 })]);

@@ -40,14 +40,14 @@ pub struct Gateway {
     pub reads_client_network: bool,
 }
 
-/// Whether an uncached route that accepts an unsafe method may share URLs with a cached route
-/// (whose GET entries its successful requests must then invalidate, `pipeline::invalidate`).
-/// Decided once per configuration, conservatively and in near-linear time: the hosts may
-/// overlap, and the paths' literal beginnings (up to the first parameter) may, for one being a
-/// beginning of the other is what any URL both patterns match requires. The request itself then
-/// finds the GET route exactly.
-fn cached_url_sharing(routes: &[Route]) -> impl Fn(&Route) -> bool + '_ {
+/// Whether an uncached route that accepts an unsafe method may invalidate a cached route's
+/// entries (`pipeline::invalidate`): a URL it serves may be one a cached route serves to GET,
+/// and its answers may name, in `Location` or `Content-Location`, any URL of its origin
+/// (RFC 9111 §4.4). So: any such route whose hosts a cached route's may overlap. Decided once
+/// per configuration, in linear time; the request itself then finds the cached routes exactly.
+fn may_invalidate_cached(routes: &[Route]) -> impl Fn(&Route) -> bool + '_ {
     let cached = || routes.iter().filter(|r| r.cache.is_some());
+    let any_cached = cached().next().is_some();
     // A cached route without a host, or with a wildcard one, may share any host.
     let wide = cached().any(|r| !matches!(r.host, Some(HostPattern::Exact(_))));
     let exact: HashSet<&str> = cached()
@@ -56,40 +56,18 @@ fn cached_url_sharing(routes: &[Route]) -> impl Fn(&Route) -> bool + '_ {
             _ => None,
         })
         .collect();
-    let mut prefixes: Vec<&str> = cached().map(|r| literal_prefix(&r.path)).collect();
-    prefixes.sort_unstable();
-    prefixes.dedup();
-    let cached_prefix: HashSet<&str> = prefixes.iter().copied().collect();
     move |route: &Route| {
         let unsafe_methods = crate::cache::INVALIDATING_METHODS
             .iter()
             .any(|m| route.methods.contains(m));
-        if route.cache.is_some() || route.websocket || !unsafe_methods || prefixes.is_empty() {
+        if route.cache.is_some() || route.websocket || !unsafe_methods || !any_cached {
             return false;
         }
-        let hosts = wide
-            || match &route.host {
-                Some(HostPattern::Exact(h)) => exact.contains(h.as_str()),
-                _ => true,
-            };
-        let own = literal_prefix(&route.path);
-        // A cached beginning that begins this one, or one that this one begins.
-        let begun_by = own
-            .char_indices()
-            .map(|(i, _)| &own[..i])
-            .chain(std::iter::once(own))
-            .any(|p| cached_prefix.contains(p));
-        let begins = {
-            let at = prefixes.partition_point(|p| *p < own);
-            prefixes.get(at).is_some_and(|p| p.starts_with(own))
-        };
-        hosts && (begun_by || begins)
+        wide || match &route.host {
+            Some(HostPattern::Exact(h)) => exact.contains(h.as_str()),
+            _ => true,
+        }
     }
-}
-
-/// A path pattern up to its first parameter: every URL the pattern matches begins with it.
-fn literal_prefix(pattern: &str) -> &str {
-    pattern.find('{').map_or(pattern, |at| &pattern[..at])
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.
@@ -349,7 +327,7 @@ impl Gateway {
             .collect();
         let digest = crate::hex::digest_of(sha256);
         let plans = {
-            let shares = cached_url_sharing(&config.routes);
+            let shares = may_invalidate_cached(&config.routes);
             config
                 .routes
                 .iter()

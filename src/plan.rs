@@ -19,7 +19,8 @@ pub enum StageKind {
     /// Hands the upstream exchange to the platform's executor.
     Forward,
     /// Like `Forward`; an unsafe request waits for its answer, to invalidate what a cached
-    /// route serving GET of the same URL stored (`pipeline::invalidate`).
+    /// route serving GET of its URL, or of a URL the answer names, stored
+    /// (`pipeline::invalidate`).
     Invalidate,
     /// Relays a WebSocket handshake, and the upstream's 101, through the executor.
     WebSocket,
@@ -49,8 +50,9 @@ pub struct Plan {
 
 impl Plan {
     /// The plan of `route`: its stages in the fixed order, the terminal one last.
-    /// `shares_cached_urls`: a cached route may serve GET for some of this route's URLs.
-    pub fn for_route(route: &Route, shares_cached_urls: bool) -> Plan {
+    /// `invalidates_cached`: this route's unsafe requests may invalidate a cached route's
+    /// entries (its host may be one a cached route serves).
+    pub fn for_route(route: &Route, invalidates_cached: bool) -> Plan {
         let mut stages = Vec::with_capacity(7);
         if !route.ip_rules.is_empty() {
             stages.push(StageKind::IpRules);
@@ -71,7 +73,7 @@ impl Plan {
             StageKind::WebSocket
         } else if route.cache.is_some() {
             StageKind::Cache
-        } else if shares_cached_urls {
+        } else if invalidates_cached {
             StageKind::Invalidate
         } else {
             StageKind::Forward

@@ -76,6 +76,7 @@ pub mod entry;
 pub mod facts;
 pub mod freshness;
 pub mod key;
+pub mod named;
 pub mod range;
 pub mod request;
 pub mod rules;

@@ -287,7 +287,7 @@ pub fn explain(
                 if crate::pipeline::invalidate::is_unsafe(method) {
                     stages.push((
                         "invalidate",
-                        "on success, what a cached route serving GET of this URL stored is invalidated".to_owned(),
+                        "on success, what cached routes serving GET of this URL, or of a URL of this origin the answer names in Location or Content-Location, stored is invalidated".to_owned(),
                     ));
                 }
             }

@@ -457,8 +457,8 @@ fn finish_fetched<P: Ports>(
 /// Targeted cache fields (RFC 9213) are addressed to the gateway and never reach the client.
 const TARGETED_NEVER_FORWARDED: [&str; 2] = crate::cache::targeted::TARGET_LIST;
 
-/// An unsafe request on a cached route: forwarded, and when it succeeds the URL's entries
-/// are invalidated (RFC 9111 §4.4).
+/// An unsafe request on a cached route: forwarded, and when it succeeds the URL's entries,
+/// and those of the URLs its answer names, are invalidated (RFC 9111 §4.4).
 async fn invalidating<P: Ports>(
     cx: &mut Ctx,
     s: Services<'_, P>,
@@ -472,8 +472,7 @@ async fn invalidating<P: Ports>(
     let status = s.ports.status(&response);
     let invalidated = super::invalidate::invalidates(status);
     if invalidated {
-        invalidate(s.ports, keys, spec, s.ports.now_ms()).await;
-        super::invalidate::invalidate_get_route(cx, s).await;
+        super::invalidate::invalidate_after(cx, s, &response, Some((keys, spec))).await;
     }
     let outcome = CacheOutcome::Bypass(if invalidated { "invalidated" } else { "method" });
     let set = vec![("cache-status".to_owned(), cache_status(&outcome, None))];

@@ -1,8 +1,10 @@
 //! Invalidation across routes (RFC 9111 §4.4). A successful unsafe request invalidates what is
 //! stored for its URL, and a GET of that URL may be served by another route than the unsafe
 //! request's own: two routes with one path and different `methods`, the GET one cached. Such a
-//! request removes what that GET route stored for the URL, whether its own route is cached
-//! (the cache stage calls [`invalidate_get_route`]) or not (the [`Invalidate`] stage).
+//! request removes what that GET route stored for the URL, and what is stored for the URLs of
+//! its origin that its answer names in `Location` and `Content-Location`
+//! (`crate::cache::named`), whether its own route is cached (the cache stage calls
+//! [`invalidate_after`]) or not (the [`Invalidate`] stage).
 
 use super::cache::{self, keys};
 use super::ctx::{CacheKeys, Ctx};
@@ -10,6 +12,7 @@ use super::driver::{Forward, Stage, Step};
 use super::exchange;
 use super::ports::Ports;
 use super::state::Services;
+use crate::cache::named::{named_urls, NAMING_HEADERS};
 use crate::config::CacheSpec;
 use crate::forward::{forwarded_host, Destination, Inbound};
 
@@ -45,7 +48,7 @@ impl Stage for Invalidate {
         match cache::fetch(cx, s, &plan).await {
             Ok(response) => {
                 if invalidates(s.ports.status(&response)) {
-                    invalidate_get_route(cx, s).await;
+                    invalidate_after(cx, s, &response, None).await;
                 }
                 Step::Reply(response)
             }
@@ -54,24 +57,26 @@ impl Stage for Invalidate {
     }
 }
 
-/// The route a GET of this request's URL reaches (with this request's headers), when it is
-/// another route than the request's own and it is cached, with the URL's keys on it. Without
-/// the GET's own headers and consumer, the keys reach its variants through the route's marker.
-pub fn get_route_keys<'g, P: Ports>(
+/// The keys of `path` and `query` on this request's origin, as a GET with this request's other
+/// facts reaches them, and the route serving them, when that route is cached. Without the GET's
+/// own headers and consumer, the keys reach its variants through the route's marker.
+fn cached_keys_at<'g, P: Ports>(
     s: Services<'g, P>,
     cx: &Ctx,
-) -> Option<(CacheKeys, &'g CacheSpec)> {
+    path: &str,
+    query: Option<&str>,
+) -> Option<(CacheKeys, &'g CacheSpec, usize)> {
     let gateway = s.gateway;
     let inbound = Inbound {
         method: "GET",
+        path,
+        query,
+        preflight: None,
         ..cx.request.inbound()
     };
     let Ok(Destination::Route(routed)) = gateway.destination(&inbound) else {
         return None;
     };
-    if routed.route == cx.route() {
-        return None;
-    }
     let spec = gateway.route(routed.route).cache.as_ref()?;
     let host = forwarded_host(&inbound);
     let seal = s.state.cache_seal(gateway, s.ports);
@@ -85,13 +90,57 @@ pub fn get_route_keys<'g, P: Ports>(
         None,
         None,
     );
-    Some((keys, spec))
+    Some((keys, spec, routed.route))
 }
 
-/// Removes what the GET route of this request's URL stored for it, if that is another, cached
-/// route (see [`get_route_keys`]).
-pub async fn invalidate_get_route<P: Ports>(cx: &Ctx, s: Services<'_, P>) {
+/// The route a GET of this request's URL reaches (with this request's headers), when it is
+/// another route than the request's own and it is cached, with the URL's keys on it.
+pub fn get_route_keys<'g, P: Ports>(
+    s: Services<'g, P>,
+    cx: &Ctx,
+) -> Option<(CacheKeys, &'g CacheSpec)> {
+    let query = cx.request.query.as_deref();
+    let (keys, spec, route) = cached_keys_at(s, cx, &cx.request.path, query)?;
+    (route != cx.route()).then_some((keys, spec))
+}
+
+/// After a successful unsafe request: removes what is stored for its URL on its own route
+/// (`own`: its keys and cache, when the route is cached) and on the GET route of its URL
+/// ([`get_route_keys`]), and for each URL of its origin that `response` names in `Location`
+/// or `Content-Location` — each entry once.
+pub async fn invalidate_after<P: Ports>(
+    cx: &Ctx,
+    s: Services<'_, P>,
+    response: &P::Response,
+    own: Option<(&CacheKeys, &CacheSpec)>,
+) {
+    let now = s.ports.now_ms();
+    let mut done: Vec<String> = Vec::new();
+    if let Some((keys, spec)) = own {
+        cache::invalidate(s.ports, keys, spec, now).await;
+        done.push(keys.entry.clone());
+    }
     if let Some((keys, spec)) = get_route_keys(s, cx) {
-        cache::invalidate(s.ports, &keys, spec, s.ports.now_ms()).await;
+        cache::invalidate(s.ports, &keys, spec, now).await;
+        done.push(keys.entry);
+    }
+    let values = s.ports.headers(response, &NAMING_HEADERS);
+    if values.iter().all(Option::is_none) {
+        return;
+    }
+    let named = named_urls(
+        &cx.request.scheme,
+        &cx.request.host,
+        &cx.request.path,
+        &values,
+    );
+    for url in named {
+        let Some((keys, spec, _)) = cached_keys_at(s, cx, &url.path, url.query.as_deref()) else {
+            continue;
+        };
+        if !done.contains(&keys.entry) {
+            cache::invalidate(s.ports, &keys, spec, now).await;
+            done.push(keys.entry);
+        }
     }
 }

@@ -8,6 +8,7 @@ mod date;
 mod flow;
 mod freshness;
 mod key;
+mod named;
 mod range;
 mod request;
 mod rules;

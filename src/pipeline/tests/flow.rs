@@ -32,10 +32,11 @@ fn every_route_compiles_to_its_stages_in_the_fixed_order() {
     assert_eq!(
         w.gateway.plan(1),
         &Plan {
-            stages: vec![RateLimit, Forward]
+            // Beside a cached route, a route taking unsafe methods waits for their answers.
+            stages: vec![RateLimit, Invalidate]
         }
     );
-    assert_eq!(w.gateway.plan(2).names(), ["forward"]);
+    assert_eq!(w.gateway.plan(2).names(), ["invalidate"]);
 }
 
 #[test]

@@ -90,8 +90,108 @@ fn a_get_route_with_variants_is_invalidated_through_its_marker() {
     assert_eq!(again.response().body, "english, again");
 }
 
+/// Orders read through a cached route, created through an uncached one.
+fn order_routes() -> World {
+    World::new(json!({
+        "routes": [
+            { "id": "order", "path": "/orders/{id}", "upstream": "api", "methods": ["GET", "HEAD"],
+              "cache": { "ttl_s": 60 } },
+            { "id": "create", "path": "/orders", "upstream": "api", "methods": ["POST"] },
+        ]
+    }))
+}
+
+fn created(location_headers: &[(&str, &str)], status: u16) -> Script {
+    Script::Respond(FakeResponse::new(status, location_headers, "created"))
+}
+
+fn cached_404() -> Script {
+    Script::Respond(FakeResponse::new(
+        404,
+        &[("cache-control", "max-age=60")],
+        "no such order",
+    ))
+}
+
 #[test]
-fn only_routes_that_may_share_a_cached_url_wait_and_safe_methods_never_do() {
+fn a_url_the_answer_names_is_invalidated_on_whichever_route_serves_it() {
+    let w = order_routes();
+    assert_eq!(w.gateway.plan(1).names(), ["invalidate"]);
+    for (header, value) in [
+        ("location", "/orders/42"),
+        ("location", "https://h.test/orders/42"),
+        ("content-location", "orders/42"),
+        ("location", "/orders/./42#receipt"),
+    ] {
+        let f = Fakes::at(T0);
+        f.answer(cached_404());
+        get(&w, &f, "https://h.test/orders/42");
+        assert_eq!(
+            get(&w, &f, "https://h.test/orders/42").response().status,
+            404
+        );
+        assert_eq!((f.exchanges(), f.cache.borrow().len()), (1, 1), "a hit");
+
+        f.answer(created(&[(header, value)], 201));
+        let (sync, posted) = send(&w, &f, "POST", "https://h.test/orders");
+        assert!(!sync, "the write waits for its answer");
+        assert_eq!(posted.response().status, 201);
+        assert!(
+            f.cache.borrow().is_empty() && f.hot.borrow().is_empty(),
+            "{header}: {value}"
+        );
+        f.answer(cacheable("order 42"));
+        let now = get(&w, &f, "https://h.test/orders/42");
+        assert_eq!(now.response().body, "order 42", "{header}: {value}");
+    }
+}
+
+#[test]
+fn a_url_of_another_origin_or_a_failed_answer_invalidates_nothing() {
+    let w = order_routes();
+    for (status, value) in [
+        (201, "https://other.test/orders/42"),
+        (201, "//other.test/orders/42"),
+        (201, "http://h.test/orders/42"),
+        (201, "https://h.test:8443/orders/42"),
+        (201, "/orders/43"),
+        (400, "/orders/42"),
+        (500, "/orders/42"),
+    ] {
+        let f = Fakes::at(T0);
+        f.answer(cached_404());
+        get(&w, &f, "https://h.test/orders/42");
+        f.answer(created(&[("location", value)], status));
+        send(&w, &f, "POST", "https://h.test/orders");
+        assert_eq!(f.cache.borrow().len(), 1, "{status} {value}");
+        assert_eq!(
+            get(&w, &f, "https://h.test/orders/42").response().status,
+            404,
+            "{status} {value}: still served from the cache"
+        );
+        assert_eq!(f.exchanges(), 2, "{status} {value}");
+    }
+}
+
+#[test]
+fn a_cached_routes_own_write_invalidates_the_urls_it_names_too() {
+    let w = World::new(json!({ "routes": [
+        { "id": "items", "path": "/items/{id}", "upstream": "api", "cache": { "ttl_s": 60 },
+          "methods": ["GET", "HEAD", "PUT"] },
+    ] }));
+    let f = Fakes::at(T0);
+    for id in ["1", "2"] {
+        f.answer(cacheable(id));
+        get(&w, &f, &format!("https://h.test/items/{id}"));
+    }
+    assert_eq!(f.cache.borrow().len(), 2);
+    f.answer(created(&[("content-location", "/items/2")], 200));
+    send(&w, &f, "PUT", "https://h.test/items/1");
+    assert!(f.cache.borrow().is_empty(), "its own URL and the one named");
+}
+
+#[test]
+fn only_writes_on_a_cached_routes_host_wait_and_safe_methods_never_do() {
     let w = split_routes(json!({ "ttl_s": 60 }));
     let plan = |id: &str| {
         let i = w
@@ -105,11 +205,11 @@ fn only_routes_that_may_share_a_cached_url_wait_and_safe_methods_never_do() {
     };
     assert_eq!(plan("read"), ["cache"]);
     assert_eq!(plan("write"), ["invalidate"]);
-    // Its path begins like the cached one's, so it may share URLs; a GET of its URL reaches no
-    // cached route, so its writes invalidate nothing, and its reads go straight to the executor.
+    // A GET of its URL reaches no cached route, so its writes invalidate nothing unless their
+    // answers name a cached URL, and its reads go straight to the executor.
     assert_eq!(plan("notes"), ["invalidate"]);
-    // No URL of /other/{id} can be one of /items/{id}.
-    assert_eq!(plan("other"), ["forward"]);
+    // No URL of /other/{id} is one of /items/{id}, but its answers may name one.
+    assert_eq!(plan("other"), ["invalidate"]);
     let f = Fakes::at(T0);
     f.answer(answered(200));
     let (sync, _) = send(&w, &f, "GET", "https://h.test/items/1/notes");
@@ -135,7 +235,7 @@ fn only_routes_that_may_share_a_cached_url_wait_and_safe_methods_never_do() {
     let names = |i: usize| hosts.gateway.plan(i).names();
     assert_eq!(names(1), ["forward"], "another exact host");
     assert_eq!(names(2), ["invalidate"], "a catch-all may serve /x");
-    assert_eq!(names(3), ["forward"], "/y is never /x");
+    assert_eq!(names(3), ["invalidate"], "an answer to /y may name /x");
 }
 
 /// Two isolates of one location: `a` is still writing a GET's copy when `b` handles a write to
