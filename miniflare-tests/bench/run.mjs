@@ -8,7 +8,8 @@
 // BENCH_ONLY (a regular expression over scenario names), BENCH_HOLD=1 (start everything and
 // wait, for probing by hand), BENCH_INSPECTOR=host:port (workerd's inspector, for profiling),
 // BENCH_LOGS=1 (show workerd's own output, which the gateway's access lines otherwise flood),
-// BENCH_TAIL=1 (a tail worker receives the log lines), BENCH_CONFIG_ONLY=1 (write the
+// BENCH_TAIL=1 (a tail worker receives the log lines), BENCH_GC=1 (V8's --trace-gc: each
+// collection, printed on workerd's stdout), BENCH_CONFIG_ONLY=1 (write the
 // configuration, print its folder and stop).
 
 import { spawn, fork } from "node:child_process";
@@ -243,7 +244,7 @@ writeFileSync(
   join(dir, "bench.capnp"),
   `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [
+${process.env.BENCH_GC ? '  v8Flags = ["--trace-gc"],\n' : ""}  services = [
     (name = "gateway", worker = (
       modules = [(name = "index.js", esModule = embed "index.js"),
                  (name = "index_bg.wasm", wasm = embed "index_bg.wasm")],
@@ -465,7 +466,9 @@ const upstream = fork(join(here, "upstream.mjs"), [String(UPSTREAM_PORT)], { std
 children.push(upstream);
 await new Promise((r) => upstream.once("message", r));
 const inspector = process.env.BENCH_INSPECTOR ? [`--inspector-addr=${process.env.BENCH_INSPECTOR}`] : [];
-const workerd = spawn(workerdBin, ["serve", join(dir, "bench.capnp"), ...inspector], { stdio: ["ignore", "ignore", process.env.BENCH_LOGS ? "inherit" : "ignore"] });
+const workerd = spawn(workerdBin, ["serve", join(dir, "bench.capnp"), ...inspector], {
+  stdio: ["ignore", process.env.BENCH_GC ? "inherit" : "ignore", process.env.BENCH_LOGS ? "inherit" : "ignore"],
+});
 children.push(workerd);
 await waitFor(`http://127.0.0.1:${PORTS.jsconst}/`);
 
