@@ -3,7 +3,7 @@
 //! request's own: two routes with one path and different `methods`, the GET one cached. Such a
 //! request removes what that GET route stored for the URL, and what is stored for the URLs of
 //! its origin that its answer names in `Location` and `Content-Location`
-//! (`crate::cache::named`), whether its own route is cached (the cache stage calls
+//! (`crate::cache::named`) on routes of the same upstream, whether its own route is cached (the cache stage calls
 //! [`invalidate_after`]) or not (the [`Invalidate`] stage).
 
 use super::cache::{self, keys};
@@ -13,7 +13,7 @@ use super::exchange;
 use super::ports::Ports;
 use super::state::Services;
 use crate::cache::named::{named_urls, NAMING_HEADERS};
-use crate::config::CacheSpec;
+use crate::config::{CacheSpec, Route};
 use crate::forward::{forwarded_host, Destination, Inbound};
 
 /// Whether a request with `method` invalidates its URL when it succeeds.
@@ -104,10 +104,16 @@ pub fn get_route_keys<'g, P: Ports>(
     (route != cx.route()).then_some((keys, spec))
 }
 
+/// Whether two routes forward to a common upstream (the route's own, or its canary's).
+fn shares_upstream(a: &Route, b: &Route) -> bool {
+    let of = |r: &Route| [Some(r.upstream), r.canary.as_ref().map(|c| c.upstream)];
+    of(a).iter().flatten().any(|u| of(b).contains(&Some(*u)))
+}
+
 /// After a successful unsafe request: removes what is stored for its URL on its own route
 /// (`own`: its keys and cache, when the route is cached) and on the GET route of its URL
 /// ([`get_route_keys`]), and for each URL of its origin that `response` names in `Location`
-/// or `Content-Location` — each entry once.
+/// or `Content-Location` and a route of the same upstream serves — each entry once.
 pub async fn invalidate_after<P: Ports>(
     cx: &Ctx,
     s: Services<'_, P>,
@@ -134,10 +140,17 @@ pub async fn invalidate_after<P: Ports>(
         &cx.request.path,
         &values,
     );
+    let answering = s.gateway.route(cx.route());
     for url in named {
-        let Some((keys, spec, _)) = cached_keys_at(s, cx, &url.path, url.query.as_deref()) else {
+        let Some((keys, spec, route)) = cached_keys_at(s, cx, &url.path, url.query.as_deref())
+        else {
             continue;
         };
+        // An upstream speaks for its own resources only: one service behind a shared host
+        // must not empty another's entries.
+        if !shares_upstream(answering, s.gateway.route(route)) {
+            continue;
+        }
         if !done.contains(&keys.entry) {
             cache::invalidate(s.ports, &keys, spec, now).await;
             done.push(keys.entry);

@@ -174,6 +174,34 @@ fn a_url_of_another_origin_or_a_failed_answer_invalidates_nothing() {
 }
 
 #[test]
+fn an_answer_names_only_urls_of_its_own_upstream() {
+    // One host, two services: the orders service cannot empty the users service's entries.
+    let w = World::new(json!({
+        "upstreams": {
+            "api": { "targets": [ { "url": "http://upstream.test" } ], "retries": 0 },
+            "users-svc": { "targets": [ { "url": "http://users.test" } ], "retries": 0 },
+            "users-v2": { "targets": [ { "url": "http://users-v2.test" } ], "retries": 0 },
+        },
+        "routes": [
+            { "id": "user", "path": "/users/{id}", "upstream": "users-svc", "methods": ["GET"],
+              "cache": { "ttl_s": 60 } },
+            { "id": "create", "path": "/orders", "upstream": "api", "methods": ["POST"] },
+            { "id": "signup", "path": "/signup", "upstream": "users-v2", "methods": ["POST"] },
+            { "id": "register", "path": "/register", "upstream": "api", "methods": ["POST"],
+              "canary": { "upstream": "users-svc", "percent": 0 } },
+        ]
+    }));
+    for (post, invalidated) in [("/orders", false), ("/signup", false), ("/register", true)] {
+        let f = Fakes::at(T0);
+        f.answer(cacheable("alice"));
+        get(&w, &f, "https://h.test/users/1");
+        f.answer(created(&[("location", "/users/1")], 201));
+        send(&w, &f, "POST", &format!("https://h.test{post}"));
+        assert_eq!(f.cache.borrow().is_empty(), invalidated, "{post}");
+    }
+}
+
+#[test]
 fn a_cached_routes_own_write_invalidates_the_urls_it_names_too() {
     let w = World::new(json!({ "routes": [
         { "id": "items", "path": "/items/{id}", "upstream": "api", "cache": { "ttl_s": 60 },
