@@ -83,3 +83,30 @@ test("a copy another isolate was still writing does not outlive a write to its U
     await close();
   }
 });
+
+test("a write handled by another isolate reaches this isolate's in-memory copy within a second", async () => {
+  release(); // no answer is held here
+  const { workers, close } = await startGatewayIsolates({
+    count: 2,
+    routes: config({
+      upstreams: { u: { targets: [{ url: upstream.url }] } },
+      routes: [{ id: "c", path: "/c/{id}", upstream: "u", auth: "none", cache: { ttl_s: 600 } }],
+    }),
+  });
+  const [first, second] = workers;
+  const body = async (w, path) => (await w.fetch(path)).text();
+  try {
+    assert.equal(await body(first, "/c/hot"), "old /c/hot");
+    // Stored, then hit: the hit also keeps the entry in the first isolate's memory.
+    assert.ok(await eventually(async () => (await first.fetch("/c/hot")).headers.get("cache-status")?.includes("hit")));
+    assert.equal(await body(first, "/c/hot"), "old /c/hot");
+
+    const write = await second.fetch("/c/hot", { method: "PUT", body: "x" });
+    assert.equal(write.status, 204);
+    await new Promise((r) => setTimeout(r, 1_200));
+    assert.equal(await body(first, "/c/hot"), "new /c/hot", "the first isolate's copy outlived the write by over a second");
+    assert.equal(asked.get("/c/hot"), 2);
+  } finally {
+    await close();
+  }
+});

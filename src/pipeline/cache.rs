@@ -27,8 +27,9 @@ use crate::error::GatewayError;
 use crate::gateway::Gateway;
 
 /// How long an isolate keeps a hit in memory: an unsafe request or purge handled by another
-/// isolate reaches this one's copy within this time (the Cache API entry is gone at once).
-pub const HOT_MAX_MS: f64 = 5_000.0;
+/// isolate reaches this one's copy within this time (the Cache API entry is gone at once). A
+/// URL hit all the time costs one Cache API lookup per isolate per this time.
+pub const HOT_MAX_MS: f64 = 1_000.0;
 /// Largest body kept in memory.
 pub const HOT_MAX_BYTES: u64 = 256 * 1024;
 /// Most bytes of copies an isolate assembles for the cache at once (its memory is 128 MB, shared

@@ -65,7 +65,7 @@ fn a_request_the_hot_tier_may_not_answer_leaves_its_copy_alone() {
 
     // A Range goes to the Cache API path, which answers it from the stored entry; the hot
     // tier's copy is still valid, so it is not copied in again.
-    f.now_ms.set(T0 + 2_000.0);
+    f.now_ms.set(T0 + 1_500.0);
     f.header("range", "bytes=0-1");
     let (sync, ranged) = get(&w, &f, "https://h.test/c/1");
     assert!(!sync, "answered by the Cache API path");
@@ -316,12 +316,12 @@ fn entries_stored_under_a_longer_ttl_obey_the_configuration_in_force() {
     assert!(f.hot.borrow().len() == 1, "the hit fills the hot tier");
 
     // Within the new ttl_s the entry is still fresh; the hot tier answers.
-    f.now_ms.set(T0 + 2_000.0);
+    f.now_ms.set(T0 + 1_500.0);
     let (sync, hot) = get(&short, &f, "https://h.test/c/1");
     assert!(sync);
     assert_eq!(
         hot.response().header("cache-status"),
-        Some("edge-gateway; hit; ttl=58")
+        Some("edge-gateway; hit; ttl=59")
     );
 
     // Past it the entry is revalidated, and a failing upstream gets no stale copy: the route
