@@ -194,7 +194,7 @@ test("a bucket's state survives a restart of the runtime", async () => {
   const first = await gateway(limits, routes, { persist: dir });
   assert.equal((await first.fetch("/r")).status, 200);
   assert.equal((await first.fetch("/r")).status, 429);
-  await sleep(200); // past the trim: storage holds the exact state
+  await sleep(200); // storage held the state before the answer went out
   await first.close();
   const second = await gateway(limits, routes, { persist: dir });
   assert.equal((await second.fetch("/r")).status, 429, "a restart does not hand out a fresh quota");

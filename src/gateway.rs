@@ -40,34 +40,84 @@ pub struct Gateway {
     pub reads_client_network: bool,
 }
 
+/// The hosts some cached routes may serve: any (one has no host, or a wildcard one) or these.
+#[derive(Default)]
+struct CachedHosts<'a> {
+    any: bool,
+    exact: HashSet<&'a str>,
+}
+
+impl<'a> CachedHosts<'a> {
+    fn add(&mut self, cached: &'a Route) {
+        match &cached.host {
+            Some(HostPattern::Exact(h)) => {
+                self.exact.insert(h.as_str());
+            }
+            _ => self.any = true,
+        }
+    }
+
+    /// Whether one of them may serve a host `route` serves.
+    fn overlap(&self, route: &Route) -> bool {
+        self.any
+            || match &route.host {
+                Some(HostPattern::Exact(h)) => self.exact.contains(h.as_str()),
+                _ => !self.exact.is_empty(),
+            }
+    }
+}
+
 /// Whether an uncached route that accepts an unsafe method may invalidate a cached route's
-/// entries (`pipeline::invalidate`): a URL it serves may be one a cached route serves to GET,
-/// and its answers may name, in `Location` or `Content-Location`, any URL of its origin
-/// (RFC 9111 §4.4). So: any such route whose hosts a cached route's may overlap. Decided once
-/// per configuration, in linear time; the request itself then finds the cached routes exactly.
+/// entries (`pipeline::invalidate`), so that its unsafe requests wait for their answers. Either
+/// a URL it serves may be one a cached route serves to GET — the hosts may overlap and the
+/// paths' literal beginnings (up to the first parameter) may, for one being a beginning of the
+/// other is what any URL both patterns match requires — or its answers may name one in
+/// `Location` or `Content-Location`: a cached route of one of its upstreams may serve its host.
+/// Decided once per configuration, in near-linear time; the request itself then finds the
+/// cached routes exactly.
 fn may_invalidate_cached(routes: &[Route]) -> impl Fn(&Route) -> bool + '_ {
-    let cached = || routes.iter().filter(|r| r.cache.is_some());
-    let any_cached = cached().next().is_some();
-    // A cached route without a host, or with a wildcard one, may share any host.
-    let wide = cached().any(|r| !matches!(r.host, Some(HostPattern::Exact(_))));
-    let exact: HashSet<&str> = cached()
-        .filter_map(|r| match &r.host {
-            Some(HostPattern::Exact(h)) => Some(h.as_str()),
-            _ => None,
-        })
-        .collect();
+    let mut hosts = CachedHosts::default();
+    let mut by_upstream: HashMap<usize, CachedHosts> = HashMap::new();
+    let mut prefixes: Vec<&str> = Vec::new();
+    for cached in routes.iter().filter(|r| r.cache.is_some()) {
+        hosts.add(cached);
+        for u in cached.upstreams() {
+            by_upstream.entry(u).or_default().add(cached);
+        }
+        prefixes.push(literal_prefix(&cached.path));
+    }
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    let cached_prefix: HashSet<&str> = prefixes.iter().copied().collect();
     move |route: &Route| {
         let unsafe_methods = crate::cache::INVALIDATING_METHODS
             .iter()
             .any(|m| route.methods.contains(m));
-        if route.cache.is_some() || route.websocket || !unsafe_methods || !any_cached {
+        if route.cache.is_some() || route.websocket || !unsafe_methods || prefixes.is_empty() {
             return false;
         }
-        wide || match &route.host {
-            Some(HostPattern::Exact(h)) => exact.contains(h.as_str()),
-            _ => true,
-        }
+        let own = literal_prefix(&route.path);
+        // A cached beginning that begins this one, or one that this one begins.
+        let begun_by = own
+            .char_indices()
+            .map(|(i, _)| &own[..i])
+            .chain(std::iter::once(own))
+            .any(|p| cached_prefix.contains(p));
+        let begins = {
+            let at = prefixes.partition_point(|p| *p < own);
+            prefixes.get(at).is_some_and(|p| p.starts_with(own))
+        };
+        let shares_urls = hosts.overlap(route) && (begun_by || begins);
+        let may_name = route
+            .upstreams()
+            .any(|u| by_upstream.get(&u).is_some_and(|h| h.overlap(route)));
+        shares_urls || may_name
     }
+}
+
+/// A path pattern up to its first parameter: every URL the pattern matches begins with it.
+fn literal_prefix(pattern: &str) -> &str {
+    pattern.find('{').map_or(pattern, |at| &pattern[..at])
 }
 
 /// A route's static header edits, both ways; per-request edits are applied after them.

@@ -51,7 +51,7 @@ pub struct Plan {
 impl Plan {
     /// The plan of `route`: its stages in the fixed order, the terminal one last.
     /// `invalidates_cached`: this route's unsafe requests may invalidate a cached route's
-    /// entries (its host may be one a cached route serves).
+    /// entries (see `Gateway::compile`).
     pub fn for_route(route: &Route, invalidates_cached: bool) -> Plan {
         let mut stages = Vec::with_capacity(7);
         if !route.ip_rules.is_empty() {

@@ -320,6 +320,13 @@ pub struct Route {
     pub ip_rules: Vec<usize>,
 }
 
+impl Route {
+    /// The upstreams the route forwards to: its own, then its canary's.
+    pub fn upstreams(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::once(self.upstream).chain(self.canary.as_ref().map(|c| c.upstream))
+    }
+}
+
 /// What the gateway writes about every request (top-level `observability`): the access log
 /// line, the Analytics Engine data point and the trace context.
 #[derive(Debug, Clone, PartialEq, Default)]

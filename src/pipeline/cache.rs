@@ -473,7 +473,7 @@ async fn invalidating<P: Ports>(
     let status = s.ports.status(&response);
     let invalidated = super::invalidate::invalidates(status);
     if invalidated {
-        super::invalidate::invalidate_after(cx, s, &response, Some((keys, spec))).await;
+        super::invalidate::invalidate_after(cx, s, &response, status, Some((keys, spec))).await;
     }
     let outcome = CacheOutcome::Bypass(if invalidated { "invalidated" } else { "method" });
     let set = vec![("cache-status".to_owned(), cache_status(&outcome, None))];

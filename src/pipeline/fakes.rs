@@ -82,6 +82,8 @@ pub struct Fakes {
     pub plans: RefCell<Vec<ExchangePlan>>,
     pub cache: RefCell<HashMap<String, FakeResponse>>,
     pub markers: RefCell<HashMap<String, u64>>,
+    /// Invalidations asked for, one per call.
+    pub invalidations: Cell<u32>,
     pub hot: RefCell<HashMap<String, (FakeResponse, f64, u16)>>,
     pub cache_fails: Cell<bool>,
     /// Cache writes stay in flight (in `in_flight`) until [`Fakes::land_writes`], as another
@@ -481,6 +483,7 @@ impl ResponseCache for Fakes {
         Ok(response)
     }
     async fn invalidate(&self, keys: &CacheKeys, at_ms: f64, _marker_ttl_s: u64) {
+        self.invalidations.set(self.invalidations.get() + 1);
         self.markers
             .borrow_mut()
             .insert(keys.guard().into_owned(), at_ms as u64);

@@ -47,8 +47,9 @@ impl Stage for Invalidate {
         };
         match cache::fetch(cx, s, &plan).await {
             Ok(response) => {
-                if invalidates(s.ports.status(&response)) {
-                    invalidate_after(cx, s, &response, None).await;
+                let status = s.ports.status(&response);
+                if invalidates(status) {
+                    invalidate_after(cx, s, &response, status, None).await;
                 }
                 Step::Reply(response)
             }
@@ -104,33 +105,53 @@ pub fn get_route_keys<'g, P: Ports>(
     (route != cx.route()).then_some((keys, spec))
 }
 
-/// Whether two routes forward to a common upstream (the route's own, or its canary's).
-fn shares_upstream(a: &Route, b: &Route) -> bool {
-    let of = |r: &Route| [Some(r.upstream), r.canary.as_ref().map(|c| c.upstream)];
-    of(a).iter().flatten().any(|u| of(b).contains(&Some(*u)))
+/// The upstream that answered this request: the canary's when the canary was chosen.
+fn answering_upstream(cx: &Ctx, route: &Route) -> usize {
+    match (cx.variant, &route.canary) {
+        (Some(crate::observe::Variant::Canary), Some(canary)) => canary.upstream,
+        _ => route.upstream,
+    }
 }
 
-/// After a successful unsafe request: removes what is stored for its URL on its own route
-/// (`own`: its keys and cache, when the route is cached) and on the GET route of its URL
-/// ([`get_route_keys`]), and for each URL of its origin that `response` names in `Location`
-/// or `Content-Location` and a route of the same upstream serves — each entry once.
+/// Names one URL's entries on a route, whatever keys reached them: the marker (all variants)
+/// when the route keys variants, else the entry.
+fn url_key(keys: &CacheKeys) -> &str {
+    keys.marker.as_deref().unwrap_or(&keys.entry)
+}
+
+/// After a successful unsafe request answered with `status`: removes what is stored for its URL
+/// on its own route (`own`: its keys and cache, when the route is cached) and on the GET route
+/// of its URL ([`get_route_keys`]), and for each URL of its origin that `response` names —
+/// `Location` of a 201 (the resource created), `Content-Location` of a 2xx (the representation
+/// sent) — and a cached route of the upstream that answered serves; each URL once. A redirect's
+/// `Location` names nothing: an endpoint that redirects to a URL the client chose would let any
+/// client empty any entry.
 pub async fn invalidate_after<P: Ports>(
     cx: &Ctx,
     s: Services<'_, P>,
     response: &P::Response,
+    status: u16,
     own: Option<(&CacheKeys, &CacheSpec)>,
 ) {
     let now = s.ports.now_ms();
     let mut done: Vec<String> = Vec::new();
     if let Some((keys, spec)) = own {
         cache::invalidate(s.ports, keys, spec, now).await;
-        done.push(keys.entry.clone());
+        done.push(url_key(keys).to_owned());
     }
     if let Some((keys, spec)) = get_route_keys(s, cx) {
         cache::invalidate(s.ports, &keys, spec, now).await;
-        done.push(keys.entry);
+        done.push(url_key(&keys).to_owned());
     }
-    let values = s.ports.headers(response, &NAMING_HEADERS);
+    if !(200..300).contains(&status) {
+        return;
+    }
+    let mut values = s.ports.headers(response, &NAMING_HEADERS);
+    if status != 201 {
+        if let Some(location) = values.first_mut() {
+            *location = None;
+        }
+    }
     if values.iter().all(Option::is_none) {
         return;
     }
@@ -140,7 +161,7 @@ pub async fn invalidate_after<P: Ports>(
         &cx.request.path,
         &values,
     );
-    let answering = s.gateway.route(cx.route());
+    let answering = answering_upstream(cx, s.gateway.route(cx.route()));
     for url in named {
         let Some((keys, spec, route)) = cached_keys_at(s, cx, &url.path, url.query.as_deref())
         else {
@@ -148,12 +169,12 @@ pub async fn invalidate_after<P: Ports>(
         };
         // An upstream speaks for its own resources only: one service behind a shared host
         // must not empty another's entries.
-        if !shares_upstream(answering, s.gateway.route(route)) {
+        if !s.gateway.route(route).upstreams().any(|u| u == answering) {
             continue;
         }
-        if !done.contains(&keys.entry) {
+        if !done.iter().any(|d| d == url_key(&keys)) {
             cache::invalidate(s.ports, &keys, spec, now).await;
-            done.push(keys.entry);
+            done.push(url_key(&keys).to_owned());
         }
     }
 }

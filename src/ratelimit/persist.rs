@@ -65,13 +65,19 @@ impl WriteAhead {
     /// answered. Returns the state to write before that answer goes out, or `None` when
     /// storage already holds `next` or more.
     pub fn changed(&mut self, next: GcraState, limits: &Limits, now_ms: u64) -> Option<GcraState> {
-        self.current = Some(next);
+        let previous = self.current.replace(next);
         self.last_change_ms = now_ms;
         let Some(shape) = Shape::of(limits) else {
             // Limits that refuse everything never advance a state; write what is asked, exactly.
             return self.write(next, now_ms);
         };
         let at = shape.ticks_of(next);
+        if previous.is_some_and(|p| shape.ticks_of(p) > at) {
+            // Admissions given back: storage may hold them as spent, which a restart would
+            // refuse; the exact state is written (no answer ever told more than it).
+            self.margin = 0;
+            return self.write(next, now_ms);
+        }
         if self.stored.is_some_and(|s| shape.ticks_of(s) >= at) {
             return None;
         }

@@ -189,9 +189,17 @@ fn an_answer_names_only_urls_of_its_own_upstream() {
             { "id": "signup", "path": "/signup", "upstream": "users-v2", "methods": ["POST"] },
             { "id": "register", "path": "/register", "upstream": "api", "methods": ["POST"],
               "canary": { "upstream": "users-svc", "percent": 0 } },
+            { "id": "enrol", "path": "/enrol", "upstream": "api", "methods": ["POST"],
+              "canary": { "upstream": "users-svc", "percent": 100 } },
         ]
     }));
-    for (post, invalidated) in [("/orders", false), ("/signup", false), ("/register", true)] {
+    // Only the upstream that answered counts: the canary's when the canary was chosen.
+    for (post, invalidated) in [
+        ("/orders", false),
+        ("/signup", false),
+        ("/register", false),
+        ("/enrol", true),
+    ] {
         let f = Fakes::at(T0);
         f.answer(cacheable("alice"));
         get(&w, &f, "https://h.test/users/1");
@@ -199,6 +207,49 @@ fn an_answer_names_only_urls_of_its_own_upstream() {
         send(&w, &f, "POST", &format!("https://h.test{post}"));
         assert_eq!(f.cache.borrow().is_empty(), invalidated, "{post}");
     }
+}
+
+#[test]
+fn a_redirect_names_nothing_and_location_counts_only_on_201() {
+    // An endpoint that redirects where the client asks (`/logout?next=/orders/42`) must not
+    // let the client empty any entry it likes.
+    let w = order_routes();
+    for (status, header, invalidated) in [
+        (303, "location", false),
+        (302, "location", false),
+        (200, "location", false),
+        (202, "location", false),
+        (303, "content-location", false),
+        (201, "location", true),
+        (200, "content-location", true),
+        (204, "content-location", true),
+    ] {
+        let f = Fakes::at(T0);
+        f.answer(cached_404());
+        get(&w, &f, "https://h.test/orders/42");
+        f.answer(created(&[(header, "/orders/42")], status));
+        send(&w, &f, "POST", "https://h.test/orders");
+        assert_eq!(
+            f.cache.borrow().is_empty(),
+            invalidated,
+            "{status} {header}"
+        );
+    }
+}
+
+#[test]
+fn the_requests_own_url_named_again_is_invalidated_once() {
+    let w = World::new(json!({ "routes": [
+        { "id": "items", "path": "/items/{id}", "upstream": "api", "methods": ["GET", "PUT"],
+          "cache": { "ttl_s": 60, "vary": ["accept-language"] } },
+    ] }));
+    let f = Fakes::at(T0);
+    f.header("accept-language", "en");
+    f.answer(cacheable("english"));
+    get(&w, &f, "https://h.test/items/1");
+    f.answer(created(&[("content-location", "/items/1")], 200));
+    send(&w, &f, "PUT", "https://h.test/items/1");
+    assert_eq!(f.invalidations.get(), 1);
 }
 
 #[test]
@@ -219,7 +270,7 @@ fn a_cached_routes_own_write_invalidates_the_urls_it_names_too() {
 }
 
 #[test]
-fn only_writes_on_a_cached_routes_host_wait_and_safe_methods_never_do() {
+fn only_routes_that_may_invalidate_a_cached_url_wait_and_safe_methods_never_do() {
     let w = split_routes(json!({ "ttl_s": 60 }));
     let plan = |id: &str| {
         let i = w
@@ -258,12 +309,22 @@ fn only_writes_on_a_cached_routes_host_wait_and_safe_methods_never_do() {
             { "id": "w", "host": "b.test", "path": "/x", "upstream": "api", "methods": ["POST"] },
             { "id": "w2", "host": "a.test", "path": "/{*any}", "upstream": "api", "methods": ["POST"] },
             { "id": "w3", "host": "a.test", "path": "/y", "upstream": "api", "methods": ["POST"] },
-        ]
+            { "id": "w4", "host": "a.test", "path": "/z", "upstream": "other", "methods": ["POST"] },
+        ],
+        "upstreams": {
+            "api": { "targets": [ { "url": "http://upstream.test" } ], "retries": 0 },
+            "other": { "targets": [ { "url": "http://other.test" } ], "retries": 0 },
+        }
     }));
     let names = |i: usize| hosts.gateway.plan(i).names();
     assert_eq!(names(1), ["forward"], "another exact host");
     assert_eq!(names(2), ["invalidate"], "a catch-all may serve /x");
     assert_eq!(names(3), ["invalidate"], "an answer to /y may name /x");
+    assert_eq!(
+        names(4),
+        ["forward"],
+        "/z of another upstream: never /x, and its answers name nothing /x's upstream serves"
+    );
 }
 
 /// Two isolates of one location: `a` is still writing a GET's copy when `b` handles a write to

@@ -103,7 +103,7 @@ fn a_reservation_never_goes_past_an_empty_bucket() {
 }
 
 #[test]
-fn a_give_back_writes_nothing_and_the_trim_writes_the_exact_state_once_quiet() {
+fn a_give_back_is_written_exactly_at_once() {
     let limits = lim(100, 1, 100);
     let mut owner = Owner::new(None, 1);
     let mut w = WriteAhead::restored(None);
@@ -121,15 +121,34 @@ fn a_give_back_writes_nothing_and_the_trim_writes_the_exact_state_once_quiet() {
         .expect("taken back");
     assert_eq!(
         w.changed(back, &limits, T0 + 10),
-        None,
-        "storage holds more"
+        Some(back),
+        "the admissions given back are written back at once"
     );
-    assert!(w.reserved_units(&limits) >= grant.extra);
-    assert_eq!(w.trim(T0 + 10 + TRIM_AFTER_MS - 1), Trim::After(1));
-    assert_eq!(w.trim(T0 + 10 + TRIM_AFTER_MS), Trim::Write(back));
-    assert_eq!(w.trim(T0 + 10 + 2 * TRIM_AFTER_MS), Trim::Done);
     assert_eq!(w.reserved_units(&limits), 0);
     assert_ne!(written, back);
+    assert_eq!(w.trim(T0 + 10 + TRIM_AFTER_MS), Trim::Done);
+}
+
+#[test]
+fn the_trim_writes_the_exact_state_once_the_bucket_is_quiet() {
+    // 10,000 per second: writes close together reserve ahead.
+    let limits = lim(10_000, 1, 10_000);
+    let mut w = WriteAhead::restored(None);
+    let mut state = None;
+    for i in 0..100 {
+        let next = check(state, &limits, T0 + i / 10, 1).1.expect("allowed");
+        let _ = w.changed(next, &limits, T0 + i / 10);
+        state = Some(next);
+    }
+    assert!(w.reserved_units(&limits) > 0, "a reservation is held");
+    let last = T0 + 9;
+    assert_eq!(w.trim(last + TRIM_AFTER_MS - 1), Trim::After(1));
+    assert_eq!(
+        w.trim(last + TRIM_AFTER_MS),
+        Trim::Write(state.expect("some"))
+    );
+    assert_eq!(w.reserved_units(&limits), 0);
+    assert_eq!(w.trim(last + 2 * TRIM_AFTER_MS), Trim::Done);
 }
 
 #[test]
@@ -207,7 +226,8 @@ fn run_restarts(limits: Limits, first_seed: u64) -> usize {
                 if grant.extra > 1 && mix(&mut seed).is_multiple_of(3) {
                     let unused = 1 + mix(&mut seed) % grant.extra;
                     if let Some(back) = owner.give_back(&limits, grant.tag, unused) {
-                        assert_eq!(w.changed(back, &limits, now), None);
+                        assert_eq!(w.changed(back, &limits, now), Some(back));
+                        stored = Some(back);
                         allowed.last_mut().expect("pushed").1 -= unused;
                     }
                 }
