@@ -72,11 +72,15 @@ impl Errors {
 
 /// The path of a member of the object at `parent`: the one place a path shows a member's
 /// name, as [`shown_name`] shows it (a credential pasted as a name is cut or redacted), quoted
-/// unless it is a plain identifier shown as written.
+/// unless it is a plain identifier shown as written (a letter or `_`, then letters, digits,
+/// `_` and `-`: a name like `0` could be read as an index).
 pub fn member_path(parent: &str, key: &str) -> String {
     let shown = shown_name(key);
     let simple = matches!(shown, Cow::Borrowed(_))
-        && !key.is_empty()
+        && key
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -361,6 +365,13 @@ mod tests {
         assert_eq!(member_path("", "routes"), "routes");
         assert_eq!(member_path("upstreams", "users"), "upstreams.users");
         assert_eq!(member_path("upstreams", "a b"), "upstreams[\"a b\"]");
+        assert_eq!(
+            member_path("", "0uth"),
+            "[\"0uth\"]",
+            "not to be read as an index"
+        );
+        assert_eq!(member_path("u", "-x"), "u[\"-x\"]");
+        assert_eq!(member_path("u", "_x-1"), "u._x-1");
         assert_eq!(index_path("routes", 3), "routes[3]");
     }
 
