@@ -412,4 +412,72 @@ mod tests {
             assert_eq!(ok(&once), once, "{raw}");
         }
     }
+
+    /// Pseudo-random paths built from the pieces path tricks are made of: whatever comes in,
+    /// nothing panics, and what is accepted is a fixed point with no dot segment, no empty
+    /// segment, no hidden separator, no lower-case or needless escape and nothing outside
+    /// RFC 3986's path characters — so the upstream reads the path the gateway routed.
+    #[test]
+    fn random_paths_are_refused_or_canonical() {
+        const PIECES: [&str; 30] = [
+            "/", "/", "a", "B", "~", ".", "..", "%2e", "%2E", "%2f", "%5c", "%25", "%", "%4",
+            "%41", "%7e", "%c3%a9", "%c0%ae", "%00", "%20", " ", "\\", ";", "%3b", "?", "#", "é",
+            "..%20", "-", "_",
+        ];
+        let mut state = 0x9a7b_u64;
+        let mut next = move |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) as usize) % n
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut raw = String::from("/");
+            for _ in 0..1 + next(8) {
+                raw.push_str(PIECES[next(PIECES.len())]);
+            }
+            match canonicalize(&raw) {
+                Err(_) => refused += 1,
+                Ok(c) => {
+                    accepted += 1;
+                    assert_eq!(
+                        canonicalize(&c).as_deref(),
+                        Ok(c.as_str()),
+                        "{raw:?} → {c:?}"
+                    );
+                    assert!(c.starts_with('/'), "{raw:?} → {c:?}");
+                    let inner = c.strip_suffix('/').unwrap_or(&c);
+                    for segment in inner.split('/').skip(1) {
+                        assert!(
+                            !matches!(segment, "" | "." | ".."),
+                            "{raw:?} → {c:?}: segment {segment:?}"
+                        );
+                    }
+                    let bytes = c.as_bytes();
+                    for (i, &b) in bytes.iter().enumerate() {
+                        let pchar = b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,=:@%".contains(&b);
+                        assert!(pchar, "{raw:?} → {c:?}: byte {b:#x}");
+                        if b == b'%' {
+                            let escape = &c[i + 1..i + 3];
+                            assert!(
+                                escape
+                                    .bytes()
+                                    .all(|h| h.is_ascii_digit() || (b'A'..=b'F').contains(&h)),
+                                "{raw:?} → {c:?}: escape {escape:?}"
+                            );
+                            assert!(
+                                !["2F", "5C", "2E", "41", "7E", "3B"].contains(&escape),
+                                "{raw:?} → {c:?}: escape {escape:?} is hidden or needless"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            accepted > 2_000 && refused > 2_000,
+            "{accepted} accepted, {refused} refused"
+        );
+    }
 }
