@@ -969,3 +969,38 @@ fn only_es256_signatures_are_normalised() {
         assert_eq!(cache_form(t), t);
     }
 }
+
+#[test]
+fn no_one_character_change_of_a_valid_token_verifies() {
+    // Any character anywhere — in the header, the claims, the signature or a separator — to
+    // any other base64url character or separator: the token is refused. So no second spelling
+    // of a token verifies (base64url is read strictly: no padding, no stray trailing bits).
+    let es = (
+        scheme(&[Es256]),
+        keys_from_values(&[p256_jwk(Which::A)], &[Es256]),
+    );
+    let hs = (scheme(&[Hs256]), hs_keys());
+    let tokens = [
+        (
+            mint(Es256, Signer::P256(Which::A), None, &good_claims()),
+            &es,
+        ),
+        (hs_token(&good_claims()), &hs),
+    ];
+    for (token, (s, keys)) in tokens {
+        assert!(verify(&token, s, keys, NOW).is_ok());
+        for (i, original) in token.char_indices() {
+            for c in ['A', 'B', 'Q', 'g', 'w', '0', '9', '-', '_', '.', '='] {
+                if c == original {
+                    continue;
+                }
+                let mut changed = token.clone();
+                changed.replace_range(i..i + 1, &c.to_string());
+                assert!(
+                    verify(&changed, s, keys, NOW).is_err(),
+                    "character {i} ({original:?} → {c:?}) still verifies: {changed}"
+                );
+            }
+        }
+    }
+}
