@@ -35,14 +35,19 @@ after(async () => {
   await upstream?.close();
 });
 
-test("a copy another isolate was still writing does not outlive a write to its URL", async () => {
-  const { workers, close } = await startGatewayIsolates({
+/** Two isolates of the gateway on one location's cache, with one cached route to the upstream. */
+function twoIsolates() {
+  return startGatewayIsolates({
     count: 2,
     routes: config({
       upstreams: { u: { targets: [{ url: upstream.url }] } },
       routes: [{ id: "c", path: "/c/{id}", upstream: "u", auth: "none", cache: { ttl_s: 600 } }],
     }),
   });
+}
+
+test("a copy another isolate was still writing does not outlive a write to its URL", async () => {
+  const { workers, close } = await twoIsolates();
   const [first, second] = workers;
   const get = async (w, path) => {
     const r = await w.fetch(path);
@@ -86,13 +91,7 @@ test("a copy another isolate was still writing does not outlive a write to its U
 
 test("a write handled by another isolate reaches this isolate's in-memory copy within a second", async () => {
   release(); // no answer is held here
-  const { workers, close } = await startGatewayIsolates({
-    count: 2,
-    routes: config({
-      upstreams: { u: { targets: [{ url: upstream.url }] } },
-      routes: [{ id: "c", path: "/c/{id}", upstream: "u", auth: "none", cache: { ttl_s: 600 } }],
-    }),
-  });
+  const { workers, close } = await twoIsolates();
   const [first, second] = workers;
   const body = async (w, path) => (await w.fetch(path)).text();
   try {

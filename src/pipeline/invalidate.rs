@@ -2,9 +2,9 @@
 //! stored for its URL, and a GET of that URL may be served by another route than the unsafe
 //! request's own: two routes with one path and different `methods`, the GET one cached. Such a
 //! request removes what that GET route stored for the URL, and what is stored for the URLs of
-//! its origin that its answer names in `Location` and `Content-Location`
-//! (`crate::cache::named`) on routes of the same upstream, whether its own route is cached (the cache stage calls
-//! [`invalidate_after`]) or not (the [`Invalidate`] stage).
+//! its origin that its answer names in `Location` and `Content-Location` (`crate::cache::named`)
+//! on routes of the upstream that answered, whether its own route is cached (the cache stage
+//! calls [`invalidate_after`]) or not (the [`Invalidate`] stage).
 
 use super::cache::{self, keys};
 use super::ctx::{CacheKeys, Ctx};
@@ -12,7 +12,7 @@ use super::driver::{Forward, Stage, Step};
 use super::exchange;
 use super::ports::Ports;
 use super::state::Services;
-use crate::cache::named::{named_urls, NAMING_HEADERS};
+use crate::cache::named::{may_name, named_urls, NAMING_HEADERS};
 use crate::config::{CacheSpec, Route};
 use crate::forward::{forwarded_host, Destination, Inbound};
 
@@ -121,11 +121,8 @@ fn url_key(keys: &CacheKeys) -> &str {
 
 /// After a successful unsafe request answered with `status`: removes what is stored for its URL
 /// on its own route (`own`: its keys and cache, when the route is cached) and on the GET route
-/// of its URL ([`get_route_keys`]), and for each URL of its origin that `response` names —
-/// `Location` of a 201 (the resource created), `Content-Location` of a 2xx (the representation
-/// sent) — and a cached route of the upstream that answered serves; each URL once. A redirect's
-/// `Location` names nothing: an endpoint that redirects to a URL the client chose would let any
-/// client empty any entry.
+/// of its URL ([`get_route_keys`]), and for each URL `response` names
+/// ([`named_urls`]) that a cached route of the upstream that answered serves; each URL once.
 pub async fn invalidate_after<P: Ports>(
     cx: &Ctx,
     s: Services<'_, P>,
@@ -143,19 +140,12 @@ pub async fn invalidate_after<P: Ports>(
         cache::invalidate(s.ports, &keys, spec, now).await;
         done.push(url_key(&keys).to_owned());
     }
-    if !(200..300).contains(&status) {
+    if !may_name(status) {
         return;
     }
-    let mut values = s.ports.headers(response, &NAMING_HEADERS);
-    if status != 201 {
-        if let Some(location) = values.first_mut() {
-            *location = None;
-        }
-    }
-    if values.iter().all(Option::is_none) {
-        return;
-    }
+    let values = s.ports.headers(response, &NAMING_HEADERS);
     let named = named_urls(
+        status,
         &cx.request.scheme,
         &cx.request.host,
         &cx.request.path,

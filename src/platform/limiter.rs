@@ -17,6 +17,7 @@ use crate::ratelimit::{GcraState, Limits, Owner};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+use worker::worker_sys::DurableObjectStorage;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 const STATE_KEY: &str = "gcra";
@@ -27,6 +28,8 @@ const CLEANUP_AFTER_MS: f64 = 60_000.0;
 #[durable_object]
 pub struct RateLimiter {
     state: State,
+    /// The storage as the glue's writes take it, converted once.
+    storage: DurableObjectStorage,
     bucket: RefCell<Owner>,
     loaded: Cell<bool>,
     alarm_pending: Cell<bool>,
@@ -74,17 +77,13 @@ impl RateLimiter {
             .writes
             .borrow_mut()
             .changed(next, limits, now_ms as u64);
-        if let Some(text) = write.and_then(|w| serde_json::to_string(&w).ok()) {
-            glue::put_value(&self.raw_storage(), STATE_KEY, &text);
+        if let Some(state) = write {
+            write_state(&self.storage, &state);
         }
         if !self.trim_pending.replace(true) {
             glue::after(TRIM_AFTER_MS as u32, &self.trim);
         }
         self.schedule_cleanup(&next, now_ms);
-    }
-
-    fn raw_storage(&self) -> worker::worker_sys::DurableObjectStorage {
-        storage_of(&self.state)
     }
 
     /// Once the bucket is full again its state says nothing a fresh bucket would not: an alarm
@@ -93,7 +92,7 @@ impl RateLimiter {
         if !self.alarm_pending.get() {
             let full_at_ms = (state.tat / 1_000_000) as f64 + 1.0;
             let at = full_at_ms.max(now_ms + CLEANUP_AFTER_MS);
-            glue::schedule_alarm(self.state.storage().as_raw(), at);
+            glue::schedule_alarm(&self.storage, at);
             self.alarm_pending.set(true);
         }
     }
@@ -114,11 +113,7 @@ impl DurableObject for RateLimiter {
                 };
                 match trim {
                     Trim::After(ms) => return u32::try_from(ms).unwrap_or(u32::MAX).max(1),
-                    Trim::Write(exact) => {
-                        if let Ok(text) = serde_json::to_string(&exact) {
-                            glue::put_value(&storage, STATE_KEY, &text);
-                        }
-                    }
+                    Trim::Write(exact) => write_state(&storage, &exact),
                     Trim::Done => {}
                 }
                 pending.set(false);
@@ -131,6 +126,7 @@ impl DurableObject for RateLimiter {
         let mut seed = ((worker::js_sys::Date::now() as u64) << 16).to_le_bytes();
         let _ = getrandom::fill(&mut seed);
         RateLimiter {
+            storage: storage_of(&state),
             state,
             bucket: RefCell::new(Owner::new(None, u64::from_le_bytes(seed))),
             loaded: Cell::new(false),
@@ -206,8 +202,15 @@ impl DurableObject for RateLimiter {
     }
 }
 
+/// Starts writing the bucket's state (the output gate holds answers until it is confirmed).
+fn write_state(storage: &DurableObjectStorage, state: &GcraState) {
+    if let Ok(text) = serde_json::to_string(state) {
+        glue::put_value(storage, STATE_KEY, &text);
+    }
+}
+
 /// The object's storage as the glue's writes take it.
-fn storage_of(state: &State) -> worker::worker_sys::DurableObjectStorage {
+fn storage_of(state: &State) -> DurableObjectStorage {
     let storage = state.storage();
     let raw: JsValue = AsRef::<JsValue>::as_ref(storage.as_raw()).clone();
     raw.unchecked_into()

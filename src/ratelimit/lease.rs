@@ -34,10 +34,10 @@
 //! its `2⁶⁰` values when the owner starts and moves on with every grant of extras, and that it
 //! keeps in memory only. So a give-back delivered twice, one that arrives after a later change,
 //! and one for a lease of an owner that has restarted since (its state reloaded, maybe with a
-//! reservation beyond its last one) all find no lease of theirs open, and change nothing. Tags are below `2⁶⁰`,
-//! so they are never a `tat` in nanoseconds after 2006 (the tag of the builds that named leases
-//! by the bucket's `tat`): a give-back carrying one of those, or one of these shown to such a
-//! build, matches nothing either.
+//! reservation beyond its last one) all find no lease of theirs open, and change nothing. Tags
+//! are below `2⁶⁰`, so they are never a `tat` in nanoseconds after 2006 (the tag of the builds
+//! that named leases by the bucket's `tat`): a give-back carrying one of those, or one of these
+//! shown to such a build, matches nothing either.
 
 use super::gcra::{units, Shape};
 use super::{check, Decision, GcraState, Limits};

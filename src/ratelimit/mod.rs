@@ -32,8 +32,8 @@
 //! long as the object reads the state, calls [`check`] and writes the returned state without
 //! yielding to another request in between (the storage API's input/output gates give exactly
 //! that), and no answer goes out before storage holds what it was decided in ([`persist`]), so
-//! a restart at any moment never grants an admission twice. What happens when the object cannot be reached is the policy's `on_store_error`,
-//! decided by the platform.
+//! a restart at any moment never grants an admission twice. What happens when the object
+//! cannot be reached is the policy's `on_store_error`, decided by the platform.
 
 pub mod bucket;
 pub mod gcra;

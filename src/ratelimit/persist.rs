@@ -9,8 +9,9 @@
 //! that reservation need no write. The margin doubles while writes follow each other within
 //! [`WRITE_WINDOW_MS`] (a busy bucket settles at about one write per window) and halves
 //! otherwise (a quiet bucket writes its exact state), up to what the policy admits in a window
-//! (below), and a reservation never goes past an empty bucket. Once the bucket has not changed for [`TRIM_AFTER_MS`], its exact state is
-//! written, so an idle object that is evicted loses nothing either.
+//! (below), and a reservation never goes past an empty bucket. Admissions given back are
+//! written back at once. Once the bucket has not changed for [`TRIM_AFTER_MS`], its exact
+//! state is written, so an idle object that is evicted loses nothing either.
 //!
 //! What a restart may cost is the reservation not yet spent: at most `margin` admissions, and
 //! the margin is never more than the policy admits in [`WRITE_WINDOW_MS`] at its sustained
@@ -137,6 +138,7 @@ impl WriteAhead {
 
     /// Admissions storage holds as spent beyond the owner's state, under `limits` (what a
     /// restart now would refuse while the limit had room).
+    #[cfg(test)]
     pub fn reserved_units(&self, limits: &Limits) -> u64 {
         let (Some(shape), Some(stored)) = (Shape::of(limits), self.stored) else {
             return 0;

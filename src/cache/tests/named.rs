@@ -2,7 +2,7 @@ use crate::cache::named::{named_urls, NamedUrl};
 
 fn named(scheme: &str, host: &str, path: &str, values: &[&str]) -> Vec<(String, Option<String>)> {
     let values: Vec<Option<String>> = values.iter().map(|v| Some((*v).to_owned())).collect();
-    named_urls(scheme, host, path, &values)
+    named_urls(201, scheme, host, path, &values)
         .into_iter()
         .map(|NamedUrl { path, query }| (path, query))
         .collect()
@@ -74,7 +74,7 @@ fn both_headers_are_read_each_url_once_and_nonsense_names_nothing() {
     assert!(named("https", "h.test", "/o", &["http://[::1"]).is_empty());
     let long = format!("/{}", "a".repeat(9_000));
     assert!(named("https", "h.test", "/o", &[&long]).is_empty());
-    assert!(named_urls("https", "h.test", "/o", &[None, None]).is_empty());
+    assert!(named_urls(201, "https", "h.test", "/o", &[None, None]).is_empty());
     assert!(
         named("https", "bad host", "/o", &["/a"]).is_empty(),
         "no base, no URL"

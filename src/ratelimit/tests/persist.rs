@@ -1,7 +1,7 @@
 //! Write-ahead persistence: storage always holds at least what was answered, so a restart at
 //! any moment never admits beyond the limit; busy buckets write about once per window.
 
-use super::property::assert_within_rate;
+use super::property::{assert_within_rate, Rng};
 use super::{lim, T0};
 use crate::ratelimit::persist::{Trim, WriteAhead, TRIM_AFTER_MS, WRITE_WINDOW_MS};
 use crate::ratelimit::{check, GcraState, LeaseAsk, Limits, Owner};
@@ -15,17 +15,28 @@ fn covers(a: Option<GcraState>, b: Option<GcraState>) -> bool {
     }
 }
 
+/// One admission at `now`, decided as the owner decides it and handed to `w`: the new state,
+/// and what `w` writes before the answer goes out.
+fn admit(
+    state: &mut Option<GcraState>,
+    w: &mut WriteAhead,
+    limits: &Limits,
+    now: u64,
+) -> (GcraState, Option<GcraState>) {
+    let next = check(*state, limits, now, 1).1.expect("allowed");
+    *state = Some(next);
+    (next, w.changed(next, limits, now))
+}
+
 #[test]
 fn a_quiet_bucket_writes_its_exact_state_before_each_answer() {
     let limits = lim(10, 60, 10);
     let mut w = WriteAhead::restored(None);
     let mut state = None;
     for i in 0..5 {
-        let now = T0 + i * 1_000;
-        let next = check(state, &limits, now, 1).1.expect("allowed");
-        assert_eq!(w.changed(next, &limits, now), Some(next), "exact, at once");
+        let (next, written) = admit(&mut state, &mut w, &limits, T0 + i * 1_000);
+        assert_eq!(written, Some(next), "exact, at once");
         assert_eq!(w.reserved_units(&limits), 0);
-        state = Some(next);
     }
 }
 
@@ -37,19 +48,15 @@ fn a_busy_bucket_reserves_ahead_and_writes_about_once_per_window() {
     let limits_busy = lim(10_000, 1, 10_000);
     for ms in 0..2_000u64 {
         for _ in 0..5 {
-            let now = T0 + ms;
-            let (d, next) = check(state, &limits_busy, now, 1);
-            assert!(d.allowed);
-            let next = next.expect("changed");
-            if let Some(written) = w.changed(next, &limits_busy, now) {
-                stored = Some(written);
+            let (next, written) = admit(&mut state, &mut w, &limits_busy, T0 + ms);
+            if written.is_some() {
+                stored = written;
                 writes += 1;
             }
             assert!(
                 covers(stored, Some(next)),
                 "answered beyond storage at {ms} ms"
             );
-            state = Some(next);
         }
     }
     assert!(
@@ -65,9 +72,8 @@ fn a_bucket_slower_than_a_write_per_window_is_written_exactly_every_time() {
     let mut w = WriteAhead::restored(None);
     let mut state = None;
     for i in 0..19 {
-        let next = check(state, &limits, T0, 1).1.expect("allowed");
-        assert_eq!(w.changed(next, &limits, T0), Some(next), "admission {i}");
-        state = Some(next);
+        let (next, written) = admit(&mut state, &mut w, &limits, T0);
+        assert_eq!(written, Some(next), "admission {i}");
     }
 }
 
@@ -78,9 +84,7 @@ fn the_margin_is_at_most_what_the_policy_admits_in_a_window() {
     let mut w = WriteAhead::restored(None);
     let mut state = None;
     for i in 0..1_000 {
-        let next = check(state, &limits, T0, 1).1.expect("allowed");
-        let _ = w.changed(next, &limits, T0);
-        state = Some(next);
+        admit(&mut state, &mut w, &limits, T0);
         assert!(w.reserved_units(&limits) <= 10, "after {i}");
     }
 }
@@ -91,10 +95,7 @@ fn a_reservation_never_goes_past_an_empty_bucket() {
     let mut w = WriteAhead::restored(None);
     let mut state = None;
     for i in 0..5 {
-        let now = T0 + i;
-        let next = check(state, &limits, now, 1).1.expect("allowed");
-        let _ = w.changed(next, &limits, now);
-        state = Some(next);
+        admit(&mut state, &mut w, &limits, T0 + i);
         assert!(
             w.reserved_units(&limits) + (i + 1) <= 5,
             "past empty after {i}"
@@ -136,9 +137,7 @@ fn the_trim_writes_the_exact_state_once_the_bucket_is_quiet() {
     let mut w = WriteAhead::restored(None);
     let mut state = None;
     for i in 0..100 {
-        let next = check(state, &limits, T0 + i / 10, 1).1.expect("allowed");
-        let _ = w.changed(next, &limits, T0 + i / 10);
-        state = Some(next);
+        admit(&mut state, &mut w, &limits, T0 + i / 10);
     }
     assert!(w.reserved_units(&limits) > 0, "a reservation is held");
     let last = T0 + 9;
@@ -166,22 +165,13 @@ fn storage_emptied_starts_over() {
     );
 }
 
-/// SplitMix64, so failures reproduce.
-fn mix(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// One owner over pseudo-random traffic (plain decisions, leases spent at once, give-backs,
 /// trims) that restarts from storage at random moments: every restart reloads only what
 /// storage held when the last answer went out, and the admissions over every span still fit
 /// the limit. Returns how many restarts happened.
 fn run_restarts(limits: Limits, first_seed: u64) -> usize {
-    let mut seed = first_seed;
-    let mut owner = Owner::new(None, mix(&mut seed));
+    let mut rng = Rng(first_seed);
+    let mut owner = Owner::new(None, rng.next());
     let mut w = WriteAhead::restored(None);
     let mut stored: Option<GcraState> = None;
     let mut allowed: Vec<(u64, u64)> = Vec::new();
@@ -189,16 +179,16 @@ fn run_restarts(limits: Limits, first_seed: u64) -> usize {
     let mut now = T0;
     let t_ms = (limits.window_s * 1_000 / limits.limit).max(1);
     for _ in 0..4_000 {
-        now += match mix(&mut seed) % 10 {
+        now += match rng.below(10) {
             0..=5 => 0,
-            6..=8 => mix(&mut seed) % (2 * t_ms + 1),
-            _ => mix(&mut seed) % (3 * TRIM_AFTER_MS),
+            6..=8 => rng.below(2 * t_ms + 1),
+            _ => rng.below(3 * TRIM_AFTER_MS),
         };
-        match mix(&mut seed) % 20 {
+        match rng.below(20) {
             0 => {
                 // The object ends here: a new one reads what storage holds.
                 let text = stored.map(|s| serde_json::to_string(&s).expect("serialises"));
-                owner = Owner::new(None, mix(&mut seed));
+                owner = Owner::new(None, rng.next());
                 owner.restore(text.as_deref()).expect("readable");
                 w = WriteAhead::restored(stored);
                 restarts += 1;
@@ -210,7 +200,7 @@ fn run_restarts(limits: Limits, first_seed: u64) -> usize {
                 }
             }
             k => {
-                let want = if k < 10 { 1 } else { 1 + mix(&mut seed) % 8 };
+                let want = if k < 10 { 1 } else { 1 + rng.below(8) };
                 let ask = LeaseAsk { want, hold_ms: 0 };
                 let (grant, next) = owner.lease(&limits, now, ask);
                 if let Some(next) = next {
@@ -223,8 +213,8 @@ fn run_restarts(limits: Limits, first_seed: u64) -> usize {
                 if grant.decision.allowed {
                     allowed.push((now, 1 + grant.extra));
                 }
-                if grant.extra > 1 && mix(&mut seed).is_multiple_of(3) {
-                    let unused = 1 + mix(&mut seed) % grant.extra;
+                if grant.extra > 1 && rng.next().is_multiple_of(3) {
+                    let unused = 1 + rng.below(grant.extra);
                     if let Some(back) = owner.give_back(&limits, grant.tag, unused) {
                         assert_eq!(w.changed(back, &limits, now), Some(back));
                         stored = Some(back);
